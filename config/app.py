@@ -1,0 +1,53 @@
+"""Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response
+from werkzeug.exceptions import HTTPException
+
+from config import health
+from config.bootstrap import Container, bootstrap
+from config.database import head_revision
+from config.local import prepare_local
+from config.settings import Settings
+from kernel.http import ProblemApi, problem_response
+from kernel.logging import configure_logging
+
+log = logging.getLogger("config.app")
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> Flask:
+    """Build the API. With no settings, read them from the environment."""
+    if container is None:
+        settings = prepare_local(settings or Settings.from_env())
+        container = bootstrap(settings)
+    settings = container.settings
+    configure_logging(settings.log_level)
+
+    app = Flask("shop")
+    app.config.update(
+        API_TITLE="Shop order backend",
+        API_VERSION="1.0.0",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        SCHEMA_HEAD=head_revision(settings.require()[0]),
+    )
+    app.extensions["container"] = container
+    api = ProblemApi(app)
+    app.register_blueprint(health.blueprint)
+    app.extensions["api"] = api
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response:
+        if isinstance(error, HTTPException):
+            return api.handle_http_exception(error)
+        log.exception("unhandled error")
+        return problem_response(500, "Internal Server Error", "An unexpected error occurred.")
+
+    return app

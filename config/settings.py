@@ -1,0 +1,60 @@
+"""Settings: one frozen object read from the environment, documented in the README."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str | None = None
+    redis_url: str | None = None
+    admin_token: str | None = None
+    secret_key: str | None = None
+    var_dir: Path = Path("var")
+    port: int = 8000
+    log_level: str = "INFO"
+    snapshot_interval: int = 100
+    command_attempts: int = 8
+    subscription_batch_size: int = 1000
+    max_request_bytes: int = 64 * 1024
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read settings; raises ValueError naming the variable that is malformed."""
+        env = os.environ if environ is None else environ
+        return cls(
+            database_url=env.get("DATABASE_URL") or None,
+            redis_url=env.get("REDIS_URL") or None,
+            admin_token=env.get("ADMIN_TOKEN") or None,
+            secret_key=env.get("SECRET_KEY") or None,
+            var_dir=Path(env.get("VAR_DIR") or "var"),
+            port=_int(env, "PORT", 8000),
+            log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            snapshot_interval=_int(env, "SNAPSHOT_INTERVAL", 100),
+            command_attempts=_int(env, "COMMAND_ATTEMPTS", 8),
+            subscription_batch_size=_int(env, "SUBSCRIPTION_BATCH_SIZE", 1000),
+            max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 64 * 1024),
+        )
+
+    def require(self) -> tuple[str, str]:
+        """The database and Redis URLs; raises if either is still unresolved."""
+        if not self.database_url or not self.redis_url:
+            raise RuntimeError("DATABASE_URL and REDIS_URL must be set (or resolved locally)")
+        return self.database_url, self.redis_url
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {value}")
+    return value

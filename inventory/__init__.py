@@ -1,0 +1,1 @@
+"""Inventory: products, prices, stock per SKU and reservations (write side)."""

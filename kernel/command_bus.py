@@ -1,0 +1,195 @@
+"""The command bus: one handler per command, wrapped in middleware.
+
+Dispatch runs: logging (with the correlation id) -> retry on concurrency
+conflicts -> one transaction holding the idempotency record, the handler's
+events and any synchronous projections -> after-commit listeners.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from kernel.errors import ConcurrencyError, DomainError, DuplicateHandler, NoHandler
+from kernel.event_store import UNIQUE_VIOLATION, EventStore, RecordedEvent
+from kernel.logging import bind_correlation
+from kernel.messages import Command, Metadata
+from kernel.results import Failure, Result, Success, result_from_json, result_to_json
+from kernel.unit_of_work import UnitOfWork
+
+C = TypeVar("C", bound=Command)
+Handler = Callable[[Any, UnitOfWork], str]
+"""Loads aggregates from the unit of work, calls one decision, saves, returns the aggregate id."""
+
+Next = Callable[[Command, Metadata], Result]
+Middleware = Callable[[Command, Metadata, Next], Result]
+BeforeCommit = Callable[[Connection, Sequence[RecordedEvent]], None]
+AfterCommit = Callable[[Sequence[RecordedEvent]], None]
+
+log = logging.getLogger("kernel.commands")
+
+
+class CommandBus:
+    def __init__(
+        self,
+        engine: Engine,
+        store: EventStore,
+        *,
+        snapshot_interval: int = 100,
+        max_attempts: int = 8,
+        middleware: Sequence[Middleware] = (),
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.snapshot_interval = snapshot_interval
+        self.max_attempts = max_attempts
+        self._handlers: dict[type[Command], Handler] = {}
+        self._middleware = [log_command, *middleware]
+        self.before_commit: list[BeforeCommit] = []
+        self.after_commit: list[AfterCommit] = []
+
+    def register(self, command_type: type[C], handler: Callable[[C, UnitOfWork], str]) -> None:
+        if command_type in self._handlers:
+            raise DuplicateHandler(f"{command_type.__name__} already has a handler")
+        self._handlers[command_type] = handler
+
+    def handles(self, command_type: type[Command]) -> bool:
+        return command_type in self._handlers
+
+    def dispatch(self, command: Command, metadata: Metadata | None = None) -> Result:
+        """Run the command once per message id; a repeated id returns the first result."""
+        if type(command) not in self._handlers:
+            raise NoHandler(type(command).__name__)
+        chain: Next = self._with_retry
+        for middleware in reversed(self._middleware):
+            chain = _link(middleware, chain)
+        return chain(command, metadata or Metadata())
+
+    def notify_committed(self, recorded: Sequence[RecordedEvent]) -> None:
+        for listener in self.after_commit:
+            try:
+                listener(recorded)
+            except Exception:  # a listener (e.g. waking workers) must not undo a commit
+                log.exception("after-commit listener failed")
+
+    def _with_retry(self, command: Command, metadata: Metadata) -> Result:
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return self._run_once(command, metadata)
+            except ConcurrencyError:
+                if attempt == self.max_attempts:
+                    break
+            except DBAPIError as error:
+                if not _retryable(error) or attempt == self.max_attempts:
+                    raise
+            time.sleep(random.uniform(0.002, 0.01) * attempt)
+        return Failure("conflict", "the data changed concurrently too often; try again")
+
+    def _run_once(self, command: Command, metadata: Metadata) -> Result:
+        try:
+            with self.engine.begin() as conn:
+                result, recorded = self._apply(conn, command, metadata)
+        except DomainError as error:
+            failure = Failure(error.code, error.message)
+            return self._remember_failure(command, metadata, failure)
+        except IntegrityError as error:
+            if getattr(error.orig, "sqlstate", None) != UNIQUE_VIOLATION:
+                raise
+            raise ConcurrencyError(str(error.orig)) from error
+        if recorded:
+            self.notify_committed(recorded)
+        return result
+
+    def _apply(
+        self, conn: Connection, command: Command, metadata: Metadata
+    ) -> tuple[Result, list[RecordedEvent]]:
+        # Claiming the id first makes a concurrent duplicate wait for this one.
+        claimed = conn.execute(
+            text(
+                "INSERT INTO processed_commands (command_id, command_type) VALUES (:id, :type)"
+                " ON CONFLICT DO NOTHING RETURNING command_id"
+            ),
+            {"id": metadata.message_id, "type": type(command).__name__},
+        ).first()
+        if claimed is None:
+            return self._earlier_result(conn, metadata.message_id), []
+        uow = UnitOfWork(conn, self.store, metadata, snapshot_interval=self.snapshot_interval)
+        aggregate_id = self._handlers[type(command)](command, uow)
+        for hook in self.before_commit:
+            hook(conn, uow.recorded)
+        token = uow.recorded[-1].checkpoint.token() if uow.recorded else "0.0"
+        result: Result = Success(aggregate_id, token)
+        self._store_result(conn, metadata.message_id, result)
+        return result, uow.recorded
+
+    def _remember_failure(self, command: Command, metadata: Metadata, failure: Failure) -> Result:
+        with self.engine.begin() as conn:
+            stored = conn.execute(
+                text(
+                    "INSERT INTO processed_commands (command_id, command_type, result)"
+                    " VALUES (:id, :type, CAST(:result AS jsonb))"
+                    " ON CONFLICT DO NOTHING RETURNING command_id"
+                ),
+                {
+                    "id": metadata.message_id,
+                    "type": type(command).__name__,
+                    "result": json.dumps(result_to_json(failure)),
+                },
+            ).first()
+            if stored is None:
+                return self._earlier_result(conn, metadata.message_id)
+        return failure
+
+    @staticmethod
+    def _store_result(conn: Connection, command_id: str, result: Result) -> None:
+        conn.execute(
+            text(
+                "UPDATE processed_commands SET result = CAST(:result AS jsonb)"
+                " WHERE command_id = :id"
+            ),
+            {"id": command_id, "result": json.dumps(result_to_json(result))},
+        )
+
+    @staticmethod
+    def _earlier_result(conn: Connection, command_id: str) -> Result:
+        stored = conn.execute(
+            text("SELECT result FROM processed_commands WHERE command_id = :id"),
+            {"id": command_id},
+        ).scalar_one()
+        return result_from_json(stored)
+
+
+def log_command(command: Command, metadata: Metadata, call_next: Next) -> Result:
+    """Log each command with its outcome and duration, under its correlation id."""
+    with bind_correlation(metadata.correlation_id, metadata.causation_id):
+        started = time.perf_counter()
+        try:
+            result = call_next(command, metadata)
+        except Exception:
+            log.exception("command crashed", extra={"command": type(command).__name__})
+            raise
+        fields: dict[str, Any] = {
+            "command": type(command).__name__,
+            "command_id": metadata.message_id,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            "ok": result.ok,
+        }
+        if isinstance(result, Failure):
+            fields["code"] = result.code
+        log.info("command handled", extra=fields)
+        return result
+
+
+def _link(middleware: Middleware, call_next: Next) -> Next:
+    return lambda command, metadata: middleware(command, metadata, call_next)
+
+
+def _retryable(error: DBAPIError) -> bool:
+    return getattr(error.orig, "sqlstate", None) in {"40001", "40P01"}

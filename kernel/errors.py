@@ -1,0 +1,38 @@
+"""Errors the kernel raises and the codes a failed command reports."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A command broke a business rule; reported to the caller as a Failure.
+
+    `code` is machine-readable (e.g. ``order_not_cancellable``), `message` is for people.
+    """
+
+    code: str = "rejected"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class ConcurrencyError(Exception):
+    """Another writer changed a stream since it was loaded; the command may be retried."""
+
+
+class UnknownEventType(LookupError):
+    """A stored event type that no registered event class knows."""
+
+
+class DuplicateHandler(ValueError):
+    """A second handler was registered for a command type."""
+
+
+class NoHandler(LookupError):
+    """A command was dispatched that no handler is registered for."""

@@ -1,0 +1,264 @@
+"""Append-only event store in PostgreSQL.
+
+One table (`events`) holds every stream. `position` orders events globally,
+`transaction_id` (xid8 of the writing transaction) lets readers follow the log
+without skipping events whose transactions commit out of position order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import IntegrityError
+
+from kernel.errors import ConcurrencyError
+from kernel.messages import Event, Metadata
+from kernel.registry import EventRegistry
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Checkpoint:
+    """A place in the log: readers have seen every event at or before it."""
+
+    transaction_id: int = 0
+    position: int = 0
+
+    def token(self) -> str:
+        return f"{self.transaction_id}.{self.position}"
+
+    @classmethod
+    def parse(cls, token: str) -> Checkpoint:
+        """Read a consistency token; raises ValueError if it is malformed."""
+        tx, _, position = token.partition(".")
+        checkpoint = cls(int(tx), int(position))
+        if checkpoint.transaction_id < 0 or checkpoint.position < 0:
+            raise ValueError("negative checkpoint")
+        return checkpoint
+
+
+START = Checkpoint()
+UNIQUE_VIOLATION = "23505"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """An event as stored: its place in the log and stream, payload and metadata."""
+
+    position: int
+    transaction_id: int
+    stream_id: str
+    stream_type: str
+    version: int
+    type: str
+    data: dict[str, Any]
+    metadata: Metadata
+    recorded_at: datetime
+    event: Event
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        return Checkpoint(self.transaction_id, self.position)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    stream_id: str
+    version: int
+    schema_version: int
+    state: dict[str, Any]
+
+
+_APPEND = text(
+    """
+    INSERT INTO events (stream_id, stream_type, version, type, schema_version, data, metadata)
+    SELECT :stream_id, :stream_type, r.version, r.type, r.schema_version, r.data, r.metadata
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+         AS r(version int, type text, schema_version int, data jsonb, metadata jsonb)
+    WHERE CAST(:expected AS int) = 0
+       OR EXISTS (SELECT 1 FROM events WHERE stream_id = :stream_id AND version = :expected)
+    ORDER BY r.version
+    RETURNING position, transaction_id::text::bigint, version, recorded_at
+    """
+)
+
+_COLUMNS = """position, transaction_id::text::bigint, stream_id, stream_type, version, type,
+    schema_version, data, metadata, recorded_at"""
+
+_READ_STREAM = text(
+    f"SELECT {_COLUMNS} FROM events WHERE stream_id = :stream_id AND version > :after"
+    " ORDER BY version"
+)
+
+# Only events of transactions below the oldest one still running are visible
+# for good; anything newer may still be joined by an earlier position.
+_READ_ALL = text(
+    f"""
+    SELECT {_COLUMNS} FROM events
+    WHERE (transaction_id, position) > (CAST(CAST(:tx AS text) AS xid8), :position)
+      AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+    ORDER BY transaction_id, position
+    LIMIT :limit
+    """
+)
+
+
+class EventStore:
+    """Reads and appends events; every method works inside the caller's transaction."""
+
+    def __init__(self, registry: EventRegistry) -> None:
+        self.registry = registry
+
+    def append(
+        self,
+        conn: Connection,
+        *,
+        stream_id: str,
+        stream_type: str,
+        expected_version: int,
+        events: Sequence[tuple[Event, Metadata]],
+    ) -> list[RecordedEvent]:
+        """Append events after `expected_version` (0 = new stream).
+
+        Raises ConcurrencyError if the stream is not at exactly that version; the
+        caller's transaction must then be rolled back.
+        """
+        if not events:
+            return []
+        rows: list[dict[str, Any]] = []
+        for offset, (event, metadata) in enumerate(events, start=1):
+            type_name, schema_version, data = self.registry.encode(event)
+            rows.append(
+                {
+                    "version": expected_version + offset,
+                    "type": type_name,
+                    "schema_version": schema_version,
+                    "data": data,
+                    "metadata": metadata.to_json(),
+                }
+            )
+        params = {
+            "stream_id": stream_id,
+            "stream_type": stream_type,
+            "expected": expected_version,
+            "rows": json.dumps(rows),
+        }
+        try:
+            stored = list(conn.execute(_APPEND, params).all())
+        except IntegrityError as error:
+            if getattr(error.orig, "sqlstate", None) != UNIQUE_VIOLATION:
+                raise
+            raise ConcurrencyError(f"{stream_id} moved past version {expected_version}") from error
+        if len(stored) != len(rows):
+            raise ConcurrencyError(f"{stream_id} is not at version {expected_version}")
+        stored.sort(key=lambda row: row[2])
+        return [
+            RecordedEvent(
+                position=position,
+                transaction_id=tx,
+                stream_id=stream_id,
+                stream_type=stream_type,
+                version=version,
+                type=row["type"],
+                data=row["data"],
+                metadata=metadata,
+                recorded_at=recorded_at,
+                event=event,
+            )
+            for (position, tx, version, recorded_at), row, (event, metadata) in zip(
+                stored, rows, events, strict=True
+            )
+        ]
+
+    def read_stream(
+        self, conn: Connection, stream_id: str, after_version: int = 0
+    ) -> list[RecordedEvent]:
+        rows = conn.execute(_READ_STREAM, {"stream_id": stream_id, "after": after_version})
+        return [self._recorded(row) for row in rows]
+
+    def read_all(
+        self, conn: Connection, after: Checkpoint = START, limit: int = 1000
+    ) -> list[RecordedEvent]:
+        """The next events in log order after `after`, never skipping one.
+
+        Events of transactions that may still commit behind the horizon are held
+        back until every earlier transaction has finished.
+        """
+        params = {"tx": after.transaction_id, "position": after.position, "limit": limit}
+        return [self._recorded(row) for row in conn.execute(_READ_ALL, params)]
+
+    def head(self, conn: Connection) -> tuple[Checkpoint, datetime | None]:
+        """The last event in log order and when it was recorded (START, None if empty)."""
+        row = conn.execute(
+            text(
+                "SELECT transaction_id::text::bigint, position, recorded_at FROM events"
+                " ORDER BY transaction_id DESC, position DESC LIMIT 1"
+            )
+        ).first()
+        if row is None:
+            return START, None
+        return Checkpoint(row[0], row[1]), row[2]
+
+    def backlog(self, conn: Connection, after: Checkpoint) -> tuple[int, datetime | None]:
+        """How many events lie after `after`, and when the oldest of them was recorded."""
+        row = conn.execute(
+            text(
+                "SELECT count(*), min(recorded_at) FROM events"
+                " WHERE (transaction_id, position) > (CAST(CAST(:tx AS text) AS xid8), :position)"
+            ),
+            {"tx": after.transaction_id, "position": after.position},
+        ).one()
+        return int(row[0]), row[1]
+
+    def load_snapshot(self, conn: Connection, stream_id: str) -> Snapshot | None:
+        row = conn.execute(
+            text(
+                "SELECT version, schema_version, state FROM snapshots WHERE stream_id = :stream_id"
+            ),
+            {"stream_id": stream_id},
+        ).first()
+        if row is None:
+            return None
+        return Snapshot(stream_id, row[0], row[1], row[2])
+
+    def save_snapshot(self, conn: Connection, stream_type: str, snapshot: Snapshot) -> None:
+        conn.execute(
+            text(
+                """
+                INSERT INTO snapshots (stream_id, stream_type, version, schema_version, state)
+                VALUES (:stream_id, :stream_type, :version, :schema_version, CAST(:state AS jsonb))
+                ON CONFLICT (stream_id) DO UPDATE
+                SET version = EXCLUDED.version, schema_version = EXCLUDED.schema_version,
+                    state = EXCLUDED.state, taken_at = now()
+                WHERE snapshots.version < EXCLUDED.version
+                """
+            ),
+            {
+                "stream_id": snapshot.stream_id,
+                "stream_type": stream_type,
+                "version": snapshot.version,
+                "schema_version": snapshot.schema_version,
+                "state": json.dumps(snapshot.state),
+            },
+        )
+
+    def _recorded(self, row: Any) -> RecordedEvent:
+        (position, tx, stream_id, stream_type, version, type_name, schema_version, data,
+         metadata, recorded_at) = row  # fmt: skip
+        data = self.registry.upcast(type_name, schema_version, data)
+        return RecordedEvent(
+            position=position,
+            transaction_id=tx,
+            stream_id=stream_id,
+            stream_type=stream_type,
+            version=version,
+            type=type_name,
+            data=data,
+            metadata=Metadata.from_json(metadata),
+            recorded_at=recorded_at,
+            event=self.registry.decode(type_name, data),
+        )

@@ -1,0 +1,79 @@
+"""Message bases: commands ask for a change, events record one, metadata links them."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A task someone asks the system to perform, named in the imperative."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A fact that happened, named in the past tense.
+
+    `schema_version` is bumped whenever the stored shape changes; an upcaster
+    registered for the old version turns stored payloads into the new shape.
+    """
+
+    schema_version: ClassVar[int] = 1
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Metadata:
+    """Who asked, and which message caused which.
+
+    A command's metadata is propagated to the events it causes: same correlation
+    id and actor, causation id = the command's message id.
+    """
+
+    message_id: str = field(default_factory=new_id)
+    correlation_id: str = ""
+    causation_id: str | None = None
+    actor: str = "system"
+    occurred_at: datetime = field(default_factory=utc_now)
+
+    def __post_init__(self) -> None:
+        if not self.correlation_id:
+            object.__setattr__(self, "correlation_id", self.message_id)
+
+    def caused(self, message_id: str | None = None) -> Metadata:
+        """Metadata for a message caused by this one."""
+        return replace(
+            self,
+            message_id=message_id or new_id(),
+            causation_id=self.message_id,
+            occurred_at=utc_now(),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "message_id": self.message_id,
+            "correlation_id": self.correlation_id,
+            "causation_id": self.causation_id,
+            "actor": self.actor,
+            "occurred_at": self.occurred_at.isoformat(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Metadata:
+        return cls(
+            message_id=data["message_id"],
+            correlation_id=data["correlation_id"],
+            causation_id=data.get("causation_id"),
+            actor=data.get("actor", "system"),
+            occurred_at=datetime.fromisoformat(data["occurred_at"]),
+        )

@@ -1,0 +1,259 @@
+"""Checkpointed catch-up subscriptions over the event log.
+
+A subscriber (a projection or a process manager) applies batches of events in
+log order and stores its checkpoint atomically with what it applied, in its own
+store. The runner reads gap-free batches, holds a PostgreSQL advisory lock so
+one runner per name works at a time, and stops at the first event a subscriber
+cannot apply, recording the error: it never skips an event.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from sqlalchemy import Connection, Engine, text
+
+from kernel.event_store import START, Checkpoint, EventStore, RecordedEvent
+from kernel.logging import bind_correlation
+
+# Advisory-lock namespace for subscriptions (streams use 1).
+SUBSCRIPTION_LOCKS = 2
+
+log = logging.getLogger("kernel.subscriptions")
+
+
+class Subscriber(Protocol):
+    """A named reader of the log.
+
+    Contract: `apply` stores the effect of every event in `events` together with
+    `events[-1].checkpoint` as one atomic write, or raises and stores nothing.
+    Applying a batch that lies at or before the stored checkpoint changes nothing.
+    `checkpoint` returns the last stored checkpoint (START when there is none).
+    """
+
+    name: str
+
+    def checkpoint(self, conn: Connection) -> Checkpoint: ...
+
+    def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None: ...
+
+
+class PostgresSubscriber:
+    """Base for subscribers whose state lives in PostgreSQL beside their checkpoint.
+
+    Subclasses implement `handle(conn, event)`; the batch and the checkpoint
+    commit in one transaction on the runner's (lock-holding) connection.
+    """
+
+    name: str
+
+    def handle(self, conn: Connection, recorded: RecordedEvent) -> None:
+        raise NotImplementedError
+
+    def checkpoint(self, conn: Connection) -> Checkpoint:
+        with conn.begin():
+            return read_checkpoint(conn, self.name)
+
+    def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
+        with conn.begin():
+            for recorded in events:
+                self.handle(conn, recorded)
+            store_checkpoint(conn, self.name, events[-1].checkpoint)
+
+
+def read_checkpoint(conn: Connection, name: str) -> Checkpoint:
+    row = conn.execute(
+        text("SELECT transaction_id, position FROM subscriptions WHERE name = :name"),
+        {"name": name},
+    ).first()
+    return Checkpoint(row[0], row[1]) if row else START
+
+
+def store_checkpoint(conn: Connection, name: str, checkpoint: Checkpoint) -> None:
+    conn.execute(
+        text(
+            """
+            INSERT INTO subscriptions (name, transaction_id, position, updated_at)
+            VALUES (:name, :tx, :position, now())
+            ON CONFLICT (name) DO UPDATE SET transaction_id = EXCLUDED.transaction_id,
+                position = EXCLUDED.position, updated_at = EXCLUDED.updated_at
+            """
+        ),
+        {"name": name, "tx": checkpoint.transaction_id, "position": checkpoint.position},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    name: str
+    applied: int
+    checkpoint: Checkpoint
+    busy: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionStatus:
+    name: str
+    checkpoint: Checkpoint
+    head: Checkpoint
+    lag_events: int
+    lag_seconds: float
+    state: str  # "caught_up", "running" or "failed"
+    failed_position: int | None
+    last_error: str | None
+    failed_at: datetime | None
+
+
+class SubscriptionRunner:
+    def __init__(self, engine: Engine, store: EventStore, *, batch_size: int = 1000) -> None:
+        self.engine = engine
+        self.store = store
+        self.batch_size = batch_size
+
+    def run(self, subscriber: Subscriber, *, max_seconds: float | None = None) -> RunReport:
+        """Drain the subscriber from its checkpoint to the log's visible end.
+
+        Returns at once with `busy=True` when another runner holds the name.
+        `max_seconds` bounds one call so a job never hogs a worker forever.
+        """
+        deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        with self.engine.connect() as conn:
+            if not _try_lock(conn, subscriber.name):
+                return RunReport(subscriber.name, 0, START, busy=True)
+            try:
+                return self._drain(conn, subscriber, deadline)
+            finally:
+                _unlock(conn, subscriber.name)
+
+    def _drain(self, conn: Connection, subscriber: Subscriber, deadline: float | None) -> RunReport:
+        checkpoint = subscriber.checkpoint(conn)
+        applied = 0
+        while deadline is None or time.monotonic() < deadline:
+            with conn.begin():
+                batch = self.store.read_all(conn, checkpoint, self.batch_size)
+            if not batch:
+                break
+            try:
+                subscriber.apply(conn, batch)
+            except Exception:
+                done, error = self._apply_singly(conn, subscriber, batch)
+                applied += done
+                checkpoint = batch[done - 1].checkpoint if done else checkpoint
+                return RunReport(subscriber.name, applied, checkpoint, error=error)
+            applied += len(batch)
+            checkpoint = batch[-1].checkpoint
+        if applied:
+            _clear_failure(conn, subscriber.name)
+        return RunReport(subscriber.name, applied, checkpoint)
+
+    def _apply_singly(
+        self, conn: Connection, subscriber: Subscriber, batch: Sequence[RecordedEvent]
+    ) -> tuple[int, str]:
+        """Apply up to the failing event, then record the failure at it."""
+        for done, recorded in enumerate(batch):
+            try:
+                subscriber.apply(conn, [recorded])
+            except Exception as exc:
+                error = "".join(traceback.format_exception_only(exc)).strip()
+                with bind_correlation(
+                    recorded.metadata.correlation_id, recorded.metadata.message_id
+                ):
+                    log.error(
+                        "subscription stopped at a failing event",
+                        exc_info=True,
+                        extra={"subscription": subscriber.name, "position": recorded.position,
+                               "event_type": recorded.type},
+                    )  # fmt: skip
+                _record_failure(conn, subscriber.name, recorded.checkpoint, error)
+                return done, error
+        return len(batch), "the batch failed but each event applied alone"
+
+    def status(self, subscribers: Iterable[Subscriber]) -> list[SubscriptionStatus]:
+        now = datetime.now(UTC)
+        statuses = []
+        with self.engine.connect() as conn:
+            with conn.begin():
+                head, _ = self.store.head(conn)
+            for subscriber in subscribers:
+                checkpoint = subscriber.checkpoint(conn)
+                with conn.begin():
+                    lag, oldest = self.store.backlog(conn, checkpoint)
+                    failure = conn.execute(
+                        text(
+                            "SELECT failed_position, last_error, failed_at FROM subscriptions"
+                            " WHERE name = :name AND last_error IS NOT NULL"
+                        ),
+                        {"name": subscriber.name},
+                    ).first()
+                state = "failed" if failure else ("running" if lag else "caught_up")
+                statuses.append(
+                    SubscriptionStatus(
+                        name=subscriber.name,
+                        checkpoint=checkpoint,
+                        head=head,
+                        lag_events=lag,
+                        lag_seconds=(now - oldest).total_seconds() if oldest else 0.0,
+                        state=state,
+                        failed_position=failure[0] if failure else None,
+                        last_error=failure[1] if failure else None,
+                        failed_at=failure[2] if failure else None,
+                    )
+                )
+        return statuses
+
+
+def _try_lock(conn: Connection, name: str) -> bool:
+    with conn.begin():
+        locked = conn.execute(
+            text("SELECT pg_try_advisory_lock(:ns, hashtext(:name))"),
+            {"ns": SUBSCRIPTION_LOCKS, "name": name},
+        ).scalar_one()
+    return bool(locked)
+
+
+def _unlock(conn: Connection, name: str) -> None:
+    if conn.invalidated or conn.closed:
+        return
+    if conn.in_transaction():
+        conn.rollback()
+    with conn.begin():
+        conn.execute(
+            text("SELECT pg_advisory_unlock(:ns, hashtext(:name))"),
+            {"ns": SUBSCRIPTION_LOCKS, "name": name},
+        )
+
+
+def _record_failure(conn: Connection, name: str, at: Checkpoint, error: str) -> None:
+    with conn.begin():
+        conn.execute(
+            text(
+                """
+                INSERT INTO subscriptions (name, failed_transaction_id, failed_position,
+                                           last_error, failed_at)
+                VALUES (:name, :tx, :position, :error, now())
+                ON CONFLICT (name) DO UPDATE
+                SET failed_transaction_id = EXCLUDED.failed_transaction_id,
+                    failed_position = EXCLUDED.failed_position, last_error = EXCLUDED.last_error,
+                    failed_at = EXCLUDED.failed_at
+                """
+            ),
+            {"name": name, "tx": at.transaction_id, "position": at.position, "error": error},
+        )
+
+
+def _clear_failure(conn: Connection, name: str) -> None:
+    with conn.begin():
+        conn.execute(
+            text(
+                "UPDATE subscriptions SET failed_transaction_id = NULL, failed_position = NULL,"
+                " last_error = NULL, failed_at = NULL WHERE name = :name AND last_error IS NOT NULL"
+            ),
+            {"name": name},
+        )

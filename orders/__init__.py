@@ -1,0 +1,1 @@
+"""Orders: customers and the order lifecycle (write side)."""

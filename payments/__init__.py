@@ -1,0 +1,1 @@
+"""Payments: charging and refunding orders through a payment gateway (write side)."""

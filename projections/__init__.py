@@ -1,0 +1,1 @@
+"""Read side: one module per read model, query objects and the GET endpoints."""

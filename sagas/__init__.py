@@ -1,0 +1,1 @@
+"""Process managers that react to events by issuing commands."""

@@ -1,0 +1,100 @@
+"""Each test session gets its own PostgreSQL database and its own Redis database.
+
+With DATABASE_URL / REDIS_URL set, they are created on those servers; without,
+on the private servers under ./var (the same ones `make run` uses).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import psycopg
+import pytest
+from redis import Redis
+from sqlalchemy.engine import make_url
+
+from config.bootstrap import Container, bootstrap
+from config.database import migrate
+from config.local import prepare_local, stop_local
+from config.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS_DATABASES = range(1, 16)  # db 0 holds the claims
+
+
+@pytest.fixture(scope="session")
+def server_settings() -> Iterator[Settings]:
+    settings = Settings.from_env()
+    if settings.database_url and settings.redis_url:
+        yield settings
+        return
+    yield prepare_local(replace(settings, var_dir=ROOT / "var"))
+    stop_local()
+
+
+@pytest.fixture(scope="session")
+def database_url(server_settings: Settings) -> Iterator[str]:
+    server_url = make_url(server_settings.require()[0])
+    name = f"shop_test_{uuid.uuid4().hex[:12]}"
+    admin = _libpq(server_url.render_as_string(hide_password=False))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = server_url.set(database=name).render_as_string(hide_password=False)
+    migrate(url)
+    yield url
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def redis_url(server_settings: Settings) -> Iterator[str]:
+    base = server_settings.require()[1]
+    claims = Redis.from_url(base, db=0)
+    for db in REDIS_DATABASES:
+        key = f"shop-test:claim:{db}"
+        if claims.set(key, os.getpid(), nx=True, ex=3 * 3600):
+            break
+    else:
+        raise RuntimeError("every Redis test database is claimed by another test run")
+    url = _redis_url_with_db(base, db)
+    Redis.from_url(url).flushdb()
+    yield url
+    Redis.from_url(url).flushdb()
+    claims.delete(key)
+    claims.close()
+
+
+@pytest.fixture(scope="session")
+def settings(
+    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        admin_token="test-admin-token",
+        secret_key="test-secret-key",
+        var_dir=tmp_path_factory.mktemp("var"),
+    )
+
+
+@pytest.fixture(scope="session")
+def container(settings: Settings) -> Iterator[Container]:
+    built = bootstrap(settings)
+    yield built
+    built.close()
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _redis_url_with_db(url: str, db: int) -> str:
+    base = url.split("?", 1)[0]
+    if base.startswith("unix://"):
+        return f"{base}?db={db}"
+    scheme, _, rest = base.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}/{db}"
