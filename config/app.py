@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
+import inventory.api
+import orders.api
+import payments.api
 from config import health
 from config.bootstrap import Container, bootstrap
 from config.database import head_revision
@@ -39,9 +42,23 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         SCHEMA_HEAD=head_revision(settings.require()[0]),
     )
     app.extensions["container"] = container
+    app.extensions["command_bus"] = container.bus
+    app.extensions["authenticator"] = container.authenticator
     api = ProblemApi(app)
+    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    for blueprint in (orders.api.blueprint, inventory.api.blueprint, payments.api.blueprint):
+        api.register_blueprint(blueprint)
     app.register_blueprint(health.blueprint)
     app.extensions["api"] = api
+
+    @app.before_request
+    def json_bodies_only() -> Response | None:
+        if request.method in {"POST", "PUT", "PATCH"} and request.content_length:
+            if not request.is_json:
+                return problem_response(
+                    415, "Unsupported Media Type", "Send the body as application/json."
+                )
+        return None
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:

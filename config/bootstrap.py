@@ -7,8 +7,16 @@ from dataclasses import dataclass, field
 from redis import Redis
 from sqlalchemy import Engine
 
+import inventory.events
+import inventory.handlers
+import orders.events
+import orders.handlers
+import payments.events
+import payments.handlers
+from config.adapters import InventoryCatalog, simulated_gateway
 from config.database import make_engine
 from config.settings import Settings
+from kernel.auth import Authenticator
 from kernel.command_bus import CommandBus
 from kernel.event_store import EventStore
 from kernel.registry import EventRegistry
@@ -24,6 +32,7 @@ class Container:
     store: EventStore
     bus: CommandBus
     runner: SubscriptionRunner
+    authenticator: Authenticator
     subscribers: dict[str, Subscriber] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -34,9 +43,12 @@ class Container:
 def bootstrap(settings: Settings) -> Container:
     """Wire the system; nothing connects until first used."""
     database_url, redis_url = settings.require()
+    if not settings.admin_token or not settings.secret_key:
+        raise RuntimeError("ADMIN_TOKEN and SECRET_KEY must be set (or resolved locally)")
     engine = make_engine(database_url)
     redis = Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
     registry = EventRegistry()
+    registry.register(*inventory.events.EVENTS, *orders.events.EVENTS, *payments.events.EVENTS)
     store = EventStore(registry)
     bus = CommandBus(
         engine,
@@ -44,5 +56,11 @@ def bootstrap(settings: Settings) -> Container:
         snapshot_interval=settings.snapshot_interval,
         max_attempts=settings.command_attempts,
     )
+    inventory.handlers.register(bus)
+    orders.handlers.register(bus, catalog=InventoryCatalog())
+    payments.handlers.register(bus, gateway=simulated_gateway())
     runner = SubscriptionRunner(engine, store, batch_size=settings.subscription_batch_size)
-    return Container(settings, engine, redis, registry, store, bus, runner)
+    authenticator = Authenticator(
+        settings.secret_key, settings.admin_token, settings.customer_token_ttl
+    )
+    return Container(settings, engine, redis, registry, store, bus, runner, authenticator)

@@ -21,6 +21,7 @@ class Settings:
     command_attempts: int = 8
     subscription_batch_size: int = 1000
     max_request_bytes: int = 64 * 1024
+    customer_token_ttl: int = 30 * 24 * 3600
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -38,6 +39,7 @@ class Settings:
             command_attempts=_int(env, "COMMAND_ATTEMPTS", 8),
             subscription_batch_size=_int(env, "SUBSCRIPTION_BATCH_SIZE", 1000),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 64 * 1024),
+            customer_token_ttl=_int(env, "CUSTOMER_TOKEN_TTL", 30 * 24 * 3600),
         )
 
     def require(self) -> tuple[str, str]:

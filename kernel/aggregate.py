@@ -24,6 +24,15 @@ class Aggregate:
         self.version = 0
         self._pending: list[Event] = []
 
+    @classmethod
+    def stream_for(cls, aggregate_id: str) -> str:
+        """The stream holding this aggregate's events: ids are unique per type only."""
+        return f"{cls.stream_type}-{aggregate_id}"
+
+    @property
+    def stream_id(self) -> str:
+        return self.stream_for(self.id)
+
     @property
     def pending_events(self) -> tuple[Event, ...]:
         return tuple(self._pending)

@@ -7,6 +7,7 @@ events and any synchronous projections -> after-commit listeners.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from kernel.codec import to_data
 from kernel.errors import ConcurrencyError, DomainError, DuplicateHandler, NoHandler
 from kernel.event_store import UNIQUE_VIOLATION, EventStore, RecordedEvent
 from kernel.logging import bind_correlation
@@ -111,15 +113,16 @@ class CommandBus:
         self, conn: Connection, command: Command, metadata: Metadata
     ) -> tuple[Result, list[RecordedEvent]]:
         # Claiming the id first makes a concurrent duplicate wait for this one.
+        fingerprint = _fingerprint(command)
         claimed = conn.execute(
             text(
-                "INSERT INTO processed_commands (command_id, command_type) VALUES (:id, :type)"
-                " ON CONFLICT DO NOTHING RETURNING command_id"
+                "INSERT INTO processed_commands (command_id, command_type, fingerprint)"
+                " VALUES (:id, :type, :fingerprint) ON CONFLICT DO NOTHING RETURNING command_id"
             ),
-            {"id": metadata.message_id, "type": type(command).__name__},
+            {"id": metadata.message_id, "type": type(command).__name__, "fingerprint": fingerprint},
         ).first()
         if claimed is None:
-            return self._earlier_result(conn, metadata.message_id), []
+            return self._earlier_result(conn, metadata.message_id, fingerprint), []
         uow = UnitOfWork(conn, self.store, metadata, snapshot_interval=self.snapshot_interval)
         aggregate_id = self._handlers[type(command)](command, uow)
         for hook in self.before_commit:
@@ -133,18 +136,19 @@ class CommandBus:
         with self.engine.begin() as conn:
             stored = conn.execute(
                 text(
-                    "INSERT INTO processed_commands (command_id, command_type, result)"
-                    " VALUES (:id, :type, CAST(:result AS jsonb))"
+                    "INSERT INTO processed_commands (command_id, command_type, fingerprint, result)"
+                    " VALUES (:id, :type, :fingerprint, CAST(:result AS jsonb))"
                     " ON CONFLICT DO NOTHING RETURNING command_id"
                 ),
                 {
                     "id": metadata.message_id,
                     "type": type(command).__name__,
+                    "fingerprint": _fingerprint(command),
                     "result": json.dumps(result_to_json(failure)),
                 },
             ).first()
             if stored is None:
-                return self._earlier_result(conn, metadata.message_id)
+                return self._earlier_result(conn, metadata.message_id, _fingerprint(command))
         return failure
 
     @staticmethod
@@ -158,11 +162,15 @@ class CommandBus:
         )
 
     @staticmethod
-    def _earlier_result(conn: Connection, command_id: str) -> Result:
-        stored = conn.execute(
-            text("SELECT result FROM processed_commands WHERE command_id = :id"),
+    def _earlier_result(conn: Connection, command_id: str, fingerprint: str) -> Result:
+        stored, stored_fingerprint = conn.execute(
+            text("SELECT result, fingerprint FROM processed_commands WHERE command_id = :id"),
             {"id": command_id},
-        ).scalar_one()
+        ).one()
+        if stored_fingerprint != fingerprint:
+            return Failure(
+                "command_id_reused", "this command id was already used for a different request"
+            )
         return result_from_json(stored)
 
 
@@ -185,6 +193,12 @@ def log_command(command: Command, metadata: Metadata, call_next: Next) -> Result
             fields["code"] = result.code
         log.info("command handled", extra=fields)
         return result
+
+
+def _fingerprint(command: Command) -> str:
+    """What the command asks for; a reused command id must ask for the same thing."""
+    payload = json.dumps([type(command).__name__, to_data(command)], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def _link(middleware: Middleware, call_next: Next) -> Next:

@@ -36,3 +36,9 @@ class DuplicateHandler(ValueError):
 
 class NoHandler(LookupError):
     """A command was dispatched that no handler is registered for."""
+
+
+class Invalid(DomainError):
+    """The command is well-formed but refers to things that cannot be used (e.g. an unknown SKU)."""
+
+    code = "invalid"

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Mapping
+from typing import Any, NoReturn
 
 import marshmallow as ma
-from flask import Response, json
-from flask_smorest import Api
+from flask import Response, current_app, json, request
+from flask_smorest import Api, abort
 from werkzeug.exceptions import HTTPException
+
+from kernel.auth import Authenticator, AuthError, Principal
+from kernel.command_bus import CommandBus
+from kernel.messages import Command, Metadata
+from kernel.results import Failure, Success
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -57,14 +64,15 @@ class ProblemApi(Api):  # type: ignore[misc]  # flask-smorest ships no type hint
             # webargs nests field errors under the request location; one location is the norm.
             errors = _flatten_locations(errors)
         status = error.code or 500
-        response = problem_response(
+        code = data.get("code")
+        return problem_response(
             status,
             error.name,
             data.get("message") or _detail(error, bool(errors)),
+            type_=f"/problems/{code.replace('_', '-')}" if code else None,
             errors=errors,
             headers=data.get("headers"),
         )
-        return response
 
 
 def _flatten_locations(errors: dict[str, Any]) -> Any:
@@ -77,3 +85,81 @@ def _detail(error: HTTPException, has_errors: bool) -> str | None:
     if has_errors:
         return "The request has invalid fields; see errors."
     return error.description
+
+
+# --- the command side of an endpoint: who is asking, dispatch, answer -------------
+
+STATUS_BY_CODE = {
+    "not_found": 404,
+    "invalid": 422,
+    "command_id_reused": 422,
+    "conflict": 409,
+}
+
+
+class AcceptedSchema(ma.Schema):
+    consistency_token = ma.fields.String(
+        required=True, metadata={"description": "Pass to a query to read this write"}
+    )
+
+
+def principal() -> Principal:
+    """The authenticated caller; aborts with 401 when the bearer token is missing or bad."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        reject(401, "Send `Authorization: Bearer <token>`.", headers=_CHALLENGE)
+    authenticator: Authenticator = current_app.extensions["authenticator"]
+    try:
+        return authenticator.verify(token.strip())
+    except AuthError as error:
+        reject(401, str(error).capitalize() + ".", headers=_CHALLENGE)
+
+
+def require_customer() -> str:
+    """The calling customer's id; 403 for an admin token, 401 without a valid token."""
+    caller = principal()
+    if caller.customer_id is None:
+        reject(403, "This endpoint is for customers.")
+    return caller.customer_id
+
+
+def require_admin() -> Principal:
+    caller = principal()
+    if caller.kind != "admin":
+        reject(403, "This endpoint needs the admin token.")
+    return caller
+
+
+def command_bus() -> CommandBus:
+    bus: CommandBus = current_app.extensions["command_bus"]
+    return bus
+
+
+def command_metadata(actor: str, command_id: str | None = None) -> Metadata:
+    """Metadata for a command from this request; honours a sane X-Correlation-ID."""
+    correlation = request.headers.get("X-Correlation-ID", "")
+    if not _CORRELATION.match(correlation):
+        correlation = ""
+    if command_id:
+        return Metadata(message_id=command_id, correlation_id=correlation, actor=actor)
+    return Metadata(correlation_id=correlation, actor=actor)
+
+
+def dispatch(command: Command, metadata: Metadata, statuses: Mapping[str, int] = {}) -> Success:
+    """Dispatch and return the success; a failure aborts with its problem response."""
+    result = command_bus().dispatch(command, metadata)
+    if isinstance(result, Failure):
+        status = statuses.get(result.code) or STATUS_BY_CODE.get(result.code, 409)
+        reject(status, result.message, code=result.code)
+    return result
+
+
+def reject(status: int, message: str, **data: Any) -> NoReturn:
+    """Abort the request with a problem response (`code`, `errors`, `headers` optional)."""
+    abort(status, message=message, **data)
+    raise AssertionError("abort returned")
+
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="shop"'}
+_CORRELATION = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")

@@ -41,20 +41,26 @@ class UnitOfWork:
         self.snapshot_interval = snapshot_interval
         self.recorded: list[RecordedEvent] = []
 
-    def load(self, cls: type[A], aggregate_id: str) -> A | None:
-        """The aggregate rebuilt from snapshot + later events, or None if it has no events."""
-        self.conn.execute(
-            text("SELECT pg_advisory_xact_lock(:ns, hashtext(:stream_id))"),
-            {"ns": STREAM_LOCKS, "stream_id": aggregate_id},
-        )
+    def load(self, cls: type[A], aggregate_id: str, *, lock: bool = True) -> A | None:
+        """The aggregate rebuilt from snapshot + later events, or None if it has no events.
+
+        `lock=False` reads without queueing behind writers, for aggregates the
+        command only looks at and never saves.
+        """
+        stream_id = cls.stream_for(aggregate_id)
+        if lock:
+            self.conn.execute(
+                text("SELECT pg_advisory_xact_lock(:ns, hashtext(:stream_id))"),
+                {"ns": STREAM_LOCKS, "stream_id": stream_id},
+            )
         aggregate = None
-        snapshot = (
-            self.store.load_snapshot(self.conn, aggregate_id) if cls.supports_snapshots() else None
-        )
+        snapshot = None
+        if cls.supports_snapshots():
+            snapshot = self.store.load_snapshot(self.conn, stream_id)
         if snapshot is not None and snapshot.schema_version == cls.snapshot_version:
             aggregate = cls.from_snapshot(aggregate_id, snapshot.version, snapshot.state)
         after = aggregate.version if aggregate else 0
-        history = self.store.read_stream(self.conn, aggregate_id, after)
+        history = self.store.read_stream(self.conn, stream_id, after)
         if aggregate is None:
             if not history:
                 return None
@@ -62,8 +68,8 @@ class UnitOfWork:
         aggregate.replay(recorded.event for recorded in history)
         return aggregate
 
-    def get(self, cls: type[A], aggregate_id: str) -> A:
-        aggregate = self.load(cls, aggregate_id)
+    def get(self, cls: type[A], aggregate_id: str, *, lock: bool = True) -> A:
+        aggregate = self.load(cls, aggregate_id, lock=lock)
         if aggregate is None:
             raise NotFound(f"{cls.stream_type} {aggregate_id} does not exist")
         return aggregate
@@ -75,12 +81,12 @@ class UnitOfWork:
             return
         base = aggregate.version
         events = [
-            (event, self.metadata.caused(self._event_id(aggregate.id, base + offset)))
+            (event, self.metadata.caused(self._event_id(aggregate.stream_id, base + offset)))
             for offset, event in enumerate(pending, start=1)
         ]
         self.recorded += self.store.append(
             self.conn,
-            stream_id=aggregate.id,
+            stream_id=aggregate.stream_id,
             stream_type=aggregate.stream_type,
             expected_version=base,
             events=events,
@@ -89,7 +95,7 @@ class UnitOfWork:
         interval = self.snapshot_interval
         if aggregate.supports_snapshots() and base // interval < aggregate.version // interval:
             snapshot = Snapshot(
-                aggregate.id, aggregate.version, aggregate.snapshot_version,
+                aggregate.stream_id, aggregate.version, aggregate.snapshot_version,
                 aggregate.snapshot_state(),
             )  # fmt: skip
             self.store.save_snapshot(self.conn, aggregate.stream_type, snapshot)

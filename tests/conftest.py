@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import psycopg
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from redis import Redis
 from sqlalchemy.engine import make_url
 
+from config.app import create_app
 from config.bootstrap import Container, bootstrap
 from config.database import migrate
 from config.local import prepare_local, stop_local
@@ -98,3 +101,39 @@ def _redis_url_with_db(url: str, db: int) -> str:
         return f"{base}?db={db}"
     scheme, _, rest = base.partition("://")
     return f"{scheme}://{rest.split('/', 1)[0]}/{db}"
+
+
+@pytest.fixture(scope="session")
+def app(container: Container) -> Flask:
+    app = create_app(container=container)
+    app.testing = True
+    return app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def admin_headers(settings: Settings) -> dict[str, str]:
+    return {"Authorization": f"Bearer {settings.admin_token}"}
+
+
+@pytest.fixture
+def register_customer(client: FlaskClient) -> Callable[..., Customer]:
+    """Register a customer through the API; returns its id and auth headers."""
+
+    def register(email: str = "ada@example.com", name: str = "Ada Lovelace") -> Customer:
+        response = client.post("/api/customers", json={"email": email, "name": name})
+        assert response.status_code == 201, response.get_json()
+        body = response.get_json()
+        return Customer(body["customer_id"], {"Authorization": f"Bearer {body['token']}"})
+
+    return register
+
+
+@dataclass(frozen=True)
+class Customer:
+    customer_id: str
+    headers: dict[str, str]

@@ -51,6 +51,7 @@ def upgrade() -> None:
         CREATE TABLE processed_commands (
             command_id      text PRIMARY KEY,
             command_type    text NOT NULL,
+            fingerprint     text NOT NULL,
             result          jsonb,
             processed_at    timestamptz NOT NULL DEFAULT now()
         );

@@ -21,7 +21,7 @@ def test_a_command_appends_its_events_and_returns_id_and_token(
     assert isinstance(result, Success)
     assert result.aggregate_id == "t-1"
     with container.engine.connect() as conn:
-        (recorded,) = store.read_stream(conn, "t-1")
+        (recorded,) = store.read_stream(conn, "tally-t-1")
     assert recorded.event == TallyOpened("books")
     assert Checkpoint.parse(result.consistency_token) == recorded.checkpoint
 
@@ -33,7 +33,7 @@ def test_events_carry_the_commands_correlation_and_causation(
     bus.dispatch(OpenTally("t-1", "books"), command_meta)
 
     with container.engine.connect() as conn:
-        (recorded,) = store.read_stream(conn, "t-1")
+        (recorded,) = store.read_stream(conn, "tally-t-1")
     assert recorded.metadata.correlation_id == "corr-1"
     assert recorded.metadata.causation_id == command_meta.message_id
     assert recorded.metadata.actor == "customer:42"
@@ -51,7 +51,7 @@ def test_the_same_command_id_twice_appends_one_set_of_events(
 
     assert first == second
     with container.engine.connect() as conn:
-        assert [r.event for r in store.read_stream(conn, "t-1")][1:] == [Counted(5)]
+        assert [r.event for r in store.read_stream(conn, "tally-t-1")][1:] == [Counted(5)]
 
 
 def test_the_same_command_id_sent_concurrently_is_applied_once(
@@ -71,7 +71,7 @@ def test_the_same_command_id_sent_concurrently_is_applied_once(
 
     assert len(set(results)) == 1
     with container.engine.connect() as conn:
-        assert len(store.read_stream(conn, "t-1")) == 2
+        assert len(store.read_stream(conn, "tally-t-1")) == 2
 
 
 def test_a_broken_rule_fails_with_its_code_and_writes_nothing(
@@ -85,7 +85,7 @@ def test_a_broken_rule_fails_with_its_code_and_writes_nothing(
     assert result == Failure("not_positive", "only positive amounts count")
     assert bus.dispatch(Count("t-1", -1), meta) == result
     with container.engine.connect() as conn:
-        assert len(store.read_stream(conn, "t-1")) == 1
+        assert len(store.read_stream(conn, "tally-t-1")) == 1
 
 
 def test_an_unknown_aggregate_is_reported_not_found(bus: CommandBus) -> None:
@@ -110,7 +110,7 @@ def test_concurrent_writers_of_one_stream_all_land_in_order(
 
     assert all(result.ok for result in results)
     with container.engine.connect() as conn:
-        versions = [r.version for r in store.read_stream(conn, "t-1")]
+        versions = [r.version for r in store.read_stream(conn, "tally-t-1")]
     assert versions == list(range(1, 22))
 
 
@@ -123,12 +123,27 @@ def test_loading_from_a_snapshot_equals_loading_the_full_stream(
 
     with container.engine.connect() as conn:
         snapshot_version = conn.execute(
-            text("SELECT version FROM snapshots WHERE stream_id = 't-1'")
+            text("SELECT version FROM snapshots WHERE stream_id = 'tally-t-1'")
         ).scalar_one()
         with_snapshot = UnitOfWork(conn, store, Metadata()).get(Tally, "t-1")
         full = Tally("t-1")
-        full.replay(r.event for r in store.read_stream(conn, "t-1"))
+        full.replay(r.event for r in store.read_stream(conn, "tally-t-1"))
 
     assert snapshot_version == 20  # taken every 10 events
     assert vars(with_snapshot) == vars(full)
     assert (full.total, full.counts, full.version) == (325, 25, 26)
+
+
+def test_a_command_id_reused_for_another_command_is_refused(
+    bus: CommandBus, container: Container, store: EventStore
+) -> None:
+    bus.dispatch(OpenTally("t-1", "books"))
+    meta = Metadata()
+    bus.dispatch(Count("t-1", 1), meta)
+
+    reused = bus.dispatch(Count("t-1", 2), meta)
+
+    assert isinstance(reused, Failure)
+    assert reused.code == "command_id_reused"
+    with container.engine.connect() as conn:
+        assert [r.event for r in store.read_stream(conn, "tally-t-1")][1:] == [Counted(1)]
