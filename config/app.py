@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from flask import Flask, Response, request
@@ -10,10 +11,12 @@ from werkzeug.exceptions import HTTPException
 import inventory.api
 import orders.api
 import payments.api
+import projections.api
 from config import health
 from config.bootstrap import Container, bootstrap
 from config.database import head_revision
 from config.local import prepare_local
+from config.read_side import schedule_rebuild
 from config.settings import Settings
 from kernel.http import ProblemApi, problem_response
 from kernel.logging import configure_logging
@@ -44,20 +47,23 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.extensions["container"] = container
     app.extensions["command_bus"] = container.bus
     app.extensions["authenticator"] = container.authenticator
+    app.extensions["read_side"] = container.read_side
+    app.extensions["schedule_rebuild"] = functools.partial(schedule_rebuild, container.redis)
     api = ProblemApi(app)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    for blueprint in (orders.api.blueprint, inventory.api.blueprint, payments.api.blueprint):
+    blueprints = (orders.api, inventory.api, payments.api, projections.api)
+    for blueprint in (module.blueprint for module in blueprints):
         api.register_blueprint(blueprint)
     app.register_blueprint(health.blueprint)
     app.extensions["api"] = api
 
     @app.before_request
     def json_bodies_only() -> Response | None:
-        if request.method in {"POST", "PUT", "PATCH"} and request.content_length:
-            if not request.is_json:
-                return problem_response(
-                    415, "Unsupported Media Type", "Send the body as application/json."
-                )
+        has_body = request.method in {"POST", "PUT", "PATCH"} and request.content_length
+        if has_body and not request.is_json:
+            return problem_response(
+                415, "Unsupported Media Type", "Send the body as application/json."
+            )
         return None
 
     @app.errorhandler(Exception)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from redis import Redis
 from sqlalchemy import Engine
@@ -15,12 +15,14 @@ import payments.events
 import payments.handlers
 from config.adapters import InventoryCatalog, simulated_gateway
 from config.database import make_engine
+from config.read_side import Waker, build_projections
 from config.settings import Settings
 from kernel.auth import Authenticator
 from kernel.command_bus import CommandBus
 from kernel.event_store import EventStore
 from kernel.registry import EventRegistry
-from kernel.subscriptions import Subscriber, SubscriptionRunner
+from kernel.subscriptions import SubscriptionRunner
+from projections.read_side import ReadSide
 
 
 @dataclass
@@ -33,11 +35,13 @@ class Container:
     bus: CommandBus
     runner: SubscriptionRunner
     authenticator: Authenticator
-    subscribers: dict[str, Subscriber] = field(default_factory=dict)
+    read_side: ReadSide
+    waker: Waker
 
     def close(self) -> None:
         self.engine.dispose()
         self.redis.close()
+        self.waker.redis.close()
 
 
 def bootstrap(settings: Settings) -> Container:
@@ -63,4 +67,18 @@ def bootstrap(settings: Settings) -> Container:
     authenticator = Authenticator(
         settings.secret_key, settings.admin_token, settings.customer_token_ttl
     )
-    return Container(settings, engine, redis, registry, store, bus, runner, authenticator)
+    read_side = ReadSide(
+        engine,
+        store,
+        runner,
+        build_projections(settings, redis),
+        wait_timeout=settings.read_wait_timeout,
+    )
+    bus.before_commit.append(read_side.apply_sync)
+    # Waking workers must never hold up a command: fail fast when Redis is away.
+    wake_redis = Redis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.25)
+    waker = Waker(wake_redis, [p.name for p in read_side.projections.values() if p.mode == "async"])
+    bus.after_commit.append(waker)
+    return Container(
+        settings, engine, redis, registry, store, bus, runner, authenticator, read_side, waker
+    )

@@ -13,10 +13,11 @@ import click
 
 from config.database import migrate as migrate_database
 from config.local import export_environment, prepare_local, stop_local
+from config.seed import seed_catalog
 from config.settings import Settings
 from kernel.logging import configure_logging
 
-WORKER_CLASS = "rq.worker.SimpleWorker"
+WORKER_CLASS = "config.worker.ShopWorker"
 
 
 def _settings() -> Settings:
@@ -43,11 +44,9 @@ def migrate() -> None:
 @main.command()
 def seed() -> None:
     """Add the demo catalog (products that exist already are left alone)."""
-    from config.seed import seed_catalog
-
     try:
-        added = seed_catalog(_settings())
-        click.echo(f"demo catalog: {added} products added")
+        skus = seed_catalog(_settings())
+        click.echo(f"demo catalog ready: {', '.join(skus)}")
     finally:
         stop_local()
 
@@ -72,8 +71,6 @@ def run(workers: int) -> None:
     try:
         database_url, _ = settings.require()
         migrate_database(database_url)
-        from config.seed import seed_catalog
-
         seed_catalog(settings)
         address = f"127.0.0.1:{settings.port}"
         click.echo(f"API:         http://{address}/   (docs at /docs)")

@@ -1,6 +1,6 @@
 """Settings module for the plain RQ worker command:
 
-    rq worker -c config.rq_settings -w rq.worker.SimpleWorker --with-scheduler
+    rq worker -c config.rq_settings -w config.worker.ShopWorker --with-scheduler
 
 With no REDIS_URL / DATABASE_URL in the environment, the private servers under
 ./var are started (or reused) and their URLs exported for the jobs.

@@ -22,6 +22,9 @@ class Settings:
     subscription_batch_size: int = 1000
     max_request_bytes: int = 64 * 1024
     customer_token_ttl: int = 30 * 24 * 3600
+    read_wait_timeout: float = 2.0
+    sync_projections: frozenset[str] = frozenset({"catalog"})
+    sweep_interval: int = 5
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -40,6 +43,9 @@ class Settings:
             subscription_batch_size=_int(env, "SUBSCRIPTION_BATCH_SIZE", 1000),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 64 * 1024),
             customer_token_ttl=_int(env, "CUSTOMER_TOKEN_TTL", 30 * 24 * 3600),
+            read_wait_timeout=_float(env, "READ_WAIT_TIMEOUT", 2.0),
+            sync_projections=_names(env, "SYNC_PROJECTIONS", "catalog"),
+            sweep_interval=_int(env, "SWEEP_INTERVAL", 5),
         )
 
     def require(self) -> tuple[str, str]:
@@ -60,3 +66,21 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise ValueError(f"{name} must be positive, got {value}")
     return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"{name} must not be negative, got {value}")
+    return value
+
+
+def _names(env: Mapping[str, str], name: str, default: str) -> frozenset[str]:
+    raw = env.get(name, default)
+    return frozenset(part.strip() for part in raw.split(",") if part.strip())

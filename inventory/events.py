@@ -1,5 +1,112 @@
-"""Events of this context (filled in by the write-side work)."""
+"""Events of the inventory context.
+
+Per-SKU events live in `stock_item-<sku>` streams and carry the stock figures
+after the change; order-level reservation outcomes live in `reservation-<order_id>`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
 
 from kernel.messages import Event
+from kernel.money import Money
 
-EVENTS: tuple[type[Event], ...] = ()
+
+@dataclass(frozen=True, slots=True)
+class StockLine:
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class Shortage:
+    sku: str
+    requested: int
+    available: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProductAdded(Event):
+    sku: str
+    name: str
+    price: Money
+    initial_stock: int
+
+
+@dataclass(frozen=True, slots=True)
+class PriceChanged(Event):
+    sku: str
+    price: Money
+
+
+@dataclass(frozen=True, slots=True)
+class StockReplenished(Event):
+    sku: str
+    quantity: int
+    on_hand: int
+    available: int
+
+
+@dataclass(frozen=True, slots=True)
+class StockReserved(Event):
+    sku: str
+    order_id: str
+    quantity: int
+    on_hand: int
+    available: int
+
+
+@dataclass(frozen=True, slots=True)
+class StockReleased(Event):
+    sku: str
+    order_id: str
+    quantity: int
+    on_hand: int
+    available: int
+
+
+@dataclass(frozen=True, slots=True)
+class StockCommitted(Event):
+    sku: str
+    order_id: str
+    quantity: int
+    on_hand: int
+    available: int
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryReserved(Event):
+    order_id: str
+    lines: tuple[StockLine, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryReservationFailed(Event):
+    order_id: str
+    shortages: tuple[Shortage, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryReleased(Event):
+    order_id: str
+    lines: tuple[StockLine, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationCommitted(Event):
+    order_id: str
+    lines: tuple[StockLine, ...]
+
+
+EVENTS: tuple[type[Event], ...] = (
+    ProductAdded,
+    PriceChanged,
+    StockReplenished,
+    StockReserved,
+    StockReleased,
+    StockCommitted,
+    InventoryReserved,
+    InventoryReservationFailed,
+    InventoryReleased,
+    ReservationCommitted,
+)

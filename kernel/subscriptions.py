@@ -18,12 +18,14 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import OperationalError
 
 from kernel.event_store import START, Checkpoint, EventStore, RecordedEvent
 from kernel.logging import bind_correlation
 
 # Advisory-lock namespace for subscriptions (streams use 1).
 SUBSCRIPTION_LOCKS = 2
+LOCK_NOT_AVAILABLE = "55P03"
 
 log = logging.getLogger("kernel.subscriptions")
 
@@ -62,16 +64,17 @@ class PostgresSubscriber:
 
     def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         with conn.begin():
-            for recorded in events:
+            current = read_checkpoint(conn, self.name, for_update=True)
+            fresh = [recorded for recorded in events if recorded.checkpoint > current]
+            for recorded in fresh:
                 self.handle(conn, recorded)
-            store_checkpoint(conn, self.name, events[-1].checkpoint)
+            if fresh:
+                store_checkpoint(conn, self.name, fresh[-1].checkpoint)
 
 
-def read_checkpoint(conn: Connection, name: str) -> Checkpoint:
-    row = conn.execute(
-        text("SELECT transaction_id, position FROM subscriptions WHERE name = :name"),
-        {"name": name},
-    ).first()
+def read_checkpoint(conn: Connection, name: str, *, for_update: bool = False) -> Checkpoint:
+    query = "SELECT transaction_id, position FROM subscriptions WHERE name = :name"
+    row = conn.execute(text(query + (" FOR UPDATE" if for_update else "")), {"name": name}).first()
     return Checkpoint(row[0], row[1]) if row else START
 
 
@@ -117,15 +120,22 @@ class SubscriptionRunner:
         self.store = store
         self.batch_size = batch_size
 
-    def run(self, subscriber: Subscriber, *, max_seconds: float | None = None) -> RunReport:
+    def run(
+        self,
+        subscriber: Subscriber,
+        *,
+        max_seconds: float | None = None,
+        wait_for_lock: float = 0,
+    ) -> RunReport:
         """Drain the subscriber from its checkpoint to the log's visible end.
 
-        Returns at once with `busy=True` when another runner holds the name.
-        `max_seconds` bounds one call so a job never hogs a worker forever.
+        Returns with `busy=True` when another runner holds the name for longer
+        than `wait_for_lock` seconds. `max_seconds` bounds one call so a job
+        never hogs a worker.
         """
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         with self.engine.connect() as conn:
-            if not _try_lock(conn, subscriber.name):
+            if not _lock(conn, subscriber.name, wait_for_lock):
                 return RunReport(subscriber.name, 0, START, busy=True)
             try:
                 return self._drain(conn, subscriber, deadline)
@@ -209,13 +219,24 @@ class SubscriptionRunner:
         return statuses
 
 
-def _try_lock(conn: Connection, name: str) -> bool:
-    with conn.begin():
-        locked = conn.execute(
-            text("SELECT pg_try_advisory_lock(:ns, hashtext(:name))"),
-            {"ns": SUBSCRIPTION_LOCKS, "name": name},
-        ).scalar_one()
-    return bool(locked)
+def _lock(conn: Connection, name: str, wait: float) -> bool:
+    params = {"ns": SUBSCRIPTION_LOCKS, "name": name}
+    if wait <= 0:
+        with conn.begin():
+            locked = conn.execute(
+                text("SELECT pg_try_advisory_lock(:ns, hashtext(:name))"), params
+            ).scalar_one()
+        return bool(locked)
+    try:
+        with conn.begin():
+            conn.execute(text("SELECT set_config('lock_timeout', :ms, true)"),
+                         {"ms": f"{int(wait * 1000)}ms"})  # fmt: skip
+            conn.execute(text("SELECT pg_advisory_lock(:ns, hashtext(:name))"), params)
+    except OperationalError as error:
+        if getattr(error.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+            return False
+        raise
+    return True
 
 
 def _unlock(conn: Connection, name: str) -> None:

@@ -1,5 +1,147 @@
-"""HTTP endpoints of this context."""
+# flask-smorest ships no type hints, so its decorators are untyped; the views stay annotated.
+# mypy: disable-error-code="untyped-decorator"
+"""HTTP endpoints of the orders context: each turns a request into one command."""
 
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from flask import current_app
 from flask_smorest import Blueprint
 
-blueprint = Blueprint("orders", __name__, description="orders commands")
+from kernel.http import (
+    PROBLEM_JSON,
+    ProblemSchema,
+    command_metadata,
+    dispatch,
+    require_admin,
+    require_customer,
+)
+from kernel.messages import new_id
+from orders.commands import CancelOrder, PlaceOrder, RegisterCustomer, ShipOrder
+from orders.domain import customer_id_for
+from orders.schemas import (
+    CancelOrderSchema,
+    CustomerCreatedSchema,
+    IdempotencyKeySchema,
+    OrderAcceptedSchema,
+    PendingOrderSchema,
+    PlaceOrderSchema,
+    RegisterCustomerSchema,
+    ShipOrderSchema,
+)
+
+blueprint = Blueprint("orders", __name__, description="Customers placing and cancelling orders")
+
+IDEMPOTENCY_IDS = uuid.UUID("0b5c1d52-8a3e-4f0c-b7d4-2f6e9c1a7e43")
+LOCATION = {"Location": {"description": "Where to read the order", "schema": {"type": "string"}}}
+PRICING_FAILURES = {"unknown_sku": 422, "mixed_currency": 422, "duplicate_sku": 422}
+
+View = Callable[..., Any]
+
+
+def _problem(status: int, description: str) -> Callable[[View], View]:
+    return blueprint.alt_response(  # type: ignore[no-any-return]
+        status, schema=ProblemSchema, description=description, content_type=PROBLEM_JSON
+    )
+
+
+def _guarded(check: Callable[[], object], forbidden: str) -> Callable[[View], View]:
+    """Check the credential before the body is parsed: 401/403 come before 422."""
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            check()
+            return view(*args, **kwargs)
+
+        documented = blueprint.doc(security=[{"bearer": []}])(checked)
+        documented = _problem(401, "Missing, forged or expired bearer token")(documented)
+        return _problem(403, forbidden)(documented)
+
+    return decorate
+
+
+customer_only = _guarded(require_customer, "The admin token cannot act as a customer")
+admin_only = _guarded(require_admin, "A customer token cannot use admin endpoints")
+
+
+@blueprint.route("/api/customers", methods=["POST"])
+@blueprint.arguments(RegisterCustomerSchema)
+@blueprint.response(201, CustomerCreatedSchema)
+@_problem(409, "The email is registered already")
+def register_customer(body: dict[str, str]) -> dict[str, str]:
+    """Register a customer and get their bearer token."""
+    customer_id = customer_id_for(body["email"])
+    command = RegisterCustomer(customer_id, body["email"], body["name"])
+    dispatch(command, command_metadata(f"customer:{customer_id}"))
+    token: str = current_app.extensions["authenticator"].issue(customer_id)
+    return {"customer_id": customer_id, "token": token}
+
+
+@blueprint.route("/api/orders", methods=["POST"])
+@customer_only
+@blueprint.arguments(PlaceOrderSchema)
+@blueprint.arguments(IdempotencyKeySchema, location="headers")
+@blueprint.response(202, PendingOrderSchema, headers=LOCATION)
+@_problem(404, "The customer does not exist")
+@_problem(422, "Invalid fields, an unknown SKU, mixed currencies or a reused Idempotency-Key")
+def place_order(body: dict[str, Any], headers: dict[str, str]) -> tuple[dict[str, str], Any]:
+    """Place an order; payment and stock are settled asynchronously."""
+    customer_id = require_customer()
+    key = headers.get("key")
+    order_id, command_id = _ids(customer_id, key) if key else (new_id(), None)
+    command = PlaceOrder(
+        order_id=order_id,
+        customer_id=customer_id,
+        lines=tuple(body["lines"]),
+        shipping_address=body["shipping_address"],
+        payment_token=body["payment"]["token"],
+    )
+    metadata = command_metadata(f"customer:{customer_id}", command_id)
+    accepted = dispatch(command, metadata, statuses=PRICING_FAILURES)
+    placed = {
+        "order_id": order_id,
+        "status": "pending",
+        "consistency_token": accepted.consistency_token,
+    }
+    return placed, {"Location": f"/api/orders/{order_id}"}
+
+
+def _ids(customer_id: str, idempotency_key: str) -> tuple[str, str]:
+    """The order id and command id a retry with the same key gets again."""
+    scope = f"{customer_id}\n{idempotency_key}"
+    order_id = uuid.uuid5(IDEMPOTENCY_IDS, f"order\n{scope}")
+    command_id = uuid.uuid5(IDEMPOTENCY_IDS, f"place-order\n{scope}")
+    return str(order_id), str(command_id)
+
+
+@blueprint.route("/api/orders/<uuid:order_id>/cancel", methods=["POST"])
+@customer_only
+@blueprint.arguments(CancelOrderSchema)
+@blueprint.response(202, OrderAcceptedSchema)
+@_problem(404, "No such order among the customer's orders")
+@_problem(409, "The order can no longer be cancelled (e.g. it has shipped)")
+def cancel_order(body: dict[str, str], order_id: uuid.UUID) -> dict[str, str]:
+    """Cancel one of the customer's own orders."""
+    customer_id = require_customer()
+    command = CancelOrder(str(order_id), body["reason"], "customer", customer_id)
+    accepted = dispatch(command, command_metadata(f"customer:{customer_id}"))
+    return {"order_id": str(order_id), "consistency_token": accepted.consistency_token}
+
+
+@blueprint.route("/admin/api/orders/<uuid:order_id>/ship", methods=["POST"])
+@admin_only
+@blueprint.arguments(ShipOrderSchema)
+@blueprint.response(202, OrderAcceptedSchema)
+@_problem(404, "No such order")
+@_problem(409, "The order is not confirmed (yet) or was cancelled")
+def ship_order(body: dict[str, str], order_id: uuid.UUID) -> dict[str, str]:
+    """Hand a confirmed order to the carrier."""
+    admin = require_admin()
+    command = ShipOrder(str(order_id), body["tracking_number"])
+    accepted = dispatch(command, command_metadata(admin.actor))
+    return {"order_id": str(order_id), "consistency_token": accepted.consistency_token}

@@ -1,6 +1,66 @@
+"""One handler per command: load, decide on one aggregate, save."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
 from kernel.command_bus import CommandBus
+from kernel.unit_of_work import UnitOfWork
+from orders.commands import CancelOrder, ConfirmOrder, PlaceOrder, RegisterCustomer, ShipOrder
+from orders.domain import Customer, Order
 from orders.ports import ProductCatalog
 
 
 def register(bus: CommandBus, catalog: ProductCatalog) -> None:
     """Register this context's command handlers."""
+    bus.register(RegisterCustomer, register_customer)
+    bus.register(PlaceOrder, place_order_from(catalog))
+    bus.register(ConfirmOrder, confirm_order)
+    bus.register(CancelOrder, cancel_order)
+    bus.register(ShipOrder, ship_order)
+
+
+def register_customer(command: RegisterCustomer, uow: UnitOfWork) -> str:
+    customer = uow.load(Customer, command.customer_id) or Customer(command.customer_id)
+    customer.register(command.email, command.name)
+    uow.save(customer)
+    return customer.id
+
+
+def place_order_from(catalog: ProductCatalog) -> Callable[[PlaceOrder, UnitOfWork], str]:
+    def place_order(command: PlaceOrder, uow: UnitOfWork) -> str:
+        uow.get(Customer, command.customer_id, lock=False)
+        order = uow.load(Order, command.order_id) or Order(command.order_id)
+        entries = catalog.describe(uow, {line.sku for line in command.lines})
+        order.place(
+            command.customer_id,
+            command.lines,
+            entries,
+            command.shipping_address,
+            command.payment_token,
+        )
+        uow.save(order)
+        return order.id
+
+    return place_order
+
+
+def confirm_order(command: ConfirmOrder, uow: UnitOfWork) -> str:
+    order = uow.get(Order, command.order_id)
+    order.confirm()
+    uow.save(order)
+    return order.id
+
+
+def cancel_order(command: CancelOrder, uow: UnitOfWork) -> str:
+    order = uow.get(Order, command.order_id)
+    order.cancel(command.reason, command.cancelled_by, command.customer_id)
+    uow.save(order)
+    return order.id
+
+
+def ship_order(command: ShipOrder, uow: UnitOfWork) -> str:
+    order = uow.get(Order, command.order_id)
+    order.ship(command.tracking_number)
+    uow.save(order)
+    return order.id

@@ -1,0 +1,88 @@
+"""RQ jobs. Each means "drain this subscription from its checkpoint", so a lost
+or duplicated job is harmless: RQ only wakes the runners.
+
+The worker process builds the container once, on its first job, and keeps it
+(with its connection pool) for the jobs after.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import timedelta
+
+from rq import Queue
+from rq.exceptions import DuplicateJobError
+
+from config.bootstrap import Container, bootstrap
+from config.local import prepare_local
+from config.queues import PROJECTIONS
+from config.read_side import flag
+from config.settings import Settings
+from kernel.logging import configure_logging
+
+log = logging.getLogger("config.jobs")
+_container: Container | None = None
+
+RUN_SECONDS = 30  # one job drains at most this long, then yields the worker
+
+
+def container() -> Container:
+    global _container
+    if _container is None:
+        settings = prepare_local(Settings.from_env())
+        configure_logging(settings.log_level)
+        _container = bootstrap(settings)
+    return _container
+
+
+def catch_up(name: str) -> dict[str, int]:
+    """Drain the read model `name` (and its rebuild, if one is under way)."""
+    c = container()
+    c.redis.delete(flag(name))
+    applied = {}
+    for subscriber in c.read_side.subscribers(name):
+        report = c.runner.run(subscriber, max_seconds=RUN_SECONDS, wait_for_lock=5)
+        applied[subscriber.name] = report.applied
+    return applied
+
+
+def rebuild(name: str) -> str:
+    """Continue the rebuild of `name`; requeue itself until the switch is done."""
+    c = container()
+    progress = c.read_side.continue_rebuild(name, max_seconds=RUN_SECONDS)
+    if progress.error:
+        return f"stopped: {progress.error}"
+    if not progress.switched:
+        Queue(PROJECTIONS, connection=c.redis).enqueue(rebuild, name, result_ttl=0)
+        return f"generation {progress.generation}: {progress.lag_events} events to go"
+    return f"switched to generation {progress.generation}"
+
+
+def sweep() -> None:
+    """Catch up every subscription; runs periodically on RQ's scheduler."""
+    c = container()
+    for name in c.read_side.projections:
+        catch_up(name)
+    schedule_sweep(c)
+
+
+def schedule_sweep(c: Container) -> None:
+    """Make sure the next sweep is scheduled (one per interval, whoever asks)."""
+    interval = c.settings.sweep_interval
+    queue = Queue(PROJECTIONS, connection=c.redis)
+    slot = int(_now_seconds(c) // interval) + 1
+    with contextlib.suppress(DuplicateJobError):  # another worker scheduled this slot
+        queue.enqueue_in(
+            timedelta(seconds=interval),
+            sweep,
+            job_id=f"shop-sweep-{slot}",
+            unique=True,
+            result_ttl=0,
+            failure_ttl=600,
+        )
+
+
+def _now_seconds(c: Container) -> float:
+    seconds, micros = c.redis.time()
+    return seconds + micros / 1_000_000

@@ -1,0 +1,65 @@
+"""Subscribers whose state lives in Redis beside their checkpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from redis import Redis
+from redis.client import Pipeline
+from redis.exceptions import WatchError
+from sqlalchemy import Connection
+
+from kernel.errors import ConcurrencyError
+from kernel.event_store import START, Checkpoint, RecordedEvent
+
+
+class RedisSubscriber:
+    """Base for subscribers that keep their read model in Redis.
+
+    A batch and its checkpoint are written in one MULTI/EXEC, guarded by WATCH
+    on the checkpoint key: if anything else moved the checkpoint meanwhile,
+    nothing is written. Events at or before the stored checkpoint are skipped,
+    so a replayed batch changes nothing. A missing checkpoint (Redis flushed)
+    means "start from the beginning".
+
+    Subclasses implement `load(redis, events)` (reads needed before writing,
+    done while watching) and `write(pipe, events, loaded)` (queued writes).
+    """
+
+    name: str
+
+    def __init__(self, redis: Redis, checkpoint_key: str) -> None:
+        self.redis = redis
+        self.checkpoint_key = checkpoint_key
+
+    def checkpoint(self, conn: Connection | None = None) -> Checkpoint:
+        return _parse(self.redis.get(self.checkpoint_key))
+
+    def apply(self, conn: Connection | None, events: Sequence[RecordedEvent]) -> None:
+        with self.redis.pipeline() as pipe:
+            try:
+                pipe.watch(self.checkpoint_key)  # type: ignore[no-untyped-call]
+                current = _parse(pipe.get(self.checkpoint_key))
+                fresh = [event for event in events if event.checkpoint > current]
+                if not fresh:
+                    return
+                loaded = self.load(pipe, fresh)
+                pipe.multi()
+                self.write(pipe, fresh, loaded)
+                pipe.set(self.checkpoint_key, fresh[-1].checkpoint.token())
+                pipe.execute()
+            except WatchError:
+                raise ConcurrencyError(f"{self.name}: checkpoint moved while applying") from None
+
+    def load(self, redis: Pipeline, events: Sequence[RecordedEvent]) -> Any:
+        return None
+
+    def write(self, pipe: Pipeline, events: Sequence[RecordedEvent], loaded: Any) -> None:
+        raise NotImplementedError
+
+
+def _parse(raw: Any) -> Checkpoint:
+    if not raw:
+        return START
+    return Checkpoint.parse(raw.decode() if isinstance(raw, bytes) else str(raw))

@@ -1,0 +1,201 @@
+"""Customers and orders: the rules of registering, pricing and the order lifecycle."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from kernel.aggregate import Aggregate
+from kernel.errors import DomainError, Invalid, NotFound
+from kernel.messages import Event
+from kernel.money import Money
+from orders.commands import OrderLineRequest
+from orders.events import (
+    Address,
+    CustomerRegistered,
+    OrderCancelled,
+    OrderConfirmed,
+    OrderPlaced,
+    OrderShipped,
+    PricedLine,
+)
+from orders.ports import CatalogEntry
+
+SHIPPING_FEE = 499  # minor units, in the order's currency
+FREE_SHIPPING_FROM = 5000  # subtotal (minor units) from which shipping is free
+
+CUSTOMER_IDS = uuid.UUID("6f1f7a5e-3c1b-4d59-9a53-0c3f6f0a8d21")
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def customer_id_for(email: str) -> str:
+    """One id per email, so a second registration finds the first one's stream."""
+    return str(uuid.uuid5(CUSTOMER_IDS, normalise_email(email)))
+
+
+class Customer(Aggregate):
+    stream_type = "customer"
+
+    def __init__(self, aggregate_id: str) -> None:
+        super().__init__(aggregate_id)
+        self.email = ""
+        self.name = ""
+        self.registered = False
+
+    def register(self, email: str, name: str) -> None:
+        if self.registered:
+            raise DomainError(f"{self.email} is already registered", code="email_taken")
+        if self.id != customer_id_for(email):
+            raise Invalid(f"customer id {self.id} does not belong to {email}")
+        self.record(CustomerRegistered(self.id, normalise_email(email), name))
+
+    def apply(self, event: Event) -> None:
+        match event:
+            case CustomerRegistered(email=email, name=name):
+                self.email, self.name, self.registered = email, name, True
+            case _:
+                super().apply(event)
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    lines: tuple[PricedLine, ...]
+    subtotal: Money
+    shipping: Money
+    total: Money
+
+
+def quote(requested: Sequence[OrderLineRequest], catalog: Mapping[str, CatalogEntry]) -> Quote:
+    """Price the lines at the catalog's current prices, plus shipping."""
+    if not requested:
+        raise Invalid("an order needs at least one line")
+    if any(line.quantity < 1 for line in requested):
+        raise Invalid("quantities must be at least 1")
+    skus = [line.sku for line in requested]
+    duplicates = sorted({sku for sku in skus if skus.count(sku) > 1})
+    if duplicates:
+        raise DomainError(
+            f"each SKU may appear once, repeated: {', '.join(duplicates)}", code="duplicate_sku"
+        )
+    unknown = [sku for sku in skus if sku not in catalog]
+    if unknown:
+        raise DomainError(f"unknown SKU: {', '.join(unknown)}", code="unknown_sku")
+    currencies = sorted({catalog[sku].unit_price.currency for sku in skus})
+    if len(currencies) > 1:
+        raise DomainError(
+            f"all lines must share one currency, got {', '.join(currencies)}",
+            code="mixed_currency",
+        )
+    lines = tuple(_priced(line, catalog[line.sku]) for line in requested)
+    subtotal = sum((line.line_total for line in lines), Money.zero(currencies[0]))
+    fee = 0 if subtotal.amount >= FREE_SHIPPING_FROM else SHIPPING_FEE
+    shipping = Money(fee, subtotal.currency)
+    return Quote(lines, subtotal, shipping, subtotal + shipping)
+
+
+def _priced(line: OrderLineRequest, entry: CatalogEntry) -> PricedLine:
+    return PricedLine(
+        line.sku, entry.name, line.quantity, entry.unit_price, entry.unit_price * line.quantity
+    )
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+    SHIPPED = "shipped"
+
+
+CANCELLED_BY = ("customer", "system")
+
+
+class Order(Aggregate):
+    """pending -> confirmed -> shipped; pending or confirmed -> cancelled.
+
+    Confirming a confirmed order and cancelling a cancelled one succeed without a
+    new event: the saga may deliver the same decision twice. Shipping twice is
+    refused, since a second tracking number would contradict the first.
+    """
+
+    stream_type = "order"
+
+    def __init__(self, aggregate_id: str) -> None:
+        super().__init__(aggregate_id)
+        self.customer_id = ""
+        self.status: OrderStatus | None = None
+
+    def place(
+        self,
+        customer_id: str,
+        lines: Sequence[OrderLineRequest],
+        catalog: Mapping[str, CatalogEntry],
+        shipping_address: Address,
+        payment_token: str,
+    ) -> None:
+        if self.status is not None:
+            raise DomainError(f"order {self.id} exists already", code="order_exists")
+        priced = quote(lines, catalog)
+        self.record(
+            OrderPlaced(
+                order_id=self.id,
+                customer_id=customer_id,
+                lines=priced.lines,
+                subtotal=priced.subtotal,
+                shipping=priced.shipping,
+                total=priced.total,
+                shipping_address=shipping_address,
+                payment_token=payment_token,
+            )
+        )
+
+    def confirm(self) -> None:
+        if self.status is OrderStatus.CONFIRMED:
+            return
+        if self.status is not OrderStatus.PENDING:
+            raise DomainError(
+                f"order {self.id} is {self.status} and can no longer be confirmed",
+                code="order_not_confirmable",
+            )
+        self.record(OrderConfirmed(self.id))
+
+    def cancel(self, reason: str, cancelled_by: str, customer_id: str | None = None) -> None:
+        if cancelled_by not in CANCELLED_BY:
+            raise Invalid(f"cancelled_by must be one of {', '.join(CANCELLED_BY)}")
+        if cancelled_by == "customer" and customer_id != self.customer_id:
+            # The same answer as for an order that does not exist: no one learns of others' orders.
+            raise NotFound(f"{self.stream_type} {self.id} does not exist")
+        if self.status is OrderStatus.CANCELLED:
+            return
+        if self.status not in (OrderStatus.PENDING, OrderStatus.CONFIRMED):
+            raise DomainError(
+                f"order {self.id} is {self.status} and can no longer be cancelled",
+                code="order_not_cancellable",
+            )
+        self.record(OrderCancelled(self.id, reason, cancelled_by, str(self.status)))
+
+    def ship(self, tracking_number: str) -> None:
+        if self.status is not OrderStatus.CONFIRMED:
+            raise DomainError(
+                f"order {self.id} is {self.status}; only confirmed orders can be shipped",
+                code="order_not_shippable",
+            )
+        self.record(OrderShipped(self.id, tracking_number))
+
+    def apply(self, event: Event) -> None:
+        match event:
+            case OrderPlaced(customer_id=customer_id):
+                self.customer_id = customer_id
+                self.status = OrderStatus.PENDING
+            case OrderConfirmed():
+                self.status = OrderStatus.CONFIRMED
+            case OrderCancelled():
+                self.status = OrderStatus.CANCELLED
+            case OrderShipped():
+                self.status = OrderStatus.SHIPPED
+            case _:
+                super().apply(event)

@@ -1,0 +1,102 @@
+"""HTTP shapes of the orders endpoints; request schemas list every bad field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import validate
+
+from kernel.http import AcceptedSchema
+from orders.commands import OrderLineRequest
+from orders.events import Address
+
+
+def _not_blank(value: str) -> None:
+    if value and not value.strip():
+        raise ma.ValidationError("Must not be blank.")
+
+
+def _text(max_length: int, **metadata: Any) -> ma.fields.String:
+    return ma.fields.String(
+        required=True,
+        validate=[validate.Length(min=1, max=max_length), _not_blank],
+        metadata=metadata,
+    )
+
+
+class RegisterCustomerSchema(ma.Schema):
+    email = ma.fields.Email(required=True, validate=validate.Length(max=254))
+    name = _text(120)
+
+
+class CustomerCreatedSchema(ma.Schema):
+    customer_id = ma.fields.String(required=True)
+    token = ma.fields.String(
+        required=True, metadata={"description": "Send as `Authorization: Bearer <token>`"}
+    )
+
+
+class OrderLineSchema(ma.Schema):
+    sku = _text(32)
+    quantity = ma.fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=1, max=1000)
+    )
+
+    @ma.post_load
+    def to_line(self, data: dict[str, Any], **_: Any) -> OrderLineRequest:
+        return OrderLineRequest(**data)
+
+
+class AddressSchema(ma.Schema):
+    name = _text(120)
+    line1 = _text(120)
+    city = _text(120)
+    postal_code = _text(20)
+    country = ma.fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"[A-Z]{2}\Z", error="Must be an ISO 3166-1 alpha-2 code, e.g. DE."
+        ),
+        metadata={"description": "ISO 3166-1 alpha-2, upper case"},
+    )
+
+    @ma.post_load
+    def to_address(self, data: dict[str, Any], **_: Any) -> Address:
+        return Address(**data)
+
+
+class PaymentMethodSchema(ma.Schema):
+    token = _text(64, description="The payment provider's token for the customer's card")
+
+
+class PlaceOrderSchema(ma.Schema):
+    lines = ma.fields.List(
+        ma.fields.Nested(OrderLineSchema), required=True, validate=validate.Length(min=1, max=50)
+    )
+    shipping_address = ma.fields.Nested(AddressSchema, required=True)
+    payment = ma.fields.Nested(PaymentMethodSchema, required=True)
+
+
+class IdempotencyKeySchema(ma.Schema):
+    key = ma.fields.String(
+        data_key="Idempotency-Key",
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "Retrying with the same key and body places one order only"},
+    )
+
+
+class OrderAcceptedSchema(AcceptedSchema):
+    order_id = ma.fields.String(required=True)
+
+
+class PendingOrderSchema(OrderAcceptedSchema):
+    status = ma.fields.String(required=True, metadata={"example": "pending"})
+
+
+class CancelOrderSchema(ma.Schema):
+    reason = _text(500)
+
+
+class ShipOrderSchema(ma.Schema):
+    tracking_number = _text(64)

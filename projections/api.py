@@ -1,0 +1,235 @@
+# flask-smorest ships no type hints, so its decorators are untyped; the views stay annotated.
+# mypy: disable-error-code="untyped-decorator"
+"""GET endpoints: storefront and admin queries, each answered from one read model.
+
+Every answer says how far behind the log its read model is (`read_model` in the
+body, `X-Read-Model-Lag` / `X-Read-Model-Lag-Seconds` headers). Given a command's
+consistency token, a query first waits (bounded) until the read model has
+applied that command; if the bound runs out it answers anyway, marked stale.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from flask import current_app, request
+from flask_smorest import Blueprint
+
+from kernel.http import documented_problem, guarded, reject, require_admin, require_customer
+from projections.queries import (
+    OrderDetail,
+    OrderHistory,
+    OrderListing,
+    ProductList,
+    SalesByDay,
+    TopProducts,
+)
+from projections.read_side import Freshness, ReadSide
+from projections.schemas import (
+    AdminOrderDetailSchema,
+    AdminOrdersArgsSchema,
+    ConsistencySchema,
+    OrderDetailSchema,
+    OrderPageSchema,
+    PageArgsSchema,
+    ProductListSchema,
+    ProjectionsSchema,
+    RebuildAcceptedSchema,
+    SalesArgsSchema,
+    SalesSchema,
+    TopProductsArgsSchema,
+    TopProductsSchema,
+)
+
+blueprint = Blueprint("queries", __name__, description="Storefront and admin queries")
+
+LAG_HEADERS = {
+    "X-Read-Model-Lag": {"description": "Events the read model is behind the log",
+                         "schema": {"type": "integer"}},
+    "X-Read-Model-Lag-Seconds": {"description": "Age of the oldest event not yet applied",
+                                 "schema": {"type": "number"}},
+}  # fmt: skip
+
+customer_only = guarded(blueprint, require_customer, "The admin token cannot act as a customer")
+admin_only = guarded(blueprint, require_admin, "A customer token cannot use admin endpoints")
+problem = documented_problem
+
+
+def read_side() -> ReadSide:
+    found: ReadSide = current_app.extensions["read_side"]
+    return found
+
+
+def fresh(name: str, args: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """(generation to read, `read_model` body field, lag headers) after the bounded wait."""
+    token = args.get("consistency_token") or request.headers.get("X-Consistency-Token")
+    side = read_side()
+    try:
+        freshness = side.freshness(name, token)
+    except ValueError:
+        reject(422, "The consistency token is malformed.", errors={"consistency_token": ["bad"]})
+    return side.generations(name).active, _described(name, freshness), _headers(freshness)
+
+
+def _described(name: str, freshness: Freshness) -> dict[str, Any]:
+    return {
+        "name": name,
+        "lag_events": freshness.lag_events,
+        "lag_seconds": round(freshness.lag_seconds, 3),
+        "stale": freshness.stale,
+    }
+
+
+def _headers(freshness: Freshness) -> dict[str, str]:
+    headers = {
+        "X-Read-Model-Lag": str(freshness.lag_events),
+        "X-Read-Model-Lag-Seconds": f"{freshness.lag_seconds:.3f}",
+    }
+    if freshness.stale:
+        headers["X-Read-Model-Stale"] = "true"
+    return headers
+
+
+@blueprint.route("/api/products", methods=["GET"])
+@blueprint.arguments(ConsistencySchema, location="query")
+@blueprint.response(200, ProductListSchema, headers=LAG_HEADERS)
+def products(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The catalog with prices and available stock."""
+    generation, described, headers = fresh("catalog", args)
+    items = ProductList(read_side().engine)(generation)
+    return {"items": items, "read_model": described}, headers
+
+
+@blueprint.route("/api/orders", methods=["GET"])
+@customer_only
+@blueprint.arguments(PageArgsSchema, location="query")
+@blueprint.response(200, OrderPageSchema, headers=LAG_HEADERS)
+def my_orders(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The customer's own orders, newest first."""
+    customer_id = require_customer()
+    generation, described, headers = fresh("order_list", args)
+    page = OrderListing(current_app.extensions["container"].redis)(
+        generation, customer_id=customer_id, cursor=args.get("cursor"), limit=args["limit"]
+    )
+    return {"items": page.items, "next_cursor": page.next_cursor, "read_model": described}, headers
+
+
+@blueprint.route("/api/orders/<uuid:order_id>", methods=["GET"])
+@customer_only
+@blueprint.arguments(ConsistencySchema, location="query")
+@blueprint.response(200, OrderDetailSchema, headers=LAG_HEADERS)
+@problem(blueprint, 404, "No such order among the customer's orders (yet)")
+def my_order(args: dict[str, Any], order_id: uuid.UUID) -> tuple[dict[str, Any], dict[str, str]]:
+    """One of the customer's orders in full, with its status timeline."""
+    customer_id = require_customer()
+    generation, described, headers = fresh("order_detail", args)
+    document = OrderDetail(read_side().engine)(generation, str(order_id))
+    if document is None or document["customer_id"] != customer_id:
+        reject(404, "No such order.", headers=headers)
+    return {"order": document, "read_model": described}, headers
+
+
+@blueprint.route("/admin/api/orders", methods=["GET"])
+@admin_only
+@blueprint.arguments(AdminOrdersArgsSchema, location="query")
+@blueprint.response(200, OrderPageSchema, headers=LAG_HEADERS)
+def all_orders(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Every order, newest first, optionally by status and customer."""
+    generation, described, headers = fresh("order_list", args)
+    page = OrderListing(current_app.extensions["container"].redis)(
+        generation,
+        customer_id=args.get("customer_id"),
+        status=args.get("status"),
+        cursor=args.get("cursor"),
+        limit=args["limit"],
+    )
+    return {"items": page.items, "next_cursor": page.next_cursor, "read_model": described}, headers
+
+
+@blueprint.route("/admin/api/orders/<uuid:order_id>", methods=["GET"])
+@admin_only
+@blueprint.arguments(ConsistencySchema, location="query")
+@blueprint.response(200, AdminOrderDetailSchema, headers=LAG_HEADERS)
+@problem(blueprint, 404, "No such order (yet)")
+def order_with_history(
+    args: dict[str, Any], order_id: uuid.UUID
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """An order in full plus every event about it, with correlation and causation ids."""
+    generation, described, headers = fresh("order_detail", args)
+    document = OrderDetail(read_side().engine)(generation, str(order_id))
+    if document is None:
+        reject(404, "No such order.", headers=headers)
+    history = OrderHistory(read_side().engine)(str(order_id))
+    return {"order": document, "history": history, "read_model": described}, headers
+
+
+@blueprint.route("/admin/api/analytics/sales", methods=["GET"])
+@admin_only
+@blueprint.arguments(SalesArgsSchema, location="query")
+@blueprint.response(200, SalesSchema, headers=LAG_HEADERS)
+def sales(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Revenue, orders, average order value, cancellations and refunds per day."""
+    generation, described, headers = fresh("sales_analytics", args)
+    start: date = args["from_"]
+    days = SalesByDay(read_side().engine)(generation, start, args["to"])
+    return {"days": days, "read_model": described}, headers
+
+
+@blueprint.route("/admin/api/analytics/top-products", methods=["GET"])
+@admin_only
+@blueprint.arguments(TopProductsArgsSchema, location="query")
+@blueprint.response(200, TopProductsSchema, headers=LAG_HEADERS)
+def top_products(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Best-selling products by revenue (confirmed orders that stayed confirmed)."""
+    generation, described, headers = fresh("sales_analytics", args)
+    items = TopProducts(read_side().engine)(generation, args["limit"])
+    return {"items": items, "read_model": described}, headers
+
+
+@blueprint.route("/admin/api/projections", methods=["GET"])
+@admin_only
+@blueprint.response(200, ProjectionsSchema)
+def projections() -> dict[str, Any]:
+    """Each read model's checkpoint, the log head, lag and state (and any rebuild)."""
+    return {"projections": [_status(status) for status in read_side().status()]}
+
+
+@blueprint.route("/admin/api/projections/<name>/rebuild", methods=["POST"])
+@admin_only
+@blueprint.response(202, RebuildAcceptedSchema)
+@problem(blueprint, 404, "No read model of that name")
+def rebuild(name: str) -> dict[str, Any]:
+    """Replay the log into a new generation; queries switch to it once it caught up."""
+    side = read_side()
+    if name not in side.projections:
+        reject(404, f"There is no read model named {name!r}.")
+    generation = side.start_rebuild(name)
+    current_app.extensions["schedule_rebuild"](name)
+    return {"name": name, "generation": generation}
+
+
+def _status(status: Any) -> dict[str, Any]:
+    main = _subscription(status.subscription)
+    return {
+        "name": status.name,
+        "store": status.store,
+        "mode": status.mode,
+        "generation": status.generation,
+        **main,
+        "rebuild": _subscription(status.rebuild) if status.rebuild else None,
+    }
+
+
+def _subscription(sub: Any) -> dict[str, Any]:
+    return {
+        "subscription": sub.name,
+        "checkpoint": sub.checkpoint.token(),
+        "head": sub.head.token(),
+        "lag_events": sub.lag_events,
+        "lag_seconds": round(sub.lag_seconds, 3),
+        "state": sub.state if sub.state != "failed" else f"failed at {sub.failed_position}",
+        "failed_position": sub.failed_position,
+        "last_error": sub.last_error,
+    }

@@ -1,0 +1,86 @@
+"""What every read model offers the read side: subscribers per generation and cleanup."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, Protocol
+
+from sqlalchemy import Connection, text
+
+from kernel.event_store import RecordedEvent
+from kernel.subscriptions import PostgresSubscriber, Subscriber
+from projections.handlers import Handlers
+
+Mode = Literal["sync", "async"]
+
+PostgresHandler = Callable[[Connection, int, Any, RecordedEvent], None]
+"""(connection, generation, event, recorded event): writes one event's effect."""
+
+
+class Projection(Protocol):
+    """A read model: rebuilt into numbered generations, queried from the active one.
+
+    `sync` projections are also applied inside each command's transaction, so
+    their handlers must be idempotent per stream version.
+    """
+
+    name: str
+    mode: Mode
+
+    @property
+    def store(self) -> Literal["postgres", "redis"]: ...
+
+    def subscriber(self, generation: int) -> Subscriber: ...
+
+    def purge(self, conn: Connection, generation: int) -> None:
+        """Delete everything a retired generation stored, its checkpoint included."""
+
+
+class PostgresProjection:
+    store: Literal["postgres"] = "postgres"
+
+    def __init__(
+        self,
+        name: str,
+        tables: Sequence[str],
+        handlers: Handlers[PostgresHandler],
+        mode: Mode = "async",
+    ) -> None:
+        self.name = name
+        self.tables = tuple(tables)
+        self.handlers = handlers
+        self.mode = mode
+
+    def subscriber(self, generation: int) -> PostgresGeneration:
+        return PostgresGeneration(self, generation)
+
+    def apply_in_transaction(
+        self, conn: Connection, generation: int, events: Sequence[RecordedEvent]
+    ) -> None:
+        """Apply a command's events inside its transaction (sync projections)."""
+        for recorded in events:
+            handler = self.handlers.get(recorded.type)
+            if handler is not None:
+                handler(conn, generation, recorded.event, recorded)
+
+    def purge(self, conn: Connection, generation: int) -> None:
+        for table in self.tables:
+            conn.execute(text(f"DELETE FROM {table} WHERE generation = :g"), {"g": generation})
+        conn.execute(
+            text("DELETE FROM subscriptions WHERE name = :name"),
+            {"name": self.subscriber(generation).name},
+        )
+
+
+class PostgresGeneration(PostgresSubscriber):
+    """One generation of a PostgreSQL read model, fed by the subscription runner."""
+
+    def __init__(self, projection: PostgresProjection, generation: int) -> None:
+        self.projection = projection
+        self.generation = generation
+        self.name = f"{projection.name}@{generation}"
+
+    def handle(self, conn: Connection, recorded: RecordedEvent) -> None:
+        handler = self.projection.handlers.get(recorded.type)
+        if handler is not None:
+            handler(conn, self.generation, recorded.event, recorded)

@@ -1,0 +1,160 @@
+"""Query parameters and response shapes of the read-side endpoints."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import validate
+
+ORDER_STATUSES = ("pending", "confirmed", "cancelled", "shipped")
+
+
+class ConsistencySchema(ma.Schema):
+    consistency_token = ma.fields.String(
+        validate=validate.Regexp(r"^\d{1,20}\.\d{1,20}$"),
+        metadata={"description": "From a command response: wait until this write is visible"},
+    )
+
+
+class PageArgsSchema(ConsistencySchema):
+    cursor = ma.fields.Integer(validate=validate.Range(min=0))
+    limit = ma.fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class AdminOrdersArgsSchema(PageArgsSchema):
+    status = ma.fields.String(validate=validate.OneOf(ORDER_STATUSES))
+    customer_id = ma.fields.String(validate=validate.Length(min=1, max=64))
+
+
+class SalesArgsSchema(ConsistencySchema):
+    from_ = ma.fields.Date(data_key="from", required=True)
+    to = ma.fields.Date(required=True)
+
+    @ma.validates_schema
+    def ordered(self, data: dict[str, object], **_: object) -> None:
+        start, end = data.get("from_"), data.get("to")
+        if start and end and start > end:  # type: ignore[operator]
+            raise ma.ValidationError("must not be before `from`", "to")
+        if start and end and (end - start).days > 366:  # type: ignore[operator]
+            raise ma.ValidationError("at most 366 days at a time", "to")
+
+
+class TopProductsArgsSchema(ConsistencySchema):
+    limit = ma.fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
+
+
+class MoneySchema(ma.Schema):
+    amount = ma.fields.Integer(required=True)
+    currency = ma.fields.String(required=True)
+
+
+class ReadModelSchema(ma.Schema):
+    name = ma.fields.String(required=True)
+    lag_events = ma.fields.Integer(required=True)
+    lag_seconds = ma.fields.Float(required=True)
+    stale = ma.fields.Boolean(required=True)
+
+
+class ProductSchema(ma.Schema):
+    sku = ma.fields.String(required=True)
+    name = ma.fields.String(required=True)
+    price = ma.fields.Nested(MoneySchema, required=True)
+    available = ma.fields.Integer(required=True)
+    in_stock = ma.fields.Boolean(required=True)
+
+
+class ProductListSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(ProductSchema), required=True)
+    read_model = ma.fields.Nested(ReadModelSchema, required=True)
+
+
+class OrderSummarySchema(ma.Schema):
+    order_id = ma.fields.String(required=True)
+    customer_id = ma.fields.String(required=True)
+    status = ma.fields.String(required=True)
+    total = ma.fields.Nested(MoneySchema, required=True)
+    item_count = ma.fields.Integer(required=True)
+    placed_at = ma.fields.String(required=True)
+
+
+class OrderPageSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(OrderSummarySchema), required=True)
+    next_cursor = ma.fields.String(allow_none=True, required=True)
+    read_model = ma.fields.Nested(ReadModelSchema, required=True)
+
+
+class OrderDetailSchema(ma.Schema):
+    order = ma.fields.Dict(required=True, metadata={"description": "The order document"})
+    read_model = ma.fields.Nested(ReadModelSchema, required=True)
+
+
+class HistoryEventSchema(ma.Schema):
+    position = ma.fields.Integer(required=True)
+    stream_id = ma.fields.String(required=True)
+    version = ma.fields.Integer(required=True)
+    type = ma.fields.String(required=True)
+    recorded_at = ma.fields.String(required=True)
+    message_id = ma.fields.String(required=True)
+    correlation_id = ma.fields.String(required=True)
+    causation_id = ma.fields.String(allow_none=True, required=True)
+    actor = ma.fields.String(allow_none=True, required=True)
+
+
+class AdminOrderDetailSchema(OrderDetailSchema):
+    history = ma.fields.List(ma.fields.Nested(HistoryEventSchema), required=True)
+
+
+class SalesDaySchema(ma.Schema):
+    day = ma.fields.String(required=True)
+    currency = ma.fields.String(required=True)
+    orders = ma.fields.Integer(required=True)
+    revenue = ma.fields.Integer(required=True)
+    average_order_value = ma.fields.Integer(required=True)
+    cancellations = ma.fields.Integer(required=True)
+    refunds = ma.fields.Integer(required=True)
+    refunded = ma.fields.Integer(required=True)
+
+
+class SalesSchema(ma.Schema):
+    days = ma.fields.List(ma.fields.Nested(SalesDaySchema), required=True)
+    read_model = ma.fields.Nested(ReadModelSchema, required=True)
+
+
+class TopProductSchema(ma.Schema):
+    sku = ma.fields.String(required=True)
+    name = ma.fields.String(required=True)
+    currency = ma.fields.String(required=True)
+    units = ma.fields.Integer(required=True)
+    revenue = ma.fields.Integer(required=True)
+
+
+class TopProductsSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(TopProductSchema), required=True)
+    read_model = ma.fields.Nested(ReadModelSchema, required=True)
+
+
+class SubscriptionStatusSchema(ma.Schema):
+    subscription = ma.fields.String(required=True)
+    checkpoint = ma.fields.String(required=True)
+    head = ma.fields.String(required=True)
+    lag_events = ma.fields.Integer(required=True)
+    lag_seconds = ma.fields.Float(required=True)
+    state = ma.fields.String(required=True)
+    failed_position = ma.fields.Integer(allow_none=True, required=True)
+    last_error = ma.fields.String(allow_none=True, required=True)
+
+
+class ProjectionStatusSchema(SubscriptionStatusSchema):
+    name = ma.fields.String(required=True)
+    store = ma.fields.String(required=True)
+    mode = ma.fields.String(required=True)
+    generation = ma.fields.Integer(required=True)
+    rebuild = ma.fields.Nested(SubscriptionStatusSchema, allow_none=True, required=True)
+
+
+class ProjectionsSchema(ma.Schema):
+    projections = ma.fields.List(ma.fields.Nested(ProjectionStatusSchema), required=True)
+
+
+class RebuildAcceptedSchema(ma.Schema):
+    name = ma.fields.String(required=True)
+    generation = ma.fields.Integer(required=True)

@@ -1,0 +1,190 @@
+"""Reservations through the real command bus: outcomes, no-ops and atomicity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from config.bootstrap import Container
+from inventory.commands import (
+    CommitReservation,
+    ReleaseInventory,
+    ReservationLine,
+    ReserveInventory,
+)
+from inventory.events import (
+    InventoryReleased,
+    InventoryReservationFailed,
+    InventoryReserved,
+    ReservationCommitted,
+    Shortage,
+    StockCommitted,
+    StockLine,
+    StockReleased,
+    StockReserved,
+)
+from kernel.event_store import EventStore
+from kernel.messages import Metadata
+from kernel.results import Failure, Success
+from tests.integration.inventory.conftest import AddProductFn, LoadFn, StreamFn
+
+
+def reserve(order_id: str, **lines: int) -> ReserveInventory:
+    return ReserveInventory(order_id, tuple(ReservationLine(s, q) for s, q in lines.items()))
+
+
+def event_count(container: Container) -> int:
+    with container.engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM events")).scalar_one())
+
+
+@pytest.fixture
+def mugs_and_tees(add_product: AddProductFn) -> None:
+    add_product("MUG", 5)
+    add_product("TEE", 3)
+
+
+@pytest.mark.usefixtures("mugs_and_tees")
+def test_reserving_records_the_order_outcome_and_each_skus_stock(
+    container: Container, stream: StreamFn, stock_item: LoadFn
+) -> None:
+    result = container.bus.dispatch(reserve("o-1", MUG=2, TEE=1))
+
+    assert isinstance(result, Success)
+    assert result.aggregate_id == "o-1"
+    lines = (StockLine("MUG", 2), StockLine("TEE", 1))
+    assert stream("reservation-o-1") == [InventoryReserved("o-1", lines)]
+    assert stream("stock_item-MUG")[1:] == [StockReserved("MUG", "o-1", 2, 5, 3)]
+    assert stream("stock_item-TEE")[1:] == [StockReserved("TEE", "o-1", 1, 3, 2)]
+    assert (stock_item("MUG").available, stock_item("TEE").available) == (3, 2)
+
+
+@pytest.mark.usefixtures("mugs_and_tees")
+def test_a_short_sku_is_a_recorded_failure_that_reserves_nothing(
+    container: Container, stream: StreamFn
+) -> None:
+    result = container.bus.dispatch(reserve("o-1", MUG=2, TEE=4, GHOST=1))
+
+    assert isinstance(result, Success)
+    assert stream("reservation-o-1") == [
+        InventoryReservationFailed("o-1", (Shortage("TEE", 4, 3), Shortage("GHOST", 1, 0)))
+    ]
+    assert len(stream("stock_item-MUG")) == 1
+    assert len(stream("stock_item-TEE")) == 1
+
+
+@pytest.mark.usefixtures("mugs_and_tees")
+def test_reserving_twice_for_an_order_writes_nothing_the_second_time(
+    container: Container,
+) -> None:
+    container.bus.dispatch(reserve("o-1", MUG=2))
+    before = event_count(container)
+
+    result = container.bus.dispatch(reserve("o-1", MUG=2))
+
+    assert isinstance(result, Success)
+    assert event_count(container) == before
+
+
+@pytest.mark.usefixtures("mugs_and_tees")
+def test_releasing_returns_the_stock_and_a_second_release_writes_nothing(
+    container: Container, stream: StreamFn, stock_item: LoadFn
+) -> None:
+    container.bus.dispatch(reserve("o-1", MUG=2, TEE=3))
+
+    first = container.bus.dispatch(ReleaseInventory("o-1"))
+    count = event_count(container)
+    second = container.bus.dispatch(ReleaseInventory("o-1"))
+
+    assert isinstance(first, Success)
+    assert isinstance(second, Success)
+    assert event_count(container) == count
+    lines = (StockLine("MUG", 2), StockLine("TEE", 3))
+    assert stream("reservation-o-1")[-1] == InventoryReleased("o-1", lines)
+    assert stream("stock_item-TEE")[-1] == StockReleased("TEE", "o-1", 3, 3, 3)
+    assert [(stock_item(s).on_hand, stock_item(s).available) for s in ("MUG", "TEE")] == [
+        (5, 5), (3, 3),
+    ]  # fmt: skip
+
+
+def test_releasing_an_unknown_reservation_writes_nothing(container: Container) -> None:
+    result = container.bus.dispatch(ReleaseInventory("o-unknown"))
+
+    assert isinstance(result, Success)
+    assert event_count(container) == 0
+
+
+@pytest.mark.usefixtures("mugs_and_tees")
+def test_committing_takes_exactly_the_reserved_stock_off_hand(
+    container: Container, stream: StreamFn, stock_item: LoadFn
+) -> None:
+    container.bus.dispatch(reserve("o-1", MUG=2, TEE=1))
+    container.bus.dispatch(reserve("o-2", MUG=1))
+
+    result = container.bus.dispatch(CommitReservation("o-1"))
+
+    assert isinstance(result, Success)
+    lines = (StockLine("MUG", 2), StockLine("TEE", 1))
+    assert stream("reservation-o-1")[-1] == ReservationCommitted("o-1", lines)
+    assert stream("stock_item-MUG")[-1] == StockCommitted("MUG", "o-1", 2, 3, 2)
+    mug = stock_item("MUG")
+    assert (mug.on_hand, mug.reserved, mug.available) == (3, 1, 2)
+
+
+@pytest.mark.usefixtures("mugs_and_tees")
+def test_committing_twice_writes_nothing_the_second_time(container: Container) -> None:
+    container.bus.dispatch(reserve("o-1", MUG=2))
+    container.bus.dispatch(CommitReservation("o-1"))
+    before = event_count(container)
+
+    result = container.bus.dispatch(CommitReservation("o-1"))
+
+    assert isinstance(result, Success)
+    assert event_count(container) == before
+
+
+@pytest.mark.usefixtures("mugs_and_tees")
+def test_committing_a_released_or_unknown_reservation_is_rejected(container: Container) -> None:
+    container.bus.dispatch(reserve("o-1", MUG=2))
+    container.bus.dispatch(ReleaseInventory("o-1"))
+    before = event_count(container)
+
+    released = container.bus.dispatch(CommitReservation("o-1"))
+    unknown = container.bus.dispatch(CommitReservation("o-unknown"))
+
+    assert isinstance(released, Failure)
+    assert isinstance(unknown, Failure)
+    assert (released.code, unknown.code) == ("not_reserved", "not_reserved")
+    assert event_count(container) == before
+
+
+@pytest.mark.usefixtures("mugs_and_tees")
+def test_a_writer_winning_on_one_sku_leaves_no_partial_reservation(
+    container: Container, stream: StreamFn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer takes every TEE after MUG was appended: the retry must reserve nothing."""
+    append = EventStore.append
+    intruder = StockReserved("TEE", "o-other", 3, 3, 0)
+    intruded: list[int] = []
+
+    def append_after_an_intruder(self: EventStore, conn: Any, **kwargs: Any) -> Any:
+        if kwargs["stream_id"] == "stock_item-TEE" and not intruded:
+            intruded.append(len(self.read_stream(conn, "stock_item-MUG")))
+            with container.engine.begin() as other:
+                append(self, other, stream_id="stock_item-TEE", stream_type="stock_item",
+                       expected_version=1, events=[(intruder, Metadata())])  # fmt: skip
+        return append(self, conn, **kwargs)
+
+    monkeypatch.setattr(EventStore, "append", append_after_an_intruder)
+
+    result = container.bus.dispatch(reserve("o-1", MUG=2, TEE=2))
+
+    assert intruded == [2], "MUG was appended in the attempt that lost"
+    assert isinstance(result, Success)
+    assert stream("reservation-o-1") == [
+        InventoryReservationFailed("o-1", (Shortage("TEE", 2, 0),))
+    ]
+    assert len(stream("stock_item-MUG")) == 1
+    assert stream("stock_item-TEE")[1:] == [intruder]

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from kernel.auth import Authenticator
+from tests.conftest import Customer
+from tests.integration.orders.support import order_body, problem
+
+ORDER_ID = str(uuid.uuid4())
+CUSTOMER_ENDPOINTS = [
+    ("/api/orders", order_body()),
+    (f"/api/orders/{ORDER_ID}/cancel", {"reason": "Changed my mind"}),
+]
+SHIP = (f"/admin/api/orders/{ORDER_ID}/ship", {"tracking_number": "T-1"})
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _expired_token(app: Flask, customer_id: str) -> str:
+    authenticator: Authenticator = app.extensions["authenticator"]
+    issued_at = time.time() - authenticator.ttl_seconds - 60
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(time, "time", lambda: issued_at)
+        return authenticator.issue(customer_id)
+
+
+@pytest.mark.parametrize(("path", "body"), [*CUSTOMER_ENDPOINTS, SHIP])
+def test_no_token_is_unauthorized(client: FlaskClient, path: str, body: dict[str, Any]) -> None:
+    response = client.post(path, json=body)
+
+    problem(response, 401)
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize(("path", "body"), CUSTOMER_ENDPOINTS)
+def test_a_forged_token_is_unauthorized(
+    client: FlaskClient, customer: Customer, path: str, body: dict[str, Any]
+) -> None:
+    forged = Authenticator("not-the-secret", "x", 3600).issue(customer.customer_id)
+
+    response = client.post(path, json=body, headers=_bearer(forged))
+
+    assert problem(response, 401)["detail"] == "The token is not valid."
+
+
+@pytest.mark.parametrize(("path", "body"), CUSTOMER_ENDPOINTS)
+def test_an_expired_token_is_unauthorized(
+    client: FlaskClient, app: Flask, customer: Customer, path: str, body: dict[str, Any]
+) -> None:
+    expired = _expired_token(app, customer.customer_id)
+
+    response = client.post(path, json=body, headers=_bearer(expired))
+
+    assert problem(response, 401)["detail"] == "The token has expired."
+
+
+@pytest.mark.parametrize(("path", "body"), CUSTOMER_ENDPOINTS)
+def test_the_admin_token_cannot_act_as_a_customer(
+    client: FlaskClient, admin_headers: dict[str, str], path: str, body: dict[str, Any]
+) -> None:
+    problem(client.post(path, json=body, headers=admin_headers), 403)
+
+
+def test_a_customer_token_cannot_ship(client: FlaskClient, customer: Customer) -> None:
+    path, body = SHIP
+
+    problem(client.post(path, json=body, headers=customer.headers), 403)
+
+
+@pytest.mark.parametrize(("path", "body"), [*CUSTOMER_ENDPOINTS, SHIP])
+def test_credentials_are_checked_before_the_body(
+    client: FlaskClient, path: str, body: dict[str, Any]
+) -> None:
+    problem(client.post(path, json={"unexpected": True}), 401)

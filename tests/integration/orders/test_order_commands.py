@@ -1,0 +1,123 @@
+"""The orders handlers driven through the real command bus, as the saga will drive them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from config.bootstrap import Container
+from kernel.messages import Event, Metadata
+from kernel.results import Failure, Success
+from orders.commands import (
+    CancelOrder,
+    ConfirmOrder,
+    OrderLineRequest,
+    PlaceOrder,
+    RegisterCustomer,
+)
+from orders.domain import customer_id_for
+from orders.events import Address, CustomerRegistered, OrderCancelled, OrderConfirmed
+from tests.conftest import Customer
+from tests.integration.orders.support import ADDRESS, Placer
+
+
+def _place(customer_id: str, order_id: str = "order-1") -> PlaceOrder:
+    return PlaceOrder(
+        order_id, customer_id, (OrderLineRequest("MUG-1", 1),), Address(**ADDRESS), "tok_visa"
+    )
+
+
+def test_confirming_twice_records_one_confirmation(
+    container: Container,
+    customer: Customer,
+    place_order: Placer,
+    stream: Callable[[str], list[Event]],
+) -> None:
+    order_id = place_order(customer).get_json()["order_id"]
+
+    first = container.bus.dispatch(ConfirmOrder(order_id))
+    second = container.bus.dispatch(ConfirmOrder(order_id))
+
+    assert isinstance(first, Success) and isinstance(second, Success)
+    assert stream(f"order-{order_id}")[1:] == [OrderConfirmed(order_id)]
+
+
+def test_the_system_cancels_a_confirmed_order(
+    container: Container, confirmed_order: str, stream: Callable[[str], list[Event]]
+) -> None:
+    result = container.bus.dispatch(CancelOrder(confirmed_order, "payment refunded", "system"))
+
+    assert isinstance(result, Success)
+    assert stream(f"order-{confirmed_order}")[-1] == OrderCancelled(
+        confirmed_order, "payment refunded", "system", "confirmed"
+    )
+
+
+def test_confirming_a_cancelled_order_fails_with_its_code(
+    container: Container, customer: Customer, place_order: Placer
+) -> None:
+    order_id = place_order(customer).get_json()["order_id"]
+    container.bus.dispatch(CancelOrder(order_id, "out of stock", "system"))
+
+    result = container.bus.dispatch(ConfirmOrder(order_id))
+
+    assert isinstance(result, Failure)
+    assert result.code == "order_not_confirmable"
+
+
+def test_confirming_an_unknown_order_is_not_found(container: Container) -> None:
+    result = container.bus.dispatch(ConfirmOrder("no-such-order"))
+
+    assert isinstance(result, Failure)
+    assert result.code == "not_found"
+
+
+def test_an_unregistered_customer_cannot_place_orders(
+    container: Container, count_events: Callable[[str], int]
+) -> None:
+    result = container.bus.dispatch(_place(customer_id_for("nobody@example.com")))
+
+    assert isinstance(result, Failure)
+    assert result.code == "not_found"
+    assert count_events("OrderPlaced") == 0
+
+
+def test_an_order_id_cannot_be_placed_twice(container: Container, customer: Customer) -> None:
+    assert isinstance(container.bus.dispatch(_place(customer.customer_id)), Success)
+
+    result = container.bus.dispatch(_place(customer.customer_id))
+
+    assert isinstance(result, Failure)
+    assert result.code == "order_exists"
+
+
+def test_placing_records_who_asked(container: Container, customer: Customer) -> None:
+    actor = f"customer:{customer.customer_id}"
+    container.bus.dispatch(_place(customer.customer_id), Metadata(actor=actor))
+
+    with container.engine.connect() as conn:
+        (recorded,) = container.store.read_stream(conn, "order-order-1")
+    assert recorded.metadata.actor == actor
+
+
+def test_a_registration_under_an_id_not_derived_from_the_email_is_refused(
+    container: Container, stream: Callable[[str], list[Event]]
+) -> None:
+    result = container.bus.dispatch(RegisterCustomer("chosen-id", "ada@example.com", "Ada"))
+
+    assert isinstance(result, Failure)
+    assert result.code == "invalid"
+    assert stream("customer-chosen-id") == []
+
+
+def test_registering_through_the_bus_stores_the_customer(
+    container: Container, stream: Callable[[str], list[Event]]
+) -> None:
+    customer_id = customer_id_for("grace@example.com")
+
+    result = container.bus.dispatch(RegisterCustomer(customer_id, "grace@example.com", "Grace"))
+
+    assert isinstance(result, Success)
+    assert result.aggregate_id == customer_id
+    assert stream(f"customer-{customer_id}") == [
+        CustomerRegistered(customer_id, "grace@example.com", "Grace")
+    ]

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from config.bootstrap import Container
+
+
+def reset_state(container: Container) -> None:
+    """Empty every table but the migration marker, and the test Redis database."""
+    with container.engine.begin() as conn:
+        tables = conn.execute(
+            text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                " AND tablename <> 'alembic_version'"
+            )
+        ).scalars()
+        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    container.redis.flushdb()

@@ -1,0 +1,37 @@
+"""Events and catalog entries for given/when/then tests of the order aggregate."""
+
+from __future__ import annotations
+
+from kernel.money import Money
+from orders.events import Address, OrderPlaced, PricedLine
+from orders.ports import CatalogEntry
+
+ORDER = "order-1"
+CUSTOMER = "customer-1"
+ADDRESS = Address("Ada Lovelace", "12 St James's Square", "London", "SW1Y 4JH", "GB")
+
+
+def eur(amount: int) -> Money:
+    return Money(amount, "EUR")
+
+
+CATALOG = {
+    "MUG": CatalogEntry("MUG", "Enamel mug", eur(1250)),
+    "TEE": CatalogEntry("TEE", "Logo T-shirt", eur(1999)),
+    "LAMP": CatalogEntry("LAMP", "Desk lamp", eur(4999)),
+    "BOOK": CatalogEntry("BOOK", "Paperback", Money(1500, "GBP")),
+}
+
+
+def placed(order_id: str = ORDER, customer_id: str = CUSTOMER) -> OrderPlaced:
+    line = PricedLine("MUG", "Enamel mug", 2, eur(1250), eur(2500))
+    return OrderPlaced(
+        order_id=order_id,
+        customer_id=customer_id,
+        lines=(line,),
+        subtotal=eur(2500),
+        shipping=eur(499),
+        total=eur(2999),
+        shipping_address=ADDRESS,
+        payment_token="tok_visa",
+    )

@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from kernel.errors import DomainError
+from kernel.messages import Event
+from orders.domain import Order
+from orders.events import OrderCancelled, OrderConfirmed, OrderShipped
+from tests.unit.orders.builders import CUSTOMER, ORDER, placed
+
+PENDING: list[Event] = [placed()]
+CONFIRMED: list[Event] = [*PENDING, OrderConfirmed(ORDER)]
+SHIPPED: list[Event] = [*CONFIRMED, OrderShipped(ORDER, "TRACK-1")]
+CANCELLED: list[Event] = [*PENDING, OrderCancelled(ORDER, "changed my mind", "customer", "pending")]
+
+
+def given(history: Sequence[Event]) -> Order:
+    order = Order(ORDER)
+    order.replay(history)
+    return order
+
+
+def test_confirming_a_pending_order_confirms_it() -> None:
+    order = given(PENDING)
+
+    order.confirm()
+
+    assert order.pending_events == (OrderConfirmed(ORDER),)
+
+
+def test_confirming_a_confirmed_order_again_changes_nothing() -> None:
+    order = given(CONFIRMED)
+
+    order.confirm()
+
+    assert order.pending_events == ()
+
+
+@pytest.mark.parametrize(("history", "status"), [(CANCELLED, "cancelled"), (SHIPPED, "shipped")])
+def test_cancelled_or_shipped_orders_cannot_be_confirmed(history: list[Event], status: str) -> None:
+    order = given(history)
+
+    with pytest.raises(DomainError) as error:
+        order.confirm()
+
+    assert error.value.code == "order_not_confirmable"
+    assert status in error.value.message
+
+
+@pytest.mark.parametrize(("history", "status"), [(PENDING, "pending"), (CONFIRMED, "confirmed")])
+def test_the_customer_can_cancel_a_pending_or_confirmed_order(
+    history: list[Event], status: str
+) -> None:
+    order = given(history)
+
+    order.cancel("changed my mind", "customer", CUSTOMER)
+
+    assert order.pending_events == (OrderCancelled(ORDER, "changed my mind", "customer", status),)
+
+
+def test_the_system_cancels_without_naming_a_customer() -> None:
+    order = given(PENDING)
+
+    order.cancel("out of stock", "system")
+
+    assert order.pending_events == (OrderCancelled(ORDER, "out of stock", "system", "pending"),)
+
+
+def test_cancelling_a_cancelled_order_again_changes_nothing() -> None:
+    order = given(CANCELLED)
+
+    order.cancel("payment failed", "system")
+
+    assert order.pending_events == ()
+
+
+def test_a_shipped_order_cannot_be_cancelled() -> None:
+    order = given(SHIPPED)
+
+    with pytest.raises(DomainError) as error:
+        order.cancel("too late", "customer", CUSTOMER)
+
+    assert error.value.code == "order_not_cancellable"
+    assert error.value.message == f"order {ORDER} is shipped and can no longer be cancelled"
+
+
+@pytest.mark.parametrize("customer_id", ["someone-else", None])
+def test_a_customer_cannot_cancel_an_order_of_someone_else(customer_id: str | None) -> None:
+    order = given(PENDING)
+
+    with pytest.raises(DomainError) as error:
+        order.cancel("mine now", "customer", customer_id)
+
+    assert error.value.code == "not_found"
+    assert error.value.message == f"order {ORDER} does not exist"
+    assert order.pending_events == ()
+
+
+def test_another_customer_learns_nothing_even_about_a_shipped_order() -> None:
+    order = given(SHIPPED)
+
+    with pytest.raises(DomainError) as error:
+        order.cancel("mine now", "customer", "someone-else")
+
+    assert error.value.code == "not_found"
+
+
+def test_only_customers_and_the_system_cancel_orders() -> None:
+    order = given(PENDING)
+
+    with pytest.raises(DomainError) as error:
+        order.cancel("because", "warehouse")
+
+    assert error.value.code == "invalid"
+
+
+def test_shipping_a_confirmed_order_records_the_tracking_number() -> None:
+    order = given(CONFIRMED)
+
+    order.ship("TRACK-1")
+
+    assert order.pending_events == (OrderShipped(ORDER, "TRACK-1"),)
+
+
+@pytest.mark.parametrize(
+    ("history", "status"),
+    [(PENDING, "pending"), (CANCELLED, "cancelled"), (SHIPPED, "shipped")],
+)
+def test_only_confirmed_orders_can_be_shipped(history: list[Event], status: str) -> None:
+    order = given(history)
+
+    with pytest.raises(DomainError) as error:
+        order.ship("TRACK-2")
+
+    assert error.value.code == "order_not_shippable"
+    assert status in error.value.message
+    assert order.pending_events == ()
