@@ -12,12 +12,13 @@ import inventory.api
 import orders.api
 import payments.api
 import projections.api
+import sagas.api
 from config import health
 from config.bootstrap import Container, bootstrap
 from config.database import head_revision
 from config.local import prepare_local
-from config.read_side import schedule_rebuild
 from config.settings import Settings
+from config.waking import schedule_rebuild
 from kernel.http import ProblemApi, problem_response
 from kernel.logging import configure_logging
 
@@ -48,10 +49,15 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.extensions["command_bus"] = container.bus
     app.extensions["authenticator"] = container.authenticator
     app.extensions["read_side"] = container.read_side
+    app.extensions["saga_engine"] = container.engine
+    app.extensions["payment_webhooks"] = {
+        "secret": settings.payment_webhook_secret,
+        "tolerance": settings.webhook_tolerance,
+    }
     app.extensions["schedule_rebuild"] = functools.partial(schedule_rebuild, container.redis)
     api = ProblemApi(app)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    blueprints = (orders.api, inventory.api, payments.api, projections.api)
+    blueprints = (orders.api, inventory.api, payments.api, projections.api, sagas.api)
     for blueprint in (module.blueprint for module in blueprints):
         api.register_blueprint(blueprint)
     app.register_blueprint(health.blueprint)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from redis import Redis
 from sqlalchemy import Engine
@@ -15,14 +16,17 @@ import payments.events
 import payments.handlers
 from config.adapters import InventoryCatalog, simulated_gateway
 from config.database import make_engine
-from config.read_side import Waker, build_projections
+from config.queues import PROJECTIONS, SAGAS
+from config.read_side import build_projections
 from config.settings import Settings
+from config.waking import DeadlineScheduler, Waker
 from kernel.auth import Authenticator
 from kernel.command_bus import CommandBus
 from kernel.event_store import EventStore
 from kernel.registry import EventRegistry
-from kernel.subscriptions import SubscriptionRunner
+from kernel.subscriptions import Subscriber, SubscriptionRunner
 from projections.read_side import ReadSide
+from sagas.order_fulfillment import OrderFulfillmentSaga
 
 
 @dataclass
@@ -36,6 +40,7 @@ class Container:
     runner: SubscriptionRunner
     authenticator: Authenticator
     read_side: ReadSide
+    saga: OrderFulfillmentSaga
     waker: Waker
 
     def close(self) -> None:
@@ -77,8 +82,24 @@ def bootstrap(settings: Settings) -> Container:
     bus.before_commit.append(read_side.apply_sync)
     # Waking workers must never hold up a command: fail fast when Redis is away.
     wake_redis = Redis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.25)
-    waker = Waker(wake_redis, [p.name for p in read_side.projections.values() if p.mode == "async"])
+    saga = OrderFulfillmentSaga(
+        engine,
+        bus,
+        timedelta(seconds=settings.payment_timeout),
+        schedule_deadline=DeadlineScheduler(wake_redis),
+    )
+    targets = {saga.name: SAGAS}
+    targets |= {p.name: PROJECTIONS for p in read_side.projections.values() if p.mode == "async"}
+    waker = Waker(wake_redis, targets)
     bus.after_commit.append(waker)
     return Container(
-        settings, engine, redis, registry, store, bus, runner, authenticator, read_side, waker
-    )
+        settings, engine, redis, registry, store, bus, runner, authenticator, read_side, saga,
+        waker,
+    )  # fmt: skip
+
+
+def subscribers(container: Container, name: str) -> list[Subscriber]:
+    """The subscribers a catch-up job for `name` drains (KeyError if unknown)."""
+    if name == container.saga.name:
+        return [container.saga]
+    return container.read_side.subscribers(name)

@@ -14,11 +14,11 @@ from datetime import timedelta
 from rq import Queue
 from rq.exceptions import DuplicateJobError
 
-from config.bootstrap import Container, bootstrap
+from config.bootstrap import Container, bootstrap, subscribers
 from config.local import prepare_local
 from config.queues import PROJECTIONS
-from config.read_side import flag
 from config.settings import Settings
+from config.waking import flag
 from kernel.logging import configure_logging
 
 log = logging.getLogger("config.jobs")
@@ -37,11 +37,11 @@ def container() -> Container:
 
 
 def catch_up(name: str) -> dict[str, int]:
-    """Drain the read model `name` (and its rebuild, if one is under way)."""
+    """Drain the subscription `name` (and a read model's rebuild, if one is under way)."""
     c = container()
     c.redis.delete(flag(name))
     applied = {}
-    for subscriber in c.read_side.subscribers(name):
+    for subscriber in subscribers(c, name):
         report = c.runner.run(subscriber, max_seconds=RUN_SECONDS, wait_for_lock=5)
         applied[subscriber.name] = report.applied
     return applied
@@ -59,11 +59,19 @@ def rebuild(name: str) -> str:
     return f"switched to generation {progress.generation}"
 
 
+def payment_deadline(order_id: str) -> bool:
+    """The payment deadline of one order passed: compensate if it is still unpaid."""
+    return container().saga.time_out(order_id)
+
+
 def sweep() -> None:
-    """Catch up every subscription; runs periodically on RQ's scheduler."""
+    """Catch up every subscription and every overdue deadline; runs periodically."""
     c = container()
+    catch_up(c.saga.name)
     for name in c.read_side.projections:
         catch_up(name)
+    for order_id in c.saga.overdue():
+        c.saga.time_out(order_id)
     schedule_sweep(c)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +26,10 @@ class Settings:
     read_wait_timeout: float = 2.0
     sync_projections: frozenset[str] = frozenset({"catalog"})
     sweep_interval: int = 5
+    payment_timeout: float = 60.0
+    webhook_secret: str | None = None
+    webhook_tolerance: int = 300
+    public_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -46,7 +51,24 @@ class Settings:
             read_wait_timeout=_float(env, "READ_WAIT_TIMEOUT", 2.0),
             sync_projections=_names(env, "SYNC_PROJECTIONS", "catalog"),
             sweep_interval=_int(env, "SWEEP_INTERVAL", 5),
+            payment_timeout=_float(env, "PAYMENT_TIMEOUT", 60.0),
+            webhook_secret=env.get("WEBHOOK_SECRET") or None,
+            webhook_tolerance=_int(env, "WEBHOOK_TOLERANCE", 300),
+            public_url=env.get("PUBLIC_URL") or None,
         )
+
+    @property
+    def payment_webhook_secret(self) -> str:
+        """WEBHOOK_SECRET, else one derived from SECRET_KEY (so local runs need neither)."""
+        if self.webhook_secret:
+            return self.webhook_secret
+        if not self.secret_key:
+            raise RuntimeError("WEBHOOK_SECRET or SECRET_KEY must be set")
+        return hmac.new(self.secret_key.encode(), b"payment-webhooks", "sha256").hexdigest()
+
+    @property
+    def api_url(self) -> str:
+        return self.public_url or f"http://127.0.0.1:{self.port}"
 
     def require(self) -> tuple[str, str]:
         """The database and Redis URLs; raises if either is still unresolved."""

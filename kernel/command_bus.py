@@ -74,6 +74,35 @@ class CommandBus:
             chain = _link(middleware, chain)
         return chain(command, metadata or Metadata())
 
+    def dispatch_in(
+        self, conn: Connection, command: Command, metadata: Metadata
+    ) -> tuple[Result, list[RecordedEvent]]:
+        """Run the command inside the caller's transaction (for process managers).
+
+        Its events commit or roll back with the caller's work; after committing,
+        the caller passes the returned events to `notify_committed`. A refusal is
+        returned as a Failure (and remembered like any other); a concurrency
+        conflict raises ConcurrencyError and the caller must retry its transaction.
+        """
+        if type(command) not in self._handlers:
+            raise NoHandler(type(command).__name__)
+        try:
+            with conn.begin_nested():
+                result, recorded = self._apply(conn, command, metadata)
+        except DomainError as error:
+            failure = Failure(error.code, error.message)
+            return self._store_failure(conn, command, metadata, failure), []
+        except IntegrityError as error:
+            if getattr(error.orig, "sqlstate", None) != UNIQUE_VIOLATION:
+                raise
+            raise ConcurrencyError(str(error.orig)) from error
+        log.info(
+            "command handled",
+            extra={"command": type(command).__name__, "command_id": metadata.message_id,
+                   "ok": result.ok, "within": "process manager"},
+        )  # fmt: skip
+        return result, recorded
+
     def notify_committed(self, recorded: Sequence[RecordedEvent]) -> None:
         for listener in self.after_commit:
             try:
@@ -134,21 +163,27 @@ class CommandBus:
 
     def _remember_failure(self, command: Command, metadata: Metadata, failure: Failure) -> Result:
         with self.engine.begin() as conn:
-            stored = conn.execute(
-                text(
-                    "INSERT INTO processed_commands (command_id, command_type, fingerprint, result)"
-                    " VALUES (:id, :type, :fingerprint, CAST(:result AS jsonb))"
-                    " ON CONFLICT DO NOTHING RETURNING command_id"
-                ),
-                {
-                    "id": metadata.message_id,
-                    "type": type(command).__name__,
-                    "fingerprint": _fingerprint(command),
-                    "result": json.dumps(result_to_json(failure)),
-                },
-            ).first()
-            if stored is None:
-                return self._earlier_result(conn, metadata.message_id, _fingerprint(command))
+            return self._store_failure(conn, command, metadata, failure)
+
+    def _store_failure(
+        self, conn: Connection, command: Command, metadata: Metadata, failure: Failure
+    ) -> Result:
+        """Keep a refusal, so the same command id is refused the same way again."""
+        stored = conn.execute(
+            text(
+                "INSERT INTO processed_commands (command_id, command_type, fingerprint, result)"
+                " VALUES (:id, :type, :fingerprint, CAST(:result AS jsonb))"
+                " ON CONFLICT DO NOTHING RETURNING command_id"
+            ),
+            {
+                "id": metadata.message_id,
+                "type": type(command).__name__,
+                "fingerprint": _fingerprint(command),
+                "result": json.dumps(result_to_json(failure)),
+            },
+        ).first()
+        if stored is None:
+            return self._earlier_result(conn, metadata.message_id, _fingerprint(command))
         return failure
 
     @staticmethod

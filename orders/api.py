@@ -4,19 +4,17 @@
 
 from __future__ import annotations
 
-import functools
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from flask import current_app
 from flask_smorest import Blueprint
 
 from kernel.http import (
-    PROBLEM_JSON,
-    ProblemSchema,
     command_metadata,
     dispatch,
+    documented_problem,
+    guarded,
     require_admin,
     require_customer,
 )
@@ -40,39 +38,25 @@ IDEMPOTENCY_IDS = uuid.UUID("0b5c1d52-8a3e-4f0c-b7d4-2f6e9c1a7e43")
 LOCATION = {"Location": {"description": "Where to read the order", "schema": {"type": "string"}}}
 PRICING_FAILURES = {"unknown_sku": 422, "mixed_currency": 422, "duplicate_sku": 422}
 
-View = Callable[..., Any]
-
-
-def _problem(status: int, description: str) -> Callable[[View], View]:
-    return blueprint.alt_response(  # type: ignore[no-any-return]
-        status, schema=ProblemSchema, description=description, content_type=PROBLEM_JSON
-    )
-
-
-def _guarded(check: Callable[[], object], forbidden: str) -> Callable[[View], View]:
-    """Check the credential before the body is parsed: 401/403 come before 422."""
-
-    def decorate(view: View) -> View:
-        @functools.wraps(view)
-        def checked(*args: Any, **kwargs: Any) -> Any:
-            check()
-            return view(*args, **kwargs)
-
-        documented = blueprint.doc(security=[{"bearer": []}])(checked)
-        documented = _problem(401, "Missing, forged or expired bearer token")(documented)
-        return _problem(403, forbidden)(documented)
-
-    return decorate
-
-
-customer_only = _guarded(require_customer, "The admin token cannot act as a customer")
-admin_only = _guarded(require_admin, "A customer token cannot use admin endpoints")
+UNAUTHORIZED = "Missing, forged or expired bearer token"
+customer_only = guarded(
+    blueprint,
+    require_customer,
+    "The admin token cannot act as a customer",
+    unauthorized=UNAUTHORIZED,
+)
+admin_only = guarded(
+    blueprint,
+    require_admin,
+    "A customer token cannot use admin endpoints",
+    unauthorized=UNAUTHORIZED,
+)
 
 
 @blueprint.route("/api/customers", methods=["POST"])
 @blueprint.arguments(RegisterCustomerSchema)
 @blueprint.response(201, CustomerCreatedSchema)
-@_problem(409, "The email is registered already")
+@documented_problem(blueprint, 409, "The email is registered already")
 def register_customer(body: dict[str, str]) -> dict[str, str]:
     """Register a customer and get their bearer token."""
     customer_id = customer_id_for(body["email"])
@@ -87,8 +71,10 @@ def register_customer(body: dict[str, str]) -> dict[str, str]:
 @blueprint.arguments(PlaceOrderSchema)
 @blueprint.arguments(IdempotencyKeySchema, location="headers")
 @blueprint.response(202, PendingOrderSchema, headers=LOCATION)
-@_problem(404, "The customer does not exist")
-@_problem(422, "Invalid fields, an unknown SKU, mixed currencies or a reused Idempotency-Key")
+@documented_problem(blueprint, 404, "The customer does not exist")
+@documented_problem(
+    blueprint, 422, "Invalid fields, an unknown SKU, mixed currencies or a reused Idempotency-Key"
+)
 def place_order(body: dict[str, Any], headers: dict[str, str]) -> tuple[dict[str, str], Any]:
     """Place an order; payment and stock are settled asynchronously."""
     customer_id = require_customer()
@@ -123,8 +109,8 @@ def _ids(customer_id: str, idempotency_key: str) -> tuple[str, str]:
 @customer_only
 @blueprint.arguments(CancelOrderSchema)
 @blueprint.response(202, OrderAcceptedSchema)
-@_problem(404, "No such order among the customer's orders")
-@_problem(409, "The order can no longer be cancelled (e.g. it has shipped)")
+@documented_problem(blueprint, 404, "No such order among the customer's orders")
+@documented_problem(blueprint, 409, "The order can no longer be cancelled (e.g. it has shipped)")
 def cancel_order(body: dict[str, str], order_id: uuid.UUID) -> dict[str, str]:
     """Cancel one of the customer's own orders."""
     customer_id = require_customer()
@@ -137,8 +123,8 @@ def cancel_order(body: dict[str, str], order_id: uuid.UUID) -> dict[str, str]:
 @admin_only
 @blueprint.arguments(ShipOrderSchema)
 @blueprint.response(202, OrderAcceptedSchema)
-@_problem(404, "No such order")
-@_problem(409, "The order is not confirmed (yet) or was cancelled")
+@documented_problem(blueprint, 404, "No such order")
+@documented_problem(blueprint, 409, "The order is not confirmed (yet) or was cancelled")
 def ship_order(body: dict[str, str], order_id: uuid.UUID) -> dict[str, str]:
     """Hand a confirmed order to the carrier."""
     admin = require_admin()

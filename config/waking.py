@@ -1,0 +1,70 @@
+"""Everything that puts work on the RQ queues: catch-up, rebuild and deadline jobs."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue
+
+from config.queues import PROJECTIONS, SAGAS
+from kernel.event_store import RecordedEvent
+
+log = logging.getLogger("config.waking")
+
+
+class Waker:
+    """After a commit, enqueue one catch-up job per subscription that is not already queued.
+
+    A Redis flag per subscription deduplicates: it is set when a job is queued and
+    cleared when the job starts, so events committed while a job runs still get
+    a job of their own. When Redis is unreachable the commit stands, wake-ups are
+    skipped for a few seconds, and the workers' periodic sweep catches up.
+    """
+
+    def __init__(self, redis: Redis, queues_by_subscription: Mapping[str, str]) -> None:
+        self.redis = redis
+        self.queues = {
+            name: Queue(queue, connection=redis) for name, queue in queues_by_subscription.items()
+        }
+        self._quiet_until = 0.0
+
+    def __call__(self, recorded: Sequence[RecordedEvent]) -> None:
+        if time.monotonic() < self._quiet_until:
+            return
+        try:
+            for name, queue in self.queues.items():
+                if self.redis.set(flag(name), 1, nx=True, ex=60):
+                    queue.enqueue("config.jobs.catch_up", name, result_ttl=0, failure_ttl=3600)
+        except RedisError as error:
+            self._quiet_until = time.monotonic() + 5
+            log.warning("could not wake the workers", extra={"error": str(error)})
+
+
+def flag(name: str) -> str:
+    return f"shop:wake:{name}"
+
+
+def schedule_rebuild(redis: Redis, name: str) -> None:
+    Queue(PROJECTIONS, connection=redis).enqueue("config.jobs.rebuild", name, result_ttl=0)
+
+
+class DeadlineScheduler:
+    """Puts a saga's payment deadline on RQ's scheduler; the sweep covers a lost one."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.queue = Queue(SAGAS, connection=redis)
+
+    def __call__(self, order_id: str, at: datetime) -> None:
+        try:
+            self.queue.enqueue_at(
+                at, "config.jobs.payment_deadline", order_id,
+                job_id=f"payment-deadline-{order_id}", result_ttl=0, failure_ttl=3600,
+            )  # fmt: skip
+        except RedisError as error:
+            log.warning("could not schedule a deadline", extra={"order_id": order_id,
+                                                                 "error": str(error)})  # fmt: skip

@@ -1,0 +1,194 @@
+"""Order-fulfillment saga state in PostgreSQL, one row per order."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from kernel.event_store import Checkpoint
+from kernel.messages import utc_now
+from kernel.money import Money
+
+
+@dataclass(frozen=True, slots=True)
+class FulfillmentState:
+    """Where one order's fulfillment stands.
+
+    `state` is "in_progress", "completed" (confirmed; it still commits the
+    reservation on shipping) or "compensated" (cancelled and made good).
+    """
+
+    order_id: str
+    step: str
+    state: str
+    lines: tuple[tuple[str, int], ...]
+    total: Money
+    payment_token: str
+    reservation: str = "requested"
+    payment: str = "not_started"
+    deadline: datetime | None = None
+    timed_out: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    state: FulfillmentState
+    last: Checkpoint  # the last event this saga handled
+    correlation_id: str | None
+
+
+def load(conn: Connection, order_id: str) -> Found | None:
+    """The saga of `order_id`, locked for this transaction."""
+    row = conn.execute(
+        text(
+            "SELECT state, step, data, deadline, last_transaction_id, last_position"
+            " FROM order_fulfillment_sagas WHERE order_id = :id FOR UPDATE"
+        ),
+        {"id": order_id},
+    ).first()
+    if row is None:
+        return None
+    state, step, data, deadline, tx, position = row
+    saga = FulfillmentState(
+        order_id=order_id,
+        step=step,
+        state=state,
+        lines=tuple((sku, quantity) for sku, quantity in data["lines"]),
+        total=Money(data["total"]["amount"], data["total"]["currency"]),
+        payment_token=data["payment_token"],
+        reservation=data["reservation"],
+        payment=data["payment"],
+        deadline=deadline,
+        timed_out=data.get("timed_out", False),
+    )
+    return Found(saga, Checkpoint(tx, position), data.get("correlation_id"))
+
+
+def save(
+    conn: Connection,
+    saga: FulfillmentState,
+    last: Checkpoint,
+    moment: dict[str, Any],
+    *,
+    correlation_id: str | None,
+    created: bool = False,
+) -> None:
+    data = {
+        "lines": [list(line) for line in saga.lines],
+        "total": {"amount": saga.total.amount, "currency": saga.total.currency},
+        "payment_token": saga.payment_token,
+        "reservation": saga.reservation,
+        "payment": saga.payment,
+        "timed_out": saga.timed_out,
+        "correlation_id": correlation_id,
+    }
+    params = {
+        "id": saga.order_id,
+        "state": saga.state,
+        "step": saga.step,
+        "data": json.dumps(data),
+        "deadline": saga.deadline,
+        "tx": last.transaction_id,
+        "position": last.position,
+        "moment": json.dumps([moment]),
+    }
+    if created:
+        conn.execute(
+            text(
+                """
+                INSERT INTO order_fulfillment_sagas (order_id, state, step, data, deadline,
+                    last_transaction_id, last_position, history)
+                VALUES (:id, :state, :step, CAST(:data AS jsonb), :deadline, :tx, :position,
+                        CAST(:moment AS jsonb))
+                """
+            ),
+            params,
+        )
+        return
+    conn.execute(
+        text(
+            """
+            UPDATE order_fulfillment_sagas
+            SET state = :state, step = :step, data = CAST(:data AS jsonb), deadline = :deadline,
+                last_transaction_id = :tx, last_position = :position,
+                history = history || CAST(:moment AS jsonb), updated_at = now()
+            WHERE order_id = :id
+            """
+        ),
+        params,
+    )
+
+
+def moment(trigger: str, step: str, note: str, results: list[str]) -> dict[str, Any]:
+    """One history entry: what happened, where the saga went, what it issued."""
+    return {
+        "at": utc_now().isoformat(),
+        "trigger": trigger,
+        "step": step,
+        "note": note,
+        "commands": results,
+    }
+
+
+def overdue(conn: Connection, now: datetime, limit: int) -> list[str]:
+    return list(
+        conn.execute(
+            text(
+                "SELECT order_id FROM order_fulfillment_sagas"
+                " WHERE state = 'in_progress' AND deadline <= :now ORDER BY deadline LIMIT :limit"
+            ),
+            {"now": now, "limit": limit},
+        ).scalars()
+    )
+
+
+def listing(conn: Connection, state: str | None, limit: int) -> list[dict[str, Any]]:
+    """Sagas newest first; `stuck` means in progress past the payment deadline."""
+    where = ""
+    if state == "stuck":
+        where = "WHERE state = 'in_progress' AND deadline < now()"
+    elif state:
+        where = "WHERE state = :state"
+    rows = conn.execute(
+        text(
+            f"""
+            SELECT order_id, state, step, data, deadline, history, started_at, updated_at,
+                   (state = 'in_progress' AND deadline < now()) AS stuck
+            FROM order_fulfillment_sagas {where}
+            ORDER BY started_at DESC LIMIT :limit
+            """
+        ),
+        {"state": state, "limit": limit},
+    ).mappings()
+    return [
+        {
+            "order_id": row["order_id"],
+            "state": row["state"],
+            "stuck": bool(row["stuck"]),
+            "step": row["step"],
+            "reservation": row["data"]["reservation"],
+            "payment": row["data"]["payment"],
+            "deadline": row["deadline"].isoformat() if row["deadline"] else None,
+            "started_at": row["started_at"].isoformat(),
+            "updated_at": row["updated_at"].isoformat(),
+            "history": row["history"],
+        }
+        for row in rows
+    ]
+
+
+def counts(conn: Connection) -> dict[str, int]:
+    rows = conn.execute(
+        text(
+            "SELECT state, count(*) FROM order_fulfillment_sagas GROUP BY state"
+            " UNION ALL SELECT 'stuck', count(*) FROM order_fulfillment_sagas"
+            " WHERE state = 'in_progress' AND deadline < now()"
+        )
+    ).all()
+    found = {state: 0 for state in ("in_progress", "completed", "compensated", "stuck")}
+    found.update({state: int(n) for state, n in rows})
+    return found
