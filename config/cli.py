@@ -1,4 +1,4 @@
-"""The `shop` operations command: migrate, seed, worker, run."""
+"""The `shop` operations command: migrate, seed, worker, run, projections."""
 
 from __future__ import annotations
 
@@ -7,14 +7,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import click
 
+from config.bootstrap import bootstrap
 from config.database import migrate as migrate_database
 from config.local import export_environment, prepare_local, stop_local
 from config.seed import seed_catalog
 from config.settings import Settings
+from kernel.event_store import START
 from kernel.logging import configure_logging
 
 WORKER_CLASS = "config.worker.ShopWorker"
@@ -76,8 +78,18 @@ def run(workers: int) -> None:
         click.echo(f"API:         http://{address}/   (docs at /docs)")
         click.echo(f"Admin token: {settings.admin_token}")
         click.echo("Ctrl-C stops the API and the worker; data stays in ./var")
-        api = [sys.executable, "-m", "gunicorn", "--bind", address, "--workers", str(workers),
-               "--access-logfile", "-", "wsgi:app"]  # fmt: skip
+        api = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            address,
+            "--workers",
+            str(workers),
+            "--access-logfile",
+            "-",
+            "wsgi:app",
+        ]
         sys.exit(_supervise([api, _worker_command(False, ())]))
     finally:
         stop_local()
@@ -119,3 +131,97 @@ def _supervise(commands: list[list[str]]) -> int:
             signal.signal(sig, handler)
     codes = [child.returncode for child in children]
     return 0 if stopping else next((code for code in codes if code), 0)
+
+
+@main.group()
+def projections() -> None:
+    """Inspect and rebuild the read models."""
+
+
+@projections.command("status")
+def projections_status() -> None:
+    """Each read model's checkpoint, the log head, lag and state."""
+    container = bootstrap(_settings())
+    try:
+        rows = [("read model", "gen", "mode", "checkpoint", "head", "lag", "lag s", "state")]
+        for status in container.read_side.status():
+            sub = status.subscription
+            state = (
+                f"failed at {sub.failed_position}: {sub.last_error}"
+                if sub.last_error
+                else sub.state
+            )
+            if status.rebuild:
+                state += (
+                    f" (rebuilding gen {status.generation + 1}: {status.rebuild.lag_events} to go)"
+                )
+            rows.append(
+                (
+                    status.name,
+                    str(status.generation),
+                    status.mode,
+                    sub.checkpoint.token(),
+                    sub.head.token(),
+                    str(sub.lag_events),
+                    f"{sub.lag_seconds:.1f}",
+                    state,
+                )
+            )
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            click.echo(
+                "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+            )
+    finally:
+        container.close()
+        stop_local()
+
+
+@projections.command("rebuild")
+@click.argument("name")
+def projections_rebuild(name: str) -> None:
+    """Replay the log into a new generation of NAME here, then switch to it."""
+    container = bootstrap(_settings())
+    try:
+        side = container.read_side
+        if name not in side.projections:
+            raise click.BadParameter(
+                f"choose one of {', '.join(side.projections)}", param_hint="NAME"
+            )
+        generation = side.start_rebuild(name)
+        with container.engine.connect() as conn, conn.begin():
+            total = container.store.backlog(conn, START)[0]
+        started = time.monotonic()
+        done = 0
+        with click.progressbar(
+            length=total,
+            label=f"{name} -> generation {generation}",
+            show_eta=True,
+            item_show_func=_rate(started, lambda: done),
+        ) as bar:
+            while True:
+                progress = side.continue_rebuild(name, max_seconds=1)
+                # Workers may drain the same generation meanwhile: count by what is left.
+                reached = total if progress.switched else max(done, total - progress.lag_events)
+                bar.update(reached - done)
+                done = reached
+                if progress.error:
+                    raise click.ClickException(f"stopped: {progress.error}")
+                if progress.switched:
+                    break
+        seconds = time.monotonic() - started
+        click.echo(
+            f"switched to generation {generation}: {done} events in {seconds:.1f} s"
+            f" ({done / seconds if seconds else 0:.0f} events/s)"
+        )
+    finally:
+        container.close()
+        stop_local()
+
+
+def _rate(started: float, done: Callable[[], int]) -> Callable[[object], str]:
+    def show(_: object) -> str:
+        elapsed = time.monotonic() - started
+        return f"{done() / elapsed:.0f} events/s" if elapsed > 0 else ""
+
+    return show

@@ -4,13 +4,37 @@
 
 from __future__ import annotations
 
+import functools
+import time
 from typing import Any
 
+import marshmallow as ma
+from flask import current_app, request
 from flask_smorest import Blueprint
+from marshmallow import validate
 
-from kernel.http import command_metadata, dispatch, documented_problem, guarded, require_admin
+from kernel.errors import ConcurrencyError
+from kernel.http import (
+    View,
+    command_bus,
+    command_metadata,
+    dispatch,
+    documented_problem,
+    guarded,
+    reject,
+    require_admin,
+)
 from payments.commands import RefundPayment
+from payments.inbox import PaymentInbox
 from payments.schemas import RefundAcceptedSchema, RefundPaymentSchema
+from payments.webhooks import (
+    PROVIDER_ACTOR,
+    SIGNATURE_HEADER,
+    BadSignature,
+    PaymentNotification,
+    PaymentNotificationSchema,
+    verify,
+)
 
 blueprint = Blueprint("payments", __name__, description="payments commands")
 
@@ -39,3 +63,91 @@ def refund_payment(body: dict[str, Any], order_id: str) -> dict[str, str]:
         RefundPayment(order_id, body["reason"]), command_metadata(require_admin().actor)
     )
     return {"order_id": order_id, "consistency_token": result.consistency_token}
+
+
+class WebhookReceiptSchema(ma.Schema):
+    status = ma.fields.String(
+        required=True,
+        validate=validate.OneOf(["accepted", "duplicate", "ignored"]),
+        metadata={
+            "description": "accepted: the payment completed; duplicate: this event id was"
+            " received before and nothing changed; ignored: recorded, but the payment is"
+            " unknown or not pending (see reason)"
+        },
+    )
+    reason = ma.fields.String(metadata={"description": "Why it was ignored, machine-readable"})
+    detail = ma.fields.String(metadata={"description": "Why it was ignored, for people"})
+    consistency_token = ma.fields.String(
+        metadata={"description": "Pass to a query to read this write (accepted only)"}
+    )
+
+
+_SIGNATURE_PARAMETER = {
+    "in": "header",
+    "name": SIGNATURE_HEADER,
+    "required": True,
+    "schema": {"type": "string", "example": "t=1767225600,v1=5257a869e7ec..."},
+    "description": '`t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + raw body)>`;'
+    " the timestamp must be within the replay window (WEBHOOK_TOLERANCE seconds)",
+}
+_SIGNATURE_CHALLENGE = {"WWW-Authenticate": f'{SIGNATURE_HEADER} realm="payment-webhooks"'}
+
+
+def signed(view: View) -> View:
+    """Verify the signature over the raw body before it is parsed, so a forger learns
+    nothing from validation errors; document the header and the 401. Place it above
+    `arguments`."""
+
+    @functools.wraps(view)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        webhooks = current_app.extensions["payment_webhooks"]
+        try:
+            verify(
+                webhooks["secret"],
+                request.get_data(),
+                request.headers.get(SIGNATURE_HEADER),
+                now=time.time(),
+                tolerance=webhooks["tolerance"],
+            )
+        except BadSignature as error:
+            reject(401, str(error).capitalize() + ".", headers=_SIGNATURE_CHALLENGE)
+        return view(*args, **kwargs)
+
+    documented: View = blueprint.doc(parameters=[_SIGNATURE_PARAMETER])(checked)
+    return documented_problem(
+        blueprint, 401, "The signature is missing, malformed, wrong or outside the replay window"
+    )(documented)
+
+
+@blueprint.post("/webhooks/payments")
+@signed
+@blueprint.doc(summary="Receive the payment provider's notification")
+@blueprint.arguments(PaymentNotificationSchema)
+@blueprint.response(200, WebhookReceiptSchema)
+@documented_problem(blueprint, 503, "The payment changed concurrently too often; retry later")
+def receive_payment_notification(notification: PaymentNotification) -> dict[str, str]:
+    """Complete a pending payment with the provider's answer.
+
+    Authenticated by the signature alone. Every accepted notification is recorded
+    in an inbox keyed by the provider's event id, in the same transaction as its
+    effect; a redelivery answers `duplicate` and changes nothing. Any 2xx tells
+    the provider to stop retrying, so a notification that cannot complete a payment
+    is recorded and answered `ignored`, never an error.
+    """
+    inbox: PaymentInbox = current_app.extensions["payment_inbox"]
+    try:
+        receipt = inbox.receive(
+            command_bus(),
+            notification,
+            request.get_json(),
+            correlation_id=command_metadata(PROVIDER_ACTOR, notification.command_id).correlation_id,
+        )
+    except ConcurrencyError:
+        reject(503, "The payment changed concurrently too often.", headers={"Retry-After": "1"})
+    answer = {
+        "status": receipt.status,
+        "reason": receipt.reason,
+        "detail": receipt.detail,
+        "consistency_token": receipt.consistency_token,
+    }
+    return {key: value for key, value in answer.items() if value is not None}

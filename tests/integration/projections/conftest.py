@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+import pytest
+
+from config.bootstrap import Container
+from tests.integration.projections.support import Shop
+
+
+@pytest.fixture
+def shop(container: Container) -> Shop:
+    return Shop(container.bus)
