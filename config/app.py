@@ -21,6 +21,7 @@ from config.settings import Settings
 from config.waking import schedule_rebuild
 from kernel.http import ProblemApi, problem_response
 from kernel.logging import configure_logging
+from payments.inbox import PaymentInbox
 
 log = logging.getLogger("config.app")
 
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.extensions["authenticator"] = container.authenticator
     app.extensions["read_side"] = container.read_side
     app.extensions["saga_engine"] = container.engine
+    app.extensions["payment_inbox"] = PaymentInbox(container.engine)
     app.extensions["payment_webhooks"] = {
         "secret": settings.payment_webhook_secret,
         "tolerance": settings.webhook_tolerance,

@@ -19,12 +19,13 @@ from config.database import make_engine
 from config.queues import PROJECTIONS, SAGAS
 from config.read_side import build_projections
 from config.settings import Settings
-from config.waking import DeadlineScheduler, Waker
+from config.waking import DeadlineScheduler, SimulatedProviderCallbacks, Waker
 from kernel.auth import Authenticator
 from kernel.command_bus import CommandBus
 from kernel.event_store import EventStore
 from kernel.registry import EventRegistry
 from kernel.subscriptions import Subscriber, SubscriptionRunner
+from payments.gateway import SimulatedGateway
 from projections.read_side import ReadSide
 from sagas.order_fulfillment import OrderFulfillmentSaga
 
@@ -92,6 +93,7 @@ def bootstrap(settings: Settings) -> Container:
     targets |= {p.name: PROJECTIONS for p in read_side.projections.values() if p.mode == "async"}
     waker = Waker(wake_redis, targets)
     bus.after_commit.append(waker)
+    bus.after_commit.append(SimulatedProviderCallbacks(wake_redis, SimulatedGateway.ASYNC_PREFIX))
     return Container(
         settings, engine, redis, registry, store, bus, runner, authenticator, read_side, saga,
         waker,

@@ -18,6 +18,7 @@ from config.seed import seed_catalog
 from config.settings import Settings
 from kernel.event_store import START
 from kernel.logging import configure_logging
+from payments.simulator import post_notification
 
 WORKER_CLASS = "config.worker.ShopWorker"
 
@@ -90,7 +91,7 @@ def run(workers: int) -> None:
             "-",
             "wsgi:app",
         ]
-        sys.exit(_supervise([api, _worker_command(False, ())]))
+        sys.exit(_supervise([api, _worker_command(False, ("--logging_level", "WARNING"))]))
     finally:
         stop_local()
 
@@ -225,3 +226,24 @@ def _rate(started: float, done: Callable[[], int]) -> Callable[[object], str]:
         return f"{done() / elapsed:.0f} events/s" if elapsed > 0 else ""
 
     return show
+
+
+@main.group()
+def payments() -> None:
+    """Play the simulated payment provider."""
+
+
+@payments.command("notify")
+@click.argument("order_id")
+@click.option("--outcome", type=click.Choice(["succeeded", "failed"]), default="succeeded")
+@click.option("--reason", default=None, help="Why a failed payment failed.")
+def payments_notify(order_id: str, outcome: str, reason: str | None) -> None:
+    """Post the provider's signed webhook for ORDER_ID's pending payment to the API."""
+    settings = _settings()
+    try:
+        status = post_notification(
+            settings.api_url, settings.payment_webhook_secret, order_id, outcome, reason
+        )
+        click.echo(f"{settings.api_url}/webhooks/payments answered {status}")
+    finally:
+        stop_local()

@@ -20,6 +20,7 @@ from config.queues import PROJECTIONS
 from config.settings import Settings
 from config.waking import flag
 from kernel.logging import configure_logging
+from payments.simulator import post_notification
 
 log = logging.getLogger("config.jobs")
 _container: Container | None = None
@@ -62,6 +63,15 @@ def rebuild(name: str) -> str:
 def payment_deadline(order_id: str) -> bool:
     """The payment deadline of one order passed: compensate if it is still unpaid."""
     return container().saga.time_out(order_id)
+
+
+def deliver_simulated_payment(order_id: str) -> int:
+    """The simulated provider calls back: a signed "payment succeeded" webhook to the API."""
+    settings = container().settings
+    status = post_notification(settings.api_url, settings.payment_webhook_secret, order_id)
+    if status >= 500:
+        raise RuntimeError(f"the payment webhook answered {status}; RQ will retry")
+    return status
 
 
 def sweep() -> None:

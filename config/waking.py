@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue
+from rq import Queue, Retry
 
 from config.queues import PROJECTIONS, SAGAS
 from kernel.event_store import RecordedEvent
@@ -62,9 +62,42 @@ class DeadlineScheduler:
     def __call__(self, order_id: str, at: datetime) -> None:
         try:
             self.queue.enqueue_at(
-                at, "config.jobs.payment_deadline", order_id,
-                job_id=f"payment-deadline-{order_id}", result_ttl=0, failure_ttl=3600,
-            )  # fmt: skip
+                at,
+                "config.jobs.payment_deadline",
+                order_id,
+                job_id=f"payment-deadline-{order_id}",
+                result_ttl=0,
+                failure_ttl=3600,
+            )
         except RedisError as error:
-            log.warning("could not schedule a deadline", extra={"order_id": order_id,
-                                                                 "error": str(error)})  # fmt: skip
+            log.warning(
+                "could not schedule a deadline", extra={"order_id": order_id, "error": str(error)}
+            )
+
+
+class SimulatedProviderCallbacks:
+    """Plays the payment provider's side for `tok_async` charges: once a pending
+    charge has committed, a job posts the signed success webhook to the API."""
+
+    def __init__(self, redis: Redis, prefix: str, delay: timedelta = timedelta(seconds=1)) -> None:
+        self.queue = Queue(SAGAS, connection=redis)
+        self.prefix = prefix
+        self.delay = delay
+
+    def __call__(self, recorded: Sequence[RecordedEvent]) -> None:
+        for event in recorded:
+            reference = event.data.get("provider_reference", "")
+            if event.type == "PaymentPending" and reference.startswith(self.prefix):
+                try:
+                    self.queue.enqueue_in(
+                        self.delay,
+                        "config.jobs.deliver_simulated_payment",
+                        event.data["order_id"],
+                        retry=Retry(max=5, interval=[1, 2, 5, 10, 30]),
+                        result_ttl=0,
+                        failure_ttl=3600,
+                    )
+                except RedisError as error:
+                    log.warning(
+                        "could not schedule the simulated webhook", extra={"error": str(error)}
+                    )

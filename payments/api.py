@@ -110,7 +110,7 @@ def signed(view: View) -> View:
                 tolerance=webhooks["tolerance"],
             )
         except BadSignature as error:
-            reject(401, str(error).capitalize() + ".", headers=_SIGNATURE_CHALLENGE)
+            reject(401, _sentence(str(error)), headers=_SIGNATURE_CHALLENGE)
         return view(*args, **kwargs)
 
     documented: View = blueprint.doc(parameters=[_SIGNATURE_PARAMETER])(checked)
@@ -119,11 +119,19 @@ def signed(view: View) -> View:
     )(documented)
 
 
+def _sentence(message: str) -> str:
+    return message[:1].upper() + message[1:] + "."
+
+
 @blueprint.post("/webhooks/payments")
 @signed
 @blueprint.doc(summary="Receive the payment provider's notification")
 @blueprint.arguments(PaymentNotificationSchema)
-@blueprint.response(200, WebhookReceiptSchema)
+@blueprint.response(
+    200,
+    WebhookReceiptSchema,
+    description="Acknowledged (accepted, duplicate or ignored): the provider stops retrying",
+)
 @documented_problem(blueprint, 503, "The payment changed concurrently too often; retry later")
 def receive_payment_notification(notification: PaymentNotification) -> dict[str, str]:
     """Complete a pending payment with the provider's answer.

@@ -77,6 +77,7 @@ class SimulatedGateway:
     stays pending forever; any other token fails as `invalid_token`. Refunds succeed.
     """
 
+    ASYNC_PREFIX = "sim_async_"
     FAILURES = {"tok_declined": "card_declined", "tok_insufficient_funds": "insufficient_funds"}
     PENDING = frozenset({"tok_async", "tok_timeout"})
 
@@ -86,6 +87,9 @@ class SimulatedGateway:
         reference = _reference("ch", idempotency_key)
         if token == "tok_visa":
             return ChargeResult.succeeded(reference)
+        if token == "tok_async":
+            # The simulated provider will call back for these (see ASYNC_PREFIX).
+            return ChargeResult.pending(_reference("async", idempotency_key))
         if token in self.PENDING:
             return ChargeResult.pending(reference)
         return ChargeResult.failed(self.FAILURES.get(token, "invalid_token"))

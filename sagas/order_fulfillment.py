@@ -63,6 +63,7 @@ SUBSCRIBED = (
     InventoryReleased, ReservationCommitted, PaymentRefunded,
 )  # fmt: skip
 _SUBSCRIBED_NAMES = frozenset(cls.__name__ for cls in SUBSCRIBED)
+CANCELLED_STEPS = frozenset({"cancelling", "cancelled"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +107,7 @@ class OrderFulfillment:
                 paying = replace(state, step="paying", reservation="reserved", deadline=deadline)
                 charge = ProcessPayment(order_id, state.total, state.payment_token)
                 return Decision(paying, [charge], "stock reserved, charging")
-            case InventoryReserved():
+            case InventoryReserved() if state.step in CANCELLED_STEPS:
                 # The order was cancelled while stock was being reserved: give it back.
                 held = replace(state, reservation="reserved")
                 return Decision(held, [ReleaseInventory(order_id)], "releasing late reservation")
@@ -120,9 +121,9 @@ class OrderFulfillment:
             case PaymentSucceeded() if state.step == "paying":
                 confirming = replace(state, step="confirming", payment="succeeded", deadline=None)
                 return Decision(confirming, [ConfirmOrder(order_id)], "paid, confirming")
-            case PaymentSucceeded():
+            case PaymentSucceeded() if state.step in CANCELLED_STEPS:
                 refund = RefundPayment(order_id, "payment arrived after the order was cancelled")
-                late = replace(state, payment="succeeded")
+                late = replace(state, payment="refunding")
                 return Decision(late, [refund], "late payment, refunding")
             case PaymentFailed(reason=reason) if state.step == "paying":
                 failed = replace(state, step="cancelling", payment="failed", deadline=None)

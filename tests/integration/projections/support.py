@@ -83,7 +83,7 @@ FREE_SHIPPING_FROM = 5000
 # --- driving the write side ---------------------------------------------------------
 
 
-@dataclass
+@dataclass(eq=False)  # one order is one object: usable as a dict key
 class PlacedOrder:
     order_id: str
     customer_id: str

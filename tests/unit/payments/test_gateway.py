@@ -41,9 +41,20 @@ def test_a_charge_repeated_with_the_same_key_gets_the_same_reference() -> None:
 def test_a_pending_charge_has_a_reference_derived_from_the_key() -> None:
     gateway = SimulatedGateway()
 
-    assert gateway.charge("o-1", EUR_10, "tok_async", "key-1").reference == (
+    assert gateway.charge("o-1", EUR_10, "tok_timeout", "key-1").reference == (
         gateway.charge("o-1", EUR_10, "tok_visa", "key-1").reference
     )
+
+
+def test_an_async_charge_is_marked_for_the_simulated_callback() -> None:
+    gateway = SimulatedGateway()
+
+    async_charge = gateway.charge("o-1", EUR_10, "tok_async", "key-1")
+    silent_charge = gateway.charge("o-1", EUR_10, "tok_timeout", "key-1")
+
+    assert async_charge.reference.startswith(SimulatedGateway.ASYNC_PREFIX)
+    assert not silent_charge.reference.startswith(SimulatedGateway.ASYNC_PREFIX)
+    assert async_charge.reference == gateway.charge("o-1", EUR_10, "tok_async", "key-1").reference
 
 
 def test_refunds_succeed_with_a_reference_derived_from_the_key() -> None:

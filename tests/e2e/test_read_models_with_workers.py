@@ -1,0 +1,265 @@
+"""The read side with real `rq worker` processes: read-your-writes, exactly-once in order
+with two workers racing, and the Redis read model healing itself after a flush.
+
+The workers (and the saga they run) start once for the module; every test starts from
+an empty log and an empty Redis (the e2e conftest resets both).
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from redis import Redis
+from rq import Worker
+
+from config.bootstrap import Container
+from config.settings import Settings
+from kernel.event_store import RecordedEvent
+from orders.commands import CancelOrder, ShipOrder
+from projections import order_detail
+from tests.conftest import Customer
+from tests.integration.projections.support import (
+    ADDRESS_DATA,
+    ALL_MODELS,
+    BIG_CATALOG,
+    CATALOG,
+    Shop,
+    contents,
+    eventually,
+    rebuilt_from_zero,
+    whole_log,
+)
+from tests.support.processes import BIN, environment, start
+
+WORKER = [str(BIN / "rq"), "worker", "-c", "config.rq_settings", "-w", "config.worker.ShopWorker",
+          "--with-scheduler", "shop-sagas", "shop-projections"]  # fmt: skip
+STATUS_BY_EVENT = {
+    "OrderPlaced": "pending",
+    "OrderConfirmed": "confirmed",
+    "OrderCancelled": "cancelled",
+    "OrderShipped": "shipped",
+}
+
+
+@pytest.fixture(scope="module")
+def workers(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    logs = tmp_path_factory.mktemp("workers")
+    env = environment(settings, SWEEP_INTERVAL="1", PAYMENT_TIMEOUT="2")
+    processes = [start(WORKER, env, logs / f"worker-{n}.log") for n in range(2)]
+    try:
+        redis = Redis.from_url(settings.require()[1])
+
+        def registered() -> None:
+            for process in processes:
+                assert process.poll() is None, _tail(logs)
+            assert len(Worker.all(connection=redis)) == 2
+
+        eventually(registered, timeout=60, interval=0.1)
+        redis.close()
+        yield processes
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _tail(logs: Path) -> str:
+    return "\n".join(path.read_text()[-2000:] for path in sorted(logs.glob("*.log")))
+
+
+def _alive(processes: list[subprocess.Popen[bytes]]) -> None:
+    assert all(process.poll() is None for process in processes), "a worker died"
+
+
+def _settled(container: Container, *, decided: bool = False, timeout: float = 60) -> None:
+    """Wait until the saga and every read model have applied the whole log (and, with
+    `decided`, every order is confirmed or cancelled: no payment deadline is pending)."""
+
+    def check() -> None:
+        if decided:
+            assert "pending" not in _final_statuses(whole_log(container)).values()
+        subscribers = [container.saga]
+        for name in ALL_MODELS:
+            subscribers += container.read_side.subscribers(name)
+        for status in container.runner.status(subscribers):
+            assert status.state == "caught_up", (status.name, status.state, status.last_error)
+            assert status.checkpoint == status.head
+
+    eventually(check, timeout=timeout, interval=0.1)
+
+
+ORDER_BODY = {
+    "lines": [{"sku": "MUG-1", "quantity": 2}, {"sku": "TEE-1", "quantity": 1}],
+    "shipping_address": ADDRESS_DATA,
+    "payment": {"token": "tok_visa"},
+}
+
+
+def test_a_query_given_the_commands_token_answers_with_the_order_at_once(
+    workers: list[subprocess.Popen[bytes]],
+    container: Container,
+    client: FlaskClient,
+    register_customer: Callable[..., Customer],
+) -> None:
+    Shop(container.bus).add_products(CATALOG)
+    ada = register_customer()
+    response = client.post("/api/orders", json=ORDER_BODY, headers=ada.headers)
+    assert response.status_code == 202
+    placed = response.get_json()
+    token = placed["consistency_token"]
+
+    response = client.get(
+        f"/api/orders/{placed['order_id']}?consistency_token={token}", headers=ada.headers
+    )
+
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["read_model"]["stale"] is False
+    assert "X-Read-Model-Stale" not in response.headers
+    assert int(response.headers["X-Read-Model-Lag"]) >= 0
+    document = body["order"]
+    assert (document["order_id"], document["customer_id"]) == (placed["order_id"], ada.customer_id)
+    assert document["total"] == {"amount": 4998, "currency": "EUR"}
+    assert document["item_count"] == 3
+    assert document["timeline"][0]["what"] == "placed"
+
+    response = client.get(f"/api/orders?consistency_token={token}", headers=ada.headers)
+
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["read_model"]["stale"] is False
+    assert [item["order_id"] for item in body["items"]] == [placed["order_id"]]
+    assert body["items"][0]["total"] == {"amount": 4998, "currency": "EUR"}
+    assert int(response.headers["X-Read-Model-Lag"]) >= 0
+    assert "X-Read-Model-Lag-Seconds" in response.headers
+    _alive(workers)
+
+
+def _final_statuses(log: list[RecordedEvent]) -> dict[str, str]:
+    statuses = {}
+    for recorded in log:
+        if recorded.type in STATUS_BY_EVENT:
+            statuses[recorded.data["order_id"]] = STATUS_BY_EVENT[recorded.type]
+    return statuses
+
+
+def test_two_workers_apply_every_event_once_per_read_model_in_log_order(
+    workers: list[subprocess.Popen[bytes]], container: Container
+) -> None:
+    rng = random.Random(4242)
+    shop = Shop(container.bus)
+    shop.add_products(BIG_CATALOG)
+    customers = [shop.customer(f"c{n}@example.com") for n in range(5)]
+    placed = []
+    for n in range(60):
+        token = rng.choice(["tok_visa"] * 6 + ["tok_declined", "tok_timeout"])
+        lines = {"RARE-1": 6} if n % 10 == 9 else {rng.choice(["MUG-1", "CAP-1"]): rng.randint(1, 3)}
+        order = shop.place(rng.choice(customers), lines, token)
+        placed.append(order)
+        if rng.random() < 0.1:
+            shop.do(CancelOrder(order.order_id, "changed my mind", "customer", order.customer_id))
+    _settled(container, decided=True)
+    confirmed = [o for o, s in _final_statuses(whole_log(container)).items() if s == "confirmed"]
+    assert len(confirmed) > 10
+    for order_id in confirmed[::3]:
+        shop.do(ShipOrder(order_id, f"TRACK-{order_id[:8]}"))
+    for order_id in confirmed[1::3]:
+        shop.do(CancelOrder(order_id, "out of patience", "system"))
+    _settled(container)
+
+    log = whole_log(container)
+    final = _final_statuses(log)
+    assert len(final) == len(placed) == 60
+    assert set(Counter(final.values())) == {"confirmed", "cancelled", "shipped"}
+    about: dict[str, list[str]] = {order_id: [] for order_id in final}
+    seq = {}
+    for recorded in log:
+        if order_detail.handlers.handles(recorded.type):
+            about[recorded.data["order_id"]].append(recorded.type)
+        if recorded.type == "OrderPlaced":
+            seq[recorded.data["order_id"]] = float(recorded.position)
+
+    details = contents(container, "order_detail", 1)["order_details"]
+    assert len(details) == 60
+    for row in details:
+        timeline = [moment["event"] for moment in row["document"]["timeline"]]
+        assert timeline == about[row["order_id"]], row["order_id"]
+        assert row["status"] == row["document"]["status"] == final[row["order_id"]]
+
+    listed = contents(container, "order_list", 1)
+    assert listed["all"] == sorted(seq.items(), key=lambda item: item[1])
+    for status in ("confirmed", "cancelled", "shipped"):
+        members = [member for member, _ in listed.get(f"status:{status}", [])]
+        assert sorted(members) == sorted(o for o, s in final.items() if s == status)
+    assert "status:pending" not in listed
+    for order_id, status in final.items():
+        assert listed[f"order:{order_id}"]["status"] == status
+
+    sales = contents(container, "sales_analytics", 1)
+    counts = Counter(recorded.type for recorded in log)
+    assert len(sales["sales_orders"]) == 60
+    assert sum(day["orders"] for day in sales["sales_daily"]) == counts["OrderConfirmed"]
+    assert sum(day["cancellations"] for day in sales["sales_daily"]) == counts["OrderCancelled"]
+    assert sum(day["refunds"] for day in sales["sales_daily"]) == counts["PaymentRefunded"]
+
+    for name in ALL_MODELS:
+        assert contents(container, name, 1) == rebuilt_from_zero(container, name), name
+    _alive(workers)
+
+
+def _listed(client: FlaskClient, headers: dict[str, str]) -> list[dict[str, Any]]:
+    response = client.get("/admin/api/orders?limit=100", headers=headers)
+    assert response.status_code == 200
+    items: list[dict[str, Any]] = response.get_json()["items"]
+    return items
+
+
+def test_the_order_list_rebuilds_itself_after_redis_is_flushed(
+    workers: list[subprocess.Popen[bytes]],
+    container: Container,
+    client: FlaskClient,
+    admin_headers: dict[str, str],
+) -> None:
+    shop = Shop(container.bus)
+    shop.add_products(CATALOG)
+    ada = shop.customer("ada@example.com")
+    for quantity in range(1, 13):
+        shop.place(ada, {"MUG-1": quantity})
+    _settled(container)
+    before = contents(container, "order_list", 1)
+    listed = _listed(client, admin_headers)
+    assert len(listed) == 12
+
+    container.redis.flushdb()  # no command follows: the periodic sweep must notice
+
+    def complete() -> None:
+        assert _listed(client, admin_headers) == listed
+        assert contents(container, "order_list", 1) == before
+
+    eventually(complete, timeout=30)
+
+    late = shop.place(ada, {"TEE-1": 1})
+
+    def has_the_next_order() -> None:
+        assert [item["order_id"] for item in _listed(client, admin_headers)] == [
+            late.order_id,
+            *(item["order_id"] for item in listed),
+        ]
+
+    eventually(has_the_next_order, timeout=30)
+    _alive(workers)

@@ -1,0 +1,126 @@
+"""With no worker, a query given a consistency token waits only up to the bound, then
+answers with what it has, marked stale; a malformed token is a 422 problem."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from config.app import create_app
+from config.bootstrap import Container, bootstrap
+from config.settings import Settings
+from tests.integration.projections.support import CATALOG, Shop, event_count
+
+BOUND = 0.2
+
+
+@pytest.fixture
+def impatient(settings: Settings) -> Iterator[tuple[Container, Flask]]:
+    container = bootstrap(dataclasses.replace(settings, read_wait_timeout=BOUND))
+    app = create_app(container=container)
+    app.testing = True
+    yield container, app
+    container.close()
+
+
+def _customer(client: FlaskClient) -> dict[str, str]:
+    response = client.post("/api/customers", json={"email": "ada@example.com", "name": "Ada"})
+    assert response.status_code == 201
+    return {"Authorization": f"Bearer {response.get_json()['token']}"}
+
+
+def _place(client: FlaskClient, headers: dict[str, str]) -> dict[str, str]:
+    body = {
+        "lines": [{"sku": "MUG-1", "quantity": 2}],
+        "shipping_address": {"name": "Ada Lovelace", "line1": "1 Main St", "city": "London",
+                             "postal_code": "SW1Y 4JH", "country": "GB"},
+        "payment": {"token": "tok_visa"},
+    }  # fmt: skip
+    response = client.post("/api/orders", json=body, headers=headers)
+    assert response.status_code == 202, response.get_json()
+    placed: dict[str, str] = response.get_json()
+    return placed
+
+
+def test_a_query_waits_for_its_token_only_up_to_the_bound_then_answers_stale(
+    impatient: tuple[Container, Flask],
+) -> None:
+    container, app = impatient
+    Shop(container.bus).add_products(CATALOG)
+    client = app.test_client()
+    headers = _customer(client)
+    placed = _place(client, headers)
+    behind = event_count(container)  # nothing applied them: no worker runs
+
+    started = time.monotonic()
+    response = client.get(
+        f"/api/orders?consistency_token={placed['consistency_token']}", headers=headers
+    )
+    waited = time.monotonic() - started
+
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["items"] == []
+    assert body["read_model"]["stale"] is True
+    assert body["read_model"]["lag_events"] == behind
+    assert response.headers["X-Read-Model-Stale"] == "true"
+    assert response.headers["X-Read-Model-Lag"] == str(behind)
+    assert BOUND <= waited < BOUND + 10  # it waited for the bound, and not for ever
+
+    response = client.get(
+        f"/api/orders/{placed['order_id']}",
+        headers=headers | {"X-Consistency-Token": placed["consistency_token"]},
+    )
+    assert response.status_code == 404
+    assert response.content_type == "application/problem+json"
+    assert response.headers["X-Read-Model-Stale"] == "true"
+
+    response = client.get("/api/orders", headers=headers)  # no token: no wait, not stale
+    assert response.status_code == 200
+    assert response.get_json()["read_model"]["stale"] is False
+    assert "X-Read-Model-Stale" not in response.headers
+    assert response.headers["X-Read-Model-Lag"] == str(behind)
+
+
+def test_a_synchronous_read_model_has_a_commands_write_at_once(
+    impatient: tuple[Container, Flask],
+) -> None:
+    container, app = impatient
+    client = app.test_client()
+    token = Shop(container.bus).do(CATALOG[0]).consistency_token
+
+    response = client.get(f"/api/products?consistency_token={token}")
+
+    assert response.status_code == 200
+    body = response.get_json()
+    assert [item["sku"] for item in body["items"]] == ["MUG-1"]
+    assert body["read_model"] == {"name": "catalog", "lag_events": 0, "lag_seconds": 0.0,
+                                  "stale": False}  # fmt: skip
+    assert "X-Read-Model-Stale" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("query", "header"),
+    [("abc", None), ("1.2.3", None), ("-1.5", None), (None, "not-a-token"), (None, "12")],
+)
+def test_a_malformed_consistency_token_is_a_422_problem(
+    client: FlaskClient,
+    admin_headers: dict[str, str],
+    query: str | None,
+    header: str | None,
+) -> None:
+    path = "/admin/api/orders" + (f"?consistency_token={query}" if query else "")
+    headers = admin_headers | ({"X-Consistency-Token": header} if header else {})
+
+    response = client.get(path, headers=headers)
+
+    assert response.status_code == 422
+    assert response.content_type == "application/problem+json"
+    body = response.get_json()
+    assert body["status"] == 422
+    assert "consistency_token" in body["errors"]

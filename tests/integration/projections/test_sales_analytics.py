@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from typing import Any
+
+from flask.testing import FlaskClient
+
+from config.bootstrap import Container
+from tests.integration.projections.support import (
+    CATALOG,
+    Shop,
+    contents,
+    day_of,
+    drain,
+    order_events,
+)
+
+
+def _on(container: Container, order_id: str, event_type: str) -> date:
+    (occurred_at,) = [at for t, at, _ in order_events(container, order_id) if t == event_type]
+    return day_of(occurred_at)
+
+
+def test_sales_count_confirmed_orders_per_day_and_take_back_cancelled_ones(
+    container: Container, shop: Shop, client: FlaskClient, admin_headers: dict[str, str]
+) -> None:
+    shop.add_products(CATALOG)
+    ada = shop.customer("ada@example.com", "Ada Lovelace")
+    bob = shop.customer("bob@example.com", "Bob Babbage")
+    kept = shop.place(ada, {"MUG-1": 2, "TEE-1": 1})  # 4998 EUR
+    for step in (shop.reserve, shop.pay, shop.confirm):
+        step(kept)
+    refunded = shop.place(ada, {"BOOK-1": 1})  # 1999 GBP
+    for step in (shop.reserve, shop.pay, shop.confirm, shop.cancel, shop.refund, shop.release):
+        step(refunded)
+    shipped = shop.place(bob, {"TEE-1": 4})  # 7996 EUR, ships free
+    for step in (shop.reserve, shop.pay, shop.confirm, shop.ship, shop.commit):
+        step(shipped)
+    dropped = shop.place(bob, {"MUG-1": 1})  # 1749 EUR, cancelled while pending
+    shop.cancel(dropped, by="customer")
+    pending = shop.place(bob, {"MUG-1": 1})  # 1749 EUR, never confirmed
+
+    drain(container, ["sales_analytics"])
+
+    daily: dict[tuple[date, str], dict[str, int]] = defaultdict(
+        lambda: {"orders": 0, "revenue": 0, "cancellations": 0, "refunds": 0, "refunded": 0}
+    )
+    for order in (kept, refunded, shipped):
+        figures = daily[(_on(container, order.order_id, "OrderConfirmed"), order.total.currency)]
+        figures["orders"] += 1
+        figures["revenue"] += order.total.amount
+    for order in (refunded, dropped):
+        daily[(_on(container, order.order_id, "OrderCancelled"), order.total.currency)][
+            "cancellations"
+        ] += 1
+    refund = daily[(_on(container, refunded.order_id, "PaymentRefunded"), "GBP")]
+    refund["refunds"] += 1
+    refund["refunded"] += 1999
+    confirmed_on = {
+        order.order_id: _on(container, order.order_id, "OrderConfirmed")
+        for order in (kept, refunded, shipped)
+    }
+
+    stored = contents(container, "sales_analytics", 1)
+    assert stored["sales_daily"] == sorted(
+        ({"day": day, "currency": currency, **figures} for (day, currency), figures in daily.items()),
+        key=repr,
+    )
+    assert stored["sales_products"] == sorted(
+        [
+            {"sku": "BOOK-1", "currency": "GBP", "name": "Paperback", "units": 0, "revenue": 0},
+            {"sku": "MUG-1", "currency": "EUR", "name": "Enamel mug", "units": 2, "revenue": 2500},
+            {"sku": "TEE-1", "currency": "EUR", "name": "Logo T-shirt", "units": 5,
+             "revenue": 9995},
+        ],  # fmt: skip
+        key=repr,
+    )
+    assert stored["sales_customers"] == sorted(
+        [
+            {"customer_id": ada, "currency": "EUR", "orders": 1, "total_spent": 4998},
+            {"customer_id": ada, "currency": "GBP", "orders": 0, "total_spent": 0},
+            {"customer_id": bob, "currency": "EUR", "orders": 1, "total_spent": 7996},
+        ],
+        key=repr,
+    )
+    assert sorted((row["order_id"], row["total"], row["confirmed_on"]) for row in
+                  stored["sales_orders"]) == sorted(
+        (order.order_id, order.total.amount, confirmed_on.get(order.order_id))
+        for order in (kept, refunded, shipped, dropped, pending)
+    )  # fmt: skip
+
+    days = sorted(day for day, _ in daily)
+    response = client.get(
+        f"/admin/api/analytics/sales?from={days[0]}&to={days[-1]}", headers=admin_headers
+    )
+    assert response.status_code == 200
+    answered = response.get_json()
+    assert answered["days"] == [
+        {
+            "day": day.isoformat(),
+            "currency": currency,
+            **figures,
+            "average_order_value": figures["revenue"] // figures["orders"] if figures["orders"] else 0,
+        }
+        for (day, currency), figures in sorted(daily.items())
+    ]
+    assert answered["read_model"]["lag_events"] == 0
+    if len(days) == 1:  # the usual case: everything happened on one day
+        assert [(d["currency"], d["orders"], d["revenue"], d["average_order_value"],
+                 d["cancellations"], d["refunds"], d["refunded"]) for d in answered["days"]] == [
+            ("EUR", 2, 12994, 6497, 1, 0, 0),
+            ("GBP", 1, 1999, 1999, 1, 1, 1999),
+        ]  # fmt: skip
+
+    response = client.get("/admin/api/analytics/top-products", headers=admin_headers)
+    assert response.status_code == 200
+    top: list[dict[str, Any]] = response.get_json()["items"]
+    assert top == [
+        {"sku": "TEE-1", "name": "Logo T-shirt", "currency": "EUR", "units": 5, "revenue": 9995},
+        {"sku": "MUG-1", "name": "Enamel mug", "currency": "EUR", "units": 2, "revenue": 2500},
+    ]

@@ -1,0 +1,44 @@
+"""A read model declared synchronous is exact at commit, and stays exact once the
+workers' periodic sweep has run its catch-up job as well."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import pytest
+
+from config import jobs
+from config.bootstrap import Container, bootstrap
+from config.settings import Settings
+from tests.integration.projections.support import CATALOG, Shop, contents, rebuilt_from_zero
+
+SYNC = ("order_detail", "sales_analytics")
+
+
+@pytest.fixture
+def synchronous(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Container]:
+    container = bootstrap(
+        dataclasses.replace(settings, sync_projections=frozenset({"catalog", *SYNC}))
+    )
+    monkeypatch.setattr(jobs, "_container", container)  # the worker's container
+    yield container
+    container.close()
+
+
+@pytest.mark.parametrize("name", SYNC)
+def test_a_synchronous_read_model_stays_exact_after_the_sweep_catches_it_up(
+    synchronous: Container, name: str
+) -> None:
+    shop = Shop(synchronous.bus)
+    shop.add_products(CATALOG)
+    ada = shop.customer("ada@example.com")
+    order = shop.place(ada, {"MUG-1": 2, "TEE-1": 1})
+    for step in (shop.reserve, shop.pay, shop.confirm, shop.cancel, shop.refund, shop.release):
+        step(order)
+    at_commit = contents(synchronous, name, 1)
+    assert at_commit == rebuilt_from_zero(synchronous, name)
+
+    jobs.catch_up(name)  # what `sweep` runs for every read model, every SWEEP_INTERVAL
+
+    assert contents(synchronous, name, 1) == at_commit, "the sweep applied the events again"

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import pytest
+from redis import Redis
+
+from inventory import events as inventory_events
+from kernel.event_store import START, Checkpoint
+from orders import events as order_events
+from payments import events as payment_events
+from projections import catalog, order_detail, order_list, sales_analytics
+from projections.handlers import Handlers
+from projections.schemas import ConsistencySchema, SalesArgsSchema
+
+
+def test_an_event_type_gets_one_handler_per_read_model() -> None:
+    handlers: Handlers[object] = Handlers()  # type: ignore[type-var]
+    handlers.on(order_events.OrderPlaced)(lambda *args: None)
+
+    with pytest.raises(ValueError, match="OrderPlaced already has a handler"):
+        handlers.on(order_events.OrderPlaced)(lambda *args: None)
+    assert handlers.get("OrderShipped") is None
+    assert handlers.types == {"OrderPlaced"}
+
+
+def test_each_read_model_handles_the_events_it_shows() -> None:
+    assert catalog.handlers.types == {
+        "ProductAdded", "PriceChanged", "StockReplenished", "StockReserved", "StockReleased",
+        "StockCommitted",
+    }  # fmt: skip
+    assert sales_analytics.handlers.types == {
+        "OrderPlaced", "OrderConfirmed", "OrderCancelled", "PaymentRefunded",
+    }  # fmt: skip
+    order_level = {
+        *(e.__name__ for e in order_events.EVENTS if e is not order_events.CustomerRegistered),
+        *(e.__name__ for e in payment_events.EVENTS),
+        "InventoryReserved", "InventoryReservationFailed", "InventoryReleased",
+        "ReservationCommitted",
+    }  # fmt: skip
+    assert order_detail.handlers.types == order_level
+    assert set(order_list.NEW_STATUS) | {"OrderPlaced"} == {
+        e.__name__ for e in order_events.EVENTS if e is not order_events.CustomerRegistered
+    }
+    assert all(e.__name__ not in catalog.handlers.types for e in (
+        inventory_events.InventoryReserved, inventory_events.ReservationCommitted))  # fmt: skip
+
+
+def test_the_redis_order_list_cannot_be_declared_synchronous() -> None:
+    redis = Redis()  # never connects: nothing is sent
+    with pytest.raises(ValueError, match="cannot be updated synchronously"):
+        order_list.OrderList(redis, mode="sync")
+
+
+def test_generations_keep_their_keys_apart() -> None:
+    assert order_list.prefix(1) == "rm:order_list:1:"
+    assert not order_list.prefix(10).startswith(order_list.prefix(1))
+    keys = order_list.Keys(order_list.prefix(2))
+    assert keys.checkpoint() == "rm:order_list:2:checkpoint"
+    assert keys.customer("c-1") == "rm:order_list:2:customer:c-1"
+
+
+@pytest.mark.parametrize("token", ["0.0", "17.4", "18446744073709551615.3"])
+def test_a_consistency_token_reads_back_as_the_checkpoint_it_came_from(token: str) -> None:
+    assert ConsistencySchema().validate({"consistency_token": token}) == {}
+    assert Checkpoint.parse(token).token() == token
+
+
+@pytest.mark.parametrize("token", ["", "1", "1.", ".1", "a.1", "1.2.3", "-1.2", " 1.2"])
+def test_a_malformed_consistency_token_is_refused(token: str) -> None:
+    assert "consistency_token" in ConsistencySchema().validate({"consistency_token": token})
+
+
+def test_checkpoints_order_by_transaction_before_position() -> None:
+    assert START < Checkpoint(1, 9) < Checkpoint(2, 1) < Checkpoint(2, 2)
+
+
+def test_a_sales_range_runs_forward_and_spans_at_most_a_year() -> None:
+    schema = SalesArgsSchema()
+    assert schema.validate({"from": "2026-01-01", "to": "2026-12-31"}) == {}
+    assert "to" in schema.validate({"from": "2026-02-01", "to": "2026-01-31"})
+    assert "to" in schema.validate({"from": "2025-01-01", "to": "2026-01-03"})

@@ -1,0 +1,553 @@
+"""Order fulfillment saga: given these events, then these commands (and this saga state)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from inventory.commands import (
+    CommitReservation,
+    ReleaseInventory,
+    ReservationLine,
+    ReserveInventory,
+)
+from inventory.events import (
+    InventoryReleased,
+    InventoryReservationFailed,
+    InventoryReserved,
+    ReservationCommitted,
+    Shortage,
+    StockLine,
+    StockReserved,
+)
+from kernel.messages import Command, Event
+from kernel.money import Money
+from orders.commands import CancelOrder, ConfirmOrder
+from orders.events import (
+    Address,
+    CustomerRegistered,
+    OrderCancelled,
+    OrderConfirmed,
+    OrderPlaced,
+    OrderShipped,
+    PricedLine,
+)
+from payments.commands import ProcessPayment, RefundPayment
+from payments.events import PaymentFailed, PaymentPending, PaymentRefunded, PaymentSucceeded
+from sagas.order_fulfillment import Decision, OrderFulfillment
+from sagas.store import FulfillmentState
+
+ORDER = "order-1"
+TOKEN = "tok_async"
+TIMEOUT = timedelta(minutes=15)
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+DEADLINE = NOW + TIMEOUT
+LATE_PAYMENT = "payment arrived after the order was cancelled"
+
+
+def eur(amount: int) -> Money:
+    return Money(amount, "EUR")
+
+
+TOTAL = eur(4998)
+PLACED = OrderPlaced(
+    order_id=ORDER,
+    customer_id="customer-1",
+    lines=(
+        PricedLine("MUG", "Enamel mug", 2, eur(1250), eur(2500)),
+        PricedLine("TEE", "Logo T-shirt", 1, eur(1999), eur(1999)),
+    ),
+    subtotal=eur(4499),
+    shipping=eur(499),
+    total=TOTAL,
+    shipping_address=Address("Ada Lovelace", "12 St James's Square", "London", "SW1Y 4JH", "GB"),
+    payment_token=TOKEN,
+)
+STOCK = (StockLine("MUG", 2), StockLine("TEE", 1))
+RESERVED = InventoryReserved(ORDER, STOCK)
+OUT_OF_STOCK = InventoryReservationFailed(ORDER, (Shortage("MUG", 2, 1), Shortage("TEE", 1, 0)))
+PENDING = PaymentPending(ORDER, TOTAL, "ch_1")
+PAID = PaymentSucceeded(ORDER, TOTAL, "ch_1")
+DECLINED = PaymentFailed(ORDER, TOTAL, "card_declined")
+REFUNDED = PaymentRefunded(ORDER, TOTAL, "order cancelled", "re_1")
+CONFIRMED = OrderConfirmed(ORDER)
+CANCELLED_BY_CUSTOMER = OrderCancelled(ORDER, "changed my mind", "customer", "pending")
+CANCELLED_BY_SAGA = OrderCancelled(ORDER, "payment timed out", "system", "pending")
+SHIPPED = OrderShipped(ORDER, "TRACK-1")
+RELEASED = InventoryReleased(ORDER, STOCK)
+COMMITTED = ReservationCommitted(ORDER, STOCK)
+
+SAGA = OrderFulfillment(payment_timeout=TIMEOUT)
+
+# The state right after OrderPlaced: every other expected state is a replace() of it.
+STARTED = FulfillmentState(
+    order_id=ORDER,
+    step="reserving",
+    state="in_progress",
+    lines=(("MUG", 2), ("TEE", 1)),
+    total=TOTAL,
+    payment_token=TOKEN,
+)
+
+
+def given(placed: OrderPlaced, *events: Event, now: datetime = NOW) -> FulfillmentState:
+    """The saga's state after starting on `placed` and handling `events` at `now`."""
+    return then(SAGA.start(placed).state, *events, now=now)
+
+
+def given_timed_out(placed: OrderPlaced, *events: Event) -> FulfillmentState:
+    """The history, then the payment deadline passing with no answer."""
+    return SAGA.time_out(given(placed, *events), DEADLINE).state
+
+
+def then(state: FulfillmentState, *events: Event, now: datetime = NOW) -> FulfillmentState:
+    """`state` after handling `events` at `now`."""
+    for event in events:
+        state = SAGA.handle(state, event, now).state
+    return state
+
+
+def when(state: FulfillmentState, event: Event, now: datetime = NOW) -> Decision:
+    return SAGA.handle(state, event, now)
+
+
+# --- OrderPlaced -> ReserveInventory -------------------------------------------
+
+
+def test_a_placed_order_reserves_the_orders_lines() -> None:
+    decision = SAGA.start(PLACED)
+
+    assert decision.commands == [
+        ReserveInventory(ORDER, (ReservationLine("MUG", 2), ReservationLine("TEE", 1)))
+    ]
+    assert decision.state == STARTED
+    assert (decision.state.reservation, decision.state.payment) == ("requested", "not_started")
+    assert decision.state.deadline is None
+    assert not decision.state.timed_out
+
+
+# --- InventoryReserved -> ProcessPayment with a deadline ------------------------
+
+
+def test_reserved_stock_charges_the_order_total_with_its_token_and_sets_a_deadline() -> None:
+    reserved_at = NOW + timedelta(seconds=42)
+
+    decision = when(given(PLACED), RESERVED, now=reserved_at)
+
+    assert decision.commands == [ProcessPayment(ORDER, TOTAL, TOKEN)]
+    assert decision.state == replace(
+        STARTED, step="paying", reservation="reserved", deadline=reserved_at + TIMEOUT
+    )
+
+
+# --- InventoryReservationFailed -> CancelOrder ----------------------------------
+
+
+def test_a_failed_reservation_cancels_the_order_naming_every_short_sku() -> None:
+    decision = when(given(PLACED), OUT_OF_STOCK)
+
+    assert decision.commands == [CancelOrder(ORDER, "out of stock: MUG, TEE", "system")]
+    assert decision.state == replace(STARTED, step="cancelling", reservation="failed")
+
+
+def test_a_failed_reservation_of_one_sku_names_that_sku() -> None:
+    short = InventoryReservationFailed(ORDER, (Shortage("LAMP", 3, 0),))
+
+    decision = when(given(PLACED), short)
+
+    assert decision.commands == [CancelOrder(ORDER, "out of stock: LAMP", "system")]
+
+
+def test_the_order_cancelled_for_want_of_stock_is_compensated_with_nothing_to_undo() -> None:
+    decision = when(given(PLACED, OUT_OF_STOCK), OrderCancelled(ORDER, "x", "system", "pending"))
+
+    assert decision.commands == []
+    assert decision.state == replace(
+        STARTED, step="cancelled", state="compensated", reservation="failed"
+    )
+
+
+# --- PaymentPending -> nothing ---------------------------------------------------
+
+
+def test_a_pending_payment_issues_nothing_and_keeps_the_deadline() -> None:
+    decision = when(given(PLACED, RESERVED), PENDING, now=NOW + timedelta(minutes=5))
+
+    assert decision.commands == []
+    assert decision.state == replace(
+        STARTED, step="paying", reservation="reserved", payment="pending", deadline=DEADLINE
+    )
+
+
+# --- PaymentSucceeded while paying -> ConfirmOrder ------------------------------
+
+
+@pytest.mark.parametrize("history", [[RESERVED], [RESERVED, PENDING]], ids=["at once", "pending"])
+def test_a_payment_while_paying_confirms_the_order_and_clears_the_deadline(
+    history: list[Event],
+) -> None:
+    decision = when(given(PLACED, *history), PAID)
+
+    assert decision.commands == [ConfirmOrder(ORDER)]
+    assert decision.state == replace(
+        STARTED, step="confirming", reservation="reserved", payment="succeeded", deadline=None
+    )
+
+
+# --- PaymentFailed while paying -> ReleaseInventory + CancelOrder ---------------
+
+
+@pytest.mark.parametrize("history", [[RESERVED], [RESERVED, PENDING]], ids=["at once", "pending"])
+def test_a_failed_payment_releases_the_stock_and_cancels_with_the_gateways_reason(
+    history: list[Event],
+) -> None:
+    decision = when(given(PLACED, *history), DECLINED)
+
+    assert decision.commands == [
+        ReleaseInventory(ORDER),
+        CancelOrder(ORDER, "payment failed: card_declined", "system"),
+    ]
+    assert decision.state == replace(
+        STARTED, step="cancelling", reservation="reserved", payment="failed", deadline=None
+    )
+
+
+def test_the_order_cancelled_for_a_failed_payment_is_compensated_with_nothing_more() -> None:
+    state = given(PLACED, RESERVED, DECLINED, RELEASED)
+
+    decision = when(state, OrderCancelled(ORDER, "payment failed: card_declined", "system", "x"))
+
+    assert decision.commands == []
+    assert decision.state == replace(
+        STARTED, step="cancelled", state="compensated", reservation="released", payment="failed"
+    )
+
+
+# --- the payment deadline --------------------------------------------------------
+
+
+@pytest.mark.parametrize("history", [[RESERVED], [RESERVED, PENDING]], ids=["no answer", "pending"])
+@pytest.mark.parametrize("at", [DEADLINE, DEADLINE + timedelta(seconds=1)], ids=["at", "after"])
+def test_a_deadline_passed_while_paying_releases_the_stock_and_cancels(
+    history: list[Event], at: datetime
+) -> None:
+    state = given(PLACED, *history)
+
+    decision = SAGA.time_out(state, at)
+
+    assert decision.commands == [
+        ReleaseInventory(ORDER),
+        CancelOrder(ORDER, "payment timed out", "system"),
+    ]
+    assert decision.state == replace(state, step="cancelling", deadline=None, timed_out=True)
+
+
+def test_a_deadline_not_yet_passed_issues_nothing() -> None:
+    state = given(PLACED, RESERVED, PENDING)
+
+    assert SAGA.time_out(state, DEADLINE - timedelta(microseconds=1)) == Decision(state)
+
+
+def test_a_paying_saga_without_a_deadline_never_times_out() -> None:
+    state = replace(given(PLACED, RESERVED), deadline=None)
+
+    assert SAGA.time_out(state, DEADLINE + timedelta(days=1)) == Decision(state)
+
+
+@pytest.mark.parametrize(
+    "history",
+    [
+        [],
+        [RESERVED, PAID],
+        [RESERVED, PAID, CONFIRMED],
+        [RESERVED, PAID, CONFIRMED, SHIPPED],
+        [RESERVED, DECLINED],
+        [RESERVED, CANCELLED_BY_CUSTOMER],
+        [OUT_OF_STOCK],
+    ],
+    ids=["reserving", "paid", "confirmed", "shipped", "failed", "cancelled", "out of stock"],
+)
+def test_a_deadline_outside_the_paying_step_issues_nothing(history: list[Event]) -> None:
+    state = given(PLACED, *history)
+
+    assert SAGA.time_out(state, DEADLINE + timedelta(days=1)) == Decision(state)
+
+
+def test_a_deadline_handled_twice_compensates_once() -> None:
+    state = given_timed_out(PLACED, RESERVED)
+
+    assert SAGA.time_out(state, DEADLINE + timedelta(minutes=1)) == Decision(state)
+
+
+# --- after timing out -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("history", [[RESERVED], [RESERVED, PENDING]], ids=["no answer", "pending"])
+def test_a_payment_arriving_after_the_deadline_is_refunded(history: list[Event]) -> None:
+    state = given_timed_out(PLACED, *history)
+
+    decision = when(state, PAID)
+
+    assert decision.commands == [RefundPayment(ORDER, LATE_PAYMENT)]
+    assert decision.state == replace(state, payment="refunding")
+    assert decision.state.step == "cancelling"
+
+
+def test_a_payment_failing_after_the_deadline_issues_nothing() -> None:
+    state = given_timed_out(PLACED, RESERVED, PENDING)
+
+    decision = when(state, DECLINED)
+
+    assert decision.commands == []
+    assert decision.state == replace(state, payment="failed")
+
+
+def test_the_order_cancelled_for_timing_out_is_compensated_with_nothing_more() -> None:
+    state = then(given_timed_out(PLACED, RESERVED, PENDING), RELEASED)
+
+    decision = when(state, CANCELLED_BY_SAGA)
+
+    assert decision.commands == []
+    assert decision.state == replace(
+        STARTED,
+        step="cancelled",
+        state="compensated",
+        reservation="released",
+        payment="pending",
+        timed_out=True,
+    )
+
+
+def test_a_payment_refunded_for_arriving_late_is_not_refunded_again_on_cancellation() -> None:
+    # Race: the provider's success was logged, the deadline fired before the saga read it.
+    state = given_timed_out(PLACED, RESERVED, PENDING)
+    assert when(state, PAID).commands == [RefundPayment(ORDER, LATE_PAYMENT)]
+
+    decision = when(then(state, PAID, RELEASED), CANCELLED_BY_SAGA)
+
+    assert decision.commands == []
+    assert decision.state.step == "cancelled"
+    assert decision.state.state == "compensated"
+
+
+# --- OrderConfirmed -> completed --------------------------------------------------
+
+
+def test_a_confirmed_order_completes_the_saga_with_no_commands() -> None:
+    decision = when(given(PLACED, RESERVED, PAID), CONFIRMED)
+
+    assert decision.commands == []
+    assert decision.state == replace(
+        STARTED,
+        step="awaiting_shipment",
+        state="completed",
+        reservation="reserved",
+        payment="succeeded",
+    )
+
+
+# --- OrderCancelled -> compensation -------------------------------------------------
+
+
+@pytest.mark.parametrize("history", [[PAID, CONFIRMED], [PAID]], ids=["confirmed", "confirming"])
+def test_a_paid_order_cancelled_is_refunded_and_its_stock_released(history: list[Event]) -> None:
+    state = given(PLACED, RESERVED, *history)
+
+    decision = when(state, CANCELLED_BY_CUSTOMER)
+
+    assert decision.commands == [RefundPayment(ORDER, "order cancelled"), ReleaseInventory(ORDER)]
+    assert decision.state == replace(state, step="cancelled", state="compensated", deadline=None)
+
+
+def test_the_refund_and_release_of_a_cancelled_order_update_the_state_only() -> None:
+    state = given(PLACED, RESERVED, PAID, CONFIRMED, CANCELLED_BY_CUSTOMER)
+
+    refunded = when(state, REFUNDED)
+    released = when(refunded.state, RELEASED)
+
+    assert (refunded.commands, released.commands) == ([], [])
+    assert released.state == replace(
+        STARTED,
+        step="cancelled",
+        state="compensated",
+        reservation="released",
+        payment="refunded",
+    )
+
+
+def test_an_order_cancelled_while_reserving_issues_nothing() -> None:
+    decision = when(given(PLACED), CANCELLED_BY_CUSTOMER)
+
+    assert decision.commands == []
+    assert decision.state == replace(STARTED, step="cancelled", state="compensated")
+
+
+def test_stock_reserved_after_the_order_was_cancelled_is_released() -> None:
+    state = given(PLACED, CANCELLED_BY_CUSTOMER)
+
+    decision = when(state, RESERVED)
+
+    assert decision.commands == [ReleaseInventory(ORDER)]
+    assert decision.state == replace(state, reservation="reserved")
+    assert when(decision.state, RELEASED).state == replace(state, reservation="released")
+
+
+def test_a_reservation_failing_after_the_order_was_cancelled_issues_nothing() -> None:
+    state = given(PLACED, CANCELLED_BY_CUSTOMER)
+
+    assert when(state, OUT_OF_STOCK) == Decision(state)
+
+
+def test_an_order_cancelled_while_payment_is_pending_releases_the_stock_only() -> None:
+    state = given(PLACED, RESERVED, PENDING)
+
+    decision = when(state, CANCELLED_BY_CUSTOMER)
+
+    assert decision.commands == [ReleaseInventory(ORDER)]
+    assert decision.state == replace(state, step="cancelled", state="compensated", deadline=None)
+
+
+def test_a_pending_payment_succeeding_after_the_order_was_cancelled_is_refunded() -> None:
+    state = given(PLACED, RESERVED, PENDING, CANCELLED_BY_CUSTOMER, RELEASED)
+
+    decision = when(state, PAID)
+
+    assert decision.commands == [RefundPayment(ORDER, LATE_PAYMENT)]
+    assert decision.state == replace(state, payment="refunding")
+
+
+def test_a_pending_payment_failing_after_the_order_was_cancelled_issues_nothing() -> None:
+    state = given(PLACED, RESERVED, PENDING, CANCELLED_BY_CUSTOMER, RELEASED)
+
+    decision = when(state, DECLINED)
+
+    assert decision.commands == []
+    assert decision.state == replace(state, payment="failed")
+
+
+def test_an_order_cancelled_before_any_payment_answer_releases_the_stock_only() -> None:
+    state = given(PLACED, RESERVED)
+
+    decision = when(state, CANCELLED_BY_CUSTOMER)
+
+    assert decision.commands == [ReleaseInventory(ORDER)]
+    assert decision.state == replace(state, step="cancelled", state="compensated", deadline=None)
+
+
+# --- OrderShipped -> CommitReservation ------------------------------------------------
+
+
+def test_a_shipped_order_commits_its_reservation() -> None:
+    state = given(PLACED, RESERVED, PAID, CONFIRMED)
+
+    decision = when(state, SHIPPED)
+
+    assert decision.commands == [CommitReservation(ORDER)]
+    assert decision.state == replace(state, step="shipped")
+    assert decision.state.state == "completed"
+
+
+def test_a_committed_reservation_updates_the_state_only() -> None:
+    state = given(PLACED, RESERVED, PAID, CONFIRMED, SHIPPED)
+
+    decision = when(state, COMMITTED)
+
+    assert decision.commands == []
+    assert decision.state == replace(state, reservation="committed")
+
+
+# --- results of the saga's own commands: state only ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("history", "event", "reservation", "payment"),
+    [
+        ([RESERVED, DECLINED], RELEASED, "released", "failed"),
+        ([RESERVED, PAID, CONFIRMED, SHIPPED], COMMITTED, "committed", "succeeded"),
+        ([RESERVED, PAID, CONFIRMED, CANCELLED_BY_CUSTOMER], REFUNDED, "reserved", "refunded"),
+    ],
+    ids=["released", "committed", "refunded"],
+)
+def test_released_committed_and_refunded_update_the_state_only(
+    history: list[Event], event: Event, reservation: str, payment: str
+) -> None:
+    state = given(PLACED, *history)
+
+    decision = when(state, event)
+
+    assert decision.commands == []
+    assert decision.state == replace(state, reservation=reservation, payment=payment)
+
+
+# --- events that mean nothing where they arrive ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("history", "event"),
+    [
+        ([RESERVED], PLACED),
+        ([RESERVED, PAID, CONFIRMED], PLACED),
+        ([RESERVED], OUT_OF_STOCK),
+        ([RESERVED, PAID, CONFIRMED], OUT_OF_STOCK),
+        ([CANCELLED_BY_CUSTOMER], OUT_OF_STOCK),
+        ([RESERVED], StockReserved("MUG", ORDER, 2, 10, 8)),
+        ([RESERVED, PENDING], CustomerRegistered("customer-1", "ada@example.com", "Ada")),
+    ],
+    ids=[
+        "placed again while paying",
+        "placed again when confirmed",
+        "reservation failed while paying",
+        "reservation failed when confirmed",
+        "reservation failed when cancelled",
+        "an unsubscribed inventory event",
+        "an unsubscribed orders event",
+    ],
+)
+def test_an_event_that_means_nothing_in_this_step_issues_nothing(
+    history: list[Event], event: Event
+) -> None:
+    state = given(PLACED, *history)
+
+    assert when(state, event) == Decision(state)
+
+
+# --- whole journeys -----------------------------------------------------------------------
+
+
+def issued(placed: OrderPlaced, *events: Event) -> list[Command]:
+    """Every command the saga issues, in order, from `placed` through `events`."""
+    decision = SAGA.start(placed)
+    commands = list(decision.commands)
+    for event in events:
+        decision = SAGA.handle(decision.state, event, NOW)
+        commands += decision.commands
+    return commands
+
+
+def test_the_happy_path_reserves_charges_confirms_and_commits() -> None:
+    assert issued(PLACED, RESERVED, PAID, CONFIRMED, SHIPPED, COMMITTED) == [
+        ReserveInventory(ORDER, (ReservationLine("MUG", 2), ReservationLine("TEE", 1))),
+        ProcessPayment(ORDER, TOTAL, TOKEN),
+        ConfirmOrder(ORDER),
+        CommitReservation(ORDER),
+    ]
+    assert given(PLACED, RESERVED, PAID, CONFIRMED, SHIPPED, COMMITTED) == replace(
+        STARTED,
+        step="shipped",
+        state="completed",
+        reservation="committed",
+        payment="succeeded",
+    )
+
+
+def test_a_declined_card_releases_the_stock_once_and_cancels_once() -> None:
+    cancelled = OrderCancelled(ORDER, "payment failed: card_declined", "system", "pending")
+
+    assert issued(PLACED, RESERVED, DECLINED, RELEASED, cancelled) == [
+        ReserveInventory(ORDER, (ReservationLine("MUG", 2), ReservationLine("TEE", 1))),
+        ProcessPayment(ORDER, TOTAL, TOKEN),
+        ReleaseInventory(ORDER),
+        CancelOrder(ORDER, "payment failed: card_declined", "system"),
+    ]
