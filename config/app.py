@@ -6,6 +6,10 @@ import functools
 import logging
 
 from flask import Flask, Response, request
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from werkzeug.exceptions import HTTPException
 
 import inventory.api
@@ -78,7 +82,24 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     def unexpected(error: Exception) -> Response:
         if isinstance(error, HTTPException):
             return api.handle_http_exception(error)
+        unavailable = _unavailable(error)
+        if unavailable:
+            log.warning("a backing service is unavailable", extra={"error": str(error)[:300]})
+            return problem_response(
+                503, "Service Unavailable", unavailable, headers={"Retry-After": "2"}
+            )
         log.exception("unhandled error")
         return problem_response(500, "Internal Server Error", "An unexpected error occurred.")
 
     return app
+
+
+def _unavailable(error: Exception) -> str | None:
+    """What to tell the client when PostgreSQL or Redis cannot be reached (else None)."""
+    if isinstance(error, OperationalError | InterfaceError | SATimeoutError) or (
+        isinstance(error, DBAPIError) and error.connection_invalidated
+    ):
+        return "The database is unavailable. Try again shortly; an Idempotency-Key makes it safe."
+    if isinstance(error, RedisConnectionError | RedisTimeoutError):
+        return "The read store is unavailable. Try again shortly."
+    return None
