@@ -33,10 +33,12 @@ log = logging.getLogger("kernel.subscriptions")
 class Subscriber(Protocol):
     """A named reader of the log.
 
-    Contract: `apply` stores the effect of every event in `events` together with
-    `events[-1].checkpoint` as one atomic write, or raises and stores nothing.
-    Applying a batch that lies at or before the stored checkpoint changes nothing.
-    `checkpoint` returns the last stored checkpoint (START when there is none).
+    Contract: `apply` stores the effect of the events in `events` together with
+    the checkpoint of the last one it applied, atomically (a read model writes the
+    whole batch at once; a process manager may commit event by event). If it
+    raises, nothing after the stored checkpoint was written. Applying events at or
+    before the stored checkpoint changes nothing. `checkpoint` returns the last
+    stored checkpoint (START when there is none).
     """
 
     name: str

@@ -22,6 +22,7 @@ from rq import Worker
 from config.bootstrap import Container
 from config.settings import Settings
 from kernel.event_store import RecordedEvent
+from kernel.subscriptions import Subscriber
 from orders.commands import CancelOrder, ShipOrder
 from projections import order_detail
 from tests.conftest import Customer
@@ -38,8 +39,17 @@ from tests.integration.projections.support import (
 )
 from tests.support.processes import BIN, environment, start
 
-WORKER = [str(BIN / "rq"), "worker", "-c", "config.rq_settings", "-w", "config.worker.ShopWorker",
-          "--with-scheduler", "shop-sagas", "shop-projections"]  # fmt: skip
+WORKER = [
+    str(BIN / "rq"),
+    "worker",
+    "-c",
+    "config.rq_settings",
+    "-w",
+    "config.worker.ShopWorker",
+    "--with-scheduler",
+    "shop-sagas",
+    "shop-projections",
+]
 STATUS_BY_EVENT = {
     "OrderPlaced": "pending",
     "OrderConfirmed": "confirmed",
@@ -93,7 +103,7 @@ def _settled(container: Container, *, decided: bool = False, timeout: float = 60
     def check() -> None:
         if decided:
             assert "pending" not in _final_statuses(whole_log(container)).values()
-        subscribers = [container.saga]
+        subscribers: list[Subscriber] = [container.saga]
         for name in ALL_MODELS:
             subscribers += container.read_side.subscribers(name)
         for status in container.runner.status(subscribers):
@@ -168,7 +178,9 @@ def test_two_workers_apply_every_event_once_per_read_model_in_log_order(
     placed = []
     for n in range(60):
         token = rng.choice(["tok_visa"] * 6 + ["tok_declined", "tok_timeout"])
-        lines = {"RARE-1": 6} if n % 10 == 9 else {rng.choice(["MUG-1", "CAP-1"]): rng.randint(1, 3)}
+        lines = (
+            {"RARE-1": 6} if n % 10 == 9 else {rng.choice(["MUG-1", "CAP-1"]): rng.randint(1, 3)}
+        )
         order = shop.place(rng.choice(customers), lines, token)
         placed.append(order)
         if rng.random() < 0.1:

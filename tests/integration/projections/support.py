@@ -123,7 +123,9 @@ class Shop:
         self.do(RegisterCustomer(customer_id, email, name))
         return customer_id
 
-    def place(self, customer_id: str, lines: dict[str, int], token: str = "tok_visa") -> PlacedOrder:
+    def place(
+        self, customer_id: str, lines: dict[str, int], token: str = "tok_visa"
+    ) -> PlacedOrder:
         order_id = new_id()
         requested = tuple(OrderLineRequest(sku, quantity) for sku, quantity in lines.items())
         done = self.do(PlaceOrder(order_id, customer_id, requested, ADDRESS, token))
@@ -147,7 +149,9 @@ class Shop:
     def confirm(self, order: PlacedOrder) -> None:
         self.do(ConfirmOrder(order.order_id))
 
-    def cancel(self, order: PlacedOrder, reason: str = "changed my mind", by: str = "system") -> None:
+    def cancel(
+        self, order: PlacedOrder, reason: str = "changed my mind", by: str = "system"
+    ) -> None:
         customer_id = order.customer_id if by == "customer" else None
         self.do(CancelOrder(order.order_id, reason, by, customer_id))
 

@@ -50,21 +50,37 @@ def test_the_catalog_shows_price_and_stock_as_each_inventory_command_commits(
     ]
     assert contents(container, "catalog", 1) == {
         "catalog_products": [
-            {"sku": sku, "name": name, "price_amount": amount, "currency": currency,
-             "on_hand": on_hand, "available": available, "stream_version": versions[sku],
-             "updated_at": _recorded_at(container, sku)}
+            {
+                "sku": sku,
+                "name": name,
+                "price_amount": amount,
+                "currency": currency,
+                "on_hand": on_hand,
+                "available": available,
+                "stream_version": versions[sku],
+                "updated_at": _recorded_at(container, sku),
+            }
             for sku, name, amount, currency, on_hand, available in rows
-        ]  # fmt: skip
+        ]
     }
 
     response = client.get("/api/products")
     assert response.status_code == 200
     body: dict[str, Any] = response.get_json()
     assert body["items"] == [
-        {"sku": sku, "name": name, "price": {"amount": amount, "currency": currency},
-         "available": available, "in_stock": available > 0}
+        {
+            "sku": sku,
+            "name": name,
+            "price": {"amount": amount, "currency": currency},
+            "available": available,
+            "in_stock": available > 0,
+        }
         for sku, name, amount, currency, _, available in rows
-    ]  # fmt: skip
-    assert body["read_model"] == {"name": "catalog", "lag_events": 0, "lag_seconds": 0.0,
-                                  "stale": False}  # fmt: skip
+    ]
+    assert body["read_model"] == {
+        "name": "catalog",
+        "lag_events": 0,
+        "lag_seconds": 0.0,
+        "stale": False,
+    }
     assert response.headers["X-Read-Model-Lag"] == "0"

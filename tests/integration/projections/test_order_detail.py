@@ -75,7 +75,7 @@ def test_a_shipped_order_is_one_document_with_a_timeline_moment_per_event(
                 "unit_price": _eur(1999),
                 "line_total": _eur(1999),
             },
-        ],  # fmt: skip
+        ],
         "subtotal": _eur(4499),
         "shipping": _eur(499),
         "total": _eur(4998),
@@ -154,9 +154,14 @@ def test_cancelled_declined_and_short_orders_say_why_in_their_documents(
     }
     assert document["reservation"] == {"status": "released"}
     assert [moment["what"] for moment in document["timeline"]] == [
-        "placed", "inventory reserved", "payment succeeded", "confirmed", "cancelled",
-        "payment refunded", "inventory released",
-    ]  # fmt: skip
+        "placed",
+        "inventory reserved",
+        "payment succeeded",
+        "confirmed",
+        "cancelled",
+        "payment refunded",
+        "inventory released",
+    ]
 
     document = _row(container, declined.order_id)["document"]
     assert document["status"] == "cancelled"
@@ -168,8 +173,12 @@ def test_cancelled_declined_and_short_orders_say_why_in_their_documents(
     }
     assert document["reservation"] == {"status": "released"}
     assert [moment["what"] for moment in document["timeline"]] == [
-        "placed", "inventory reserved", "payment failed", "inventory released", "cancelled",
-    ]  # fmt: skip
+        "placed",
+        "inventory reserved",
+        "payment failed",
+        "inventory released",
+        "cancelled",
+    ]
 
     document = _row(container, short.order_id)["document"]
     assert document["status"] == "cancelled"
@@ -179,6 +188,8 @@ def test_cancelled_declined_and_short_orders_say_why_in_their_documents(
         "shortages": [{"sku": "RARE-1", "requested": 6, "available": 5}],
     }
     assert [moment["what"] for moment in document["timeline"]] == [
-        "placed", "inventory short", "cancelled",
-    ]  # fmt: skip
+        "placed",
+        "inventory short",
+        "cancelled",
+    ]
     assert [moment["status"] for moment in document["timeline"]] == ["pending", None, "cancelled"]

@@ -60,8 +60,12 @@ def test_the_order_list_keeps_each_order_once_per_list_newest_first(
 
     drain(container, ["order_list"])
 
-    status = {shipped: "shipped", cancelled: "cancelled", confirmed: "confirmed",
-              pending: "pending"}  # fmt: skip
+    status = {
+        shipped: "shipped",
+        cancelled: "cancelled",
+        confirmed: "confirmed",
+        pending: "pending",
+    }
     seq = {order: _placed(container, order)[1] for order in status}
     placed_at = {order: _placed(container, order)[0] for order in status}
 

@@ -64,8 +64,9 @@ def test_a_failing_event_stops_the_read_model_at_it_and_it_resumes_once_fixed(
         shop.confirm(order)
     poison = orders[1]
     log = whole_log(container)
-    ((_, _, failing),) = [e for e in order_events(container, poison.order_id)
-                          if e[0] == "OrderConfirmed"]  # fmt: skip
+    ((_, _, failing),) = [
+        e for e in order_events(container, poison.order_id) if e[0] == "OrderConfirmed"
+    ]
     index = [recorded.position for recorded in log].index(failing)
     projection = container.read_side.projection("order_detail")
     assert isinstance(projection, PostgresProjection)
@@ -81,10 +82,15 @@ def test_a_failing_event_stops_the_read_model_at_it_and_it_resumes_once_fixed(
         assert status["last_error"] == f"RuntimeError: cannot confirm {poison.order_id}"
         assert status["checkpoint"] == log[index - 1].checkpoint.token()
         assert status["lag_events"] == len(log) - index
-        statuses = {row["order_id"]: row["document"]["status"]
-                    for row in contents(container, "order_detail", 1)["order_details"]}  # fmt: skip
-        assert statuses == {orders[0].order_id: "confirmed", poison.order_id: "pending",
-                            orders[2].order_id: "pending"}  # fmt: skip
+        statuses = {
+            row["order_id"]: row["document"]["status"]
+            for row in contents(container, "order_detail", 1)["order_details"]
+        }
+        assert statuses == {
+            orders[0].order_id: "confirmed",
+            poison.order_id: "pending",
+            orders[2].order_id: "pending",
+        }
 
     monkeypatch.undo()
     report = container.runner.run(subscriber)
@@ -99,7 +105,9 @@ def test_a_failing_event_stops_the_read_model_at_it_and_it_resumes_once_fixed(
     )
     assert (status["lag_events"], status["checkpoint"]) == (0, log[-1].checkpoint.token())
     stored = contents(container, "order_detail", 1)
-    timelines = {row["order_id"]: [m["what"] for m in row["document"]["timeline"]]
-                 for row in stored["order_details"]}  # fmt: skip
+    timelines = {
+        row["order_id"]: [m["what"] for m in row["document"]["timeline"]]
+        for row in stored["order_details"]
+    }
     assert timelines == {order.order_id: ["placed", "confirmed"] for order in orders}
     assert stored == rebuilt_from_zero(container, "order_detail")

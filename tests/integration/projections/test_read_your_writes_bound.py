@@ -37,10 +37,15 @@ def _customer(client: FlaskClient) -> dict[str, str]:
 def _place(client: FlaskClient, headers: dict[str, str]) -> dict[str, str]:
     body = {
         "lines": [{"sku": "MUG-1", "quantity": 2}],
-        "shipping_address": {"name": "Ada Lovelace", "line1": "1 Main St", "city": "London",
-                             "postal_code": "SW1Y 4JH", "country": "GB"},
+        "shipping_address": {
+            "name": "Ada Lovelace",
+            "line1": "1 Main St",
+            "city": "London",
+            "postal_code": "SW1Y 4JH",
+            "country": "GB",
+        },
         "payment": {"token": "tok_visa"},
-    }  # fmt: skip
+    }
     response = client.post("/api/orders", json=body, headers=headers)
     assert response.status_code == 202, response.get_json()
     placed: dict[str, str] = response.get_json()
@@ -99,8 +104,12 @@ def test_a_synchronous_read_model_has_a_commands_write_at_once(
     assert response.status_code == 200
     body = response.get_json()
     assert [item["sku"] for item in body["items"]] == ["MUG-1"]
-    assert body["read_model"] == {"name": "catalog", "lag_events": 0, "lag_seconds": 0.0,
-                                  "stale": False}  # fmt: skip
+    assert body["read_model"] == {
+        "name": "catalog",
+        "lag_events": 0,
+        "lag_seconds": 0.0,
+        "stale": False,
+    }
     assert "X-Read-Model-Stale" not in response.headers
 
 

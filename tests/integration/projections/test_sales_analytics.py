@@ -64,16 +64,24 @@ def test_sales_count_confirmed_orders_per_day_and_take_back_cancelled_ones(
 
     stored = contents(container, "sales_analytics", 1)
     assert stored["sales_daily"] == sorted(
-        ({"day": day, "currency": currency, **figures} for (day, currency), figures in daily.items()),
+        (
+            {"day": day, "currency": currency, **figures}
+            for (day, currency), figures in daily.items()
+        ),
         key=repr,
     )
     assert stored["sales_products"] == sorted(
         [
             {"sku": "BOOK-1", "currency": "GBP", "name": "Paperback", "units": 0, "revenue": 0},
             {"sku": "MUG-1", "currency": "EUR", "name": "Enamel mug", "units": 2, "revenue": 2500},
-            {"sku": "TEE-1", "currency": "EUR", "name": "Logo T-shirt", "units": 5,
-             "revenue": 9995},
-        ],  # fmt: skip
+            {
+                "sku": "TEE-1",
+                "currency": "EUR",
+                "name": "Logo T-shirt",
+                "units": 5,
+                "revenue": 9995,
+            },
+        ],
         key=repr,
     )
     assert stored["sales_customers"] == sorted(
@@ -84,11 +92,12 @@ def test_sales_count_confirmed_orders_per_day_and_take_back_cancelled_ones(
         ],
         key=repr,
     )
-    assert sorted((row["order_id"], row["total"], row["confirmed_on"]) for row in
-                  stored["sales_orders"]) == sorted(
+    assert sorted(
+        (row["order_id"], row["total"], row["confirmed_on"]) for row in stored["sales_orders"]
+    ) == sorted(
         (order.order_id, order.total.amount, confirmed_on.get(order.order_id))
         for order in (kept, refunded, shipped, dropped, pending)
-    )  # fmt: skip
+    )
 
     days = sorted(day for day, _ in daily)
     response = client.get(
@@ -101,17 +110,29 @@ def test_sales_count_confirmed_orders_per_day_and_take_back_cancelled_ones(
             "day": day.isoformat(),
             "currency": currency,
             **figures,
-            "average_order_value": figures["revenue"] // figures["orders"] if figures["orders"] else 0,
+            "average_order_value": figures["revenue"] // figures["orders"]
+            if figures["orders"]
+            else 0,
         }
         for (day, currency), figures in sorted(daily.items())
     ]
     assert answered["read_model"]["lag_events"] == 0
     if len(days) == 1:  # the usual case: everything happened on one day
-        assert [(d["currency"], d["orders"], d["revenue"], d["average_order_value"],
-                 d["cancellations"], d["refunds"], d["refunded"]) for d in answered["days"]] == [
+        assert [
+            (
+                d["currency"],
+                d["orders"],
+                d["revenue"],
+                d["average_order_value"],
+                d["cancellations"],
+                d["refunds"],
+                d["refunded"],
+            )
+            for d in answered["days"]
+        ] == [
             ("EUR", 2, 12994, 6497, 1, 0, 0),
             ("GBP", 1, 1999, 1999, 1, 1, 1999),
-        ]  # fmt: skip
+        ]
 
     response = client.get("/admin/api/analytics/top-products", headers=admin_headers)
     assert response.status_code == 200

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from redis import Redis
 
@@ -13,7 +15,7 @@ from projections.schemas import ConsistencySchema, SalesArgsSchema
 
 
 def test_an_event_type_gets_one_handler_per_read_model() -> None:
-    handlers: Handlers[object] = Handlers()  # type: ignore[type-var]
+    handlers: Handlers[Callable[..., None]] = Handlers()
     handlers.on(order_events.OrderPlaced)(lambda *args: None)
 
     with pytest.raises(ValueError, match="OrderPlaced already has a handler"):
@@ -24,24 +26,35 @@ def test_an_event_type_gets_one_handler_per_read_model() -> None:
 
 def test_each_read_model_handles_the_events_it_shows() -> None:
     assert catalog.handlers.types == {
-        "ProductAdded", "PriceChanged", "StockReplenished", "StockReserved", "StockReleased",
+        "ProductAdded",
+        "PriceChanged",
+        "StockReplenished",
+        "StockReserved",
+        "StockReleased",
         "StockCommitted",
-    }  # fmt: skip
+    }
     assert sales_analytics.handlers.types == {
-        "OrderPlaced", "OrderConfirmed", "OrderCancelled", "PaymentRefunded",
-    }  # fmt: skip
+        "OrderPlaced",
+        "OrderConfirmed",
+        "OrderCancelled",
+        "PaymentRefunded",
+    }
     order_level = {
         *(e.__name__ for e in order_events.EVENTS if e is not order_events.CustomerRegistered),
         *(e.__name__ for e in payment_events.EVENTS),
-        "InventoryReserved", "InventoryReservationFailed", "InventoryReleased",
+        "InventoryReserved",
+        "InventoryReservationFailed",
+        "InventoryReleased",
         "ReservationCommitted",
-    }  # fmt: skip
+    }
     assert order_detail.handlers.types == order_level
     assert set(order_list.NEW_STATUS) | {"OrderPlaced"} == {
         e.__name__ for e in order_events.EVENTS if e is not order_events.CustomerRegistered
     }
-    assert all(e.__name__ not in catalog.handlers.types for e in (
-        inventory_events.InventoryReserved, inventory_events.ReservationCommitted))  # fmt: skip
+    assert all(
+        e.__name__ not in catalog.handlers.types
+        for e in (inventory_events.InventoryReserved, inventory_events.ReservationCommitted)
+    )
 
 
 def test_the_redis_order_list_cannot_be_declared_synchronous() -> None:
