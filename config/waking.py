@@ -60,6 +60,8 @@ class DeadlineScheduler:
         self.queue = Queue(SAGAS, connection=redis)
 
     def __call__(self, order_id: str, at: datetime) -> None:
+        # RQ keeps whole seconds: round up, or the job runs early and finds nothing due.
+        at = at.replace(microsecond=0) + timedelta(seconds=1)
         try:
             self.queue.enqueue_at(
                 at,

@@ -64,6 +64,7 @@ SUBSCRIBED = (
 )  # fmt: skip
 _SUBSCRIBED_NAMES = frozenset(cls.__name__ for cls in SUBSCRIBED)
 CANCELLED_STEPS = frozenset({"cancelling", "cancelled"})
+PAYMENT_RESULTS = (PaymentSucceeded.__name__, PaymentFailed.__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +264,8 @@ class OrderFulfillmentSaga:
             decision = self.decide.time_out(found.state, utc_now())
             if not decision.commands:
                 return Outcome()
+            if store.has_unhandled(conn, order_id, found.last, PAYMENT_RESULTS):
+                return Outcome()  # paid (or refused) in time; the saga has not caught up yet
             cause = Metadata(
                 message_id=str(uuid.uuid5(_IDS, f"deadline/{order_id}")),
                 correlation_id=found.correlation_id or order_id,

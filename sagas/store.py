@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -132,6 +133,27 @@ def moment(trigger: str, step: str, note: str, results: list[str]) -> dict[str, 
         "note": note,
         "commands": results,
     }
+
+
+def has_unhandled(conn: Connection, order_id: str, after: Checkpoint, types: Sequence[str]) -> bool:
+    """Whether the log holds an event of `types` about the order that the saga has not seen."""
+    return bool(
+        conn.execute(
+            text(
+                """
+                SELECT EXISTS (SELECT 1 FROM events
+                WHERE data ->> 'order_id' = :id AND type = ANY(:types)
+                  AND (transaction_id, position) > (CAST(CAST(:tx AS text) AS xid8), :position))
+                """
+            ),
+            {
+                "id": order_id,
+                "types": list(types),
+                "tx": after.transaction_id,
+                "position": after.position,
+            },
+        ).scalar()
+    )
 
 
 def overdue(conn: Connection, now: datetime, limit: int) -> list[str]:

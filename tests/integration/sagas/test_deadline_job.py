@@ -1,0 +1,135 @@
+"""The payment deadline's own RQ job compensates an unpaid order once the deadline has
+passed, without waiting for the periodic sweep (the sweep is the safety net for a lost
+job, not the mechanism).
+
+RQ's scheduler and a worker are played in-process with RQ's own code: every tick the
+scheduler moves due jobs to the queue (`RQScheduler.enqueue_scheduled_jobs`), and the
+worker performs what is queued. The sweep never runs here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pytest
+from rq import Queue
+from rq.scheduler import RQScheduler
+
+import config.jobs
+from config.bootstrap import Container
+from config.queues import SAGAS
+from kernel.messages import utc_now
+from tests.integration.sagas.support import Shop, eventually, order_events, sagas, settle
+
+
+class _LateInASecond:
+    """A payment timeout putting the deadline 2-3 s ahead, 0.9 s into a second.
+
+    Real deadlines fall anywhere within a second; pinning this one makes the test
+    deterministic. `now + timeout` in the saga comes here (datetime cannot add it).
+    """
+
+    def __radd__(self, now: datetime) -> datetime:
+        return now.replace(microsecond=0) + timedelta(seconds=2.9)
+
+
+@pytest.fixture
+def scheduler(container: Container) -> Iterator[RQScheduler]:
+    scheduler = RQScheduler([SAGAS], connection=container.redis)
+    scheduler.acquire_locks()  # type: ignore[no-untyped-call]
+    yield scheduler
+    scheduler.release_locks()  # type: ignore[no-untyped-call]
+
+
+def test_the_deadline_job_compensates_an_unpaid_order_at_its_deadline(
+    jobs: None,
+    container: Container,
+    scheduler: RQScheduler,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shop = Shop(container.bus)
+    shop.add_product("MUG-1", stock=10)
+    ada = shop.customer("ada@example.com")
+    monkeypatch.setattr(container.saga.decide, "payment_timeout", _LateInASecond())
+    order_id = shop.place(ada, {"MUG-1": 1}, "tok_timeout")
+    settle(container)
+    deadline = sagas(container)[order_id]["deadline"]
+    assert deadline is not None and deadline > utc_now()
+    queue = Queue(SAGAS, connection=container.redis)
+    job_id = f"payment-deadline-{order_id}"
+    released_at = queue.scheduled_job_registry.get_scheduled_time(job_id)
+    ran: list[tuple[str | None, object]] = []
+
+    def compensated() -> None:
+        scheduler.enqueue_scheduled_jobs()  # type: ignore[no-untyped-call]  # RQ's tick
+        for queued in queue.get_job_ids():  # a worker performs what is queued
+            job = queue.fetch_job(queued)
+            queue.remove(queued)
+            if job is not None:
+                ran.append((job.func_name, job.perform()))
+        saga = sagas(container)[order_id]
+        assert saga["data"]["timed_out"] is True, (
+            f"still {saga['step']} at {utc_now()}: deadline {deadline}, its job due on RQ's"
+            f" scheduler from {released_at}; jobs run: {ran}"
+        )
+
+    eventually(compensated, timeout=(deadline - utc_now()).total_seconds() + 3, interval=0.05)
+    settle(container)
+
+    saga = sagas(container)[order_id]
+    assert (saga["state"], saga["step"], saga["data"]["reservation"]) == (
+        "compensated",
+        "cancelled",
+        "released",
+    )
+    deadline_moment = next(m for m in saga["history"] if m["trigger"] == "payment deadline")
+    assert deadline_moment["at"] >= deadline.isoformat()
+
+
+def test_a_payment_made_before_the_deadline_is_not_timed_out_while_the_saga_lags(
+    jobs: None, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop = Shop(container.bus)
+    shop.add_product("MUG-1", stock=10)
+    ada = shop.customer("ada@example.com")
+    monkeypatch.setattr(container.saga.decide, "payment_timeout", timedelta(milliseconds=300))
+    order_id = shop.place(ada, {"MUG-1": 1}, "tok_visa")
+    # The saga gets as far as charging the card; the charge succeeds at once, in the same
+    # transaction that sets the deadline. Then the saga falls behind (a busy or restarting
+    # worker): PaymentSucceeded waits in the log while the deadline passes.
+    _saga_through(container, "OrderPlaced")
+    _saga_through(container, "InventoryReserved")
+    assert order_events(container, order_id)[-1] == "PaymentSucceeded"
+    assert sagas(container)[order_id]["step"] == "paying"
+    eventually(lambda: _assert_equal(container.saga.overdue(), [order_id]), timeout=5)
+
+    config.jobs.payment_deadline(order_id)  # the deadline's job runs before the saga catches up
+    settle(container)
+
+    events = order_events(container, order_id)
+    assert "OrderCancelled" not in events, f"paid in time, yet cancelled: {events}"
+    assert events[-1] == "OrderConfirmed"
+    saga = sagas(container)[order_id]
+    assert (saga["state"], saga["step"]) == ("completed", "awaiting_shipment")
+
+
+def _saga_through(container: Container, event_type: str) -> None:
+    """Let the saga handle the log up to and including the next `event_type`, no further
+    (once the log shows it: an older transaction still open elsewhere on the server may
+    hold it back for a moment)."""
+
+    def handled() -> None:
+        with container.engine.connect() as conn:
+            after = container.saga.checkpoint(conn)
+            with conn.begin():
+                batch = container.store.read_all(conn, after, 1000)
+            types = [recorded.type for recorded in batch]
+            assert event_type in types, f"no {event_type} in the log after {after} yet: {types}"
+            container.saga.apply(conn, batch[: types.index(event_type) + 1])
+
+    eventually(handled)
+
+
+def _assert_equal(found: object, expected: object) -> None:
+    assert found == expected, found

@@ -1,0 +1,90 @@
+"""The periodic sweep compensates an order whose payment deadline passed even when the
+deadline's scheduled RQ job was lost (Redis flushed), and leaves a deadline that has
+not passed alone."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from flask.testing import FlaskClient
+from rq import Queue
+
+import config.jobs
+from config.bootstrap import Container
+from config.queues import PROJECTIONS, SAGAS
+from tests.integration.sagas.support import (
+    Shop,
+    available,
+    count,
+    event_data,
+    order_events,
+    sagas,
+    settle,
+)
+
+
+def _scheduled(container: Container, queue: str) -> list[str]:
+    ids: list[str] = Queue(queue, connection=container.redis).scheduled_job_registry.get_job_ids()
+    return ids
+
+
+def test_the_sweep_compensates_an_overdue_payment_whose_deadline_job_was_lost(
+    jobs: None,
+    container: Container,
+    client: FlaskClient,
+    admin_headers: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shop = Shop(container.bus)
+    shop.add_product("MUG-1", stock=10)
+    ada = shop.customer("ada@example.com")
+    monkeypatch.setattr(container.saga.decide, "payment_timeout", timedelta(0))
+    overdue = shop.place(ada, {"MUG-1": 3}, "tok_timeout")
+    settle(container)
+    monkeypatch.setattr(container.saga.decide, "payment_timeout", timedelta(hours=1))
+    waiting = shop.place(ada, {"MUG-1": 2}, "tok_timeout")
+    settle(container)
+    assert available(container) == {"MUG-1": 5}
+    assert sorted(_scheduled(container, SAGAS)) == sorted(
+        [f"payment-deadline-{overdue}", f"payment-deadline-{waiting}"]
+    )
+
+    container.redis.flushdb()  # every scheduled job is gone, the deadlines' too
+
+    assert _scheduled(container, SAGAS) == []
+    stuck = client.get("/admin/api/sagas?state=stuck", headers=admin_headers).get_json()
+    assert [item["order_id"] for item in stuck["items"]] == [overdue]
+    assert stuck["counts"]["stuck"] == 1
+    assert container.saga.overdue() == [overdue]
+
+    config.jobs.sweep()
+    settle(container)
+
+    found = sagas(container)
+    assert (found[overdue]["state"], found[overdue]["step"]) == ("compensated", "cancelled")
+    assert found[overdue]["data"]["timed_out"] is True
+    assert found[overdue]["data"]["reservation"] == "released"
+    assert found[overdue]["deadline"] is None
+    assert (found[waiting]["state"], found[waiting]["step"]) == ("in_progress", "paying")
+    assert found[waiting]["deadline"] is not None
+    assert order_events(container, overdue)[-3:] == [
+        "StockReleased",
+        "InventoryReleased",
+        "OrderCancelled",
+    ]
+    assert event_data(container, overdue, "OrderCancelled")["reason"] == "payment timed out"
+    assert "OrderCancelled" not in order_events(container, waiting)
+    assert available(container) == {"MUG-1": 8}
+    assert container.saga.overdue() == []
+    stuck = client.get("/admin/api/sagas?state=stuck", headers=admin_headers).get_json()
+    assert stuck["items"] == []
+    # The sweep put itself back on the scheduler, so the next one needs no one.
+    assert any(job.startswith("shop-sweep-") for job in _scheduled(container, PROJECTIONS))
+
+    events, before = count(container, "events"), sagas(container)
+    config.jobs.sweep()
+    settle(container)
+    assert container.saga.time_out(overdue) is False
+    assert count(container, "events") == events
+    assert sagas(container) == before

@@ -1,0 +1,145 @@
+"""A redelivered event issues nothing twice: after orders went every way through the
+saga, its checkpoint is moved back and it catches up again over events it has handled.
+Nothing may change: no event appended, no command recorded, no saga row touched."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import text
+
+import config.jobs
+from config.bootstrap import Container
+from kernel.event_store import START, Checkpoint
+from payments.simulator import WEBHOOK_PATH
+from payments.webhooks import SIGNATURE_HEADER, sign, simulated_notification
+from sagas.order_fulfillment import NAME
+from tests.integration.sagas.support import (
+    Shop,
+    count,
+    order_events,
+    rows,
+    sagas,
+    settle,
+)
+
+
+@pytest.fixture
+def orders(
+    jobs: None, container: Container, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """Orders taken down every path of the saga, settled: their ids by path."""
+    # Deadlines fall due at once; only the unpaid order is still waiting on one.
+    monkeypatch.setattr(container.saga.decide, "payment_timeout", timedelta(0))
+    shop = Shop(container.bus)
+    shop.add_product("MUG-1", stock=50)
+    shop.add_product("RARE-1", stock=1, amount=9900)
+    ada = shop.customer("ada@example.com")
+    placed = {
+        "shipped": shop.place(ada, {"MUG-1": 2}, "tok_visa"),
+        "declined": shop.place(ada, {"MUG-1": 1}, "tok_declined"),
+        "out_of_stock": shop.place(ada, {"MUG-1": 1, "RARE-1": 2}, "tok_visa"),
+        "cancelled_after_payment": shop.place(ada, {"MUG-1": 3}, "tok_visa"),
+        "paid_too_late": shop.place(ada, {"MUG-1": 1}, "tok_timeout"),
+        "confirmed": shop.place(ada, {"MUG-1": 1}, "tok_visa"),
+    }
+    settle(container)
+    shop.ship(placed["shipped"])
+    shop.cancel_as_customer(placed["cancelled_after_payment"], ada)
+    assert container.saga.overdue() == [placed["paid_too_late"]]
+    assert config.jobs.payment_deadline(placed["paid_too_late"]) is True
+    settle(container)
+    body = simulated_notification(placed["paid_too_late"], provider_event_id="evt_late")
+    signature = sign(container.settings.payment_webhook_secret, body, int(time.time()))
+    response = client.post(
+        WEBHOOK_PATH,
+        data=body,
+        headers={SIGNATURE_HEADER: signature, "Content-Type": "application/json"},
+    )
+    assert response.get_json()["status"] == "accepted"
+    settle(container)
+
+    found = sagas(container)
+    outcome = {
+        path: (found[order_id]["state"], found[order_id]["step"])
+        for path, order_id in placed.items()
+    }
+    assert outcome == {
+        "shipped": ("completed", "shipped"),
+        "declined": ("compensated", "cancelled"),
+        "out_of_stock": ("compensated", "cancelled"),
+        "cancelled_after_payment": ("compensated", "cancelled"),
+        "paid_too_late": ("compensated", "cancelled"),
+        "confirmed": ("completed", "awaiting_shipment"),
+    }
+    assert order_events(container, placed["paid_too_late"])[-2:] == [
+        "PaymentSucceeded",
+        "PaymentRefunded",
+    ]
+    return placed
+
+
+def _log(container: Container) -> list[Checkpoint]:
+    with container.engine.connect() as conn:
+        found = conn.execute(
+            text(
+                "SELECT transaction_id::text::bigint, position FROM events"
+                " ORDER BY transaction_id, position"
+            )
+        ).all()
+    return [Checkpoint(tx, position) for tx, position in found]
+
+
+@pytest.mark.parametrize("back_to", ["the start", "halfway", "the last event"])
+def test_catching_up_again_from_an_earlier_checkpoint_changes_nothing(
+    orders: dict[str, str], container: Container, back_to: str
+) -> None:
+    log = _log(container)
+    earlier = {
+        "the start": START,
+        "halfway": log[len(log) // 2],
+        "the last event": log[-2],
+    }[back_to]
+    events = rows(container, "SELECT * FROM events ORDER BY position")
+    commands = rows(container, "SELECT * FROM processed_commands ORDER BY command_id")
+    before = sagas(container)
+
+    with container.engine.begin() as conn:
+        moved = conn.execute(
+            text(
+                "UPDATE subscriptions SET transaction_id = :tx, position = :position"
+                " WHERE name = :name"
+            ),
+            {"tx": earlier.transaction_id, "position": earlier.position, "name": NAME},
+        ).rowcount
+    assert moved == 1
+    (status,) = container.runner.status([container.saga])
+    assert status.lag_events > 0
+
+    settle(container)
+
+    assert rows(container, "SELECT * FROM events ORDER BY position") == events
+    assert rows(container, "SELECT * FROM processed_commands ORDER BY command_id") == commands
+    assert sagas(container) == before
+    (status,) = container.runner.status([container.saga])
+    assert status.checkpoint == log[-1]
+
+
+def test_a_repeated_deadline_or_catch_up_job_changes_nothing(
+    orders: dict[str, str], container: Container
+) -> None:
+    events, commands = count(container, "events"), count(container, "processed_commands")
+    before = sagas(container)
+
+    for order_id in orders.values():
+        assert config.jobs.payment_deadline(order_id) is False
+    assert config.jobs.catch_up(NAME) == {NAME: 0}
+
+    assert (count(container, "events"), count(container, "processed_commands")) == (
+        events,
+        commands,
+    )
+    assert sagas(container) == before
