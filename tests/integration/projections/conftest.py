@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from config.bootstrap import Container
-from tests.integration.projections.support import Shop
+from tests.integration.projections.shop import Shop
 
 
 @pytest.fixture

@@ -9,14 +9,8 @@ from sqlalchemy import text
 from config.bootstrap import Container
 from inventory.commands import AddProduct
 from kernel.money import Money
-from tests.integration.projections.support import (
-    ADDRESS_DATA,
-    CATALOG,
-    Shop,
-    drain,
-    event_data,
-    order_events,
-)
+from tests.integration.projections.shop import ADDRESS_DATA, CATALOG, Shop
+from tests.integration.projections.support import drain, event_data, order_events
 
 
 def _row(container: Container, order_id: str) -> dict[str, Any]:

@@ -7,15 +7,8 @@ from flask.testing import FlaskClient
 
 from config.bootstrap import Container
 from tests.conftest import Customer
-from tests.integration.projections.support import (
-    CATALOG,
-    PlacedOrder,
-    Shop,
-    contents,
-    drain,
-    order_events,
-    whole_log,
-)
+from tests.integration.projections.shop import CATALOG, PlacedOrder, Shop
+from tests.integration.projections.support import contents, drain, order_events, whole_log
 
 
 def _placed(container: Container, order: PlacedOrder) -> tuple[str, int]:

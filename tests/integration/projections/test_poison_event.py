@@ -11,9 +11,8 @@ from config.bootstrap import Container
 from kernel.event_store import RecordedEvent
 from projections.handlers import Handlers
 from projections.projection import PostgresHandler, PostgresProjection
+from tests.integration.projections.shop import CATALOG, Shop
 from tests.integration.projections.support import (
-    CATALOG,
-    Shop,
     contents,
     order_events,
     rebuilt_from_zero,

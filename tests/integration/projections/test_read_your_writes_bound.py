@@ -14,7 +14,8 @@ from flask.testing import FlaskClient
 from config.app import create_app
 from config.bootstrap import Container, bootstrap
 from config.settings import Settings
-from tests.integration.projections.support import CATALOG, Shop, event_count
+from tests.integration.projections.shop import CATALOG, Shop
+from tests.integration.projections.support import event_count
 
 BOUND = 0.2
 

@@ -10,15 +10,8 @@ from flask.testing import FlaskClient
 
 from config.bootstrap import Container
 from kernel.event_store import START
-from tests.integration.projections.support import (
-    ALL_MODELS,
-    Shop,
-    contents,
-    drain,
-    is_empty,
-    mixed_orders,
-    whole_log,
-)
+from tests.integration.projections.shop import Shop, mixed_orders
+from tests.integration.projections.support import ALL_MODELS, contents, drain, is_empty, whole_log
 
 
 def _answers(client: FlaskClient, headers: dict[str, str], order_id: str) -> dict[str, Any]:

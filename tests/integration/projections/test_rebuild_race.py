@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from config.bootstrap import Container
-from tests.integration.projections.support import CATALOG, Shop, contents, drain, is_empty
+from tests.integration.projections.shop import CATALOG, Shop
+from tests.integration.projections.support import contents, drain, is_empty
 
 
 @pytest.mark.parametrize("name", ["order_detail", "order_list"])

@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 
 from config.bootstrap import Container
+from tests.integration.projections.shop import Shop, mixed_orders
 from tests.integration.projections.support import (
     ALL_MODELS,
-    Shop,
     contents,
     is_empty,
-    mixed_orders,
     rebuilt_from_zero,
     whole_log,
 )

@@ -7,14 +7,8 @@ from typing import Any
 from flask.testing import FlaskClient
 
 from config.bootstrap import Container
-from tests.integration.projections.support import (
-    CATALOG,
-    Shop,
-    contents,
-    day_of,
-    drain,
-    order_events,
-)
+from tests.integration.projections.shop import CATALOG, Shop
+from tests.integration.projections.support import contents, day_of, drain, order_events
 
 
 def _on(container: Container, order_id: str, event_type: str) -> date:

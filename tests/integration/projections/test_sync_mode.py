@@ -11,7 +11,8 @@ import pytest
 from config import jobs
 from config.bootstrap import Container, bootstrap
 from config.settings import Settings
-from tests.integration.projections.support import CATALOG, Shop, contents, rebuilt_from_zero
+from tests.integration.projections.shop import CATALOG, Shop
+from tests.integration.projections.support import contents, rebuilt_from_zero
 
 SYNC = ("order_detail", "sales_analytics")
 
