@@ -42,3 +42,13 @@ class Invalid(DomainError):
     """The command is well-formed but refers to things that cannot be used (e.g. an unknown SKU)."""
 
     code = "invalid"
+
+
+class CheckpointMoved(Exception):
+    """A subscriber's stored checkpoint is not where the batch begins (its store lost
+    data, or another runner wrote): nothing was written; read the checkpoint again."""
+
+
+class Retired(Exception):
+    """The subscriber's data was retired (e.g. a read model generation replaced by a
+    rebuild): there is nothing for it to do."""

@@ -10,7 +10,7 @@ from redis.client import Pipeline
 from redis.exceptions import WatchError
 from sqlalchemy import Connection
 
-from kernel.errors import ConcurrencyError
+from kernel.errors import CheckpointMoved
 from kernel.event_store import START, Checkpoint, RecordedEvent
 
 
@@ -36,11 +36,19 @@ class RedisSubscriber:
     def checkpoint(self, conn: Connection | None = None) -> Checkpoint:
         return _parse(self.redis.get(self.checkpoint_key))
 
-    def apply(self, conn: Connection | None, events: Sequence[RecordedEvent]) -> None:
+    def apply(
+        self,
+        conn: Connection | None,
+        events: Sequence[RecordedEvent],
+        after: Checkpoint | None = None,
+    ) -> None:
         with self.redis.pipeline() as pipe:
             try:
                 pipe.watch(self.checkpoint_key)  # type: ignore[no-untyped-call]
                 current = _parse(pipe.get(self.checkpoint_key))
+                if after is not None and current != after:
+                    # E.g. Redis lost its data mid-drain: start over from what is stored.
+                    raise CheckpointMoved(f"{self.name} is at {current.token()}")
                 fresh = [event for event in events if event.checkpoint > current]
                 if not fresh:
                     return
@@ -50,7 +58,7 @@ class RedisSubscriber:
                 pipe.set(self.checkpoint_key, fresh[-1].checkpoint.token())
                 pipe.execute()
             except WatchError:
-                raise ConcurrencyError(f"{self.name}: checkpoint moved while applying") from None
+                raise CheckpointMoved(f"{self.name}: checkpoint moved while applying") from None
 
     def load(self, redis: Pipeline, events: Sequence[RecordedEvent]) -> Any:
         return None

@@ -20,6 +20,7 @@ from typing import Protocol
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
+from kernel.errors import CheckpointMoved, Retired
 from kernel.event_store import START, Checkpoint, EventStore, RecordedEvent
 from kernel.logging import bind_correlation
 
@@ -45,7 +46,11 @@ class Subscriber(Protocol):
 
     def checkpoint(self, conn: Connection) -> Checkpoint: ...
 
-    def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None: ...
+    def apply(
+        self, conn: Connection, events: Sequence[RecordedEvent], after: Checkpoint | None = None
+    ) -> None:
+        """`after` is the checkpoint the batch was read after: when the stored one differs,
+        raise CheckpointMoved and write nothing."""
 
 
 class PostgresSubscriber:
@@ -64,9 +69,13 @@ class PostgresSubscriber:
         with conn.begin():
             return read_checkpoint(conn, self.name)
 
-    def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
+    def apply(
+        self, conn: Connection, events: Sequence[RecordedEvent], after: Checkpoint | None = None
+    ) -> None:
         with conn.begin():
             current = read_checkpoint(conn, self.name, for_update=True)
+            if after is not None and current != after:
+                raise CheckpointMoved(f"{self.name} is at {current.token()}, not {after.token()}")
             fresh = [recorded for recorded in events if recorded.checkpoint > current]
             for recorded in fresh:
                 self.handle(conn, recorded)
@@ -145,7 +154,10 @@ class SubscriptionRunner:
                 _unlock(conn, subscriber.name)
 
     def _drain(self, conn: Connection, subscriber: Subscriber, deadline: float | None) -> RunReport:
-        checkpoint = subscriber.checkpoint(conn)
+        try:
+            checkpoint = subscriber.checkpoint(conn)
+        except Retired:
+            return RunReport(subscriber.name, 0, START)
         applied = 0
         while deadline is None or time.monotonic() < deadline:
             with conn.begin():
@@ -153,9 +165,14 @@ class SubscriptionRunner:
             if not batch:
                 break
             try:
-                subscriber.apply(conn, batch)
+                subscriber.apply(conn, batch, checkpoint)
+            except CheckpointMoved:
+                log.warning("checkpoint moved under the runner", extra={"subscription":
+                            subscriber.name, "expected": checkpoint.token()})  # fmt: skip
+                checkpoint = subscriber.checkpoint(conn)
+                continue
             except Exception:
-                done, error = self._apply_singly(conn, subscriber, batch)
+                done, error = self._apply_singly(conn, subscriber, batch, checkpoint)
                 applied += done
                 checkpoint = batch[done - 1].checkpoint if done else checkpoint
                 return RunReport(subscriber.name, applied, checkpoint, error=error)
@@ -166,12 +183,18 @@ class SubscriptionRunner:
         return RunReport(subscriber.name, applied, checkpoint)
 
     def _apply_singly(
-        self, conn: Connection, subscriber: Subscriber, batch: Sequence[RecordedEvent]
-    ) -> tuple[int, str]:
+        self,
+        conn: Connection,
+        subscriber: Subscriber,
+        batch: Sequence[RecordedEvent],
+        after: Checkpoint,
+    ) -> tuple[int, str | None]:
         """Apply up to the failing event, then record the failure at it."""
         for done, recorded in enumerate(batch):
             try:
-                subscriber.apply(conn, [recorded])
+                subscriber.apply(conn, [recorded], after)
+            except CheckpointMoved:
+                return done, None  # the next run starts from the stored checkpoint
             except Exception as exc:
                 error = "".join(traceback.format_exception_only(exc)).strip()
                 with bind_correlation(
@@ -185,6 +208,7 @@ class SubscriptionRunner:
                     )  # fmt: skip
                 _record_failure(conn, subscriber.name, recorded.checkpoint, error)
                 return done, error
+            after = recorded.checkpoint
         return len(batch), "the batch failed but each event applied alone"
 
     def status(self, subscribers: Iterable[Subscriber]) -> list[SubscriptionStatus]:
@@ -194,7 +218,10 @@ class SubscriptionRunner:
             with conn.begin():
                 head, _ = self.store.head(conn)
             for subscriber in subscribers:
-                checkpoint = subscriber.checkpoint(conn)
+                try:
+                    checkpoint = subscriber.checkpoint(conn)
+                except Retired:
+                    continue
                 with conn.begin():
                     lag, oldest = self.store.backlog(conn, checkpoint)
                     failure = conn.execute(

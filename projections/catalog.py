@@ -80,4 +80,4 @@ def _update(conn: Connection, gen: int, recorded: RecordedEvent, **columns: Any)
 
 
 def projection(mode: Mode = "sync") -> PostgresProjection:
-    return PostgresProjection("catalog", ["catalog_products"], handlers, mode)
+    return PostgresProjection("catalog", ["catalog_products"], handlers, mode, sync_safe=True)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from kernel.errors import Retired
+
 
 @dataclass(frozen=True, slots=True)
 class Generations:
@@ -60,3 +62,10 @@ def switch(conn: Connection, name: str, generation: int) -> int | None:
         {"name": name, "generation": generation},
     ).scalar()
     return None if retired is None else int(retired)
+
+
+def ensure_live(conn: Connection, name: str, generation: int) -> None:
+    """Raise Retired if a rebuild has replaced `generation` (generations above the
+    active one are rebuilds or scratch copies, and stay writable)."""
+    if generation < read(conn, name).active:
+        raise Retired(f"{name}@{generation} was replaced by a rebuild")

@@ -16,9 +16,10 @@ from redis import Redis
 from redis.client import Pipeline
 from sqlalchemy import Connection
 
-from kernel.event_store import RecordedEvent
+from kernel.event_store import Checkpoint, RecordedEvent
 from kernel.redis_subscriber import RedisSubscriber
 from orders.events import OrderCancelled, OrderConfirmed, OrderPlaced, OrderShipped
+from projections import generations
 from projections.projection import Mode
 
 NEW_STATUS = {
@@ -56,7 +57,14 @@ class OrderListGeneration(RedisSubscriber):
     def __init__(self, redis: Redis, generation: int) -> None:
         self.keys = Keys(prefix(generation))
         super().__init__(redis, self.keys.checkpoint())
+        self.generation = generation
         self.name = f"order_list@{generation}"
+
+    def checkpoint(self, conn: Connection | None = None) -> Checkpoint:
+        if conn is not None:
+            with conn.begin():
+                generations.ensure_live(conn, "order_list", self.generation)
+        return super().checkpoint(conn)
 
     def load(self, redis: Pipeline, events: Sequence[RecordedEvent]) -> dict[str, dict[str, str]]:
         """Current status, customer and score of the orders whose status changes."""
@@ -119,7 +127,7 @@ class OrderList:
 
     def __init__(self, redis: Redis, mode: Mode = "async") -> None:
         if mode == "sync":
-            raise ValueError("order_list lives in Redis and cannot be updated synchronously")
+            raise ValueError("order_list cannot be synchronous: it lives in Redis")
         self.redis = redis
         self.mode: Mode = mode
 

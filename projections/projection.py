@@ -7,8 +7,9 @@ from typing import Any, Literal, Protocol
 
 from sqlalchemy import Connection, text
 
-from kernel.event_store import RecordedEvent
-from kernel.subscriptions import PostgresSubscriber, Subscriber
+from kernel.event_store import Checkpoint, RecordedEvent
+from kernel.subscriptions import PostgresSubscriber, Subscriber, read_checkpoint
+from projections import generations
 from projections.handlers import Handlers
 
 Mode = Literal["sync", "async"]
@@ -45,7 +46,13 @@ class PostgresProjection:
         tables: Sequence[str],
         handlers: Handlers[PostgresHandler],
         mode: Mode = "async",
+        *,
+        sync_safe: bool = False,
     ) -> None:
+        if mode == "sync" and not sync_safe:
+            raise ValueError(
+                f"{name} cannot be synchronous: its handlers are not idempotent per stream version"
+            )
         self.name = name
         self.tables = tuple(tables)
         self.handlers = handlers
@@ -79,6 +86,11 @@ class PostgresGeneration(PostgresSubscriber):
         self.projection = projection
         self.generation = generation
         self.name = f"{projection.name}@{generation}"
+
+    def checkpoint(self, conn: Connection) -> Checkpoint:
+        with conn.begin():
+            generations.ensure_live(conn, self.projection.name, self.generation)
+            return read_checkpoint(conn, self.name)
 
     def handle(self, conn: Connection, recorded: RecordedEvent) -> None:
         handler = self.projection.handlers.get(recorded.type)

@@ -7,10 +7,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 
 from kernel.event_store import Checkpoint, EventStore, RecordedEvent
-from kernel.subscriptions import Subscriber, SubscriptionRunner, SubscriptionStatus
+from kernel.subscriptions import (
+    SUBSCRIPTION_LOCKS,
+    Subscriber,
+    SubscriptionRunner,
+    SubscriptionStatus,
+)
 from projections import generations
 from projections.projection import PostgresProjection, Projection
 
@@ -151,6 +156,13 @@ class ReadSide:
                 name, building, report.applied, status.lag_events, False, report.error
             )
         with self.engine.begin() as conn:
+            # Wait out any runner still draining the old generation; once switched, a runner
+            # that comes later finds it retired and leaves it alone.
+            old = projection.subscriber(generations.read(conn, name).active).name
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(:ns, hashtext(:name))"),
+                {"ns": SUBSCRIPTION_LOCKS, "name": old},
+            )
             retired = generations.switch(conn, name, building)
             if retired is not None:
                 projection.purge(conn, retired)

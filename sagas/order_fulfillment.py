@@ -40,7 +40,7 @@ from inventory.events import (
     ReservationCommitted,
 )
 from kernel.command_bus import CommandBus
-from kernel.errors import ConcurrencyError
+from kernel.errors import CheckpointMoved, ConcurrencyError
 from kernel.event_store import Checkpoint, RecordedEvent
 from kernel.messages import Command, Event, Metadata, utc_now
 from kernel.subscriptions import read_checkpoint, store_checkpoint
@@ -188,8 +188,12 @@ class OrderFulfillmentSaga:
         with conn.begin():
             return read_checkpoint(conn, self.name)
 
-    def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
+    def apply(
+        self, conn: Connection, events: Sequence[RecordedEvent], after: Checkpoint | None = None
+    ) -> None:
         """Each event in its own transaction with the checkpoint (the batch is not atomic)."""
+        if after is not None and self.checkpoint(conn) != after:
+            raise CheckpointMoved(f"{self.name} is not at {after.token()}")
         for recorded in events:
             self._retrying(functools.partial(self._handle, conn, recorded))
 
