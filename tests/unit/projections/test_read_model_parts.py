@@ -59,7 +59,7 @@ def test_each_read_model_handles_the_events_it_shows() -> None:
 
 def test_the_redis_order_list_cannot_be_declared_synchronous() -> None:
     redis = Redis()  # never connects: nothing is sent
-    with pytest.raises(ValueError, match="cannot be updated synchronously"):
+    with pytest.raises(ValueError, match="order_list cannot be synchronous"):
         order_list.OrderList(redis, mode="sync")
 
 
