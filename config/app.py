@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from datetime import timedelta
 
 from flask import Flask, Response, request
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -12,12 +13,13 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from werkzeug.exceptions import HTTPException
 
+import dashboard
 import inventory.api
 import orders.api
 import payments.api
 import projections.api
 import sagas.api
-from config import health
+from config import health, metrics
 from config.bootstrap import Container, bootstrap
 from config.database import head_revision
 from config.local import prepare_local
@@ -49,7 +51,13 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
         SCHEMA_HEAD=head_revision(settings.require()[0]),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.api_url.startswith("https://"),
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),  # how long a dashboard sign-in lasts
     )
+    app.secret_key = app.secret_key or settings.secret_key
+    metrics.init_app(app, container, container.metrics)
     app.extensions["container"] = container
     app.extensions["command_bus"] = container.bus
     app.extensions["authenticator"] = container.authenticator
@@ -67,11 +75,26 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     for blueprint in (module.blueprint for module in blueprints):
         api.register_blueprint(blueprint)
     app.register_blueprint(health.blueprint)
+    dashboard.init_app(
+        app,
+        dashboard.Services(
+            read_side=container.read_side,
+            bus=container.bus,
+            redis=container.redis,
+            saga=container.saga,
+            saga_engine=container.engine,
+            admin_token=settings.admin_token or "",
+            schedule_rebuild=app.extensions["schedule_rebuild"],
+            rq_redis_url=settings.redis_url,
+        ),
+    )
     app.extensions["api"] = api
 
     @app.before_request
     def json_bodies_only() -> Response | None:
         has_body = request.method in {"POST", "PUT", "PATCH"} and request.content_length
+        if "dashboard" in request.blueprints:  # the dashboard's HTML forms
+            return None
         if has_body and not request.is_json:
             return problem_response(
                 415, "Unsupported Media Type", "Send the body as application/json."

@@ -16,6 +16,7 @@ import payments.events
 import payments.handlers
 from config.adapters import InventoryCatalog, simulated_gateway
 from config.database import make_engine
+from config.metrics import Metrics
 from config.queues import PROJECTIONS, SAGAS
 from config.read_side import build_projections
 from config.settings import Settings
@@ -43,6 +44,7 @@ class Container:
     read_side: ReadSide
     saga: OrderFulfillmentSaga
     waker: Waker
+    metrics: Metrics
 
     def close(self) -> None:
         self.engine.dispose()
@@ -60,11 +62,13 @@ def bootstrap(settings: Settings) -> Container:
     registry = EventRegistry()
     registry.register(*inventory.events.EVENTS, *orders.events.EVENTS, *payments.events.EVENTS)
     store = EventStore(registry)
+    metrics = Metrics(settings.prometheus_dir)
     bus = CommandBus(
         engine,
         store,
         snapshot_interval=settings.snapshot_interval,
         max_attempts=settings.command_attempts,
+        middleware=[metrics.observe_command],
     )
     inventory.handlers.register(bus)
     orders.handlers.register(bus, catalog=InventoryCatalog())
@@ -93,10 +97,11 @@ def bootstrap(settings: Settings) -> Container:
     targets |= {p.name: PROJECTIONS for p in read_side.projections.values() if p.mode == "async"}
     waker = Waker(wake_redis, targets)
     bus.after_commit.append(waker)
+    bus.after_commit.append(metrics.events_appended)
     bus.after_commit.append(SimulatedProviderCallbacks(wake_redis, SimulatedGateway.ASYNC_PREFIX))
     return Container(
         settings, engine, redis, registry, store, bus, runner, authenticator, read_side, saga,
-        waker,
+        waker, metrics,
     )  # fmt: skip
 
 

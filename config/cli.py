@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -75,22 +76,15 @@ def run(workers: int) -> None:
         database_url, _ = settings.require()
         migrate_database(database_url)
         seed_catalog(settings)
+        # Counters of processes from an earlier run would add up with this run's.
+        shutil.rmtree(settings.prometheus_dir, ignore_errors=True)
         address = f"127.0.0.1:{settings.port}"
         click.echo(f"API:         http://{address}/   (docs at /docs)")
         click.echo(f"Admin token: {settings.admin_token}")
         click.echo("Ctrl-C stops the API and the worker; data stays in ./var")
-        api = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            address,
-            "--workers",
-            str(workers),
-            "--access-logfile",
-            "-",
-            "wsgi:app",
-        ]
+        # The app logs each request as a JSON line already; no second access log.
+        api = [sys.executable, "-m", "gunicorn", "--bind", address, "--workers", str(workers)]
+        api.append("wsgi:app")
         sys.exit(_supervise([api, _worker_command(False, ("--logging_level", "WARNING"))]))
     finally:
         stop_local()

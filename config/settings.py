@@ -30,6 +30,7 @@ class Settings:
     webhook_secret: str | None = None
     webhook_tolerance: int = 300
     public_url: str | None = None
+    metrics_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR; None: VAR_DIR/metrics
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -55,6 +56,9 @@ class Settings:
             webhook_secret=env.get("WEBHOOK_SECRET") or None,
             webhook_tolerance=_int(env, "WEBHOOK_TOLERANCE", 300),
             public_url=env.get("PUBLIC_URL") or None,
+            metrics_dir=Path(env["PROMETHEUS_MULTIPROC_DIR"])
+            if env.get("PROMETHEUS_MULTIPROC_DIR")
+            else None,
         )
 
     @property
@@ -65,6 +69,11 @@ class Settings:
         if not self.secret_key:
             raise RuntimeError("WEBHOOK_SECRET or SECRET_KEY must be set")
         return hmac.new(self.secret_key.encode(), b"payment-webhooks", "sha256").hexdigest()
+
+    @property
+    def prometheus_dir(self) -> Path:
+        """Where every process of this deployment writes its metric samples."""
+        return self.metrics_dir or self.var_dir / "metrics"
 
     @property
     def api_url(self) -> str:

@@ -67,12 +67,7 @@ class CommandBus:
 
     def dispatch(self, command: Command, metadata: Metadata | None = None) -> Result:
         """Run the command once per message id; a repeated id returns the first result."""
-        if type(command) not in self._handlers:
-            raise NoHandler(type(command).__name__)
-        chain: Next = self._with_retry
-        for middleware in reversed(self._middleware):
-            chain = _link(middleware, chain)
-        return chain(command, metadata or Metadata())
+        return self._through_middleware(self._with_retry, command, metadata or Metadata())
 
     def dispatch_in(
         self, conn: Connection, command: Command, metadata: Metadata
@@ -84,24 +79,31 @@ class CommandBus:
         returned as a Failure (and remembered like any other); a concurrency
         conflict raises ConcurrencyError and the caller must retry its transaction.
         """
+        recorded: list[RecordedEvent] = []
+
+        def in_savepoint(command: Command, metadata: Metadata) -> Result:
+            try:
+                with conn.begin_nested():
+                    result, events = self._apply(conn, command, metadata)
+            except DomainError as error:
+                failure = Failure(error.code, error.message)
+                return self._store_failure(conn, command, metadata, failure)
+            except IntegrityError as error:
+                if getattr(error.orig, "sqlstate", None) != UNIQUE_VIOLATION:
+                    raise
+                raise ConcurrencyError(str(error.orig)) from error
+            recorded.extend(events)
+            return result
+
+        return self._through_middleware(in_savepoint, command, metadata), recorded
+
+    def _through_middleware(self, final: Next, command: Command, metadata: Metadata) -> Result:
         if type(command) not in self._handlers:
             raise NoHandler(type(command).__name__)
-        try:
-            with conn.begin_nested():
-                result, recorded = self._apply(conn, command, metadata)
-        except DomainError as error:
-            failure = Failure(error.code, error.message)
-            return self._store_failure(conn, command, metadata, failure), []
-        except IntegrityError as error:
-            if getattr(error.orig, "sqlstate", None) != UNIQUE_VIOLATION:
-                raise
-            raise ConcurrencyError(str(error.orig)) from error
-        log.info(
-            "command handled",
-            extra={"command": type(command).__name__, "command_id": metadata.message_id,
-                   "ok": result.ok, "within": "process manager"},
-        )  # fmt: skip
-        return result, recorded
+        chain = final
+        for middleware in reversed(self._middleware):
+            chain = _link(middleware, chain)
+        return chain(command, metadata)
 
     def notify_committed(self, recorded: Sequence[RecordedEvent]) -> None:
         for listener in self.after_commit:
@@ -221,6 +223,7 @@ def log_command(command: Command, metadata: Metadata, call_next: Next) -> Result
         fields: dict[str, Any] = {
             "command": type(command).__name__,
             "command_id": metadata.message_id,
+            "order_id": getattr(command, "order_id", None),
             "duration_ms": round((time.perf_counter() - started) * 1000, 2),
             "ok": result.ok,
         }

@@ -57,6 +57,17 @@ NAME = "order_fulfillment"
 ACTOR = f"saga:{NAME}"
 _IDS = uuid.UUID("3c0f9d7e-52b1-4f7a-8f61-0d4b5e2c9a18")
 
+
+def command_id(cause_id: str, index: int) -> str:
+    """The id of the `index`-th command the saga issues for the event (or deadline) `cause_id`."""
+    return str(uuid.uuid5(_IDS, f"{cause_id}/{index}"))
+
+
+def deadline_id(order_id: str) -> str:
+    """The message id standing for an order's payment deadline, the cause of its commands."""
+    return str(uuid.uuid5(_IDS, f"deadline/{order_id}"))
+
+
 SUBSCRIBED = (
     OrderPlaced, InventoryReserved, InventoryReservationFailed, PaymentPending,
     PaymentSucceeded, PaymentFailed, OrderConfirmed, OrderCancelled, OrderShipped,
@@ -271,7 +282,7 @@ class OrderFulfillmentSaga:
             if store.has_unhandled(conn, order_id, found.last, PAYMENT_RESULTS):
                 return Outcome()  # paid (or refused) in time; the saga has not caught up yet
             cause = Metadata(
-                message_id=str(uuid.uuid5(_IDS, f"deadline/{order_id}")),
+                message_id=deadline_id(order_id),
                 correlation_id=found.correlation_id or order_id,
                 actor=ACTOR,
             )
@@ -288,11 +299,14 @@ class OrderFulfillmentSaga:
         issued: list[RecordedEvent] = []
         results = []
         for index, command in enumerate(commands):
-            metadata = cause.caused(str(uuid.uuid5(_IDS, f"{cause_id}/{index}")))
+            metadata = cause.caused(command_id(cause_id, index))
             result, recorded = self.bus.dispatch_in(conn, command, metadata)
             issued += recorded
             outcome = "ok" if result.ok else f"refused: {getattr(result, 'code', '')}"
             results.append(f"{type(command).__name__} {outcome}")
             if not result.ok:
-                log.warning("saga command refused", extra={"order_id": cause_id, "result": outcome})
+                log.warning(
+                    "saga command refused",
+                    extra={"order_id": getattr(command, "order_id", None), "result": outcome},
+                )
         return issued, results

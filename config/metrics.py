@@ -1,0 +1,306 @@
+"""Operational visibility: Prometheus metrics at `GET /metrics` and JSON request logs.
+
+Counters and histograms (commands, events, HTTP requests) use prometheus_client's
+multiprocess mode: every process that builds a container (each gunicorn worker,
+each RQ worker) writes its samples to files in one directory
+(PROMETHEUS_MULTIPROC_DIR, default VAR_DIR/metrics), and a scrape of any API
+process adds them all up. So the numbers do not depend on which gunicorn worker
+answers the scrape, and work done by RQ workers on the same host counts too.
+Gauges (checkpoints, lag, queue depth, saga counts) are not kept per process:
+they are read from PostgreSQL and Redis when scraped.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from flask import Flask, Response, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, values
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+from redis.exceptions import RedisError
+from rq import Queue, Worker
+from sqlalchemy.exc import SQLAlchemyError
+
+from config.queues import QUEUES
+from dashboard.lag import LagSamples
+from kernel.command_bus import Next
+from kernel.event_store import RecordedEvent
+from kernel.logging import bind_correlation
+from kernel.messages import Command, Metadata
+from kernel.results import Failure, Result
+from kernel.subscriptions import SubscriptionStatus
+from sagas import store as saga_store
+
+if TYPE_CHECKING:
+    from config.bootstrap import Container
+
+log = logging.getLogger("config.metrics")
+requests_log = logging.getLogger("config.requests")
+
+UNLOGGED_PATHS = ("/healthz", "/readyz", "/metrics", "/admin/static/")
+_CORRELATION = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+_directory: Path | None = None
+
+
+@dataclass(frozen=True)
+class Instruments:
+    commands: Counter
+    command_failures: Counter
+    command_seconds: Histogram
+    events: Counter
+    requests: Counter
+    request_seconds: Histogram
+
+
+@functools.cache
+def _instruments() -> Instruments:
+    """One set per process: two sets would each keep a value for the same file entry."""
+    return Instruments(
+        commands=Counter(
+            "shop_commands_handled", "Commands dispatched through the bus, by type",
+            ["command"], registry=None,
+        ),
+        command_failures=Counter(
+            "shop_commands_failed",
+            "Commands that were refused (code = the failure's code) or crashed (code = error)",
+            ["command", "code"], registry=None,
+        ),
+        command_seconds=Histogram(
+            "shop_command_duration_seconds", "Time to handle a command, retries included",
+            ["command"], registry=None,
+        ),
+        events=Counter(
+            "shop_events_appended", "Events committed to the event store, by type",
+            ["event", "stream_type"], registry=None,
+        ),
+        requests=Counter(
+            "shop_http_requests", "HTTP requests answered, by route and status",
+            ["method", "route", "status"], registry=None,
+        ),
+        request_seconds=Histogram(
+            "shop_http_request_duration_seconds", "Time to answer an HTTP request, by route",
+            ["method", "route"], registry=None,
+        ),
+    )  # fmt: skip
+
+
+class Metrics:
+    """The counters a process records; `render` adds up every process's files."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = _use_directory(directory)
+        self.instruments = _instruments()
+
+    def observe_command(self, command: Command, metadata: Metadata, call_next: Next) -> Result:
+        """Command-bus middleware: count each command, its failures and its duration."""
+        name = type(command).__name__
+        started = time.perf_counter()
+        try:
+            result = call_next(command, metadata)
+        except Exception:
+            self.instruments.command_failures.labels(name, "error").inc()
+            raise
+        finally:
+            self.instruments.commands.labels(name).inc()
+            self.instruments.command_seconds.labels(name).observe(time.perf_counter() - started)
+        if isinstance(result, Failure):
+            self.instruments.command_failures.labels(name, result.code).inc()
+        return result
+
+    def events_appended(self, recorded: Sequence[RecordedEvent]) -> None:
+        """After-commit listener: count the committed events and log them in one line."""
+        for event in recorded:
+            self.instruments.events.labels(event.type, event.stream_type).inc()
+        if not recorded:
+            return
+        first = recorded[0]
+        with bind_correlation(first.metadata.correlation_id, first.metadata.causation_id):
+            log.info(
+                "events appended",
+                extra={
+                    "event_types": [event.type for event in recorded],
+                    "order_id": first.data.get("order_id"),
+                    "streams": sorted({event.stream_id for event in recorded}),
+                    "positions": [recorded[0].position, recorded[-1].position],
+                },
+            )
+
+    def render(self, *collectors: Collector) -> bytes:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(self.directory))  # type: ignore[no-untyped-call]
+        for collector in collectors:
+            registry.register(collector)
+        return generate_latest(registry)
+
+
+def _use_directory(directory: Path) -> Path:
+    """Point prometheus_client at the shared directory, once per process.
+
+    prometheus_client picks its value store when it is imported, from the
+    environment; the settings are read later, so switch it here, before the
+    first metric exists.
+    """
+    global _directory
+    if _directory is None:
+        directory = directory.resolve()
+        directory.mkdir(parents=True, exist_ok=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+        values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+        _directory = directory
+    elif _directory != directory.resolve():
+        log.warning(
+            "metrics already go to another directory in this process",
+            extra={"directory": str(_directory), "ignored": str(directory)},
+        )
+    return _directory
+
+
+class Operations:
+    """Collected at scrape time: subscriptions, queues and sagas as they are now."""
+
+    def __init__(self, container: Container) -> None:
+        self.container = container
+
+    def collect(self) -> Iterator[Metric]:
+        errors = GaugeMetricFamily(
+            "shop_metrics_collect_errors", "1 when a source could not be read", labels=["source"]
+        )
+        for source, collect in (
+            ("subscriptions", self._subscriptions),
+            ("queues", self._queues),
+            ("sagas", self._sagas),
+        ):
+            try:
+                yield from collect()
+                errors.add_metric([source], 0)
+            except (SQLAlchemyError, RedisError) as error:
+                failure = {"source": source, "error": str(error)[:300]}
+                log.warning("could not collect metrics", extra=failure)
+                errors.add_metric([source], 1)
+        yield errors
+
+    def _subscriptions(self) -> Iterator[Metric]:
+        c = self.container
+        labels = ["name", "subscription", "role"]  # name: the read model or the saga
+        families = {
+            "checkpoint": GaugeMetricFamily(
+                "shop_subscription_checkpoint_position",
+                "Log position of the last event the subscription applied", labels=labels,
+            ),
+            "lag_events": GaugeMetricFamily(
+                "shop_subscription_lag_events", "Events the subscription has still to apply",
+                labels=labels,
+            ),
+            "lag_seconds": GaugeMetricFamily(
+                "shop_subscription_lag_seconds", "Age of the oldest event not yet applied",
+                labels=labels,
+            ),
+            "failed": GaugeMetricFamily(
+                "shop_subscription_failed", "1 when the subscription is stopped at a failing event",
+                labels=labels,
+            ),
+        }  # fmt: skip
+        generations = GaugeMetricFamily(
+            "shop_read_model_generation", "Generation queries read", labels=["name"]
+        )
+        found: list[tuple[str, str, SubscriptionStatus]] = []
+        for status in c.read_side.status():
+            generations.add_metric([status.name], status.generation)
+            found.append((status.name, "active", status.subscription))
+            if status.rebuild is not None:
+                found.append((status.name, "rebuild", status.rebuild))
+        (saga,) = c.runner.status([c.saga])
+        found.append((c.saga.name, "saga", saga))
+        head = GaugeMetricFamily("shop_event_log_head_position", "Position of the newest event")
+        head.add_metric([], saga.head.position)
+        for name, role, sub in found:
+            key = [name, sub.name, role]
+            families["checkpoint"].add_metric(key, sub.checkpoint.position)
+            families["lag_events"].add_metric(key, sub.lag_events)
+            families["lag_seconds"].add_metric(key, sub.lag_seconds)
+            families["failed"].add_metric(key, 1 if sub.state == "failed" else 0)
+        LagSamples(c.redis).record(
+            {sub.name: (sub.lag_events, sub.lag_seconds) for _, role, sub in found}
+        )
+        yield head
+        yield generations
+        yield from families.values()
+
+    def _queues(self) -> Iterator[Metric]:
+        redis = self.container.redis
+        depth = GaugeMetricFamily(
+            "shop_rq_queue_jobs", "Jobs waiting in the queue", labels=["queue"]
+        )
+        failed = GaugeMetricFamily(
+            "shop_rq_failed_jobs", "Jobs in the queue's failed registry", labels=["queue"]
+        )
+        for name in QUEUES:
+            queue = Queue(name, connection=redis)
+            depth.add_metric([name], queue.count)
+            failed.add_metric([name], queue.failed_job_registry.count)
+        workers = GaugeMetricFamily("shop_rq_workers", "RQ workers registered in Redis")
+        workers.add_metric([], Worker.count(connection=redis))
+        yield from (depth, failed, workers)
+
+    def _sagas(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "shop_sagas", "Order-fulfillment sagas by state (stuck: past the deadline)",
+            labels=["state"],
+        )  # fmt: skip
+        with self.container.engine.connect() as conn:
+            for state, count in saga_store.counts(conn).items():
+                family.add_metric([state], count)
+        yield family
+
+
+def init_app(app: Flask, container: Container, metrics: Metrics) -> None:
+    """Serve `/metrics` (no credential: keep it on an internal network) and time,
+    count and log every request as a JSON line."""
+    operations = Operations(container)
+
+    @app.get("/metrics")
+    def scrape() -> Response:
+        return Response(metrics.render(operations), mimetype=CONTENT_TYPE_LATEST)
+
+    @app.before_request
+    def start_clock() -> None:
+        g.metrics_started = time.perf_counter()
+
+    @app.after_request
+    def observe(response: Response) -> Response:
+        started = g.pop("metrics_started", None)
+        if started is None:
+            return response
+        seconds = time.perf_counter() - started
+        route = request.url_rule.rule if request.url_rule else "<unmatched>"
+        metrics.instruments.requests.labels(request.method, route, str(response.status_code)).inc()
+        metrics.instruments.request_seconds.labels(request.method, route).observe(seconds)
+        if not request.path.startswith(UNLOGGED_PATHS):
+            _log_request(response, route, seconds)
+        return response
+
+
+def _log_request(response: Response, route: str, seconds: float) -> None:
+    correlation = request.headers.get("X-Correlation-ID", "")
+    fields: dict[str, object] = {
+        "method": request.method,
+        "path": request.path,
+        "route": route,
+        "status": response.status_code,
+        "duration_ms": round(seconds * 1000, 2),
+    }
+    if (request.view_args or {}).get("order_id"):
+        fields["order_id"] = str((request.view_args or {})["order_id"])
+    with bind_correlation(correlation if _CORRELATION.match(correlation) else None):
+        requests_log.info("request", extra=fields)

@@ -1,0 +1,132 @@
+"""The dashboard's parent blueprint and what every page shares: services,
+freshness of the data shown, rendering and response headers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import marshmallow as ma
+from flask import Blueprint, Response, current_app, make_response, render_template
+
+from dashboard.services import Services
+
+blueprint = Blueprint(
+    "dashboard",
+    __name__,
+    url_prefix="/admin",
+    template_folder="templates",
+    static_folder="static",
+)
+
+REFRESH_SECONDS = 5
+NOTHING = "\u2013"  # an en dash, for a value that is not there
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Fresh:
+    """How fresh the data on a page is: its read model's lag when the page was made."""
+
+    source: str
+    lag_events: int
+    lag_seconds: float
+    at: datetime
+
+    @property
+    def current(self) -> bool:
+        return self.lag_events == 0
+
+
+def field_errors(error: ma.ValidationError) -> dict[str, list[str]]:
+    """A form's messages per field (a schema-level message is filed under its field)."""
+    messages = error.messages if isinstance(error.messages, dict) else {"_": error.messages}
+    return {str(field): [str(m) for m in _flat(found)] for field, found in messages.items()}
+
+
+def _flat(found: Any) -> list[Any]:
+    if isinstance(found, dict):
+        return [message for nested in found.values() for message in _flat(nested)]
+    return list(found) if isinstance(found, list) else [found]
+
+
+def services() -> Services:
+    found: Services = current_app.extensions["dashboard"]
+    return found
+
+
+def freshness(name: str) -> Fresh:
+    measured = services().read_side.freshness(name)
+    return Fresh(name, measured.lag_events, measured.lag_seconds, datetime.now(UTC))
+
+
+def page(
+    template: str,
+    *,
+    status: int = 200,
+    fresh: Fresh | None = None,
+    refresh: bool = True,
+    **context: Any,
+) -> Response:
+    """Render a page; it reloads itself every few seconds unless `refresh` is off
+    (an answer to a form post, which a reload would post again)."""
+    body = render_template(
+        template,
+        fresh=fresh,
+        refresh_seconds=REFRESH_SECONDS if refresh else 0,
+        **context,
+    )
+    return make_response(body, status)
+
+
+def problem(status: int, message: str) -> Response:
+    """An error page (it does not reload itself)."""
+    return page("dashboard/error.html", status=status, message=message, refresh=False)
+
+
+@blueprint.after_request
+def secure(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+@blueprint.app_template_filter("money")
+def money(amount: int | None, currency: str = "") -> str:
+    if amount is None:
+        return NOTHING
+    sign = "-" if amount < 0 else ""
+    major, minor = divmod(abs(int(amount)), 100)
+    return f"{sign}{major:,}.{minor:02d} {currency}".strip()
+
+
+@blueprint.app_template_filter("short_id")
+def short_id(value: str | None) -> str:
+    return (value or "")[:8]
+
+
+@blueprint.app_template_filter("when")
+def when(value: str | datetime | None) -> str:
+    """An ISO timestamp as `YYYY-MM-DD HH:MM:SS` UTC."""
+    if not value:
+        return NOTHING
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+@blueprint.app_template_filter("percent")
+def percent(value: float | None) -> str:
+    return NOTHING if value is None else f"{value * 100:.1f} %"

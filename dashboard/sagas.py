@@ -1,0 +1,42 @@
+"""Sagas: how many are in each state, and the ones that wait (and for what)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Blueprint, Response
+
+from dashboard.common import Fresh, page, services
+from sagas import store
+
+blueprint = Blueprint("sagas", __name__)
+
+WAITING_FOR = {
+    "reserving": "inventory to be reserved",
+    "paying": "the payment result",
+    "confirming": "the order to be confirmed",
+    "cancelling": "the compensation to finish (release, refund, cancel)",
+    "awaiting_shipment": "the order to ship",
+}
+
+
+@blueprint.get("/sagas")
+def index() -> Response:
+    """Counts by state; stuck sagas (past their payment deadline) and those in progress."""
+    found = services()
+    (subscription,) = found.read_side.runner.status([found.saga])
+    fresh = Fresh(
+        found.saga.name, subscription.lag_events, subscription.lag_seconds, datetime.now(UTC)
+    )
+    with found.saga_engine.connect() as conn:
+        counts = store.counts(conn)
+        stuck = store.listing(conn, "stuck", 50)
+        waiting = store.listing(conn, "in_progress", 50)
+    return page(
+        "dashboard/sagas.html",
+        fresh=fresh,
+        counts=counts,
+        stuck=stuck,
+        waiting=[saga for saga in waiting if not saga["stuck"]],
+        waiting_for=WAITING_FOR,
+    )

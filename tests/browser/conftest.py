@@ -1,0 +1,129 @@
+"""The real system for browser tests: gunicorn serving the API and the dashboard,
+one `rq worker` running the saga and the read models, and headless Chromium
+(the machine's, at /usr/bin/chromium) driven by Playwright."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from redis import Redis
+from rq import Worker
+
+from config.bootstrap import Container
+from config.settings import Settings
+from tests.support.processes import BIN, ROOT, environment, free_port, start, wait_until_ready
+from tests.support.state import reset_state
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WORKER = [
+    str(BIN / "rq"), "worker", "-c", "config.rq_settings", "-w", "config.worker.ShopWorker",
+    "--with-scheduler", "shop-sagas", "shop-projections",
+]  # fmt: skip
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+
+
+@dataclass(frozen=True)
+class Stack:
+    base_url: str
+    logs: Path
+
+
+@pytest.fixture(scope="module")
+def stack(
+    settings: Settings, container: Container, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """An empty shop served by gunicorn (two workers) with one RQ worker."""
+    reset_state(container)
+    logs = tmp_path_factory.mktemp("browser-stack")
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    # Its own metrics directory: the counters of this test process stay out of its scrapes.
+    env = environment(
+        settings,
+        PUBLIC_URL=base_url,
+        SWEEP_INTERVAL="1",
+        PROMETHEUS_MULTIPROC_DIR=str(logs / "metrics"),
+    )
+    api = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "wsgi:app"]
+    processes = [start(api, env, logs / "api.log"), start(WORKER, env, logs / "worker.log")]
+    try:
+        wait_until_ready(base_url, processes[0])
+        redis = Redis.from_url(settings.require()[1])
+
+        def worker_registered() -> None:
+            assert processes[1].poll() is None, (logs / "worker.log").read_text()[-2000:]
+            assert Worker.all(connection=redis)
+
+        eventually(worker_registered, timeout=60, interval=0.1)
+        redis.close()
+        yield Stack(base_url, logs)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        reset_state(container)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
+        pytest.skip("needs Chromium at /usr/bin/chromium (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser: Browser, stack: Stack) -> Iterator[Page]:
+    """One browser tab for the whole module, like an operator's."""
+    context = browser.new_context(
+        base_url=stack.base_url, viewport={"width": 1280, "height": 860}, device_scale_factor=1
+    )
+    context.set_default_timeout(20_000)
+    expect.set_options(timeout=20_000)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+def eventually(check: Callable[[], None], timeout: float = 30, interval: float = 0.2) -> None:
+    """Retry `check` until its assertions pass; its last failure at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            check()
+            return
+        except AssertionError:
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(interval)
+
+
+def screenshot(page: Page, name: str) -> None:
+    """Keep a picture of the page for the README (overwritten on every run)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

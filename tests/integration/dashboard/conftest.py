@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from flask.testing import FlaskClient
+
+from config import jobs
+from config.bootstrap import Container
+from config.settings import Settings
+from tests.conftest import Customer
+from tests.integration.dashboard.support import add_catalog, sign_in
+
+
+@pytest.fixture(autouse=True)
+def workers_container(container: Container, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """`config.jobs` (what the RQ workers run) uses the test's container."""
+    monkeypatch.setattr(jobs, "_container", container)
+    yield
+
+
+@pytest.fixture
+def catalog(container: Container) -> None:
+    add_catalog(container)
+
+
+@pytest.fixture
+def admin(client: FlaskClient, settings: Settings) -> FlaskClient:
+    """A browser session signed in to the dashboard."""
+    response = sign_in(client, settings.admin_token or "")
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return client
+
+
+@pytest.fixture
+def ada(register_customer: Callable[..., Customer]) -> Customer:
+    return register_customer("ada@example.com", "Ada Lovelace")
+
+
+@pytest.fixture
+def grace(register_customer: Callable[..., Customer]) -> Customer:
+    return register_customer("grace@example.com", "Grace Hopper")

@@ -1,0 +1,103 @@
+"""Shared by the dashboard tests: a catalog, placing orders through the API,
+catching the saga and the read models up in-process, and signing in."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from flask.testing import FlaskClient
+
+from config import jobs
+from config.bootstrap import Container
+from inventory.commands import AddProduct
+from kernel.money import Money
+from kernel.results import Success
+from kernel.subscriptions import Subscriber
+from tests.conftest import Customer
+
+CATALOG = (
+    AddProduct("MUG-1", "Enamel mug", Money(1250, "EUR"), 100),
+    AddProduct("TEE-1", "Logo T-shirt", Money(1999, "EUR"), 100),
+    AddProduct("BOOK-1", "Paperback", Money(1500, "GBP"), 100),
+)
+ADDRESS = {
+    "name": "Ada Lovelace",
+    "line1": "12 St James's Square",
+    "city": "London",
+    "postal_code": "SW1Y 4JH",
+    "country": "GB",
+}
+PAGES = ("/admin/orders", "/admin/sales", "/admin/projections", "/admin/sagas", "/admin/inventory")
+
+
+def add_catalog(container: Container) -> None:
+    for product in CATALOG:
+        assert isinstance(container.bus.dispatch(product), Success)
+
+
+@dataclass(frozen=True)
+class Placed:
+    order_id: str
+    customer: Customer
+
+
+def place(
+    client: FlaskClient,
+    customer: Customer,
+    lines: dict[str, int],
+    token: str = "tok_visa",
+) -> Placed:
+    body = {
+        "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in lines.items()],
+        "shipping_address": ADDRESS,
+        "payment": {"token": token},
+    }
+    response = client.post("/api/orders", json=body, headers=customer.headers)
+    assert response.status_code == 202, response.get_json()
+    return Placed(response.get_json()["order_id"], customer)
+
+
+def settle(container: Container, timeout: float = 30) -> None:
+    """Run the saga and every read model until none lags behind the log, as the
+    workers would (the caller has pointed `config.jobs` at this container).
+
+    Lag, not "nothing applied", decides: a writing transaction elsewhere on the
+    server can hold the readable end of the log back for a moment.
+    """
+    assert jobs._container is container
+    names = [container.saga.name, *container.read_side.projections]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name in names:
+            jobs.catch_up(name)
+        subscribers: list[Subscriber] = [container.saga]
+        for name in container.read_side.projections:
+            subscribers += container.read_side.subscribers(name)
+        if all(status.lag_events == 0 for status in container.runner.status(subscribers)):
+            return
+        time.sleep(0.05)
+    raise AssertionError("the subscriptions did not catch up")
+
+
+def csrf(client: FlaskClient) -> str:
+    with client.session_transaction() as session:
+        token = session.get("csrf")
+    if token is None:
+        client.get("/admin/login")
+        with client.session_transaction() as session:
+            token = session["csrf"]
+    assert isinstance(token, str)
+    return token
+
+
+def sign_in(client: FlaskClient, token: str) -> Any:
+    return client.post("/admin/login", data={"token": token, "csrf_token": csrf(client)})
+
+
+def text_of(html: str) -> str:
+    """The page's visible text, whitespace collapsed (good enough for assertions)."""
+    without_tags = re.sub(r"<[^>]+>", " ", html)
+    return re.sub(r"\s+", " ", without_tags)
