@@ -4,6 +4,7 @@ one `rq worker` running the saga and the read models, and headless Chromium
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -87,10 +88,19 @@ def stack(
         reset_state(container)
 
 
+def _install_chromium() -> None:
+    """Install the machine's Chromium from Debian's packages (the test setup needs root)."""
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise RuntimeError("the browser tests need Chromium at /usr/bin/chromium")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, env=env)
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
-        pytest.skip("needs Chromium at /usr/bin/chromium (apt-get install chromium)")
+    if not CHROMIUM.exists():
+        _install_chromium()
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield launched
