@@ -9,7 +9,7 @@ from datetime import timedelta
 from flask import Flask, Response, request
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from werkzeug.exceptions import HTTPException
 
@@ -105,6 +105,12 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     def unexpected(error: Exception) -> Response:
         if isinstance(error, HTTPException):
             return api.handle_http_exception(error)
+        if _unstorable_text(error):
+            return problem_response(
+                422,
+                "Unprocessable Entity",
+                "The request has a value that cannot be stored (e.g. a NUL character).",
+            )
         unavailable = _unavailable(error)
         if unavailable:
             log.warning("a backing service is unavailable", extra={"error": str(error)[:300]})
@@ -126,3 +132,13 @@ def _unavailable(error: Exception) -> str | None:
     if isinstance(error, RedisConnectionError | RedisTimeoutError):
         return "The read store is unavailable. Try again shortly."
     return None
+
+
+def _unstorable_text(error: Exception) -> bool:
+    """PostgreSQL (or psycopg, before sending) refused a value: a NUL character, text
+    outside the encoding, a number out of range. Nothing was written: the transaction
+    rolled back."""
+    if not isinstance(error, DataError):
+        return False
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    return sqlstate is None or sqlstate in {"22P05", "22021", "22P02", "22003", "22025"}

@@ -26,6 +26,7 @@ log = logging.getLogger("config.jobs")
 _container: Container | None = None
 
 RUN_SECONDS = 30  # one job drains at most this long, then yields the worker
+LAST_SWEEP = "shop:last-sweep"
 
 
 def container() -> Container:
@@ -77,12 +78,23 @@ def deliver_simulated_payment(order_id: str) -> int:
 def sweep() -> None:
     """Catch up every subscription and every overdue deadline; runs periodically."""
     c = container()
+    c.redis.set(LAST_SWEEP, _now_seconds(c))
     catch_up(c.saga.name)
     for name in c.read_side.projections:
         catch_up(name)
     for order_id in c.saga.overdue():
         c.saga.time_out(order_id)
     schedule_sweep(c)
+
+
+def keep_sweeping(c: Container) -> None:
+    """Schedule the next sweep; run one here and now if none ran for three intervals
+    (RQ's scheduler may be down, or held by a worker that crashed)."""
+    last = c.redis.get(LAST_SWEEP)
+    if last is None or _now_seconds(c) - float(last) > 3 * c.settings.sweep_interval:
+        sweep()
+    else:
+        schedule_sweep(c)
 
 
 def schedule_sweep(c: Container) -> None:

@@ -4,17 +4,24 @@ It is RQ's SimpleWorker, which runs jobs in the worker process instead of
 forking a child per job: here that is ~7 ms instead of ~27 ms per job, and the
 process keeps its database pool and container between jobs. Our jobs are short
 "drain from checkpoint" loops bounded in time, so the isolation a fork buys is
-not needed. It also wakes up every few seconds (instead of blocking on Redis for
-minutes) to make sure the periodic sweep is scheduled, so a Redis restart that
-lost every scheduled job heals itself.
+not needed.
+
+It also keeps the periodic work going on its own. Every SWEEP_INTERVAL it makes
+sure the next sweep is scheduled, restarts RQ's scheduler if it died (RQ itself
+retries only every ten minutes), and runs a sweep inline when none has run for a
+while (after a crash the dead worker's scheduler lock lives for a minute). A
+Redis outage does not end the worker: it logs, waits and carries on.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from redis.exceptions import RedisError
+from rq.job import Job
+from rq.queue import Queue
 from rq.worker import SimpleWorker
 
 from config import jobs
@@ -39,8 +46,40 @@ class ShopWorker(SimpleWorker):
         if time.monotonic() >= self._next_sweep_check:
             self._next_sweep_check = time.monotonic() + jobs.container().settings.sweep_interval
             try:
-                jobs.schedule_sweep(jobs.container())
+                self._revive_scheduler()
+                jobs.keep_sweeping(jobs.container())
             except RedisError as error:
-                log.warning("could not schedule the sweep", extra={"error": str(error)})
+                log.warning(
+                    "periodic work skipped: Redis is unavailable", extra={"error": str(error)}
+                )
         if super().should_run_maintenance_tasks:
             super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
+
+    def _revive_scheduler(self) -> None:
+        scheduler = getattr(self, "scheduler", None)
+        process = getattr(scheduler, "_process", None)
+        if scheduler is not None and (process is None or not process.is_alive()):
+            scheduler.acquire_locks(auto_start=True)
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        try:
+            super().execute_job(job, queue)
+        except RedisError as error:  # e.g. finishing a job while Redis restarts
+            log.warning(
+                "job bookkeeping failed: Redis is unavailable",
+                extra={"job": job.id, "error": str(error)},
+            )
+            time.sleep(1)
+
+    def heartbeat(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            super().heartbeat(*args, **kwargs)
+        except RedisError as error:
+            log.warning("heartbeat failed: Redis is unavailable", extra={"error": str(error)})
+
+    def check_for_suspension(self, burst: bool) -> None:
+        try:
+            super().check_for_suspension(burst)
+        except RedisError as error:
+            log.warning("Redis is unavailable", extra={"error": str(error)})
+            time.sleep(1)

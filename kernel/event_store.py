@@ -65,6 +65,19 @@ class RecordedEvent:
         return Checkpoint(self.transaction_id, self.position)
 
 
+class UndecodableEvent(Exception):
+    """A stored event no event class can take (e.g. its shape changed without an upcaster).
+
+    Carries the events of the batch before it, which did decode, and its place.
+    """
+
+    def __init__(self, readable: list[RecordedEvent], checkpoint: Checkpoint, reason: str):
+        super().__init__(reason)
+        self.readable = readable
+        self.checkpoint = checkpoint
+        self.reason = reason
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     stream_id: str
@@ -189,7 +202,15 @@ class EventStore:
         back until every earlier transaction has finished.
         """
         params = {"tx": after.transaction_id, "position": after.position, "limit": limit}
-        return [self._recorded(row) for row in conn.execute(_READ_ALL, params)]
+        events: list[RecordedEvent] = []
+        for row in conn.execute(_READ_ALL, params):
+            try:
+                events.append(self._recorded(row))
+            except Exception as error:
+                at = Checkpoint(row[1], row[0])
+                reason = f"{row[5]}: {type(error).__name__}: {error}"
+                raise UndecodableEvent(events, at, reason) from error
+        return events
 
     def head(self, conn: Connection) -> tuple[Checkpoint, datetime | None]:
         """The last event in log order and when it was recorded (START, None if empty)."""

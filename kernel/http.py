@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import http
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
@@ -10,6 +11,7 @@ from typing import Any, NoReturn
 import marshmallow as ma
 from flask import Response, current_app, json, request
 from flask_smorest import Api, abort
+from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
 from kernel.auth import Authenticator, AuthError, Principal
@@ -54,9 +56,21 @@ def problem_response(
 
 
 class ProblemApi(Api):  # type: ignore[misc]  # flask-smorest ships no type hints
-    """flask-smorest's Api answering every HTTP error as problem+json."""
+    """flask-smorest's Api answering, and documenting, every HTTP error as problem+json."""
 
     ERROR_SCHEMA = ProblemSchema
+
+    def _register_responses(self) -> None:
+        # flask-smorest documents its stock error responses as application/json.
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_JSON)
+            self.spec.components.response(status.name, response, lazy=True)
+        default = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(default, self.spec, PROBLEM_JSON)
+        self.spec.components.response("DEFAULT_ERROR", default, lazy=True)
 
     def handle_http_exception(self, error: HTTPException) -> Response:
         data = getattr(error, "data", None) or {}
@@ -64,12 +78,18 @@ class ProblemApi(Api):  # type: ignore[misc]  # flask-smorest ships no type hint
         if isinstance(errors, dict) and set(errors) <= {"json", "query", "headers", "path"}:
             # webargs nests field errors under the request location; one location is the norm.
             errors = _flatten_locations(errors)
+        message = data.get("message")
+        if errors is not None and not isinstance(errors, dict):
+            # Not per field (e.g. "Invalid JSON body."): say it in the detail instead.
+            listed = errors if isinstance(errors, list) else [errors]
+            message = message or " ".join(str(item) for item in listed)
+            errors = None
         status = error.code or 500
         code = data.get("code")
         return problem_response(
             status,
             error.name,
-            data.get("message") or _detail(error, bool(errors)),
+            message or _detail(error, bool(errors)),
             type_=f"/problems/{code.replace('_', '-')}" if code else None,
             errors=errors,
             headers=data.get("headers"),

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
 from kernel.errors import CheckpointMoved, Retired
-from kernel.event_store import START, Checkpoint, EventStore, RecordedEvent
+from kernel.event_store import START, Checkpoint, EventStore, RecordedEvent, UndecodableEvent
 from kernel.logging import bind_correlation
 
 # Advisory-lock namespace for subscriptions (streams use 1).
@@ -160,24 +160,42 @@ class SubscriptionRunner:
             return RunReport(subscriber.name, 0, START)
         applied = 0
         while deadline is None or time.monotonic() < deadline:
-            with conn.begin():
-                batch = self.store.read_all(conn, checkpoint, self.batch_size)
-            if not batch:
-                break
+            undecodable = None
             try:
-                subscriber.apply(conn, batch, checkpoint)
-            except CheckpointMoved:
-                log.warning("checkpoint moved under the runner", extra={"subscription":
-                            subscriber.name, "expected": checkpoint.token()})  # fmt: skip
-                checkpoint = subscriber.checkpoint(conn)
-                continue
-            except Exception:
-                done, error = self._apply_singly(conn, subscriber, batch, checkpoint)
-                applied += done
-                checkpoint = batch[done - 1].checkpoint if done else checkpoint
-                return RunReport(subscriber.name, applied, checkpoint, error=error)
-            applied += len(batch)
-            checkpoint = batch[-1].checkpoint
+                with conn.begin():
+                    batch = self.store.read_all(conn, checkpoint, self.batch_size)
+            except UndecodableEvent as bad:
+                batch, undecodable = bad.readable, bad
+            if not batch and undecodable is None:
+                break
+            if batch:
+                try:
+                    subscriber.apply(conn, batch, checkpoint)
+                except CheckpointMoved:
+                    log.warning(
+                        "checkpoint moved under the runner",
+                        extra={"subscription": subscriber.name, "expected": checkpoint.token()},
+                    )
+                    checkpoint = subscriber.checkpoint(conn)
+                    continue
+                except Exception:
+                    done, error = self._apply_singly(conn, subscriber, batch, checkpoint)
+                    applied += done
+                    checkpoint = batch[done - 1].checkpoint if done else checkpoint
+                    return RunReport(subscriber.name, applied, checkpoint, error=error)
+                applied += len(batch)
+                checkpoint = batch[-1].checkpoint
+            if undecodable is not None:
+                log.error(
+                    "subscription stopped at an event it cannot read",
+                    extra={
+                        "subscription": subscriber.name,
+                        "position": undecodable.checkpoint.position,
+                        "error": undecodable.reason,
+                    },
+                )
+                _record_failure(conn, subscriber.name, undecodable.checkpoint, undecodable.reason)
+                return RunReport(subscriber.name, applied, checkpoint, error=undecodable.reason)
         if applied:
             _clear_failure(conn, subscriber.name)
         return RunReport(subscriber.name, applied, checkpoint)
@@ -203,9 +221,12 @@ class SubscriptionRunner:
                     log.error(
                         "subscription stopped at a failing event",
                         exc_info=True,
-                        extra={"subscription": subscriber.name, "position": recorded.position,
-                               "event_type": recorded.type},
-                    )  # fmt: skip
+                        extra={
+                            "subscription": subscriber.name,
+                            "position": recorded.position,
+                            "event_type": recorded.type,
+                        },
+                    )
                 _record_failure(conn, subscriber.name, recorded.checkpoint, error)
                 return done, error
             after = recorded.checkpoint
@@ -258,8 +279,10 @@ def _lock(conn: Connection, name: str, wait: float) -> bool:
         return bool(locked)
     try:
         with conn.begin():
-            conn.execute(text("SELECT set_config('lock_timeout', :ms, true)"),
-                         {"ms": f"{int(wait * 1000)}ms"})  # fmt: skip
+            conn.execute(
+                text("SELECT set_config('lock_timeout', :ms, true)"),
+                {"ms": f"{int(wait * 1000)}ms"},
+            )
             conn.execute(text("SELECT pg_advisory_lock(:ns, hashtext(:name))"), params)
     except OperationalError as error:
         if getattr(error.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:

@@ -1,0 +1,244 @@
+"""Scenario 8: every endpoint of /openapi.json against every kind of caller: no token, a
+forged token, an expired token, another customer, the owning customer, the admin. Each
+gets the expected status, and no body shown to someone else carries the owner's data."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+from config.bootstrap import Container
+from config.settings import Settings
+from tests.faults.support import (
+    Processes,
+    Reply,
+    eventually,
+    final_statuses,
+    start_api,
+    whole_log,
+    workers_registered,
+)
+
+CALLERS = ("none", "forged", "expired", "other", "owner", "admin")
+UNAUTHENTICATED = ("none", "forged", "expired")
+
+
+@dataclass
+class Case:
+    method: str
+    path: str  # the template as /openapi.json names it
+    expected: dict[str, int]
+    url: str = ""  # with path parameters and query filled in
+    body: Callable[[str], Any] | None = None  # caller -> body
+
+
+def public(status: int) -> dict[str, int]:
+    return dict.fromkeys(CALLERS, status)
+
+
+def customers_only(owner: int, other: int) -> dict[str, int]:
+    return {**dict.fromkeys(UNAUTHENTICATED, 401), "other": other, "owner": owner, "admin": 403}
+
+
+def admins_only(admin: int) -> dict[str, int]:
+    return {**dict.fromkeys(UNAUTHENTICATED, 401), "other": 403, "owner": 403, "admin": admin}
+
+
+def _token(secret: str, customer_id: str, age: int = 0) -> str:
+    class Aged(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - age
+
+    serializer = URLSafeTimedSerializer(secret, salt="customer-token", signer=Aged)
+    return str(serializer.dumps({"sub": customer_id}))
+
+
+def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothing(
+    settings: Settings, container: Container, processes: Processes, figures: dict[str, Any]
+) -> None:
+    api, _, env = start_api(processes, settings, SWEEP_INTERVAL="1", PAYMENT_TIMEOUT="10")
+    worker = processes.worker(env)
+    workers_registered(settings.require()[1], 1, [worker])
+    api.add_product("MUG-1", 1250, 1000)
+    owner_id, owner = api.register("owner@example.com", "Owner Person")
+    _, other = api.register("other@example.com", "Other Person")
+    ship_me, cancel_me, refund_me = (
+        api.place(owner, {"MUG-1": 1}).body["order_id"] for _ in range(3)
+    )
+
+    def confirmed() -> None:
+        statuses = final_statuses(whole_log(container))
+        assert [statuses[o] for o in (ship_me, cancel_me, refund_me)] == ["confirmed"] * 3
+
+    eventually(confirmed, timeout=30)
+    secret = settings.secret_key or ""
+    today = datetime.now(UTC).date()
+    headers = {
+        "none": {},
+        "forged": {"Authorization": f"Bearer {_token('not-the-secret', owner_id)}"},
+        "expired": {
+            "Authorization": f"Bearer {_token(secret, owner_id, settings.customer_token_ttl + 60)}"
+        },
+        "other": other,
+        "owner": owner,
+        "admin": api.admin,
+    }
+    order_body = {
+        "lines": [{"sku": "MUG-1", "quantity": 1}],
+        "shipping_address": {
+            "name": "O",
+            "line1": "1 St",
+            "city": "C",
+            "postal_code": "1",
+            "country": "GB",
+        },
+        "payment": {"token": "tok_visa"},
+    }
+    cases = [
+        Case(
+            "POST",
+            "/api/customers",
+            public(201),
+            body=lambda who: {"email": f"new-{who}@example.com", "name": "New"},
+        ),
+        Case("GET", "/api/products", public(200)),
+        Case(
+            "POST",
+            "/webhooks/payments",
+            public(401),  # signed by the provider, never a token
+            body=lambda who: {
+                "id": f"evt_{who}",
+                "type": "payment.succeeded",
+                "data": {"order_id": refund_me},
+                "created": int(time.time()),
+            },
+        ),
+        Case("POST", "/api/orders", customers_only(202, 202), body=lambda who: order_body),
+        Case("GET", "/api/orders", customers_only(200, 200)),
+        Case(
+            "GET", "/api/orders/{order_id}", customers_only(200, 404), url=f"/api/orders/{ship_me}"
+        ),
+        Case(
+            "POST",
+            "/api/orders/{order_id}/cancel",
+            customers_only(202, 404),
+            url=f"/api/orders/{cancel_me}/cancel",
+            body=lambda who: {"reason": f"by {who}"},
+        ),
+        Case(
+            "POST",
+            "/admin/api/orders/{order_id}/ship",
+            admins_only(202),
+            url=f"/admin/api/orders/{ship_me}/ship",
+            body=lambda who: {"tracking_number": "T1"},
+        ),
+        Case(
+            "POST",
+            "/admin/api/orders/{order_id}/refund",
+            admins_only(202),
+            url=f"/admin/api/orders/{refund_me}/refund",
+            body=lambda who: {"reason": "sorry"},
+        ),
+        Case(
+            "POST",
+            "/admin/api/products",
+            admins_only(202),
+            body=lambda who: {
+                "sku": "NEW-1",
+                "name": "New",
+                "stock": 3,
+                "price": {"amount": 100, "currency": "EUR"},
+            },
+        ),
+        Case(
+            "POST",
+            "/admin/api/products/{sku}/restock",
+            admins_only(202),
+            url="/admin/api/products/MUG-1/restock",
+            body=lambda who: {"quantity": 5},
+        ),
+        Case(
+            "POST",
+            "/admin/api/products/{sku}/price",
+            admins_only(202),
+            url="/admin/api/products/MUG-1/price",
+            body=lambda who: {"amount": 1300, "currency": "EUR"},
+        ),
+        Case("GET", "/admin/api/orders", admins_only(200)),
+        Case(
+            "GET",
+            "/admin/api/orders/{order_id}",
+            admins_only(200),
+            url=f"/admin/api/orders/{ship_me}",
+        ),
+        Case(
+            "GET",
+            "/admin/api/analytics/sales",
+            admins_only(200),
+            url=f"/admin/api/analytics/sales?from={today - timedelta(days=30)}&to={today}",
+        ),
+        Case("GET", "/admin/api/analytics/top-products", admins_only(200)),
+        Case("GET", "/admin/api/projections", admins_only(200)),
+        Case(
+            "POST",
+            "/admin/api/projections/{name}/rebuild",
+            admins_only(202),
+            url="/admin/api/projections/sales_analytics/rebuild",
+        ),
+        Case("GET", "/admin/api/sagas", admins_only(200)),
+    ]
+    spec = api("GET", "/openapi.json").body
+    documented = {
+        (method.upper(), path)
+        for path, operations in spec["paths"].items()
+        for method in operations
+        if method != "parameters"
+    }
+    assert {(case.method, case.path) for case in cases} == documented, "classify new endpoints"
+
+    owners_data = [owner_id, "owner@example.com", "Owner Person", ship_me, cancel_me, refund_me]
+    wrong: list[str] = []
+    leaks: list[str] = []
+    for case in cases:
+        for who in CALLERS:  # the entitled caller last: its effect must not change the others'
+            if who in ("owner", "admin") and case.expected[who] in (202, 201):
+                continue
+            _check(api, case, who, headers[who], wrong, leaks, owners_data)
+        for who in ("owner", "admin"):
+            if case.expected[who] in (202, 201):
+                _check(api, case, who, headers[who], wrong, leaks, owners_data)
+    assert not wrong, "\n".join(wrong)
+    assert not leaks, "\n".join(leaks)
+    figures.update(endpoints=len(cases), callers=len(CALLERS), requests=len(cases) * len(CALLERS))
+
+
+def _check(
+    api: Any,
+    case: Case,
+    who: str,
+    headers: dict[str, str],
+    wrong: list[str],
+    leaks: list[str],
+    owners_data: list[str],
+) -> None:
+    body = case.body(who) if case.body else None
+    reply: Reply = api(case.method, case.url or case.path, body, headers)
+    expected = case.expected[who]
+    where = f"{case.method} {case.path} as {who}"
+    if reply.status != expected:
+        wrong.append(f"{where}: {reply.status} (expected {expected}): {str(reply.body)[:200]}")
+    if reply.status == 401 and "WWW-Authenticate" not in reply.headers:
+        wrong.append(f"{where}: 401 without WWW-Authenticate")
+    if reply.status >= 400 and not reply.content_type.startswith("application/problem+json"):
+        wrong.append(f"{where}: {reply.status} as {reply.content_type}")
+    if who not in ("owner", "admin"):
+        text = str(reply.body) + str(reply.headers.get("Location", ""))
+        sent = (case.url or case.path) + str(body)
+        for value in owners_data:  # what the caller did not send itself
+            if value in text and value not in sent:
+                leaks.append(f"{where}: the body carries the owner's {value!r}")

@@ -1,0 +1,218 @@
+"""Scenario 6: the same thing delivered twice (or many times at once) has one effect:
+an RQ catch-up or deadline job, a signed payment webhook, an order with one
+Idempotency-Key."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from rq import Queue
+from sqlalchemy import text
+
+from config import jobs
+from config.bootstrap import Container, bootstrap
+from config.queues import PROJECTIONS, SAGAS
+from config.settings import Settings
+from payments.webhooks import SIGNATURE_HEADER, sign, simulated_notification
+from tests.faults.support import (
+    READ_MODELS,
+    Api,
+    Processes,
+    Reply,
+    assert_read_models_equal_rebuild,
+    assert_sagas_exactly_once,
+    call,
+    eventually,
+    run_threads,
+    settled,
+    start_api,
+    whole_log,
+    workers_registered,
+)
+from tests.support.processes import environment, free_port
+
+
+def _counts(container: Container, order_id: str) -> Counter[str]:
+    with container.engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT type FROM events WHERE data ->> 'order_id' = :id"), {"id": order_id}
+        ).scalars()
+        return Counter(rows)
+
+
+def test_catch_up_and_deadline_jobs_run_twice_change_nothing_the_second_time(
+    settings: Settings,
+    container: Container,
+    processes: Processes,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    figures: dict[str, Any],
+) -> None:
+    api, _, env = start_api(processes, settings, SWEEP_INTERVAL="1", PAYMENT_TIMEOUT="1")
+    api.add_product("MUG-1", 1250, 10_000)
+    _, headers = api.register("twice@example.com")
+    orders = [
+        api.place(headers, {"MUG-1": 1}, token).body["order_id"]
+        for token in ["tok_visa"] * 12 + ["tok_timeout"] * 3 + ["tok_declined"] * 3
+    ]
+    # Run the jobs in this process, wired like the workers (the same payment timeout).
+    here = bootstrap(replace(settings, payment_timeout=1.0))
+    request.addfinalizer(here.close)
+    monkeypatch.setattr(jobs, "_container", here)
+
+    # The saga job twice, in this process: the second run finds nothing to do.
+    assert jobs.catch_up("order_fulfillment")["order_fulfillment"] > 0
+    assert jobs.catch_up("order_fulfillment") == {"order_fulfillment": 0}
+    time.sleep(1.2)  # the tok_timeout payments are now past their deadline
+    timed_out = [o for o in orders[12:15] if _counts(container, o)["PaymentPending"]]
+    assert len(timed_out) == 3
+    for order_id in timed_out:  # the deadline job twice
+        assert jobs.payment_deadline(order_id) is True
+        assert jobs.payment_deadline(order_id) is False
+    for name in READ_MODELS:  # every read model's job twice
+        jobs.catch_up(name)
+        second = jobs.catch_up(name)
+        assert set(second.values()) == {0}, (name, second)
+
+    # The same jobs queued twice more (on top of the wake-ups), for real workers.
+    for queue_name, names in ((SAGAS, ["order_fulfillment"]), (PROJECTIONS, READ_MODELS)):
+        queue = Queue(queue_name, connection=container.redis)
+        for name in names:
+            for _ in range(2):
+                queue.enqueue("config.jobs.catch_up", name, result_ttl=0)
+        for order_id in timed_out:
+            for _ in range(2):
+                Queue(SAGAS, connection=container.redis).enqueue(
+                    "config.jobs.payment_deadline", order_id, result_ttl=0
+                )
+    workers = [processes.worker(env) for _ in range(2)]
+    workers_registered(settings.require()[1], 2, workers)
+    settled(container, timeout=60)
+
+    for order_id in timed_out:
+        counts = _counts(container, order_id)
+        assert (counts["OrderCancelled"], counts["InventoryReleased"]) == (1, 1), counts
+    audit = assert_sagas_exactly_once(container)
+    assert_read_models_equal_rebuild(container)
+    assert audit.confirmed == 12 and audit.cancelled == 6
+    figures.update(
+        orders=audit.orders,
+        jobs_run_twice=1 + len(READ_MODELS) + len(timed_out),
+        jobs_queued_twice=2 * (1 + len(READ_MODELS) + len(timed_out)),
+    )
+
+
+def _post_webhook(api: Api, secret: str, order_id: str, event_id: str) -> Reply:
+    body = simulated_notification(order_id, provider_event_id=event_id)
+    headers = {
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: sign(secret, body, int(time.time())),
+    }
+    return call("POST", api.base_url + "/webhooks/payments", body, headers)
+
+
+def test_the_same_payment_webhook_delivered_again_and_at_once_completes_the_payment_once(
+    settings: Settings, container: Container, processes: Processes, figures: dict[str, Any]
+) -> None:
+    # The simulated provider posts to a closed port: only this test delivers webhooks.
+    port = free_port()
+    api, _, _ = start_api(processes, settings, SWEEP_INTERVAL="1", PAYMENT_TIMEOUT="60")
+    env = environment(
+        settings, SWEEP_INTERVAL="1", PAYMENT_TIMEOUT="60", PUBLIC_URL=f"http://127.0.0.1:{port}"
+    )
+    api.add_product("MUG-1", 1250, 10_000)
+    _, headers = api.register("hook@example.com")
+    workers = [processes.worker(env) for _ in range(2)]
+    workers_registered(settings.require()[1], 2, workers)
+    orders = [api.place(headers, {"MUG-1": 1}, "tok_async").body["order_id"] for _ in range(2)]
+
+    def pending() -> None:
+        for order_id in orders:
+            assert _counts(container, order_id)["PaymentPending"] == 1
+
+    eventually(pending, timeout=30)
+    secret = settings.payment_webhook_secret
+    # Delivered, then delivered again (the provider retries after a lost answer).
+    replies = [_post_webhook(api, secret, orders[0], "evt_again") for _ in range(3)]
+    assert [(r.status, r.body["status"]) for r in replies] == [
+        (200, "accepted"),
+        (200, "duplicate"),
+        (200, "duplicate"),
+    ]
+    # Delivered by eight connections at the same moment.
+    at_once: list[Reply] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(8)
+
+    def deliver(_: int) -> None:
+        barrier.wait(timeout=10)
+        reply = _post_webhook(api, secret, orders[1], "evt_at_once")
+        with lock:
+            at_once.append(reply)
+
+    run_threads(8, deliver)
+    assert sorted(r.status for r in at_once) == [200] * 8, [(r.status, r.body) for r in at_once]
+    assert Counter(r.body["status"] for r in at_once) == {"accepted": 1, "duplicate": 7}
+    # A new event id for a payment that is no longer pending is recorded and ignored.
+    late = _post_webhook(api, secret, orders[0], "evt_other")
+    assert (late.status, late.body["status"]) == (200, "ignored"), late.body
+    settled(container, timeout=60)
+
+    for order_id in orders:
+        counts = _counts(container, order_id)
+        assert counts["PaymentSucceeded"] == counts["OrderConfirmed"] == 1, counts
+    with container.engine.connect() as conn:
+        inbox = conn.execute(text("SELECT count(*) FROM payment_webhook_inbox")).scalar_one()
+    assert inbox == 3
+    assert_sagas_exactly_once(container)
+    assert_read_models_equal_rebuild(container)
+    figures.update(
+        deliveries=len(replies) + len(at_once) + 1, payments_completed=2, inbox_rows=inbox
+    )
+
+
+def test_an_idempotency_key_sent_again_and_at_once_places_one_order(
+    settings: Settings, container: Container, processes: Processes, figures: dict[str, Any]
+) -> None:
+    api, _, env = start_api(processes, settings, SWEEP_INTERVAL="1", PAYMENT_TIMEOUT="10")
+    api.add_product("MUG-1", 1250, 10_000)
+    _, headers = api.register("retry@example.com")
+    workers = [processes.worker(env)]
+    workers_registered(settings.require()[1], 1, workers)
+
+    first = api.place(headers, {"MUG-1": 2}, key="key-1")
+    again = api.place(headers, {"MUG-1": 2}, key="key-1")
+    assert (first.status, again.status) == (202, 202)
+    assert again.body == first.body
+    changed = api.place(headers, {"MUG-1": 3}, key="key-1")
+    assert changed.status == 422, changed.body
+    assert changed.body["type"] == "/problems/command-id-reused"
+
+    at_once: list[Reply] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(10)
+
+    def retry(_: int) -> None:
+        barrier.wait(timeout=10)
+        reply = api.place(headers, {"MUG-1": 1}, key="key-2")
+        with lock:
+            at_once.append(reply)
+
+    run_threads(10, retry)
+    assert [r.status for r in at_once] == [202] * 10, [(r.status, r.body) for r in at_once]
+    assert len({r.body["order_id"] for r in at_once}) == 1
+    assert len({r.body["consistency_token"] for r in at_once}) == 1
+    settled(container, timeout=60)
+
+    log = whole_log(container)
+    placed = Counter(r.data["order_id"] for r in log if r.type == "OrderPlaced")
+    assert placed == {first.body["order_id"]: 1, at_once[0].body["order_id"]: 1}
+    audit = assert_sagas_exactly_once(container)
+    assert audit.confirmed == 2
+    assert_read_models_equal_rebuild(container)
+    figures.update(requests=3 + len(at_once), orders=audit.orders)
