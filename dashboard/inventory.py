@@ -16,12 +16,12 @@ from flask.typing import ResponseReturnValue
 from marshmallow import validate
 
 from dashboard.common import field_errors, freshness, money, page, services
-from dashboard.queries import StockLevels
 from inventory.commands import ChangePrice, RestockProduct
 from kernel.http import command_metadata
 from kernel.messages import Command
 from kernel.money import Money
 from kernel.results import Failure
+from projections.queries import StockLevels
 
 blueprint = Blueprint("inventory", __name__)
 

@@ -20,7 +20,9 @@ class Page:
     next_cursor: str | None
 
 
-class ProductList:
+class StockLevels:
+    """Every product with its price and stock: on hand, reserved and available (operators)."""
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
@@ -38,11 +40,31 @@ class ProductList:
                     "sku": row["sku"],
                     "name": row["name"],
                     "price": {"amount": row["price_amount"], "currency": row["currency"]},
+                    "on_hand": row["on_hand"],
+                    "reserved": row["on_hand"] - row["available"],
                     "available": row["available"],
-                    "in_stock": row["available"] > 0,
                 }
                 for row in rows
             ]
+
+
+class ProductList:
+    """The storefront's product list: what is for sale, not how much is on the shelf."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.levels = StockLevels(engine)
+
+    def __call__(self, generation: int) -> list[dict[str, Any]]:
+        return [
+            {
+                "sku": product["sku"],
+                "name": product["name"],
+                "price": product["price"],
+                "available": product["available"],
+                "in_stock": product["available"] > 0,
+            }
+            for product in self.levels(generation)
+        ]
 
 
 class OrderListing:
