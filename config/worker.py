@@ -53,13 +53,27 @@ class ShopWorker(SimpleWorker):
                     "periodic work skipped: Redis is unavailable", extra={"error": str(error)}
                 )
         if super().should_run_maintenance_tasks:
-            super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
+            try:
+                super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
+            except RedisError as error:
+                log.warning("RQ maintenance skipped: Redis is unavailable",
+                            extra={"error": str(error)})  # fmt: skip  # type: ignore[no-untyped-call]
 
     def _revive_scheduler(self) -> None:
         scheduler = getattr(self, "scheduler", None)
         process = getattr(scheduler, "_process", None)
         if scheduler is not None and (process is None or not process.is_alive()):
             scheduler.acquire_locks(auto_start=True)
+
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> tuple[Job, Queue] | None:
+        while True:
+            try:
+                return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+            except RedisError as error:  # RQ retries only some of its calls here
+                log.warning("cannot dequeue: Redis is unavailable", extra={"error": str(error)})
+                time.sleep(1)
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         try:
