@@ -92,7 +92,17 @@ def run(workers: int) -> None:
 
 def _worker_command(burst: bool, rq_args: Sequence[str]) -> list[str]:
     rq = os.path.join(os.path.dirname(sys.executable), "rq")
-    command = [rq, "worker", "-c", "config.rq_settings", "-w", WORKER_CLASS, "--with-scheduler"]
+    command = [
+        rq,
+        "worker",
+        "-c",
+        "config.rq_settings",
+        "-w",
+        WORKER_CLASS,
+        "--with-scheduler",
+        "--dequeue-strategy",
+        "round_robin",
+    ]
     if burst:
         command.append("--burst")
     return [*command, *rq_args]

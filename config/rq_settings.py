@@ -1,6 +1,7 @@
 """Settings module for the plain RQ worker command:
 
-    rq worker -c config.rq_settings -w config.worker.ShopWorker --with-scheduler
+    rq worker -c config.rq_settings -w config.worker.ShopWorker --with-scheduler \
+        --dequeue-strategy round_robin
 
 With no REDIS_URL / DATABASE_URL in the environment, the private servers under
 ./var are started (or reused) and their URLs exported for the jobs.

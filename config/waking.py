@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from redis import Redis
@@ -34,11 +34,16 @@ class Waker:
         self._quiet_until = 0.0
 
     def __call__(self, recorded: Sequence[RecordedEvent]) -> None:
+        self.wake(self.queues)
+
+    def wake(self, names: Iterable[str]) -> None:
+        """Queue a catch-up job for each named subscription that has none queued."""
         if time.monotonic() < self._quiet_until:
             return
         try:
-            for name, queue in self.queues.items():
-                if self.redis.set(flag(name), 1, nx=True, ex=60):
+            for name in names:
+                queue = self.queues.get(name)
+                if queue is not None and self.redis.set(flag(name), 1, nx=True, ex=60):
                     queue.enqueue("config.jobs.catch_up", name, result_ttl=0, failure_ttl=3600)
         except RedisError as error:
             self._quiet_until = time.monotonic() + 5

@@ -18,6 +18,7 @@ class Aggregate:
 
     stream_type: ClassVar[str]
     snapshot_version: ClassVar[int] = 1
+    snapshot_every: ClassVar[int | None] = None  # events between snapshots; None: the default
 
     def __init__(self, aggregate_id: str) -> None:
         self.id = aggregate_id

@@ -114,7 +114,7 @@ _READ_ALL = text(
     SELECT {_COLUMNS} FROM events
     WHERE (transaction_id, position) > (CAST(CAST(:tx AS text) AS xid8), :position)
       AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-    ORDER BY transaction_id, position
+    ORDER BY events.transaction_id, events.position  -- the columns, not the bigint aliases
     LIMIT :limit
     """
 )
@@ -217,7 +217,7 @@ class EventStore:
         row = conn.execute(
             text(
                 "SELECT transaction_id::text::bigint, position, recorded_at FROM events"
-                " ORDER BY transaction_id DESC, position DESC LIMIT 1"
+                " ORDER BY events.transaction_id DESC, events.position DESC LIMIT 1"
             )
         ).first()
         if row is None:

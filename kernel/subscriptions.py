@@ -110,6 +110,7 @@ class RunReport:
     checkpoint: Checkpoint
     busy: bool = False
     error: str | None = None
+    caught_up: bool = False  # reached the visible end of the log (not stopped by the clock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +168,9 @@ class SubscriptionRunner:
             except UndecodableEvent as bad:
                 batch, undecodable = bad.readable, bad
             if not batch and undecodable is None:
-                break
+                if applied:
+                    _clear_failure(conn, subscriber.name)
+                return RunReport(subscriber.name, applied, checkpoint, caught_up=True)
             if batch:
                 try:
                     subscriber.apply(conn, batch, checkpoint)

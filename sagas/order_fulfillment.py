@@ -205,8 +205,23 @@ class OrderFulfillmentSaga:
         """Each event in its own transaction with the checkpoint (the batch is not atomic)."""
         if after is not None and self.checkpoint(conn) != after:
             raise CheckpointMoved(f"{self.name} is not at {after.token()}")
+        skipped: RecordedEvent | None = None  # events the saga does not react to
         for recorded in events:
+            if recorded.type not in _SUBSCRIBED_NAMES:
+                skipped = recorded
+                continue
+            if skipped is not None:
+                self._pass(conn, skipped)
+                skipped = None
             self._retrying(functools.partial(self._handle, conn, recorded))
+        if skipped is not None:
+            self._pass(conn, skipped)
+
+    def _pass(self, conn: Connection, recorded: RecordedEvent) -> None:
+        """Move the checkpoint over a run of events that concern nobody here."""
+        with conn.begin():
+            if read_checkpoint(conn, self.name, for_update=True) < recorded.checkpoint:
+                store_checkpoint(conn, self.name, recorded.checkpoint)
 
     def time_out(self, order_id: str) -> bool:
         """Compensate one order whose payment deadline passed; False if nothing was due."""

@@ -27,12 +27,14 @@ def test_a_long_stock_stream_is_snapshotted_and_loads_like_a_full_replay(
     replayed = StockItem("HOT")
     replayed.replay(recorded.event for recorded in history)
     loaded = stock_item("HOT")
-    first_hundred = StockItem("HOT")
-    first_hundred.replay(recorded.event for recorded in history[:100])
+    every = StockItem.snapshot_every or 100
+    last_taken = len(history) // every * every
+    up_to_snapshot = StockItem("HOT")
+    up_to_snapshot.replay(recorded.event for recorded in history[:last_taken])
 
     assert len(history) > 100
-    assert snapshot_version == 100
-    assert snapshot_state == first_hundred.snapshot_state()
+    assert snapshot_version == last_taken
+    assert snapshot_state == up_to_snapshot.snapshot_state()
     assert loaded.version == replayed.version == len(history)
     assert loaded.snapshot_state() == replayed.snapshot_state()
     assert (loaded.on_hand, loaded.reserved, loaded.available) == (
