@@ -36,3 +36,19 @@ unit: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+# Benchmarks: not part of `make test`, and CI runs none of them. They use the servers
+# DATABASE_URL / REDIS_URL name (default: the local PostgreSQL and Redis), creating
+# and dropping their own bench_* databases; see docs/BENCHMARKS.md.
+BENCH_STAMP := $(VENV)/.bench-installed
+.PHONY: bench bench-quick
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench
+
+bench-quick: $(BENCH_STAMP)
+	$(BIN)/python -m bench --quick

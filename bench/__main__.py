@@ -1,0 +1,242 @@
+"""`python -m bench [--quick] [--only PHASE,...]`: run the benchmarks, print a table,
+write bench/results/latest.json (and quick.json or full.json beside it)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import api, appends, hotsku, load, projections, results
+from bench.env import Processes, Servers, bench_settings, new_name
+from bench.results import Metric
+from bench.shop import Shop
+
+PHASES = ("appends", "hotsku", "saga", "freshness", "get", "post", "projections")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    append_writers: int = 16
+    append_rounds: int = 5
+    append_seconds: float = 5
+    hot_clients: int = 16
+    hot_seconds: float = 15
+    scarce_stock: int = 500
+    customers: int = 50
+    saga_rate: float = 100
+    saga_seconds: float = 30
+    fresh_rate: float = 200
+    fresh_seconds: float = 30
+    drain: float = 90
+    get_rate: float = 500
+    get_rounds: int = 4
+    get_seconds: float = 6
+    post_rounds: int = 5
+    post_seconds: float = 6
+    post_concurrency: int = 8
+    events: int = 1_000_000
+    peer_events: int = 100_000
+    recovery_trials: int = 3
+    backlog: int = 60_000
+    give_up: float = 120
+    request_timeout: float = 30
+    orders_per_customer: int = 3
+
+
+FULL = Sizes()
+QUICK = Sizes(
+    append_rounds=3,
+    append_seconds=1,
+    hot_seconds=2,
+    scarce_stock=40,
+    customers=20,
+    saga_seconds=4,
+    fresh_seconds=4,
+    drain=4,
+    get_rounds=1,
+    get_seconds=2.5,
+    post_rounds=2,
+    post_seconds=2,
+    events=8_000,
+    peer_events=2_000,
+    recovery_trials=1,
+    backlog=5_000,
+    give_up=20,
+    request_timeout=5,
+    orders_per_customer=2,
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, under 2 minutes")
+    parser.add_argument("--only", default="", help=f"comma-separated phases of {PHASES}")
+    parser.add_argument("--events", type=int, help="events in the projection phase's log")
+    parser.add_argument("--peer-events", type=int, help="order events the peer projects")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    if args.events:
+        sizes = dataclasses.replace(sizes, events=args.events)
+    if args.peer_events:
+        sizes = dataclasses.replace(sizes, peer_events=args.peer_events)
+    # Interrupted (Ctrl-C, or SIGTERM, also when started in the background): still stop
+    # every process and drop every database the bench made.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    mode = "quick" if args.quick else "full"
+    only = set(filter(None, args.only.split(","))) or set(PHASES)
+    unknown = only - set(PHASES)
+    if unknown:
+        parser.error(f"unknown phases: {', '.join(sorted(unknown))}")
+
+    started = time.time()
+    load.TIMEOUT = sizes.request_timeout
+    servers = Servers.from_env()
+    logs = Path(tempfile.mkdtemp(prefix="shop-bench-"))
+    processes = Processes(logs)
+    metrics: list[Metric] = []
+    failures: list[str] = []
+    postgres, redis_version = servers.versions()
+    machine = results.machine_description(postgres, redis_version)
+    name = new_name()
+    partial = results.RESULTS / f"{mode}-partial.json"
+    print(f"bench ({mode}): databases {name}*, logs in {logs}", flush=True)
+
+    def phase(label: str, run: Callable[[], list[Metric]]) -> None:
+        if label not in only:
+            return
+        began = time.monotonic()
+        print(f"- {label} ...", flush=True)
+        try:
+            found = run()
+        except Exception:
+            failures.append(label)
+            print(f"  {label} FAILED:\n{traceback.format_exc()}", flush=True)
+            return
+        metrics.extend(found)
+        for metric in found:
+            print(f"  {metric.name}: {metric.value:.4g} {metric.unit}", flush=True)
+        # What is measured so far survives an interrupted run.
+        results.write(metrics, machine, f"{mode} (partial)", started, partial)
+        print(f"  ({time.monotonic() - began:.0f} s)", flush=True)
+
+    shop: Shop | None = None
+    try:
+        redis_url = servers.claim_redis()
+        url = servers.create_database(name)
+        settings = bench_settings(url, redis_url, logs)
+
+        def run_appends() -> list[Metric]:
+            append_url = servers.create_database(name + "_append")
+            es_url = servers.create_database(name + "_es", migrated=False)
+            return appends.appends(
+                append_url, es_url, sizes.append_writers, sizes.append_rounds, sizes.append_seconds
+            )
+
+        phase("appends", run_appends)
+        shop = Shop.build(settings, processes)
+        shop.seed_products()
+        current = shop
+        phase(
+            "hotsku",
+            lambda: [
+                hotsku.hot_sku(
+                    settings, current, sizes.hot_clients, sizes.hot_seconds, sizes.scarce_stock
+                )
+            ],
+        )
+        if only & {"saga", "freshness", "get", "post"}:
+            shop.start_api()
+            shop.register_customers(sizes.customers)
+            if "get" in only:
+                # Every customer gets a few orders the read models show; then the GETs
+                # run with the read models caught up and no worker busy.
+                shop.start_workers(2)
+                token = shop.place_orders(sizes.orders_per_customer)
+                if not shop.read_models_reached(token, 120):
+                    print("  the read models did not catch up before the GET phase", flush=True)
+                shop.stop_workers()
+                phase(
+                    "get",
+                    lambda: api.get_latency(
+                        current,
+                        api.orders_by_customer(current),
+                        sizes.get_rounds,
+                        sizes.get_seconds,
+                        sizes.get_rate,
+                    ),
+                )
+            if only & {"saga", "freshness"}:
+                shop.start_workers(2)
+                phase(
+                    "saga",
+                    lambda: [
+                        api.saga_latency(current, sizes.saga_rate, sizes.saga_seconds, sizes.drain)
+                    ],
+                )
+                if "saga" in only and "freshness" in only:
+                    lagging = shop.wait_caught_up(sizes.drain)
+                    if lagging:
+                        print(f"  still lagging after the saga phase: {lagging}", flush=True)
+                phase(
+                    "freshness",
+                    lambda: api.freshness(
+                        current, sizes.fresh_rate, sizes.fresh_seconds, sizes.drain
+                    ),
+                )
+                shop.stop_workers()
+            # Last: the orders it places are never fulfilled (no worker runs).
+            phase(
+                "post",
+                lambda: api.post_throughput(
+                    current, sizes.post_rounds, sizes.post_seconds, sizes.post_concurrency
+                ),
+            )
+            processes.stop_all()
+        phase(
+            "projections",
+            lambda: projections.rebuilds(
+                servers,
+                name,
+                redis_url,
+                processes,
+                logs,
+                sizes.events,
+                sizes.peer_events,
+                sizes.recovery_trials,
+                sizes.backlog,
+                sizes.give_up,
+            ),
+        )
+    finally:
+        processes.stop_all()
+        if shop is not None:
+            shop.close()
+        servers.drop_databases()
+        servers.release_redis()
+
+    out = results.RESULTS / "latest.json"
+    results.write(metrics, machine, mode, started, out, sizes=dataclasses.asdict(sizes))
+    shutil.copyfile(out, results.RESULTS / f"{mode}.json")
+    partial.unlink(missing_ok=True)
+    print()
+    print(results.table(metrics))
+    print(f"\n{mode} run: {time.time() - started:.0f} s; wrote {out}")
+    if failures:
+        print(f"phases that failed: {', '.join(failures)} (logs in {logs})")
+        return 1
+    shutil.rmtree(logs, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

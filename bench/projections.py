@@ -1,0 +1,330 @@
+"""Read-model rebuilds over a large generated log, the worker's memory while doing
+them, the peer library's projection over the same events, and recovery after a
+worker is SIGKILLed mid-batch."""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis import Redis
+from rq import Queue, Worker
+from sqlalchemy import text
+
+from bench import eventgen, peer
+from bench.env import Processes, Servers, bench_settings, cpu_seconds, libpq, rss_mb
+from bench.results import Baseline, Metric
+from bench.shop import Shop
+from config.queues import PROJECTIONS
+from config.waking import flag, schedule_rebuild
+from kernel.event_store import Checkpoint
+from kernel.subscriptions import SUBSCRIPTION_LOCKS, read_checkpoint, store_checkpoint
+from projections.order_list import Keys, prefix
+
+ORDER = ("catalog", "order_detail", "sales_analytics", "order_list")
+
+
+@dataclass
+class Sampler:
+    """Samples a process's RSS and CPU time every `interval` seconds."""
+
+    pid: int
+    interval: float = 0.5
+    samples: list[tuple[float, float, float]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.monotonic(), rss_mb(self.pid), cpu_seconds(self.pid)))
+            time.sleep(self.interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+    def between(self, start: float, end: float) -> list[float]:
+        return [rss for at, rss, _ in self.samples if start <= at <= end and not math.isnan(rss)]
+
+
+def _mark_caught_up(shop: Shop, redis: Redis, keep: tuple[str, ...] = ()) -> Checkpoint:
+    """Put the saga and the active generations (but `keep`) at the head."""
+    head = shop.head()
+    side = shop.container.read_side
+    with shop.container.engine.begin() as conn:
+        store_checkpoint(conn, shop.container.saga.name, head)
+        for name in ORDER:
+            if name not in keep and name != "order_list":
+                store_checkpoint(conn, side.subscribers(name)[0].name, head)
+    if "order_list" not in keep:
+        key = Keys(prefix(side.generations("order_list").active)).checkpoint()
+        redis.set(key, head.token())
+    return head
+
+
+def _peer_run(database_url: str, timeout: float, out: Any) -> None:
+    out.send(peer.run_peer_projection(database_url, timeout))
+
+
+def rebuilds(
+    servers: Servers,
+    shop_name: str,
+    redis_url: str,
+    processes: Processes,
+    var_dir: Any,
+    events: int,
+    peer_events: int,
+    recovery_trials: int,
+    backlog: int,
+    give_up: float = 120,
+) -> list[Metric]:
+    url = servers.create_database(shop_name + "_proj")
+    settings = bench_settings(url, redis_url, var_dir)
+    redis = Redis.from_url(redis_url)
+    redis.flushdb()
+    shop = Shop.build(settings, processes)
+    generator = eventgen.Generator(shop.container.registry)
+    started = time.monotonic()
+    written = eventgen.copy_events(libpq(url), generator.events(events))
+    generated_s = time.monotonic() - started
+    with shop.container.engine.begin() as conn:
+        conn.execute(text("ANALYZE events"))
+    _mark_caught_up(shop, redis)
+
+    shop.start_workers(1, SWEEP_INTERVAL="600")
+    worker_pid = shop.workers[0].pid
+    sampler = Sampler(worker_pid)
+    sampler.start()
+    rates: dict[str, float] = {}
+    spans: dict[str, tuple[float, float]] = {}
+    peer_rate = math.nan
+    peer_detail: dict[str, Any] = {}
+    try:
+        for name in ORDER:
+            side = shop.container.read_side
+            generation = side.start_rebuild(name)
+            begin = time.monotonic()
+            schedule_rebuild(redis, name)
+            while side.generations(name).active != generation:
+                if shop.workers[0].poll() is not None:
+                    raise RuntimeError("the worker died during a rebuild; see worker-0.log")
+                time.sleep(0.1)
+            end = time.monotonic()
+            spans[name] = (begin, end)
+            rates[name] = written / (end - begin)
+            if name == "order_detail":
+                peer_rate, peer_detail = _peer(servers, shop_name, generator, peer_events)
+    finally:
+        sampler.stop()
+    rss_end = rss_mb(worker_pid)
+    shop.stop_workers()
+
+    metrics = []
+    for name in ORDER:
+        ratio = rates[name] / peer_rate if peer_rate else math.nan
+        metrics.append(
+            Metric(
+                f"projection rebuild: {name}",
+                rates[name],
+                "events/s",
+                ">= 20,000 events/s and >= 5 x peer",
+                rates[name] >= 20_000 and ratio >= 5,
+                Baseline("eventsourcing ProjectionRunner, order-detail view", peer_rate),
+                ratio,
+                {
+                    "events": written,
+                    "how": "rebuild job on one `rq worker` (ShopWorker), enqueue to switch",
+                    "batch_size": settings.subscription_batch_size,
+                    "peer_events": peer_detail.get("events"),
+                },
+                {"seconds": round(spans[name][1] - spans[name][0], 2), "peer": peer_detail},
+            )
+        )
+    metrics.append(_memory(sampler, spans, rss_end, written))
+    metrics.append(
+        recovery(
+            shop, generator, url, recovery_trials, backlog, redis, {"generated_s": generated_s}
+        )
+    )
+    shop.close()
+    redis.close()
+    return metrics
+
+
+def _peer(
+    servers: Servers, shop_name: str, generator: eventgen.Generator, count: int
+) -> tuple[float, dict[str, Any]]:
+    es_url = servers.create_database(shop_name + "_esproj", migrated=False)
+    replay = eventgen.Generator(generator.registry, seed=generator.seed)
+    # The same log from its start: the catalog and customers, then `count` order events.
+    peer.copy_into_peer(es_url, replay.events(count + eventgen.preamble(replay)))
+    # A process of its own: the library's runner uses threads and its own pool.
+    context = multiprocessing.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_peer_run, args=(es_url, 3600.0, send))
+    child.start()
+    total, seconds = receive.recv()
+    child.join()
+    return total / seconds, {
+        "events": total,
+        "seconds": round(seconds, 2),
+        "note": "the library commits each event with its tracking record (its design)",
+    }
+
+
+def _memory(
+    sampler: Sampler, spans: dict[str, tuple[float, float]], rss_end: float, events: int
+) -> Metric:
+    begin = min(start for start, _ in spans.values())
+    end = max(stop for _, stop in spans.values())
+    middle = (begin + end) / 2
+    first, second = sampler.between(begin, middle), sampler.between(middle, end)
+    growth_by_rebuild = {}
+    for name, (start, stop) in spans.items():
+        half = (start + stop) / 2
+        early, late = sampler.between(start, half), sampler.between(half, stop)
+        if early and late:
+            growth_by_rebuild[name] = round(max(late) - max(early), 1)
+    peak = max(first + second, default=math.nan)
+    growth = (max(second) - max(first)) if first and second else math.nan
+    worst = max(growth_by_rebuild.values(), default=0.0)
+    return Metric(
+        f"worker RSS after projecting {events:,} events x {len(spans)} read models",
+        rss_end,
+        "MB",
+        "RSS <= 200 MB, no growth in the last half",
+        rss_end <= 200 and peak <= 200 and worst <= 5 and growth <= 5,
+        None,
+        None,
+        {"sample_interval_s": sampler.interval, "growth_tolerance_mb": 5},
+        {
+            "peak_mb": round(peak, 1),
+            "growth_last_half_mb": round(growth, 1),
+            "growth_last_half_by_rebuild_mb": growth_by_rebuild,
+            "samples": len(sampler.samples),
+        },
+    )
+
+
+def _checkpoint(shop: Shop, name: str) -> Checkpoint:
+    with shop.container.engine.connect() as conn, conn.begin():
+        return read_checkpoint(conn, name)
+
+
+def recovery(
+    shop: Shop,
+    generator: eventgen.Generator,
+    url: str,
+    trials: int,
+    backlog: int,
+    redis: Redis,
+    extra: dict[str, Any],
+    give_up: float = 120,
+) -> Metric:
+    """Kill the worker draining order_detail mid-batch; time until the checkpoint moves."""
+    side = shop.container.read_side
+    name = side.subscribers("order_detail")[0].name
+    results: list[dict[str, Any]] = []
+    for _ in range(trials):
+        shop.start_workers(2 - len(shop.workers))
+        eventgen.copy_events(libpq(url), generator.more_orders(backlog))
+        # Only order_detail lags (the saga would otherwise start real commands for
+        # every generated order, and the sweep drains the saga first).
+        head = _mark_caught_up(shop, redis, keep=("order_detail",))
+        before = _checkpoint(shop, name)
+        redis.set(flag("order_detail"), 1, ex=60)
+        Queue(PROJECTIONS, connection=redis).enqueue(
+            "config.jobs.catch_up", "order_detail", result_ttl=0, failure_ttl=3600
+        )
+        deadline = time.monotonic() + 60
+        while _checkpoint(shop, name) == before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # a few batches in: the next one is under way
+        pid = _lock_holder(shop, name)
+        if pid is None:
+            results.append({"error": "no process held order_detail's lock"})
+            continue
+        worker_name = next((str(w.name) for w in Worker.all(connection=redis) if w.pid == pid), "")
+        held_scheduler = any(
+            _text(redis.get(f"rq:scheduler-lock:{queue}")) == worker_name
+            for queue in ("shop-sagas", "shop-projections")
+        )
+        os.kill(pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        at_kill = _checkpoint(shop, name)
+        moved = math.inf
+        while time.monotonic() < killed_at + give_up:
+            if _checkpoint(shop, name) > at_kill:
+                moved = time.monotonic() - killed_at
+                break
+            time.sleep(0.01)
+        results.append({"seconds": round(moved, 3), "killed_held_scheduler_lock": held_scheduler})
+        for child in [w for w in shop.workers if w.pid == pid]:
+            child.wait()
+            shop.workers.remove(child)
+            shop.processes.children.remove(child)
+        for worker in Worker.all(connection=redis):
+            if worker.pid == pid:
+                worker.register_death()  # type: ignore[no-untyped-call]
+        del head
+        shop.wait_caught_up(give_up)
+    shop.stop_workers()
+    worst = max((r.get("seconds", math.inf) for r in results), default=math.inf)
+    return Metric(
+        "recovery: worker SIGKILLed mid-batch until its subscription advances",
+        worst,
+        "s",
+        "<= 5 s",
+        worst <= 5,
+        None,
+        None,
+        {
+            "trials": trials,
+            "backlog_events": backlog,
+            "workers": 2,
+            "sweep_interval_s": shop.settings.sweep_interval,
+            "traffic_after_kill": "none (worst case: only the sweep or a new commit wakes)",
+            "gives_up_after_s": give_up,
+        },
+        {"trials": results, **extra},
+    )
+
+
+def _lock_holder(shop: Shop, name: str) -> int | None:
+    """The local process whose PostgreSQL session holds the subscription's advisory lock."""
+    with shop.container.engine.connect() as conn:
+        port = conn.execute(
+            text(
+                "SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                " WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :ns"
+                " AND l.objid = (hashtext(:name)::bigint & 4294967295)::text::oid"
+            ),
+            {"ns": SUBSCRIPTION_LOCKS, "name": name},
+        ).scalar()
+    if port is None:
+        return None
+    found = subprocess.run(
+        ["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    match = re.search(r"pid=(\d+)", found)
+    return int(match.group(1)) if match else None
+
+
+def _text(raw: Any) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw or "")

@@ -1,0 +1,205 @@
+"""The system under test as the bench sees it: its database, API, workers and data."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis import Redis
+from rq import Worker
+from sqlalchemy import text
+
+from bench.env import Processes, environment
+from config.bootstrap import Container, bootstrap
+from config.settings import Settings
+from inventory.commands import AddProduct
+from kernel.event_store import Checkpoint
+from kernel.messages import Metadata
+from kernel.money import Money
+
+PRODUCTS = (("BENCH-MUG", "Stoneware mug", 1200), ("BENCH-TEE", "Black T-shirt, M", 2500))
+PLENTY = 1_000_000_000
+ADDRESS = {
+    "name": "Ada Lovelace",
+    "line1": "1 Main St",
+    "city": "London",
+    "postal_code": "N1 1AA",
+    "country": "GB",
+}
+
+
+def order_body(token: str = "tok_visa") -> dict[str, Any]:
+    return {
+        "lines": [{"sku": PRODUCTS[0][0], "quantity": 2}, {"sku": PRODUCTS[1][0], "quantity": 1}],
+        "shipping_address": ADDRESS,
+        "payment": {"token": token},
+    }
+
+
+def http_json(
+    method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
+) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"null")
+
+
+@dataclass
+class Customer:
+    customer_id: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass
+class Shop:
+    settings: Settings
+    processes: Processes
+    container: Container
+    api: str = ""
+    baseline: str = ""
+    customers: list[Customer] = field(default_factory=list)
+    workers: list[Any] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, settings: Settings, processes: Processes) -> Shop:
+        return cls(settings, processes, bootstrap(settings))
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return environment(self.settings, **extra)
+
+    def seed_products(self, stock: int = PLENTY) -> None:
+        for sku, name, price in PRODUCTS:
+            self.add_product(sku, name, price, stock)
+
+    def add_product(self, sku: str, name: str, price: int, stock: int) -> None:
+        command = AddProduct(sku, name, Money(price, "EUR"), stock)
+        result = self.container.bus.dispatch(command, Metadata(actor="bench"))
+        if not result.ok and getattr(result, "code", "") != "product_exists":
+            raise RuntimeError(f"could not add {sku}: {result}")
+
+    def start_api(self) -> None:
+        self.api = self.processes.gunicorn("api", "wsgi:app", self.env(LOG_LEVEL="WARNING"))
+        self.baseline = self.processes.gunicorn(
+            "baseline", "bench.minimal_app:app", self.env(LOG_LEVEL="WARNING")
+        )
+
+    def register_customers(self, count: int) -> None:
+        for n in range(count):
+            email = f"bench-{uuid.uuid4().hex[:8]}-{n}@example.com"
+            found = http_json(
+                "POST", f"{self.api}/api/customers", {"email": email, "name": f"Bench {n}"}
+            )
+            self.customers.append(Customer(found["customer_id"], found["token"]))
+
+    def start_workers(self, count: int, **extra: str) -> None:
+        env = self.env(LOG_LEVEL="WARNING", **extra)
+        for n in range(count):
+            self.workers.append(self.processes.worker(f"worker-{len(self.workers) + n}", env))
+        redis = Redis.from_url(self.settings.require()[1])
+        deadline = time.monotonic() + 60
+        try:
+            while len(Worker.all(connection=redis)) < len(self.workers):
+                if any(worker.poll() is not None for worker in self.workers):
+                    raise RuntimeError("an rq worker exited while starting; see its log")
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the rq workers did not register within 60 s")
+                time.sleep(0.1)
+        finally:
+            redis.close()
+
+    def stop_workers(self) -> None:
+        # A worker finishes its job before a warm shutdown (up to 30 s): killing one is
+        # safe by design (exactly-once in effect), and the bench has no time to wait.
+        for worker in self.workers:
+            self.processes.stop(worker, timeout=2)
+        self.workers.clear()
+        redis = Redis.from_url(self.settings.require()[1])
+        for worker in Worker.all(connection=redis):  # a SIGKILLed one stays registered
+            worker.register_death()  # type: ignore[no-untyped-call]
+        redis.close()
+
+    def wait_idle(self, timeout: float = 120) -> float:
+        """Wait until the API answers /healthz promptly again: an overloaded server keeps
+        working through its queued connections after the load generator gave up, and
+        that must not spill into the next measurement. Returns the seconds waited."""
+        began = time.monotonic()
+        prompt = 0
+        while prompt < 3 and time.monotonic() - began < timeout:
+            asked = time.monotonic()
+            try:
+                http_json("GET", f"{self.api}/healthz")
+            except OSError:
+                prompt = 0
+                continue
+            prompt = prompt + 1 if time.monotonic() - asked < 0.05 else 0
+            time.sleep(0.05)
+        return time.monotonic() - began
+
+    def place_orders(self, per_customer: int) -> Checkpoint:
+        """Place orders through the API, one after another; the last consistency token."""
+        last = Checkpoint()
+        for customer in self.customers:
+            for _ in range(per_customer):
+                found = http_json(
+                    "POST", f"{self.api}/api/orders", order_body(), headers=customer.headers
+                )
+                last = max(last, Checkpoint.parse(found["consistency_token"]))
+        return last
+
+    def read_models_reached(self, token: Checkpoint, timeout: float) -> bool:
+        """Wait until order_list and order_detail have applied `token`."""
+        side = self.container.read_side
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            reached = True
+            for name in ("order_list", "order_detail"):
+                subscriber = side.projection(name).subscriber(side.generations(name).active)
+                with self.container.engine.connect() as conn:
+                    reached = reached and subscriber.checkpoint(conn) >= token
+            if reached:
+                return True
+            time.sleep(0.2)
+        return False
+
+    def head(self) -> Checkpoint:
+        with self.container.engine.connect() as conn, conn.begin():
+            return self.container.store.head(conn)[0]
+
+    def lagging(self) -> dict[str, int]:
+        """Subscriptions (saga and async read models) still behind the log head."""
+        subscribers: list[Any] = [self.container.saga]
+        for name, projection in self.container.read_side.projections.items():
+            if projection.mode == "async":
+                subscribers += self.container.read_side.subscribers(name)
+        behind = {}
+        for status in self.container.runner.status(subscribers):
+            if status.lag_events:
+                behind[status.name] = status.lag_events
+        return behind
+
+    def wait_caught_up(self, timeout: float) -> dict[str, int]:
+        """Wait until every subscription reached the head; returns what still lags."""
+        deadline = time.monotonic() + timeout
+        behind = self.lagging()
+        while behind and time.monotonic() < deadline:
+            time.sleep(0.5)
+            behind = self.lagging()
+        return behind
+
+    def count_events(self) -> int:
+        with self.container.engine.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM events")).scalar_one())
+
+    def close(self) -> None:
+        self.container.close()
