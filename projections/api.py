@@ -70,7 +70,7 @@ def fresh(name: str, args: dict[str, Any]) -> tuple[int, dict[str, Any], dict[st
         freshness = side.freshness(name, token)
     except ValueError:
         reject(422, "The consistency token is malformed.", errors={"consistency_token": ["bad"]})
-    return side.generations(name).active, _described(name, freshness), _headers(freshness)
+    return freshness.generation, _described(name, freshness), _headers(freshness)
 
 
 def _described(name: str, freshness: Freshness) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from projections.projection import PostgresProjection, Projection
 class Freshness:
     """How far a read model is behind the log when a query reads it."""
 
+    generation: int  # the generation the query should read
     lag_events: int
     lag_seconds: float
     stale: bool  # a consistency token was given and the wait for it ran out
@@ -98,11 +99,15 @@ class ReadSide:
         """
         wanted = Checkpoint.parse(token) if token else None
         projection = self.projection(name)
-        subscriber = projection.subscriber(self.generations(name).active)
         with self.engine.connect() as conn:
+            with conn.begin():
+                generation = generations.read(conn, name).active
+            if projection.mode == "sync":
+                return Freshness(generation, 0, 0.0, False)
+            subscriber = projection.subscriber(generation)
             checkpoint = subscriber.checkpoint(conn)
             stale = False
-            if wanted is not None and projection.mode == "async":
+            if wanted is not None:
                 deadline = time.monotonic() + self.wait_timeout
                 while checkpoint < wanted:
                     if time.monotonic() >= deadline:
@@ -110,12 +115,10 @@ class ReadSide:
                         break
                     time.sleep(self.poll_interval)
                     checkpoint = subscriber.checkpoint(conn)
-            if projection.mode == "sync":
-                return Freshness(0, 0.0, False)
             with conn.begin():
                 lag, oldest = self.store.backlog(conn, checkpoint)
         seconds = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
-        return Freshness(lag, max(seconds, 0.0), stale)
+        return Freshness(generation, lag, max(seconds, 0.0), stale)
 
     def status(self) -> list[ProjectionStatus]:
         statuses = []
