@@ -41,10 +41,16 @@ class Waker:
         if time.monotonic() < self._quiet_until:
             return
         try:
-            for name in names:
-                queue = self.queues.get(name)
-                if queue is not None and self.redis.set(flag(name), 1, nx=True, ex=60):
-                    queue.enqueue("config.jobs.catch_up", name, result_ttl=0, failure_ttl=3600)
+            wanted = [name for name in names if name in self.queues]
+            with self.redis.pipeline(transaction=False) as pipe:
+                for name in wanted:
+                    pipe.set(flag(name), 1, nx=True, ex=60)
+                raised = pipe.execute()  # one round trip for every flag
+            for name, newly in zip(wanted, raised, strict=True):
+                if newly:
+                    self.queues[name].enqueue(
+                        "config.jobs.catch_up", name, result_ttl=0, failure_ttl=3600
+                    )
         except RedisError as error:
             self._quiet_until = time.monotonic() + 5
             log.warning("could not wake the workers", extra={"error": str(error)})
