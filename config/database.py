@@ -22,12 +22,13 @@ def sqlalchemy_url(database_url: str) -> str:
 
 
 def make_engine(database_url: str, *, pool_size: int = 5) -> Engine:
-    # No pre-ping: it costs a round trip per checkout. After a PostgreSQL restart the first
-    # use of a dead connection fails (a 503, retried safely) and the pool is refilled.
+    # Pre-ping costs a round trip per checkout, and buys a pool that survives a
+    # PostgreSQL restart without answering a 503 per stale connection.
     return create_engine(
         sqlalchemy_url(database_url),
         pool_size=pool_size,
         max_overflow=pool_size * 2,
+        pool_pre_ping=True,
         pool_timeout=5,
         connect_args={"connect_timeout": 3},
     )
