@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -24,6 +24,7 @@ from config.bootstrap import Container, bootstrap
 from config.database import migrate
 from config.local import prepare_local, stop_local
 from config.settings import Settings
+from tests.support.api_client import Customer
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_DATABASES = range(1, 16)  # db 0 holds the claims
@@ -131,9 +132,3 @@ def register_customer(client: FlaskClient) -> Callable[..., Customer]:
         return Customer(body["customer_id"], {"Authorization": f"Bearer {body['token']}"})
 
     return register
-
-
-@dataclass(frozen=True)
-class Customer:
-    customer_id: str
-    headers: dict[str, str]

@@ -7,19 +7,23 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-from redis import Redis
-from rq import Worker
 
 from config.bootstrap import Container
 from config.settings import Settings
-from tests.support.processes import BIN, ROOT, environment, free_port, start, wait_until_ready
+from tests.support.processes import (
+    ROOT,
+    Processes,
+    environment,
+    free_port,
+    wait_for_workers,
+    wait_until_ready,
+)
 from tests.support.state import reset_state
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -33,10 +37,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-WORKER = [
-    str(BIN / "rq"), "worker", "-c", "config.rq_settings", "-w", "config.worker.ShopWorker",
-    "--with-scheduler", "shop-sagas", "shop-projections",
-]  # fmt: skip
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 
 
@@ -62,29 +62,14 @@ def stack(
         SWEEP_INTERVAL="1",
         PROMETHEUS_MULTIPROC_DIR=str(logs / "metrics"),
     )
-    api = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "wsgi:app"]
-    processes = [start(api, env, logs / "api.log"), start(WORKER, env, logs / "worker.log")]
     try:
-        wait_until_ready(base_url, processes[0])
-        redis = Redis.from_url(settings.require()[1])
-
-        def worker_registered() -> None:
-            assert processes[1].poll() is None, (logs / "worker.log").read_text()[-2000:]
-            assert Worker.all(connection=redis)
-
-        eventually(worker_registered, timeout=60, interval=0.1)
-        redis.close()
-        yield Stack(base_url, logs)
+        with Processes(logs) as processes:
+            api = processes.api(env, port)
+            worker = processes.worker(env)
+            wait_until_ready(base_url, api)
+            wait_for_workers(settings.require()[1], [worker])
+            yield Stack(base_url, logs)
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
         reset_state(container)
 
 
@@ -118,19 +103,6 @@ def page(browser: Browser, stack: Stack) -> Iterator[Page]:
     tab = context.new_page()
     yield tab
     context.close()
-
-
-def eventually(check: Callable[[], None], timeout: float = 30, interval: float = 0.2) -> None:
-    """Retry `check` until its assertions pass; its last failure at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            check()
-            return
-        except AssertionError:
-            if time.monotonic() >= deadline:
-                raise
-        time.sleep(interval)
 
 
 def screenshot(page: Page, name: str) -> None:

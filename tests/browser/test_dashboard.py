@@ -16,16 +16,10 @@ from playwright.sync_api import Page, expect
 from prometheus_client.parser import text_string_to_metric_families
 
 from config.settings import Settings
-from tests.browser.conftest import Stack, eventually, screenshot
-from tests.support.processes import http
+from tests.browser.conftest import Stack, screenshot
+from tests.support.api_client import ApiClient, Customer
+from tests.support.polling import eventually
 
-ADDRESS = {
-    "name": "Ada Lovelace",
-    "line1": "12 St James's Square",
-    "city": "London",
-    "postal_code": "SW1Y 4JH",
-    "country": "GB",
-}
 PRODUCTS = (
     ("MUG-001", "Stoneware mug", 1200, 40),
     ("TEE-BLK-M", "Black T-shirt, M", 2500, 25),
@@ -39,51 +33,39 @@ ORDERS = (  # (customer, lines)
 
 
 @pytest.fixture(scope="module")
-def admin_headers(settings: Settings) -> dict[str, str]:
-    return {"Authorization": f"Bearer {settings.admin_token}"}
+def api(stack: Stack, settings: Settings) -> ApiClient:
+    return ApiClient(stack.base_url, settings.admin_token or "")
 
 
 @pytest.fixture(scope="module")
-def placed(stack: Stack, admin_headers: dict[str, str]) -> list[str]:
+def placed(api: ApiClient) -> list[str]:
     """The catalog and three paid orders, through the HTTP API."""
     for sku, name, amount, stock in PRODUCTS:
-        body = {"sku": sku, "name": name, "price": {"amount": amount, "currency": "EUR"},
-                "stock": stock}  # fmt: skip
-        status, answer = http("POST", f"{stack.base_url}/admin/api/products", body, admin_headers)
-        assert status == 202, answer
-    tokens: dict[str, str] = {}
+        api.add_product(sku, stock=stock, amount=amount, name=name)
+    customers: dict[str, Customer] = {}
     order_ids = []
     for email, lines in ORDERS:
-        if email not in tokens:
-            status, answer = http("POST", f"{stack.base_url}/api/customers",
-                                  {"email": email, "name": email.split("@")[0]})  # fmt: skip
-            assert status == 201, answer
-            tokens[email] = answer["token"]
-        body = {
-            "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in lines.items()],
-            "shipping_address": ADDRESS,
-            "payment": {"token": "tok_visa"},
-        }
-        headers = {"Authorization": f"Bearer {tokens[email]}"}
-        status, answer = http("POST", f"{stack.base_url}/api/orders", body, headers)
-        assert status == 202, answer
-        order_ids.append(answer["order_id"])
+        if email not in customers:
+            customers[email] = api.register(email, email.split("@")[0])
+        reply = api.place(customers[email].headers, lines)
+        assert reply.status == 202, reply.body
+        order_ids.append(reply.body["order_id"])
     return order_ids
 
 
-def confirmed_totals(stack: Stack, order_ids: list[str], headers: dict[str, str]) -> int:
+def confirmed_totals(api: ApiClient, order_ids: list[str]) -> int:
     """The orders' totals once the saga has confirmed them all (admin JSON API)."""
     totals: dict[str, int] = {}
 
     def all_confirmed() -> None:
         for order_id in order_ids:
-            status, body = http("GET", f"{stack.base_url}/admin/api/orders/{order_id}",
-                                headers=headers)  # fmt: skip
-            assert status == 200, body
-            assert body["order"]["status"] == "confirmed", body["order"]["status"]
-            totals[order_id] = body["order"]["total"]["amount"]
+            reply = api("GET", f"/admin/api/orders/{order_id}", headers=api.admin)
+            assert reply.status == 200, reply.body
+            order = reply.body["order"]
+            assert order["status"] == "confirmed", order["status"]
+            totals[order_id] = order["total"]["amount"]
 
-    eventually(all_confirmed, timeout=30)
+    eventually(all_confirmed, timeout=30, interval=0.2)
     return sum(totals.values())
 
 
@@ -134,9 +116,9 @@ def test_an_order_shows_its_event_history_and_causes(page: Page, placed: list[st
 
 
 def test_the_sales_chart_adds_up_to_the_orders_placed(
-    page: Page, stack: Stack, placed: list[str], admin_headers: dict[str, str]
+    page: Page, api: ApiClient, placed: list[str]
 ) -> None:
-    expected = confirmed_totals(stack, placed, admin_headers)
+    expected = confirmed_totals(api, placed)
 
     def sales_caught_up() -> None:
         page.goto("/admin/sales")

@@ -1,69 +1,38 @@
 """Shared by the order-fulfillment end-to-end suites: the real processes (a gunicorn API and
-`rq worker`s), a storefront and admin driven over HTTP, signed webhooks, bounded polling.
+`rq worker`s), a storefront and admin driven over HTTP, signed webhooks, and reading what
+happened.
 
-The tests wait for outcomes by polling with a deadline; nothing sleeps a fixed time
-and then asserts.
+The tests wait for outcomes by polling with a deadline (tests.support.polling); nothing
+sleeps a fixed time and then asserts.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import signal
-import subprocess
 import time
-import urllib.error
-import urllib.request
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from redis import Redis
-from rq import Worker
 from sqlalchemy import Engine, text
 
 from config.settings import Settings
 from payments.webhooks import SIGNATURE_HEADER, sign, simulated_notification
 from projections import generations, order_detail
 from sagas.order_fulfillment import _IDS as SAGA_COMMAND_IDS
-from tests.support.processes import BIN, ROOT, environment, free_port, http, wait_until_ready
+from tests.support.api_client import ApiClient, Customer, call
+from tests.support.polling import eventually
+from tests.support.processes import (
+    Processes,
+    environment,
+    free_port,
+    wait_for_workers,
+    wait_until_ready,
+)
 
-T = TypeVar("T")
-
-WORKER = [
-    str(BIN / "rq"),
-    "worker",
-    "-c",
-    "config.rq_settings",
-    "-w",
-    "config.worker.ShopWorker",
-    "--with-scheduler",
-    "shop-sagas",
-    "shop-projections",
-]
 SAGA_ACTOR = "saga:order_fulfillment"
-ADDRESS = {
-    "name": "Ada Lovelace",
-    "line1": "12 St James's Square",
-    "city": "London",
-    "postal_code": "SW1Y 4JH",
-    "country": "GB",
-}
-
-
-def eventually(check: Callable[[], T], timeout: float = 20, interval: float = 0.1) -> T:
-    """`check()`'s value once it stops failing its assertions; its last failure at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return check()
-        except AssertionError:
-            if time.monotonic() >= deadline:
-                raise
-        time.sleep(interval)
 
 
 # --- the processes --------------------------------------------------------------------
@@ -75,19 +44,14 @@ class System:
 
     url: str
     settings: Settings
-    api: subprocess.Popen[bytes]
-    workers: list[subprocess.Popen[bytes]]
-    logs: Path
+    processes: Processes
 
     def assert_alive(self) -> None:
-        for process in (self.api, *self.workers):
-            assert process.poll() is None, f"a process exited:\n{self.tail()}"
+        for process in self.processes.started:
+            assert process.alive, f"a process exited:\n{self.tail()}"
 
     def tail(self) -> str:
-        return "\n".join(
-            f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}"
-            for path in sorted(self.logs.glob("*.log"))
-        )
+        return self.processes.tails()
 
 
 @contextlib.contextmanager
@@ -100,87 +64,28 @@ def running_system(
     env = environment(
         settings, PUBLIC_URL=url, PAYMENT_TIMEOUT=str(payment_timeout), SWEEP_INTERVAL="1"
     )
-    command = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "wsgi:app"]
-    processes: list[subprocess.Popen[bytes]] = []
-    try:
-        api = _start(command, env, logs / "api.log")
-        processes.append(api)
-        rq_workers = [_start(WORKER, env, logs / f"worker-{n}.log") for n in range(workers)]
-        processes += rq_workers
-        system = System(url, settings, api, rq_workers, logs)
-        try:
-            wait_until_ready(url, api)
-            _wait_for_workers(system)
-        except AssertionError as error:
-            raise AssertionError(f"{error}\n{system.tail()}") from error
+    with Processes(logs) as processes:
+        system = System(url, settings, processes)
+        api = processes.api(env, port)
+        rq_workers = [processes.worker(env) for _ in range(workers)]
+        wait_until_ready(url, api)
+        wait_for_workers(settings.require()[1], rq_workers)
+        system.assert_alive()
         yield system
-    finally:
-        _stop(processes)
-
-
-def _wait_for_workers(system: System) -> None:
-    redis = Redis.from_url(system.settings.require()[1])
-    pids = {process.pid for process in system.workers}
-    try:
-
-        def registered() -> None:
-            system.assert_alive()
-            assert pids <= {worker.pid for worker in Worker.all(connection=redis)}
-
-        eventually(registered, timeout=60)
-    finally:
-        redis.close()
-
-
-def _start(command: Sequence[str], env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """Like tests.support.processes.start, in a process group of its own, so that stopping
-    it also reaches what it forked (gunicorn's workers, an RQ worker's scheduler)."""
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            list(command),
-            cwd=ROOT,
-            env=dict(env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-def _stop(processes: Sequence[subprocess.Popen[bytes]]) -> None:
-    """SIGTERM each group, give it 15 s to shut down cleanly, then SIGKILL a group still up."""
-    for process in processes:
-        _signal_group(process, signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    for process in processes:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-    for process in processes:
-        if process.poll() is None:  # the whole group goes, so no forked child is orphaned
-            _signal_group(process, signal.SIGKILL)
-            process.wait()
-
-
-def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, sig)
 
 
 # --- the storefront and the admin, over HTTP --------------------------------------------
 
 
-@dataclass(frozen=True)
-class Shopper:
-    customer_id: str
-    headers: dict[str, str]
-
-
 class Storefront:
-    """Customers, the admin and the payment provider, each as the API sees them."""
+    """Customers, the admin and the payment provider, each as the API sees them; every
+    request but a webhook must be accepted."""
 
     def __init__(self, system: System) -> None:
         self.url = system.url
         self.settings = system.settings
-        self.admin = {"Authorization": f"Bearer {system.settings.admin_token}"}
+        self.api = ApiClient(system.url, system.settings.admin_token or "")
+        self.admin = self.api.admin
 
     def call(
         self,
@@ -191,48 +96,32 @@ class Storefront:
         *,
         expect: int | None = None,
     ) -> Any:
-        status, answer = http(method, self.url + path, body, headers)
+        reply = self.api(method, path, body, headers)
         if expect is not None:
-            assert status == expect, f"{method} {path} -> {status} {answer}"
-        return answer
+            assert reply.status == expect, f"{method} {path} -> {reply.status} {reply.body}"
+        return reply.body
 
     def add_product(self, sku: str, stock: int, amount: int = 1250, currency: str = "EUR") -> None:
-        product = {
-            "sku": sku,
-            "name": f"Product {sku}",
-            "price": {"amount": amount, "currency": currency},
-            "stock": stock,
-        }
-        self.call("POST", "/admin/api/products", product, self.admin, expect=202)
+        self.api.add_product(sku, stock=stock, amount=amount, currency=currency)
 
-    def register(self, email: str) -> Shopper:
-        body = self.call(
-            "POST", "/api/customers", {"email": email, "name": "A Customer"}, expect=201
-        )
-        return Shopper(body["customer_id"], {"Authorization": f"Bearer {body['token']}"})
+    def register(self, email: str) -> Customer:
+        return self.api.register(email)
 
     def place(
         self,
-        shopper: Shopper,
+        shopper: Customer,
         lines: Mapping[str, int],
         token: str,
         *,
         correlation_id: str | None = None,
     ) -> str:
-        body = {
-            "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in lines.items()],
-            "shipping_address": ADDRESS,
-            "payment": {"token": token},
-        }
-        headers = dict(shopper.headers)
-        if correlation_id:
-            headers["X-Correlation-ID"] = correlation_id
-        placed = self.call("POST", "/api/orders", body, headers, expect=202)
-        assert placed["status"] == "pending"
-        order_id: str = placed["order_id"]
+        reply = self.api.place(shopper.headers, lines, token, correlation_id=correlation_id)
+        assert reply.status == 202, f"POST /api/orders -> {reply.status} {reply.body}"
+        assert reply.body["status"] == "pending"
+        order_id: str = reply.body["order_id"]
         return order_id
 
-    def cancel(self, shopper: Shopper, order_id: str, reason: str) -> None:
+    def cancel(self, shopper: Customer, order_id: str, reason: str) -> None:
         path = f"/api/orders/{order_id}/cancel"
         self.call("POST", path, {"reason": reason}, shopper.headers, expect=202)
 
@@ -310,22 +199,12 @@ class Storefront:
         """Deliver the provider's notification signed with `secret` (the right one by default)."""
         body = simulated_notification(order_id, outcome, None, provider_event_id)
         key = secret if secret is not None else self.settings.payment_webhook_secret
-        request = urllib.request.Request(
-            self.url + "/webhooks/payments",
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                SIGNATURE_HEADER: sign(key, body, int(time.time())),
-            },
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as error:
-            answer = json.loads(error.read() or b"null")
-            error.close()
-            return error.code, answer
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(key, body, int(time.time())),
+        }
+        reply = call("POST", self.url + "/webhooks/payments", body, headers, timeout=10)
+        return reply.status, reply.body
 
 
 # --- reading what happened ----------------------------------------------------------------
@@ -358,11 +237,6 @@ def cause_of(event: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> 
 def saga_triggers(saga: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
     """(what the saga reacted to, the commands it issued and how they went), in order."""
     return [(moment["trigger"], list(moment["commands"])) for moment in saga["history"]]
-
-
-def count(engine: Engine, table: str) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
 
 
 def on_hand(engine: Engine) -> dict[str, int]:

@@ -40,12 +40,6 @@ def system(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield running
 
 
-@pytest.fixture
-def shop(system: System) -> Iterator[Storefront]:
-    yield Storefront(system)
-    system.assert_alive()
-
-
 def test_a_paid_order_is_confirmed_and_shipping_it_commits_the_reserved_stock(
     shop: Storefront, container: Container
 ) -> None:

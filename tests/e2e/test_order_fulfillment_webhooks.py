@@ -22,11 +22,11 @@ from payments.simulator import post_notification
 from tests.e2e.fulfillment_support import (
     Storefront,
     System,
-    count,
     running_system,
     saga_triggers,
     types_of,
 )
+from tests.support.state import row_count
 
 PAYMENT_TIMEOUT = 30.0
 
@@ -36,12 +36,6 @@ def system(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
     logs = tmp_path_factory.mktemp("fulfillment-webhooks")
     with running_system(settings, logs, workers=1, payment_timeout=PAYMENT_TIMEOUT) as running:
         yield running
-
-
-@pytest.fixture
-def shop(system: System) -> Iterator[Storefront]:
-    yield Storefront(system)
-    system.assert_alive()
 
 
 def test_an_async_payment_is_confirmed_by_the_providers_webhook_and_a_redelivery_is_a_no_op(
@@ -82,8 +76,8 @@ def test_an_async_payment_is_confirmed_by_the_providers_webhook_and_a_redelivery
     assert payload["type"] == "payment.succeeded"
     assert payload["data"]["order_id"] == order_id
     assert _succeeded_by(container, order_id) == provider_event_id
-    events = count(container.engine, "events")
-    inbox = count(container.engine, "payment_webhook_inbox")
+    events = row_count(container.engine, "events")
+    inbox = row_count(container.engine, "payment_webhook_inbox")
 
     # The provider delivers the same event again (it retries until it sees a 2xx).
     assert shop.post_webhook(order_id, provider_event_id) == (200, {"status": "duplicate"})
@@ -93,16 +87,16 @@ def test_an_async_payment_is_confirmed_by_the_providers_webhook_and_a_redelivery
     )
     assert redelivered == 200
 
-    assert count(container.engine, "events") == events
-    assert count(container.engine, "payment_webhook_inbox") == inbox
+    assert row_count(container.engine, "events") == events
+    assert row_count(container.engine, "payment_webhook_inbox") == inbox
     assert shop.saga(order_id) == saga
     assert shop.order(order_id)["history"] == history
 
     # Someone without the secret.
     status, problem = shop.post_webhook(order_id, "evt_forged", secret="not-the-secret")
     assert status == 401, problem
-    assert count(container.engine, "events") == events
-    assert count(container.engine, "payment_webhook_inbox") == inbox
+    assert row_count(container.engine, "events") == events
+    assert row_count(container.engine, "payment_webhook_inbox") == inbox
 
 
 def test_a_wrongly_signed_webhook_is_refused_and_the_payment_stays_pending_until_a_signed_one(
@@ -113,13 +107,13 @@ def test_a_wrongly_signed_webhook_is_refused_and_the_payment_stays_pending_until
     # tok_timeout: the simulated provider never calls back on its own.
     order_id = shop.place(ada, {"MUG-1": 1}, "tok_timeout")
     shop.wait_for_saga(order_id, state="in_progress", step="paying", payment="pending")
-    events = count(container.engine, "events")
+    events = row_count(container.engine, "events")
 
     status, problem = shop.post_webhook(order_id, "evt_1", secret="not-the-secret")
 
     assert status == 401, problem
-    assert count(container.engine, "events") == events
-    assert count(container.engine, "payment_webhook_inbox") == 0
+    assert row_count(container.engine, "events") == events
+    assert row_count(container.engine, "payment_webhook_inbox") == 0
     saga = shop.saga(order_id)
     assert saga is not None
     assert (saga["step"], saga["payment"]) == ("paying", "pending")

@@ -10,46 +10,26 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import subprocess
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from redis import Redis
-from rq import Worker
 
 from config.app import create_app
 from config.bootstrap import Container, bootstrap
 from config.settings import Settings
 from kernel.event_store import RecordedEvent
-from kernel.subscriptions import Subscriber
 from orders.commands import CancelOrder, ShipOrder
 from projections import order_detail
-from tests.conftest import Customer
-from tests.integration.projections.shop import ADDRESS_DATA, BIG_CATALOG, CATALOG, Shop
-from tests.integration.projections.support import (
-    ALL_MODELS,
-    contents,
-    eventually,
-    rebuilt_from_zero,
-    whole_log,
-)
-from tests.support.processes import BIN, environment, start
+from tests.support.api_client import Customer
+from tests.support.event_log import whole_log
+from tests.support.polling import eventually
+from tests.support.processes import Process, Processes, environment, wait_for_workers
+from tests.support.read_models import ALL_MODELS, contents, lagging, rebuilt_from_zero
+from tests.support.shop import ADDRESS_DATA, BIG_CATALOG, CATALOG, Shop
 
-WORKER = [
-    str(BIN / "rq"),
-    "worker",
-    "-c",
-    "config.rq_settings",
-    "-w",
-    "config.worker.ShopWorker",
-    "--with-scheduler",
-    "shop-sagas",
-    "shop-projections",
-]
 STATUS_BY_EVENT = {
     "OrderPlaced": "pending",
     "OrderConfirmed": "confirmed",
@@ -61,40 +41,16 @@ STATUS_BY_EVENT = {
 @pytest.fixture(scope="module")
 def workers(
     settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[list[subprocess.Popen[bytes]]]:
-    logs = tmp_path_factory.mktemp("workers")
+) -> Iterator[list[Process]]:
     env = environment(settings, SWEEP_INTERVAL="1", PAYMENT_TIMEOUT="2")
-    processes = [start(WORKER, env, logs / f"worker-{n}.log") for n in range(2)]
-    redis = Redis.from_url(settings.require()[1])
-    try:
-
-        def registered() -> None:
-            for process in processes:
-                assert process.poll() is None, _tail(logs)
-            pids = {worker.pid for worker in Worker.all(connection=redis)}
-            assert pids >= {process.pid for process in processes}
-
-        eventually(registered, timeout=60, interval=0.1)
-        yield processes
-    finally:
-        redis.close()
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with Processes(tmp_path_factory.mktemp("workers")) as processes:
+        started = [processes.worker(env) for _ in range(2)]
+        wait_for_workers(settings.require()[1], started)
+        yield started
 
 
-def _tail(logs: Path) -> str:
-    return "\n".join(path.read_text()[-2000:] for path in sorted(logs.glob("*.log")))
-
-
-def _alive(processes: list[subprocess.Popen[bytes]]) -> None:
-    assert all(process.poll() is None for process in processes), "a worker died"
+def _alive(workers: list[Process]) -> None:
+    assert all(worker.alive for worker in workers), "a worker died"
 
 
 def _settled(container: Container, *, decided: bool = False, timeout: float = 60) -> None:
@@ -104,12 +60,8 @@ def _settled(container: Container, *, decided: bool = False, timeout: float = 60
     def check() -> None:
         if decided:
             assert "pending" not in _final_statuses(whole_log(container)).values()
-        subscribers: list[Subscriber] = [container.saga]
-        for name in ALL_MODELS:
-            subscribers += container.read_side.subscribers(name)
-        for status in container.runner.status(subscribers):
-            assert status.state == "caught_up", (status.name, status.state, status.last_error)
-            assert status.checkpoint == status.head
+        behind = lagging(container)
+        assert not behind, behind
 
     eventually(check, timeout=timeout, interval=0.1)
 
@@ -140,7 +92,7 @@ def patient_client(settings: Settings) -> Iterator[FlaskClient]:
 
 
 def test_a_query_given_the_commands_token_answers_with_the_order_at_once(
-    workers: list[subprocess.Popen[bytes]],
+    workers: list[Process],
     container: Container,
     patient_client: FlaskClient,
 ) -> None:
@@ -193,7 +145,7 @@ def _final_statuses(log: list[RecordedEvent]) -> dict[str, str]:
 
 
 def test_two_workers_apply_every_event_once_per_read_model_in_log_order(
-    workers: list[subprocess.Popen[bytes]], container: Container
+    workers: list[Process], container: Container
 ) -> None:
     rng = random.Random(4242)
     shop = Shop(container.bus)
@@ -208,7 +160,7 @@ def test_two_workers_apply_every_event_once_per_read_model_in_log_order(
         order = shop.place(rng.choice(customers), lines, token)
         placed.append(order)
         if rng.random() < 0.1:
-            shop.do(CancelOrder(order.order_id, "changed my mind", "customer", order.customer_id))
+            shop.cancel(order, "changed my mind", by="customer")
     _settled(container, decided=True)
     confirmed = [o for o, s in _final_statuses(whole_log(container)).items() if s == "confirmed"]
     assert len(confirmed) > 10
@@ -261,7 +213,7 @@ def test_two_workers_apply_every_event_once_per_read_model_in_log_order(
 
 
 def test_a_rebuild_asked_for_over_the_api_is_carried_out_by_the_workers(
-    workers: list[subprocess.Popen[bytes]],
+    workers: list[Process],
     container: Container,
     client: FlaskClient,
     admin_headers: dict[str, str],
@@ -284,7 +236,7 @@ def test_a_rebuild_asked_for_over_the_api_is_carried_out_by_the_workers(
             generations = container.read_side.generations(name)
             assert (generations.active, generations.building) == (2, None), name
 
-    eventually(switched, timeout=30)
+    eventually(switched, timeout=30, interval=0.05)
     for name in ALL_MODELS:
         assert contents(container, name, 2) == kept[name], name
     assert _listed(client, admin_headers) == listed
@@ -299,7 +251,7 @@ def _listed(client: FlaskClient, headers: dict[str, str]) -> list[dict[str, Any]
 
 
 def test_the_order_list_rebuilds_itself_after_redis_is_flushed(
-    workers: list[subprocess.Popen[bytes]],
+    workers: list[Process],
     container: Container,
     client: FlaskClient,
     admin_headers: dict[str, str],
@@ -320,7 +272,7 @@ def test_the_order_list_rebuilds_itself_after_redis_is_flushed(
         assert _listed(client, admin_headers) == listed
         assert contents(container, "order_list", 1) == before
 
-    eventually(complete, timeout=30)
+    eventually(complete, timeout=30, interval=0.05)
 
     late = shop.place(ada, {"TEE-1": 1})
 
@@ -330,5 +282,5 @@ def test_the_order_list_rebuilds_itself_after_redis_is_flushed(
             *(item["order_id"] for item in listed),
         ]
 
-    eventually(has_the_next_order, timeout=30)
+    eventually(has_the_next_order, timeout=30, interval=0.05)
     _alive(workers)

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from config.bootstrap import Container
-from tests.faults.support import Processes
+from tests.faults.support import STOP_GRACE
+from tests.support.processes import Processes
 from tests.support.state import reset_state
 
 FIGURES: dict[str, dict[str, Any]] = {}
@@ -29,11 +30,8 @@ def clean_state(container: Container) -> Iterator[None]:
 def processes(tmp_path: Path) -> Iterator[Processes]:
     logs = tmp_path / "logs"
     logs.mkdir()
-    started = Processes(logs)
-    try:
+    with Processes(logs, grace=STOP_GRACE) as started:
         yield started
-    finally:
-        started.close()
 
 
 @pytest.fixture

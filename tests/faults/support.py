@@ -1,176 +1,41 @@
-"""Helpers of the fault suite: real processes and servers it starts, stops and kills,
-an HTTP client, polling with deadlines, and the invariants every scenario checks.
+"""Helpers of the fault suite: the API (under load and outages) and a Redis server it
+starts, client threads, and the invariants every scenario checks once the system has
+settled.
 
-Every process is started in its own session (process group), so a kill takes the
-`rq worker` together with the scheduler it forks, as a crash of its machine would,
-and the finaliser leaves nothing running.
+The processes themselves are started, killed and stopped with tests.support.processes:
+each in its own session (process group), so a kill takes the `rq worker` together with
+the scheduler it forks, as a crash of its machine would, and the finaliser leaves
+nothing running.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import signal
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from redis import Redis
 from sqlalchemy import text
 
 from config.bootstrap import Container
 from config.settings import Settings
-from kernel.event_store import START, RecordedEvent
-from projections import order_list
-from projections.projection import PostgresProjection
-from tests.support.processes import BIN, ROOT, environment, free_port
+from kernel.event_store import RecordedEvent
+from tests.support.api_client import ApiClient
+from tests.support.event_log import whole_log
+from tests.support.polling import eventually
+from tests.support.processes import Process, Processes, environment, free_port, wait_until_ready
+from tests.support.read_models import ALL_MODELS, contents, lagging, rebuilt_from_zero
 
-T = TypeVar("T")
-
-WORKER_COMMAND = [
-    str(BIN / "rq"),
-    "worker",
-    "-c",
-    "config.rq_settings",
-    "-w",
-    "config.worker.ShopWorker",
-    "--with-scheduler",
-    "shop-sagas",
-    "shop-projections",
-]
-READ_MODELS = ("catalog", "order_detail", "sales_analytics", "order_list")
-SCRATCH = 9000  # the generation a fresh rebuild goes into for comparison; no query reads it
-ADDRESS = {
-    "name": "Grace Hopper",
-    "line1": "1 Navy Way",
-    "city": "Arlington",
-    "postal_code": "22202",
-    "country": "US",
-}
 FINAL_STATUS = {"OrderConfirmed": "confirmed", "OrderCancelled": "cancelled"}
-
-
-# --- polling --------------------------------------------------------------------------
-
-
-def eventually(check: Callable[[], T], timeout: float, interval: float = 0.1) -> T:
-    """`check()`'s value once it stops failing its assertions; its last failure at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return check()
-        except AssertionError:
-            if time.monotonic() >= deadline:
-                raise
-        time.sleep(interval)
-
-
-# --- processes ------------------------------------------------------------------------
-
-
-@dataclass
-class Process:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def tail(self, chars: int = 3000) -> str:
-        try:
-            return f"--- {self.name} ({self.log}) ---\n" + self.log.read_text()[-chars:]
-        except OSError:
-            return f"--- {self.name}: no log ---"
-
-
-class Processes:
-    """Starts the API and workers as subprocesses; `close()` stops every one of them."""
-
-    def __init__(self, logs: Path) -> None:
-        self.logs = logs
-        self.started: list[Process] = []
-        self._count: Counter[str] = Counter()
-
-    def start(self, name: str, command: Sequence[str], env: Mapping[str, str]) -> Process:
-        self._count[name] += 1
-        log = self.logs / f"{name}-{self._count[name]}.log"
-        with log.open("ab") as out:
-            popen = subprocess.Popen(
-                list(command),
-                cwd=ROOT,
-                env=dict(env),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        process = Process(name, popen, log)
-        self.started.append(process)
-        return process
-
-    def api(self, env: Mapping[str, str], port: int, *, workers: int = 2) -> Process:
-        command = [
-            str(BIN / "gunicorn"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--threads",
-            "4",
-            "--timeout",
-            "60",
-            "--graceful-timeout",
-            "5",
-            "wsgi:app",
-        ]
-        return self.start("api", command, env)
-
-    def worker(self, env: Mapping[str, str]) -> Process:
-        return self.start("worker", WORKER_COMMAND, env)
-
-    def kill(self, process: Process, sig: int = signal.SIGKILL) -> None:
-        """Signal the process's whole group (the worker and its forked scheduler)."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.popen.pid, sig)
-        if sig == signal.SIGKILL:
-            process.popen.wait(timeout=10)
-            _wait_group_gone(process.popen.pid, 5)
-
-    def close(self) -> None:
-        for process in self.started:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.popen.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for process in self.started:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.popen.pid, signal.SIGKILL)
-            if process.popen.poll() is None:
-                process.popen.wait(timeout=10)
-            _wait_group_gone(process.popen.pid, 5)
-
-    def tails(self) -> str:
-        return "\n".join(process.tail() for process in self.started)
-
-
-def _wait_group_gone(pgid: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.02)
+# Room for the API under the scenarios' load and outages: threads for concurrent clients,
+# no worker timed out while PostgreSQL is down, and a shutdown within the stop grace.
+GUNICORN_OPTIONS = ("--threads", "4", "--timeout", "60", "--graceful-timeout", "5")
+STOP_GRACE = 10  # seconds a scenario's processes get to stop before they are killed
 
 
 # --- a private Redis server -----------------------------------------------------------
@@ -236,136 +101,19 @@ class RedisServer:
         self.process = None
 
 
-# --- HTTP -----------------------------------------------------------------------------
-
-
-@dataclass
-class Reply:
-    status: int
-    body: Any
-    headers: dict[str, str]
-    seconds: float
-    content_type: str = ""
-
-
-def call(
-    method: str,
-    url: str,
-    body: Any = None,
-    headers: Mapping[str, str] | None = None,
-    *,
-    timeout: float = 15,
-) -> Reply:
-    """One HTTP request; an HTTP error is a reply too (connection failures raise).
-    A `bytes` body is sent as it is, anything else as JSON."""
-    data = body if isinstance(body, bytes) else None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    started = time.monotonic()
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            raw, status, found = response.read(), response.status, dict(response.headers)
-    except urllib.error.HTTPError as error:
-        raw, status, found = error.read(), error.code, dict(error.headers)
-        error.close()
-    seconds = time.monotonic() - started
-    try:
-        parsed = json.loads(raw) if raw else None
-    except ValueError:
-        parsed = raw.decode(errors="replace")
-    return Reply(status, parsed, found, seconds, found.get("Content-Type", ""))
-
-
-class Api:
-    """The API under test, as a client sees it."""
-
-    def __init__(self, base_url: str, admin_token: str) -> None:
-        self.base_url = base_url
-        self.admin = {"Authorization": f"Bearer {admin_token}"}
-
-    def __call__(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        headers: Mapping[str, str] | None = None,
-        *,
-        timeout: float = 15,
-    ) -> Reply:
-        return call(method, self.base_url + path, body, headers, timeout=timeout)
-
-    def register(self, email: str, name: str = "A Customer") -> tuple[str, dict[str, str]]:
-        reply = self("POST", "/api/customers", {"email": email, "name": name})
-        assert reply.status == 201, (reply.status, reply.body)
-        return reply.body["customer_id"], {"Authorization": f"Bearer {reply.body['token']}"}
-
-    def add_product(self, sku: str, price: int, stock: int, currency: str = "EUR") -> None:
-        body = {
-            "sku": sku,
-            "name": f"Product {sku}",
-            "price": {"amount": price, "currency": currency},
-            "stock": stock,
-        }
-        reply = self("POST", "/admin/api/products", body, self.admin)
-        assert reply.status == 202, (reply.status, reply.body)
-
-    def place(
-        self,
-        headers: Mapping[str, str],
-        lines: Mapping[str, int],
-        token: str = "tok_visa",
-        *,
-        key: str | None = None,
-        timeout: float = 15,
-    ) -> Reply:
-        body = {
-            "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in lines.items()],
-            "shipping_address": ADDRESS,
-            "payment": {"token": token},
-        }
-        sent = dict(headers)
-        if key is not None:
-            sent["Idempotency-Key"] = key
-        return self("POST", "/api/orders", body, sent, timeout=timeout)
+# --- the API ----------------------------------------------------------------------------
 
 
 def start_api(
     processes: Processes, settings: Settings, **extra: str
-) -> tuple[Api, Process, dict[str, str]]:
+) -> tuple[ApiClient, Process, dict[str, str]]:
     """gunicorn serving `wsgi:app` against `settings`, ready; returns the client and env."""
     port = free_port()
-    env = environment(settings, PUBLIC_URL=f"http://127.0.0.1:{port}", **extra)
-    process = processes.api(env, port)
-    api = Api(f"http://127.0.0.1:{port}", settings.admin_token or "")
-
-    def ready() -> None:
-        assert process.alive, process.tail()
-        try:
-            reply = api("GET", "/readyz", timeout=5)
-        except OSError as error:
-            raise AssertionError(f"not listening yet: {error}") from None
-        assert reply.status == 200, reply.body
-
-    eventually(ready, timeout=60, interval=0.2)
-    return api, process, env
-
-
-def workers_registered(redis_url: str, count: int, processes: Sequence[Process]) -> None:
-    """Wait until `count` RQ workers have registered with Redis."""
-    from rq import Worker
-
-    redis = Redis.from_url(redis_url)
-    try:
-
-        def registered() -> None:
-            for process in processes:
-                assert process.alive, process.tail()
-            assert len(Worker.all(connection=redis)) >= count
-
-        eventually(registered, timeout=60, interval=0.1)
-    finally:
-        redis.close()
+    url = f"http://127.0.0.1:{port}"
+    env = environment(settings, PUBLIC_URL=url, **extra)
+    process = processes.api(env, port, *GUNICORN_OPTIONS)
+    wait_until_ready(url, process)
+    return ApiClient(url, settings.admin_token or ""), process, env
 
 
 def run_threads(count: int, work: Callable[[int], None], timeout: float = 300) -> None:
@@ -392,23 +140,6 @@ def run_threads(count: int, work: Callable[[int], None], timeout: float = 300) -
 # --- the log, the read models and the saga --------------------------------------------
 
 
-def event_count(container: Container) -> int:
-    with container.engine.connect() as conn:
-        return int(conn.execute(text("SELECT count(*) FROM events")).scalar_one())
-
-
-def whole_log(container: Container) -> list[RecordedEvent]:
-    """Every event in log order, once no writer holds the horizon back."""
-
-    def read() -> list[RecordedEvent]:
-        with container.engine.connect() as conn, conn.begin():
-            batch = container.store.read_all(conn, START, 1_000_000)
-        assert len(batch) == event_count(container), "a writer still holds the log back"
-        return batch
-
-    return eventually(read, timeout=30)
-
-
 def final_statuses(log: Sequence[RecordedEvent]) -> dict[str, str]:
     """Each placed order's status from the log: pending, confirmed or cancelled."""
     found: dict[str, str] = {}
@@ -420,62 +151,13 @@ def final_statuses(log: Sequence[RecordedEvent]) -> dict[str, str]:
     return found
 
 
-def contents(container: Container, name: str, generation: int) -> dict[str, Any]:
-    """Everything one generation of a read model stores, without the generation number."""
-    projection = container.read_side.projection(name)
-    if isinstance(projection, PostgresProjection):
-        found: dict[str, Any] = {}
-        with container.engine.connect() as conn:
-            for table in projection.tables:
-                rows = conn.execute(
-                    text(f"SELECT * FROM {table} WHERE generation = :g"), {"g": generation}
-                ).mappings()
-                cleaned = [{k: v for k, v in row.items() if k != "generation"} for row in rows]
-                found[table] = sorted(cleaned, key=repr)
-        return found
-    return redis_contents(container.redis, order_list.prefix(generation))
-
-
-def redis_contents(redis: Redis, prefix: str) -> dict[str, Any]:
-    """Each key under `prefix` (prefix removed) with its value."""
-    found: dict[str, Any] = {}
-    client: Any = redis
-    for raw in client.scan_iter(match=prefix + "*", count=1000):
-        key = raw.decode()[len(prefix) :]
-        kind = client.type(raw).decode()
-        if kind == "hash":
-            found[key] = {k.decode(): v.decode() for k, v in client.hgetall(raw).items()}
-        elif kind == "zset":
-            found[key] = [(m.decode(), s) for m, s in client.zrange(raw, 0, -1, withscores=True)]
-        elif kind == "string":
-            found[key] = client.get(raw).decode()
-        else:
-            found[key] = f"<{kind}>"
-    return found
-
-
-def rebuilt(container: Container, name: str) -> dict[str, Any]:
-    """The read model replayed from the first event into a new generation, by this process."""
-    projection = container.read_side.projection(name)
-    subscriber = projection.subscriber(SCRATCH)
-    try:
-        report = container.runner.run(subscriber, wait_for_lock=10)
-        assert report.error is None, report.error
-        (status,) = container.runner.status([subscriber])
-        assert status.lag_events == 0, f"the rebuild of {name} is {status.lag_events} behind"
-        return contents(container, name, SCRATCH)
-    finally:
-        with container.engine.begin() as conn:
-            projection.purge(conn, SCRATCH)
-
-
 def assert_read_models_equal_rebuild(container: Container) -> dict[str, int]:
     """Every read model's active generation equals a fresh rebuild; returns sizes."""
     sizes = {}
-    for name in READ_MODELS:
+    for name in ALL_MODELS:
         active = container.read_side.generations(name).active
         stored = contents(container, name, active)
-        fresh = rebuilt(container, name)
+        fresh = rebuilt_from_zero(container, name)
         if stored != fresh:
             raise AssertionError(f"{name}@{active} differs from a rebuild: {_diff(stored, fresh)}")
         sizes[name] = (
@@ -494,21 +176,6 @@ def _diff(stored: dict[str, Any], fresh: dict[str, Any]) -> str:
         if len(notes) >= 5:
             break
     return "; ".join(notes)
-
-
-def lagging(container: Container) -> list[str]:
-    """Subscriptions (saga and every read model generation) not at the head of the log."""
-    subscribers: list[Any] = [container.saga]
-    for name in READ_MODELS:
-        subscribers += container.read_side.subscribers(name)
-    behind = []
-    for status in container.runner.status(subscribers):
-        if status.state != "caught_up" or status.checkpoint != status.head:
-            behind.append(
-                f"{status.name}: {status.state}, {status.lag_events} behind"
-                f"{' (' + str(status.last_error) + ')' if status.last_error else ''}"
-            )
-    return behind
 
 
 def rq_state(redis: Redis) -> dict[str, Any]:
@@ -604,7 +271,7 @@ def heal_by_hand(container: Container, timeout: float = 60) -> None:
 
     def sweep() -> None:
         for subscriber in [container.saga] + [
-            s for name in READ_MODELS for s in container.read_side.subscribers(name)
+            s for name in ALL_MODELS for s in container.read_side.subscribers(name)
         ]:
             container.runner.run(subscriber, wait_for_lock=5)
         for order_id in container.saga.overdue():

@@ -14,15 +14,11 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from config.bootstrap import Container
 from config.settings import Settings
-from tests.faults.support import (
-    Processes,
-    Reply,
-    eventually,
-    final_statuses,
-    start_api,
-    whole_log,
-    workers_registered,
-)
+from tests.faults.support import final_statuses, start_api
+from tests.support.api_client import Reply
+from tests.support.event_log import whole_log
+from tests.support.polling import eventually
+from tests.support.processes import Processes, wait_for_workers
 
 CALLERS = ("none", "forged", "expired", "other", "owner", "admin")
 UNAUTHENTICATED = ("none", "forged", "expired")
@@ -63,10 +59,11 @@ def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothi
 ) -> None:
     api, _, env = start_api(processes, settings, SWEEP_INTERVAL="1", PAYMENT_TIMEOUT="10")
     worker = processes.worker(env)
-    workers_registered(settings.require()[1], 1, [worker])
-    api.add_product("MUG-1", 1250, 1000)
-    owner_id, owner = api.register("owner@example.com", "Owner Person")
-    _, other = api.register("other@example.com", "Other Person")
+    wait_for_workers(settings.require()[1], [worker])
+    api.add_product("MUG-1", amount=1250, stock=1000)
+    registered = api.register("owner@example.com", "Owner Person")
+    owner_id, owner = registered.customer_id, registered.headers
+    other = api.register("other@example.com", "Other Person").headers
     ship_me, cancel_me, refund_me = (
         api.place(owner, {"MUG-1": 1}).body["order_id"] for _ in range(3)
     )

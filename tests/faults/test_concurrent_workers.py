@@ -13,18 +13,17 @@ from config.bootstrap import Container
 from config.settings import Settings
 from projections import order_detail
 from tests.faults.support import (
-    Processes,
     assert_read_models_equal_rebuild,
     assert_sagas_exactly_once,
     assert_stock_consistent,
-    contents,
     final_statuses,
     run_threads,
     settled,
     start_api,
-    whole_log,
-    workers_registered,
 )
+from tests.support.event_log import whole_log
+from tests.support.processes import Processes, wait_for_workers
+from tests.support.read_models import contents
 
 WORKERS = 3
 CLIENTS = 8
@@ -38,10 +37,10 @@ def test_racing_workers_apply_every_event_once_in_log_order(
 ) -> None:
     api, _, env = start_api(processes, settings, SWEEP_INTERVAL="1", PAYMENT_TIMEOUT="10")
     for sku, stock in STOCK.items():
-        api.add_product(sku, 1500, stock)
+        api.add_product(sku, amount=1500, stock=stock)
     workers = [processes.worker(env) for _ in range(WORKERS)]
-    workers_registered(settings.require()[1], WORKERS, workers)
-    customers = [api.register(f"race{n}@example.com")[1] for n in range(CLIENTS)]
+    wait_for_workers(settings.require()[1], workers)
+    customers = [api.register(f"race{n}@example.com").headers for n in range(CLIENTS)]
     placed: list[tuple[str, dict[str, str]]] = []
     lock = threading.Lock()
 

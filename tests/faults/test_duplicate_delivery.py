@@ -20,21 +20,17 @@ from config.queues import PROJECTIONS, SAGAS
 from config.settings import Settings
 from payments.webhooks import SIGNATURE_HEADER, sign, simulated_notification
 from tests.faults.support import (
-    READ_MODELS,
-    Api,
-    Processes,
-    Reply,
     assert_read_models_equal_rebuild,
     assert_sagas_exactly_once,
-    call,
-    eventually,
     run_threads,
     settled,
     start_api,
-    whole_log,
-    workers_registered,
 )
-from tests.support.processes import environment, free_port
+from tests.support.api_client import ApiClient, Reply, call
+from tests.support.event_log import whole_log
+from tests.support.polling import eventually
+from tests.support.processes import Processes, environment, free_port, wait_for_workers
+from tests.support.read_models import ALL_MODELS
 
 
 def _counts(container: Container, order_id: str) -> Counter[str]:
@@ -54,8 +50,8 @@ def test_catch_up_and_deadline_jobs_run_twice_change_nothing_the_second_time(
     figures: dict[str, Any],
 ) -> None:
     api, _, env = start_api(processes, settings, SWEEP_INTERVAL="1", PAYMENT_TIMEOUT="1")
-    api.add_product("MUG-1", 1250, 10_000)
-    _, headers = api.register("twice@example.com")
+    api.add_product("MUG-1", amount=1250, stock=10_000)
+    headers = api.register("twice@example.com").headers
     orders = [
         api.place(headers, {"MUG-1": 1}, token).body["order_id"]
         for token in ["tok_visa"] * 12 + ["tok_timeout"] * 3 + ["tok_declined"] * 3
@@ -74,13 +70,13 @@ def test_catch_up_and_deadline_jobs_run_twice_change_nothing_the_second_time(
     for order_id in timed_out:  # the deadline job twice
         assert jobs.payment_deadline(order_id) is True
         assert jobs.payment_deadline(order_id) is False
-    for name in READ_MODELS:  # every read model's job twice
+    for name in ALL_MODELS:  # every read model's job twice
         jobs.catch_up(name)
         second = jobs.catch_up(name)
         assert set(second.values()) == {0}, (name, second)
 
     # The same jobs queued twice more (on top of the wake-ups), for real workers.
-    for queue_name, names in ((SAGAS, ["order_fulfillment"]), (PROJECTIONS, READ_MODELS)):
+    for queue_name, names in ((SAGAS, ["order_fulfillment"]), (PROJECTIONS, ALL_MODELS)):
         queue = Queue(queue_name, connection=container.redis)
         for name in names:
             for _ in range(2):
@@ -91,7 +87,7 @@ def test_catch_up_and_deadline_jobs_run_twice_change_nothing_the_second_time(
                     "config.jobs.payment_deadline", order_id, result_ttl=0
                 )
     workers = [processes.worker(env) for _ in range(2)]
-    workers_registered(settings.require()[1], 2, workers)
+    wait_for_workers(settings.require()[1], workers)
     settled(container, timeout=60)
 
     for order_id in timed_out:
@@ -102,12 +98,12 @@ def test_catch_up_and_deadline_jobs_run_twice_change_nothing_the_second_time(
     assert audit.confirmed == 12 and audit.cancelled == 6
     figures.update(
         orders=audit.orders,
-        jobs_run_twice=1 + len(READ_MODELS) + len(timed_out),
-        jobs_queued_twice=2 * (1 + len(READ_MODELS) + len(timed_out)),
+        jobs_run_twice=1 + len(ALL_MODELS) + len(timed_out),
+        jobs_queued_twice=2 * (1 + len(ALL_MODELS) + len(timed_out)),
     )
 
 
-def _post_webhook(api: Api, secret: str, order_id: str, event_id: str) -> Reply:
+def _post_webhook(api: ApiClient, secret: str, order_id: str, event_id: str) -> Reply:
     body = simulated_notification(order_id, provider_event_id=event_id)
     headers = {
         "Content-Type": "application/json",
@@ -125,10 +121,10 @@ def test_the_same_payment_webhook_delivered_again_and_at_once_completes_the_paym
     env = environment(
         settings, SWEEP_INTERVAL="1", PAYMENT_TIMEOUT="60", PUBLIC_URL=f"http://127.0.0.1:{port}"
     )
-    api.add_product("MUG-1", 1250, 10_000)
-    _, headers = api.register("hook@example.com")
+    api.add_product("MUG-1", amount=1250, stock=10_000)
+    headers = api.register("hook@example.com").headers
     workers = [processes.worker(env) for _ in range(2)]
-    workers_registered(settings.require()[1], 2, workers)
+    wait_for_workers(settings.require()[1], workers)
     orders = [api.place(headers, {"MUG-1": 1}, "tok_async").body["order_id"] for _ in range(2)]
 
     def pending() -> None:
@@ -180,10 +176,10 @@ def test_an_idempotency_key_sent_again_and_at_once_places_one_order(
     settings: Settings, container: Container, processes: Processes, figures: dict[str, Any]
 ) -> None:
     api, _, env = start_api(processes, settings, SWEEP_INTERVAL="1", PAYMENT_TIMEOUT="10")
-    api.add_product("MUG-1", 1250, 10_000)
-    _, headers = api.register("retry@example.com")
+    api.add_product("MUG-1", amount=1250, stock=10_000)
+    headers = api.register("retry@example.com").headers
     workers = [processes.worker(env)]
-    workers_registered(settings.require()[1], 1, workers)
+    wait_for_workers(settings.require()[1], workers)
 
     first = api.place(headers, {"MUG-1": 2}, key="key-1")
     again = api.place(headers, {"MUG-1": 2}, key="key-1")

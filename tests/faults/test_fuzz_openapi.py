@@ -26,7 +26,9 @@ from schemathesis.specs.openapi.checks import (
 from config.bootstrap import Container
 from config.settings import Settings
 from payments.webhooks import SIGNATURE_HEADER, sign
-from tests.faults.support import Processes, call, start_api, workers_registered
+from tests.faults.support import start_api
+from tests.support.api_client import call
+from tests.support.processes import Processes, wait_for_workers
 
 EXAMPLES = 12  # per operation and generation mode: ~450 cases in all
 CHECKS = [
@@ -43,9 +45,9 @@ def test_fuzzed_requests_get_documented_answers_and_never_a_server_error(
 ) -> None:
     api, _, env = start_api(processes, settings, SWEEP_INTERVAL="1", PAYMENT_TIMEOUT="5")
     worker = processes.worker(env)
-    workers_registered(settings.require()[1], 1, [worker])
-    api.add_product("MUG-1", 1250, 100_000)
-    _, customer = api.register("fuzz@example.com")
+    wait_for_workers(settings.require()[1], [worker])
+    api.add_product("MUG-1", amount=1250, stock=100_000)
+    customer = api.register("fuzz@example.com").headers
     api.place(customer, {"MUG-1": 1})
     secret = settings.payment_webhook_secret
     schema = schemathesis.openapi.from_url(api.base_url + "/openapi.json")
@@ -132,8 +134,8 @@ def test_text_with_a_nul_character_is_refused_with_a_4xx_not_a_server_error(
     """A fuzzing finding kept as a fixed case: PostgreSQL cannot store U+0000 in text or
     jsonb, so a NUL in any free-text field must be refused as invalid input."""
     api, _, _ = start_api(processes, settings)
-    api.add_product("MUG-1", 1250, 100)
-    _, customer = api.register("nul@example.com")
+    api.add_product("MUG-1", amount=1250, stock=100)
+    customer = api.register("nul@example.com").headers
     order: dict[str, Any] = {
         "lines": [{"sku": "MUG-1", "quantity": 1}],
         "shipping_address": {

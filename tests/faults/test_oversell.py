@@ -12,7 +12,6 @@ from typing import Any
 from config.bootstrap import Container
 from config.settings import Settings
 from tests.faults.support import (
-    Processes,
     assert_read_models_equal_rebuild,
     assert_sagas_exactly_once,
     assert_stock_consistent,
@@ -20,9 +19,9 @@ from tests.faults.support import (
     run_threads,
     settled,
     start_api,
-    whole_log,
-    workers_registered,
 )
+from tests.support.event_log import whole_log
+from tests.support.processes import Processes, wait_for_workers
 
 CLIENTS = 32
 ORDERS_PER_CLIENT = 3
@@ -34,10 +33,10 @@ def test_concurrent_clients_never_reserve_more_than_is_in_stock(
 ) -> None:
     api, _, env = start_api(processes, settings, SWEEP_INTERVAL="1", PAYMENT_TIMEOUT="10")
     for sku, stock in STOCK.items():
-        api.add_product(sku, 2500, stock)
+        api.add_product(sku, amount=2500, stock=stock)
     workers = [processes.worker(env) for _ in range(2)]
-    workers_registered(settings.require()[1], 2, workers)
-    customers = [api.register(f"rush{n}@example.com")[1] for n in range(CLIENTS)]
+    wait_for_workers(settings.require()[1], workers)
+    customers = [api.register(f"rush{n}@example.com").headers for n in range(CLIENTS)]
     latencies: list[float] = []
     wanted: dict[str, int] = {}
     lock = threading.Lock()

@@ -13,17 +13,16 @@ from sqlalchemy import text
 from config.bootstrap import Container
 from config.settings import Settings
 from tests.faults.support import (
-    Api,
-    Processes,
     assert_read_models_equal_rebuild,
     assert_sagas_exactly_once,
-    contents,
-    eventually,
     settled,
     start_api,
-    whole_log,
-    workers_registered,
 )
+from tests.support.api_client import ApiClient
+from tests.support.event_log import whole_log
+from tests.support.polling import eventually
+from tests.support.processes import Processes, wait_for_workers
+from tests.support.read_models import contents
 
 PLANT = """
 CREATE FUNCTION fault_refuse_order() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -42,7 +41,7 @@ DROP FUNCTION fault_refuse_order();
 """
 
 
-def _projections(api: Api) -> dict[str, dict[str, Any]]:
+def _projections(api: ApiClient) -> dict[str, dict[str, Any]]:
     reply = api("GET", "/admin/api/projections", headers=api.admin)
     assert reply.status == 200, reply.body
     return {p["name"]: p for p in reply.body["projections"]}
@@ -52,17 +51,17 @@ def test_a_read_model_stops_at_an_event_it_cannot_apply_reports_it_and_resumes_o
     settings: Settings, container: Container, processes: Processes, figures: dict[str, Any]
 ) -> None:
     api, _, env = start_api(processes, settings, SWEEP_INTERVAL="1", PAYMENT_TIMEOUT="10")
-    api.add_product("MUG-1", 1250, 10_000)
-    poisoner, poison_headers = api.register("poison@example.com")
-    _, headers = api.register("plain@example.com")
+    api.add_product("MUG-1", amount=1250, stock=10_000)
+    poisoner = api.register("poison@example.com")
+    headers = api.register("plain@example.com").headers
     worker = processes.worker(env)
-    workers_registered(settings.require()[1], 1, [worker])
+    wait_for_workers(settings.require()[1], [worker])
     before = [api.place(headers, {"MUG-1": 1}).body["order_id"] for _ in range(3)]
     settled(container, timeout=30)
     with container.engine.begin() as conn:
-        conn.execute(text(PLANT.format(customer=poisoner)))
+        conn.execute(text(PLANT.format(customer=poisoner.customer_id)))
     try:
-        poison = api.place(poison_headers, {"MUG-1": 2})
+        poison = api.place(poisoner.headers, {"MUG-1": 2})
         after = [api.place(headers, {"MUG-1": 1}).body["order_id"] for _ in range(4)]
         placed_at = next(
             r.position
@@ -131,10 +130,10 @@ def test_an_event_no_reader_can_decode_is_reported_at_its_position(
     deploy that added a required field without an upcaster): every subscription stops
     at it and the admin API names its position and the error."""
     api, _, env = start_api(processes, settings, SWEEP_INTERVAL="1", PAYMENT_TIMEOUT="10")
-    api.add_product("MUG-1", 1250, 10_000)
-    _, headers = api.register("decode@example.com")
+    api.add_product("MUG-1", amount=1250, stock=10_000)
+    headers = api.register("decode@example.com").headers
     worker = processes.worker(env)
-    workers_registered(settings.require()[1], 1, [worker])
+    wait_for_workers(settings.require()[1], [worker])
     order_id = api.place(headers, {"MUG-1": 1}).body["order_id"]
     settled(container, timeout=30)
     with container.engine.begin() as conn:

@@ -27,16 +27,14 @@ from config.bootstrap import Container, bootstrap
 from config.database import migrate
 from config.settings import Settings
 from tests.faults.support import (
-    Api,
-    Processes,
-    Reply,
     assert_read_models_equal_rebuild,
     assert_sagas_exactly_once,
-    eventually,
     settled,
     start_api,
-    workers_registered,
 )
+from tests.support.api_client import ApiClient, Reply
+from tests.support.polling import eventually
+from tests.support.processes import Processes, wait_for_workers
 
 PROMPT = 5.0  # seconds: the bound on any answer while PostgreSQL is down
 OUTAGE_SECONDS = 4
@@ -124,11 +122,11 @@ def test_commands_fail_fast_with_503_while_postgres_is_down_and_nothing_is_half_
     figures: dict[str, Any],
 ) -> None:
     api, _, env = start_api(processes, own.settings, SWEEP_INTERVAL="1", PAYMENT_TIMEOUT="5")
-    api.add_product("MUG-1", 1250, 100_000)
-    customers = [api.register(f"pg{n}@example.com") for n in range(CLIENTS)]
+    api.add_product("MUG-1", amount=1250, stock=100_000)
+    customers = [api.register(f"pg{n}@example.com").headers for n in range(CLIENTS)]
     worker = processes.worker(env)
-    workers_registered(own.settings.require()[1], 1, [worker])
-    first = api.place(customers[0][1], {"MUG-1": 1})
+    wait_for_workers(own.settings.require()[1], [worker])
+    first = api.place(customers[0], {"MUG-1": 1})
     assert first.status == 202
     settled(own, timeout=30)
 
@@ -145,7 +143,7 @@ def test_commands_fail_fast_with_503_while_postgres_is_down_and_nothing_is_half_
             attempt.at = time.monotonic()
             try:
                 attempt.reply = api.place(
-                    customers[index][1], attempt.lines, key=attempt.key, timeout=30
+                    customers[index], attempt.lines, key=attempt.key, timeout=30
                 )
             except OSError as error:  # the connection itself failed: a client would retry
                 attempt.error = repr(error)
@@ -167,7 +165,7 @@ def test_commands_fail_fast_with_503_while_postgres_is_down_and_nothing_is_half_
                 "POST",
                 f"/api/orders/{first.body['order_id']}/cancel",
                 {"reason": "x"},
-                customers[0][1],
+                customers[0],
             ),
             "ship": api(
                 "POST",
@@ -176,9 +174,7 @@ def test_commands_fail_fast_with_503_while_postgres_is_down_and_nothing_is_half_
                 api.admin,
             ),
             "restock": api("POST", "/admin/api/products/MUG-1/restock", {"quantity": 5}, api.admin),
-            "order detail": api(
-                "GET", f"/api/orders/{first.body['order_id']}", None, customers[0][1]
-            ),
+            "order detail": api("GET", f"/api/orders/{first.body['order_id']}", None, customers[0]),
             "readyz": api("GET", "/readyz"),
         }
         time.sleep(OUTAGE_SECONDS)
@@ -188,7 +184,7 @@ def test_commands_fail_fast_with_503_while_postgres_is_down_and_nothing_is_half_
             thread.join(timeout=60)
     postgres.start()
     back = time.monotonic()
-    recovered = _first_success(api, customers[2][1])
+    recovered = _first_success(api, customers[2])
     recovery = recovered - back
 
     during = [a for a in attempts if a.at > crashed + 0.3 and a.at < back - 0.1]
@@ -207,7 +203,7 @@ def test_commands_fail_fast_with_503_while_postgres_is_down_and_nothing_is_half_
     # Every key a client did not see accepted is retried; each key is one order.
     unanswered = [a for a in attempts if a.reply is None or a.reply.status != 202]
     for attempt in unanswered:
-        retry = api.place(customers[attempt.customer][1], attempt.lines, key=attempt.key)
+        retry = api.place(customers[attempt.customer], attempt.lines, key=attempt.key)
         assert retry.status == 202, (attempt.key, retry.status, retry.body)
         attempt.reply = retry
     order_ids = {a.key: a.reply.body["order_id"] for a in attempts if a.reply is not None}
@@ -241,7 +237,7 @@ def test_commands_fail_fast_with_503_while_postgres_is_down_and_nothing_is_half_
 recovered_order: list[str] = []
 
 
-def _first_success(api: Api, headers: dict[str, str]) -> float:
+def _first_success(api: ApiClient, headers: dict[str, str]) -> float:
     def accepted() -> float:
         reply = api.place(headers, {"MUG-1": 1}, key="after-restart", timeout=10)
         assert reply.status == 202, (reply.status, reply.body)

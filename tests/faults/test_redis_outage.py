@@ -22,18 +22,17 @@ import pytest
 from config.bootstrap import Container, bootstrap
 from config.settings import Settings
 from tests.faults.support import (
-    Processes,
     RedisServer,
-    Reply,
     assert_read_models_equal_rebuild,
     assert_sagas_exactly_once,
     final_statuses,
     heal_by_hand,
     settled_or_error,
     start_api,
-    whole_log,
-    workers_registered,
 )
+from tests.support.api_client import Reply
+from tests.support.event_log import whole_log
+from tests.support.processes import Processes, wait_for_workers
 
 OUTAGE_SECONDS = 6
 RECOVERY_BOUND = 90  # seconds after Redis is back
@@ -71,10 +70,10 @@ def test_orders_are_accepted_while_redis_is_down_and_everything_catches_up_after
     settings = own.settings
     api, _, env = start_api(processes, settings, SWEEP_INTERVAL="1", PAYMENT_TIMEOUT="5")
     for sku in ("MUG-1", "TEE-1"):
-        api.add_product(sku, 1500, 100_000)
-    customers = [api.register(f"outage{n}@example.com") for n in range(CLIENTS)]
+        api.add_product(sku, amount=1500, stock=100_000)
+    customers = [api.register(f"outage{n}@example.com").headers for n in range(CLIENTS)]
     workers = [processes.worker(env) for _ in range(2)]
-    workers_registered(redis_server.url, 2, workers)
+    wait_for_workers(redis_server.url, workers)
 
     replies: list[tuple[str, Reply]] = []  # (phase, reply)
     phase = ["before"]
@@ -83,7 +82,7 @@ def test_orders_are_accepted_while_redis_is_down_and_everything_catches_up_after
 
     def client(index: int) -> None:
         rng = random.Random(300 + index)
-        _, headers = customers[index]
+        headers = customers[index]
         while not stop.is_set():
             token = rng.choice(["tok_visa"] * 4 + ["tok_declined", "tok_async"])
             reply = api.place(headers, {rng.choice(["MUG-1", "TEE-1"]): 1}, token, timeout=10)
@@ -99,7 +98,7 @@ def test_orders_are_accepted_while_redis_is_down_and_everything_catches_up_after
         redis_server.stop()
         phase[0] = "outage"
         time.sleep(0.5)
-        _, headers = customers[0]
+        headers = customers[0]
         listing = api("GET", "/api/orders", headers=headers, timeout=10)
         time.sleep(OUTAGE_SECONDS)
         phase[0] = "after"

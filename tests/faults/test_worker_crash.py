@@ -13,19 +13,17 @@ from typing import Any
 from config.bootstrap import Container
 from config.settings import Settings
 from tests.faults.support import (
-    Api,
-    Process,
-    Processes,
     assert_read_models_equal_rebuild,
     assert_sagas_exactly_once,
     assert_stock_consistent,
-    event_count,
     heal_by_hand,
     run_threads,
     settled_or_error,
     start_api,
-    workers_registered,
 )
+from tests.support.api_client import ApiClient
+from tests.support.event_log import event_count
+from tests.support.processes import Process, Processes, wait_for_workers
 
 SEEDS = (1101, 2202, 3303)
 KILLS_PER_SEED = 8
@@ -37,7 +35,7 @@ PRICES = {"MUG-1": 1250, "TEE-1": 1999, "CAP-1": 899, "RARE-1": 9900}
 TOKENS = ["tok_visa"] * 14 + ["tok_declined", "tok_insufficient_funds", "tok_async", "tok_timeout"]
 
 
-def _place_orders(api: Api, customers: list[dict[str, str]], seed: int) -> list[str]:
+def _place_orders(api: ApiClient, customers: list[dict[str, str]], seed: int) -> list[str]:
     """Place ORDERS_PER_SEED orders from CLIENTS threads; a few get cancelled at once."""
     placed: list[str] = []
     lock = threading.Lock()
@@ -71,10 +69,10 @@ def test_workers_killed_at_random_lose_nothing_and_duplicate_nothing(
 ) -> None:
     api, _, env = start_api(processes, settings, SWEEP_INTERVAL="1", PAYMENT_TIMEOUT="3")
     for sku, stock in STOCK.items():
-        api.add_product(sku, PRICES[sku], stock)
-    customers = [api.register(f"crash{n}@example.com")[1] for n in range(6)]
+        api.add_product(sku, amount=PRICES[sku], stock=stock)
+    customers = [api.register(f"crash{n}@example.com").headers for n in range(6)]
     workers: list[Process] = [processes.worker(env) for _ in range(2)]
-    workers_registered(settings.require()[1], 2, workers)
+    wait_for_workers(settings.require()[1], workers)
 
     kills = 0
     started = time.monotonic()

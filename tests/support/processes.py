@@ -1,22 +1,47 @@
-"""Start the system's real processes (API server, RQ workers) for end-to-end tests."""
+"""Start the system's real processes (the gunicorn API, `rq worker`s, `shop run`), wait
+until they are ready, and stop them again.
+
+Every process is started in a session (process group) of its own, so that stopping or
+killing it also reaches what it forked (gunicorn's workers, an RQ worker's scheduler),
+as a crash of its machine would, and nothing is left running afterwards.
+"""
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
+from redis import Redis
+from rq import Worker
+
 from config.settings import Settings
+from tests.support.api_client import call
+from tests.support.polling import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin"
+
+WORKER_COMMAND = [
+    str(BIN / "rq"),
+    "worker",
+    "-c",
+    "config.rq_settings",
+    "-w",
+    "config.worker.ShopWorker",
+    "--with-scheduler",
+    "shop-sagas",
+    "shop-projections",
+]
 
 
 def free_port() -> int:
@@ -26,7 +51,13 @@ def free_port() -> int:
         return port
 
 
+def port_is_open(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 def environment(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment a process needs to run against `settings`, plus `extra`."""
     env = dict(os.environ)
     env.update(
         DATABASE_URL=settings.database_url or "",
@@ -40,42 +71,147 @@ def environment(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
-def start(command: Sequence[str], env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            list(command), cwd=ROOT, env=dict(env), stdout=out, stderr=subprocess.STDOUT
-        )
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def tail(self, chars: int = 3000) -> str:
+        try:
+            return f"--- {self.name} ({self.log}) ---\n" + self.log.read_text()[-chars:]
+        except OSError:
+            return f"--- {self.name}: no log ---"
 
 
-def http(
-    method: str, url: str, body: Any = None, headers: Mapping[str, str] = {}
-) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
+class Processes:
+    """Starts processes, each logging to a file of its own under `logs`; `close()` (or
+    leaving a `with` block) stops every one of them: SIGTERM to each process group, up to
+    `grace` seconds to shut down cleanly, then SIGKILL to whatever of a group is left."""
+
+    def __init__(self, logs: Path, *, grace: float = 15) -> None:
+        self.logs = logs
+        self.grace = grace
+        self.started: list[Process] = []
+        self._count: Counter[str] = Counter()
+
+    def __enter__(self) -> Processes:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def start(self, name: str, command: Sequence[str], env: Mapping[str, str]) -> Process:
+        self._count[name] += 1
+        log = self.logs / f"{name}-{self._count[name]}.log"
+        with log.open("ab") as out:
+            popen = subprocess.Popen(
+                list(command),
+                cwd=ROOT,
+                env=dict(env),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        process = Process(name, popen, log)
+        self.started.append(process)
+        return process
+
+    def api(self, env: Mapping[str, str], port: int, *options: str, workers: int = 2) -> Process:
+        """`gunicorn wsgi:app` on 127.0.0.1:`port`, with `workers` workers and `options`."""
+        command = [
+            str(BIN / "gunicorn"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            *options,
+            "wsgi:app",
+        ]
+        return self.start("api", command, env)
+
+    def worker(self, env: Mapping[str, str]) -> Process:
+        """An `rq worker` (with RQ's scheduler) on both of the shop's queues."""
+        return self.start("worker", WORKER_COMMAND, env)
+
+    def kill(self, process: Process, sig: int = signal.SIGKILL) -> None:
+        """Signal the process's whole group (a worker and its forked scheduler)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.popen.pid, sig)
+        if sig == signal.SIGKILL:
+            process.popen.wait(timeout=10)
+            _wait_group_gone(process.popen.pid, 5)
+
+    def close(self) -> None:
+        for process in self.started:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.popen.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.grace
+        for process in self.started:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+            with contextlib.suppress(ProcessLookupError):  # the whole group: no orphans
+                os.killpg(process.popen.pid, signal.SIGKILL)
+            if process.popen.poll() is None:
+                process.popen.wait(timeout=10)
+            _wait_group_gone(process.popen.pid, 5)
+
+    def tails(self) -> str:
+        return "\n".join(process.tail() for process in self.started)
 
 
-def wait_until_ready(base_url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> Any:
+def _wait_group_gone(pgid: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"process exited with {process.returncode} before it was ready")
         try:
-            status, body = http("GET", f"{base_url}/readyz")
-            if status == 200:
-                return body
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.02)
+
+
+def wait_until_ready(base_url: str, process: Process, timeout: float = 60) -> Any:
+    """The body of the first 200 from `base_url`/readyz; fails at once, with the process's
+    log, if the process exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process.alive:
+            raise AssertionError(
+                f"{process.name} exited with {process.popen.returncode} before it was ready\n"
+                f"{process.tail()}"
+            )
+        try:
+            reply = call("GET", f"{base_url}/readyz", timeout=10)
+            if reply.status == 200:
+                return reply.body
+        except OSError:  # not listening yet
             pass
         time.sleep(0.3)
-    raise AssertionError(f"{base_url} was not ready within {timeout} s")
+    raise AssertionError(f"{base_url} was not ready within {timeout} s\n{process.tail()}")
 
 
-def port_is_open(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
+def wait_for_workers(redis_url: str, workers: Sequence[Process], timeout: float = 60) -> None:
+    """Wait until every one of `workers` (`rq worker` processes) has registered with Redis."""
+    redis = Redis.from_url(redis_url)
+    try:
+
+        def registered() -> None:
+            for worker in workers:
+                assert worker.alive, worker.tail()
+            found = {entry.pid for entry in Worker.all(connection=redis)}
+            assert {worker.popen.pid for worker in workers} <= found, "\n".join(
+                worker.tail() for worker in workers
+            )
+
+        eventually(registered, timeout=timeout, interval=0.1)
+    finally:
+        redis.close()

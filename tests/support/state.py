@@ -1,6 +1,8 @@
+"""The database and Redis state the tests start from and look at."""
+
 from __future__ import annotations
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from config.bootstrap import Container
 
@@ -16,3 +18,9 @@ def reset_state(container: Container) -> None:
         ).scalars()
         conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
     container.redis.flushdb()
+
+
+def row_count(engine: Engine, table: str) -> int:
+    """How many rows `table` holds."""
+    with engine.connect() as conn:
+        return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())

@@ -8,8 +8,9 @@ from flask.testing import FlaskClient
 from config import jobs
 from config.bootstrap import Container
 from config.settings import Settings
-from tests.conftest import Customer
-from tests.integration.dashboard.support import add_catalog, sign_in
+from tests.integration.dashboard.support import sign_in
+from tests.support.api_client import Customer
+from tests.support.shop import CATALOG, Shop
 
 
 @pytest.fixture(autouse=True)
@@ -21,7 +22,7 @@ def workers_container(container: Container, monkeypatch: pytest.MonkeyPatch) -> 
 
 @pytest.fixture
 def catalog(container: Container) -> None:
-    add_catalog(container)
+    Shop(container.bus).add_products(CATALOG)
 
 
 @pytest.fixture

@@ -1,10 +1,9 @@
-"""Shared by the dashboard tests: a catalog, placing orders through the API,
+"""Shared by the dashboard tests: placing orders through the API,
 catching the saga and the read models up in-process, and signing in."""
 
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,30 +11,12 @@ from flask.testing import FlaskClient
 
 from config import jobs
 from config.bootstrap import Container
-from inventory.commands import AddProduct
-from kernel.money import Money
-from kernel.results import Success
 from kernel.subscriptions import Subscriber
-from tests.conftest import Customer
+from tests.support.api_client import Customer
+from tests.support.polling import eventually
+from tests.support.shop import ADDRESS_DATA
 
-CATALOG = (
-    AddProduct("MUG-1", "Enamel mug", Money(1250, "EUR"), 100),
-    AddProduct("TEE-1", "Logo T-shirt", Money(1999, "EUR"), 100),
-    AddProduct("BOOK-1", "Paperback", Money(1500, "GBP"), 100),
-)
-ADDRESS = {
-    "name": "Ada Lovelace",
-    "line1": "12 St James's Square",
-    "city": "London",
-    "postal_code": "SW1Y 4JH",
-    "country": "GB",
-}
 PAGES = ("/admin/orders", "/admin/sales", "/admin/projections", "/admin/sagas", "/admin/inventory")
-
-
-def add_catalog(container: Container) -> None:
-    for product in CATALOG:
-        assert isinstance(container.bus.dispatch(product), Success)
 
 
 @dataclass(frozen=True)
@@ -52,7 +33,7 @@ def place(
 ) -> Placed:
     body = {
         "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in lines.items()],
-        "shipping_address": ADDRESS,
+        "shipping_address": ADDRESS_DATA,
         "payment": {"token": token},
     }
     response = client.post("/api/orders", json=body, headers=customer.headers)
@@ -69,17 +50,19 @@ def settle(container: Container, timeout: float = 30) -> None:
     """
     assert jobs._container is container
     names = [container.saga.name, *container.read_side.projections]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def caught_up() -> None:
         for name in names:
             jobs.catch_up(name)
         subscribers: list[Subscriber] = [container.saga]
         for name in container.read_side.projections:
             subscribers += container.read_side.subscribers(name)
-        if all(status.lag_events == 0 for status in container.runner.status(subscribers)):
-            return
-        time.sleep(0.05)
-    raise AssertionError("the subscriptions did not catch up")
+        statuses = container.runner.status(subscribers)
+        assert all(status.lag_events == 0 for status in statuses), (
+            "the subscriptions did not catch up"
+        )
+
+    eventually(caught_up, timeout=timeout, interval=0.05)
 
 
 def csrf(client: FlaskClient) -> str:

@@ -13,8 +13,8 @@ from flask.testing import FlaskClient
 
 from config.bootstrap import Container
 from kernel.logging import JsonFormatter
-from tests.conftest import Customer
 from tests.integration.dashboard.support import place, settle
+from tests.support.api_client import Customer
 
 
 class Lines(logging.Handler):

@@ -11,8 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from config.bootstrap import Container
 from dashboard.lag import LagSamples
-from tests.conftest import Customer
 from tests.integration.dashboard.support import place, settle
+from tests.support.api_client import Customer
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

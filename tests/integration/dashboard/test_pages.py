@@ -14,8 +14,8 @@ import dashboard.orders
 from config import jobs
 from config.bootstrap import Container
 from orders.commands import CancelOrder
-from tests.conftest import Customer
 from tests.integration.dashboard.support import place, settle, text_of
+from tests.support.api_client import Customer
 
 
 def _order_ids(html: str) -> list[str]:

@@ -12,8 +12,8 @@ from sqlalchemy import text
 
 from config.bootstrap import Container
 from config.settings import Settings
-from tests.conftest import Customer
 from tests.integration.dashboard.support import PAGES, csrf, sign_in
+from tests.support.api_client import Customer
 
 PROTECTED = (
     *PAGES,

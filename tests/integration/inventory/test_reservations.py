@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from config.bootstrap import Container
 from inventory.commands import (
@@ -29,15 +28,11 @@ from kernel.event_store import EventStore
 from kernel.messages import Metadata
 from kernel.results import Failure, Success
 from tests.integration.inventory.conftest import AddProductFn, LoadFn, StreamFn
+from tests.support.event_log import event_count
 
 
 def reserve(order_id: str, **lines: int) -> ReserveInventory:
     return ReserveInventory(order_id, tuple(ReservationLine(s, q) for s, q in lines.items()))
-
-
-def event_count(container: Container) -> int:
-    with container.engine.connect() as conn:
-        return int(conn.execute(text("SELECT count(*) FROM events")).scalar_one())
 
 
 @pytest.fixture

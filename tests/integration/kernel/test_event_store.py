@@ -11,6 +11,7 @@ from config.bootstrap import Container
 from kernel.errors import ConcurrencyError
 from kernel.event_store import EventStore
 from kernel.messages import Event, Metadata
+from tests.support.event_log import event_count
 from tests.support.tally import Counted, TallyOpened
 
 
@@ -45,13 +46,13 @@ def test_append_at_a_stale_version_raises_and_writes_nothing(
             events=[(TallyOpened("b"), Metadata())],
         )  # fmt: skip
 
-    assert _count_events(container.engine) == 1
+    assert event_count(container) == 1
 
 
 def test_append_beyond_the_end_of_a_stream_raises(container: Container, store: EventStore) -> None:
     with pytest.raises(ConcurrencyError):
         _append(container.engine, store, "tally-1", 5, Counted(1))
-    assert _count_events(container.engine) == 0
+    assert event_count(container) == 0
 
 
 def test_two_concurrent_appends_at_one_version_exactly_one_wins(
@@ -110,7 +111,7 @@ def test_events_cannot_be_updated_or_deleted(container: Container, store: EventS
     for statement in ("UPDATE events SET type = 'X'", "DELETE FROM events"):
         with pytest.raises(Exception, match="append-only"), container.engine.begin() as conn:
             conn.execute(text(statement))
-    assert _count_events(container.engine) == 1
+    assert event_count(container) == 1
 
 
 def _append(engine: Engine, store: EventStore, stream: str, expected: int, event: Event) -> None:
@@ -119,11 +120,6 @@ def _append(engine: Engine, store: EventStore, stream: str, expected: int, event
             conn, stream_id=stream, stream_type="tally", expected_version=expected,
             events=[(event, Metadata())],
         )  # fmt: skip
-
-
-def _count_events(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(text("SELECT count(*) FROM events")).scalar_one())
 
 
 def _json(meta: Metadata) -> str:

@@ -14,8 +14,8 @@ from kernel.messages import Event
 from kernel.money import Money
 from kernel.results import Success
 from orders.commands import ConfirmOrder
-from tests.conftest import Customer
 from tests.integration.orders.support import Placer, order_body
+from tests.support.api_client import Customer
 
 
 @pytest.fixture(autouse=True)

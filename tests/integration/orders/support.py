@@ -7,13 +7,7 @@ from typing import Any
 
 from werkzeug.test import TestResponse
 
-ADDRESS = {
-    "name": "Ada Lovelace",
-    "line1": "12 St James's Square",
-    "city": "London",
-    "postal_code": "SW1Y 4JH",
-    "country": "GB",
-}
+from tests.support.shop import ADDRESS_DATA
 
 Placer = Callable[..., TestResponse]
 
@@ -21,7 +15,7 @@ Placer = Callable[..., TestResponse]
 def order_body(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "lines": [{"sku": "MUG-1", "quantity": 2}, {"sku": "TEE-1", "quantity": 1}],
-        "shipping_address": dict(ADDRESS),
+        "shipping_address": dict(ADDRESS_DATA),
         "payment": {"token": "tok_visa"},
     }
     return body | overrides

@@ -9,8 +9,8 @@ from werkzeug.test import TestResponse
 
 from kernel.messages import Event
 from orders.events import OrderCancelled
-from tests.conftest import Customer
 from tests.integration.orders.support import Placer, problem
+from tests.support.api_client import Customer
 
 
 def cancel(

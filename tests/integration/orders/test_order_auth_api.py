@@ -9,8 +9,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from kernel.auth import Authenticator
-from tests.conftest import Customer
 from tests.integration.orders.support import order_body, problem
+from tests.support.api_client import Customer
 
 ORDER_ID = str(uuid.uuid4())
 CUSTOMER_ENDPOINTS = [

@@ -16,13 +16,14 @@ from orders.commands import (
 )
 from orders.domain import customer_id_for
 from orders.events import Address, CustomerRegistered, OrderCancelled, OrderConfirmed
-from tests.conftest import Customer
-from tests.integration.orders.support import ADDRESS, Placer
+from tests.integration.orders.support import Placer
+from tests.support.api_client import Customer
+from tests.support.shop import ADDRESS_DATA
 
 
 def _place(customer_id: str, order_id: str = "order-1") -> PlaceOrder:
     return PlaceOrder(
-        order_id, customer_id, (OrderLineRequest("MUG-1", 1),), Address(**ADDRESS), "tok_visa"
+        order_id, customer_id, (OrderLineRequest("MUG-1", 1),), Address(**ADDRESS_DATA), "tok_visa"
     )
 
 

@@ -8,8 +8,9 @@ import pytest
 from kernel.messages import Event
 from kernel.money import Money
 from orders.events import Address, OrderPlaced, PricedLine
-from tests.conftest import Customer
-from tests.integration.orders.support import ADDRESS, Placer, order_body, problem
+from tests.integration.orders.support import Placer, order_body, problem
+from tests.support.api_client import Customer
+from tests.support.shop import ADDRESS_DATA
 
 
 def eur(amount: int) -> Money:
@@ -37,7 +38,7 @@ def test_placing_an_order_records_it_priced_from_the_catalog(
             subtotal=eur(4499),
             shipping=eur(499),
             total=eur(4998),
-            shipping_address=Address(**ADDRESS),
+            shipping_address=Address(**ADDRESS_DATA),
             payment_token="tok_visa",
         )
     ]
@@ -54,7 +55,7 @@ def test_orders_from_fifty_euros_ship_free(
 
 
 def _address(**changes: str) -> dict[str, str]:
-    return ADDRESS | changes
+    return ADDRESS_DATA | changes
 
 
 @pytest.mark.parametrize(

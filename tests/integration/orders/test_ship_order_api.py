@@ -12,8 +12,8 @@ from kernel.messages import Event
 from kernel.results import Success
 from orders.commands import CancelOrder
 from orders.events import OrderShipped
-from tests.conftest import Customer
 from tests.integration.orders.support import Placer, problem
+from tests.support.api_client import Customer
 
 
 @pytest.fixture

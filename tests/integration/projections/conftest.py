@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from config.bootstrap import Container
-from tests.integration.projections.shop import Shop
+from tests.support.shop import Shop
 
 
 @pytest.fixture

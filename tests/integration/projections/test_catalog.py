@@ -9,8 +9,8 @@ from sqlalchemy import text
 from config.bootstrap import Container
 from inventory.commands import AddProduct, RestockProduct
 from kernel.money import Money
-from tests.integration.projections.shop import CATALOG, Shop
-from tests.integration.projections.support import contents
+from tests.support.read_models import contents
+from tests.support.shop import CATALOG, Shop
 
 
 def _recorded_at(container: Container, sku: str) -> datetime:

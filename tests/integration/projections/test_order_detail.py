@@ -9,8 +9,10 @@ from sqlalchemy import text
 from config.bootstrap import Container
 from inventory.commands import AddProduct
 from kernel.money import Money
-from tests.integration.projections.shop import ADDRESS_DATA, CATALOG, Shop
-from tests.integration.projections.support import drain, event_data, order_events
+from tests.integration.projections.support import order_events
+from tests.support.event_log import event_data
+from tests.support.read_models import drain
+from tests.support.shop import ADDRESS_DATA, CATALOG, Shop
 
 
 def _row(container: Container, order_id: str) -> dict[str, Any]:

@@ -6,9 +6,11 @@ from typing import Any
 from flask.testing import FlaskClient
 
 from config.bootstrap import Container
-from tests.conftest import Customer
-from tests.integration.projections.shop import CATALOG, PlacedOrder, Shop
-from tests.integration.projections.support import contents, drain, order_events, whole_log
+from tests.integration.projections.support import order_events
+from tests.support.api_client import Customer
+from tests.support.event_log import whole_log
+from tests.support.read_models import contents, drain
+from tests.support.shop import CATALOG, PlacedOrder, Shop
 
 
 def _placed(container: Container, order: PlacedOrder) -> tuple[str, int]:

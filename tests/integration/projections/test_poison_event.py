@@ -11,13 +11,10 @@ from config.bootstrap import Container
 from kernel.event_store import RecordedEvent
 from projections.handlers import Handlers
 from projections.projection import PostgresHandler, PostgresProjection
-from tests.integration.projections.shop import CATALOG, Shop
-from tests.integration.projections.support import (
-    contents,
-    order_events,
-    rebuilt_from_zero,
-    whole_log,
-)
+from tests.integration.projections.support import order_events
+from tests.support.event_log import whole_log
+from tests.support.read_models import contents, rebuilt_from_zero
+from tests.support.shop import CATALOG, Shop
 
 
 class Sabotaged(Handlers[PostgresHandler]):

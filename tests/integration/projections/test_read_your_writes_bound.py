@@ -14,8 +14,8 @@ from flask.testing import FlaskClient
 from config.app import create_app
 from config.bootstrap import Container, bootstrap
 from config.settings import Settings
-from tests.integration.projections.shop import CATALOG, Shop
-from tests.integration.projections.support import event_count
+from tests.support.event_log import event_count
+from tests.support.shop import CATALOG, Shop
 
 BOUND = 0.2
 

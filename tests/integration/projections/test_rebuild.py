@@ -10,8 +10,10 @@ from flask.testing import FlaskClient
 
 from config.bootstrap import Container
 from kernel.event_store import START
-from tests.integration.projections.shop import Shop, mixed_orders
-from tests.integration.projections.support import ALL_MODELS, contents, drain, is_empty, whole_log
+from tests.integration.projections.mixed_orders import mixed_orders
+from tests.support.event_log import whole_log
+from tests.support.read_models import ALL_MODELS, contents, drain, is_empty
+from tests.support.shop import Shop
 
 
 def _answers(client: FlaskClient, headers: dict[str, str], order_id: str) -> dict[str, Any]:

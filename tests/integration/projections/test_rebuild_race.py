@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from config.bootstrap import Container
-from tests.integration.projections.shop import CATALOG, Shop
-from tests.integration.projections.support import contents, drain, is_empty
+from tests.support.read_models import contents, drain, is_empty
+from tests.support.shop import CATALOG, Shop
 
 
 @pytest.mark.parametrize("name", ["order_detail", "order_list"])

@@ -14,8 +14,9 @@ from config.bootstrap import Container
 from kernel.event_store import START, Checkpoint, EventStore, RecordedEvent
 from kernel.subscriptions import SubscriptionRunner
 from projections.order_list import OrderListGeneration
-from tests.integration.projections.shop import CATALOG, Shop
-from tests.integration.projections.support import contents, drain, rebuilt_from_zero, whole_log
+from tests.support.event_log import whole_log
+from tests.support.read_models import contents, drain, rebuilt_from_zero
+from tests.support.shop import CATALOG, Shop
 
 BATCH = 6  # the first batch: 3 products, 1 customer and 2 of the orders
 

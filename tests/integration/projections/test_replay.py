@@ -5,14 +5,10 @@ from __future__ import annotations
 import pytest
 
 from config.bootstrap import Container
-from tests.integration.projections.shop import Shop, mixed_orders
-from tests.integration.projections.support import (
-    ALL_MODELS,
-    contents,
-    is_empty,
-    rebuilt_from_zero,
-    whole_log,
-)
+from tests.integration.projections.mixed_orders import mixed_orders
+from tests.support.event_log import whole_log
+from tests.support.read_models import ALL_MODELS, contents, is_empty, rebuilt_from_zero
+from tests.support.shop import Shop
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)

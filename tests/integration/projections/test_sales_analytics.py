@@ -7,8 +7,9 @@ from typing import Any
 from flask.testing import FlaskClient
 
 from config.bootstrap import Container
-from tests.integration.projections.shop import CATALOG, Shop
-from tests.integration.projections.support import contents, day_of, drain, order_events
+from tests.integration.projections.support import day_of, order_events
+from tests.support.read_models import contents, drain
+from tests.support.shop import CATALOG, Shop
 
 
 def _on(container: Container, order_id: str, event_type: str) -> date:

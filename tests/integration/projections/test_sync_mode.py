@@ -12,8 +12,8 @@ import pytest
 from config import jobs
 from config.bootstrap import Container, bootstrap
 from config.settings import Settings
-from tests.integration.projections.shop import CATALOG, Shop
-from tests.integration.projections.support import contents, rebuilt_from_zero
+from tests.support.read_models import contents, rebuilt_from_zero
+from tests.support.shop import CATALOG, Shop
 
 
 @pytest.fixture

@@ -20,7 +20,9 @@ import config.jobs
 from config.bootstrap import Container
 from config.queues import SAGAS
 from kernel.messages import utc_now
-from tests.integration.sagas.support import Shop, eventually, order_events, sagas, settle
+from tests.integration.sagas.support import order_events, sagas, settle
+from tests.support.polling import eventually
+from tests.support.shop import Shop
 
 
 class _LateInASecond:
@@ -52,7 +54,7 @@ def test_the_deadline_job_compensates_an_unpaid_order_at_its_deadline(
     shop.add_product("MUG-1", stock=10)
     ada = shop.customer("ada@example.com")
     monkeypatch.setattr(container.saga.decide, "payment_timeout", _LateInASecond())
-    order_id = shop.place(ada, {"MUG-1": 1}, "tok_timeout")
+    order_id = shop.place(ada, {"MUG-1": 1}, "tok_timeout").order_id
     settle(container)
     deadline = sagas(container)[order_id]["deadline"]
     assert deadline is not None and deadline > utc_now()
@@ -94,7 +96,7 @@ def test_a_payment_made_before_the_deadline_is_not_timed_out_while_the_saga_lags
     shop.add_product("MUG-1", stock=10)
     ada = shop.customer("ada@example.com")
     monkeypatch.setattr(container.saga.decide, "payment_timeout", timedelta(milliseconds=300))
-    order_id = shop.place(ada, {"MUG-1": 1}, "tok_visa")
+    order_id = shop.place(ada, {"MUG-1": 1}, "tok_visa").order_id
     # The saga gets as far as charging the card; the charge succeeds at once, in the same
     # transaction that sets the deadline. Then the saga falls behind (a busy or restarting
     # worker): PaymentSucceeded waits in the log while the deadline passes.
@@ -102,7 +104,9 @@ def test_a_payment_made_before_the_deadline_is_not_timed_out_while_the_saga_lags
     _saga_through(container, "InventoryReserved")
     assert order_events(container, order_id)[-1] == "PaymentSucceeded"
     assert sagas(container)[order_id]["step"] == "paying"
-    eventually(lambda: _assert_equal(container.saga.overdue(), [order_id]), timeout=5)
+    eventually(
+        lambda: _assert_equal(container.saga.overdue(), [order_id]), timeout=5, interval=0.01
+    )
 
     config.jobs.payment_deadline(order_id)  # the deadline's job runs before the saga catches up
     settle(container)
@@ -128,7 +132,7 @@ def _saga_through(container: Container, event_type: str) -> None:
             assert event_type in types, f"no {event_type} in the log after {after} yet: {types}"
             container.saga.apply(conn, batch[: types.index(event_type) + 1])
 
-    eventually(handled)
+    eventually(handled, timeout=20, interval=0.01)
 
 
 def _assert_equal(found: object, expected: object) -> None:

@@ -13,15 +13,10 @@ from rq import Queue
 import config.jobs
 from config.bootstrap import Container
 from config.queues import PROJECTIONS, SAGAS
-from tests.integration.sagas.support import (
-    Shop,
-    available,
-    count,
-    event_data,
-    order_events,
-    sagas,
-    settle,
-)
+from tests.integration.sagas.support import available, order_events, sagas, settle
+from tests.support.event_log import event_data
+from tests.support.shop import Shop
+from tests.support.state import row_count
 
 
 def _scheduled(container: Container, queue: str) -> list[str]:
@@ -40,10 +35,10 @@ def test_the_sweep_compensates_an_overdue_payment_whose_deadline_job_was_lost(
     shop.add_product("MUG-1", stock=10)
     ada = shop.customer("ada@example.com")
     monkeypatch.setattr(container.saga.decide, "payment_timeout", timedelta(0))
-    overdue = shop.place(ada, {"MUG-1": 3}, "tok_timeout")
+    overdue = shop.place(ada, {"MUG-1": 3}, "tok_timeout").order_id
     settle(container)
     monkeypatch.setattr(container.saga.decide, "payment_timeout", timedelta(hours=1))
-    waiting = shop.place(ada, {"MUG-1": 2}, "tok_timeout")
+    waiting = shop.place(ada, {"MUG-1": 2}, "tok_timeout").order_id
     settle(container)
     assert available(container) == {"MUG-1": 5}
     assert sorted(_scheduled(container, SAGAS)) == sorted(
@@ -82,9 +77,9 @@ def test_the_sweep_compensates_an_overdue_payment_whose_deadline_job_was_lost(
     # The sweep put itself back on the scheduler, so the next one needs no one.
     assert any(job.startswith("shop-sweep-") for job in _scheduled(container, PROJECTIONS))
 
-    events, before = count(container, "events"), sagas(container)
+    events, before = row_count(container.engine, "events"), sagas(container)
     config.jobs.sweep()
     settle(container)
     assert container.saga.time_out(overdue) is False
-    assert count(container, "events") == events
+    assert row_count(container.engine, "events") == events
     assert sagas(container) == before

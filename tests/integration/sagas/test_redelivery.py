@@ -17,14 +17,9 @@ from kernel.event_store import START, Checkpoint
 from payments.simulator import WEBHOOK_PATH
 from payments.webhooks import SIGNATURE_HEADER, sign, simulated_notification
 from sagas.order_fulfillment import NAME
-from tests.integration.sagas.support import (
-    Shop,
-    count,
-    order_events,
-    rows,
-    sagas,
-    settle,
-)
+from tests.integration.sagas.support import order_events, rows, sagas, settle
+from tests.support.shop import Shop
+from tests.support.state import row_count
 
 
 @pytest.fixture
@@ -38,7 +33,7 @@ def orders(
     shop.add_product("MUG-1", stock=50)
     shop.add_product("RARE-1", stock=1, amount=9900)
     ada = shop.customer("ada@example.com")
-    placed = {
+    orders = {
         "shipped": shop.place(ada, {"MUG-1": 2}, "tok_visa"),
         "declined": shop.place(ada, {"MUG-1": 1}, "tok_declined"),
         "out_of_stock": shop.place(ada, {"MUG-1": 1, "RARE-1": 2}, "tok_visa"),
@@ -46,9 +41,10 @@ def orders(
         "paid_too_late": shop.place(ada, {"MUG-1": 1}, "tok_timeout"),
         "confirmed": shop.place(ada, {"MUG-1": 1}, "tok_visa"),
     }
+    placed = {path: order.order_id for path, order in orders.items()}
     settle(container)
-    shop.ship(placed["shipped"])
-    shop.cancel_as_customer(placed["cancelled_after_payment"], ada)
+    shop.ship(orders["shipped"], f"TRACK-{placed['shipped'][:8]}")
+    shop.cancel(orders["cancelled_after_payment"], "changed my mind", by="customer")
     assert container.saga.overdue() == [placed["paid_too_late"]]
     assert config.jobs.payment_deadline(placed["paid_too_late"]) is True
     settle(container)
@@ -131,15 +127,13 @@ def test_catching_up_again_from_an_earlier_checkpoint_changes_nothing(
 def test_a_repeated_deadline_or_catch_up_job_changes_nothing(
     orders: dict[str, str], container: Container
 ) -> None:
-    events, commands = count(container, "events"), count(container, "processed_commands")
+    tables = ("events", "processed_commands")
+    counts = [row_count(container.engine, table) for table in tables]
     before = sagas(container)
 
     for order_id in orders.values():
         assert config.jobs.payment_deadline(order_id) is False
     assert config.jobs.catch_up(NAME) == {NAME: 0}
 
-    assert (count(container, "events"), count(container, "processed_commands")) == (
-        events,
-        commands,
-    )
+    assert [row_count(container.engine, table) for table in tables] == counts
     assert sagas(container) == before

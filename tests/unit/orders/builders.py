@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from kernel.money import Money
-from orders.events import Address, OrderPlaced, PricedLine
+from orders.events import OrderPlaced, PricedLine
 from orders.ports import CatalogEntry
+from tests.support.shop import ADDRESS
 
 ORDER = "order-1"
 CUSTOMER = "customer-1"
-ADDRESS = Address("Ada Lovelace", "12 St James's Square", "London", "SW1Y 4JH", "GB")
 
 
 def eur(amount: int) -> Money:

@@ -6,7 +6,8 @@ from kernel.errors import DomainError
 from orders.commands import OrderLineRequest
 from orders.domain import Order, quote
 from orders.events import OrderPlaced, PricedLine
-from tests.unit.orders.builders import ADDRESS, CATALOG, CUSTOMER, ORDER, eur, placed
+from tests.support.shop import ADDRESS
+from tests.unit.orders.builders import CATALOG, CUSTOMER, ORDER, eur, placed
 
 
 def _place(*lines: OrderLineRequest) -> Order:

@@ -26,7 +26,6 @@ from kernel.messages import Command, Event
 from kernel.money import Money
 from orders.commands import CancelOrder, ConfirmOrder
 from orders.events import (
-    Address,
     CustomerRegistered,
     OrderCancelled,
     OrderConfirmed,
@@ -38,6 +37,7 @@ from payments.commands import ProcessPayment, RefundPayment
 from payments.events import PaymentFailed, PaymentPending, PaymentRefunded, PaymentSucceeded
 from sagas.order_fulfillment import Decision, OrderFulfillment
 from sagas.store import FulfillmentState
+from tests.support.shop import ADDRESS
 
 ORDER = "order-1"
 TOKEN = "tok_async"
@@ -62,7 +62,7 @@ PLACED = OrderPlaced(
     subtotal=eur(4499),
     shipping=eur(499),
     total=TOTAL,
-    shipping_address=Address("Ada Lovelace", "12 St James's Square", "London", "SW1Y 4JH", "GB"),
+    shipping_address=ADDRESS,
     payment_token=TOKEN,
 )
 STOCK = (StockLine("MUG", 2), StockLine("TEE", 1))

@@ -1,0 +1,109 @@
+"""Looking at the read models: what one generation stores, catching subscriptions up,
+and a fresh rebuild from the first event to compare a read model with.
+
+Read models are compared by their full stored contents, generation column aside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from redis import Redis
+from sqlalchemy import text
+
+from config.bootstrap import Container
+from kernel.subscriptions import Subscriber
+from projections import order_list
+from projections.projection import PostgresProjection
+from tests.support.polling import eventually
+
+ASYNC_MODELS = ("order_detail", "sales_analytics", "order_list")
+ALL_MODELS = ("catalog", *ASYNC_MODELS)
+SCRATCH = 9000  # the generation a fresh rebuild goes into for comparison; no query reads it
+
+
+def contents(container: Container, name: str, generation: int) -> dict[str, Any]:
+    """Everything one generation of a read model stores, without the generation number."""
+    projection = container.read_side.projection(name)
+    if isinstance(projection, PostgresProjection):
+        found: dict[str, Any] = {}
+        with container.engine.connect() as conn:
+            for table in projection.tables:
+                result = conn.execute(
+                    text(f"SELECT * FROM {table} WHERE generation = :g"), {"g": generation}
+                ).mappings()
+                rows = [{k: v for k, v in row.items() if k != "generation"} for row in result]
+                found[table] = sorted(rows, key=repr)
+        return found
+    return redis_contents(container.redis, order_list.prefix(generation))
+
+
+def redis_contents(redis: Redis, prefix: str) -> dict[str, Any]:
+    """Each key under `prefix` (prefix removed) with its value, by type."""
+    found: dict[str, Any] = {}
+    client: Any = redis
+    for raw in client.scan_iter(match=prefix + "*", count=1000):
+        key = raw.decode()[len(prefix) :]
+        kind = client.type(raw).decode()
+        if kind == "hash":
+            found[key] = {k.decode(): v.decode() for k, v in client.hgetall(raw).items()}
+        elif kind == "zset":
+            found[key] = [(m.decode(), s) for m, s in client.zrange(raw, 0, -1, withscores=True)]
+        elif kind == "string":
+            found[key] = client.get(raw).decode()
+        else:
+            found[key] = f"<{kind}>"
+    return found
+
+
+def is_empty(found: dict[str, Any]) -> bool:
+    return all(not value for value in found.values())
+
+
+def drain(container: Container, names: Sequence[str] = ASYNC_MODELS) -> None:
+    """Run each read model's subscribers, in this process, until they have reached the
+    head of the log."""
+
+    def caught_up() -> None:
+        for name in names:
+            for subscriber in container.read_side.subscribers(name):
+                _catch_up(container, subscriber)
+
+    eventually(caught_up, timeout=30, interval=0.05)
+
+
+def rebuilt_from_zero(container: Container, name: str) -> dict[str, Any]:
+    """The read model replayed from the first event into the scratch generation, by this
+    process; the scratch generation is purged again afterwards."""
+    projection = container.read_side.projection(name)
+    subscriber = projection.subscriber(SCRATCH)
+    try:
+        eventually(lambda: _catch_up(container, subscriber), timeout=30, interval=0.05)
+        return contents(container, name, SCRATCH)
+    finally:
+        with container.engine.begin() as conn:
+            projection.purge(conn, SCRATCH)
+
+
+def _catch_up(container: Container, subscriber: Subscriber) -> None:
+    report = container.runner.run(subscriber, wait_for_lock=5)
+    assert report.error is None, report.error
+    (status,) = container.runner.status([subscriber])
+    assert status.lag_events == 0, f"{subscriber.name} is {status.lag_events} behind"
+
+
+def lagging(container: Container) -> list[str]:
+    """The subscriptions (the saga's and every read model generation's) that are not
+    caught up at the head of the log, each with its state, lag and last error."""
+    subscribers: list[Subscriber] = [container.saga]
+    for name in ALL_MODELS:
+        subscribers += container.read_side.subscribers(name)
+    behind = []
+    for status in container.runner.status(subscribers):
+        if status.state != "caught_up" or status.checkpoint != status.head:
+            behind.append(
+                f"{status.name}: {status.state}, {status.lag_events} behind"
+                f"{' (' + str(status.last_error) + ')' if status.last_error else ''}"
+            )
+    return behind
