@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
 import signal
 import socket
@@ -93,6 +94,8 @@ def start_postgres(var_dir: Path) -> EmbeddedServer:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
         from pgserver.postgres_server import PostgresServer
+    # pgserver narrates every pg_ctl call at INFO, even from its exit hook after logging closed.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
 
     var_dir.mkdir(parents=True, exist_ok=True)
     pgdata = (var_dir / "pg").resolve()
