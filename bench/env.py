@@ -27,6 +27,7 @@ import psycopg
 from redis import Redis
 from sqlalchemy.engine import make_url
 
+from config.cli import worker_command
 from config.database import migrate
 from config.settings import Settings
 
@@ -36,17 +37,7 @@ DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 ADMIN_TOKEN = "bench-admin-token"
 SECRET_KEY = "bench-secret-key"
-WORKER_COMMAND = [
-    str(BIN / "rq"),
-    "worker",
-    "-c",
-    "config.rq_settings",
-    "-w",
-    "config.worker.ShopWorker",
-    "--with-scheduler",
-    "shop-sagas",
-    "shop-projections",
-]
+WORKER_COMMAND = worker_command()
 
 
 def libpq(url: str) -> str:

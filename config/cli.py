@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import click
 
@@ -62,7 +62,7 @@ def worker(burst: bool, rq_args: tuple[str, ...]) -> None:
     """Run an RQ worker (extra options go to `rq worker`)."""
     _settings()
     try:
-        sys.exit(_supervise([_worker_command(burst, rq_args)]))
+        sys.exit(_supervise([worker_command(*(["--burst"] if burst else []), *rq_args)]))
     finally:
         stop_local()
 
@@ -85,14 +85,15 @@ def run(workers: int) -> None:
         # The app logs each request as a JSON line already; no second access log.
         api = [sys.executable, "-m", "gunicorn", "--bind", address, "--workers", str(workers)]
         api.append("wsgi:app")
-        sys.exit(_supervise([api, _worker_command(False, ("--logging_level", "WARNING"))]))
+        sys.exit(_supervise([api, worker_command("--logging_level", "WARNING")]))
     finally:
         stop_local()
 
 
-def _worker_command(burst: bool, rq_args: Sequence[str]) -> list[str]:
+def worker_command(*rq_args: str) -> list[str]:
+    """The plain `rq worker` command line of a shop worker, with `rq_args` appended."""
     rq = os.path.join(os.path.dirname(sys.executable), "rq")
-    command = [
+    return [
         rq,
         "worker",
         "-c",
@@ -102,10 +103,8 @@ def _worker_command(burst: bool, rq_args: Sequence[str]) -> list[str]:
         "--with-scheduler",
         "--dequeue-strategy",
         "round_robin",
+        *rq_args,
     ]
-    if burst:
-        command.append("--burst")
-    return [*command, *rq_args]
 
 
 def _supervise(commands: list[list[str]]) -> int:

@@ -24,6 +24,7 @@ from typing import Any
 from redis import Redis
 from rq import Worker
 
+from config.cli import worker_command
 from config.settings import Settings
 from tests.support.api_client import call
 from tests.support.polling import eventually
@@ -31,17 +32,7 @@ from tests.support.polling import eventually
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin"
 
-WORKER_COMMAND = [
-    str(BIN / "rq"),
-    "worker",
-    "-c",
-    "config.rq_settings",
-    "-w",
-    "config.worker.ShopWorker",
-    "--with-scheduler",
-    "shop-sagas",
-    "shop-projections",
-]
+WORKER_COMMAND = worker_command()
 
 
 def free_port() -> int:
