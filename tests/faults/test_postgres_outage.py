@@ -9,6 +9,7 @@ stops the machine's shared one.
 
 from __future__ import annotations
 
+import logging
 import random
 import subprocess
 import threading
@@ -49,6 +50,8 @@ class PrivatePostgres:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
             from pgserver.postgres_server import PostgresServer
+        # pgserver logs from its exit hook, after pytest has closed the stream.
+        logging.getLogger("pgserver").setLevel(logging.WARNING)
 
         pgdata.mkdir()
         self.pgdata = pgdata
