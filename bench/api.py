@@ -287,23 +287,28 @@ def _wait_for(condition: Callable[[], bool], timeout: float) -> bool:
     return condition()
 
 
+def _open_loop(
+    shop: Shop, requests: Any, rate: float, seconds: float, fields: tuple[str, ...]
+) -> Any:
+    """Orders POSTed at a fixed `rate` for `seconds`, keeping `fields` of each answer."""
+    spec = load.spec(
+        shop.api,
+        requests,
+        mode="open",
+        rate=rate,
+        duration=seconds,
+        concurrency=256,
+        warmup=min(2.0, seconds / 5),
+        fields=fields,
+    )
+    return _run_idle(shop, spec)
+
+
 def freshness(shop: Shop, rate: float, seconds: float, drain: float) -> list[Metric]:
     """Open-loop orders at `rate`; commit (the 202) to visible in each read model."""
     requests = _post_requests(shop)
     with CheckpointWatcher(shop) as watcher:
-        result = _run_idle(
-            shop,
-            load.spec(
-                shop.api,
-                requests,
-                mode="open",
-                rate=rate,
-                duration=seconds,
-                concurrency=256,
-                warmup=min(2.0, seconds / 5),
-                fields=("order_id", "consistency_token"),
-            ),
-        )
+        result = _open_loop(shop, requests, rate, seconds, ("order_id", "consistency_token"))
         orders = [(end, Checkpoint.parse(f["consistency_token"])) for _, end, _, f in result.ok]
         last = max((token for _, token in orders), default=Checkpoint())
 
@@ -398,19 +403,7 @@ def saga_latency(shop: Shop, rate: float, seconds: float, drain: float) -> Metri
     """Open-loop tok_visa orders at `rate`; the 202 to OrderConfirmed committed."""
     requests = _post_requests(shop)
     with ConfirmationWatcher(shop) as watcher:
-        result = _run_idle(
-            shop,
-            load.spec(
-                shop.api,
-                requests,
-                mode="open",
-                rate=rate,
-                duration=seconds,
-                concurrency=256,
-                warmup=min(2.0, seconds / 5),
-                fields=("order_id",),
-            ),
-        )
+        result = _open_loop(shop, requests, rate, seconds, ("order_id",))
         placed = {f["order_id"]: end for _, end, _, f in result.ok}
         _wait_for(
             lambda: all(o in watcher.confirmed or o in watcher.cancelled for o in placed), drain

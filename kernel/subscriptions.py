@@ -160,6 +160,7 @@ class SubscriptionRunner:
         except Retired:
             return RunReport(subscriber.name, 0, START)
         applied = 0
+        caught_up = False
         while deadline is None or time.monotonic() < deadline:
             undecodable = None
             try:
@@ -168,9 +169,8 @@ class SubscriptionRunner:
             except UndecodableEvent as bad:
                 batch, undecodable = bad.readable, bad
             if not batch and undecodable is None:
-                if applied:
-                    _clear_failure(conn, subscriber.name)
-                return RunReport(subscriber.name, applied, checkpoint, caught_up=True)
+                caught_up = True
+                break
             if batch:
                 try:
                     subscriber.apply(conn, batch, checkpoint)
@@ -201,7 +201,7 @@ class SubscriptionRunner:
                 return RunReport(subscriber.name, applied, checkpoint, error=undecodable.reason)
         if applied:
             _clear_failure(conn, subscriber.name)
-        return RunReport(subscriber.name, applied, checkpoint)
+        return RunReport(subscriber.name, applied, checkpoint, caught_up=caught_up)
 
     def _apply_singly(
         self,

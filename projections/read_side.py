@@ -17,6 +17,7 @@ from kernel.subscriptions import (
     SubscriptionStatus,
 )
 from projections import generations
+from projections.generations import Generations
 from projections.projection import PostgresProjection, Projection
 
 
@@ -72,18 +73,21 @@ class ReadSide:
         """Raises KeyError for an unknown read model."""
         return self.projections[name]
 
-    def generations(self, name: str) -> generations.Generations:
+    def generations(self, name: str) -> Generations:
         with self.engine.connect() as conn:
             return generations.read(conn, name)
 
     def subscribers(self, name: str) -> list[Subscriber]:
         """The active generation's subscriber, then the one being rebuilt, if any."""
+        return self._live(name)[1]
+
+    def _live(self, name: str) -> tuple[Generations, list[Subscriber]]:
         projection = self.projection(name)
         current = self.generations(name)
         found = [projection.subscriber(current.active)]
         if current.building is not None:
             found.append(projection.subscriber(current.building))
-        return found
+        return current, found
 
     def apply_sync(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         """Apply a command's events to every synchronous read model, in its transaction."""
@@ -123,10 +127,7 @@ class ReadSide:
     def status(self) -> list[ProjectionStatus]:
         statuses = []
         for name, projection in self.projections.items():
-            current = self.generations(name)
-            subscribers = [projection.subscriber(current.active)]
-            if current.building is not None:
-                subscribers.append(projection.subscriber(current.building))
+            current, subscribers = self._live(name)
             found = self.runner.status(subscribers)
             statuses.append(
                 ProjectionStatus(
