@@ -28,13 +28,13 @@ from bench import eventgen
 from bench.env import Processes, Servers, bench_settings, libpq, new_name
 from bench.shop import Shop
 from kernel.errors import CheckpointMoved
-from kernel.event_store import _COLUMNS, START, Checkpoint, EventStore, RecordedEvent
+from kernel.event_store import COLUMNS, START, Checkpoint, EventStore, RecordedEvent
 from kernel.subscriptions import SubscriptionRunner, read_checkpoint, store_checkpoint
 from projections.projection import PostgresGeneration, PostgresProjection
 
 _READ_ALL_FIXED = text(
     f"""
-    SELECT {_COLUMNS} FROM events
+    SELECT {COLUMNS} FROM events
     WHERE (transaction_id, position) > (CAST(CAST(:tx AS text) AS xid8), :position)
       AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
     ORDER BY events.transaction_id, events.position
@@ -50,7 +50,7 @@ class IndexedReadStore(EventStore):
         self, conn: Connection, after: Checkpoint = START, limit: int = 1000
     ) -> list[RecordedEvent]:
         params = {"tx": after.transaction_id, "position": after.position, "limit": limit}
-        return [self._recorded(row) for row in conn.execute(_READ_ALL_FIXED, params)]
+        return [self.recorded(row) for row in conn.execute(_READ_ALL_FIXED, params)]
 
 
 class _Recording:

@@ -99,11 +99,12 @@ _APPEND = text(
     """
 )
 
-_COLUMNS = """position, transaction_id::text::bigint, stream_id, stream_type, version, type,
+# The select list `EventStore.recorded` turns into a RecordedEvent.
+COLUMNS = """position, transaction_id::text::bigint, stream_id, stream_type, version, type,
     schema_version, data, metadata, recorded_at"""
 
 _READ_STREAM = text(
-    f"SELECT {_COLUMNS} FROM events WHERE stream_id = :stream_id AND version > :after"
+    f"SELECT {COLUMNS} FROM events WHERE stream_id = :stream_id AND version > :after"
     " ORDER BY version"
 )
 
@@ -111,7 +112,7 @@ _READ_STREAM = text(
 # for good; anything newer may still be joined by an earlier position.
 _READ_ALL = text(
     f"""
-    SELECT {_COLUMNS} FROM events
+    SELECT {COLUMNS} FROM events
     WHERE (transaction_id, position) > (CAST(CAST(:tx AS text) AS xid8), :position)
       AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
     ORDER BY events.transaction_id, events.position  -- the columns, not the bigint aliases
@@ -191,7 +192,7 @@ class EventStore:
         self, conn: Connection, stream_id: str, after_version: int = 0
     ) -> list[RecordedEvent]:
         rows = conn.execute(_READ_STREAM, {"stream_id": stream_id, "after": after_version})
-        return [self._recorded(row) for row in rows]
+        return [self.recorded(row) for row in rows]
 
     def read_all(
         self, conn: Connection, after: Checkpoint = START, limit: int = 1000
@@ -205,7 +206,7 @@ class EventStore:
         events: list[RecordedEvent] = []
         for row in conn.execute(_READ_ALL, params):
             try:
-                events.append(self._recorded(row))
+                events.append(self.recorded(row))
             except Exception as error:
                 at = Checkpoint(row[1], row[0])
                 reason = f"{row[5]}: {type(error).__name__}: {error}"
@@ -267,7 +268,8 @@ class EventStore:
             },
         )
 
-    def _recorded(self, row: Any) -> RecordedEvent:
+    def recorded(self, row: Any) -> RecordedEvent:
+        """The event of a row selected with COLUMNS, upcast and decoded."""
         (position, tx, stream_id, stream_type, version, type_name, schema_version, data,
          metadata, recorded_at) = row  # fmt: skip
         data = self.registry.upcast(type_name, schema_version, data)
