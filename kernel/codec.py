@@ -28,7 +28,7 @@ def to_data(message: Any) -> dict[str, Any]:
 
 
 def from_data(cls: type[T], data: dict[str, Any]) -> T:
-    decode: Callable[[dict[str, Any]], T] = _decoder(cls)
+    decode: Callable[[dict[str, Any]], T] = _decoder(cls)  # type: ignore[arg-type]  # hashable
     return decode(data)
 
 
@@ -40,7 +40,7 @@ def _encode(value: Any) -> Any:
         return [_encode(item) for item in value]
     if kind is dict:
         return {key: _encode(item) for key, item in value.items()}
-    names = _fields_of(kind)
+    names = _fields_of(kind)  # type: ignore[arg-type]  # classes are hashable
     if names is None:
         return value
     return {name: _encode(getattr(value, name)) for name in names}

@@ -56,14 +56,19 @@ class Subscriber(Protocol):
 class PostgresSubscriber:
     """Base for subscribers whose state lives in PostgreSQL beside their checkpoint.
 
-    Subclasses implement `handle(conn, event)`; the batch and the checkpoint
-    commit in one transaction on the runner's (lock-holding) connection.
+    Subclasses implement `handle(conn, event)`, or `handle_batch` to write a whole
+    batch at once; the batch and the checkpoint commit in one transaction on the
+    runner's (lock-holding) connection.
     """
 
     name: str
 
     def handle(self, conn: Connection, recorded: RecordedEvent) -> None:
         raise NotImplementedError
+
+    def handle_batch(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
+        for recorded in events:
+            self.handle(conn, recorded)
 
     def checkpoint(self, conn: Connection) -> Checkpoint:
         with conn.begin():
@@ -77,8 +82,7 @@ class PostgresSubscriber:
             if after is not None and current != after:
                 raise CheckpointMoved(f"{self.name} is at {current.token()}, not {after.token()}")
             fresh = [recorded for recorded in events if recorded.checkpoint > current]
-            for recorded in fresh:
-                self.handle(conn, recorded)
+            self.handle_batch(conn, fresh)
             if fresh:
                 store_checkpoint(conn, self.name, fresh[-1].checkpoint)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 
 from inventory.events import (
     InventoryReleased,
@@ -15,6 +15,7 @@ from inventory.events import (
 )
 from kernel.codec import to_data
 from kernel.event_store import RecordedEvent
+from kernel.write_batch import WriteBatch
 from orders.events import OrderCancelled, OrderConfirmed, OrderPlaced, OrderShipped
 from payments.events import PaymentFailed, PaymentPending, PaymentRefunded, PaymentSucceeded
 from projections.handlers import Handlers
@@ -22,9 +23,28 @@ from projections.projection import Mode, PostgresHandler, PostgresProjection
 
 handlers: Handlers[PostgresHandler] = Handlers()
 
+_INSERT = text(
+    """
+    INSERT INTO order_details (generation, order_id, customer_id, status, placed_at,
+                               updated_at, document)
+    VALUES (:gen, :order_id, :customer_id, 'pending', :at, :at, CAST(:doc AS jsonb))
+    ON CONFLICT (generation, order_id) DO NOTHING
+    """
+)
+_CHANGE = text(
+    """
+    UPDATE order_details
+    SET document = (document || CAST(:patch AS jsonb)) || jsonb_build_object(
+            'timeline', document -> 'timeline' || CAST(:moment AS jsonb)),
+        status = coalesce(:status, status),
+        updated_at = :at
+    WHERE generation = :gen AND order_id = :order_id
+    """
+)
+
 
 @handlers.on(OrderPlaced)
-def placed(conn: Connection, gen: int, event: OrderPlaced, recorded: RecordedEvent) -> None:
+def placed(writes: WriteBatch, gen: int, event: OrderPlaced, recorded: RecordedEvent) -> None:
     at = recorded.metadata.occurred_at
     placed = to_data(event)
     document = {
@@ -44,15 +64,8 @@ def placed(conn: Connection, gen: int, event: OrderPlaced, recorded: RecordedEve
         "cancellation": None,
         "timeline": [_moment("placed", "pending", recorded)],
     }
-    conn.execute(
-        text(
-            """
-            INSERT INTO order_details (generation, order_id, customer_id, status, placed_at,
-                                       updated_at, document)
-            VALUES (:gen, :order_id, :customer_id, 'pending', :at, :at, CAST(:doc AS jsonb))
-            ON CONFLICT (generation, order_id) DO NOTHING
-            """
-        ),
+    writes.execute(
+        _INSERT,
         {
             "gen": gen,
             "order_id": event.order_id,
@@ -64,20 +77,22 @@ def placed(conn: Connection, gen: int, event: OrderPlaced, recorded: RecordedEve
 
 
 @handlers.on(OrderConfirmed)
-def confirmed(conn: Connection, gen: int, event: OrderConfirmed, recorded: RecordedEvent) -> None:
-    _change(conn, gen, recorded, status="confirmed", moment="confirmed")
+def confirmed(writes: WriteBatch, gen: int, event: OrderConfirmed, recorded: RecordedEvent) -> None:
+    _change(writes, gen, recorded, status="confirmed", moment="confirmed")
 
 
 @handlers.on(OrderCancelled)
-def cancelled(conn: Connection, gen: int, event: OrderCancelled, recorded: RecordedEvent) -> None:
+def cancelled(writes: WriteBatch, gen: int, event: OrderCancelled, recorded: RecordedEvent) -> None:
     cancellation = {"reason": event.reason, "cancelled_by": event.cancelled_by}
-    _change(conn, gen, recorded, status="cancelled", moment="cancelled", cancellation=cancellation)
+    _change(
+        writes, gen, recorded, status="cancelled", moment="cancelled", cancellation=cancellation
+    )
 
 
 @handlers.on(OrderShipped)
-def shipped(conn: Connection, gen: int, event: OrderShipped, recorded: RecordedEvent) -> None:
+def shipped(writes: WriteBatch, gen: int, event: OrderShipped, recorded: RecordedEvent) -> None:
     _change(
-        conn,
+        writes,
         gen,
         recorded,
         status="shipped",
@@ -87,17 +102,19 @@ def shipped(conn: Connection, gen: int, event: OrderShipped, recorded: RecordedE
 
 
 @handlers.on(InventoryReserved)
-def reserved(conn: Connection, gen: int, event: InventoryReserved, recorded: RecordedEvent) -> None:
-    _change(conn, gen, recorded, moment="inventory reserved", reservation={"status": "reserved"})
+def reserved(
+    writes: WriteBatch, gen: int, event: InventoryReserved, recorded: RecordedEvent
+) -> None:
+    _change(writes, gen, recorded, moment="inventory reserved", reservation={"status": "reserved"})
 
 
 @handlers.on(InventoryReservationFailed)
 def reservation_failed(
-    conn: Connection, gen: int, event: InventoryReservationFailed, recorded: RecordedEvent
+    writes: WriteBatch, gen: int, event: InventoryReservationFailed, recorded: RecordedEvent
 ) -> None:
     shortages = [to_data(shortage) for shortage in event.shortages]
     _change(
-        conn,
+        writes,
         gen,
         recorded,
         moment="inventory short",
@@ -106,56 +123,60 @@ def reservation_failed(
 
 
 @handlers.on(InventoryReleased)
-def released(conn: Connection, gen: int, event: InventoryReleased, recorded: RecordedEvent) -> None:
-    _change(conn, gen, recorded, moment="inventory released", reservation={"status": "released"})
+def released(
+    writes: WriteBatch, gen: int, event: InventoryReleased, recorded: RecordedEvent
+) -> None:
+    _change(writes, gen, recorded, moment="inventory released", reservation={"status": "released"})
 
 
 @handlers.on(ReservationCommitted)
 def committed(
-    conn: Connection, gen: int, event: ReservationCommitted, recorded: RecordedEvent
+    writes: WriteBatch, gen: int, event: ReservationCommitted, recorded: RecordedEvent
 ) -> None:
-    _change(conn, gen, recorded, moment="inventory committed", reservation={"status": "committed"})
+    _change(
+        writes, gen, recorded, moment="inventory committed", reservation={"status": "committed"}
+    )
 
 
 @handlers.on(PaymentPending)
 def payment_pending(
-    conn: Connection, gen: int, event: PaymentPending, recorded: RecordedEvent
+    writes: WriteBatch, gen: int, event: PaymentPending, recorded: RecordedEvent
 ) -> None:
     payment = {
         "status": "pending",
         "reference": event.provider_reference,
         "amount": to_data(event.amount),
     }
-    _change(conn, gen, recorded, moment="payment pending", payment=payment)
+    _change(writes, gen, recorded, moment="payment pending", payment=payment)
 
 
 @handlers.on(PaymentSucceeded)
-def paid(conn: Connection, gen: int, event: PaymentSucceeded, recorded: RecordedEvent) -> None:
+def paid(writes: WriteBatch, gen: int, event: PaymentSucceeded, recorded: RecordedEvent) -> None:
     payment = {
         "status": "succeeded",
         "reference": event.provider_reference,
         "amount": to_data(event.amount),
     }
-    _change(conn, gen, recorded, moment="payment succeeded", payment=payment)
+    _change(writes, gen, recorded, moment="payment succeeded", payment=payment)
 
 
 @handlers.on(PaymentFailed)
 def payment_failed(
-    conn: Connection, gen: int, event: PaymentFailed, recorded: RecordedEvent
+    writes: WriteBatch, gen: int, event: PaymentFailed, recorded: RecordedEvent
 ) -> None:
     payment = {"status": "failed", "reason": event.reason, "amount": to_data(event.amount)}
-    _change(conn, gen, recorded, moment="payment failed", payment=payment)
+    _change(writes, gen, recorded, moment="payment failed", payment=payment)
 
 
 @handlers.on(PaymentRefunded)
-def refunded(conn: Connection, gen: int, event: PaymentRefunded, recorded: RecordedEvent) -> None:
+def refunded(writes: WriteBatch, gen: int, event: PaymentRefunded, recorded: RecordedEvent) -> None:
     payment = {
         "status": "refunded",
         "refund_reference": event.provider_reference,
         "refund_reason": event.reason,
         "amount": to_data(event.amount),
     }
-    _change(conn, gen, recorded, moment="payment refunded", payment=payment)
+    _change(writes, gen, recorded, moment="payment refunded", payment=payment)
 
 
 def _moment(what: str, status: str | None, recorded: RecordedEvent) -> dict[str, Any]:
@@ -168,7 +189,7 @@ def _moment(what: str, status: str | None, recorded: RecordedEvent) -> dict[str,
 
 
 def _change(
-    conn: Connection,
+    writes: WriteBatch,
     gen: int,
     recorded: RecordedEvent,
     *,
@@ -180,17 +201,8 @@ def _change(
     patch: dict[str, Any] = dict(fields)
     if status is not None:
         patch["status"] = status
-    conn.execute(
-        text(
-            """
-            UPDATE order_details
-            SET document = (document || CAST(:patch AS jsonb)) || jsonb_build_object(
-                    'timeline', document -> 'timeline' || CAST(:moment AS jsonb)),
-                status = coalesce(:status, status),
-                updated_at = :at
-            WHERE generation = :gen AND order_id = :order_id
-            """
-        ),
+    writes.execute(
+        _CHANGE,
         {
             "gen": gen,
             "order_id": recorded.data["order_id"],

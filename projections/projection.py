@@ -9,13 +9,18 @@ from sqlalchemy import Connection, text
 
 from kernel.event_store import Checkpoint, RecordedEvent
 from kernel.subscriptions import PostgresSubscriber, Subscriber, read_checkpoint
+from kernel.write_batch import WriteBatch
 from projections import generations
 from projections.handlers import Handlers
 
 Mode = Literal["sync", "async"]
 
-PostgresHandler = Callable[[Connection, int, Any, RecordedEvent], None]
-"""(connection, generation, event, recorded event): writes one event's effect."""
+PostgresHandler = Callable[[WriteBatch, int, Any, RecordedEvent], None]
+"""(writes, generation, event, recorded event): queues the statements of one event's effect.
+
+The statements of a whole batch go out together, in order, so a handler cannot
+read a result back: decisions that depend on stored rows are made in SQL.
+"""
 
 
 class Projection(Protocol):
@@ -64,11 +69,14 @@ class PostgresProjection:
     def apply_in_transaction(
         self, conn: Connection, generation: int, events: Sequence[RecordedEvent]
     ) -> None:
-        """Apply a command's events inside its transaction (sync projections)."""
+        """Write the effect of `events` on `generation` inside the caller's transaction
+        (a command's, for sync projections, or a runner's batch), in one round trip."""
+        writes = WriteBatch(conn)
         for recorded in events:
             handler = self.handlers.get(recorded.type)
             if handler is not None:
-                handler(conn, generation, recorded.event, recorded)
+                handler(writes, generation, recorded.event, recorded)
+        writes.flush()
 
     def purge(self, conn: Connection, generation: int) -> None:
         for table in self.tables:
@@ -92,7 +100,5 @@ class PostgresGeneration(PostgresSubscriber):
             generations.ensure_live(conn, self.projection.name, self.generation)
             return read_checkpoint(conn, self.name)
 
-    def handle(self, conn: Connection, recorded: RecordedEvent) -> None:
-        handler = self.projection.handlers.get(recorded.type)
-        if handler is not None:
-            handler(conn, self.generation, recorded.event, recorded)
+    def handle_batch(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
+        self.projection.apply_in_transaction(conn, self.generation, events)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 
 from kernel.event_store import RecordedEvent
+from kernel.write_batch import WriteBatch
 from orders.events import OrderCancelled, OrderConfirmed, OrderPlaced
 from payments.events import PaymentRefunded
 from projections.handlers import Handlers
@@ -20,9 +21,84 @@ from projections.projection import Mode, PostgresHandler, PostgresProjection
 
 handlers: Handlers[PostgresHandler] = Handlers()
 
+# The handlers' statements go out in one pipeline per batch (see WriteBatch), so
+# what depends on the stored order (was it placed, was it confirmed) is decided
+# inside each statement: the order row feeds the other tables' upserts in CTEs.
+
+_PLACE = text(
+    """
+    INSERT INTO sales_orders (generation, order_id, customer_id, currency, total, lines)
+    VALUES (:gen, :order_id, :customer_id, :currency, :total, CAST(:lines AS jsonb))
+    ON CONFLICT (generation, order_id) DO NOTHING
+    """
+)
+
+# `order_products` and `customer` take an `orders` CTE of the order and a :sign.
+_ORDER_PRODUCTS = """
+    INSERT INTO sales_products (generation, sku, currency, name, units, revenue)
+    SELECT :gen, line ->> 'sku', o.currency, line ->> 'name',
+           :sign * (line ->> 'units')::bigint, :sign * (line ->> 'revenue')::bigint
+    FROM orders o, jsonb_array_elements(o.lines) AS line
+    ON CONFLICT (generation, sku, currency) DO UPDATE
+    SET units = sales_products.units + EXCLUDED.units,
+        revenue = sales_products.revenue + EXCLUDED.revenue,
+        name = EXCLUDED.name
+"""
+
+# Counted once: only the first OrderConfirmed of a placed order sets confirmed_on.
+_CONFIRM = text(
+    f"""
+    WITH orders AS (
+        UPDATE sales_orders SET confirmed_on = :day
+        WHERE generation = :gen AND order_id = :order_id AND confirmed_on IS NULL
+        RETURNING customer_id, currency, total, lines
+    ), daily AS (
+        INSERT INTO sales_daily (generation, day, currency, orders, revenue)
+        SELECT :gen, :day, currency, 1, total FROM orders
+        ON CONFLICT (generation, day, currency) DO UPDATE
+        SET orders = sales_daily.orders + 1, revenue = sales_daily.revenue + EXCLUDED.revenue
+    ), products AS ({_ORDER_PRODUCTS})
+    INSERT INTO sales_customers (generation, customer_id, currency, orders, total_spent)
+    SELECT :gen, customer_id, currency, 1, total FROM orders
+    ON CONFLICT (generation, customer_id, currency) DO UPDATE
+    SET orders = sales_customers.orders + 1,
+        total_spent = sales_customers.total_spent + EXCLUDED.total_spent
+    """
+)
+
+# A cancellation counts on its day; a confirmed order's sale is taken back out.
+_CANCEL = text(
+    f"""
+    WITH placed AS (
+        SELECT customer_id, currency, total, lines, confirmed_on FROM sales_orders
+        WHERE generation = :gen AND order_id = :order_id
+    ), daily AS (
+        INSERT INTO sales_daily (generation, day, currency, cancellations)
+        SELECT :gen, :day, currency, 1 FROM placed
+        ON CONFLICT (generation, day, currency) DO UPDATE
+        SET cancellations = sales_daily.cancellations + 1
+    ), orders AS (
+        SELECT * FROM placed WHERE confirmed_on IS NOT NULL
+    ), products AS ({_ORDER_PRODUCTS})
+    UPDATE sales_customers c
+    SET orders = c.orders - 1, total_spent = c.total_spent - o.total
+    FROM orders o
+    WHERE c.generation = :gen AND c.customer_id = o.customer_id AND c.currency = o.currency
+    """
+)
+
+_REFUND = text(
+    """
+    INSERT INTO sales_daily (generation, day, currency, refunds, refunded)
+    VALUES (:gen, :day, :currency, 1, :amount)
+    ON CONFLICT (generation, day, currency) DO UPDATE
+    SET refunds = sales_daily.refunds + 1, refunded = sales_daily.refunded + EXCLUDED.refunded
+    """
+)
+
 
 @handlers.on(OrderPlaced)
-def placed(conn: Connection, gen: int, event: OrderPlaced, recorded: RecordedEvent) -> None:
+def placed(writes: WriteBatch, gen: int, event: OrderPlaced, recorded: RecordedEvent) -> None:
     lines = [
         {
             "sku": line.sku,
@@ -32,14 +108,8 @@ def placed(conn: Connection, gen: int, event: OrderPlaced, recorded: RecordedEve
         }
         for line in event.lines
     ]
-    conn.execute(
-        text(
-            """
-            INSERT INTO sales_orders (generation, order_id, customer_id, currency, total, lines)
-            VALUES (:gen, :order_id, :customer_id, :currency, :total, CAST(:lines AS jsonb))
-            ON CONFLICT (generation, order_id) DO NOTHING
-            """
-        ),
+    writes.execute(
+        _PLACE,
         {
             "gen": gen,
             "order_id": event.order_id,
@@ -52,103 +122,34 @@ def placed(conn: Connection, gen: int, event: OrderPlaced, recorded: RecordedEve
 
 
 @handlers.on(OrderConfirmed)
-def confirmed(conn: Connection, gen: int, event: OrderConfirmed, recorded: RecordedEvent) -> None:
-    day = _day(recorded)
-    order = conn.execute(
-        text(
-            "UPDATE sales_orders SET confirmed_on = :day"
-            " WHERE generation = :gen AND order_id = :order_id AND confirmed_on IS NULL"
-            " RETURNING customer_id, currency, total"
-        ),
-        {"gen": gen, "order_id": event.order_id, "day": day},
-    ).first()
-    if order is None:
-        return
-    customer_id, currency, total = order
-    _bump_day(conn, gen, day, currency, orders=1, revenue=total)
-    _bump_products(conn, gen, event.order_id, sign=1)
-    conn.execute(
-        text(
-            """
-            INSERT INTO sales_customers (generation, customer_id, currency, orders, total_spent)
-            VALUES (:gen, :customer_id, :currency, 1, :total)
-            ON CONFLICT (generation, customer_id, currency) DO UPDATE
-            SET orders = sales_customers.orders + 1,
-                total_spent = sales_customers.total_spent + EXCLUDED.total_spent
-            """
-        ),
-        {"gen": gen, "customer_id": customer_id, "currency": currency, "total": total},
+def confirmed(writes: WriteBatch, gen: int, event: OrderConfirmed, recorded: RecordedEvent) -> None:
+    writes.execute(
+        _CONFIRM, {"gen": gen, "order_id": event.order_id, "day": _day(recorded), "sign": 1}
     )
 
 
 @handlers.on(OrderCancelled)
-def cancelled(conn: Connection, gen: int, event: OrderCancelled, recorded: RecordedEvent) -> None:
-    order = conn.execute(
-        text(
-            "SELECT customer_id, currency, total, confirmed_on FROM sales_orders"
-            " WHERE generation = :gen AND order_id = :order_id"
-        ),
-        {"gen": gen, "order_id": event.order_id},
-    ).first()
-    if order is None:
-        return
-    customer_id, currency, total, confirmed_on = order
-    _bump_day(conn, gen, _day(recorded), currency, cancellations=1)
-    if confirmed_on is not None:
-        _bump_products(conn, gen, event.order_id, sign=-1)
-        conn.execute(
-            text(
-                "UPDATE sales_customers SET orders = orders - 1, total_spent = total_spent - :total"
-                " WHERE generation = :gen AND customer_id = :customer_id AND currency = :currency"
-            ),
-            {"gen": gen, "customer_id": customer_id, "currency": currency, "total": total},
-        )
+def cancelled(writes: WriteBatch, gen: int, event: OrderCancelled, recorded: RecordedEvent) -> None:
+    writes.execute(
+        _CANCEL, {"gen": gen, "order_id": event.order_id, "day": _day(recorded), "sign": -1}
+    )
 
 
 @handlers.on(PaymentRefunded)
-def refunded(conn: Connection, gen: int, event: PaymentRefunded, recorded: RecordedEvent) -> None:
-    _bump_day(
-        conn, gen, _day(recorded), event.amount.currency, refunds=1, refunded=event.amount.amount
+def refunded(writes: WriteBatch, gen: int, event: PaymentRefunded, recorded: RecordedEvent) -> None:
+    writes.execute(
+        _REFUND,
+        {
+            "gen": gen,
+            "day": _day(recorded),
+            "currency": event.amount.currency,
+            "amount": event.amount.amount,
+        },
     )
 
 
 def _day(recorded: RecordedEvent) -> date:
     return recorded.metadata.occurred_at.date()
-
-
-def _bump_day(conn: Connection, gen: int, day: date, currency: str, **deltas: int) -> None:
-    columns = ", ".join(deltas)
-    values = ", ".join(f":{column}" for column in deltas)
-    updates = ", ".join(f"{column} = sales_daily.{column} + EXCLUDED.{column}" for column in deltas)
-    conn.execute(
-        text(
-            f"""
-            INSERT INTO sales_daily (generation, day, currency, {columns})
-            VALUES (:gen, :day, :currency, {values})
-            ON CONFLICT (generation, day, currency) DO UPDATE SET {updates}
-            """
-        ),
-        {"gen": gen, "day": day, "currency": currency, **deltas},
-    )
-
-
-def _bump_products(conn: Connection, gen: int, order_id: str, sign: int) -> None:
-    conn.execute(
-        text(
-            """
-            INSERT INTO sales_products (generation, sku, currency, name, units, revenue)
-            SELECT :gen, line ->> 'sku', o.currency, line ->> 'name',
-                   :sign * (line ->> 'units')::bigint, :sign * (line ->> 'revenue')::bigint
-            FROM sales_orders o, jsonb_array_elements(o.lines) AS line
-            WHERE o.generation = :gen AND o.order_id = :order_id
-            ON CONFLICT (generation, sku, currency) DO UPDATE
-            SET units = sales_products.units + EXCLUDED.units,
-                revenue = sales_products.revenue + EXCLUDED.revenue,
-                name = EXCLUDED.name
-            """
-        ),
-        {"gen": gen, "order_id": order_id, "sign": sign},
-    )
 
 
 def projection(mode: Mode = "async") -> PostgresProjection:

@@ -1,0 +1,58 @@
+"""Statements queued while a batch of events is handled, then sent to PostgreSQL at once.
+
+A read model writes one or two statements per event. Executed one by one, each
+waits for its round trip, and a catch-up batch of a thousand events spends most
+of its time waiting. Queued here and flushed through psycopg's pipeline mode,
+the whole batch costs one round trip, and the statements still run in the order
+they were queued, each seeing the effects of the ones before it, so handlers
+keep the meaning they would have executed one at a time. What they cannot do is
+read a result back: a handler that needs one expresses the decision in SQL.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+import psycopg
+from sqlalchemy import Connection, TextClause
+from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy.exc import DBAPIError
+
+
+class WriteBatch:
+    """Write statements for one transaction on `conn`, sent in order by `flush`."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._queued: list[tuple[str, Mapping[str, Any]]] = []
+
+    def execute(self, statement: TextClause, params: Mapping[str, Any]) -> None:
+        self._queued.append((_compiled(statement, self.conn.dialect), params))
+
+    def flush(self) -> None:
+        """Run every queued statement, in order, inside the caller's transaction."""
+        queued, self._queued = self._queued, []
+        if not queued:
+            return
+        driver = self.conn.connection.driver_connection
+        assert isinstance(driver, psycopg.Connection)
+        sql, params = queued[0]
+        try:
+            with driver.cursor() as cursor:
+                if len(queued) == 1:
+                    cursor.execute(sql, params)
+                    return
+                with driver.pipeline():
+                    for sql, params in queued:
+                        cursor.execute(sql, params)
+        except psycopg.Error as error:
+            # Raised as SQLAlchemy would have, so callers' handling (retries, 503s) holds.
+            raise DBAPIError.instance(sql, params, error, psycopg.Error) from error
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(statement: TextClause, dialect: Dialect) -> str:
+    """The statement in the driver's own parameter style, compiled once per statement."""
+    return str(statement.compile(dialect=dialect))
