@@ -8,8 +8,8 @@ without skipping events whose transactions commit out of position order.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -47,7 +47,12 @@ UNIQUE_VIOLATION = "23505"
 
 @dataclass(frozen=True, slots=True)
 class RecordedEvent:
-    """An event as stored: its place in the log and stream, payload and metadata."""
+    """An event as stored: its place in the log and stream, payload and metadata.
+
+    `event` and `metadata` are built from the stored JSON on first use: a reader
+    skips most of the log's event types, and decoding them all cost more than
+    reading them.
+    """
 
     position: int
     transaction_id: int
@@ -56,9 +61,25 @@ class RecordedEvent:
     version: int
     type: str
     data: dict[str, Any]
-    metadata: Metadata
+    stored_metadata: dict[str, Any]
     recorded_at: datetime
-    event: Event
+    _decode: Callable[[str, dict[str, Any]], Event] = field(repr=False, compare=False)
+    _event: Event | None = field(default=None, repr=False, compare=False)
+    _metadata: Metadata | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def event(self) -> Event:
+        if self._event is None:
+            object.__setattr__(self, "_event", self._decode(self.type, self.data))
+        assert self._event is not None
+        return self._event
+
+    @property
+    def metadata(self) -> Metadata:
+        if self._metadata is None:
+            object.__setattr__(self, "_metadata", Metadata.from_json(self.stored_metadata))
+        assert self._metadata is not None
+        return self._metadata
 
     @property
     def checkpoint(self) -> Checkpoint:
@@ -179,9 +200,11 @@ class EventStore:
                 version=version,
                 type=row["type"],
                 data=row["data"],
-                metadata=metadata,
+                stored_metadata=row["metadata"],
                 recorded_at=recorded_at,
-                event=event,
+                _decode=self.registry.decode,
+                _event=event,
+                _metadata=metadata,
             )
             for (position, tx, version, recorded_at), row, (event, metadata) in zip(
                 stored, rows, events, strict=True
@@ -269,7 +292,7 @@ class EventStore:
         )
 
     def recorded(self, row: Any) -> RecordedEvent:
-        """The event of a row selected with COLUMNS, upcast and decoded."""
+        """The event of a row selected with COLUMNS, upcast (decoded when first used)."""
         (position, tx, stream_id, stream_type, version, type_name, schema_version, data,
          metadata, recorded_at) = row  # fmt: skip
         data = self.registry.upcast(type_name, schema_version, data)
@@ -281,7 +304,7 @@ class EventStore:
             version=version,
             type=type_name,
             data=data,
-            metadata=Metadata.from_json(metadata),
+            stored_metadata=metadata,
             recorded_at=recorded_at,
-            event=self.registry.decode(type_name, data),
+            _decode=self.registry.decode,
         )
