@@ -15,6 +15,7 @@ import psycopg
 from redis import Redis
 
 from bench import load
+from bench.cpu import cores
 from bench.env import libpq
 from bench.results import Baseline, Metric
 from bench.shop import Shop, order_body
@@ -307,7 +308,9 @@ def _open_loop(
 def freshness(shop: Shop, rate: float, seconds: float, drain: float) -> list[Metric]:
     """Open-loop orders at `rate`; commit (the 202) to visible in each read model."""
     requests = _post_requests(shop)
+    meter = shop.cpu_meter()
     with CheckpointWatcher(shop) as watcher:
+        meter.start()
         result = _open_loop(shop, requests, rate, seconds, ("order_id", "consistency_token"))
         orders = [(end, Checkpoint.parse(f["consistency_token"])) for _, end, _, f in result.ok]
         last = max((token for _, token in orders), default=Checkpoint())
@@ -319,6 +322,7 @@ def freshness(shop: Shop, rate: float, seconds: float, drain: float) -> list[Met
             )
 
         _wait_for(applied, drain)
+        cpu = cpu_budget(meter.stop(), len(result.ok), rate)
     metrics = []
     post = load.summary(result)
     for name, line in watcher.timelines.items():
@@ -355,6 +359,7 @@ def freshness(shop: Shop, rate: float, seconds: float, drain: float) -> list[Met
                     "orders": len(orders),
                     "never_visible": missing,
                     "post": post,
+                    "cpu": cpu,
                 },
             )
         )
@@ -399,15 +404,35 @@ class ConfirmationWatcher:
         self.pg.close()
 
 
+def cpu_budget(used: dict[str, float], orders: int, rate: float) -> dict[str, Any]:
+    """CPU per order, per component, and the cores the offered rate needs.
+
+    Measured from the first POST until the last order was handled (or the drain
+    ran out), so it covers all the work the orders caused.
+    """
+    per_order = {name: round(s * 1000 / orders, 2) if orders else None for name, s in used.items()}
+    total_ms = sum(used.values()) * 1000 / orders if orders else math.nan
+    return {
+        "cpu_s": used,
+        "cpu_ms_per_order": per_order,
+        "cpu_ms_per_order_total": round(total_ms, 2),
+        "cores_needed_at_rate": round(total_ms * rate / 1000, 2),
+        "cores": cores(),
+    }
+
+
 def saga_latency(shop: Shop, rate: float, seconds: float, drain: float) -> Metric:
     """Open-loop tok_visa orders at `rate`; the 202 to OrderConfirmed committed."""
     requests = _post_requests(shop)
+    meter = shop.cpu_meter()
     with ConfirmationWatcher(shop) as watcher:
+        meter.start()
         result = _open_loop(shop, requests, rate, seconds, ("order_id",))
         placed = {f["order_id"]: end for _, end, _, f in result.ok}
         _wait_for(
             lambda: all(o in watcher.confirmed or o in watcher.cancelled for o in placed), drain
         )
+        cpu = cpu_budget(meter.stop(), len(placed), rate)
     delays = [
         max(0.0, watcher.confirmed[o] - done) if o in watcher.confirmed else math.inf
         for o, done in placed.items()
@@ -432,6 +457,7 @@ def saga_latency(shop: Shop, rate: float, seconds: float, drain: float) -> Metri
             "cancelled": cancelled,
             "drain_s": drain,
             "post": load.summary(result),
+            "cpu": cpu,
         },
     )
 

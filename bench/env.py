@@ -192,8 +192,11 @@ class Processes:
         self.children.append(child)
         return child
 
-    def gunicorn(self, name: str, app: str, env: Mapping[str, str], workers: int = 2) -> str:
-        """Start gunicorn (sync workers, like `shop run`); returns its base URL once ready."""
+    def gunicorn(
+        self, name: str, app: str, env: Mapping[str, str], workers: int = 2
+    ) -> tuple[str, subprocess.Popen[bytes]]:
+        """Start gunicorn (sync workers, like `shop run`); its base URL once ready, and
+        the master process."""
         port = free_port()
         command = [
             str(BIN / "gunicorn"),
@@ -208,7 +211,7 @@ class Processes:
         child = self.start(name, command, env)
         base = f"http://127.0.0.1:{port}"
         wait_http(base + ("/readyz" if app == "wsgi:app" else "/ping"), child)
-        return base
+        return base, child
 
     def worker(self, name: str, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
         return self.start(name, WORKER_COMMAND, env)

@@ -11,8 +11,9 @@ from typing import Any
 
 from redis import Redis
 from rq import Worker
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
+from bench.cpu import CpuMeter
 from bench.env import Processes, environment
 from config.bootstrap import Container, bootstrap
 from config.settings import Settings
@@ -70,6 +71,7 @@ class Shop:
     baseline: str = ""
     customers: list[Customer] = field(default_factory=list)
     workers: list[Any] = field(default_factory=list)
+    api_process: Any = None
 
     @classmethod
     def build(cls, settings: Settings, processes: Processes) -> Shop:
@@ -89,8 +91,10 @@ class Shop:
             raise RuntimeError(f"could not add {sku}: {result}")
 
     def start_api(self) -> None:
-        self.api = self.processes.gunicorn("api", "wsgi:app", self.env(LOG_LEVEL="WARNING"))
-        self.baseline = self.processes.gunicorn(
+        self.api, self.api_process = self.processes.gunicorn(
+            "api", "wsgi:app", self.env(LOG_LEVEL="WARNING")
+        )
+        self.baseline, _ = self.processes.gunicorn(
             "baseline", "bench.minimal_app:app", self.env(LOG_LEVEL="WARNING")
         )
 
@@ -117,6 +121,15 @@ class Shop:
                 time.sleep(0.1)
         finally:
             redis.close()
+
+    def cpu_meter(self) -> CpuMeter:
+        """Measures the API, the workers and this shop's PostgreSQL backends."""
+        database = make_url(self.settings.require()[0]).database or ""
+        roots: dict[str, list[int]] = {
+            "api": [self.api_process.pid],
+            "workers": [w.pid for w in self.workers],
+        }
+        return CpuMeter(roots, database)
 
     def stop_workers(self) -> None:
         # A worker finishes its job before a warm shutdown (up to 30 s): killing one is
