@@ -3,19 +3,55 @@
 from __future__ import annotations
 
 import uuid
-from typing import TypeVar
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, text
 
 from kernel.aggregate import Aggregate
 from kernel.errors import NotFound
-from kernel.event_store import EventStore, RecordedEvent, Snapshot
+from kernel.event_store import COLUMNS, EventStore, RecordedEvent, Snapshot
 from kernel.messages import Metadata
 
 A = TypeVar("A", bound=Aggregate)
 
 # Advisory-lock namespace for streams (subscriptions use another).
 STREAM_LOCKS = 1
+
+# A statement reads with the snapshot taken when it starts, so a load that waits
+# for the lock inside its own statement would miss what the holder committed.
+# Take the lock if it is free (the read is then current, bar a holder committing
+# in the microseconds before: the expected-version check on append catches that);
+# otherwise wait for it in the same statement, answer `fresh = false`, and read again.
+_TAKE_LOCK = """
+    SELECT CASE WHEN pg_try_advisory_xact_lock(:ns, hashtext(:stream_id)) THEN true
+        ELSE (SELECT false FROM pg_advisory_xact_lock(:ns, hashtext(:stream_id))) END AS fresh
+"""
+
+# Lock (or not), the usable snapshot and the events after it, in one round trip.
+# Rows are the stream's later events in order (one row of NULLs if none); the
+# snapshot's state rides on the first row only. Nothing is read if not fresh.
+_LOAD = """
+    WITH stream_lock AS MATERIALIZED ({lock})
+    SELECT stream_lock.fresh, usable.version,
+           CASE WHEN row_number() OVER (ORDER BY later.version) = 1 THEN usable.state END,
+           later.*
+    FROM stream_lock
+    LEFT JOIN LATERAL (
+        SELECT version, state FROM snapshots
+        WHERE stream_lock.fresh AND stream_id = :stream_id AND schema_version = :schema_version
+    ) AS usable ON true
+    LEFT JOIN LATERAL (
+        SELECT {columns} FROM events
+        WHERE stream_lock.fresh AND stream_id = :stream_id
+          AND version > coalesce(usable.version, 0)
+    ) AS later ON true
+    ORDER BY later.version
+"""
+_LOAD_LOCKED = text(_LOAD.format(lock=_TAKE_LOCK, columns=COLUMNS))
+_LOAD_UNLOCKED = text(_LOAD.format(lock="SELECT true AS fresh", columns=COLUMNS))
+
+_EXISTS = text("SELECT EXISTS (SELECT FROM events WHERE stream_id = :stream_id)")
 
 
 class UnitOfWork:
@@ -47,32 +83,29 @@ class UnitOfWork:
         `lock=False` reads without queueing behind writers, for aggregates the
         command only looks at and never saves.
         """
-        stream_id = cls.stream_for(aggregate_id)
-        if lock:
-            self.conn.execute(
-                text("SELECT pg_advisory_xact_lock(:ns, hashtext(:stream_id))"),
-                {"ns": STREAM_LOCKS, "stream_id": stream_id},
-            )
-        aggregate = None
-        snapshot = None
-        if cls.supports_snapshots():
-            snapshot = self.store.load_snapshot(self.conn, stream_id)
-        if snapshot is not None and snapshot.schema_version == cls.snapshot_version:
-            aggregate = cls.from_snapshot(aggregate_id, snapshot.version, snapshot.state)
-        after = aggregate.version if aggregate else 0
-        history = self.store.read_stream(self.conn, stream_id, after)
-        if aggregate is None:
-            if not history:
-                return None
-            aggregate = cls(aggregate_id)
-        aggregate.replay(recorded.event for recorded in history)
-        return aggregate
+        params = {
+            "ns": STREAM_LOCKS,
+            "stream_id": cls.stream_for(aggregate_id),
+            # NULL matches no snapshot: the aggregate is rebuilt from its events.
+            "schema_version": cls.snapshot_version if cls.supports_snapshots() else None,
+        }
+        rows = self.conn.execute(_LOAD_LOCKED if lock else _LOAD_UNLOCKED, params).all()
+        if not rows[0].fresh:  # waited for the lock: read what its holder committed
+            rows = self.conn.execute(_LOAD_UNLOCKED, params).all()
+        return self._rebuilt(cls, aggregate_id, rows)
 
     def get(self, cls: type[A], aggregate_id: str, *, lock: bool = True) -> A:
         aggregate = self.load(cls, aggregate_id, lock=lock)
         if aggregate is None:
-            raise NotFound(f"{cls.stream_type} {aggregate_id} does not exist")
+            raise _missing(cls, aggregate_id)
         return aggregate
+
+    def require(self, cls: type[Aggregate], aggregate_id: str) -> None:
+        """Raise NotFound as `get` would, without locking or loading the aggregate
+        (for a command that only needs to know it exists)."""
+        found = self.conn.execute(_EXISTS, {"stream_id": cls.stream_for(aggregate_id)})
+        if not found.scalar_one():
+            raise _missing(cls, aggregate_id)
 
     def save(self, aggregate: Aggregate) -> None:
         """Append the aggregate's pending events; snapshot when it crosses an interval."""
@@ -100,7 +133,23 @@ class UnitOfWork:
             )  # fmt: skip
             self.store.save_snapshot(self.conn, aggregate.stream_type, snapshot)
 
+    def _rebuilt(self, cls: type[A], aggregate_id: str, rows: Sequence[Sequence[Any]]) -> A | None:
+        snapshot_version, state = rows[0][1], rows[0][2]
+        history = [self.store.recorded(row[3:]) for row in rows if row[3] is not None]
+        if snapshot_version is not None:
+            aggregate = cls.from_snapshot(aggregate_id, snapshot_version, state)
+        elif history:
+            aggregate = cls(aggregate_id)
+        else:
+            return None
+        aggregate.replay(recorded.event for recorded in history)
+        return aggregate
+
     def _event_id(self, stream_id: str, version: int) -> str:
         # Derived from the command, so a retried command records the same ids.
         name = f"{self.metadata.message_id}/{stream_id}/{version}"
         return str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+
+
+def _missing(cls: type[Aggregate], aggregate_id: str) -> NotFound:
+    return NotFound(f"{cls.stream_type} {aggregate_id} does not exist")

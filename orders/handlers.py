@@ -29,7 +29,7 @@ def register_customer(command: RegisterCustomer, uow: UnitOfWork) -> str:
 
 def place_order_from(catalog: ProductCatalog) -> Callable[[PlaceOrder, UnitOfWork], str]:
     def place_order(command: PlaceOrder, uow: UnitOfWork) -> str:
-        uow.get(Customer, command.customer_id, lock=False)
+        uow.require(Customer, command.customer_id)  # a customer's stream exists once registered
         order = uow.load(Order, command.order_id) or Order(command.order_id)
         entries = catalog.describe(uow, {line.sku for line in command.lines})
         order.place(

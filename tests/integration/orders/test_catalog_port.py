@@ -1,0 +1,95 @@
+"""The catalog port prices orders from the catalog read model in one query, and from the
+stock items whenever that read model has not applied every event of a SKU."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pytest
+from sqlalchemy import event, text
+
+from config.adapters import InventoryCatalog
+from config.bootstrap import Container
+from inventory.commands import ChangePrice
+from kernel.messages import Metadata
+from kernel.money import Money
+from kernel.results import Success
+from kernel.unit_of_work import UnitOfWork
+from orders.ports import CatalogEntry
+
+
+def describe(container: Container, *skus: str) -> tuple[Mapping[str, CatalogEntry], int]:
+    """The entries, and how many statements it took."""
+    executed: list[object] = []
+
+    def note(*args: object) -> None:
+        executed.append(args[2])
+
+    with container.engine.begin() as conn:
+        event.listen(conn, "before_cursor_execute", note)
+        try:
+            uow = UnitOfWork(conn, container.store, Metadata())
+            entries = InventoryCatalog().describe(uow, skus)
+        finally:
+            event.remove(conn, "before_cursor_execute", note)
+    return entries, len(executed)
+
+
+def test_known_skus_come_from_one_query_and_unknown_ones_are_left_out(
+    container: Container,
+) -> None:
+    entries, statements = describe(container, "MUG-1", "BOOK-1", "NOPE-1", "MUG-1")
+
+    assert entries == {
+        "MUG-1": CatalogEntry("MUG-1", "Enamel mug", Money(1250, "EUR")),
+        "BOOK-1": CatalogEntry("BOOK-1", "Paperback", Money(1500, "GBP")),
+    }
+    assert statements == 1
+
+
+def test_a_new_price_is_the_price(container: Container) -> None:
+    assert isinstance(container.bus.dispatch(ChangePrice("MUG-1", Money(990, "EUR"))), Success)
+
+    entries, _ = describe(container, "MUG-1")
+
+    assert entries["MUG-1"].unit_price == Money(990, "EUR")
+
+
+@pytest.mark.parametrize(
+    "lag",
+    [
+        "UPDATE catalog_products SET price_amount = 1, stream_version = stream_version - 1"
+        " WHERE sku = 'MUG-1'",
+        "DELETE FROM catalog_products WHERE sku = 'MUG-1'",
+    ],
+    ids=["behind", "missing"],
+)
+def test_a_sku_the_read_model_has_not_caught_up_with_is_read_from_its_stock_item(
+    container: Container, lag: str
+) -> None:
+    with container.engine.begin() as conn:
+        conn.execute(text(lag))
+
+    entries, statements = describe(container, "MUG-1", "TEE-1")
+
+    assert entries == {
+        "MUG-1": CatalogEntry("MUG-1", "Enamel mug", Money(1250, "EUR")),
+        "TEE-1": CatalogEntry("TEE-1", "Logo T-shirt", Money(1999, "EUR")),
+    }
+    assert statements == 2  # the query, then the one stock item
+
+
+def test_the_active_generation_is_read(container: Container) -> None:
+    with container.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO catalog_products (generation, sku, name, price_amount, currency,"
+                " on_hand, available, stream_version, updated_at)"
+                " SELECT 7, sku, 'stale copy', 1, currency, on_hand, available, stream_version,"
+                " updated_at FROM catalog_products WHERE sku = 'MUG-1'"
+            )
+        )
+
+    entries, _ = describe(container, "MUG-1")
+
+    assert entries["MUG-1"].name == "Enamel mug"
