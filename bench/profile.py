@@ -7,6 +7,8 @@ were found; run one again to see where a path spends its time now.
 
 - `rebuild --read-model NAME`: a runner drains a new generation of a PostgreSQL
   read model over the generated log, as a rebuild job does.
+- `post`: `POST /api/orders` through the whole Flask app (the WSGI app gunicorn
+  serves, driven by its test client), no worker running.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from pyinstrument import Profiler
 
 from bench import eventgen
 from bench.env import Processes, Servers, bench_settings, libpq, new_name
-from bench.shop import Shop
+from bench.shop import Shop, order_body
+from config.app import create_app
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -51,17 +54,54 @@ def rebuild(read_model: str, events: int) -> tuple[float, str]:
         servers.release_redis()
 
 
+def post(orders: int) -> tuple[float, str]:
+    """(requests/s, profile text) of placing `orders` orders through the API."""
+    servers = Servers.from_env()
+    try:
+        url = servers.create_database(new_name())
+        settings = dataclasses.replace(
+            bench_settings(url, servers.claim_redis(), Path("/tmp")), log_level="WARNING"
+        )
+        shop = Shop.build(settings, Processes(Path("/tmp")))
+        shop.seed_products()
+        client = create_app(settings, shop.container).test_client()
+        customer = client.post("/api/customers", json={"email": "p@example.com", "name": "P"})
+        headers = {"Authorization": f"Bearer {customer.get_json()['token']}"}
+        body = order_body()
+        for _ in range(20):  # warm up: pools, caches, first-request setup
+            client.post("/api/orders", json=body, headers=headers)
+        profiler = Profiler(interval=0.0005)
+        began = time.monotonic()
+        with profiler:
+            for _ in range(orders):
+                answer = client.post("/api/orders", json=body, headers=headers)
+                if answer.status_code != 202:
+                    raise RuntimeError(answer.get_json())
+        seconds = time.monotonic() - began
+        shop.close()
+        return orders / seconds, profiler.output_text(unicode=True, show_all=False)
+    finally:
+        servers.drop_databases()
+        servers.release_redis()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile")
-    parser.add_argument("what", choices=["rebuild"])
+    parser.add_argument("what", choices=["rebuild", "post"])
     parser.add_argument("--read-model", default="order_detail")
     parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--orders", type=int, default=500)
     args = parser.parse_args()
-    rate, profile = rebuild(args.read_model, args.events)
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"profile-rebuild-{args.read_model}.txt"
+    if args.what == "post":
+        rate, profile = post(args.orders)
+        out = RESULTS / "profile-post.txt"
+        print(f"POST /api/orders: {rate:,.0f} requests/s (under the profiler); profile in {out}")
+    else:
+        rate, profile = rebuild(args.read_model, args.events)
+        out = RESULTS / f"profile-rebuild-{args.read_model}.txt"
+        print(f"{args.read_model}: {rate:,.0f} events/s (under the profiler); profile in {out}")
     out.write_text(profile)
-    print(f"{args.read_model}: {rate:,.0f} events/s (under the profiler); profile in {out}")
 
 
 if __name__ == "__main__":
