@@ -11,17 +11,22 @@ applied that command; if the bound runs out it answers anyway, marked stale.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from flask import current_app, request
 from flask_smorest import Blueprint
+from sqlalchemy import Connection
 
 from kernel.http import documented_problem, guarded, reject, require_admin, require_customer
 from projections.queries import (
     OrderDetail,
     OrderHistory,
     OrderListing,
+    Page,
     ProductList,
     SalesByDay,
     TopProducts,
@@ -44,6 +49,7 @@ from projections.schemas import (
 )
 
 blueprint = Blueprint("queries", __name__, description="Storefront and admin queries")
+_CUSTOMER = "shop.customer_id"  # request.environ key
 
 LAG_HEADERS = {
     "X-Read-Model-Lag": {"description": "Events the read model is behind the log",
@@ -52,7 +58,17 @@ LAG_HEADERS = {
                                  "schema": {"type": "number"}},
 }  # fmt: skip
 
-customer_only = guarded(blueprint, require_customer, "The admin token cannot act as a customer")
+
+def customer() -> str:
+    """The calling customer's id, verified once per request (the guard and the view ask).
+    Kept in the WSGI environ, which lives exactly as long as the request."""
+    found: str | None = request.environ.get(_CUSTOMER)
+    if found is None:
+        found = request.environ[_CUSTOMER] = require_customer()
+    return found
+
+
+customer_only = guarded(blueprint, customer, "The admin token cannot act as a customer")
 admin_only = guarded(blueprint, require_admin, "A customer token cannot use admin endpoints")
 problem = documented_problem
 
@@ -62,15 +78,30 @@ def read_side() -> ReadSide:
     return found
 
 
-def fresh(name: str, args: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
-    """(generation to read, `read_model` body field, lag headers) after the bounded wait."""
+@dataclass(frozen=True, slots=True)
+class Fresh:
+    generation: int  # the generation to read
+    described: dict[str, Any]  # the `read_model` body field
+    headers: dict[str, str]  # the lag headers
+
+
+def fresh(name: str, args: dict[str, Any], conn: Connection | None = None) -> Fresh:
+    """The read model's freshness after the bounded wait, on `conn` when given (without,
+    on a connection of its own given back at once: the Redis order list needs no more)."""
     token = args.get("consistency_token") or request.headers.get("X-Consistency-Token")
-    side = read_side()
     try:
-        freshness = side.freshness(name, token)
+        freshness = read_side().freshness(name, token, conn)
     except ValueError:
         reject(422, "The consistency token is malformed.", errors={"consistency_token": ["bad"]})
-    return freshness.generation, _described(name, freshness), _headers(freshness)
+    return Fresh(freshness.generation, _described(name, freshness), _headers(freshness))
+
+
+@contextmanager
+def reading(name: str, args: dict[str, Any]) -> Iterator[tuple[Connection, Fresh]]:
+    """One connection for the freshness check and the query's reads: one pool checkout
+    (and any pre-ping) per request rather than one per group of statements."""
+    with read_side().connect() as conn:
+        yield conn, fresh(name, args, conn)
 
 
 def _described(name: str, freshness: Freshness) -> dict[str, Any]:
@@ -97,9 +128,9 @@ def _headers(freshness: Freshness) -> dict[str, str]:
 @blueprint.response(200, ProductListSchema, headers=LAG_HEADERS)
 def products(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """The catalog with prices and available stock."""
-    generation, described, headers = fresh("catalog", args)
-    items = ProductList(read_side().engine)(generation)
-    return {"items": items, "read_model": described}, headers
+    with reading("catalog", args) as (conn, found):
+        items = ProductList(conn)(found.generation)
+    return {"items": items, "read_model": found.described}, found.headers
 
 
 @blueprint.route("/api/orders", methods=["GET"])
@@ -108,12 +139,12 @@ def products(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
 @blueprint.response(200, OrderPageSchema, headers=LAG_HEADERS)
 def my_orders(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """The customer's own orders, newest first."""
-    customer_id = require_customer()
-    generation, described, headers = fresh("order_list", args)
+    customer_id = customer()
+    found = fresh("order_list", args)
     page = OrderListing(current_app.extensions["container"].redis)(
-        generation, customer_id=customer_id, cursor=args.get("cursor"), limit=args["limit"]
+        found.generation, customer_id=customer_id, cursor=args.get("cursor"), limit=args["limit"]
     )
-    return {"items": page.items, "next_cursor": page.next_cursor, "read_model": described}, headers
+    return _page(page, found)
 
 
 @blueprint.route("/api/orders/<uuid:order_id>", methods=["GET"])
@@ -123,12 +154,12 @@ def my_orders(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
 @problem(blueprint, 404, "No such order among the customer's orders (yet)")
 def my_order(args: dict[str, Any], order_id: uuid.UUID) -> tuple[dict[str, Any], dict[str, str]]:
     """One of the customer's orders in full, with its status timeline."""
-    customer_id = require_customer()
-    generation, described, headers = fresh("order_detail", args)
-    document = OrderDetail(read_side().engine)(generation, str(order_id))
+    customer_id = customer()
+    with reading("order_detail", args) as (conn, found):
+        document = OrderDetail(conn)(found.generation, str(order_id))
     if document is None or document["customer_id"] != customer_id:
-        reject(404, "No such order.", headers=headers)
-    return {"order": document, "read_model": described}, headers
+        reject(404, "No such order.", headers=found.headers)
+    return {"order": document, "read_model": found.described}, found.headers
 
 
 @blueprint.route("/admin/api/orders", methods=["GET"])
@@ -137,15 +168,15 @@ def my_order(args: dict[str, Any], order_id: uuid.UUID) -> tuple[dict[str, Any],
 @blueprint.response(200, OrderPageSchema, headers=LAG_HEADERS)
 def all_orders(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """Every order, newest first, optionally by status and customer."""
-    generation, described, headers = fresh("order_list", args)
+    found = fresh("order_list", args)
     page = OrderListing(current_app.extensions["container"].redis)(
-        generation,
+        found.generation,
         customer_id=args.get("customer_id"),
         status=args.get("status"),
         cursor=args.get("cursor"),
         limit=args["limit"],
     )
-    return {"items": page.items, "next_cursor": page.next_cursor, "read_model": described}, headers
+    return _page(page, found)
 
 
 @blueprint.route("/admin/api/orders/<uuid:order_id>", methods=["GET"])
@@ -157,12 +188,12 @@ def order_with_history(
     args: dict[str, Any], order_id: uuid.UUID
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """An order in full plus every event about it, with correlation and causation ids."""
-    generation, described, headers = fresh("order_detail", args)
-    document = OrderDetail(read_side().engine)(generation, str(order_id))
+    with reading("order_detail", args) as (conn, found):
+        document = OrderDetail(conn)(found.generation, str(order_id))
+        history = OrderHistory(conn)(str(order_id)) if document is not None else []
     if document is None:
-        reject(404, "No such order.", headers=headers)
-    history = OrderHistory(read_side().engine)(str(order_id))
-    return {"order": document, "history": history, "read_model": described}, headers
+        reject(404, "No such order.", headers=found.headers)
+    return {"order": document, "history": history, "read_model": found.described}, found.headers
 
 
 @blueprint.route("/admin/api/analytics/sales", methods=["GET"])
@@ -171,10 +202,10 @@ def order_with_history(
 @blueprint.response(200, SalesSchema, headers=LAG_HEADERS)
 def sales(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """Revenue, orders, average order value, cancellations and refunds per day."""
-    generation, described, headers = fresh("sales_analytics", args)
     start: date = args["from_"]
-    days = SalesByDay(read_side().engine)(generation, start, args["to"])
-    return {"days": days, "read_model": described}, headers
+    with reading("sales_analytics", args) as (conn, found):
+        days = SalesByDay(conn)(found.generation, start, args["to"])
+    return {"days": days, "read_model": found.described}, found.headers
 
 
 @blueprint.route("/admin/api/analytics/top-products", methods=["GET"])
@@ -183,9 +214,9 @@ def sales(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
 @blueprint.response(200, TopProductsSchema, headers=LAG_HEADERS)
 def top_products(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """Best-selling products by revenue (confirmed orders that stayed confirmed)."""
-    generation, described, headers = fresh("sales_analytics", args)
-    items = TopProducts(read_side().engine)(generation, args["limit"])
-    return {"items": items, "read_model": described}, headers
+    with reading("sales_analytics", args) as (conn, found):
+        items = TopProducts(conn)(found.generation, args["limit"])
+    return {"items": items, "read_model": found.described}, found.headers
 
 
 @blueprint.route("/admin/api/projections", methods=["GET"])
@@ -208,6 +239,11 @@ def rebuild(name: str) -> dict[str, Any]:
     generation = side.start_rebuild(name)
     current_app.extensions["schedule_rebuild"](name)
     return {"name": name, "generation": generation}
+
+
+def _page(page: Page, found: Fresh) -> tuple[dict[str, Any], dict[str, str]]:
+    body = {"items": page.items, "next_cursor": page.next_cursor, "read_model": found.described}
+    return body, found.headers
 
 
 def _status(status: Any) -> dict[str, Any]:

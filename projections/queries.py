@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from redis import Redis
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from projections.order_list import Keys, prefix
 
 MAX_PAGE = 100
+SUMMARY_FIELDS = ("order_id", "customer_id", "status", "total", "currency", "item_count",
+                  "placed_at", "seq")  # fmt: skip
+
+Bind = Engine | Connection
+"""Where a query reads: the request's connection, or an engine to check one out from."""
+
+
+@contextmanager
+def _connected(bind: Bind) -> Iterator[Connection]:
+    if isinstance(bind, Connection):
+        yield bind
+    else:
+        with bind.connect() as conn:
+            yield conn
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,11 +39,11 @@ class Page:
 class StockLevels:
     """Every product with its price and stock: on hand, reserved and available (operators)."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, bind: Bind) -> None:
+        self.bind = bind
 
     def __call__(self, generation: int) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with _connected(self.bind) as conn:
             rows = conn.execute(
                 text(
                     "SELECT sku, name, price_amount, currency, on_hand, available"
@@ -51,8 +67,8 @@ class StockLevels:
 class ProductList:
     """The storefront's product list: what is for sale, not how much is on the shelf."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.levels = StockLevels(engine)
+    def __init__(self, bind: Bind) -> None:
+        self.levels = StockLevels(bind)
 
     def __call__(self, generation: int) -> list[dict[str, Any]]:
         return [
@@ -92,41 +108,40 @@ class OrderListing:
         limit = max(1, min(limit, MAX_PAGE))
         top = f"({cursor}" if cursor is not None else "+inf"
         items: list[dict[str, Any]] = []
-        while len(items) < limit:
-            ids = self.redis.zrevrangebyscore(source, top, "-inf", start=0, num=limit * 2)
-            if not ids:
-                return Page(items, None)
-            summaries = self._summaries(keys, ids)
-            for summary in summaries:
-                top = f"({summary['seq']}"
-                if status and summary["status"] != status:
+        while True:
+            need = limit - len(items)
+            # One id more than the page needs: whether it exists tells if a next page does.
+            found: list[Any] = self.redis.zrevrangebyscore(
+                source, top, "-inf", start=0, num=need + 1, withscores=True
+            )
+            ids = [order_id for order_id, _score in found[:need]]
+            for (_id, score), summary in zip(found, self._summaries(keys, ids), strict=False):
+                top = f"({int(score)}"  # past every id looked at, even one without a hash
+                if summary is None or (status and summary["status"] != status):
                     continue
                 items.append(summary)
-                if len(items) == limit:
-                    break
-            if len(ids) < limit * 2:
-                break
-        more = bool(self.redis.zrevrangebyscore(source, top, "-inf", start=0, num=1))
-        return Page(items, top[1:] if more and items else None)
+            if len(found) <= need:
+                return Page(items, None)
+            if len(items) == limit:
+                return Page(items, top[1:])
 
-    def _summaries(self, keys: Keys, ids: list[Any]) -> list[dict[str, Any]]:
+    def _summaries(self, keys: Keys, ids: list[Any]) -> list[dict[str, Any] | None]:
+        """Each order's summary (None where its hash is missing), in one round trip."""
         with self.redis.pipeline(transaction=False) as pipe:
             for order_id in ids:
-                pipe.hgetall(keys.order(_text(order_id)))
-            found = []
-            for raw in pipe.execute():
-                if raw:
-                    summary = {_text(k): _text(v) for k, v in raw.items()}
-                    found.append(_summary(summary))
-            return found
+                pipe.hmget(keys.order(_text(order_id)), SUMMARY_FIELDS)
+            return [
+                None if all(value is None for value in raw) else _summary(raw)
+                for raw in pipe.execute()
+            ]
 
 
 class OrderDetail:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, bind: Bind) -> None:
+        self.bind = bind
 
     def __call__(self, generation: int, order_id: str) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
+        with _connected(self.bind) as conn:
             document: dict[str, Any] | None = conn.execute(
                 text("SELECT document FROM order_details WHERE generation = :g AND order_id = :id"),
                 {"g": generation, "id": order_id},
@@ -137,11 +152,11 @@ class OrderDetail:
 class OrderHistory:
     """Every event about one order, in log order, with its causal links (from the log)."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, bind: Bind) -> None:
+        self.bind = bind
 
     def __call__(self, order_id: str) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with _connected(self.bind) as conn:
             rows = conn.execute(
                 text(
                     """
@@ -169,11 +184,11 @@ class OrderHistory:
 
 
 class SalesByDay:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, bind: Bind) -> None:
+        self.bind = bind
 
     def __call__(self, generation: int, start: date, end: date) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with _connected(self.bind) as conn:
             rows = conn.execute(
                 text(
                     """
@@ -200,11 +215,11 @@ class SalesByDay:
 
 
 class TopProducts:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, bind: Bind) -> None:
+        self.bind = bind
 
     def __call__(self, generation: int, limit: int = 10) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with _connected(self.bind) as conn:
             rows = conn.execute(
                 text(
                     """
@@ -218,15 +233,17 @@ class TopProducts:
             return [dict(row) for row in rows]
 
 
-def _summary(raw: dict[str, str]) -> dict[str, Any]:
+def _summary(raw: list[Any]) -> dict[str, Any]:
+    """An order's summary from its hash's SUMMARY_FIELDS, in that order."""
+    order_id, customer_id, status, total, currency, item_count, placed_at, seq = raw
     return {
-        "order_id": raw["order_id"],
-        "customer_id": raw["customer_id"],
-        "status": raw["status"],
-        "total": {"amount": int(raw["total"]), "currency": raw["currency"]},
-        "item_count": int(raw["item_count"]),
-        "placed_at": raw["placed_at"],
-        "seq": int(raw["seq"]),
+        "order_id": _text(order_id),
+        "customer_id": _text(customer_id),
+        "status": _text(status),
+        "total": {"amount": int(total), "currency": _text(currency)},
+        "item_count": int(item_count),
+        "placed_at": _text(placed_at),
+        "seq": int(seq),
     }
 
 

@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, text
 
-from kernel.event_store import Checkpoint, EventStore, RecordedEvent
+from kernel.event_store import START, Checkpoint, EventStore, RecordedEvent
+from kernel.redis_subscriber import RedisSubscriber
 from kernel.subscriptions import (
     SUBSCRIPTION_LOCKS,
+    PostgresSubscriber,
     Subscriber,
     SubscriptionRunner,
     SubscriptionStatus,
@@ -68,6 +70,15 @@ class ReadSide:
         self.projections = {projection.name: projection for projection in projections}
         self.wait_timeout = wait_timeout
         self.poll_interval = poll_interval
+        # The generation queries last found active, per read model: a guess each query
+        # checks in a round trip it makes anyway (see `_position`), never trusted blindly.
+        self._active: dict[str, int] = {}
+
+    def connect(self) -> Connection:
+        """A connection for one query, its freshness check and its reads. Autocommit: each
+        statement sees the latest commits, as in a READ COMMITTED transaction, without the
+        BEGIN and COMMIT round trips, and a wait for a token sees the checkpoint move."""
+        return self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
     def projection(self, name: str) -> Projection:
         """Raises KeyError for an unknown read model."""
@@ -96,33 +107,77 @@ class ReadSide:
                 active = generations.read(conn, projection.name).active
                 projection.apply_in_transaction(conn, active, events)
 
-    def freshness(self, name: str, token: str | None = None) -> Freshness:
+    def freshness(
+        self, name: str, token: str | None = None, conn: Connection | None = None
+    ) -> Freshness:
         """Wait (bounded) until the read model has applied `token`, then measure its lag.
 
-        A malformed token raises ValueError. Sync read models are fresh at commit.
+        A malformed token raises ValueError. Sync read models are fresh at commit. Pass
+        the query's own `conn` (from `connect`) to spare a pool checkout.
         """
         wanted = Checkpoint.parse(token) if token else None
         projection = self.projection(name)
-        with self.engine.connect() as conn:
-            with conn.begin():
-                generation = generations.read(conn, name).active
-            if projection.mode == "sync":
-                return Freshness(generation, 0, 0.0, False)
-            subscriber = projection.subscriber(generation)
-            checkpoint = subscriber.checkpoint(conn)
-            stale = False
-            if wanted is not None:
-                deadline = time.monotonic() + self.wait_timeout
-                while checkpoint < wanted:
-                    if time.monotonic() >= deadline:
-                        stale = True
-                        break
-                    time.sleep(self.poll_interval)
-                    checkpoint = subscriber.checkpoint(conn)
-            with conn.begin():
-                lag, oldest = self.store.backlog(conn, checkpoint)
+        if conn is None:
+            with self.connect() as own:
+                return self._freshness(own, projection, wanted)
+        return self._freshness(conn, projection, wanted)
+
+    def _freshness(
+        self, conn: Connection, projection: Projection, wanted: Checkpoint | None
+    ) -> Freshness:
+        if projection.mode == "sync":
+            return Freshness(generations.read(conn, projection.name).active, 0, 0.0, False)
+        generation, checkpoint = self._position(conn, projection)
+        stale = False
+        if wanted is not None:
+            deadline = time.monotonic() + self.wait_timeout
+            while checkpoint < wanted:
+                if time.monotonic() >= deadline:
+                    stale = True
+                    break
+                time.sleep(self.poll_interval)
+                generation, checkpoint = self._position(conn, projection)
+        lag, oldest = self._backlog(conn, checkpoint)
         seconds = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
         return Freshness(generation, lag, max(seconds, 0.0), stale)
+
+    def _position(self, conn: Connection, projection: Projection) -> tuple[int, Checkpoint]:
+        """The active generation and its checkpoint.
+
+        The generation last found active is cached per process, and safe to start from
+        because each path confirms it in the round trip that reads the checkpoint anyway:
+        in PostgreSQL one statement reads both; in Redis the checkpoint key exists only
+        while its generation is live (a switch purges the retired generation, checkpoint
+        included, before it commits, and runners never write a retired one again), so a
+        missing one sends us to PostgreSQL. A switch is thus seen by the next query.
+        """
+        name = projection.name
+        generation = self._active.get(name)
+        if generation is None:
+            generation = generations.read(conn, name).active
+        while True:
+            subscriber = projection.subscriber(generation)
+            if isinstance(subscriber, PostgresSubscriber):
+                active, checkpoint = _active_and_checkpoint(conn, name, subscriber)
+            elif isinstance(subscriber, RedisSubscriber):
+                checkpoint = subscriber.checkpoint()
+                live = checkpoint != START
+                active = generation if live else generations.read(conn, name).active
+            else:
+                active = generations.read(conn, name).active
+                checkpoint = subscriber.checkpoint(conn)
+            if active == generation:
+                self._active[name] = generation
+                return generation, checkpoint
+            generation = active  # a rebuild switched since: read the new one's checkpoint
+
+    def _backlog(self, conn: Connection, checkpoint: Checkpoint) -> tuple[int, datetime | None]:
+        """Events after `checkpoint` and the oldest one's time. A caught-up read model (the
+        usual case) is told by probing the head of the log; only one behind pays a count."""
+        head, _ = self.store.head(conn)
+        if checkpoint >= head:
+            return 0, None
+        return self.store.backlog(conn, checkpoint)
 
     def status(self) -> list[ProjectionStatus]:
         statuses = []
@@ -171,3 +226,24 @@ class ReadSide:
             if retired is not None:
                 projection.purge(conn, retired)
         return RebuildProgress(name, building, report.applied, 0, switched=True)
+
+
+_ACTIVE_AND_CHECKPOINT = text(
+    """
+    SELECT g.active, s.transaction_id, s.position
+    FROM (SELECT 1) AS one
+    LEFT JOIN projection_generations AS g ON g.name = :name
+    LEFT JOIN subscriptions AS s ON s.name = :subscription
+    """
+)
+
+
+def _active_and_checkpoint(
+    conn: Connection, name: str, subscriber: PostgresSubscriber
+) -> tuple[int, Checkpoint]:
+    """The read model's active generation and `subscriber`'s checkpoint, in one statement
+    (one snapshot): what `generations.read` and `read_checkpoint` would say."""
+    params = {"name": name, "subscription": subscriber.name}
+    row = conn.execute(_ACTIVE_AND_CHECKPOINT, params).one()
+    active = 1 if row[0] is None else int(row[0])
+    return active, START if row[1] is None else Checkpoint(row[1], row[2])
