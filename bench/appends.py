@@ -65,20 +65,13 @@ class _Writers:
         )
         self.container = bootstrap(settings)
         self.registry = self.container.registry
-        # The proposed fix of `make_engine` (no pre-ping round trip per checkout), for
-        # `python -m bench.prototypes`; the benchmark itself uses the container's engine.
-        from sqlalchemy import create_engine
-
-        from config.database import sqlalchemy_url
-
-        self.no_preping = create_engine(sqlalchemy_url(url), pool_size=1, pool_pre_ping=False)
         self.raw = psycopg.connect(libpq(url))
         from bench.peer import PeerWriter
 
         type_name, _, data = self.registry.encode(self.event)
         self.type_name = type_name
         self.peer = PeerWriter(es_url, data)
-        self.count = {mode: 0 for mode in (*MODES, "store_no_preping")}
+        self.count = {mode: 0 for mode in MODES}
         self.run = uuid.uuid4().hex[:8]
 
     def _stream(self, mode: str) -> tuple[str, int]:
@@ -97,10 +90,9 @@ class _Writers:
                  json.dumps(data), json.dumps(metadata)),
             )  # fmt: skip
             self.raw.commit()
-        elif mode in ("store", "store_no_preping"):
+        elif mode == "store":
             stream, version = self._stream(mode)
-            engine = self.container.engine if mode == "store" else self.no_preping
-            with engine.begin() as conn:
+            with self.container.engine.begin() as conn:
                 self.container.store.append(
                     conn,
                     stream_id=stream,

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
+from kernel import driver
 from kernel.errors import ConcurrencyError
 from kernel.messages import Event, Metadata
 from kernel.registry import EventRegistry
@@ -183,7 +184,9 @@ class EventStore:
             "rows": json.dumps(rows),
         }
         try:
-            stored = list(conn.execute(_APPEND, params).all())
+            with driver.cursor(conn) as cursor:  # the hottest statement: no SQLAlchemy layers
+                cursor.execute(driver.compiled(_APPEND, conn.dialect), params)
+                stored = cursor.fetchall()
         except IntegrityError as error:
             if getattr(error.orig, "sqlstate", None) != UNIQUE_VIOLATION:
                 raise

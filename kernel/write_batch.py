@@ -11,14 +11,12 @@ read a result back: a handler that needs one expresses the decision in SQL.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from typing import Any
 
-import psycopg
 from sqlalchemy import Connection, TextClause
-from sqlalchemy.engine.interfaces import Dialect
-from sqlalchemy.exc import DBAPIError
+
+from kernel import driver
 
 
 class WriteBatch:
@@ -29,30 +27,17 @@ class WriteBatch:
         self._queued: list[tuple[str, Mapping[str, Any]]] = []
 
     def execute(self, statement: TextClause, params: Mapping[str, Any]) -> None:
-        self._queued.append((_compiled(statement, self.conn.dialect), params))
+        self._queued.append((driver.compiled(statement, self.conn.dialect), params))
 
     def flush(self) -> None:
         """Run every queued statement, in order, inside the caller's transaction."""
         queued, self._queued = self._queued, []
         if not queued:
             return
-        driver = self.conn.connection.driver_connection
-        assert isinstance(driver, psycopg.Connection)
-        sql, params = queued[0]
-        try:
-            with driver.cursor() as cursor:
-                if len(queued) == 1:
+        with driver.cursor(self.conn) as cursor:
+            if len(queued) == 1:
+                cursor.execute(*queued[0])
+                return
+            with cursor.connection.pipeline():
+                for sql, params in queued:
                     cursor.execute(sql, params)
-                    return
-                with driver.pipeline():
-                    for sql, params in queued:
-                        cursor.execute(sql, params)
-        except psycopg.Error as error:
-            # Raised as SQLAlchemy would have, so callers' handling (retries, 503s) holds.
-            raise DBAPIError.instance(sql, params, error, psycopg.Error) from error
-
-
-@functools.lru_cache(maxsize=512)
-def _compiled(statement: TextClause, dialect: Dialect) -> str:
-    """The statement in the driver's own parameter style, compiled once per statement."""
-    return str(statement.compile(dialect=dialect))

@@ -1,0 +1,39 @@
+"""SQLAlchemy `text()` statements run straight on the psycopg connection underneath.
+
+For the two hottest paths (appending events, a read model's batch of writes)
+SQLAlchemy's per-statement machinery (compiling, result set-up, row wrapping)
+cost more than the statement's own work in PostgreSQL. The statements stay
+`text()` constants; they are compiled to the driver's parameter style once,
+run inside the caller's SQLAlchemy transaction, and their errors are raised as
+SQLAlchemy's exceptions, so callers handle them as before.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from sqlalchemy import Connection, TextClause
+from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy.exc import DBAPIError
+
+
+@contextmanager
+def cursor(conn: Connection) -> Iterator[psycopg.Cursor[Any]]:
+    """A cursor on `conn`'s psycopg connection; psycopg errors leave as SQLAlchemy's."""
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    try:
+        with driver.cursor() as found:
+            yield found
+    except psycopg.Error as error:
+        raise DBAPIError.instance(None, None, error, psycopg.Error) from error
+
+
+@functools.lru_cache(maxsize=512)
+def compiled(statement: TextClause, dialect: Dialect) -> str:
+    """The statement in the driver's parameter style, compiled once per statement."""
+    return str(statement.compile(dialect=dialect))
