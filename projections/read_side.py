@@ -103,7 +103,9 @@ class ReadSide:
     def apply_sync(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         """Apply a command's events to every synchronous read model, in its transaction."""
         for projection in self.projections.values():
-            if projection.mode == "sync" and isinstance(projection, PostgresProjection):
+            if projection.mode != "sync" or not isinstance(projection, PostgresProjection):
+                continue
+            if any(projection.handlers.handles(recorded.type) for recorded in events):
                 active = generations.read(conn, projection.name).active
                 projection.apply_in_transaction(conn, active, events)
 
