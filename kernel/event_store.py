@@ -8,7 +8,7 @@ without skipping events whose transactions commit out of position order.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -78,6 +78,8 @@ class RecordedEvent:
     @property
     def metadata(self) -> Metadata:
         if self._metadata is None:
+            if not self.stored_metadata:
+                _unread(self.type, self.data)
             object.__setattr__(self, "_metadata", Metadata.from_json(self.stored_metadata))
         assert self._metadata is not None
         return self._metadata
@@ -132,14 +134,24 @@ _READ_STREAM = text(
 
 # Only events of transactions below the oldest one still running are visible
 # for good; anything newer may still be joined by an earlier position.
-_READ_ALL = text(
-    f"""
-    SELECT {COLUMNS} FROM events
+_READ_ALL = """
+    SELECT {columns} FROM events
     WHERE (transaction_id, position) > (CAST(CAST(:tx AS text) AS xid8), :position)
       AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
     ORDER BY events.transaction_id, events.position  -- the columns, not the bigint aliases
     LIMIT :limit
-    """
+"""
+_READ_ALL_EVERY_PAYLOAD = text(_READ_ALL.format(columns=COLUMNS))
+# The same rows, with payload and metadata only for the types the reader handles:
+# it still moves its checkpoint over the others, without parsing their JSON.
+_READ_ALL_SOME_PAYLOADS = text(
+    _READ_ALL.format(
+        columns=COLUMNS.replace(
+            "data, metadata",
+            "CASE WHEN type = ANY(:types) THEN data END,"
+            " CASE WHEN type = ANY(:types) THEN metadata END",
+        )
+    )
 )
 
 
@@ -221,16 +233,29 @@ class EventStore:
         return [self.recorded(row) for row in rows]
 
     def read_all(
-        self, conn: Connection, after: Checkpoint = START, limit: int = 1000
+        self,
+        conn: Connection,
+        after: Checkpoint = START,
+        limit: int = 1000,
+        types: Collection[str] | None = None,
     ) -> list[RecordedEvent]:
         """The next events in log order after `after`, never skipping one.
 
         Events of transactions that may still commit behind the horizon are held
-        back until every earlier transaction has finished.
+        back until every earlier transaction has finished. With `types`, events of
+        other types come without their payload and metadata (their `event` and
+        `metadata` raise): for readers that only need to pass over them.
         """
-        params = {"tx": after.transaction_id, "position": after.position, "limit": limit}
+        params: dict[str, Any] = {
+            "tx": after.transaction_id,
+            "position": after.position,
+            "limit": limit,
+        }
+        statement = _READ_ALL_EVERY_PAYLOAD
+        if types is not None:
+            statement, params["types"] = _READ_ALL_SOME_PAYLOADS, sorted(types)
         events: list[RecordedEvent] = []
-        for row in conn.execute(_READ_ALL, params):
+        for row in conn.execute(statement, params):
             try:
                 events.append(self.recorded(row))
             except Exception as error:
@@ -298,6 +323,11 @@ class EventStore:
         """The event of a row selected with COLUMNS, upcast (decoded when first used)."""
         (position, tx, stream_id, stream_type, version, type_name, schema_version, data,
          metadata, recorded_at) = row  # fmt: skip
+        if data is None:  # read without its payload (see read_all's `types`)
+            return RecordedEvent(
+                position, tx, stream_id, stream_type, version, type_name, {}, {}, recorded_at,
+                _decode=_unread,
+            )  # fmt: skip
         data = self.registry.upcast(type_name, schema_version, data)
         return RecordedEvent(
             position=position,
@@ -311,3 +341,7 @@ class EventStore:
             recorded_at=recorded_at,
             _decode=self.registry.decode,
         )
+
+
+def _unread(type_name: str, data: dict[str, Any]) -> Event:
+    raise LookupError(f"this {type_name} was read without its payload: its reader skips the type")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -43,6 +43,8 @@ class Subscriber(Protocol):
     """
 
     name: str
+    # Optional: `event_types`, the event type names it handles. Events of other
+    # types then reach `apply` without payload or metadata (only to be passed over).
 
     def checkpoint(self, conn: Connection) -> Checkpoint: ...
 
@@ -165,11 +167,12 @@ class SubscriptionRunner:
             return RunReport(subscriber.name, 0, START)
         applied = 0
         caught_up = False
+        types: Collection[str] | None = getattr(subscriber, "event_types", None)
         while deadline is None or time.monotonic() < deadline:
             undecodable = None
             try:
                 with conn.begin():
-                    batch = self.store.read_all(conn, checkpoint, self.batch_size)
+                    batch = self.store.read_all(conn, checkpoint, self.batch_size, types)
             except UndecodableEvent as bad:
                 batch, undecodable = bad.readable, bad
             if not batch and undecodable is None:

@@ -94,6 +94,7 @@ class PostgresGeneration(PostgresSubscriber):
         self.projection = projection
         self.generation = generation
         self.name = f"{projection.name}@{generation}"
+        self.event_types = projection.handlers.types
 
     def checkpoint(self, conn: Connection) -> Checkpoint:
         with conn.begin():

@@ -180,6 +180,7 @@ class OrderFulfillmentSaga:
     """Runs the saga on the log as a subscriber, and on its deadlines."""
 
     name = NAME
+    event_types = _SUBSCRIBED_NAMES
 
     def __init__(
         self,

@@ -25,6 +25,10 @@ class Sabotaged(Handlers[PostgresHandler]):
         self.original = original
         self.order_id = order_id
 
+    @property
+    def types(self) -> frozenset[str]:
+        return self.original.types
+
     def get(self, type_name: str) -> PostgresHandler | None:
         handler = self.original.get(type_name)
         if type_name != "OrderConfirmed" or handler is None:

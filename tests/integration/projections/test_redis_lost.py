@@ -3,7 +3,7 @@ is draining it: it must still end up complete, replayed from the first event."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import pytest
@@ -30,12 +30,16 @@ class FlushingStore(EventStore):
         self.reads = 0
 
     def read_all(
-        self, conn: Connection, after: Checkpoint = START, limit: int = 1000
+        self,
+        conn: Connection,
+        after: Checkpoint = START,
+        limit: int = 1000,
+        types: Collection[str] | None = None,
     ) -> list[RecordedEvent]:
         self.reads += 1
         if self.reads == 2:
             self.redis.flushdb()
-        return super().read_all(conn, after, limit)
+        return super().read_all(conn, after, limit, types)
 
 
 class FlushingOrderList(OrderListGeneration):
