@@ -14,6 +14,7 @@ from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 import migrations
+from kernel import jsonb
 
 
 def sqlalchemy_url(database_url: str) -> str:
@@ -37,6 +38,7 @@ def make_engine(database_url: str, *, pool_size: int = 5) -> Engine:
         connect_args={"connect_timeout": 3},
     )
     _ping_when_idle(engine, IDLE_BEFORE_PING)
+    event.listen(engine, "connect", lambda connection, _: jsonb.parse_with_orjson(connection))
     return engine
 
 

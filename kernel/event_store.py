@@ -7,7 +7,6 @@ without skipping events whose transactions commit out of position order.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
-from kernel import driver
+from kernel import driver, jsonb
 from kernel.errors import ConcurrencyError
 from kernel.messages import Event, Metadata
 from kernel.registry import EventRegistry
@@ -193,7 +192,7 @@ class EventStore:
             "stream_id": stream_id,
             "stream_type": stream_type,
             "expected": expected_version,
-            "rows": json.dumps(rows),
+            "rows": jsonb.dumps(rows),
         }
         try:
             with driver.cursor(conn) as cursor:  # the hottest statement: no SQLAlchemy layers
@@ -315,7 +314,7 @@ class EventStore:
                 "stream_type": stream_type,
                 "version": snapshot.version,
                 "schema_version": snapshot.schema_version,
-                "state": json.dumps(snapshot.state),
+                "state": jsonb.dumps(snapshot.state),
             },
         )
 

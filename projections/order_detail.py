@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 
 from inventory.events import (
     InventoryReleased,
@@ -13,6 +13,7 @@ from inventory.events import (
     InventoryReserved,
     ReservationCommitted,
 )
+from kernel import jsonb
 from kernel.codec import to_data
 from kernel.event_store import RecordedEvent
 from kernel.write_batch import WriteBatch
@@ -23,22 +24,72 @@ from projections.projection import Mode, PostgresHandler, PostgresProjection
 
 handlers: Handlers[PostgresHandler] = Handlers()
 
+
+class Documents:
+    """A batch's writes to order_details: the orders it places in one INSERT, then
+    every other change in one UPDATE with a row per order.
+
+    An order's changes in the batch are merged in log order first: `document ||
+    patch1 || patch2` equals `document || (patch1 merged with patch2)` (jsonb `||`
+    replaces top-level keys, as dict.update does), its timeline gains the moments in
+    order, and the status and time are the last ones given.
+    """
+
+    def __init__(self) -> None:
+        self.placed: dict[int, list[dict[str, Any]]] = {}
+        self.changed: dict[int, dict[str, dict[str, Any]]] = {}
+
+    def place(self, gen: int, order_id: str, customer_id: str, at: str, document: Any) -> None:
+        row = {"order_id": order_id, "customer_id": customer_id, "at": at, "document": document}
+        self.placed.setdefault(gen, []).append(row)
+
+    def change(
+        self,
+        gen: int,
+        order_id: str,
+        patch: dict[str, Any],
+        moment: dict[str, Any],
+        status: str | None,
+        at: str,
+    ) -> None:
+        orders = self.changed.setdefault(gen, {})
+        merged = orders.get(order_id)
+        if merged is None:
+            merged = orders[order_id] = {"order_id": order_id, "patch": {}, "moments": []}
+            merged["status"] = None
+        merged["patch"].update(patch)
+        merged["moments"].append(moment)
+        if status is not None:
+            merged["status"] = status
+        merged["at"] = at
+
+    def statements(self) -> Iterable[tuple[TextClause, Mapping[str, Any]]]:
+        for gen, rows in self.placed.items():
+            yield _INSERT, {"gen": gen, "rows": jsonb.dumps(rows)}
+        for gen, orders in self.changed.items():
+            yield _CHANGE, {"gen": gen, "rows": jsonb.dumps(list(orders.values()))}
+
+
 _INSERT = text(
     """
     INSERT INTO order_details (generation, order_id, customer_id, status, placed_at,
                                updated_at, document)
-    VALUES (:gen, :order_id, :customer_id, 'pending', :at, :at, CAST(:doc AS jsonb))
+    SELECT :gen, r.order_id, r.customer_id, 'pending', r.at, r.at, r.document
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+         AS r(order_id text, customer_id text, at timestamptz, document jsonb)
     ON CONFLICT (generation, order_id) DO NOTHING
     """
 )
 _CHANGE = text(
     """
-    UPDATE order_details
-    SET document = (document || CAST(:patch AS jsonb)) || jsonb_build_object(
-            'timeline', document -> 'timeline' || CAST(:moment AS jsonb)),
-        status = coalesce(:status, status),
-        updated_at = :at
-    WHERE generation = :gen AND order_id = :order_id
+    UPDATE order_details AS d
+    SET document = (d.document || r.patch) || jsonb_build_object(
+            'timeline', d.document -> 'timeline' || r.moments),
+        status = coalesce(r.status, d.status),
+        updated_at = r.at
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+         AS r(order_id text, patch jsonb, moments jsonb, status text, at timestamptz)
+    WHERE d.generation = :gen AND d.order_id = r.order_id
     """
 )
 
@@ -64,15 +115,8 @@ def placed(writes: WriteBatch, gen: int, event: OrderPlaced, recorded: RecordedE
         "cancellation": None,
         "timeline": [_moment("placed", "pending", recorded)],
     }
-    writes.execute(
-        _INSERT,
-        {
-            "gen": gen,
-            "order_id": event.order_id,
-            "customer_id": event.customer_id,
-            "at": at,
-            "doc": json.dumps(document),
-        },
+    writes.collector(Documents).place(
+        gen, event.order_id, event.customer_id, at.isoformat(), document
     )
 
 
@@ -201,16 +245,13 @@ def _change(
     patch: dict[str, Any] = dict(fields)
     if status is not None:
         patch["status"] = status
-    writes.execute(
-        _CHANGE,
-        {
-            "gen": gen,
-            "order_id": recorded.data["order_id"],
-            "patch": json.dumps(patch),
-            "moment": json.dumps([_moment(moment, status, recorded)]),
-            "status": status,
-            "at": recorded.metadata.occurred_at,
-        },
+    writes.collector(Documents).change(
+        gen,
+        recorded.data["order_id"],
+        patch,
+        _moment(moment, status, recorded),
+        status,
+        recorded.metadata.occurred_at.isoformat(),
     )
 
 

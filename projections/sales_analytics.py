@@ -7,11 +7,11 @@ and customer's figures, and its refund is counted on the day it was refunded.
 
 from __future__ import annotations
 
-import json
 from datetime import date
 
 from sqlalchemy import text
 
+from kernel import jsonb
 from kernel.event_store import RecordedEvent
 from kernel.write_batch import WriteBatch
 from orders.events import OrderCancelled, OrderConfirmed, OrderPlaced
@@ -116,7 +116,7 @@ def placed(writes: WriteBatch, gen: int, event: OrderPlaced, recorded: RecordedE
             "customer_id": event.customer_id,
             "currency": event.total.currency,
             "total": event.total.amount,
-            "lines": json.dumps(lines),
+            "lines": jsonb.dumps(lines),
         },
     )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from kernel import jsonb
 from kernel.event_store import Checkpoint
 from kernel.messages import utc_now
 from kernel.money import Money
@@ -91,11 +91,11 @@ def save(
         "id": saga.order_id,
         "state": saga.state,
         "step": saga.step,
-        "data": json.dumps(data),
+        "data": jsonb.dumps(data),
         "deadline": saga.deadline,
         "tx": last.transaction_id,
         "position": last.position,
-        "moment": json.dumps([moment]),
+        "moment": jsonb.dumps([moment]),
     }
     if created:
         conn.execute(
