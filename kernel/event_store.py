@@ -254,7 +254,9 @@ class EventStore:
         if types is not None:
             statement, params["types"] = _READ_ALL_SOME_PAYLOADS, sorted(types)
         events: list[RecordedEvent] = []
-        for row in conn.execute(statement, params):
+        with driver.cursor(conn) as cursor:  # a catch-up batch: rows without SQLAlchemy's layers
+            rows = cursor.execute(driver.compiled(statement, conn.dialect), params).fetchall()
+        for row in rows:
             try:
                 events.append(self.recorded(row))
             except Exception as error:
