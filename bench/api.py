@@ -36,10 +36,13 @@ def post_throughput(shop: Shop, rounds: int, seconds: float, concurrency: int) -
     target = _post_requests(shop)
     baseline = [{"method": "POST", "path": "/orders", "body": order_body()}]
     runs: dict[str, list[load.LoadResult]] = {"api": [], "baseline": []}
+    cpu: dict[str, list[dict[str, float]]] = {"api": [], "baseline": []}
     for index in range(rounds):
         order = ("api", "baseline") if index % 2 == 0 else ("baseline", "api")
         for name in order:
             url, requests = (shop.api, target) if name == "api" else (shop.baseline, baseline)
+            meter = shop.server_cpu_meter(name)
+            meter.start()
             runs[name].append(
                 _run_idle(
                     shop,
@@ -53,7 +56,10 @@ def post_throughput(shop: Shop, rounds: int, seconds: float, concurrency: int) -
                     ),
                 )
             )
+            cpu[name].append(meter.stop())
     api, base = _pooled(runs["api"]), _pooled(runs["baseline"])
+    api["cpu"] = cpu_per_request(cpu["api"], runs["api"])
+    base["cpu"] = cpu_per_request(cpu["baseline"], runs["baseline"])
     ratio = api["requests_per_s"] / base["requests_per_s"] if base["requests_per_s"] else math.nan
     parameters = {
         "rounds": rounds,
@@ -99,6 +105,22 @@ def post_throughput(shop: Shop, rounds: int, seconds: float, concurrency: int) -
             parameters,
         ),
     ]
+
+
+def cpu_per_request(used: list[dict[str, float]], results: list[load.LoadResult]) -> dict[str, Any]:
+    """CPU-milliseconds per request, per component, over all rounds (every request
+    sent, warm-up included, as the CPU was spent on those too)."""
+    requests = sum(result.sent for result in results)
+    totals: dict[str, float] = {}
+    for round_used in used:
+        for name, seconds in round_used.items():
+            totals[name] = totals.get(name, 0.0) + seconds
+    per_request = {
+        name: round(seconds * 1000 / requests, 3) if requests else None
+        for name, seconds in totals.items()
+    }
+    total = sum(totals.values()) * 1000 / requests if requests else math.nan
+    return {"cpu_ms_per_request": per_request, "cpu_ms_per_request_total": round(total, 3)}
 
 
 def _run_idle(shop: Shop, load_spec: dict[str, Any]) -> load.LoadResult:

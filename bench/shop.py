@@ -72,6 +72,7 @@ class Shop:
     customers: list[Customer] = field(default_factory=list)
     workers: list[Any] = field(default_factory=list)
     api_process: Any = None
+    baseline_process: Any = None
 
     @classmethod
     def build(cls, settings: Settings, processes: Processes) -> Shop:
@@ -94,7 +95,7 @@ class Shop:
         self.api, self.api_process = self.processes.gunicorn(
             "api", "wsgi:app", self.env(LOG_LEVEL="WARNING")
         )
-        self.baseline, _ = self.processes.gunicorn(
+        self.baseline, self.baseline_process = self.processes.gunicorn(
             "baseline", "bench.minimal_app:app", self.env(LOG_LEVEL="WARNING")
         )
 
@@ -130,6 +131,13 @@ class Shop:
             "workers": [w.pid for w in self.workers],
         }
         return CpuMeter(roots, database)
+
+    def server_cpu_meter(self, server: str) -> CpuMeter:
+        """Measures one HTTP server ("api" or "baseline") and this shop's PostgreSQL
+        backends."""
+        process = self.api_process if server == "api" else self.baseline_process
+        database = make_url(self.settings.require()[0]).database or ""
+        return CpuMeter({server: [process.pid]}, database)
 
     def stop_workers(self) -> None:
         # A worker finishes its job before a warm shutdown (up to 30 s): killing one is

@@ -29,7 +29,7 @@ unknown_sku = documented_problem(blueprint, 404, "No product has this SKU")
 @blueprint.route("/admin/api/products")
 class Products(MethodView):
     @admin_only
-    @blueprint.arguments(NewProductSchema)
+    @blueprint.arguments(NewProductSchema())
     @blueprint.response(202, ProductAcceptedSchema)
     @invalid
     @documented_problem(blueprint, 409, "A product with this SKU exists already")
@@ -42,7 +42,7 @@ class Products(MethodView):
 @blueprint.route("/admin/api/products/<string:sku>/restock")
 class Restock(MethodView):
     @admin_only
-    @blueprint.arguments(RestockSchema)
+    @blueprint.arguments(RestockSchema())
     @blueprint.response(202, ProductAcceptedSchema)
     @invalid
     @unknown_sku
@@ -54,7 +54,7 @@ class Restock(MethodView):
 @blueprint.route("/admin/api/products/<string:sku>/price")
 class Price(MethodView):
     @admin_only
-    @blueprint.arguments(PriceSchema)
+    @blueprint.arguments(PriceSchema())
     @blueprint.response(202, ProductAcceptedSchema)
     @invalid
     @unknown_sku

@@ -54,7 +54,7 @@ admin_only = guarded(
 
 
 @blueprint.route("/api/customers", methods=["POST"])
-@blueprint.arguments(RegisterCustomerSchema)
+@blueprint.arguments(RegisterCustomerSchema())
 @blueprint.response(201, CustomerCreatedSchema)
 @documented_problem(blueprint, 409, "The email is registered already")
 def register_customer(body: dict[str, str]) -> dict[str, str]:
@@ -68,8 +68,8 @@ def register_customer(body: dict[str, str]) -> dict[str, str]:
 
 @blueprint.route("/api/orders", methods=["POST"])
 @customer_only
-@blueprint.arguments(PlaceOrderSchema)
-@blueprint.arguments(IdempotencyKeySchema, location="headers")
+@blueprint.arguments(PlaceOrderSchema())
+@blueprint.arguments(IdempotencyKeySchema(), location="headers")
 @blueprint.response(202, PendingOrderSchema, headers=LOCATION)
 @documented_problem(blueprint, 404, "The customer does not exist")
 @documented_problem(
@@ -107,7 +107,7 @@ def _ids(customer_id: str, idempotency_key: str) -> tuple[str, str]:
 
 @blueprint.route("/api/orders/<uuid:order_id>/cancel", methods=["POST"])
 @customer_only
-@blueprint.arguments(CancelOrderSchema)
+@blueprint.arguments(CancelOrderSchema())
 @blueprint.response(202, OrderAcceptedSchema)
 @documented_problem(blueprint, 404, "No such order among the customer's orders")
 @documented_problem(blueprint, 409, "The order can no longer be cancelled (e.g. it has shipped)")
@@ -121,7 +121,7 @@ def cancel_order(body: dict[str, str], order_id: uuid.UUID) -> dict[str, str]:
 
 @blueprint.route("/admin/api/orders/<uuid:order_id>/ship", methods=["POST"])
 @admin_only
-@blueprint.arguments(ShipOrderSchema)
+@blueprint.arguments(ShipOrderSchema())
 @blueprint.response(202, OrderAcceptedSchema)
 @documented_problem(blueprint, 404, "No such order")
 @documented_problem(blueprint, 409, "The order is not confirmed (yet) or was cancelled")

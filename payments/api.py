@@ -49,7 +49,7 @@ admin_only = guarded(
 @blueprint.post("/admin/api/orders/<order_id>/refund")
 @admin_only
 @blueprint.doc(summary="Refund an order's payment")
-@blueprint.arguments(RefundPaymentSchema)
+@blueprint.arguments(RefundPaymentSchema())
 @blueprint.response(202, RefundAcceptedSchema)
 @documented_problem(blueprint, 404, "The order has no payment")
 @documented_problem(
@@ -126,7 +126,7 @@ def _sentence(message: str) -> str:
 @blueprint.post("/webhooks/payments")
 @signed
 @blueprint.doc(summary="Receive the payment provider's notification")
-@blueprint.arguments(PaymentNotificationSchema)
+@blueprint.arguments(PaymentNotificationSchema())
 @blueprint.response(
     200,
     WebhookReceiptSchema,

@@ -124,7 +124,7 @@ def _headers(freshness: Freshness) -> dict[str, str]:
 
 
 @blueprint.route("/api/products", methods=["GET"])
-@blueprint.arguments(ConsistencySchema, location="query")
+@blueprint.arguments(ConsistencySchema(), location="query")
 @blueprint.response(200, ProductListSchema, headers=LAG_HEADERS)
 def products(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """The catalog with prices and available stock."""
@@ -135,7 +135,7 @@ def products(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
 
 @blueprint.route("/api/orders", methods=["GET"])
 @customer_only
-@blueprint.arguments(PageArgsSchema, location="query")
+@blueprint.arguments(PageArgsSchema(), location="query")
 @blueprint.response(200, OrderPageSchema, headers=LAG_HEADERS)
 def my_orders(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """The customer's own orders, newest first."""
@@ -149,7 +149,7 @@ def my_orders(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
 
 @blueprint.route("/api/orders/<uuid:order_id>", methods=["GET"])
 @customer_only
-@blueprint.arguments(ConsistencySchema, location="query")
+@blueprint.arguments(ConsistencySchema(), location="query")
 @blueprint.response(200, OrderDetailSchema, headers=LAG_HEADERS)
 @problem(blueprint, 404, "No such order among the customer's orders (yet)")
 def my_order(args: dict[str, Any], order_id: uuid.UUID) -> tuple[dict[str, Any], dict[str, str]]:
@@ -164,7 +164,7 @@ def my_order(args: dict[str, Any], order_id: uuid.UUID) -> tuple[dict[str, Any],
 
 @blueprint.route("/admin/api/orders", methods=["GET"])
 @admin_only
-@blueprint.arguments(AdminOrdersArgsSchema, location="query")
+@blueprint.arguments(AdminOrdersArgsSchema(), location="query")
 @blueprint.response(200, OrderPageSchema, headers=LAG_HEADERS)
 def all_orders(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """Every order, newest first, optionally by status and customer."""
@@ -181,7 +181,7 @@ def all_orders(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
 
 @blueprint.route("/admin/api/orders/<uuid:order_id>", methods=["GET"])
 @admin_only
-@blueprint.arguments(ConsistencySchema, location="query")
+@blueprint.arguments(ConsistencySchema(), location="query")
 @blueprint.response(200, AdminOrderDetailSchema, headers=LAG_HEADERS)
 @problem(blueprint, 404, "No such order (yet)")
 def order_with_history(
@@ -198,7 +198,7 @@ def order_with_history(
 
 @blueprint.route("/admin/api/analytics/sales", methods=["GET"])
 @admin_only
-@blueprint.arguments(SalesArgsSchema, location="query")
+@blueprint.arguments(SalesArgsSchema(), location="query")
 @blueprint.response(200, SalesSchema, headers=LAG_HEADERS)
 def sales(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """Revenue, orders, average order value, cancellations and refunds per day."""
@@ -210,7 +210,7 @@ def sales(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
 
 @blueprint.route("/admin/api/analytics/top-products", methods=["GET"])
 @admin_only
-@blueprint.arguments(TopProductsArgsSchema, location="query")
+@blueprint.arguments(TopProductsArgsSchema(), location="query")
 @blueprint.response(200, TopProductsSchema, headers=LAG_HEADERS)
 def top_products(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """Best-selling products by revenue (confirmed orders that stayed confirmed)."""

@@ -46,7 +46,7 @@ class SagaListSchema(ma.Schema):
 
 @blueprint.route("/admin/api/sagas", methods=["GET"])
 @admin_only
-@blueprint.arguments(SagaArgsSchema, location="query")
+@blueprint.arguments(SagaArgsSchema(), location="query")
 @blueprint.response(200, SagaListSchema)
 def sagas(args: dict[str, Any]) -> dict[str, Any]:
     """Sagas newest first, by state ("stuck": in progress past the payment deadline)."""
