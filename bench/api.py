@@ -164,10 +164,13 @@ def get_latency(
         "GET /api/orders/{id}": (shop.api, details),
     }
     runs: dict[str, list[load.LoadResult]] = {name: [] for name in targets}
+    cpu: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
     names = list(targets)
     for index in range(rounds):
         for name in names[index % 3 :] + names[: index % 3]:
             url, requests = targets[name]
+            meter = shop.server_cpu_meter("baseline" if name == "baseline" else "api")
+            meter.start()
             runs[name].append(
                 _run_idle(
                     shop,
@@ -182,7 +185,10 @@ def get_latency(
                     ),
                 )
             )
+            cpu[name].append(meter.stop())
     pooled = {name: _pooled(results) for name, results in runs.items()}
+    for name, used in cpu.items():
+        pooled[name]["cpu"] = cpu_per_request(used, runs[name])
     # What each endpoint can serve at all (closed loop), to read the open-loop figures by.
     for name in names:
         url, requests = targets[name]

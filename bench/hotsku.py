@@ -11,9 +11,11 @@ import multiprocessing
 import time
 import uuid
 from multiprocessing.connection import Connection as Pipe
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
+from bench.cpu import CpuMeter, cores
 from bench.results import Metric
 from bench.stats import percentile
 from config.bootstrap import bootstrap
@@ -39,12 +41,13 @@ def _client(settings: Settings, sku: str, pipe: Pipe) -> None:
         else:
             failed += 1
     pipe.send((done, failed, latencies))
+    pipe.recv()  # keep the connections (their backends' CPU counts) until measured
     container.close()
 
 
 def _run(
     settings: Settings, sku: str, clients: int, seconds: float, limit: int
-) -> tuple[int, int, list[float], float]:
+) -> tuple[int, int, list[float], float, dict[str, float]]:
     context = multiprocessing.get_context("fork")
     pipes, children = [], []
     for _ in range(clients):
@@ -55,6 +58,9 @@ def _run(
         children.append(process)
     for pipe in pipes:
         pipe.recv()
+    database = make_url(settings.require()[0]).database or ""
+    meter = CpuMeter({"clients": [process.pid for process in children if process.pid]}, database)
+    meter.start()
     start_at = time.monotonic() + 0.3
     for pipe in pipes:
         pipe.send((start_at, start_at + seconds, limit))
@@ -64,9 +70,12 @@ def _run(
         d, f, lat = pipe.recv()
         done, failed, latencies = done + d, failed + f, latencies + lat
     elapsed = time.monotonic() - start_at
+    used = meter.stop()
+    for pipe in pipes:
+        pipe.send(None)
     for process in children:
         process.join(timeout=30)
-    return done, failed, latencies, min(elapsed, seconds)
+    return done, failed, latencies, min(elapsed, seconds), used
 
 
 def _reserved(settings: Settings, sku: str) -> tuple[int, int, int]:
@@ -111,9 +120,9 @@ def hot_sku(
     shop.add_product(plenty, "Hot item", 999, 10**9)
     shop.add_product(few, "Scarce item", 999, scarce)
     shop.container.engine.dispose()  # no pooled connection crosses the fork
-    done, failed, latencies, elapsed = _run(settings, plenty, clients, seconds, 10**9)
+    done, failed, latencies, elapsed, used = _run(settings, plenty, clients, seconds, 10**9)
     attempts = scarce * 2 // clients + 1
-    s_done, s_failed, _, _ = _run(settings, few, clients, 120, attempts)
+    s_done, s_failed, _, _, _ = _run(settings, few, clients, 120, attempts)
     units, orders, available = _reserved(settings, few)
     oversold = max(0, units - scarce) + (1 if available < 0 else 0)
     rate = done / elapsed if elapsed else 0.0
@@ -131,6 +140,7 @@ def hot_sku(
             "refused_or_conflict": failed,
             "p50_ms": round(percentile(latencies, 50) * 1000, 2),
             "p99_ms": round(percentile(latencies, 99) * 1000, 2),
+            "cpu": _cpu_budget(used, done + failed),
             "scarce_run": {
                 "attempts": s_done + s_failed,
                 "units_reserved": units,
@@ -141,3 +151,15 @@ def hot_sku(
             },
         },
     )
+
+
+def _cpu_budget(used: dict[str, float], attempts: int) -> dict[str, Any]:
+    """CPU per reservation (the clients' command bus and PostgreSQL's backends), and
+    the cores 500 reservations/s would take at that cost."""
+    total_ms = sum(used.values()) * 1000 / attempts if attempts else float("nan")
+    return {
+        "cpu_s": used,
+        "cpu_ms_per_reservation": round(total_ms, 3),
+        "cores_needed_at_500_per_s": round(total_ms * 500 / 1000, 2),
+        "cores": cores(),
+    }
