@@ -10,7 +10,8 @@ read a result back: a handler that needs one expresses the decision in SQL.
 
 A read model can go further with a collector: its handlers hand it rows, and at
 flush it turns the whole batch's rows into a few set-based statements (one
-INSERT of many rows instead of many INSERTs).
+INSERT of many rows instead of many INSERTs). Those run before the statements
+queued one by one, which therefore see every row the batch's collectors wrote.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class WriteBatch:
 
     def collector(self, kind: type[C]) -> C:
         """This batch's `kind()` collector, made on first use. Its statements run at
-        flush, after the statements queued with `execute`."""
+        flush, before the statements queued with `execute`."""
         found = self._collectors.get(kind)
         if found is None:
             found = self._collectors[kind] = kind()
@@ -54,10 +55,11 @@ class WriteBatch:
     def flush(self) -> None:
         """Run every queued statement, in order, inside the caller's transaction."""
         collectors, self._collectors = self._collectors, {}
+        one_by_one, self._queued = self._queued, []
         for collector in collectors.values():
             for statement, params in collector.statements():
                 self.execute(statement, params)
-        queued, self._queued = self._queued, []
+        queued, self._queued = self._queued + one_by_one, []
         if not queued:
             return
         with driver.cursor(self.conn) as cursor:

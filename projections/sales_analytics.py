@@ -7,9 +7,11 @@ and customer's figures, and its refund is counted on the day it was refunded.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import date
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 
 from kernel import jsonb
 from kernel.event_store import RecordedEvent
@@ -28,10 +30,29 @@ handlers: Handlers[PostgresHandler] = Handlers()
 _PLACE = text(
     """
     INSERT INTO sales_orders (generation, order_id, customer_id, currency, total, lines)
-    VALUES (:gen, :order_id, :customer_id, :currency, :total, CAST(:lines AS jsonb))
+    SELECT :gen, r.order_id, r.customer_id, r.currency, r.total, r.lines
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+         AS r(order_id text, customer_id text, currency text, total bigint, lines jsonb)
     ON CONFLICT (generation, order_id) DO NOTHING
     """
 )
+
+
+class PlacedOrders:
+    """A batch's new orders, inserted in one statement before the batch's other
+    statements: an order's OrderPlaced comes before anything else about it, and
+    those statements touch only their own order's rows, so the result is the same."""
+
+    def __init__(self) -> None:
+        self.rows: dict[int, list[dict[str, Any]]] = {}
+
+    def add(self, gen: int, row: dict[str, Any]) -> None:
+        self.rows.setdefault(gen, []).append(row)
+
+    def statements(self) -> Iterable[tuple[TextClause, Mapping[str, Any]]]:
+        for gen, rows in self.rows.items():
+            yield _PLACE, {"gen": gen, "rows": jsonb.dumps(rows)}
+
 
 # `order_products` and `customer` take an `orders` CTE of the order and a :sign.
 _ORDER_PRODUCTS = """
@@ -108,17 +129,14 @@ def placed(writes: WriteBatch, gen: int, event: OrderPlaced, recorded: RecordedE
         }
         for line in event.lines
     ]
-    writes.execute(
-        _PLACE,
-        {
-            "gen": gen,
-            "order_id": event.order_id,
-            "customer_id": event.customer_id,
-            "currency": event.total.currency,
-            "total": event.total.amount,
-            "lines": jsonb.dumps(lines),
-        },
-    )
+    row = {
+        "order_id": event.order_id,
+        "customer_id": event.customer_id,
+        "currency": event.total.currency,
+        "total": event.total.amount,
+        "lines": lines,
+    }
+    writes.collector(PlacedOrders).add(gen, row)
 
 
 @handlers.on(OrderConfirmed)
