@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pyinstrument import Profiler
@@ -28,8 +30,9 @@ from config.app import create_app
 RESULTS = Path(__file__).parent / "results"
 
 
-def rebuild(read_model: str, events: int) -> tuple[float, str]:
-    """(events/s, profile text) of draining `read_model` from the start of the log."""
+@contextmanager
+def _shop() -> Iterator[Shop]:
+    """The shop on a fresh `bench_*` database and a claimed Redis database, dropped after."""
     servers = Servers.from_env()
     try:
         url = servers.create_database(new_name())
@@ -37,34 +40,37 @@ def rebuild(read_model: str, events: int) -> tuple[float, str]:
             bench_settings(url, servers.claim_redis(), Path("/tmp")), log_level="WARNING"
         )
         shop = Shop.build(settings, Processes(Path("/tmp")))
+        try:
+            yield shop
+        finally:
+            shop.close()
+    finally:
+        servers.drop_databases()
+        servers.release_redis()
+
+
+def rebuild(read_model: str, events: int) -> tuple[float, str]:
+    """(events/s, profile text) of draining `read_model` from the start of the log."""
+    with _shop() as shop:
         registry = shop.container.registry
-        eventgen.copy_events(libpq(url), eventgen.Generator(registry).events(events))
+        url = libpq(shop.settings.require()[0])
+        eventgen.copy_events(url, eventgen.Generator(registry).events(events))
         subscriber = shop.container.read_side.projection(read_model).subscriber(99)
         profiler = Profiler(interval=0.0005)
         began = time.monotonic()
         with profiler:
             report = shop.container.runner.run(subscriber)
         seconds = time.monotonic() - began
-        shop.close()
-        if report.error:
-            raise RuntimeError(report.error)
-        return report.applied / seconds, profiler.output_text(unicode=True, show_all=False)
-    finally:
-        servers.drop_databases()
-        servers.release_redis()
+    if report.error:
+        raise RuntimeError(report.error)
+    return report.applied / seconds, profiler.output_text(unicode=True, show_all=False)
 
 
 def post(orders: int) -> tuple[float, str]:
     """(requests/s, profile text) of placing `orders` orders through the API."""
-    servers = Servers.from_env()
-    try:
-        url = servers.create_database(new_name())
-        settings = dataclasses.replace(
-            bench_settings(url, servers.claim_redis(), Path("/tmp")), log_level="WARNING"
-        )
-        shop = Shop.build(settings, Processes(Path("/tmp")))
+    with _shop() as shop:
         shop.seed_products()
-        client = create_app(settings, shop.container).test_client()
+        client = create_app(shop.settings, shop.container).test_client()
         customer = client.post("/api/customers", json={"email": "p@example.com", "name": "P"})
         headers = {"Authorization": f"Bearer {customer.get_json()['token']}"}
         body = order_body()
@@ -78,11 +84,7 @@ def post(orders: int) -> tuple[float, str]:
                 if answer.status_code != 202:
                     raise RuntimeError(answer.get_json())
         seconds = time.monotonic() - began
-        shop.close()
-        return orders / seconds, profiler.output_text(unicode=True, show_all=False)
-    finally:
-        servers.drop_databases()
-        servers.release_redis()
+    return orders / seconds, profiler.output_text(unicode=True, show_all=False)
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ without skipping events whose transactions commit out of position order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -49,9 +49,8 @@ UNIQUE_VIOLATION = "23505"
 class RecordedEvent:
     """An event as stored: its place in the log and stream, payload and metadata.
 
-    `event` and `metadata` are built from the stored JSON on first use: a reader
-    skips most of the log's event types, and decoding them all cost more than
-    reading them.
+    An event of a type its reader skips (see `EventStore.read_all`'s `types`) is
+    read without payload: its `data` is empty and `event` and `metadata` raise.
     """
 
     position: int
@@ -61,27 +60,21 @@ class RecordedEvent:
     version: int
     type: str
     data: dict[str, Any]
-    stored_metadata: dict[str, Any]
     recorded_at: datetime
-    _decode: Callable[[str, dict[str, Any]], Event] = field(repr=False, compare=False)
-    _event: Event | None = field(default=None, repr=False, compare=False)
-    _metadata: Metadata | None = field(default=None, repr=False, compare=False)
+    decoded: Event | None = field(default=None, repr=False)
+    decoded_metadata: Metadata | None = field(default=None, repr=False)
 
     @property
     def event(self) -> Event:
-        if self._event is None:
-            object.__setattr__(self, "_event", self._decode(self.type, self.data))
-        assert self._event is not None
-        return self._event
+        if self.decoded is None:
+            raise _unread(self.type)
+        return self.decoded
 
     @property
     def metadata(self) -> Metadata:
-        if self._metadata is None:
-            if not self.stored_metadata:
-                _unread(self.type, self.data)
-            object.__setattr__(self, "_metadata", Metadata.from_json(self.stored_metadata))
-        assert self._metadata is not None
-        return self._metadata
+        if self.decoded_metadata is None:
+            raise _unread(self.type)
+        return self.decoded_metadata
 
     @property
     def checkpoint(self) -> Checkpoint:
@@ -214,11 +207,9 @@ class EventStore:
                 version=version,
                 type=row["type"],
                 data=row["data"],
-                stored_metadata=row["metadata"],
                 recorded_at=recorded_at,
-                _decode=self.registry.decode,
-                _event=event,
-                _metadata=metadata,
+                decoded=event,
+                decoded_metadata=metadata,
             )
             for (position, tx, version, recorded_at), row, (event, metadata) in zip(
                 stored, rows, events, strict=True
@@ -321,14 +312,14 @@ class EventStore:
         )
 
     def recorded(self, row: Any) -> RecordedEvent:
-        """The event of a row selected with COLUMNS, upcast (decoded when first used)."""
+        """The event of a row selected with COLUMNS, upcast and decoded (raises if the
+        payload no longer fits its class)."""
         (position, tx, stream_id, stream_type, version, type_name, schema_version, data,
          metadata, recorded_at) = row  # fmt: skip
         if data is None:  # read without its payload (see read_all's `types`)
             return RecordedEvent(
-                position, tx, stream_id, stream_type, version, type_name, {}, {}, recorded_at,
-                _decode=_unread,
-            )  # fmt: skip
+                position, tx, stream_id, stream_type, version, type_name, {}, recorded_at
+            )
         data = self.registry.upcast(type_name, schema_version, data)
         return RecordedEvent(
             position=position,
@@ -338,11 +329,11 @@ class EventStore:
             version=version,
             type=type_name,
             data=data,
-            stored_metadata=metadata,
             recorded_at=recorded_at,
-            _decode=self.registry.decode,
+            decoded=self.registry.decode(type_name, data),
+            decoded_metadata=Metadata.from_json(metadata),
         )
 
 
-def _unread(type_name: str, data: dict[str, Any]) -> Event:
-    raise LookupError(f"this {type_name} was read without its payload: its reader skips the type")
+def _unread(type_name: str) -> LookupError:
+    return LookupError(f"this {type_name} was read without its payload: its reader skips the type")
