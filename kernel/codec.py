@@ -60,13 +60,18 @@ def _decoder(cls: type[Any]) -> Callable[[dict[str, Any]], Any]:
     hints = typing.get_type_hints(cls)
     fields = [(f.name, _converter(hints[f.name])) for f in dataclasses.fields(cls) if f.init]
 
+    names = {name for name, _ in fields}
+    converting = [(name, convert) for name, convert in fields if convert is not _identity]
+
     def decode(data: dict[str, Any] | None) -> Any:
         if data is None:
             return None
-        try:
-            return cls(**{name: convert(data[name]) for name, convert in fields})
-        except KeyError:  # an older payload: its missing fields keep their defaults
-            return cls(**{name: convert(data[name]) for name, convert in fields if name in data})
+        if data.keys() == names:  # the usual case: exactly the class's fields
+            if not converting:
+                return cls(**data)
+            return cls(**{**data, **{name: convert(data[name]) for name, convert in converting}})
+        # An older or newer payload: missing fields keep their defaults, unknown ones go.
+        return cls(**{name: convert(data[name]) for name, convert in fields if name in data})
 
     return decode
 
