@@ -41,22 +41,20 @@ def post_throughput(shop: Shop, rounds: int, seconds: float, concurrency: int) -
         order = ("api", "baseline") if index % 2 == 0 else ("baseline", "api")
         for name in order:
             url, requests = (shop.api, target) if name == "api" else (shop.baseline, baseline)
-            meter = shop.server_cpu_meter(name)
-            meter.start()
-            runs[name].append(
-                _run_idle(
-                    shop,
-                    load.spec(
-                        url,
-                        requests,
-                        mode="closed",
-                        duration=seconds,
-                        concurrency=concurrency,
-                        warmup=min(1.0, seconds / 4),
-                    ),
-                )
+            result, used = _metered(
+                shop,
+                name,
+                load.spec(
+                    url,
+                    requests,
+                    mode="closed",
+                    duration=seconds,
+                    concurrency=concurrency,
+                    warmup=min(1.0, seconds / 4),
+                ),
             )
-            cpu[name].append(meter.stop())
+            runs[name].append(result)
+            cpu[name].append(used)
     api, base = _pooled(runs["api"]), _pooled(runs["baseline"])
     api["cpu"] = cpu_per_request(cpu["api"], runs["api"])
     base["cpu"] = cpu_per_request(cpu["baseline"], runs["baseline"])
@@ -123,6 +121,16 @@ def cpu_per_request(used: list[dict[str, float]], results: list[load.LoadResult]
     return {"cpu_ms_per_request": per_request, "cpu_ms_per_request_total": round(total, 3)}
 
 
+def _metered(
+    shop: Shop, server: str, load_spec: dict[str, Any]
+) -> tuple[load.LoadResult, dict[str, float]]:
+    """`_run_idle`, and the CPU `server` ("api" or "baseline") and PostgreSQL spent on it."""
+    meter = shop.server_cpu_meter(server)
+    meter.start()
+    result = _run_idle(shop, load_spec)
+    return result, meter.stop()
+
+
 def _run_idle(shop: Shop, load_spec: dict[str, Any]) -> load.LoadResult:
     """Run a load, then wait until the API has worked off what it still had queued."""
     result = load.run(load_spec)
@@ -169,26 +177,24 @@ def get_latency(
     for index in range(rounds):
         for name in names[index % 3 :] + names[: index % 3]:
             url, requests = targets[name]
-            meter = shop.server_cpu_meter("baseline" if name == "baseline" else "api")
-            meter.start()
-            runs[name].append(
-                _run_idle(
-                    shop,
-                    load.spec(
-                        url,
-                        requests,
-                        mode="open",
-                        rate=rate,
-                        duration=seconds,
-                        concurrency=256,
-                        warmup=min(1.0, seconds / 4),
-                    ),
-                )
+            result, used = _metered(
+                shop,
+                "baseline" if name == "baseline" else "api",
+                load.spec(
+                    url,
+                    requests,
+                    mode="open",
+                    rate=rate,
+                    duration=seconds,
+                    concurrency=256,
+                    warmup=min(1.0, seconds / 4),
+                ),
             )
-            cpu[name].append(meter.stop())
+            runs[name].append(result)
+            cpu[name].append(used)
     pooled = {name: _pooled(results) for name, results in runs.items()}
-    for name, used in cpu.items():
-        pooled[name]["cpu"] = cpu_per_request(used, runs[name])
+    for name, rounds_used in cpu.items():
+        pooled[name]["cpu"] = cpu_per_request(rounds_used, runs[name])
     # What each endpoint can serve at all (closed loop), to read the open-loop figures by.
     for name in names:
         url, requests = targets[name]
