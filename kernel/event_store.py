@@ -116,8 +116,9 @@ _APPEND = text(
 )
 
 # The select list `EventStore.recorded` turns into a RecordedEvent.
-COLUMNS = """position, transaction_id::text::bigint, stream_id, stream_type, version, type,
-    schema_version, data, metadata, recorded_at"""
+_SELECT_LIST = """position, transaction_id::text::bigint, stream_id, stream_type, version, type,
+    schema_version, {payload}, recorded_at"""
+COLUMNS = _SELECT_LIST.format(payload="data, metadata")
 
 _READ_STREAM = text(
     f"SELECT {COLUMNS} FROM events WHERE stream_id = :stream_id AND version > :after"
@@ -138,10 +139,9 @@ _READ_ALL_EVERY_PAYLOAD = text(_READ_ALL.format(columns=COLUMNS))
 # it still moves its checkpoint over the others, without parsing their JSON.
 _READ_ALL_SOME_PAYLOADS = text(
     _READ_ALL.format(
-        columns=COLUMNS.replace(
-            "data, metadata",
-            "CASE WHEN type = ANY(:types) THEN data END,"
-            " CASE WHEN type = ANY(:types) THEN metadata END",
+        columns=_SELECT_LIST.format(
+            payload="CASE WHEN type = ANY(:types) THEN data END,"
+            " CASE WHEN type = ANY(:types) THEN metadata END"
         )
     )
 )

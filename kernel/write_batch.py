@@ -54,12 +54,13 @@ class WriteBatch:
 
     def flush(self) -> None:
         """Run every queued statement, in order, inside the caller's transaction."""
-        collectors, self._collectors = self._collectors, {}
-        one_by_one, self._queued = self._queued, []
-        for collector in collectors.values():
-            for statement, params in collector.statements():
-                self.execute(statement, params)
-        queued, self._queued = self._queued + one_by_one, []
+        collected = [
+            (driver.compiled(statement, self.conn.dialect), params)
+            for collector in self._collectors.values()
+            for statement, params in collector.statements()
+        ]
+        queued = collected + self._queued
+        self._collectors, self._queued = {}, []
         if not queued:
             return
         with driver.cursor(self.conn) as cursor:

@@ -97,7 +97,7 @@ _CHANGE = text(
 @handlers.on(OrderPlaced)
 def placed(writes: WriteBatch, gen: int, event: OrderPlaced, recorded: RecordedEvent) -> None:
     at = recorded.metadata.occurred_at
-    placed = to_data(event)
+    placed = recorded.data  # the payload as stored: to_data(event), without redoing it
     document = {
         "order_id": event.order_id,
         "customer_id": event.customer_id,
