@@ -273,7 +273,7 @@ class CheckpointWatcher:
     """Records the order_list (Redis) and order_detail (PostgreSQL) checkpoints over time."""
 
     def __init__(self, shop: Shop, interval: float = 0.005) -> None:
-        side = shop.container.read_side
+        side = shop.application.read_side
         self.list_key = Keys(prefix(side.generations("order_list").active)).checkpoint()
         self.detail_name = (
             side.projection("order_detail").subscriber(side.generations("order_detail").active).name
@@ -498,7 +498,7 @@ def saga_latency(shop: Shop, rate: float, seconds: float, drain: float) -> Metri
 
 def orders_by_customer(shop: Shop, per_customer: int = 5) -> dict[str, list[str]]:
     """Orders the order_detail read model holds, a few per customer (for the GET phase)."""
-    side = shop.container.read_side
+    side = shop.application.read_side
     generation = side.generations("order_detail").active
     found: dict[str, list[str]] = {}
     with psycopg.connect(libpq(shop.settings.require()[0])) as conn:

@@ -63,8 +63,8 @@ class _Writers:
             admin_token="x",
             secret_key="x",
         )
-        self.container = bootstrap(settings)
-        self.registry = self.container.registry
+        self.application = bootstrap(settings)
+        self.registry = self.application.registry
         self.raw = psycopg.connect(libpq(url))
         from bench.peer import PeerWriter
 
@@ -92,8 +92,8 @@ class _Writers:
             self.raw.commit()
         elif mode == "store":
             stream, version = self._stream(mode)
-            with self.container.engine.begin() as conn:
-                self.container.store.append(
+            with self.application.engine.begin() as conn:
+                self.application.store.append(
                     conn,
                     stream_id=stream,
                     stream_type="order",
@@ -107,7 +107,7 @@ class _Writers:
     def close(self) -> None:
         self.raw.close()
         self.peer.close()
-        self.container.close()
+        self.application.close()
 
 
 def _writer(index: int, url: str, es_url: str, pipe: Pipe) -> None:

@@ -1,6 +1,6 @@
 """One hot SKU: concurrent ReserveInventory commands through the command bus.
 
-Each client is a process with its own container (as API or worker processes
+Each client is a process with its own application (as API or worker processes
 are), reserving one unit per command for a new order. Run twice: with plenty of
 stock for throughput, then with scarce stock to count oversells.
 """
@@ -25,7 +25,7 @@ from kernel.messages import Metadata
 
 
 def _client(settings: Settings, sku: str, pipe: Pipe) -> None:
-    container = bootstrap(settings)
+    application = bootstrap(settings)
     pipe.send("ready")
     start_at, end_at, limit = pipe.recv()
     while time.monotonic() < start_at:
@@ -34,7 +34,7 @@ def _client(settings: Settings, sku: str, pipe: Pipe) -> None:
     while time.monotonic() < end_at and done + failed < limit:
         began = time.monotonic()
         command = ReserveInventory(str(uuid.uuid4()), (ReservationLine(sku, 1),))
-        result = container.bus.dispatch(command, Metadata(actor="bench"))
+        result = application.bus.dispatch(command, Metadata(actor="bench"))
         latencies.append(time.monotonic() - began)
         if result.ok:
             done += 1
@@ -42,7 +42,7 @@ def _client(settings: Settings, sku: str, pipe: Pipe) -> None:
             failed += 1
     pipe.send((done, failed, latencies))
     pipe.recv()  # keep the connections (their backends' CPU counts) until measured
-    container.close()
+    application.close()
 
 
 def _run(
@@ -80,9 +80,9 @@ def _run(
 
 def _reserved(settings: Settings, sku: str) -> tuple[int, int, int]:
     """(units reserved per the SKU's stream, InventoryReserved naming it, last available)."""
-    container = bootstrap(settings)
+    application = bootstrap(settings)
     try:
-        with container.engine.connect() as conn:
+        with application.engine.connect() as conn:
             units = conn.execute(
                 text(
                     "SELECT coalesce(sum((data->>'quantity')::int), 0) FROM events"
@@ -106,7 +106,7 @@ def _reserved(settings: Settings, sku: str) -> tuple[int, int, int]:
             ).scalar()
         return int(units), int(orders), int(available if available is not None else -1)
     finally:
-        container.close()
+        application.close()
 
 
 def hot_sku(
@@ -119,7 +119,7 @@ def hot_sku(
     plenty, few = f"HOT-{uuid.uuid4().hex[:6]}", f"SCARCE-{uuid.uuid4().hex[:6]}"
     shop.add_product(plenty, "Hot item", 999, 10**9)
     shop.add_product(few, "Scarce item", 999, scarce)
-    shop.container.engine.dispose()  # no pooled connection crosses the fork
+    shop.application.engine.dispose()  # no pooled connection crosses the fork
     done, failed, latencies, elapsed, used = _run(settings, plenty, clients, seconds, 10**9)
     attempts = scarce * 2 // clients + 1
     s_done, s_failed, _, _, _ = _run(settings, few, clients, 120, attempts)

@@ -52,14 +52,14 @@ def _shop() -> Iterator[Shop]:
 def rebuild(read_model: str, events: int) -> tuple[float, str]:
     """(events/s, profile text) of draining `read_model` from the start of the log."""
     with _shop() as shop:
-        registry = shop.container.registry
+        registry = shop.application.registry
         url = libpq(shop.settings.require()[0])
         eventgen.copy_events(url, eventgen.Generator(registry).events(events))
-        subscriber = shop.container.read_side.projection(read_model).subscriber(99)
+        subscriber = shop.application.read_side.projection(read_model).subscriber(99)
         profiler = Profiler(interval=0.0005)
         began = time.monotonic()
         with profiler:
-            report = shop.container.runner.run(subscriber)
+            report = shop.application.runner.run(subscriber)
         seconds = time.monotonic() - began
     if report.error:
         raise RuntimeError(report.error)
@@ -70,7 +70,7 @@ def post(orders: int) -> tuple[float, str]:
     """(requests/s, profile text) of placing `orders` orders through the API."""
     with _shop() as shop:
         shop.seed_products()
-        client = create_app(shop.settings, shop.container).test_client()
+        client = create_app(shop.settings, shop.application).test_client()
         customer = client.post("/api/customers", json={"email": "p@example.com", "name": "P"})
         headers = {"Authorization": f"Bearer {customer.get_json()['token']}"}
         body = order_body()

@@ -63,9 +63,9 @@ class Sampler:
 def _mark_caught_up(shop: Shop, redis: Redis, keep: tuple[str, ...] = ()) -> Checkpoint:
     """Put the saga and the active generations (but `keep`) at the head."""
     head = shop.head()
-    side = shop.container.read_side
-    with shop.container.engine.begin() as conn:
-        store_checkpoint(conn, shop.container.saga.name, head)
+    side = shop.application.read_side
+    with shop.application.engine.begin() as conn:
+        store_checkpoint(conn, shop.application.saga.name, head)
         for name in ORDER:
             if name not in keep and name != "order_list":
                 store_checkpoint(conn, side.subscribers(name)[0].name, head)
@@ -96,11 +96,11 @@ def rebuilds(
     redis = Redis.from_url(redis_url)
     redis.flushdb()
     shop = Shop.build(settings, processes)
-    generator = eventgen.Generator(shop.container.registry)
+    generator = eventgen.Generator(shop.application.registry)
     started = time.monotonic()
     written = eventgen.copy_events(libpq(url), generator.events(events))
     generated_s = time.monotonic() - started
-    with shop.container.engine.begin() as conn:
+    with shop.application.engine.begin() as conn:
         conn.execute(text("ANALYZE events"))
     _mark_caught_up(shop, redis)
 
@@ -114,7 +114,7 @@ def rebuilds(
     peer_detail: dict[str, Any] = {}
     try:
         for name in ORDER:
-            side = shop.container.read_side
+            side = shop.application.read_side
             generation = side.start_rebuild(name)
             begin = time.monotonic()
             schedule_rebuild(redis, name)
@@ -220,7 +220,7 @@ def _memory(
 
 
 def _checkpoint(shop: Shop, name: str) -> Checkpoint:
-    with shop.container.engine.connect() as conn, conn.begin():
+    with shop.application.engine.connect() as conn, conn.begin():
         return read_checkpoint(conn, name)
 
 
@@ -235,7 +235,7 @@ def recovery(
     give_up: float = 120,
 ) -> Metric:
     """Kill the worker draining order_detail mid-batch; time until the checkpoint moves."""
-    side = shop.container.read_side
+    side = shop.application.read_side
     name = side.subscribers("order_detail")[0].name
     results: list[dict[str, Any]] = []
     for _ in range(trials):
@@ -305,7 +305,7 @@ def recovery(
 
 def _lock_holder(shop: Shop, name: str) -> int | None:
     """The local process whose PostgreSQL session holds the subscription's advisory lock."""
-    with shop.container.engine.connect() as conn:
+    with shop.application.engine.connect() as conn:
         port = conn.execute(
             text(
                 "SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"

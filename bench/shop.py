@@ -15,7 +15,7 @@ from sqlalchemy import make_url, text
 
 from bench.cpu import CpuMeter
 from bench.env import Processes, environment
-from config.bootstrap import Container, bootstrap
+from config.bootstrap import Application, bootstrap
 from config.settings import Settings
 from inventory.commands import AddProduct
 from kernel.event_store import Checkpoint
@@ -66,7 +66,7 @@ class Customer:
 class Shop:
     settings: Settings
     processes: Processes
-    container: Container
+    application: Application
     api: str = ""
     baseline: str = ""
     customers: list[Customer] = field(default_factory=list)
@@ -87,7 +87,7 @@ class Shop:
 
     def add_product(self, sku: str, name: str, price: int, stock: int) -> None:
         command = AddProduct(sku, name, Money(price, "EUR"), stock)
-        result = self.container.bus.dispatch(command, Metadata(actor="bench"))
+        result = self.application.bus.dispatch(command, Metadata(actor="bench"))
         if not result.ok and getattr(result, "code", "") != "product_exists":
             raise RuntimeError(f"could not add {sku}: {result}")
 
@@ -180,13 +180,13 @@ class Shop:
 
     def read_models_reached(self, token: Checkpoint, timeout: float) -> bool:
         """Wait until order_list and order_detail have applied `token`."""
-        side = self.container.read_side
+        side = self.application.read_side
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             reached = True
             for name in ("order_list", "order_detail"):
                 subscriber = side.projection(name).subscriber(side.generations(name).active)
-                with self.container.engine.connect() as conn:
+                with self.application.engine.connect() as conn:
                     reached = reached and subscriber.checkpoint(conn) >= token
             if reached:
                 return True
@@ -194,17 +194,17 @@ class Shop:
         return False
 
     def head(self) -> Checkpoint:
-        with self.container.engine.connect() as conn, conn.begin():
-            return self.container.store.head(conn)[0]
+        with self.application.engine.connect() as conn, conn.begin():
+            return self.application.store.head(conn)[0]
 
     def lagging(self) -> dict[str, int]:
         """Subscriptions (saga and async read models) still behind the log head."""
-        subscribers: list[Any] = [self.container.saga]
-        for name, projection in self.container.read_side.projections.items():
+        subscribers: list[Any] = [self.application.saga]
+        for name, projection in self.application.read_side.projections.items():
             if projection.mode == "async":
-                subscribers += self.container.read_side.subscribers(name)
+                subscribers += self.application.read_side.subscribers(name)
         behind = {}
-        for status in self.container.runner.status(subscribers):
+        for status in self.application.runner.status(subscribers):
             if status.lag_events:
                 behind[status.name] = status.lag_events
         return behind
@@ -219,8 +219,8 @@ class Shop:
         return behind
 
     def count_events(self) -> int:
-        with self.container.engine.connect() as conn:
+        with self.application.engine.connect() as conn:
             return int(conn.execute(text("SELECT count(*) FROM events")).scalar_one())
 
     def close(self) -> None:
-        self.container.close()
+        self.application.close()

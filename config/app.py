@@ -20,7 +20,7 @@ import payments.api
 import projections.api
 import sagas.api
 from config import health, metrics
-from config.bootstrap import Container, bootstrap
+from config.bootstrap import Application, bootstrap
 from config.database import head_revision
 from config.local import prepare_local
 from config.settings import Settings
@@ -32,12 +32,12 @@ from payments.inbox import PaymentInbox
 log = logging.getLogger("config.app")
 
 
-def create_app(settings: Settings | None = None, container: Container | None = None) -> Flask:
+def create_app(settings: Settings | None = None, application: Application | None = None) -> Flask:
     """Build the API. With no settings, read them from the environment."""
-    if container is None:
+    if application is None:
         settings = prepare_local(settings or Settings.from_env())
-        container = bootstrap(settings)
-    settings = container.settings
+        application = bootstrap(settings)
+    settings = application.settings
     configure_logging(settings.log_level)
 
     app = Flask("shop")
@@ -57,18 +57,18 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),  # how long a dashboard sign-in lasts
     )
     app.secret_key = app.secret_key or settings.secret_key
-    metrics.init_app(app, container, container.metrics)
-    app.extensions["container"] = container
-    app.extensions["command_bus"] = container.bus
-    app.extensions["authenticator"] = container.authenticator
-    app.extensions["read_side"] = container.read_side
-    app.extensions["saga_engine"] = container.engine
-    app.extensions["payment_inbox"] = PaymentInbox(container.engine)
+    metrics.init_app(app, application, application.metrics)
+    app.extensions["application"] = application
+    app.extensions["command_bus"] = application.bus
+    app.extensions["authenticator"] = application.authenticator
+    app.extensions["read_side"] = application.read_side
+    app.extensions["saga_engine"] = application.engine
+    app.extensions["payment_inbox"] = PaymentInbox(application.engine)
     app.extensions["payment_webhooks"] = {
         "secret": settings.payment_webhook_secret,
         "tolerance": settings.webhook_tolerance,
     }
-    app.extensions["schedule_rebuild"] = functools.partial(schedule_rebuild, container.redis)
+    app.extensions["schedule_rebuild"] = functools.partial(schedule_rebuild, application.redis)
     api = ProblemApi(app)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     blueprints = (orders.api, inventory.api, payments.api, projections.api, sagas.api)
@@ -78,11 +78,11 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     dashboard.init_app(
         app,
         dashboard.Services(
-            read_side=container.read_side,
-            bus=container.bus,
-            redis=container.redis,
-            saga=container.saga,
-            saga_engine=container.engine,
+            read_side=application.read_side,
+            bus=application.bus,
+            redis=application.redis,
+            saga=application.saga,
+            saga_engine=application.engine,
             admin_token=settings.admin_token or "",
             schedule_rebuild=app.extensions["schedule_rebuild"],
             rq_redis_url=settings.redis_url,

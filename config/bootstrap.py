@@ -32,7 +32,7 @@ from sagas.order_fulfillment import OrderFulfillmentSaga
 
 
 @dataclass
-class Container:
+class Application:
     settings: Settings
     engine: Engine
     redis: Redis
@@ -52,7 +52,7 @@ class Container:
         self.waker.redis.close()
 
 
-def bootstrap(settings: Settings) -> Container:
+def bootstrap(settings: Settings) -> Application:
     """Wire the system; nothing connects until first used."""
     database_url, redis_url = settings.require()
     if not settings.admin_token or not settings.secret_key:
@@ -99,14 +99,14 @@ def bootstrap(settings: Settings) -> Container:
     bus.after_commit.append(waker)
     bus.after_commit.append(metrics.events_appended)
     bus.after_commit.append(SimulatedProviderCallbacks(wake_redis, SimulatedGateway.ASYNC_PREFIX))
-    return Container(
+    return Application(
         settings, engine, redis, registry, store, bus, runner, authenticator, read_side, saga,
         waker, metrics,
     )  # fmt: skip
 
 
-def subscribers(container: Container, name: str) -> list[Subscriber]:
+def subscribers(application: Application, name: str) -> list[Subscriber]:
     """The subscribers a catch-up job for `name` drains (KeyError if unknown)."""
-    if name == container.saga.name:
-        return [container.saga]
-    return container.read_side.subscribers(name)
+    if name == application.saga.name:
+        return [application.saga]
+    return application.read_side.subscribers(name)

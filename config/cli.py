@@ -145,10 +145,10 @@ def projections() -> None:
 @projections.command("status")
 def projections_status() -> None:
     """Each read model's checkpoint, the log head, lag and state."""
-    container = bootstrap(_settings())
+    application = bootstrap(_settings())
     try:
         rows = [("read model", "gen", "mode", "checkpoint", "head", "lag", "lag s", "state")]
-        for status in container.read_side.status():
+        for status in application.read_side.status():
             sub = status.subscription
             state = (
                 f"failed at {sub.failed_position}: {sub.last_error}"
@@ -177,7 +177,7 @@ def projections_status() -> None:
                 "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
             )
     finally:
-        container.close()
+        application.close()
         stop_local()
 
 
@@ -185,16 +185,16 @@ def projections_status() -> None:
 @click.argument("name")
 def projections_rebuild(name: str) -> None:
     """Replay the log into a new generation of NAME here, then switch to it."""
-    container = bootstrap(_settings())
+    application = bootstrap(_settings())
     try:
-        side = container.read_side
+        side = application.read_side
         if name not in side.projections:
             raise click.BadParameter(
                 f"choose one of {', '.join(side.projections)}", param_hint="NAME"
             )
         generation = side.start_rebuild(name)
-        with container.engine.connect() as conn, conn.begin():
-            total = container.store.backlog(conn, START)[0]
+        with application.engine.connect() as conn, conn.begin():
+            total = application.store.backlog(conn, START)[0]
         started = time.monotonic()
         done = 0
         with click.progressbar(
@@ -219,7 +219,7 @@ def projections_rebuild(name: str) -> None:
             f" ({done / seconds if seconds else 0:.0f} events/s)"
         )
     finally:
-        container.close()
+        application.close()
         stop_local()
 
 

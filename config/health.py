@@ -10,7 +10,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from config.database import current_revision
 
 blueprint = Blueprint("health", __name__)
@@ -25,21 +25,21 @@ def healthz() -> ResponseReturnValue:
 @blueprint.get("/readyz")
 def readyz() -> ResponseReturnValue:
     """PostgreSQL and Redis answer and the schema is at the newest migration."""
-    container: Container = current_app.extensions["container"]
+    application: Application = current_app.extensions["application"]
     checks: dict[str, Any] = {}
     try:
-        with container.engine.connect() as conn:
+        with application.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         checks["postgres"] = "ok"
     except SQLAlchemyError as error:
         checks["postgres"] = f"unreachable: {type(error).__name__}"
     try:
-        container.redis.ping()
+        application.redis.ping()
         checks["redis"] = "ok"
     except RedisError as error:
         checks["redis"] = f"unreachable: {type(error).__name__}"
     expected = current_app.config["SCHEMA_HEAD"]
-    current = current_revision(container.engine) if checks["postgres"] == "ok" else None
+    current = current_revision(application.engine) if checks["postgres"] == "ok" else None
     checks["migrations"] = "ok" if current == expected else f"at {current}, expected {expected}"
     ready = all(value == "ok" for value in checks.values())
     return jsonify(status="ready" if ready else "not ready", checks=checks), 200 if ready else 503

@@ -1,7 +1,7 @@
 """RQ jobs. Each means "drain this subscription from its checkpoint", so a lost
 or duplicated job is harmless: RQ only wakes the runners.
 
-The worker process builds the container once, on its first job, and keeps it
+The worker process builds the application once, on its first job, and keeps it
 (with its connection pool) for the jobs after.
 """
 
@@ -14,7 +14,7 @@ from datetime import timedelta
 from rq import Queue
 from rq.exceptions import DuplicateJobError
 
-from config.bootstrap import Container, bootstrap, subscribers
+from config.bootstrap import Application, bootstrap, subscribers
 from config.local import prepare_local
 from config.queues import PROJECTIONS
 from config.settings import Settings
@@ -23,24 +23,24 @@ from kernel.logging import configure_logging
 from payments.simulator import post_notification
 
 log = logging.getLogger("config.jobs")
-_container: Container | None = None
+_application: Application | None = None
 
 RUN_SECONDS = 5  # one job drains at most this long, then yields the worker to other queues
 LAST_SWEEP = "shop:last-sweep"
 
 
-def container() -> Container:
-    global _container
-    if _container is None:
+def application() -> Application:
+    global _application
+    if _application is None:
         settings = prepare_local(Settings.from_env())
         configure_logging(settings.log_level)
-        _container = bootstrap(settings)
-    return _container
+        _application = bootstrap(settings)
+    return _application
 
 
 def catch_up(name: str) -> dict[str, int]:
     """Drain the subscription `name` (and a read model's rebuild, if one is under way)."""
-    c = container()
+    c = application()
     c.redis.delete(flag(name))
     applied = {}
     unfinished = False
@@ -55,7 +55,7 @@ def catch_up(name: str) -> dict[str, int]:
 
 def rebuild(name: str) -> str:
     """Continue the rebuild of `name`; requeue itself until the switch is done."""
-    c = container()
+    c = application()
     progress = c.read_side.continue_rebuild(name, max_seconds=RUN_SECONDS)
     if progress.error:
         return f"stopped: {progress.error}"
@@ -67,12 +67,12 @@ def rebuild(name: str) -> str:
 
 def payment_deadline(order_id: str) -> bool:
     """The payment deadline of one order passed: compensate if it is still unpaid."""
-    return container().saga.time_out(order_id)
+    return application().saga.time_out(order_id)
 
 
 def deliver_simulated_payment(order_id: str) -> int:
     """The simulated provider calls back: a signed "payment succeeded" webhook to the API."""
-    settings = container().settings
+    settings = application().settings
     status = post_notification(settings.api_url, settings.payment_webhook_secret, order_id)
     if status >= 500:
         raise RuntimeError(f"the payment webhook answered {status}; RQ will retry")
@@ -81,7 +81,7 @@ def deliver_simulated_payment(order_id: str) -> int:
 
 def sweep() -> None:
     """Catch up every subscription and every overdue deadline; runs periodically."""
-    c = container()
+    c = application()
     c.redis.set(LAST_SWEEP, _now_seconds(c))
     catch_up(c.saga.name)
     for name in c.read_side.projections:
@@ -91,7 +91,7 @@ def sweep() -> None:
     schedule_sweep(c)
 
 
-def keep_sweeping(c: Container) -> None:
+def keep_sweeping(c: Application) -> None:
     """Schedule the next sweep; run one here and now if none ran for three intervals
     (RQ's scheduler may be down, or held by a worker that crashed)."""
     last = c.redis.get(LAST_SWEEP)
@@ -101,7 +101,7 @@ def keep_sweeping(c: Container) -> None:
         schedule_sweep(c)
 
 
-def schedule_sweep(c: Container) -> None:
+def schedule_sweep(c: Application) -> None:
     """Make sure the next sweep is scheduled (one per interval, whoever asks)."""
     interval = c.settings.sweep_interval
     queue = Queue(PROJECTIONS, connection=c.redis)
@@ -117,6 +117,6 @@ def schedule_sweep(c: Container) -> None:
         )
 
 
-def _now_seconds(c: Container) -> float:
+def _now_seconds(c: Application) -> float:
     seconds, micros = c.redis.time()
     return seconds + micros / 1_000_000

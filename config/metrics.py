@@ -1,7 +1,7 @@
 """Operational visibility: Prometheus metrics at `GET /metrics` and JSON request logs.
 
 Counters and histograms (commands, events, HTTP requests) use prometheus_client's
-multiprocess mode: every process that builds a container (each gunicorn worker,
+multiprocess mode: every process that builds an application (each gunicorn worker,
 each RQ worker) writes its samples to files in one directory
 (PROMETHEUS_MULTIPROC_DIR, default VAR_DIR/metrics), and a scrape of any API
 process adds them all up. So the numbers do not depend on which gunicorn worker
@@ -43,7 +43,7 @@ from kernel.subscriptions import SubscriptionStatus
 from sagas import store as saga_store
 
 if TYPE_CHECKING:
-    from config.bootstrap import Container
+    from config.bootstrap import Application
 
 log = logging.getLogger("config.metrics")
 requests_log = logging.getLogger("config.requests")
@@ -169,8 +169,8 @@ def _use_directory(directory: Path) -> Path:
 class Operations:
     """Collected at scrape time: subscriptions, queues and sagas as they are now."""
 
-    def __init__(self, container: Container) -> None:
-        self.container = container
+    def __init__(self, application: Application) -> None:
+        self.application = application
 
     def collect(self) -> Iterator[Metric]:
         errors = GaugeMetricFamily(
@@ -191,7 +191,7 @@ class Operations:
         yield errors
 
     def _subscriptions(self) -> Iterator[Metric]:
-        c = self.container
+        c = self.application
         labels = ["name", "subscription", "role"]  # name: the read model or the saga
         families = {
             "checkpoint": GaugeMetricFamily(
@@ -238,7 +238,7 @@ class Operations:
         yield from families.values()
 
     def _queues(self) -> Iterator[Metric]:
-        redis = self.container.redis
+        redis = self.application.redis
         depth = GaugeMetricFamily(
             "shop_rq_queue_jobs", "Jobs waiting in the queue", labels=["queue"]
         )
@@ -258,16 +258,16 @@ class Operations:
             "shop_sagas", "Order-fulfillment sagas by state (stuck: past the deadline)",
             labels=["state"],
         )  # fmt: skip
-        with self.container.engine.connect() as conn:
+        with self.application.engine.connect() as conn:
             for state, count in saga_store.counts(conn).items():
                 family.add_metric([state], count)
         yield family
 
 
-def init_app(app: Flask, container: Container, metrics: Metrics) -> None:
+def init_app(app: Flask, application: Application, metrics: Metrics) -> None:
     """Serve `/metrics` (no credential: keep it on an internal network) and time,
     count and log every request as a JSON line."""
-    operations = Operations(container)
+    operations = Operations(application)
 
     @app.get("/metrics")
     def scrape() -> Response:

@@ -27,15 +27,15 @@ _SEED = uuid.UUID("6f1d2f4e-7c1a-4b5e-9a57-2f0d8c1e9b31")
 
 def seed_catalog(settings: Settings, currency: str = "EUR") -> list[str]:
     """Add the demo products that are missing; returns the SKUs the catalog holds."""
-    container = bootstrap(settings)
+    application = bootstrap(settings)
     try:
         present = []
         for sku, name, price, stock in DEMO_CATALOG:
             command = AddProduct(sku, name, Money(price, currency), stock)
             metadata = Metadata(message_id=str(uuid.uuid5(_SEED, sku)), actor="seed")
-            result = container.bus.dispatch(command, metadata)
+            result = application.bus.dispatch(command, metadata)
             if result.ok or result.code == "product_exists":
                 present.append(sku)
         return present
     finally:
-        container.close()
+        application.close()

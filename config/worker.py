@@ -2,7 +2,7 @@
 
 It is RQ's SimpleWorker, which runs jobs in the worker process instead of
 forking a child per job: here that is ~7 ms instead of ~27 ms per job, and the
-process keeps its database pool and container between jobs. Our jobs are short
+process keeps its database pool and application between jobs. Our jobs are short
 "drain from checkpoint" loops bounded in time, so the isolation a fork buys is
 not needed.
 
@@ -34,7 +34,7 @@ class ShopWorker(SimpleWorker):
 
     @property
     def dequeue_timeout(self) -> int:
-        return jobs.container().settings.sweep_interval
+        return jobs.application().settings.sweep_interval
 
     @property
     def should_run_maintenance_tasks(self) -> bool:
@@ -44,10 +44,10 @@ class ShopWorker(SimpleWorker):
 
     def run_maintenance_tasks(self) -> None:
         if time.monotonic() >= self._next_sweep_check:
-            self._next_sweep_check = time.monotonic() + jobs.container().settings.sweep_interval
+            self._next_sweep_check = time.monotonic() + jobs.application().settings.sweep_interval
             try:
                 self._revive_scheduler()
-                jobs.keep_sweeping(jobs.container())
+                jobs.keep_sweeping(jobs.application())
             except RedisError as error:
                 log.warning(
                     "periodic work skipped: Redis is unavailable", extra={"error": str(error)}

@@ -20,7 +20,7 @@ from redis import Redis
 from sqlalchemy.engine import make_url
 
 from config.app import create_app
-from config.bootstrap import Container, bootstrap
+from config.bootstrap import Application, bootstrap
 from config.database import migrate
 from config.local import prepare_local, stop_local
 from config.settings import Settings
@@ -86,7 +86,7 @@ def settings(
 
 
 @pytest.fixture(scope="session")
-def container(settings: Settings) -> Iterator[Container]:
+def application(settings: Settings) -> Iterator[Application]:
     built = bootstrap(settings)
     yield built
     built.close()
@@ -105,8 +105,8 @@ def _redis_url_with_db(url: str, db: int) -> str:
 
 
 @pytest.fixture(scope="session")
-def app(container: Container) -> Flask:
-    app = create_app(container=container)
+def app(application: Application) -> Flask:
+    app = create_app(application=application)
     app.testing = True
     return app
 

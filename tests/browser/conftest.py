@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from config.settings import Settings
 from tests.support.processes import (
     ROOT,
@@ -48,10 +48,10 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(
-    settings: Settings, container: Container, tmp_path_factory: pytest.TempPathFactory
+    settings: Settings, application: Application, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     """An empty shop served by gunicorn (two workers) with one RQ worker."""
-    reset_state(container)
+    reset_state(application)
     logs = tmp_path_factory.mktemp("browser-stack")
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -70,7 +70,7 @@ def stack(
             wait_for_workers(settings.require()[1], [worker])
             yield Stack(base_url, logs)
     finally:
-        reset_state(container)
+        reset_state(application)
 
 
 def _install_chromium() -> None:

@@ -4,15 +4,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from tests.e2e.fulfillment_support import Storefront, System
 from tests.support.state import reset_state
 
 
 @pytest.fixture(autouse=True)
-def clean_state(container: Container) -> Iterator[None]:
+def clean_state(application: Application) -> Iterator[None]:
     """Every integration test starts from an empty log, empty read models and empty Redis."""
-    reset_state(container)
+    reset_state(application)
     yield
 
 

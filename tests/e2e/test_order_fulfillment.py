@@ -16,7 +16,7 @@ from datetime import datetime
 
 import pytest
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from config.settings import Settings
 from payments.simulator import post_notification
 from tests.e2e.fulfillment_support import (
@@ -41,7 +41,7 @@ def system(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 def test_a_paid_order_is_confirmed_and_shipping_it_commits_the_reserved_stock(
-    shop: Storefront, container: Container
+    shop: Storefront, application: Application
 ) -> None:
     shop.add_product("MUG-1", stock=10, amount=1250)
     shop.add_product("TEE-1", stock=5, amount=1999)
@@ -62,7 +62,7 @@ def test_a_paid_order_is_confirmed_and_shipping_it_commits_the_reserved_stock(
     assert confirmed["order"]["payment"]["status"] == "succeeded"
     assert confirmed["order"]["reservation"] == {"status": "reserved"}
     assert shop.available() == {"MUG-1": 8, "TEE-1": 4}
-    assert on_hand(container.engine) == {"MUG-1": 10, "TEE-1": 5}  # set aside, not gone
+    assert on_hand(application.engine) == {"MUG-1": 10, "TEE-1": 5}  # set aside, not gone
 
     token = shop.ship(order_id, "TRACK-1")
 
@@ -75,7 +75,7 @@ def test_a_paid_order_is_confirmed_and_shipping_it_commits_the_reserved_stock(
     assert shipped["order"]["tracking_number"] == "TRACK-1"
     assert shipped["order"]["reservation"] == {"status": "committed"}
     assert shop.available() == {"MUG-1": 8, "TEE-1": 4}
-    assert on_hand(container.engine) == {"MUG-1": 8, "TEE-1": 4}  # the stock left
+    assert on_hand(application.engine) == {"MUG-1": 8, "TEE-1": 4}  # the stock left
 
     history = shipped["history"]
     assert types_of(history) == [
@@ -121,7 +121,7 @@ def test_a_paid_order_is_confirmed_and_shipping_it_commits_the_reserved_stock(
 
 
 def test_an_order_for_more_than_is_in_stock_is_cancelled_naming_the_short_sku(
-    shop: Storefront, container: Container
+    shop: Storefront, application: Application
 ) -> None:
     shop.add_product("MUG-1", stock=10)
     shop.add_product("RARE-1", stock=1, amount=9900)
@@ -149,7 +149,7 @@ def test_an_order_for_more_than_is_in_stock_is_cancelled_naming_the_short_sku(
     ]
     # All or nothing: the MUG-1 line that was in stock holds nothing either.
     assert shop.available() == {"MUG-1": 10, "RARE-1": 1}
-    assert on_hand(container.engine) == {"MUG-1": 10, "RARE-1": 1}
+    assert on_hand(application.engine) == {"MUG-1": 10, "RARE-1": 1}
     assert saga_triggers(saga) == [
         ("OrderPlaced", ["ReserveInventory ok"]),
         ("InventoryReservationFailed", ["CancelOrder ok"]),

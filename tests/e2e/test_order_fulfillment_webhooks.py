@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from config.settings import Settings
 from payments.simulator import post_notification
 from tests.e2e.fulfillment_support import (
@@ -39,7 +39,7 @@ def system(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 def test_an_async_payment_is_confirmed_by_the_providers_webhook_and_a_redelivery_is_a_no_op(
-    shop: Storefront, system: System, container: Container
+    shop: Storefront, system: System, application: Application
 ) -> None:
     shop.add_product("MUG-1", stock=10)
     ada = shop.register("ada@example.com")
@@ -71,13 +71,13 @@ def test_an_async_payment_is_confirmed_by_the_providers_webhook_and_a_redelivery
         ("PaymentSucceeded", ["ConfirmOrder ok"]),
         ("OrderConfirmed", []),
     ]
-    (provider_event_id, payload), *others = _inbox(container)
+    (provider_event_id, payload), *others = _inbox(application)
     assert others == []
     assert payload["type"] == "payment.succeeded"
     assert payload["data"]["order_id"] == order_id
-    assert _succeeded_by(container, order_id) == provider_event_id
-    events = row_count(container.engine, "events")
-    inbox = row_count(container.engine, "payment_webhook_inbox")
+    assert _succeeded_by(application, order_id) == provider_event_id
+    events = row_count(application.engine, "events")
+    inbox = row_count(application.engine, "payment_webhook_inbox")
 
     # The provider delivers the same event again (it retries until it sees a 2xx).
     assert shop.post_webhook(order_id, provider_event_id) == (200, {"status": "duplicate"})
@@ -87,33 +87,33 @@ def test_an_async_payment_is_confirmed_by_the_providers_webhook_and_a_redelivery
     )
     assert redelivered == 200
 
-    assert row_count(container.engine, "events") == events
-    assert row_count(container.engine, "payment_webhook_inbox") == inbox
+    assert row_count(application.engine, "events") == events
+    assert row_count(application.engine, "payment_webhook_inbox") == inbox
     assert shop.saga(order_id) == saga
     assert shop.order(order_id)["history"] == history
 
     # Someone without the secret.
     status, problem = shop.post_webhook(order_id, "evt_forged", secret="not-the-secret")
     assert status == 401, problem
-    assert row_count(container.engine, "events") == events
-    assert row_count(container.engine, "payment_webhook_inbox") == inbox
+    assert row_count(application.engine, "events") == events
+    assert row_count(application.engine, "payment_webhook_inbox") == inbox
 
 
 def test_a_wrongly_signed_webhook_is_refused_and_the_payment_stays_pending_until_a_signed_one(
-    shop: Storefront, container: Container
+    shop: Storefront, application: Application
 ) -> None:
     shop.add_product("MUG-1", stock=10)
     ada = shop.register("ada@example.com")
     # tok_timeout: the simulated provider never calls back on its own.
     order_id = shop.place(ada, {"MUG-1": 1}, "tok_timeout")
     shop.wait_for_saga(order_id, state="in_progress", step="paying", payment="pending")
-    events = row_count(container.engine, "events")
+    events = row_count(application.engine, "events")
 
     status, problem = shop.post_webhook(order_id, "evt_1", secret="not-the-secret")
 
     assert status == 401, problem
-    assert row_count(container.engine, "events") == events
-    assert row_count(container.engine, "payment_webhook_inbox") == 0
+    assert row_count(application.engine, "events") == events
+    assert row_count(application.engine, "payment_webhook_inbox") == 0
     saga = shop.saga(order_id)
     assert saga is not None
     assert (saga["step"], saga["payment"]) == ("paying", "pending")
@@ -129,16 +129,16 @@ def test_a_wrongly_signed_webhook_is_refused_and_the_payment_stays_pending_until
     shop.wait_for_order(order_id, "confirmed")
 
 
-def _inbox(container: Container) -> list[tuple[str, dict[str, Any]]]:
-    with container.engine.connect() as conn:
+def _inbox(application: Application) -> list[tuple[str, dict[str, Any]]]:
+    with application.engine.connect() as conn:
         rows = conn.execute(
             text("SELECT provider_event_id, payload FROM payment_webhook_inbox")
         ).all()
     return [(row[0], row[1]) for row in rows]
 
 
-def _succeeded_by(container: Container, order_id: str) -> str:
-    with container.engine.connect() as conn:
+def _succeeded_by(application: Application, order_id: str) -> str:
+    with application.engine.connect() as conn:
         found: str = conn.execute(
             text(
                 "SELECT data ->> 'provider_event_id' FROM events"

@@ -18,7 +18,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from config.app import create_app
-from config.bootstrap import Container, bootstrap
+from config.bootstrap import Application, bootstrap
 from config.settings import Settings
 from kernel.event_store import RecordedEvent
 from orders.commands import CancelOrder, ShipOrder
@@ -53,25 +53,25 @@ def _alive(workers: list[Process]) -> None:
     assert all(worker.alive for worker in workers), "a worker died"
 
 
-def _settled(container: Container, *, decided: bool = False, timeout: float = 60) -> None:
+def _settled(application: Application, *, decided: bool = False, timeout: float = 60) -> None:
     """Wait until the saga and every read model have applied the whole log (and, with
     `decided`, every order is confirmed or cancelled: no payment deadline is pending)."""
 
     def check() -> None:
         if decided:
-            assert "pending" not in _final_statuses(whole_log(container)).values()
-        behind = lagging(container)
+            assert "pending" not in _final_statuses(whole_log(application)).values()
+        behind = lagging(application)
         assert not behind, behind
 
     eventually(check, timeout=timeout, interval=0.1)
 
 
 @pytest.fixture(autouse=True)
-def settled_afterwards(container: Container) -> Iterator[None]:
+def settled_afterwards(application: Application) -> Iterator[None]:
     """Let the workers (and the saga) finish a test's work before the next test resets the
     state: work still in flight would otherwise land in the next test's log."""
     yield
-    _settled(container, decided=True)
+    _settled(application, decided=True)
 
 
 ORDER_BODY = {
@@ -84,20 +84,20 @@ ORDER_BODY = {
 @pytest.fixture
 def patient_client(settings: Settings) -> Iterator[FlaskClient]:
     """An API whose queries wait up to 10 s for a token: room for a busy 2-core machine."""
-    container = bootstrap(dataclasses.replace(settings, read_wait_timeout=10))
-    app = create_app(container=container)
+    application = bootstrap(dataclasses.replace(settings, read_wait_timeout=10))
+    app = create_app(application=application)
     app.testing = True
     yield app.test_client()
-    container.close()
+    application.close()
 
 
 def test_a_query_given_the_commands_token_answers_with_the_order_at_once(
     workers: list[Process],
-    container: Container,
+    application: Application,
     patient_client: FlaskClient,
 ) -> None:
     client = patient_client
-    Shop(container.bus).add_products(CATALOG)
+    Shop(application.bus).add_products(CATALOG)
     response = client.post("/api/customers", json={"email": "ada@example.com", "name": "Ada"})
     assert response.status_code == 201
     ada = Customer(
@@ -145,10 +145,10 @@ def _final_statuses(log: list[RecordedEvent]) -> dict[str, str]:
 
 
 def test_two_workers_apply_every_event_once_per_read_model_in_log_order(
-    workers: list[Process], container: Container
+    workers: list[Process], application: Application
 ) -> None:
     rng = random.Random(4242)
-    shop = Shop(container.bus)
+    shop = Shop(application.bus)
     shop.add_products(BIG_CATALOG)
     customers = [shop.customer(f"c{n}@example.com") for n in range(5)]
     placed = []
@@ -161,16 +161,16 @@ def test_two_workers_apply_every_event_once_per_read_model_in_log_order(
         placed.append(order)
         if rng.random() < 0.1:
             shop.cancel(order, "changed my mind", by="customer")
-    _settled(container, decided=True)
-    confirmed = [o for o, s in _final_statuses(whole_log(container)).items() if s == "confirmed"]
+    _settled(application, decided=True)
+    confirmed = [o for o, s in _final_statuses(whole_log(application)).items() if s == "confirmed"]
     assert len(confirmed) > 10
     for order_id in confirmed[::3]:
         shop.do(ShipOrder(order_id, f"TRACK-{order_id[:8]}"))
     for order_id in confirmed[1::3]:
         shop.do(CancelOrder(order_id, "out of patience", "system"))
-    _settled(container)
+    _settled(application)
 
-    log = whole_log(container)
+    log = whole_log(application)
     final = _final_statuses(log)
     assert len(final) == len(placed) == 60
     assert set(Counter(final.values())) == {"confirmed", "cancelled", "shipped"}
@@ -182,14 +182,14 @@ def test_two_workers_apply_every_event_once_per_read_model_in_log_order(
         if recorded.type == "OrderPlaced":
             seq[recorded.data["order_id"]] = float(recorded.position)
 
-    details = contents(container, "order_detail", 1)["order_details"]
+    details = contents(application, "order_detail", 1)["order_details"]
     assert len(details) == 60
     for row in details:
         timeline = [moment["event"] for moment in row["document"]["timeline"]]
         assert timeline == about[row["order_id"]], row["order_id"]
         assert row["status"] == row["document"]["status"] == final[row["order_id"]]
 
-    listed = contents(container, "order_list", 1)
+    listed = contents(application, "order_list", 1)
     assert listed["all"] == sorted(seq.items(), key=lambda item: item[1])
     assert sum(key.startswith("order:") for key in listed) == 60
     assert listed["checkpoint"] == log[-1].checkpoint.token()
@@ -200,7 +200,7 @@ def test_two_workers_apply_every_event_once_per_read_model_in_log_order(
     for order_id, status in final.items():
         assert listed[f"order:{order_id}"]["status"] == status
 
-    sales = contents(container, "sales_analytics", 1)
+    sales = contents(application, "sales_analytics", 1)
     counts = Counter(recorded.type for recorded in log)
     assert len(sales["sales_orders"]) == 60
     assert sum(day["orders"] for day in sales["sales_daily"]) == counts["OrderConfirmed"]
@@ -208,23 +208,23 @@ def test_two_workers_apply_every_event_once_per_read_model_in_log_order(
     assert sum(day["refunds"] for day in sales["sales_daily"]) == counts["PaymentRefunded"]
 
     for name in ALL_MODELS:
-        assert contents(container, name, 1) == rebuilt_from_zero(container, name), name
+        assert contents(application, name, 1) == rebuilt_from_zero(application, name), name
     _alive(workers)
 
 
 def test_a_rebuild_asked_for_over_the_api_is_carried_out_by_the_workers(
     workers: list[Process],
-    container: Container,
+    application: Application,
     client: FlaskClient,
     admin_headers: dict[str, str],
 ) -> None:
-    shop = Shop(container.bus)
+    shop = Shop(application.bus)
     shop.add_products(CATALOG)
     ada = shop.customer("ada@example.com")
     for quantity in range(1, 6):
         shop.place(ada, {"TEE-1": quantity})
-    _settled(container, decided=True)
-    kept = {name: contents(container, name, 1) for name in ALL_MODELS}
+    _settled(application, decided=True)
+    kept = {name: contents(application, name, 1) for name in ALL_MODELS}
     listed = _listed(client, admin_headers)
 
     for name in ALL_MODELS:
@@ -233,12 +233,12 @@ def test_a_rebuild_asked_for_over_the_api_is_carried_out_by_the_workers(
 
     def switched() -> None:
         for name in ALL_MODELS:
-            generations = container.read_side.generations(name)
+            generations = application.read_side.generations(name)
             assert (generations.active, generations.building) == (2, None), name
 
     eventually(switched, timeout=30, interval=0.05)
     for name in ALL_MODELS:
-        assert contents(container, name, 2) == kept[name], name
+        assert contents(application, name, 2) == kept[name], name
     assert _listed(client, admin_headers) == listed
     _alive(workers)
 
@@ -252,25 +252,25 @@ def _listed(client: FlaskClient, headers: dict[str, str]) -> list[dict[str, Any]
 
 def test_the_order_list_rebuilds_itself_after_redis_is_flushed(
     workers: list[Process],
-    container: Container,
+    application: Application,
     client: FlaskClient,
     admin_headers: dict[str, str],
 ) -> None:
-    shop = Shop(container.bus)
+    shop = Shop(application.bus)
     shop.add_products(CATALOG)
     ada = shop.customer("ada@example.com")
     for quantity in range(1, 13):
         shop.place(ada, {"MUG-1": quantity})
-    _settled(container)
-    before = contents(container, "order_list", 1)
+    _settled(application)
+    before = contents(application, "order_list", 1)
     listed = _listed(client, admin_headers)
     assert len(listed) == 12
 
-    container.redis.flushdb()  # no command follows: the periodic sweep must notice
+    application.redis.flushdb()  # no command follows: the periodic sweep must notice
 
     def complete() -> None:
         assert _listed(client, admin_headers) == listed
-        assert contents(container, "order_list", 1) == before
+        assert contents(application, "order_list", 1) == before
 
     eventually(complete, timeout=30, interval=0.05)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from tests.faults.support import STOP_GRACE
 from tests.support.processes import Processes
 from tests.support.state import reset_state
@@ -20,9 +20,9 @@ FIGURES: dict[str, dict[str, Any]] = {}
 
 
 @pytest.fixture(autouse=True)
-def clean_state(container: Container) -> Iterator[None]:
+def clean_state(application: Application) -> Iterator[None]:
     """Every scenario starts from an empty log, empty read models and an empty Redis db."""
-    reset_state(container)
+    reset_state(application)
     yield
 
 

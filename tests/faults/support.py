@@ -22,7 +22,7 @@ from typing import Any
 from redis import Redis
 from sqlalchemy import text
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from config.settings import Settings
 from kernel.event_store import RecordedEvent
 from tests.support.api_client import ApiClient
@@ -151,13 +151,13 @@ def final_statuses(log: Sequence[RecordedEvent]) -> dict[str, str]:
     return found
 
 
-def assert_read_models_equal_rebuild(container: Container) -> dict[str, int]:
+def assert_read_models_equal_rebuild(application: Application) -> dict[str, int]:
     """Every read model's active generation equals a fresh rebuild; returns sizes."""
     sizes = {}
     for name in ALL_MODELS:
-        active = container.read_side.generations(name).active
-        stored = contents(container, name, active)
-        fresh = rebuilt_from_zero(container, name)
+        active = application.read_side.generations(name).active
+        stored = contents(application, name, active)
+        fresh = rebuilt_from_zero(application, name)
         if stored != fresh:
             raise AssertionError(f"{name}@{active} differs from a rebuild: {_diff(stored, fresh)}")
         sizes[name] = (
@@ -196,9 +196,9 @@ def rq_state(redis: Redis) -> dict[str, Any]:
     return found
 
 
-def lock_holders(container: Container) -> list[str]:
+def lock_holders(application: Application) -> list[str]:
     """Sessions holding or waiting for advisory locks (who blocks a subscription)."""
-    with container.engine.connect() as conn:
+    with application.engine.connect() as conn:
         rows = conn.execute(
             text(
                 "SELECT l.pid, l.locktype, l.granted, l.classid, l.objid, a.state, a.wait_event,"
@@ -220,29 +220,29 @@ def lock_holders(container: Container) -> list[str]:
     return found + [f"old writer: {' '.join(str(part) for part in row)}" for row in writers]
 
 
-def settled(container: Container, timeout: float) -> float:
+def settled(application: Application, timeout: float) -> float:
     """Wait until every order is confirmed or cancelled and every subscription has applied
     the whole log; returns the seconds it took."""
     started = time.monotonic()
 
     def check() -> None:
-        statuses = final_statuses(whole_log(container))
+        statuses = final_statuses(whole_log(application))
         pending = [order for order, status in statuses.items() if status == "pending"]
-        behind = lagging(container)
+        behind = lagging(application)
         assert not pending, (
-            f"{len(pending)} orders still pending; sagas: {saga_steps(container, pending)};"
-            f" subscriptions behind: {behind}; rq: {rq_state(container.redis)};"
-            f" advisory locks: {lock_holders(container)}"
+            f"{len(pending)} orders still pending; sagas: {saga_steps(application, pending)};"
+            f" subscriptions behind: {behind}; rq: {rq_state(application.redis)};"
+            f" advisory locks: {lock_holders(application)}"
         )
-        assert not behind, f"{behind}; advisory locks: {lock_holders(container)}"
+        assert not behind, f"{behind}; advisory locks: {lock_holders(application)}"
 
     eventually(check, timeout=timeout, interval=0.25)
     return time.monotonic() - started
 
 
-def saga_steps(container: Container, order_ids: Sequence[str]) -> dict[str, int]:
+def saga_steps(application: Application, order_ids: Sequence[str]) -> dict[str, int]:
     """How many of the orders' sagas stand at each (state, step, payment)."""
-    with container.engine.connect() as conn:
+    with application.engine.connect() as conn:
         rows = conn.execute(
             text(
                 "SELECT state, step, data ->> 'payment', deadline < now() FROM"
@@ -255,28 +255,28 @@ def saga_steps(container: Container, order_ids: Sequence[str]) -> dict[str, int]
     return dict(found)
 
 
-def settled_or_error(container: Container, timeout: float) -> tuple[float, str | None]:
+def settled_or_error(application: Application, timeout: float) -> tuple[float, str | None]:
     """`settled`, but a failure to settle comes back as its message (after which the
     test heals the system by hand to check everything else, then fails)."""
     started = time.monotonic()
     try:
-        return settled(container, timeout), None
+        return settled(application, timeout), None
     except AssertionError as error:
         return time.monotonic() - started, str(error)
 
 
-def heal_by_hand(container: Container, timeout: float = 60) -> None:
+def heal_by_hand(application: Application, timeout: float = 60) -> None:
     """Do what the periodic sweep should have done, from this process: drain every
     subscription and compensate overdue payments, until everything has settled."""
 
     def sweep() -> None:
-        for subscriber in [container.saga] + [
-            s for name in ALL_MODELS for s in container.read_side.subscribers(name)
+        for subscriber in [application.saga] + [
+            s for name in ALL_MODELS for s in application.read_side.subscribers(name)
         ]:
-            container.runner.run(subscriber, wait_for_lock=5)
-        for order_id in container.saga.overdue():
-            container.saga.time_out(order_id)
-        settled(container, timeout=0)
+            application.runner.run(subscriber, wait_for_lock=5)
+        for order_id in application.saga.overdue():
+            application.saga.time_out(order_id)
+        settled(application, timeout=0)
 
     eventually(sweep, timeout=timeout, interval=0.5)
 
@@ -320,10 +320,10 @@ class SagaAudit:
     by_type: Counter[str] = field(default_factory=Counter)
 
 
-def assert_sagas_exactly_once(container: Container) -> SagaAudit:
+def assert_sagas_exactly_once(application: Application) -> SagaAudit:
     """Every order's saga ended (completed or compensated), having handled each of its
     events exactly once, and no command took effect twice."""
-    log = whole_log(container)
+    log = whole_log(application)
     per_order: dict[str, list[str]] = defaultdict(list)
     for recorded in log:
         order_id = recorded.data.get("order_id")
@@ -350,7 +350,7 @@ def assert_sagas_exactly_once(container: Container) -> SagaAudit:
             and not counts["InventoryReleased"]
         ):
             problems.append(f"{order_id}: cancelled but its stock was not released")
-    with container.engine.connect() as conn:
+    with application.engine.connect() as conn:
         rows = conn.execute(
             text("SELECT order_id, state, step, history FROM order_fulfillment_sagas")
         ).all()
@@ -388,10 +388,10 @@ def assert_sagas_exactly_once(container: Container) -> SagaAudit:
     return audit
 
 
-def assert_stock_consistent(container: Container, initial: Mapping[str, int]) -> None:
+def assert_stock_consistent(application: Application, initial: Mapping[str, int]) -> None:
     """Stock on hand never goes negative in the log, and what is available at the end is
     the initial stock less what confirmed orders hold."""
-    log = whole_log(container)
+    log = whole_log(application)
     held: Counter[str] = Counter()
     lines: dict[str, dict[str, int]] = {}
     statuses = final_statuses(log)
@@ -405,7 +405,7 @@ def assert_stock_consistent(container: Container, initial: Mapping[str, int]) ->
     for order_id, status in statuses.items():
         if status == "confirmed":
             held.update(lines[order_id])
-    with container.engine.connect() as conn:
+    with application.engine.connect() as conn:
         available: dict[str, int] = dict(
             conn.execute(
                 text(

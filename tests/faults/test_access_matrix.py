@@ -12,7 +12,7 @@ from typing import Any
 
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from config.settings import Settings
 from tests.faults.support import final_statuses, start_api
 from tests.support.api_client import Reply
@@ -55,7 +55,7 @@ def _token(secret: str, customer_id: str, age: int = 0) -> str:
 
 
 def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothing(
-    settings: Settings, container: Container, processes: Processes, figures: dict[str, Any]
+    settings: Settings, application: Application, processes: Processes, figures: dict[str, Any]
 ) -> None:
     api, _, env = start_api(processes, settings, SWEEP_INTERVAL="1", PAYMENT_TIMEOUT="10")
     worker = processes.worker(env)
@@ -69,7 +69,7 @@ def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothi
     )
 
     def confirmed() -> None:
-        statuses = final_statuses(whole_log(container))
+        statuses = final_statuses(whole_log(application))
         assert [statuses[o] for o in (ship_me, cancel_me, refund_me)] == ["confirmed"] * 3
 
     eventually(confirmed, timeout=30)

@@ -9,7 +9,7 @@ import threading
 from collections import Counter
 from typing import Any
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from config.settings import Settings
 from projections import order_detail
 from tests.faults.support import (
@@ -33,7 +33,7 @@ TOKENS = ["tok_visa"] * 8 + ["tok_declined", "tok_async"]
 
 
 def test_racing_workers_apply_every_event_once_in_log_order(
-    settings: Settings, container: Container, processes: Processes, figures: dict[str, Any]
+    settings: Settings, application: Application, processes: Processes, figures: dict[str, Any]
 ) -> None:
     api, _, env = start_api(processes, settings, SWEEP_INTERVAL="1", PAYMENT_TIMEOUT="10")
     for sku, stock in STOCK.items():
@@ -62,8 +62,8 @@ def test_racing_workers_apply_every_event_once_in_log_order(
                 assert cancel.status in (202, 409), (cancel.status, cancel.body)
 
     run_threads(CLIENTS, client)
-    settled(container, timeout=90)
-    confirmed = [o for o, s in final_statuses(whole_log(container)).items() if s == "confirmed"]
+    settled(application, timeout=90)
+    confirmed = [o for o, s in final_statuses(whole_log(application)).items() if s == "confirmed"]
     for order_id in confirmed[::4]:  # ship some: the saga commits their reservations
         reply = api(
             "POST",
@@ -72,9 +72,9 @@ def test_racing_workers_apply_every_event_once_in_log_order(
             api.admin,
         )
         assert reply.status == 202, (reply.status, reply.body)
-    seconds = settled(container, timeout=60)
+    seconds = settled(application, timeout=60)
 
-    log = whole_log(container)
+    log = whole_log(application)
     about: dict[str, list[str]] = {}
     positions: dict[str, int] = {}
     for recorded in log:
@@ -82,13 +82,13 @@ def test_racing_workers_apply_every_event_once_in_log_order(
             about.setdefault(recorded.data["order_id"], []).append(recorded.type)
         if recorded.type == "OrderPlaced":
             positions[recorded.data["order_id"]] = recorded.position
-    details = contents(container, "order_detail", 1)["order_details"]
+    details = contents(application, "order_detail", 1)["order_details"]
     assert len(details) == len(placed) == CLIENTS * ORDERS_PER_CLIENT
     for row in details:  # each event once, in log order, per order
         timeline = [moment["event"] for moment in row["document"]["timeline"]]
         assert timeline == about[row["order_id"]], row["order_id"]
 
-    listed = contents(container, "order_list", 1)
+    listed = contents(application, "order_list", 1)
     newest_last = sorted(positions.items(), key=lambda item: item[1])
     assert listed["all"] == [(order_id, float(at)) for order_id, at in newest_last]
     statuses = final_statuses(log)
@@ -98,13 +98,13 @@ def test_racing_workers_apply_every_event_once_in_log_order(
         assert listed[f"order:{order_id}"]["status"] == expected, order_id
 
     counts = Counter(recorded.type for recorded in log)
-    sales = contents(container, "sales_analytics", 1)
+    sales = contents(application, "sales_analytics", 1)
     assert sum(day["orders"] for day in sales["sales_daily"]) == counts["OrderConfirmed"]
     assert sum(day["cancellations"] for day in sales["sales_daily"]) == counts["OrderCancelled"]
     assert sum(day["refunds"] for day in sales["sales_daily"]) == counts["PaymentRefunded"]
-    audit = assert_sagas_exactly_once(container)
-    assert_read_models_equal_rebuild(container)
-    assert_stock_consistent(container, STOCK)
+    audit = assert_sagas_exactly_once(application)
+    assert_read_models_equal_rebuild(application)
+    assert_stock_consistent(application, STOCK)
 
     jobs = [_catch_up_jobs(worker.log.read_text()) for worker in workers]
     assert all(process.alive for process in workers), processes.tails()

@@ -15,7 +15,7 @@ from rq import Queue
 from sqlalchemy import text
 
 from config import jobs
-from config.bootstrap import Container, bootstrap
+from config.bootstrap import Application, bootstrap
 from config.queues import PROJECTIONS, SAGAS
 from config.settings import Settings
 from payments.webhooks import SIGNATURE_HEADER, sign, simulated_notification
@@ -33,8 +33,8 @@ from tests.support.processes import Processes, environment, free_port, wait_for_
 from tests.support.read_models import ALL_MODELS
 
 
-def _counts(container: Container, order_id: str) -> Counter[str]:
-    with container.engine.connect() as conn:
+def _counts(application: Application, order_id: str) -> Counter[str]:
+    with application.engine.connect() as conn:
         rows = conn.execute(
             text("SELECT type FROM events WHERE data ->> 'order_id' = :id"), {"id": order_id}
         ).scalars()
@@ -43,7 +43,7 @@ def _counts(container: Container, order_id: str) -> Counter[str]:
 
 def test_catch_up_and_deadline_jobs_run_twice_change_nothing_the_second_time(
     settings: Settings,
-    container: Container,
+    application: Application,
     processes: Processes,
     monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,
@@ -59,13 +59,13 @@ def test_catch_up_and_deadline_jobs_run_twice_change_nothing_the_second_time(
     # Run the jobs in this process, wired like the workers (the same payment timeout).
     here = bootstrap(replace(settings, payment_timeout=1.0))
     request.addfinalizer(here.close)
-    monkeypatch.setattr(jobs, "_container", here)
+    monkeypatch.setattr(jobs, "_application", here)
 
     # The saga job twice, in this process: the second run finds nothing to do.
     assert jobs.catch_up("order_fulfillment")["order_fulfillment"] > 0
     assert jobs.catch_up("order_fulfillment") == {"order_fulfillment": 0}
     time.sleep(1.2)  # the tok_timeout payments are now past their deadline
-    timed_out = [o for o in orders[12:15] if _counts(container, o)["PaymentPending"]]
+    timed_out = [o for o in orders[12:15] if _counts(application, o)["PaymentPending"]]
     assert len(timed_out) == 3
     for order_id in timed_out:  # the deadline job twice
         assert jobs.payment_deadline(order_id) is True
@@ -77,24 +77,24 @@ def test_catch_up_and_deadline_jobs_run_twice_change_nothing_the_second_time(
 
     # The same jobs queued twice more (on top of the wake-ups), for real workers.
     for queue_name, names in ((SAGAS, ["order_fulfillment"]), (PROJECTIONS, ALL_MODELS)):
-        queue = Queue(queue_name, connection=container.redis)
+        queue = Queue(queue_name, connection=application.redis)
         for name in names:
             for _ in range(2):
                 queue.enqueue("config.jobs.catch_up", name, result_ttl=0)
         for order_id in timed_out:
             for _ in range(2):
-                Queue(SAGAS, connection=container.redis).enqueue(
+                Queue(SAGAS, connection=application.redis).enqueue(
                     "config.jobs.payment_deadline", order_id, result_ttl=0
                 )
     workers = [processes.worker(env) for _ in range(2)]
     wait_for_workers(settings.require()[1], workers)
-    settled(container, timeout=60)
+    settled(application, timeout=60)
 
     for order_id in timed_out:
-        counts = _counts(container, order_id)
+        counts = _counts(application, order_id)
         assert (counts["OrderCancelled"], counts["InventoryReleased"]) == (1, 1), counts
-    audit = assert_sagas_exactly_once(container)
-    assert_read_models_equal_rebuild(container)
+    audit = assert_sagas_exactly_once(application)
+    assert_read_models_equal_rebuild(application)
     assert audit.confirmed == 12 and audit.cancelled == 6
     figures.update(
         orders=audit.orders,
@@ -113,7 +113,7 @@ def _post_webhook(api: ApiClient, secret: str, order_id: str, event_id: str) -> 
 
 
 def test_the_same_payment_webhook_delivered_again_and_at_once_completes_the_payment_once(
-    settings: Settings, container: Container, processes: Processes, figures: dict[str, Any]
+    settings: Settings, application: Application, processes: Processes, figures: dict[str, Any]
 ) -> None:
     # The simulated provider posts to a closed port: only this test delivers webhooks.
     port = free_port()
@@ -129,7 +129,7 @@ def test_the_same_payment_webhook_delivered_again_and_at_once_completes_the_paym
 
     def pending() -> None:
         for order_id in orders:
-            assert _counts(container, order_id)["PaymentPending"] == 1
+            assert _counts(application, order_id)["PaymentPending"] == 1
 
     eventually(pending, timeout=30)
     secret = settings.payment_webhook_secret
@@ -157,23 +157,23 @@ def test_the_same_payment_webhook_delivered_again_and_at_once_completes_the_paym
     # A new event id for a payment that is no longer pending is recorded and ignored.
     late = _post_webhook(api, secret, orders[0], "evt_other")
     assert (late.status, late.body["status"]) == (200, "ignored"), late.body
-    settled(container, timeout=60)
+    settled(application, timeout=60)
 
     for order_id in orders:
-        counts = _counts(container, order_id)
+        counts = _counts(application, order_id)
         assert counts["PaymentSucceeded"] == counts["OrderConfirmed"] == 1, counts
-    with container.engine.connect() as conn:
+    with application.engine.connect() as conn:
         inbox = conn.execute(text("SELECT count(*) FROM payment_webhook_inbox")).scalar_one()
     assert inbox == 3
-    assert_sagas_exactly_once(container)
-    assert_read_models_equal_rebuild(container)
+    assert_sagas_exactly_once(application)
+    assert_read_models_equal_rebuild(application)
     figures.update(
         deliveries=len(replies) + len(at_once) + 1, payments_completed=2, inbox_rows=inbox
     )
 
 
 def test_an_idempotency_key_sent_again_and_at_once_places_one_order(
-    settings: Settings, container: Container, processes: Processes, figures: dict[str, Any]
+    settings: Settings, application: Application, processes: Processes, figures: dict[str, Any]
 ) -> None:
     api, _, env = start_api(processes, settings, SWEEP_INTERVAL="1", PAYMENT_TIMEOUT="10")
     api.add_product("MUG-1", amount=1250, stock=10_000)
@@ -203,12 +203,12 @@ def test_an_idempotency_key_sent_again_and_at_once_places_one_order(
     assert [r.status for r in at_once] == [202] * 10, [(r.status, r.body) for r in at_once]
     assert len({r.body["order_id"] for r in at_once}) == 1
     assert len({r.body["consistency_token"] for r in at_once}) == 1
-    settled(container, timeout=60)
+    settled(application, timeout=60)
 
-    log = whole_log(container)
+    log = whole_log(application)
     placed = Counter(r.data["order_id"] for r in log if r.type == "OrderPlaced")
     assert placed == {first.body["order_id"]: 1, at_once[0].body["order_id"]: 1}
-    audit = assert_sagas_exactly_once(container)
+    audit = assert_sagas_exactly_once(application)
     assert audit.confirmed == 2
-    assert_read_models_equal_rebuild(container)
+    assert_read_models_equal_rebuild(application)
     figures.update(requests=3 + len(at_once), orders=audit.orders)

@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from config.settings import Settings
 from payments.webhooks import SIGNATURE_HEADER, sign
 from tests.faults.support import start_api
@@ -41,7 +41,7 @@ CHECKS = [
 
 
 def test_fuzzed_requests_get_documented_answers_and_never_a_server_error(
-    settings: Settings, container: Container, processes: Processes, figures: dict[str, Any]
+    settings: Settings, application: Application, processes: Processes, figures: dict[str, Any]
 ) -> None:
     api, _, env = start_api(processes, settings, SWEEP_INTERVAL="1", PAYMENT_TIMEOUT="5")
     worker = processes.worker(env)
@@ -129,7 +129,7 @@ NUL = "\u0000"
 
 
 def test_text_with_a_nul_character_is_refused_with_a_4xx_not_a_server_error(
-    settings: Settings, container: Container, processes: Processes, figures: dict[str, Any]
+    settings: Settings, application: Application, processes: Processes, figures: dict[str, Any]
 ) -> None:
     """A fuzzing finding kept as a fixed case: PostgreSQL cannot store U+0000 in text or
     jsonb, so a NUL in any free-text field must be refused as invalid input."""

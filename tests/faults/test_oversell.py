@@ -9,7 +9,7 @@ import statistics
 import threading
 from typing import Any
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from config.settings import Settings
 from tests.faults.support import (
     assert_read_models_equal_rebuild,
@@ -29,7 +29,7 @@ STOCK = {"SCARCE-1": 30, "MUG-1": 10_000}
 
 
 def test_concurrent_clients_never_reserve_more_than_is_in_stock(
-    settings: Settings, container: Container, processes: Processes, figures: dict[str, Any]
+    settings: Settings, application: Application, processes: Processes, figures: dict[str, Any]
 ) -> None:
     api, _, env = start_api(processes, settings, SWEEP_INTERVAL="1", PAYMENT_TIMEOUT="10")
     for sku, stock in STOCK.items():
@@ -56,17 +56,17 @@ def test_concurrent_clients_never_reserve_more_than_is_in_stock(
                 wanted[reply.body["order_id"]] = lines["SCARCE-1"]
 
     run_threads(CLIENTS, client)
-    seconds = settled(container, timeout=90)
+    seconds = settled(application, timeout=90)
 
-    statuses = final_statuses(whole_log(container))
+    statuses = final_statuses(whole_log(application))
     assert set(statuses) == set(wanted)
     assert set(statuses.values()) == {"confirmed", "cancelled"}
     sold = sum(wanted[order] for order, status in statuses.items() if status == "confirmed")
     assert sold <= STOCK["SCARCE-1"]
     assert STOCK["SCARCE-1"] - sold <= 1, "orders were refused while stock was left for them"
-    assert_stock_consistent(container, STOCK)
-    audit = assert_sagas_exactly_once(container)
-    assert_read_models_equal_rebuild(container)
+    assert_stock_consistent(application, STOCK)
+    audit = assert_sagas_exactly_once(application)
+    assert_read_models_equal_rebuild(application)
     ordered = sorted(latencies)
     figures.update(
         clients=CLIENTS,

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from config.settings import Settings
 from tests.faults.support import (
     assert_read_models_equal_rebuild,
@@ -48,7 +48,7 @@ def _projections(api: ApiClient) -> dict[str, dict[str, Any]]:
 
 
 def test_a_read_model_stops_at_an_event_it_cannot_apply_reports_it_and_resumes_once_fixed(
-    settings: Settings, container: Container, processes: Processes, figures: dict[str, Any]
+    settings: Settings, application: Application, processes: Processes, figures: dict[str, Any]
 ) -> None:
     api, _, env = start_api(processes, settings, SWEEP_INTERVAL="1", PAYMENT_TIMEOUT="10")
     api.add_product("MUG-1", amount=1250, stock=10_000)
@@ -57,15 +57,15 @@ def test_a_read_model_stops_at_an_event_it_cannot_apply_reports_it_and_resumes_o
     worker = processes.worker(env)
     wait_for_workers(settings.require()[1], [worker])
     before = [api.place(headers, {"MUG-1": 1}).body["order_id"] for _ in range(3)]
-    settled(container, timeout=30)
-    with container.engine.begin() as conn:
+    settled(application, timeout=30)
+    with application.engine.begin() as conn:
         conn.execute(text(PLANT.format(customer=poisoner.customer_id)))
     try:
         poison = api.place(poisoner.headers, {"MUG-1": 2})
         after = [api.place(headers, {"MUG-1": 1}).body["order_id"] for _ in range(4)]
         placed_at = next(
             r.position
-            for r in whole_log(container)
+            for r in whole_log(application)
             if r.type == "OrderPlaced" and r.data["order_id"] == poison.body["order_id"]
         )
 
@@ -85,7 +85,7 @@ def test_a_read_model_stops_at_an_event_it_cannot_apply_reports_it_and_resumes_o
         assert detail["failed_position"] == placed_at
         assert detail["lag_events"] > 0
         stored = {
-            row["order_id"] for row in contents(container, "order_detail", 1)["order_details"]
+            row["order_id"] for row in contents(application, "order_detail", 1)["order_details"]
         }
         assert stored == set(before), "the read model went past the event it could not apply"
         # The other read models and the saga went on: the orders after it are confirmed.
@@ -99,7 +99,7 @@ def test_a_read_model_stops_at_an_event_it_cannot_apply_reports_it_and_resumes_o
         time.sleep(2)  # sweeps retry it meanwhile; it stays stopped at the same event
         assert _projections(api)["order_detail"]["failed_position"] == placed_at
     finally:
-        with container.engine.begin() as conn:
+        with application.engine.begin() as conn:
             conn.execute(text(REMOVE))
     fixed = time.monotonic()
 
@@ -113,18 +113,18 @@ def test_a_read_model_stops_at_an_event_it_cannot_apply_reports_it_and_resumes_o
 
     eventually(resumed, timeout=30)
     resumed_after = time.monotonic() - fixed
-    settled(container, timeout=30)
-    documents = contents(container, "order_detail", 1)["order_details"]
+    settled(application, timeout=30)
+    documents = contents(application, "order_detail", 1)["order_details"]
     assert {row["order_id"] for row in documents} == {*before, poison.body["order_id"], *after}
-    assert_sagas_exactly_once(container)
-    assert_read_models_equal_rebuild(container)
+    assert_sagas_exactly_once(application)
+    assert_read_models_equal_rebuild(application)
     figures.update(
         poison_position=placed_at, orders=8, seconds_to_resume_after_fix=round(resumed_after, 1)
     )
 
 
 def test_an_event_no_reader_can_decode_is_reported_at_its_position(
-    settings: Settings, container: Container, processes: Processes, figures: dict[str, Any]
+    settings: Settings, application: Application, processes: Processes, figures: dict[str, Any]
 ) -> None:
     """The same promise for an event whose stored payload no longer decodes (as after a
     deploy that added a required field without an upcaster): every subscription stops
@@ -135,8 +135,8 @@ def test_an_event_no_reader_can_decode_is_reported_at_its_position(
     worker = processes.worker(env)
     wait_for_workers(settings.require()[1], [worker])
     order_id = api.place(headers, {"MUG-1": 1}).body["order_id"]
-    settled(container, timeout=30)
-    with container.engine.begin() as conn:
+    settled(application, timeout=30)
+    with application.engine.begin() as conn:
         stream_id, stream_type, version, metadata = conn.execute(
             text(
                 "SELECT stream_id, stream_type, version, metadata FROM events"

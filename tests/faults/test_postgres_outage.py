@@ -24,7 +24,7 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import text
 
-from config.bootstrap import Container, bootstrap
+from config.bootstrap import Application, bootstrap
 from config.database import migrate
 from config.settings import Settings
 from tests.faults.support import (
@@ -98,7 +98,7 @@ def postgres(tmp_path: Path) -> Iterator[PrivatePostgres]:
 
 
 @pytest.fixture
-def own(settings: Settings, postgres: PrivatePostgres) -> Iterator[Container]:
+def own(settings: Settings, postgres: PrivatePostgres) -> Iterator[Application]:
     """The system wired to our own PostgreSQL server and the session's Redis db."""
     migrate(postgres.url)
     built = bootstrap(replace(settings, database_url=postgres.url))
@@ -119,7 +119,7 @@ class Attempt:
 
 
 def test_commands_fail_fast_with_503_while_postgres_is_down_and_nothing_is_half_written(
-    own: Container,
+    own: Application,
     postgres: PrivatePostgres,
     processes: Processes,
     figures: dict[str, Any],

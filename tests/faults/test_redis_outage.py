@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from config.bootstrap import Container, bootstrap
+from config.bootstrap import Application, bootstrap
 from config.settings import Settings
 from tests.faults.support import (
     RedisServer,
@@ -52,7 +52,7 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def own(settings: Settings, redis_server: RedisServer) -> Iterator[Container]:
+def own(settings: Settings, redis_server: RedisServer) -> Iterator[Application]:
     """The system wired to the session's PostgreSQL database and our own Redis."""
     built = bootstrap(replace(settings, redis_url=redis_server.url))
     try:
@@ -62,7 +62,7 @@ def own(settings: Settings, redis_server: RedisServer) -> Iterator[Container]:
 
 
 def test_orders_are_accepted_while_redis_is_down_and_everything_catches_up_after(
-    own: Container,
+    own: Application,
     redis_server: RedisServer,
     processes: Processes,
     figures: dict[str, Any],

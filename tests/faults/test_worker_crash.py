@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Any
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from config.settings import Settings
 from tests.faults.support import (
     assert_read_models_equal_rebuild,
@@ -65,7 +65,7 @@ def _place_orders(api: ApiClient, customers: list[dict[str, str]], seed: int) ->
 
 
 def test_workers_killed_at_random_lose_nothing_and_duplicate_nothing(
-    settings: Settings, container: Container, processes: Processes, figures: dict[str, Any]
+    settings: Settings, application: Application, processes: Processes, figures: dict[str, Any]
 ) -> None:
     api, _, env = start_api(processes, settings, SWEEP_INTERVAL="1", PAYMENT_TIMEOUT="3")
     for sku, stock in STOCK.items():
@@ -103,12 +103,12 @@ def test_workers_killed_at_random_lose_nothing_and_duplicate_nothing(
 
     # With the sweep working, the worst case is RQ's scheduler lock of a killed worker
     # running out (interval + 60 s) before a live worker takes the scheduler over.
-    recovery, stuck = settled_or_error(container, timeout=SETTLE_SECONDS)
+    recovery, stuck = settled_or_error(application, timeout=SETTLE_SECONDS)
     if stuck:
-        heal_by_hand(container)  # then check everything else before failing
-    audit = assert_sagas_exactly_once(container)
-    sizes = assert_read_models_equal_rebuild(container)
-    assert_stock_consistent(container, STOCK)
+        heal_by_hand(application)  # then check everything else before failing
+    audit = assert_sagas_exactly_once(application)
+    sizes = assert_read_models_equal_rebuild(application)
+    assert_stock_consistent(application, STOCK)
 
     assert kills >= 20
     assert audit.orders == len(SEEDS) * ORDERS_PER_SEED
@@ -120,7 +120,7 @@ def test_workers_killed_at_random_lose_nothing_and_duplicate_nothing(
         confirmed=audit.confirmed,
         cancelled=audit.cancelled,
         refunds=audit.refunds,
-        events=event_count(container),
+        events=event_count(application),
         seconds_under_fire=round(killing, 1),
         seconds_to_settle_after_last_kill=round(recovery, 1),
         read_model_sizes=sizes,

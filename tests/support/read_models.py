@@ -12,7 +12,7 @@ from typing import Any
 from redis import Redis
 from sqlalchemy import text
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from kernel.subscriptions import Subscriber
 from projections import order_list
 from projections.projection import PostgresProjection
@@ -23,12 +23,12 @@ ALL_MODELS = ("catalog", *ASYNC_MODELS)
 SCRATCH = 9000  # the generation a fresh rebuild goes into for comparison; no query reads it
 
 
-def contents(container: Container, name: str, generation: int) -> dict[str, Any]:
+def contents(application: Application, name: str, generation: int) -> dict[str, Any]:
     """Everything one generation of a read model stores, without the generation number."""
-    projection = container.read_side.projection(name)
+    projection = application.read_side.projection(name)
     if isinstance(projection, PostgresProjection):
         found: dict[str, Any] = {}
-        with container.engine.connect() as conn:
+        with application.engine.connect() as conn:
             for table in projection.tables:
                 result = conn.execute(
                     text(f"SELECT * FROM {table} WHERE generation = :g"), {"g": generation}
@@ -36,7 +36,7 @@ def contents(container: Container, name: str, generation: int) -> dict[str, Any]
                 rows = [{k: v for k, v in row.items() if k != "generation"} for row in result]
                 found[table] = sorted(rows, key=repr)
         return found
-    return redis_contents(container.redis, order_list.prefix(generation))
+    return redis_contents(application.redis, order_list.prefix(generation))
 
 
 def redis_contents(redis: Redis, prefix: str) -> dict[str, Any]:
@@ -61,46 +61,46 @@ def is_empty(found: dict[str, Any]) -> bool:
     return all(not value for value in found.values())
 
 
-def drain(container: Container, names: Sequence[str] = ASYNC_MODELS) -> None:
+def drain(application: Application, names: Sequence[str] = ASYNC_MODELS) -> None:
     """Run each read model's subscribers, in this process, until they have reached the
     head of the log."""
 
     def caught_up() -> None:
         for name in names:
-            for subscriber in container.read_side.subscribers(name):
-                _catch_up(container, subscriber)
+            for subscriber in application.read_side.subscribers(name):
+                _catch_up(application, subscriber)
 
     eventually(caught_up, timeout=30, interval=0.05)
 
 
-def rebuilt_from_zero(container: Container, name: str) -> dict[str, Any]:
+def rebuilt_from_zero(application: Application, name: str) -> dict[str, Any]:
     """The read model replayed from the first event into the scratch generation, by this
     process; the scratch generation is purged again afterwards."""
-    projection = container.read_side.projection(name)
+    projection = application.read_side.projection(name)
     subscriber = projection.subscriber(SCRATCH)
     try:
-        eventually(lambda: _catch_up(container, subscriber), timeout=30, interval=0.05)
-        return contents(container, name, SCRATCH)
+        eventually(lambda: _catch_up(application, subscriber), timeout=30, interval=0.05)
+        return contents(application, name, SCRATCH)
     finally:
-        with container.engine.begin() as conn:
+        with application.engine.begin() as conn:
             projection.purge(conn, SCRATCH)
 
 
-def _catch_up(container: Container, subscriber: Subscriber) -> None:
-    report = container.runner.run(subscriber, wait_for_lock=5)
+def _catch_up(application: Application, subscriber: Subscriber) -> None:
+    report = application.runner.run(subscriber, wait_for_lock=5)
     assert report.error is None, report.error
-    (status,) = container.runner.status([subscriber])
+    (status,) = application.runner.status([subscriber])
     assert status.lag_events == 0, f"{subscriber.name} is {status.lag_events} behind"
 
 
-def lagging(container: Container) -> list[str]:
+def lagging(application: Application) -> list[str]:
     """The subscriptions (the saga's and every read model generation's) that are not
     caught up at the head of the log, each with its state, lag and last error."""
-    subscribers: list[Subscriber] = [container.saga]
+    subscribers: list[Subscriber] = [application.saga]
     for name in ALL_MODELS:
-        subscribers += container.read_side.subscribers(name)
+        subscribers += application.read_side.subscribers(name)
     behind = []
-    for status in container.runner.status(subscribers):
+    for status in application.runner.status(subscribers):
         if status.state != "caught_up" or status.checkpoint != status.head:
             behind.append(
                 f"{status.name}: {status.state}, {status.lag_events} behind"

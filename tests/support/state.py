@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, text
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 
 
-def reset_state(container: Container) -> None:
+def reset_state(application: Application) -> None:
     """Empty every table but the migration marker, and the test Redis database."""
-    with container.engine.begin() as conn:
+    with application.engine.begin() as conn:
         tables = conn.execute(
             text(
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
@@ -17,7 +17,7 @@ def reset_state(container: Container) -> None:
             )
         ).scalars()
         conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-    container.redis.flushdb()
+    application.redis.flushdb()
 
 
 def row_count(engine: Engine, table: str) -> int:

@@ -6,7 +6,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from config import jobs
-from config.bootstrap import Container
+from config.bootstrap import Application
 from config.settings import Settings
 from tests.integration.dashboard.support import sign_in
 from tests.support.api_client import Customer
@@ -14,15 +14,15 @@ from tests.support.shop import CATALOG, Shop
 
 
 @pytest.fixture(autouse=True)
-def workers_container(container: Container, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """`config.jobs` (what the RQ workers run) uses the test's container."""
-    monkeypatch.setattr(jobs, "_container", container)
+def workers_container(application: Application, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """`config.jobs` (what the RQ workers run) uses the test's application."""
+    monkeypatch.setattr(jobs, "_application", application)
     yield
 
 
 @pytest.fixture
-def catalog(container: Container) -> None:
-    Shop(container.bus).add_products(CATALOG)
+def catalog(application: Application) -> None:
+    Shop(application.bus).add_products(CATALOG)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typing import Any
 from flask.testing import FlaskClient
 
 from config import jobs
-from config.bootstrap import Container
+from config.bootstrap import Application
 from kernel.subscriptions import Subscriber
 from tests.support.api_client import Customer
 from tests.support.polling import eventually
@@ -41,23 +41,23 @@ def place(
     return Placed(response.get_json()["order_id"], customer)
 
 
-def settle(container: Container, timeout: float = 30) -> None:
+def settle(application: Application, timeout: float = 30) -> None:
     """Run the saga and every read model until none lags behind the log, as the
-    workers would (the caller has pointed `config.jobs` at this container).
+    workers would (the caller has pointed `config.jobs` at this application).
 
     Lag, not "nothing applied", decides: a writing transaction elsewhere on the
     server can hold the readable end of the log back for a moment.
     """
-    assert jobs._container is container
-    names = [container.saga.name, *container.read_side.projections]
+    assert jobs._application is application
+    names = [application.saga.name, *application.read_side.projections]
 
     def caught_up() -> None:
         for name in names:
             jobs.catch_up(name)
-        subscribers: list[Subscriber] = [container.saga]
-        for name in container.read_side.projections:
-            subscribers += container.read_side.subscribers(name)
-        statuses = container.runner.status(subscribers)
+        subscribers: list[Subscriber] = [application.saga]
+        for name in application.read_side.projections:
+            subscribers += application.read_side.subscribers(name)
+        statuses = application.runner.status(subscribers)
         assert all(status.lag_events == 0 for status in statuses), (
             "the subscriptions did not catch up"
         )

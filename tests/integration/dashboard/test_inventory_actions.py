@@ -9,12 +9,12 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from tests.integration.dashboard.support import csrf
 
 
-def _events(container: Container, event_type: str) -> list[dict[str, Any]]:
-    with container.engine.connect() as conn:
+def _events(application: Application, event_type: str) -> list[dict[str, Any]]:
+    with application.engine.connect() as conn:
         rows = conn.execute(
             text("SELECT data, metadata FROM events WHERE type = :type ORDER BY position"),
             {"type": event_type},
@@ -27,14 +27,14 @@ def _row(html: str, sku: str) -> str:
 
 
 def test_restocking_dispatches_restock_product_and_shows_the_new_stock(
-    admin: FlaskClient, container: Container, catalog: None
+    admin: FlaskClient, application: Application, catalog: None
 ) -> None:
     response = admin.post(
         "/admin/inventory/MUG-1/restock", data={"quantity": "25", "csrf_token": csrf(admin)}
     )
 
     assert response.status_code == 303
-    (event,) = _events(container, "StockReplenished")
+    (event,) = _events(application, "StockReplenished")
     assert event["data"]["sku"] == "MUG-1"
     assert event["data"]["quantity"] == 25
     assert event["metadata"]["actor"] == "admin"
@@ -44,7 +44,7 @@ def test_restocking_dispatches_restock_product_and_shows_the_new_stock(
 
 
 def test_changing_a_price_dispatches_change_price(
-    admin: FlaskClient, container: Container, catalog: None
+    admin: FlaskClient, application: Application, catalog: None
 ) -> None:
     response = admin.post(
         "/admin/inventory/TEE-1/price",
@@ -52,7 +52,7 @@ def test_changing_a_price_dispatches_change_price(
     )
 
     assert response.status_code == 303
-    (event,) = _events(container, "PriceChanged")
+    (event,) = _events(application, "PriceChanged")
     assert event["data"]["sku"] == "TEE-1"
     assert event["data"]["price"] == {"amount": 2150, "currency": "EUR"}
     html = admin.get("/admin/inventory").get_data(as_text=True)
@@ -73,14 +73,14 @@ def test_changing_a_price_dispatches_change_price(
 )
 def test_bad_input_is_shown_next_to_the_field_and_dispatches_nothing(
     admin: FlaskClient,
-    container: Container,
+    application: Application,
     catalog: None,
     action: str,
     form: dict[str, str],
     field: str,
     message: str,
 ) -> None:
-    with container.engine.connect() as conn:
+    with application.engine.connect() as conn:
         before = conn.execute(text("SELECT count(*) FROM events")).scalar_one()
 
     response = admin.post(
@@ -94,12 +94,12 @@ def test_bad_input_is_shown_next_to_the_field_and_dispatches_nothing(
     assert message in form_html
     for value in form.values():
         assert f'value="{value}"' in form_html, "what was typed is kept"
-    with container.engine.connect() as conn:
+    with application.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM events")).scalar_one() == before
 
 
 def test_a_refused_command_shows_the_domains_reason(
-    admin: FlaskClient, container: Container, catalog: None
+    admin: FlaskClient, application: Application, catalog: None
 ) -> None:
     response = admin.post(
         "/admin/inventory/MUG-1/price",
@@ -110,7 +110,7 @@ def test_a_refused_command_shows_the_domains_reason(
     form_html = _row(response.get_data(as_text=True), "MUG-1").split('data-form="price"')[1]
     assert 'data-field="_"' in form_html
     assert "EUR" in form_html.split("</form>")[0]
-    assert _events(container, "PriceChanged") == []
+    assert _events(application, "PriceChanged") == []
 
 
 def test_restocking_an_unknown_product_is_a_404(admin: FlaskClient, catalog: None) -> None:

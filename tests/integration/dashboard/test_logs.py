@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from kernel.logging import JsonFormatter
 from tests.integration.dashboard.support import place, settle
 from tests.support.api_client import Customer
@@ -43,13 +43,13 @@ def lines() -> Iterator[list[dict[str, Any]]]:
 
 def test_a_request_and_the_events_it_commits_log_one_json_line_each(
     client: FlaskClient,
-    container: Container,
+    application: Application,
     catalog: None,
     ada: Customer,
     lines: list[dict[str, Any]],
 ) -> None:
     order = place(client, ada, {"MUG-1": 1})
-    settle(container)
+    settle(application)
     client.get(f"/api/orders/{order.order_id}", headers=ada.headers | {"X-Correlation-ID": "t-1"})
 
     appended = next(line for line in lines if line["msg"] == "events appended")  # PlaceOrder's

@@ -9,7 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from dashboard.lag import LagSamples
 from tests.integration.dashboard.support import place, settle
 from tests.support.api_client import Customer
@@ -38,14 +38,14 @@ def total(samples: Samples, metric: str, /, **labels: str) -> float:
 
 
 def test_metrics_count_commands_and_events_and_show_the_lag_of_each_subscription(
-    client: FlaskClient, container: Container, catalog: None, ada: Customer
+    client: FlaskClient, application: Application, catalog: None, ada: Customer
 ) -> None:
     before = scrape(client)
     place(client, ada, {"MUG-1": 1})
     refused = client.post(
         "/admin/api/products/MUG-1/price",
         json={"amount": 100, "currency": "GBP"},
-        headers={"Authorization": f"Bearer {container.settings.admin_token}"},
+        headers={"Authorization": f"Bearer {application.settings.admin_token}"},
     )
     assert refused.status_code == 409
 
@@ -72,7 +72,7 @@ def test_metrics_count_commands_and_events_and_show_the_lag_of_each_subscription
     assert value(behind, "shop_rq_queue_jobs", queue="shop-sagas") >= 1  # the waker's job
     assert value(behind, "shop_metrics_collect_errors", source="subscriptions") == 0
 
-    settle(container)
+    settle(application)
     after = scrape(client)
 
     for name in ("order_list", "order_detail", "sales_analytics", "catalog"):
@@ -87,9 +87,9 @@ def test_metrics_count_commands_and_events_and_show_the_lag_of_each_subscription
 
 
 def test_the_projections_page_draws_the_recent_lag_as_a_sparkline(
-    admin: FlaskClient, container: Container
+    admin: FlaskClient, application: Application
 ) -> None:
-    samples = LagSamples(container.redis, every=0.001)
+    samples = LagSamples(application.redis, every=0.001)
     for lag in (4, 9, 2):
         samples.record({"order_list@1": (lag, 0.5)})
         time.sleep(0.005)

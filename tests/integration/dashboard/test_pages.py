@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 import dashboard.orders
 from config import jobs
-from config.bootstrap import Container
+from config.bootstrap import Application
 from orders.commands import CancelOrder
 from tests.integration.dashboard.support import place, settle, text_of
 from tests.support.api_client import Customer
@@ -23,12 +23,12 @@ def _order_ids(html: str) -> list[str]:
 
 
 def test_the_orders_page_lists_placed_orders_newest_first_with_filters(
-    admin: FlaskClient, container: Container, catalog: None, ada: Customer, grace: Customer
+    admin: FlaskClient, application: Application, catalog: None, ada: Customer, grace: Customer
 ) -> None:
     first = place(admin, ada, {"MUG-1": 2})
     second = place(admin, grace, {"TEE-1": 1})
     declined = place(admin, ada, {"MUG-1": 1}, token="tok_declined")
-    settle(container)
+    settle(application)
 
     html = admin.get("/admin/orders").get_data(as_text=True)
     assert _order_ids(html) == [declined.order_id, second.order_id, first.order_id]
@@ -48,7 +48,7 @@ def test_the_orders_page_lists_placed_orders_newest_first_with_filters(
 
 def test_the_orders_page_pages_with_a_cursor_keeping_the_filters(
     admin: FlaskClient,
-    container: Container,
+    application: Application,
     catalog: None,
     ada: Customer,
     grace: Customer,
@@ -57,7 +57,7 @@ def test_the_orders_page_pages_with_a_cursor_keeping_the_filters(
     monkeypatch.setattr(dashboard.orders, "PAGE_SIZE", 3)
     placed = [place(admin, ada, {"MUG-1": 1}).order_id for _ in range(5)]
     place(admin, grace, {"MUG-1": 1})
-    settle(container)
+    settle(application)
 
     first = admin.get(f"/admin/orders?customer={ada.customer_id}").get_data(as_text=True)
     older = re.search(r'rel="next" href="([^"]+)"', first)
@@ -79,10 +79,10 @@ def test_bad_filters_are_named_on_the_page(admin: FlaskClient) -> None:
 
 
 def test_an_order_shows_its_timeline_and_each_event_with_what_it_caused(
-    admin: FlaskClient, container: Container, catalog: None, ada: Customer
+    admin: FlaskClient, application: Application, catalog: None, ada: Customer
 ) -> None:
     order = place(admin, ada, {"MUG-1": 2, "TEE-1": 1})
-    settle(container)
+    settle(application)
 
     response = admin.get(f"/admin/orders/{order.order_id}")
 
@@ -93,7 +93,7 @@ def test_an_order_shows_its_timeline_and_each_event_with_what_it_caused(
     types = re.findall(r'data-event-type="(\w+)"', html)
     assert types[0] == "OrderPlaced"
     assert {"InventoryReserved", "PaymentSucceeded", "OrderConfirmed"} <= set(types)
-    history = _history(container, order.order_id)
+    history = _history(application, order.order_id)
     placed = history["OrderPlaced"]
     reserved = history["InventoryReserved"]
     # OrderPlaced led the saga to ReserveInventory, which recorded InventoryReserved:
@@ -113,14 +113,14 @@ def test_an_unknown_order_is_a_404_page(admin: FlaskClient) -> None:
 
 
 def test_the_sales_page_charts_revenue_per_day_with_totals_and_rates(
-    admin: FlaskClient, container: Container, catalog: None, ada: Customer
+    admin: FlaskClient, application: Application, catalog: None, ada: Customer
 ) -> None:
     kept = place(admin, ada, {"MUG-1": 4})  # 50.00 EUR, free shipping
     regretted = place(admin, ada, {"TEE-1": 1})  # 19.99 + 4.99 shipping
     place(admin, ada, {"MUG-1": 1}, token="tok_declined")
-    settle(container)
-    assert container.bus.dispatch(CancelOrder(regretted.order_id, "changed my mind", "system")).ok
-    settle(container)
+    settle(application)
+    assert application.bus.dispatch(CancelOrder(regretted.order_id, "changed my mind", "system")).ok
+    settle(application)
 
     response = admin.get("/admin/sales")
 
@@ -149,10 +149,10 @@ def test_the_sales_page_refuses_a_backwards_range(admin: FlaskClient) -> None:
 
 
 def test_the_projections_page_shows_every_subscription_and_rebuilds_one(
-    admin: FlaskClient, container: Container, catalog: None, ada: Customer
+    admin: FlaskClient, application: Application, catalog: None, ada: Customer
 ) -> None:
     place(admin, ada, {"MUG-1": 1})
-    settle(container)
+    settle(application)
     place(admin, ada, {"MUG-1": 1})  # not caught up: the order list is behind
 
     html = admin.get("/admin/projections").get_data(as_text=True)
@@ -181,12 +181,12 @@ def test_the_projections_page_shows_every_subscription_and_rebuilds_one(
 
 
 def test_the_sagas_page_counts_sagas_and_lists_the_stuck_ones(
-    admin: FlaskClient, container: Container, catalog: None, ada: Customer
+    admin: FlaskClient, application: Application, catalog: None, ada: Customer
 ) -> None:
     place(admin, ada, {"MUG-1": 1})
     waiting = place(admin, ada, {"MUG-1": 1}, token="tok_timeout")
-    settle(container)
-    with container.engine.begin() as conn:
+    settle(application)
+    with application.engine.begin() as conn:
         conn.execute(
             text("UPDATE order_fulfillment_sagas SET deadline = now() - interval '1 minute'"
                  " WHERE order_id = :id"), {"id": waiting.order_id},
@@ -203,10 +203,10 @@ def test_the_sagas_page_counts_sagas_and_lists_the_stuck_ones(
 
 
 def test_the_inventory_page_shows_stock_on_hand_reserved_and_available(
-    admin: FlaskClient, container: Container, catalog: None, ada: Customer
+    admin: FlaskClient, application: Application, catalog: None, ada: Customer
 ) -> None:
     place(admin, ada, {"MUG-1": 3}, token="tok_timeout")  # reserved, never paid
-    settle(container)
+    settle(application)
 
     html = admin.get("/admin/inventory").get_data(as_text=True)
 
@@ -224,8 +224,8 @@ def _csrf(client: FlaskClient) -> str:
     return token
 
 
-def _history(container: Container, order_id: str) -> dict[str, dict[str, object]]:
-    with container.engine.connect() as conn:
+def _history(application: Application, order_id: str) -> dict[str, dict[str, object]]:
+    with application.engine.connect() as conn:
         rows = conn.execute(
             text(
                 "SELECT type, position, metadata FROM events WHERE data ->> 'order_id' = :id"

@@ -10,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from config.settings import Settings
 from tests.integration.dashboard.support import PAGES, csrf, sign_in
 from tests.support.api_client import Customer
@@ -109,7 +109,7 @@ def test_signing_in_needs_the_forms_csrf_token(client: FlaskClient, settings: Se
 
 @pytest.mark.parametrize("sent", [None, "forged"])
 def test_a_post_without_the_sessions_csrf_token_changes_nothing(
-    admin: FlaskClient, container: Container, catalog: None, sent: str | None
+    admin: FlaskClient, application: Application, catalog: None, sent: str | None
 ) -> None:
     form = {"quantity": "5"} | ({"csrf_token": sent} if sent else {})
 
@@ -117,7 +117,7 @@ def test_a_post_without_the_sessions_csrf_token_changes_nothing(
 
     assert response.status_code == 400
     assert "expired or came from another site" in response.get_data(as_text=True)
-    with container.engine.connect() as conn:
+    with application.engine.connect() as conn:
         replenished = conn.execute(
             text("SELECT count(*) FROM events WHERE type = 'StockReplenished'")
         ).scalar_one()

@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 import pytest
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from inventory.commands import AddProduct
 from inventory.domain import StockItem
 from kernel.messages import Event, Metadata
@@ -18,9 +18,9 @@ LoadFn = Callable[[str], StockItem]
 
 
 @pytest.fixture
-def add_product(container: Container) -> AddProductFn:
+def add_product(application: Application) -> AddProductFn:
     def add(sku: str, stock: int) -> None:
-        result = container.bus.dispatch(
+        result = application.bus.dispatch(
             AddProduct(sku, f"Product {sku}", Money(1200, "EUR"), stock)
         )
         assert isinstance(result, Success), result
@@ -29,23 +29,23 @@ def add_product(container: Container) -> AddProductFn:
 
 
 @pytest.fixture
-def stream(container: Container) -> StreamFn:
+def stream(application: Application) -> StreamFn:
     """The events stored in one stream, in order."""
 
     def read(stream_id: str) -> list[Event]:
-        with container.engine.connect() as conn:
-            return [recorded.event for recorded in container.store.read_stream(conn, stream_id)]
+        with application.engine.connect() as conn:
+            return [recorded.event for recorded in application.store.read_stream(conn, stream_id)]
 
     return read
 
 
 @pytest.fixture
-def stock_item(container: Container) -> LoadFn:
+def stock_item(application: Application) -> LoadFn:
     """A StockItem loaded the way commands load it (snapshot + later events)."""
 
     def load(sku: str) -> StockItem:
-        with container.engine.begin() as conn:
-            uow = UnitOfWork(conn, container.store, Metadata())
+        with application.engine.begin() as conn:
+            uow = UnitOfWork(conn, application.store, Metadata())
             return uow.get(StockItem, sku, lock=False)
 
     return load

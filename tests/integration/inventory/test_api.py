@@ -8,7 +8,7 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from inventory.events import PriceChanged, ProductAdded, StockReplenished
 from kernel.event_store import Checkpoint
 from kernel.money import Money
@@ -53,12 +53,12 @@ def test_adding_a_product_is_accepted_and_stored(
 
 
 def test_events_record_the_admin_as_actor(
-    client: FlaskClient, admin_headers: Headers, container: Container
+    client: FlaskClient, admin_headers: Headers, application: Application
 ) -> None:
     client.post("/admin/api/products", json=PRODUCT, headers=admin_headers)
 
-    with container.engine.connect() as conn:
-        (recorded,) = container.store.read_stream(conn, "stock_item-MUG-001")
+    with application.engine.connect() as conn:
+        (recorded,) = application.store.read_stream(conn, "stock_item-MUG-001")
     assert recorded.metadata.actor == "admin"
 
 
@@ -200,9 +200,9 @@ def test_without_a_valid_token_the_answer_is_401(
 
 @pytest.mark.parametrize(("path", "body"), ENDPOINTS)
 def test_a_customer_token_is_forbidden(
-    client: FlaskClient, container: Container, stream: StreamFn, path: str, body: Any
+    client: FlaskClient, application: Application, stream: StreamFn, path: str, body: Any
 ) -> None:
-    token = container.authenticator.issue("some-customer-id")
+    token = application.authenticator.issue("some-customer-id")
 
     response = client.post(path, json=body, headers={"Authorization": f"Bearer {token}"})
 

@@ -8,21 +8,21 @@ from collections.abc import Callable
 
 import pytest
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from inventory.commands import ReservationLine, ReserveInventory
 from inventory.events import InventoryReservationFailed, InventoryReserved, StockReserved
 from kernel.results import Result, Success
 from tests.integration.inventory.conftest import AddProductFn, LoadFn, StreamFn
 
 
-def run_together(container: Container, commands: list[ReserveInventory]) -> list[Result]:
+def run_together(application: Application, commands: list[ReserveInventory]) -> list[Result]:
     barrier = threading.Barrier(len(commands))
     results: list[Result] = []
 
     def work(command: ReserveInventory) -> Callable[[], None]:
         def run() -> None:
             barrier.wait()
-            results.append(container.bus.dispatch(command))
+            results.append(application.bus.dispatch(command))
 
         return run
 
@@ -40,12 +40,12 @@ def one(order_id: str, **lines: int) -> ReserveInventory:
 
 @pytest.mark.slow
 def test_fifty_concurrent_orders_for_ten_items_reserve_exactly_ten(
-    container: Container, add_product: AddProductFn, stream: StreamFn, stock_item: LoadFn
+    application: Application, add_product: AddProductFn, stream: StreamFn, stock_item: LoadFn
 ) -> None:
     add_product("HOT", 10)
     orders = [f"o-{n}" for n in range(50)]
 
-    results = run_together(container, [one(order, HOT=1) for order in orders])
+    results = run_together(application, [one(order, HOT=1) for order in orders])
 
     assert len(results) == 50
     assert all(isinstance(result, Success) for result in results)
@@ -57,7 +57,7 @@ def test_fifty_concurrent_orders_for_ten_items_reserve_exactly_ten(
 
 @pytest.mark.slow
 def test_two_sku_orders_racing_single_sku_orders_are_all_or_nothing(
-    container: Container, add_product: AddProductFn, stream: StreamFn, stock_item: LoadFn
+    application: Application, add_product: AddProductFn, stream: StreamFn, stock_item: LoadFn
 ) -> None:
     add_product("A", 6)
     add_product("B", 6)
@@ -67,7 +67,7 @@ def test_two_sku_orders_racing_single_sku_orders_are_all_or_nothing(
         + [one(f"b-{n}", B=2) for n in range(10)]
     )
 
-    results = run_together(container, orders)
+    results = run_together(application, orders)
 
     assert all(isinstance(result, Success) for result in results)
     held: dict[str, dict[str, int]] = {"A": {}, "B": {}}

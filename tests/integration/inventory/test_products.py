@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from inventory.commands import AddProduct, ChangePrice, RestockProduct
 from inventory.events import PriceChanged, ProductAdded, StockReplenished
 from kernel.messages import Metadata
@@ -11,8 +11,8 @@ from kernel.results import Failure, Success
 from tests.integration.inventory.conftest import AddProductFn, StreamFn
 
 
-def test_adding_a_product_stores_product_added(container: Container, stream: StreamFn) -> None:
-    result = container.bus.dispatch(AddProduct("MUG-001", "Mug", Money(1200, "EUR"), 40))
+def test_adding_a_product_stores_product_added(application: Application, stream: StreamFn) -> None:
+    result = application.bus.dispatch(AddProduct("MUG-001", "Mug", Money(1200, "EUR"), 40))
 
     assert isinstance(result, Success)
     assert result.aggregate_id == "MUG-001"
@@ -20,11 +20,11 @@ def test_adding_a_product_stores_product_added(container: Container, stream: Str
 
 
 def test_adding_an_existing_sku_fails_and_writes_nothing(
-    container: Container, add_product: AddProductFn, stream: StreamFn
+    application: Application, add_product: AddProductFn, stream: StreamFn
 ) -> None:
     add_product("MUG-001", 40)
 
-    result = container.bus.dispatch(AddProduct("MUG-001", "Other mug", Money(900, "EUR"), 1))
+    result = application.bus.dispatch(AddProduct("MUG-001", "Other mug", Money(900, "EUR"), 1))
 
     assert isinstance(result, Failure)
     assert result.code == "product_exists"
@@ -32,13 +32,13 @@ def test_adding_an_existing_sku_fails_and_writes_nothing(
 
 
 def test_repeating_an_add_with_the_same_command_id_succeeds_once(
-    container: Container, stream: StreamFn
+    application: Application, stream: StreamFn
 ) -> None:
     command = AddProduct("MUG-001", "Mug", Money(1200, "EUR"), 40)
     metadata = Metadata()
 
-    first = container.bus.dispatch(command, metadata)
-    second = container.bus.dispatch(command, metadata)
+    first = application.bus.dispatch(command, metadata)
+    second = application.bus.dispatch(command, metadata)
 
     assert isinstance(first, Success)
     assert first == second
@@ -46,33 +46,33 @@ def test_repeating_an_add_with_the_same_command_id_succeeds_once(
 
 
 def test_restocking_stores_the_quantity_and_new_figures(
-    container: Container, add_product: AddProductFn, stream: StreamFn
+    application: Application, add_product: AddProductFn, stream: StreamFn
 ) -> None:
     add_product("MUG-001", 4)
 
-    result = container.bus.dispatch(RestockProduct("MUG-001", 6))
+    result = application.bus.dispatch(RestockProduct("MUG-001", 6))
 
     assert isinstance(result, Success)
     assert stream("stock_item-MUG-001")[-1] == StockReplenished("MUG-001", 6, 10, 10)
 
 
 def test_changing_the_price_stores_price_changed(
-    container: Container, add_product: AddProductFn, stream: StreamFn
+    application: Application, add_product: AddProductFn, stream: StreamFn
 ) -> None:
     add_product("MUG-001", 4)
 
-    result = container.bus.dispatch(ChangePrice("MUG-001", Money(1500, "EUR")))
+    result = application.bus.dispatch(ChangePrice("MUG-001", Money(1500, "EUR")))
 
     assert isinstance(result, Success)
     assert stream("stock_item-MUG-001")[-1] == PriceChanged("MUG-001", Money(1500, "EUR"))
 
 
 def test_changing_the_currency_fails_with_currency_mismatch(
-    container: Container, add_product: AddProductFn, stream: StreamFn
+    application: Application, add_product: AddProductFn, stream: StreamFn
 ) -> None:
     add_product("MUG-001", 4)
 
-    result = container.bus.dispatch(ChangePrice("MUG-001", Money(1500, "USD")))
+    result = application.bus.dispatch(ChangePrice("MUG-001", Money(1500, "USD")))
 
     assert isinstance(result, Failure)
     assert result.code == "currency_mismatch"
@@ -80,10 +80,10 @@ def test_changing_the_currency_fails_with_currency_mismatch(
 
 
 def test_restocking_or_repricing_an_unknown_sku_is_not_found(
-    container: Container, stream: StreamFn
+    application: Application, stream: StreamFn
 ) -> None:
-    restock = container.bus.dispatch(RestockProduct("GHOST", 1))
-    reprice = container.bus.dispatch(ChangePrice("GHOST", Money(1, "EUR")))
+    restock = application.bus.dispatch(RestockProduct("GHOST", 1))
+    reprice = application.bus.dispatch(ChangePrice("GHOST", Money(1, "EUR")))
 
     assert isinstance(restock, Failure)
     assert isinstance(reprice, Failure)

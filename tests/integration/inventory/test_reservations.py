@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from inventory.commands import (
     CommitReservation,
     ReleaseInventory,
@@ -43,9 +43,9 @@ def mugs_and_tees(add_product: AddProductFn) -> None:
 
 @pytest.mark.usefixtures("mugs_and_tees")
 def test_reserving_records_the_order_outcome_and_each_skus_stock(
-    container: Container, stream: StreamFn, stock_item: LoadFn
+    application: Application, stream: StreamFn, stock_item: LoadFn
 ) -> None:
-    result = container.bus.dispatch(reserve("o-1", MUG=2, TEE=1))
+    result = application.bus.dispatch(reserve("o-1", MUG=2, TEE=1))
 
     assert isinstance(result, Success)
     assert result.aggregate_id == "o-1"
@@ -58,9 +58,9 @@ def test_reserving_records_the_order_outcome_and_each_skus_stock(
 
 @pytest.mark.usefixtures("mugs_and_tees")
 def test_a_short_sku_is_a_recorded_failure_that_reserves_nothing(
-    container: Container, stream: StreamFn
+    application: Application, stream: StreamFn
 ) -> None:
-    result = container.bus.dispatch(reserve("o-1", MUG=2, TEE=4, GHOST=1))
+    result = application.bus.dispatch(reserve("o-1", MUG=2, TEE=4, GHOST=1))
 
     assert isinstance(result, Success)
     assert stream("reservation-o-1") == [
@@ -72,30 +72,30 @@ def test_a_short_sku_is_a_recorded_failure_that_reserves_nothing(
 
 @pytest.mark.usefixtures("mugs_and_tees")
 def test_reserving_twice_for_an_order_writes_nothing_the_second_time(
-    container: Container,
+    application: Application,
 ) -> None:
-    container.bus.dispatch(reserve("o-1", MUG=2))
-    before = event_count(container)
+    application.bus.dispatch(reserve("o-1", MUG=2))
+    before = event_count(application)
 
-    result = container.bus.dispatch(reserve("o-1", MUG=2))
+    result = application.bus.dispatch(reserve("o-1", MUG=2))
 
     assert isinstance(result, Success)
-    assert event_count(container) == before
+    assert event_count(application) == before
 
 
 @pytest.mark.usefixtures("mugs_and_tees")
 def test_releasing_returns_the_stock_and_a_second_release_writes_nothing(
-    container: Container, stream: StreamFn, stock_item: LoadFn
+    application: Application, stream: StreamFn, stock_item: LoadFn
 ) -> None:
-    container.bus.dispatch(reserve("o-1", MUG=2, TEE=3))
+    application.bus.dispatch(reserve("o-1", MUG=2, TEE=3))
 
-    first = container.bus.dispatch(ReleaseInventory("o-1"))
-    count = event_count(container)
-    second = container.bus.dispatch(ReleaseInventory("o-1"))
+    first = application.bus.dispatch(ReleaseInventory("o-1"))
+    count = event_count(application)
+    second = application.bus.dispatch(ReleaseInventory("o-1"))
 
     assert isinstance(first, Success)
     assert isinstance(second, Success)
-    assert event_count(container) == count
+    assert event_count(application) == count
     lines = (StockLine("MUG", 2), StockLine("TEE", 3))
     assert stream("reservation-o-1")[-1] == InventoryReleased("o-1", lines)
     assert stream("stock_item-TEE")[-1] == StockReleased("TEE", "o-1", 3, 3, 3)
@@ -104,21 +104,21 @@ def test_releasing_returns_the_stock_and_a_second_release_writes_nothing(
     ]  # fmt: skip
 
 
-def test_releasing_an_unknown_reservation_writes_nothing(container: Container) -> None:
-    result = container.bus.dispatch(ReleaseInventory("o-unknown"))
+def test_releasing_an_unknown_reservation_writes_nothing(application: Application) -> None:
+    result = application.bus.dispatch(ReleaseInventory("o-unknown"))
 
     assert isinstance(result, Success)
-    assert event_count(container) == 0
+    assert event_count(application) == 0
 
 
 @pytest.mark.usefixtures("mugs_and_tees")
 def test_committing_takes_exactly_the_reserved_stock_off_hand(
-    container: Container, stream: StreamFn, stock_item: LoadFn
+    application: Application, stream: StreamFn, stock_item: LoadFn
 ) -> None:
-    container.bus.dispatch(reserve("o-1", MUG=2, TEE=1))
-    container.bus.dispatch(reserve("o-2", MUG=1))
+    application.bus.dispatch(reserve("o-1", MUG=2, TEE=1))
+    application.bus.dispatch(reserve("o-2", MUG=1))
 
-    result = container.bus.dispatch(CommitReservation("o-1"))
+    result = application.bus.dispatch(CommitReservation("o-1"))
 
     assert isinstance(result, Success)
     lines = (StockLine("MUG", 2), StockLine("TEE", 1))
@@ -129,35 +129,35 @@ def test_committing_takes_exactly_the_reserved_stock_off_hand(
 
 
 @pytest.mark.usefixtures("mugs_and_tees")
-def test_committing_twice_writes_nothing_the_second_time(container: Container) -> None:
-    container.bus.dispatch(reserve("o-1", MUG=2))
-    container.bus.dispatch(CommitReservation("o-1"))
-    before = event_count(container)
+def test_committing_twice_writes_nothing_the_second_time(application: Application) -> None:
+    application.bus.dispatch(reserve("o-1", MUG=2))
+    application.bus.dispatch(CommitReservation("o-1"))
+    before = event_count(application)
 
-    result = container.bus.dispatch(CommitReservation("o-1"))
+    result = application.bus.dispatch(CommitReservation("o-1"))
 
     assert isinstance(result, Success)
-    assert event_count(container) == before
+    assert event_count(application) == before
 
 
 @pytest.mark.usefixtures("mugs_and_tees")
-def test_committing_a_released_or_unknown_reservation_is_rejected(container: Container) -> None:
-    container.bus.dispatch(reserve("o-1", MUG=2))
-    container.bus.dispatch(ReleaseInventory("o-1"))
-    before = event_count(container)
+def test_committing_a_released_or_unknown_reservation_is_rejected(application: Application) -> None:
+    application.bus.dispatch(reserve("o-1", MUG=2))
+    application.bus.dispatch(ReleaseInventory("o-1"))
+    before = event_count(application)
 
-    released = container.bus.dispatch(CommitReservation("o-1"))
-    unknown = container.bus.dispatch(CommitReservation("o-unknown"))
+    released = application.bus.dispatch(CommitReservation("o-1"))
+    unknown = application.bus.dispatch(CommitReservation("o-unknown"))
 
     assert isinstance(released, Failure)
     assert isinstance(unknown, Failure)
     assert (released.code, unknown.code) == ("not_reserved", "not_reserved")
-    assert event_count(container) == before
+    assert event_count(application) == before
 
 
 @pytest.mark.usefixtures("mugs_and_tees")
 def test_a_writer_winning_on_one_sku_leaves_no_partial_reservation(
-    container: Container, stream: StreamFn, monkeypatch: pytest.MonkeyPatch
+    application: Application, stream: StreamFn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another writer takes every TEE after MUG was appended: the retry must reserve nothing."""
     append = EventStore.append
@@ -167,14 +167,14 @@ def test_a_writer_winning_on_one_sku_leaves_no_partial_reservation(
     def append_after_an_intruder(self: EventStore, conn: Any, **kwargs: Any) -> Any:
         if kwargs["stream_id"] == "stock_item-TEE" and not intruded:
             intruded.append(len(self.read_stream(conn, "stock_item-MUG")))
-            with container.engine.begin() as other:
+            with application.engine.begin() as other:
                 append(self, other, stream_id="stock_item-TEE", stream_type="stock_item",
                        expected_version=1, events=[(intruder, Metadata())])  # fmt: skip
         return append(self, conn, **kwargs)
 
     monkeypatch.setattr(EventStore, "append", append_after_an_intruder)
 
-    result = container.bus.dispatch(reserve("o-1", MUG=2, TEE=2))
+    result = application.bus.dispatch(reserve("o-1", MUG=2, TEE=2))
 
     assert intruded == [2], "MUG was appended in the attempt that lost"
     assert isinstance(result, Success)

@@ -4,26 +4,26 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from inventory.commands import ReleaseInventory, ReservationLine, ReserveInventory
 from inventory.domain import StockItem
 from tests.integration.inventory.conftest import AddProductFn, LoadFn
 
 
 def test_a_long_stock_stream_is_snapshotted_and_loads_like_a_full_replay(
-    container: Container, add_product: AddProductFn, stock_item: LoadFn
+    application: Application, add_product: AddProductFn, stock_item: LoadFn
 ) -> None:
     add_product("HOT", 500)
     for n in range(110):
-        container.bus.dispatch(ReserveInventory(f"o-{n}", (ReservationLine("HOT", 1 + n % 3),)))
+        application.bus.dispatch(ReserveInventory(f"o-{n}", (ReservationLine("HOT", 1 + n % 3),)))
         if n % 10 == 0:
-            container.bus.dispatch(ReleaseInventory(f"o-{n}"))
+            application.bus.dispatch(ReleaseInventory(f"o-{n}"))
 
-    with container.engine.connect() as conn:
+    with application.engine.connect() as conn:
         snapshot_version, snapshot_state = conn.execute(
             text("SELECT version, state FROM snapshots WHERE stream_id = 'stock_item-HOT'")
         ).one()
-        history = container.store.read_stream(conn, "stock_item-HOT")
+        history = application.store.read_stream(conn, "stock_item-HOT")
     replayed = StockItem("HOT")
     replayed.replay(recorded.event for recorded in history)
     loaded = stock_item("HOT")

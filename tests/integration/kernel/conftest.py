@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from kernel.command_bus import CommandBus
 from kernel.event_store import EventStore
 from kernel.subscriptions import SubscriptionRunner
@@ -15,13 +15,13 @@ def store() -> EventStore:
 
 
 @pytest.fixture
-def bus(container: Container, store: EventStore) -> CommandBus:
-    bus = CommandBus(container.engine, store, snapshot_interval=10)
+def bus(application: Application, store: EventStore) -> CommandBus:
+    bus = CommandBus(application.engine, store, snapshot_interval=10)
     bus.register(OpenTally, open_tally)
     bus.register(Count, count)
     return bus
 
 
 @pytest.fixture
-def runner(container: Container, store: EventStore) -> SubscriptionRunner:
-    return SubscriptionRunner(container.engine, store, batch_size=100)
+def runner(application: Application, store: EventStore) -> SubscriptionRunner:
+    return SubscriptionRunner(application.engine, store, batch_size=100)

@@ -4,7 +4,7 @@ import threading
 
 from sqlalchemy import text
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from kernel.command_bus import CommandBus
 from kernel.event_store import Checkpoint, EventStore
 from kernel.messages import Metadata
@@ -14,25 +14,25 @@ from tests.support.tally import Count, Counted, OpenTally, Tally, TallyOpened
 
 
 def test_a_command_appends_its_events_and_returns_id_and_token(
-    bus: CommandBus, container: Container, store: EventStore
+    bus: CommandBus, application: Application, store: EventStore
 ) -> None:
     result = bus.dispatch(OpenTally("t-1", "books"))
 
     assert isinstance(result, Success)
     assert result.aggregate_id == "t-1"
-    with container.engine.connect() as conn:
+    with application.engine.connect() as conn:
         (recorded,) = store.read_stream(conn, "tally-t-1")
     assert recorded.event == TallyOpened("books")
     assert Checkpoint.parse(result.consistency_token) == recorded.checkpoint
 
 
 def test_events_carry_the_commands_correlation_and_causation(
-    bus: CommandBus, container: Container, store: EventStore
+    bus: CommandBus, application: Application, store: EventStore
 ) -> None:
     command_meta = Metadata(actor="customer:42", correlation_id="corr-1")
     bus.dispatch(OpenTally("t-1", "books"), command_meta)
 
-    with container.engine.connect() as conn:
+    with application.engine.connect() as conn:
         (recorded,) = store.read_stream(conn, "tally-t-1")
     assert recorded.metadata.correlation_id == "corr-1"
     assert recorded.metadata.causation_id == command_meta.message_id
@@ -41,7 +41,7 @@ def test_events_carry_the_commands_correlation_and_causation(
 
 
 def test_the_same_command_id_twice_appends_one_set_of_events(
-    bus: CommandBus, container: Container, store: EventStore
+    bus: CommandBus, application: Application, store: EventStore
 ) -> None:
     bus.dispatch(OpenTally("t-1", "books"))
     meta = Metadata()
@@ -50,12 +50,12 @@ def test_the_same_command_id_twice_appends_one_set_of_events(
     second = bus.dispatch(Count("t-1", 5), meta)
 
     assert first == second
-    with container.engine.connect() as conn:
+    with application.engine.connect() as conn:
         assert [r.event for r in store.read_stream(conn, "tally-t-1")][1:] == [Counted(5)]
 
 
 def test_the_same_command_id_sent_concurrently_is_applied_once(
-    bus: CommandBus, container: Container, store: EventStore
+    bus: CommandBus, application: Application, store: EventStore
 ) -> None:
     bus.dispatch(OpenTally("t-1", "books"))
     meta = Metadata()
@@ -70,12 +70,12 @@ def test_the_same_command_id_sent_concurrently_is_applied_once(
         thread.join()
 
     assert len(set(results)) == 1
-    with container.engine.connect() as conn:
+    with application.engine.connect() as conn:
         assert len(store.read_stream(conn, "tally-t-1")) == 2
 
 
 def test_a_broken_rule_fails_with_its_code_and_writes_nothing(
-    bus: CommandBus, container: Container, store: EventStore
+    bus: CommandBus, application: Application, store: EventStore
 ) -> None:
     bus.dispatch(OpenTally("t-1", "books"))
     meta = Metadata()
@@ -84,7 +84,7 @@ def test_a_broken_rule_fails_with_its_code_and_writes_nothing(
 
     assert result == Failure("not_positive", "only positive amounts count")
     assert bus.dispatch(Count("t-1", -1), meta) == result
-    with container.engine.connect() as conn:
+    with application.engine.connect() as conn:
         assert len(store.read_stream(conn, "tally-t-1")) == 1
 
 
@@ -95,7 +95,7 @@ def test_an_unknown_aggregate_is_reported_not_found(bus: CommandBus) -> None:
 
 
 def test_concurrent_writers_of_one_stream_all_land_in_order(
-    bus: CommandBus, container: Container, store: EventStore
+    bus: CommandBus, application: Application, store: EventStore
 ) -> None:
     bus.dispatch(OpenTally("t-1", "hot"))
     results = []
@@ -109,19 +109,19 @@ def test_concurrent_writers_of_one_stream_all_land_in_order(
         thread.join()
 
     assert all(result.ok for result in results)
-    with container.engine.connect() as conn:
+    with application.engine.connect() as conn:
         versions = [r.version for r in store.read_stream(conn, "tally-t-1")]
     assert versions == list(range(1, 22))
 
 
 def test_loading_from_a_snapshot_equals_loading_the_full_stream(
-    bus: CommandBus, container: Container, store: EventStore
+    bus: CommandBus, application: Application, store: EventStore
 ) -> None:
     bus.dispatch(OpenTally("t-1", "long"))
     for amount in range(1, 26):
         bus.dispatch(Count("t-1", amount))
 
-    with container.engine.connect() as conn:
+    with application.engine.connect() as conn:
         snapshot_version = conn.execute(
             text("SELECT version FROM snapshots WHERE stream_id = 'tally-t-1'")
         ).scalar_one()
@@ -135,7 +135,7 @@ def test_loading_from_a_snapshot_equals_loading_the_full_stream(
 
 
 def test_a_command_id_reused_for_another_command_is_refused(
-    bus: CommandBus, container: Container, store: EventStore
+    bus: CommandBus, application: Application, store: EventStore
 ) -> None:
     bus.dispatch(OpenTally("t-1", "books"))
     meta = Metadata()
@@ -145,5 +145,5 @@ def test_a_command_id_reused_for_another_command_is_refused(
 
     assert isinstance(reused, Failure)
     assert reused.code == "command_id_reused"
-    with container.engine.connect() as conn:
+    with application.engine.connect() as conn:
         assert [r.event for r in store.read_stream(conn, "tally-t-1")][1:] == [Counted(1)]

@@ -7,7 +7,7 @@ import threading
 import pytest
 from sqlalchemy import Engine, text
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from kernel.errors import ConcurrencyError
 from kernel.event_store import EventStore
 from kernel.messages import Event, Metadata
@@ -15,9 +15,11 @@ from tests.support.event_log import event_count
 from tests.support.tally import Counted, TallyOpened
 
 
-def test_appended_events_read_back_in_stream_order(container: Container, store: EventStore) -> None:
+def test_appended_events_read_back_in_stream_order(
+    application: Application, store: EventStore
+) -> None:
     meta = Metadata(actor="tester")
-    with container.engine.begin() as conn:
+    with application.engine.begin() as conn:
         stored = store.append(
             conn,
             stream_id="tally-1",
@@ -25,7 +27,7 @@ def test_appended_events_read_back_in_stream_order(container: Container, store: 
             expected_version=0,
             events=[(TallyOpened("groceries"), meta), (Counted(3), meta)],
         )
-    with container.engine.connect() as conn:
+    with application.engine.connect() as conn:
         read = store.read_stream(conn, "tally-1")
 
     assert [r.event for r in read] == [TallyOpened("groceries"), Counted(3)]
@@ -36,35 +38,37 @@ def test_appended_events_read_back_in_stream_order(container: Container, store: 
 
 
 def test_append_at_a_stale_version_raises_and_writes_nothing(
-    container: Container, store: EventStore
+    application: Application, store: EventStore
 ) -> None:
-    _append(container.engine, store, "tally-1", 0, TallyOpened("a"))
+    _append(application.engine, store, "tally-1", 0, TallyOpened("a"))
 
-    with pytest.raises(ConcurrencyError), container.engine.begin() as conn:
+    with pytest.raises(ConcurrencyError), application.engine.begin() as conn:
         store.append(
             conn, stream_id="tally-1", stream_type="tally", expected_version=0,
             events=[(TallyOpened("b"), Metadata())],
         )  # fmt: skip
 
-    assert event_count(container) == 1
+    assert event_count(application) == 1
 
 
-def test_append_beyond_the_end_of_a_stream_raises(container: Container, store: EventStore) -> None:
+def test_append_beyond_the_end_of_a_stream_raises(
+    application: Application, store: EventStore
+) -> None:
     with pytest.raises(ConcurrencyError):
-        _append(container.engine, store, "tally-1", 5, Counted(1))
-    assert event_count(container) == 0
+        _append(application.engine, store, "tally-1", 5, Counted(1))
+    assert event_count(application) == 0
 
 
 def test_two_concurrent_appends_at_one_version_exactly_one_wins(
-    container: Container, store: EventStore
+    application: Application, store: EventStore
 ) -> None:
-    _append(container.engine, store, "tally-1", 0, TallyOpened("race"))
+    _append(application.engine, store, "tally-1", 0, TallyOpened("race"))
     both_inserted = threading.Barrier(2, timeout=10)
     outcomes: list[str] = []
 
     def writer(amount: int) -> None:
         try:
-            with container.engine.begin() as conn:
+            with application.engine.begin() as conn:
                 store.append(
                     conn, stream_id="tally-1", stream_type="tally", expected_version=1,
                     events=[(Counted(amount), Metadata())],
@@ -83,14 +87,14 @@ def test_two_concurrent_appends_at_one_version_exactly_one_wins(
         thread.join()
 
     assert sorted(outcomes) == ["conflict", "won"]
-    with container.engine.connect() as conn:
+    with application.engine.connect() as conn:
         assert [r.version for r in store.read_stream(conn, "tally-1")] == [1, 2]
 
 
 def test_an_event_stored_at_schema_version_1_reads_back_upcast_to_version_2(
-    container: Container, store: EventStore
+    application: Application, store: EventStore
 ) -> None:
-    with container.engine.begin() as conn:
+    with application.engine.begin() as conn:
         conn.execute(
             text(
                 "INSERT INTO events (stream_id, stream_type, version, type, schema_version,"
@@ -99,19 +103,19 @@ def test_an_event_stored_at_schema_version_1_reads_back_upcast_to_version_2(
             ),
             {"data": '{"name": "legacy"}', "meta": _json(Metadata())},
         )
-    with container.engine.connect() as conn:
+    with application.engine.connect() as conn:
         (recorded,) = store.read_stream(conn, "tally-old")
 
     assert recorded.event == TallyOpened(title="legacy")
     assert recorded.data == {"title": "legacy"}
 
 
-def test_events_cannot_be_updated_or_deleted(container: Container, store: EventStore) -> None:
-    _append(container.engine, store, "tally-1", 0, TallyOpened("kept"))
+def test_events_cannot_be_updated_or_deleted(application: Application, store: EventStore) -> None:
+    _append(application.engine, store, "tally-1", 0, TallyOpened("kept"))
     for statement in ("UPDATE events SET type = 'X'", "DELETE FROM events"):
-        with pytest.raises(Exception, match="append-only"), container.engine.begin() as conn:
+        with pytest.raises(Exception, match="append-only"), application.engine.begin() as conn:
             conn.execute(text(statement))
-    assert event_count(container) == 1
+    assert event_count(application) == 1
 
 
 def _append(engine: Engine, store: EventStore, stream: str, expected: int, event: Event) -> None:

@@ -6,7 +6,7 @@ import time
 
 from sqlalchemy import Connection, text
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from kernel.event_store import EventStore, RecordedEvent
 from kernel.messages import Event, Metadata
 from kernel.subscriptions import PostgresSubscriber, SubscriptionRunner
@@ -29,27 +29,27 @@ class AppliedLog(PostgresSubscriber):
         )
 
 
-def _create_applied_log(container: Container) -> None:
-    with container.engine.begin() as conn:
+def _create_applied_log(application: Application) -> None:
+    with application.engine.begin() as conn:
         conn.execute(
             text("CREATE TABLE IF NOT EXISTS applied_log (seq bigserial, position bigint)")
         )
 
 
-def _append_counts(container: Container, store: EventStore, stream: str, n: int) -> None:
+def _append_counts(application: Application, store: EventStore, stream: str, n: int) -> None:
     events: list[tuple[Event, Metadata]] = [(TallyOpened(stream), Metadata())]
     events += [(Counted(i), Metadata()) for i in range(n - 1)]
-    with container.engine.begin() as conn:
+    with application.engine.begin() as conn:
         store.append(conn, stream_id=stream, stream_type="tally", expected_version=0, events=events)
 
 
-def _applied(container: Container) -> list[int]:
-    with container.engine.connect() as conn:
+def _applied(application: Application) -> list[int]:
+    with application.engine.connect() as conn:
         return list(conn.execute(text("SELECT position FROM applied_log ORDER BY seq")).scalars())
 
 
-def _log_order(container: Container) -> list[int]:
-    with container.engine.connect() as conn:
+def _log_order(application: Application) -> list[int]:
+    with application.engine.connect() as conn:
         return list(
             conn.execute(text("SELECT position FROM events ORDER BY transaction_id, position"))
             .scalars()
@@ -57,16 +57,16 @@ def _log_order(container: Container) -> list[int]:
 
 
 def test_out_of_order_commits_are_applied_once_each_in_log_order(
-    container: Container, store: EventStore
+    application: Application, store: EventStore
 ) -> None:
-    _create_applied_log(container)
-    runner = SubscriptionRunner(container.engine, store, batch_size=200)
+    _create_applied_log(application)
+    runner = SubscriptionRunner(application.engine, store, batch_size=200)
     subscriber = AppliedLog()
     writers_done = threading.Event()
 
     def writer(n: int) -> None:
         rng = random.Random(n)
-        with container.engine.connect() as conn:
+        with application.engine.connect() as conn:
             for version in range(2000):
                 with conn.begin():
                     store.append(
@@ -91,28 +91,28 @@ def test_out_of_order_commits_are_applied_once_each_in_log_order(
     follower.join()
     runner.run(subscriber)
 
-    applied = _applied(container)
+    applied = _applied(application)
     assert len(applied) == 16_000
     assert len(set(applied)) == 16_000
-    assert applied == _log_order(container)
+    assert applied == _log_order(application)
     assert applied != sorted(applied), "commits never landed out of position order"
 
 
 def test_a_failing_event_stops_the_subscription_before_it_and_resumes_once_fixed(
-    container: Container, store: EventStore
+    application: Application, store: EventStore
 ) -> None:
-    _create_applied_log(container)
-    _append_counts(container, store, "t-1", 10)
-    positions = _log_order(container)
+    _create_applied_log(application)
+    _append_counts(application, store, "t-1", 10)
+    positions = _log_order(application)
     failing = positions[6]
-    runner = SubscriptionRunner(container.engine, store, batch_size=4)
+    runner = SubscriptionRunner(application.engine, store, batch_size=4)
     broken = AppliedLog(fail_at=failing)
 
     report = runner.run(broken)
     (status,) = runner.status([broken])
 
     assert report.error and f"cannot apply event {failing}" in report.error
-    assert _applied(container) == positions[:6]
+    assert _applied(application) == positions[:6]
     assert status.checkpoint.position == positions[5]
     assert status.state == "failed"
     assert status.failed_position == failing
@@ -120,22 +120,22 @@ def test_a_failing_event_stops_the_subscription_before_it_and_resumes_once_fixed
     assert status.lag_events == 4
 
     assert runner.run(broken).error  # still broken: still stopped there
-    assert _applied(container) == positions[:6]
+    assert _applied(application) == positions[:6]
 
     fixed = AppliedLog()
     runner.run(fixed)
     (status,) = runner.status([fixed])
-    assert _applied(container) == positions
+    assert _applied(application) == positions
     assert status.state == "caught_up"
     assert (status.lag_events, status.last_error) == (0, None)
 
 
 def test_only_one_runner_per_subscription_works_at_a_time(
-    container: Container, store: EventStore
+    application: Application, store: EventStore
 ) -> None:
-    _create_applied_log(container)
-    _append_counts(container, store, "t-1", 3)
-    runner = SubscriptionRunner(container.engine, store)
+    _create_applied_log(application)
+    _append_counts(application, store, "t-1", 3)
+    runner = SubscriptionRunner(application.engine, store)
     inside = threading.Event()
     release = threading.Event()
 
@@ -153,13 +153,15 @@ def test_only_one_runner_per_subscription_works_at_a_time(
     first.join()
 
     assert second.busy
-    assert _applied(container) == _log_order(container)
+    assert _applied(application) == _log_order(application)
 
 
-def test_status_reports_checkpoint_head_and_lag(container: Container, store: EventStore) -> None:
-    _create_applied_log(container)
-    _append_counts(container, store, "t-1", 5)
-    runner = SubscriptionRunner(container.engine, store)
+def test_status_reports_checkpoint_head_and_lag(
+    application: Application, store: EventStore
+) -> None:
+    _create_applied_log(application)
+    _append_counts(application, store, "t-1", 5)
+    runner = SubscriptionRunner(application.engine, store)
     subscriber = AppliedLog()
 
     (before,) = runner.status([subscriber])

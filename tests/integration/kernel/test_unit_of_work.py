@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, event, text
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from kernel.command_bus import CommandBus
 from kernel.errors import NotFound
 from kernel.event_store import EventStore
@@ -34,8 +34,8 @@ def statements(conn: Connection) -> Iterator[list[str]]:
         event.remove(conn, "before_cursor_execute", note)
 
 
-def _waiting_for_a_lock(container: Container) -> bool:
-    with container.engine.connect() as conn:
+def _waiting_for_a_lock(application: Application) -> bool:
+    with application.engine.connect() as conn:
         waiting = conn.execute(
             text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
         ).scalar_one()
@@ -43,13 +43,13 @@ def _waiting_for_a_lock(container: Container) -> bool:
 
 
 def test_a_load_is_one_statement_with_or_without_the_lock(
-    bus: CommandBus, container: Container, store: EventStore
+    bus: CommandBus, application: Application, store: EventStore
 ) -> None:
     bus.dispatch(OpenTally("t-1", "books"))
     for amount in range(1, 15):  # a snapshot at 10, four events after it
         bus.dispatch(Count("t-1", amount))
 
-    with container.engine.begin() as conn, statements(conn) as seen:
+    with application.engine.begin() as conn, statements(conn) as seen:
         locked = UnitOfWork(conn, store, Metadata()).get(Tally, "t-1")
         unlocked = UnitOfWork(conn, store, Metadata()).get(Tally, "t-1", lock=False)
 
@@ -59,16 +59,16 @@ def test_a_load_is_one_statement_with_or_without_the_lock(
 
 
 def test_a_load_that_waited_for_the_lock_sees_what_its_holder_committed(
-    bus: CommandBus, container: Container, store: EventStore
+    bus: CommandBus, application: Application, store: EventStore
 ) -> None:
     bus.dispatch(OpenTally("t-1", "books"))
     loaded: list[Tally] = []
 
     def second_writer() -> None:
-        with container.engine.begin() as conn:
+        with application.engine.begin() as conn:
             loaded.append(UnitOfWork(conn, store, Metadata()).get(Tally, "t-1"))
 
-    with container.engine.begin() as conn:
+    with application.engine.begin() as conn:
         uow = UnitOfWork(conn, store, Metadata())
         tally = uow.get(Tally, "t-1")
         tally.count(5)
@@ -76,7 +76,7 @@ def test_a_load_that_waited_for_the_lock_sees_what_its_holder_committed(
         waiter = threading.Thread(target=second_writer)
         waiter.start()
         deadline = time.monotonic() + 5
-        while not _waiting_for_a_lock(container):
+        while not _waiting_for_a_lock(application):
             assert time.monotonic() < deadline, "the second writer never queued for the lock"
             time.sleep(0.01)
     waiter.join(timeout=5)
@@ -86,12 +86,12 @@ def test_a_load_that_waited_for_the_lock_sees_what_its_holder_committed(
 
 
 def test_a_snapshot_of_another_schema_is_ignored(
-    bus: CommandBus, container: Container, store: EventStore
+    bus: CommandBus, application: Application, store: EventStore
 ) -> None:
     bus.dispatch(OpenTally("t-1", "books"))
     for amount in range(1, 12):
         bus.dispatch(Count("t-1", amount))
-    with container.engine.begin() as conn:
+    with application.engine.begin() as conn:
         conn.execute(
             text(
                 "UPDATE snapshots SET schema_version = 99, state = '{}'"
@@ -99,25 +99,27 @@ def test_a_snapshot_of_another_schema_is_ignored(
             )
         )
 
-    with container.engine.begin() as conn:
+    with application.engine.begin() as conn:
         tally = UnitOfWork(conn, store, Metadata()).get(Tally, "t-1")
 
     assert (tally.title, tally.total, tally.counts, tally.version) == ("books", 66, 11, 12)
 
 
-def test_an_aggregate_without_events_loads_as_none(container: Container, store: EventStore) -> None:
-    with container.engine.begin() as conn:
+def test_an_aggregate_without_events_loads_as_none(
+    application: Application, store: EventStore
+) -> None:
+    with application.engine.begin() as conn:
         uow = UnitOfWork(conn, store, Metadata())
         assert uow.load(Tally, "nobody") is None
         assert uow.load(Tally, "nobody", lock=False) is None
 
 
 def test_require_checks_existence_like_get(
-    bus: CommandBus, container: Container, store: EventStore
+    bus: CommandBus, application: Application, store: EventStore
 ) -> None:
     bus.dispatch(OpenTally("t-1", "books"))
 
-    with container.engine.begin() as conn:
+    with application.engine.begin() as conn:
         uow = UnitOfWork(conn, store, Metadata())
         uow.require(Tally, "t-1")
         with pytest.raises(NotFound) as missing:

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import event, text
 
 from config.adapters import InventoryCatalog
-from config.bootstrap import Container
+from config.bootstrap import Application
 from inventory.commands import ChangePrice
 from kernel.messages import Metadata
 from kernel.money import Money
@@ -18,17 +18,17 @@ from kernel.unit_of_work import UnitOfWork
 from orders.ports import CatalogEntry
 
 
-def describe(container: Container, *skus: str) -> tuple[Mapping[str, CatalogEntry], int]:
+def describe(application: Application, *skus: str) -> tuple[Mapping[str, CatalogEntry], int]:
     """The entries, and how many statements it took."""
     executed: list[object] = []
 
     def note(*args: object) -> None:
         executed.append(args[2])
 
-    with container.engine.begin() as conn:
+    with application.engine.begin() as conn:
         event.listen(conn, "before_cursor_execute", note)
         try:
-            uow = UnitOfWork(conn, container.store, Metadata())
+            uow = UnitOfWork(conn, application.store, Metadata())
             entries = InventoryCatalog().describe(uow, skus)
         finally:
             event.remove(conn, "before_cursor_execute", note)
@@ -36,9 +36,9 @@ def describe(container: Container, *skus: str) -> tuple[Mapping[str, CatalogEntr
 
 
 def test_known_skus_come_from_one_query_and_unknown_ones_are_left_out(
-    container: Container,
+    application: Application,
 ) -> None:
-    entries, statements = describe(container, "MUG-1", "BOOK-1", "NOPE-1", "MUG-1")
+    entries, statements = describe(application, "MUG-1", "BOOK-1", "NOPE-1", "MUG-1")
 
     assert entries == {
         "MUG-1": CatalogEntry("MUG-1", "Enamel mug", Money(1250, "EUR")),
@@ -47,10 +47,10 @@ def test_known_skus_come_from_one_query_and_unknown_ones_are_left_out(
     assert statements == 1
 
 
-def test_a_new_price_is_the_price(container: Container) -> None:
-    assert isinstance(container.bus.dispatch(ChangePrice("MUG-1", Money(990, "EUR"))), Success)
+def test_a_new_price_is_the_price(application: Application) -> None:
+    assert isinstance(application.bus.dispatch(ChangePrice("MUG-1", Money(990, "EUR"))), Success)
 
-    entries, _ = describe(container, "MUG-1")
+    entries, _ = describe(application, "MUG-1")
 
     assert entries["MUG-1"].unit_price == Money(990, "EUR")
 
@@ -65,12 +65,12 @@ def test_a_new_price_is_the_price(container: Container) -> None:
     ids=["behind", "missing"],
 )
 def test_a_sku_the_read_model_has_not_caught_up_with_is_read_from_its_stock_item(
-    container: Container, lag: str
+    application: Application, lag: str
 ) -> None:
-    with container.engine.begin() as conn:
+    with application.engine.begin() as conn:
         conn.execute(text(lag))
 
-    entries, statements = describe(container, "MUG-1", "TEE-1")
+    entries, statements = describe(application, "MUG-1", "TEE-1")
 
     assert entries == {
         "MUG-1": CatalogEntry("MUG-1", "Enamel mug", Money(1250, "EUR")),
@@ -79,8 +79,8 @@ def test_a_sku_the_read_model_has_not_caught_up_with_is_read_from_its_stock_item
     assert statements == 2  # the query, then the one stock item
 
 
-def test_the_active_generation_is_read(container: Container) -> None:
-    with container.engine.begin() as conn:
+def test_the_active_generation_is_read(application: Application) -> None:
+    with application.engine.begin() as conn:
         conn.execute(
             text(
                 "INSERT INTO catalog_products (generation, sku, name, price_amount, currency,"
@@ -90,6 +90,6 @@ def test_the_active_generation_is_read(container: Container) -> None:
             )
         )
 
-    entries, _ = describe(container, "MUG-1")
+    entries, _ = describe(application, "MUG-1")
 
     assert entries["MUG-1"].name == "Enamel mug"

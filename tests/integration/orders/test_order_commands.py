@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from kernel.messages import Event, Metadata
 from kernel.results import Failure, Success
 from orders.commands import (
@@ -28,24 +28,24 @@ def _place(customer_id: str, order_id: str = "order-1") -> PlaceOrder:
 
 
 def test_confirming_twice_records_one_confirmation(
-    container: Container,
+    application: Application,
     customer: Customer,
     place_order: Placer,
     stream: Callable[[str], list[Event]],
 ) -> None:
     order_id = place_order(customer).get_json()["order_id"]
 
-    first = container.bus.dispatch(ConfirmOrder(order_id))
-    second = container.bus.dispatch(ConfirmOrder(order_id))
+    first = application.bus.dispatch(ConfirmOrder(order_id))
+    second = application.bus.dispatch(ConfirmOrder(order_id))
 
     assert isinstance(first, Success) and isinstance(second, Success)
     assert stream(f"order-{order_id}")[1:] == [OrderConfirmed(order_id)]
 
 
 def test_the_system_cancels_a_confirmed_order(
-    container: Container, confirmed_order: str, stream: Callable[[str], list[Event]]
+    application: Application, confirmed_order: str, stream: Callable[[str], list[Event]]
 ) -> None:
-    result = container.bus.dispatch(CancelOrder(confirmed_order, "payment refunded", "system"))
+    result = application.bus.dispatch(CancelOrder(confirmed_order, "payment refunded", "system"))
 
     assert isinstance(result, Success)
     assert stream(f"order-{confirmed_order}")[-1] == OrderCancelled(
@@ -54,56 +54,56 @@ def test_the_system_cancels_a_confirmed_order(
 
 
 def test_confirming_a_cancelled_order_fails_with_its_code(
-    container: Container, customer: Customer, place_order: Placer
+    application: Application, customer: Customer, place_order: Placer
 ) -> None:
     order_id = place_order(customer).get_json()["order_id"]
-    container.bus.dispatch(CancelOrder(order_id, "out of stock", "system"))
+    application.bus.dispatch(CancelOrder(order_id, "out of stock", "system"))
 
-    result = container.bus.dispatch(ConfirmOrder(order_id))
+    result = application.bus.dispatch(ConfirmOrder(order_id))
 
     assert isinstance(result, Failure)
     assert result.code == "order_not_confirmable"
 
 
-def test_confirming_an_unknown_order_is_not_found(container: Container) -> None:
-    result = container.bus.dispatch(ConfirmOrder("no-such-order"))
+def test_confirming_an_unknown_order_is_not_found(application: Application) -> None:
+    result = application.bus.dispatch(ConfirmOrder("no-such-order"))
 
     assert isinstance(result, Failure)
     assert result.code == "not_found"
 
 
 def test_an_unregistered_customer_cannot_place_orders(
-    container: Container, count_events: Callable[[str], int]
+    application: Application, count_events: Callable[[str], int]
 ) -> None:
-    result = container.bus.dispatch(_place(customer_id_for("nobody@example.com")))
+    result = application.bus.dispatch(_place(customer_id_for("nobody@example.com")))
 
     assert isinstance(result, Failure)
     assert result.code == "not_found"
     assert count_events("OrderPlaced") == 0
 
 
-def test_an_order_id_cannot_be_placed_twice(container: Container, customer: Customer) -> None:
-    assert isinstance(container.bus.dispatch(_place(customer.customer_id)), Success)
+def test_an_order_id_cannot_be_placed_twice(application: Application, customer: Customer) -> None:
+    assert isinstance(application.bus.dispatch(_place(customer.customer_id)), Success)
 
-    result = container.bus.dispatch(_place(customer.customer_id))
+    result = application.bus.dispatch(_place(customer.customer_id))
 
     assert isinstance(result, Failure)
     assert result.code == "order_exists"
 
 
-def test_placing_records_who_asked(container: Container, customer: Customer) -> None:
+def test_placing_records_who_asked(application: Application, customer: Customer) -> None:
     actor = f"customer:{customer.customer_id}"
-    container.bus.dispatch(_place(customer.customer_id), Metadata(actor=actor))
+    application.bus.dispatch(_place(customer.customer_id), Metadata(actor=actor))
 
-    with container.engine.connect() as conn:
-        (recorded,) = container.store.read_stream(conn, "order-order-1")
+    with application.engine.connect() as conn:
+        (recorded,) = application.store.read_stream(conn, "order-order-1")
     assert recorded.metadata.actor == actor
 
 
 def test_a_registration_under_an_id_not_derived_from_the_email_is_refused(
-    container: Container, stream: Callable[[str], list[Event]]
+    application: Application, stream: Callable[[str], list[Event]]
 ) -> None:
-    result = container.bus.dispatch(RegisterCustomer("chosen-id", "ada@example.com", "Ada"))
+    result = application.bus.dispatch(RegisterCustomer("chosen-id", "ada@example.com", "Ada"))
 
     assert isinstance(result, Failure)
     assert result.code == "invalid"
@@ -111,11 +111,11 @@ def test_a_registration_under_an_id_not_derived_from_the_email_is_refused(
 
 
 def test_registering_through_the_bus_stores_the_customer(
-    container: Container, stream: Callable[[str], list[Event]]
+    application: Application, stream: Callable[[str], list[Event]]
 ) -> None:
     customer_id = customer_id_for("grace@example.com")
 
-    result = container.bus.dispatch(RegisterCustomer(customer_id, "grace@example.com", "Grace"))
+    result = application.bus.dispatch(RegisterCustomer(customer_id, "grace@example.com", "Grace"))
 
     assert isinstance(result, Success)
     assert result.aggregate_id == customer_id

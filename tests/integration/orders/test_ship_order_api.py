@@ -7,7 +7,7 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from kernel.messages import Event
 from kernel.results import Success
 from orders.commands import CancelOrder
@@ -29,7 +29,7 @@ def ship(client: FlaskClient, admin_headers: dict[str, str]) -> Callable[..., Te
 
 
 def test_the_admin_ships_a_confirmed_order(
-    container: Container,
+    application: Application,
     confirmed_order: str,
     ship: Callable[..., TestResponse],
 ) -> None:
@@ -37,8 +37,8 @@ def test_the_admin_ships_a_confirmed_order(
 
     assert response.status_code == 202
     assert response.get_json()["order_id"] == confirmed_order
-    with container.engine.connect() as conn:
-        recorded = container.store.read_stream(conn, f"order-{confirmed_order}")[-1]
+    with application.engine.connect() as conn:
+        recorded = application.store.read_stream(conn, f"order-{confirmed_order}")[-1]
     assert recorded.event == OrderShipped(confirmed_order, "1Z999AA10123456784")
     assert recorded.metadata.actor == "admin"
 
@@ -59,11 +59,11 @@ def test_a_pending_order_cannot_ship_yet(
 
 
 def test_a_cancelled_order_cannot_ship(
-    container: Container,
+    application: Application,
     confirmed_order: str,
     ship: Callable[..., TestResponse],
 ) -> None:
-    cancelled = container.bus.dispatch(CancelOrder(confirmed_order, "payment failed", "system"))
+    cancelled = application.bus.dispatch(CancelOrder(confirmed_order, "payment failed", "system"))
     assert isinstance(cancelled, Success)
 
     body = problem(ship(confirmed_order), 409)

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from kernel.command_bus import CommandBus
 from kernel.messages import Event
 from kernel.money import Money
@@ -37,13 +37,13 @@ def gateway() -> RecordingGateway:
 
 
 @pytest.fixture
-def recorded_bus(container: Container, gateway: RecordingGateway) -> CommandBus:
+def recorded_bus(application: Application, gateway: RecordingGateway) -> CommandBus:
     """A bus wired like the real one, but with a gateway that counts charges and refunds."""
-    bus = CommandBus(container.engine, container.store)
+    bus = CommandBus(application.engine, application.store)
     handlers.register(bus, gateway)
     return bus
 
 
-def payment_events(container: Container, order_id: str) -> list[Event]:
-    with container.engine.connect() as conn:
-        return [r.event for r in container.store.read_stream(conn, f"payment-{order_id}")]
+def payment_events(application: Application, order_id: str) -> list[Event]:
+    with application.engine.connect() as conn:
+        return [r.event for r in application.store.read_stream(conn, f"payment-{order_id}")]

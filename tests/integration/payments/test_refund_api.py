@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from kernel.event_store import Checkpoint
 from kernel.money import Money
 from payments.commands import ProcessPayment
@@ -25,9 +25,9 @@ def assert_problem(response: Any, status: int) -> dict[str, Any]:
 
 
 def test_an_admin_refunds_a_paid_order(
-    client: FlaskClient, container: Container, admin_headers: dict[str, str]
+    client: FlaskClient, application: Application, admin_headers: dict[str, str]
 ) -> None:
-    container.bus.dispatch(ProcessPayment("o-1", EUR_10, "tok_visa"))
+    application.bus.dispatch(ProcessPayment("o-1", EUR_10, "tok_visa"))
 
     response = client.post(URL, json={"reason": "damaged in transit"}, headers=admin_headers)
 
@@ -35,23 +35,23 @@ def test_an_admin_refunds_a_paid_order(
     body = response.get_json()
     assert body["order_id"] == "o-1"
     Checkpoint.parse(body["consistency_token"])
-    refunded = payment_events(container, "o-1")[-1]
+    refunded = payment_events(application, "o-1")[-1]
     assert isinstance(refunded, PaymentRefunded)
     assert refunded.reason == "damaged in transit"
-    with container.engine.connect() as conn:
-        assert container.store.read_stream(conn, "payment-o-1")[-1].metadata.actor == "admin"
+    with application.engine.connect() as conn:
+        assert application.store.read_stream(conn, "payment-o-1")[-1].metadata.actor == "admin"
 
 
 def test_refunding_again_is_accepted_and_changes_nothing(
-    client: FlaskClient, container: Container, admin_headers: dict[str, str]
+    client: FlaskClient, application: Application, admin_headers: dict[str, str]
 ) -> None:
-    container.bus.dispatch(ProcessPayment("o-1", EUR_10, "tok_visa"))
+    application.bus.dispatch(ProcessPayment("o-1", EUR_10, "tok_visa"))
     client.post(URL, json={"reason": "damaged"}, headers=admin_headers)
 
     response = client.post(URL, json={"reason": "damaged"}, headers=admin_headers)
 
     assert response.status_code == 202
-    assert len(payment_events(container, "o-1")) == 2
+    assert len(payment_events(application, "o-1")) == 2
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer forged"}])
@@ -64,15 +64,15 @@ def test_a_refund_needs_a_valid_token(client: FlaskClient, headers: dict[str, st
 
 @pytest.mark.parametrize("body", [{"reason": "damaged"}, {}])
 def test_a_customer_cannot_refund_even_before_validation(
-    client: FlaskClient, container: Container, body: dict[str, str]
+    client: FlaskClient, application: Application, body: dict[str, str]
 ) -> None:
-    container.bus.dispatch(ProcessPayment("o-1", EUR_10, "tok_visa"))
-    headers = {"Authorization": f"Bearer {container.authenticator.issue('c-1')}"}
+    application.bus.dispatch(ProcessPayment("o-1", EUR_10, "tok_visa"))
+    headers = {"Authorization": f"Bearer {application.authenticator.issue('c-1')}"}
 
     response = client.post(URL, json=body, headers=headers)
 
     assert_problem(response, 403)
-    assert len(payment_events(container, "o-1")) == 1
+    assert len(payment_events(application, "o-1")) == 1
 
 
 def test_refunding_an_order_without_payment_is_404(
@@ -85,36 +85,39 @@ def test_refunding_an_order_without_payment_is_404(
 
 @pytest.mark.parametrize("token", ["tok_declined", "tok_async"])
 def test_refunding_an_unpaid_order_is_409(
-    client: FlaskClient, container: Container, admin_headers: dict[str, str], token: str
+    client: FlaskClient, application: Application, admin_headers: dict[str, str], token: str
 ) -> None:
-    container.bus.dispatch(ProcessPayment("o-1", EUR_10, token))
+    application.bus.dispatch(ProcessPayment("o-1", EUR_10, token))
 
     response = client.post(URL, json={"reason": "damaged"}, headers=admin_headers)
 
     body = assert_problem(response, 409)
     assert body["type"] == "/problems/payment-not-refundable"
-    assert len(payment_events(container, "o-1")) == 1
+    assert len(payment_events(application, "o-1")) == 1
 
 
 @pytest.mark.parametrize(
     "body", [{}, {"reason": ""}, {"reason": "x" * 501}, {"reason": 7}, {"reason": None}]
 )
 def test_a_refund_needs_a_reason_of_1_to_500_characters(
-    client: FlaskClient, container: Container, admin_headers: dict[str, str], body: dict[str, Any]
+    client: FlaskClient,
+    application: Application,
+    admin_headers: dict[str, str],
+    body: dict[str, Any],
 ) -> None:
-    container.bus.dispatch(ProcessPayment("o-1", EUR_10, "tok_visa"))
+    application.bus.dispatch(ProcessPayment("o-1", EUR_10, "tok_visa"))
 
     response = client.post(URL, json=body, headers=admin_headers)
 
     problem = assert_problem(response, 422)
     assert list(problem["errors"]) == ["reason"]
-    assert len(payment_events(container, "o-1")) == 1
+    assert len(payment_events(application, "o-1")) == 1
 
 
 def test_a_reason_of_500_characters_is_accepted(
-    client: FlaskClient, container: Container, admin_headers: dict[str, str]
+    client: FlaskClient, application: Application, admin_headers: dict[str, str]
 ) -> None:
-    container.bus.dispatch(ProcessPayment("o-1", EUR_10, "tok_visa"))
+    application.bus.dispatch(ProcessPayment("o-1", EUR_10, "tok_visa"))
 
     response = client.post(URL, json={"reason": "x" * 500}, headers=admin_headers)
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from kernel.command_bus import CommandBus
 from kernel.money import Money
 from kernel.results import Failure, Success
@@ -14,7 +14,7 @@ EUR_10 = Money(1000, "EUR")
 
 
 def test_a_succeeded_payment_is_refunded_at_the_provider(
-    container: Container, recorded_bus: CommandBus, gateway: RecordingGateway
+    application: Application, recorded_bus: CommandBus, gateway: RecordingGateway
 ) -> None:
     recorded_bus.dispatch(ProcessPayment("o-1", EUR_10, "tok_visa"))
 
@@ -22,7 +22,7 @@ def test_a_succeeded_payment_is_refunded_at_the_provider(
 
     assert isinstance(result, Success)
     assert result.aggregate_id == "o-1"
-    charged, refunded = payment_events(container, "o-1")
+    charged, refunded = payment_events(application, "o-1")
     assert isinstance(charged, PaymentSucceeded)
     assert isinstance(refunded, PaymentRefunded)
     assert refunded == PaymentRefunded(
@@ -34,7 +34,7 @@ def test_a_succeeded_payment_is_refunded_at_the_provider(
 
 
 def test_refunding_twice_refunds_once(
-    container: Container, recorded_bus: CommandBus, gateway: RecordingGateway
+    application: Application, recorded_bus: CommandBus, gateway: RecordingGateway
 ) -> None:
     recorded_bus.dispatch(ProcessPayment("o-1", EUR_10, "tok_visa"))
     recorded_bus.dispatch(RefundPayment("o-1", "order cancelled"))
@@ -43,7 +43,7 @@ def test_refunding_twice_refunds_once(
 
     assert isinstance(again, Success)
     assert len(gateway.refunds) == 1
-    assert [type(e) for e in payment_events(container, "o-1")] == [
+    assert [type(e) for e in payment_events(application, "o-1")] == [
         PaymentSucceeded,
         PaymentRefunded,
     ]
@@ -51,7 +51,7 @@ def test_refunding_twice_refunds_once(
 
 @pytest.mark.parametrize("token", ["tok_declined", "tok_async"])
 def test_a_payment_that_has_not_succeeded_cannot_be_refunded(
-    container: Container, recorded_bus: CommandBus, gateway: RecordingGateway, token: str
+    application: Application, recorded_bus: CommandBus, gateway: RecordingGateway, token: str
 ) -> None:
     recorded_bus.dispatch(ProcessPayment("o-1", EUR_10, token))
 
@@ -60,11 +60,11 @@ def test_a_payment_that_has_not_succeeded_cannot_be_refunded(
     assert isinstance(result, Failure)
     assert result.code == "payment_not_refundable"
     assert gateway.refunds == []
-    assert len(payment_events(container, "o-1")) == 1
+    assert len(payment_events(application, "o-1")) == 1
 
 
-def test_refunding_an_order_without_payment_is_not_found(container: Container) -> None:
-    result = container.bus.dispatch(RefundPayment("o-unknown", "order cancelled"))
+def test_refunding_an_order_without_payment_is_not_found(application: Application) -> None:
+    result = application.bus.dispatch(RefundPayment("o-unknown", "order cancelled"))
 
     assert isinstance(result, Failure)
     assert result.code == "not_found"

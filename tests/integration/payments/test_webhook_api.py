@@ -13,7 +13,7 @@ from sqlalchemy import text
 from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from kernel.command_bus import CommandBus
 from kernel.errors import NoHandler
 from kernel.money import Money
@@ -29,8 +29,10 @@ URL = "/webhooks/payments"
 
 
 @pytest.fixture(autouse=True)
-def payment_inbox(app: Flask, container: Container) -> PaymentInbox:
-    inbox: PaymentInbox = app.extensions.setdefault("payment_inbox", PaymentInbox(container.engine))
+def payment_inbox(app: Flask, application: Application) -> PaymentInbox:
+    inbox: PaymentInbox = app.extensions.setdefault(
+        "payment_inbox", PaymentInbox(application.engine)
+    )
     return inbox
 
 
@@ -41,8 +43,8 @@ def secret(app: Flask) -> str:
 
 
 @pytest.fixture
-def pending_payment(container: Container) -> str:
-    container.bus.dispatch(ProcessPayment("o-1", EUR_25, "tok_async"))
+def pending_payment(application: Application) -> str:
+    application.bus.dispatch(ProcessPayment("o-1", EUR_25, "tok_async"))
     return "o-1"
 
 
@@ -55,14 +57,14 @@ def post(
     )
 
 
-def inbox_rows(container: Container) -> dict[str, Any]:
-    with container.engine.connect() as conn:
+def inbox_rows(application: Application) -> dict[str, Any]:
+    with application.engine.connect() as conn:
         rows = conn.execute(text("SELECT provider_event_id, payload FROM payment_webhook_inbox"))
         return {event_id: payload for event_id, payload in rows}
 
 
 def test_a_signed_notification_completes_the_pending_payment(
-    client: FlaskClient, container: Container, secret: str, pending_payment: str
+    client: FlaskClient, application: Application, secret: str, pending_payment: str
 ) -> None:
     body = simulated_notification(pending_payment, provider_event_id="evt_1")
 
@@ -71,16 +73,16 @@ def test_a_signed_notification_completes_the_pending_payment(
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["status"] == "accepted"
     assert response.get_json()["consistency_token"]
-    pending, succeeded = payment_events(container, pending_payment)
+    pending, succeeded = payment_events(application, pending_payment)
     assert isinstance(pending, PaymentPending)
     assert succeeded == PaymentSucceeded(
         pending_payment, EUR_25, pending.provider_reference, "evt_1"
     )
-    assert inbox_rows(container) == {"evt_1": json.loads(body)}
+    assert inbox_rows(application) == {"evt_1": json.loads(body)}
 
 
 def test_a_repeated_delivery_is_acknowledged_and_changes_nothing(
-    client: FlaskClient, container: Container, secret: str, pending_payment: str
+    client: FlaskClient, application: Application, secret: str, pending_payment: str
 ) -> None:
     body = simulated_notification(pending_payment, provider_event_id="evt_1")
     post(client, body, secret)
@@ -89,30 +91,30 @@ def test_a_repeated_delivery_is_acknowledged_and_changes_nothing(
 
     assert again.status_code == 200
     assert again.get_json() == {"status": "duplicate"}
-    assert len(payment_events(container, pending_payment)) == 2
-    assert list(inbox_rows(container)) == ["evt_1"]
+    assert len(payment_events(application, pending_payment)) == 2
+    assert list(inbox_rows(application)) == ["evt_1"]
 
 
 def test_a_failed_outcome_fails_the_payment_with_the_reason(
-    client: FlaskClient, container: Container, secret: str, pending_payment: str
+    client: FlaskClient, application: Application, secret: str, pending_payment: str
 ) -> None:
     body = simulated_notification(pending_payment, "failed", "card_declined", "evt_1")
 
     response = post(client, body, secret)
 
     assert response.get_json()["status"] == "accepted"
-    assert payment_events(container, pending_payment)[1:] == [
+    assert payment_events(application, pending_payment)[1:] == [
         PaymentFailed(pending_payment, EUR_25, "card_declined", "evt_1")
     ]
 
 
 def test_the_events_carry_the_provider_as_actor_and_a_command_id_from_the_event_id(
-    client: FlaskClient, container: Container, secret: str, pending_payment: str
+    client: FlaskClient, application: Application, secret: str, pending_payment: str
 ) -> None:
     post(client, simulated_notification(pending_payment, provider_event_id="evt_1"), secret)
 
-    with container.engine.connect() as conn:
-        completed = container.store.read_stream(conn, f"payment-{pending_payment}")[-1]
+    with application.engine.connect() as conn:
+        completed = application.store.read_stream(conn, f"payment-{pending_payment}")[-1]
     assert completed.metadata.actor == "payment-provider"
     expected = PaymentNotification("evt_1", pending_payment, "succeeded").command_id
     assert completed.metadata.causation_id == expected
@@ -135,7 +137,7 @@ def test_the_events_carry_the_provider_as_actor_and_a_command_id_from_the_event_
 )
 def test_a_notification_without_a_valid_signature_is_refused_and_not_recorded(
     client: FlaskClient,
-    container: Container,
+    application: Application,
     secret: str,
     pending_payment: str,
     header: Any,
@@ -150,12 +152,12 @@ def test_a_notification_without_a_valid_signature_is_refused_and_not_recorded(
     assert response.mimetype == "application/problem+json"
     assert response.get_json()["status"] == 401
     assert "WWW-Authenticate" in response.headers
-    assert inbox_rows(container) == {}
-    assert len(payment_events(container, pending_payment)) == 1
+    assert inbox_rows(application) == {}
+    assert len(payment_events(application, pending_payment)) == 1
 
 
 def test_the_signature_is_checked_before_the_body_is_validated(
-    client: FlaskClient, container: Container
+    client: FlaskClient, application: Application
 ) -> None:
     response = client.post(URL, json={"id": 1})
 
@@ -178,7 +180,7 @@ def test_the_signature_is_checked_before_the_body_is_validated(
 )
 def test_a_signed_but_invalid_body_is_a_client_error_and_not_recorded(
     client: FlaskClient,
-    container: Container,
+    application: Application,
     secret: str,
     pending_payment: str,
     body: bytes,
@@ -188,8 +190,8 @@ def test_a_signed_but_invalid_body_is_a_client_error_and_not_recorded(
 
     assert response.status_code == status
     assert response.mimetype == "application/problem+json"
-    assert inbox_rows(container) == {}
-    assert len(payment_events(container, pending_payment)) == 1
+    assert inbox_rows(application) == {}
+    assert len(payment_events(application, pending_payment)) == 1
 
 
 def test_field_errors_name_every_bad_field(client: FlaskClient, secret: str) -> None:
@@ -202,7 +204,7 @@ def test_field_errors_name_every_bad_field(client: FlaskClient, secret: str) -> 
 
 
 def test_a_notification_for_an_unknown_order_is_recorded_and_ignored(
-    client: FlaskClient, container: Container, secret: str
+    client: FlaskClient, application: Application, secret: str
 ) -> None:
     body = simulated_notification("o-unknown", provider_event_id="evt_1")
 
@@ -211,37 +213,37 @@ def test_a_notification_for_an_unknown_order_is_recorded_and_ignored(
     assert response.status_code == 200
     assert response.get_json()["status"] == "ignored"
     assert response.get_json()["reason"] == "not_found"
-    assert payment_events(container, "o-unknown") == []
-    assert list(inbox_rows(container)) == ["evt_1"]
+    assert payment_events(application, "o-unknown") == []
+    assert list(inbox_rows(application)) == ["evt_1"]
     assert post(client, body, secret).get_json() == {"status": "duplicate"}
 
 
 def test_a_notification_for_a_payment_that_is_not_pending_is_ignored(
-    client: FlaskClient, container: Container, secret: str
+    client: FlaskClient, application: Application, secret: str
 ) -> None:
-    container.bus.dispatch(ProcessPayment("o-1", EUR_25, "tok_visa"))
+    application.bus.dispatch(ProcessPayment("o-1", EUR_25, "tok_visa"))
 
     response = post(client, simulated_notification("o-1", "failed", "late"), secret)
 
     assert response.status_code == 200
     assert response.get_json()["reason"] == "payment_not_pending"
-    assert len(payment_events(container, "o-1")) == 1
+    assert len(payment_events(application, "o-1")) == 1
 
 
 def test_a_second_event_for_a_completed_payment_is_ignored(
-    client: FlaskClient, container: Container, secret: str, pending_payment: str
+    client: FlaskClient, application: Application, secret: str, pending_payment: str
 ) -> None:
     post(client, simulated_notification(pending_payment, provider_event_id="evt_1"), secret)
 
     late = post(client, simulated_notification(pending_payment, "failed", None, "evt_2"), secret)
 
     assert late.get_json()["status"] == "ignored"
-    assert len(payment_events(container, pending_payment)) == 2
-    assert set(inbox_rows(container)) == {"evt_1", "evt_2"}
+    assert len(payment_events(application, pending_payment)) == 2
+    assert set(inbox_rows(application)) == {"evt_1", "evt_2"}
 
 
 def test_concurrent_deliveries_of_one_event_complete_the_payment_once(
-    container: Container, payment_inbox: PaymentInbox, pending_payment: str
+    application: Application, payment_inbox: PaymentInbox, pending_payment: str
 ) -> None:
     notification = PaymentNotification("evt_1", pending_payment, "succeeded")
     barrier = threading.Barrier(4)
@@ -249,7 +251,7 @@ def test_concurrent_deliveries_of_one_event_complete_the_payment_once(
 
     def deliver() -> None:
         barrier.wait()
-        receipts.append(payment_inbox.receive(container.bus, notification, {"id": "evt_1"}))
+        receipts.append(payment_inbox.receive(application.bus, notification, {"id": "evt_1"}))
 
     threads = [threading.Thread(target=deliver) for _ in range(4)]
     for thread in threads:
@@ -258,20 +260,20 @@ def test_concurrent_deliveries_of_one_event_complete_the_payment_once(
         thread.join()
 
     assert sorted(receipt.status for receipt in receipts) == ["accepted"] + ["duplicate"] * 3
-    assert len(payment_events(container, pending_payment)) == 2
+    assert len(payment_events(application, pending_payment)) == 2
 
 
 def test_the_inbox_row_and_the_payment_commit_together(
-    container: Container, payment_inbox: PaymentInbox, pending_payment: str
+    application: Application, payment_inbox: PaymentInbox, pending_payment: str
 ) -> None:
-    bus_without_handlers = CommandBus(container.engine, container.store)
+    bus_without_handlers = CommandBus(application.engine, application.store)
     notification = PaymentNotification("evt_1", pending_payment, "succeeded")
 
     with pytest.raises(NoHandler):
         payment_inbox.receive(bus_without_handlers, notification, {"id": "evt_1"})
 
-    assert inbox_rows(container) == {}
-    assert payment_inbox.receive(container.bus, notification, {"id": "evt_1"}).status == (
+    assert inbox_rows(application) == {}
+    assert payment_inbox.receive(application.bus, notification, {"id": "evt_1"}).status == (
         "accepted"
     )
 
@@ -287,13 +289,13 @@ def live_api(app: Flask) -> Iterator[str]:
 
 
 def test_the_simulated_provider_completes_an_async_payment_end_to_end(
-    container: Container, secret: str, pending_payment: str, live_api: str
+    application: Application, secret: str, pending_payment: str, live_api: str
 ) -> None:
     assert post_notification(live_api, secret, pending_payment, provider_event_id="evt_1") == 200
     assert post_notification(live_api, secret, pending_payment, provider_event_id="evt_1") == 200
     assert post_notification(live_api, "wrong secret", pending_payment) == 401
 
-    events = payment_events(container, pending_payment)
+    events = payment_events(application, pending_payment)
     assert [type(event) for event in events] == [PaymentPending, PaymentSucceeded]
 
 

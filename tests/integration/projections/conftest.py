@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from tests.support.shop import Shop
 
 
 @pytest.fixture
-def shop(container: Container) -> Shop:
-    return Shop(container.bus)
+def shop(application: Application) -> Shop:
+    return Shop(application.bus)

@@ -9,12 +9,12 @@ from datetime import date, datetime
 
 from sqlalchemy import text
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 
 
-def order_events(container: Container, order_id: str) -> list[tuple[str, str, int]]:
+def order_events(application: Application, order_id: str) -> list[tuple[str, str, int]]:
     """(type, occurred_at, position) of every event about one order, in log order."""
-    with container.engine.connect() as conn:
+    with application.engine.connect() as conn:
         rows = conn.execute(
             text(
                 "SELECT type, metadata ->> 'occurred_at', position FROM events"

@@ -6,15 +6,15 @@ from typing import Any
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from inventory.commands import AddProduct, RestockProduct
 from kernel.money import Money
 from tests.support.read_models import contents
 from tests.support.shop import CATALOG, Shop
 
 
-def _recorded_at(container: Container, sku: str) -> datetime:
-    with container.engine.connect() as conn:
+def _recorded_at(application: Application, sku: str) -> datetime:
+    with application.engine.connect() as conn:
         found: datetime = conn.execute(
             text("SELECT max(recorded_at) FROM events WHERE stream_id = :stream"),
             {"stream": f"stock_item-{sku}"},
@@ -23,7 +23,7 @@ def _recorded_at(container: Container, sku: str) -> datetime:
 
 
 def test_the_catalog_shows_price_and_stock_as_each_inventory_command_commits(
-    container: Container, shop: Shop, client: FlaskClient
+    application: Application, shop: Shop, client: FlaskClient
 ) -> None:
     shop.add_products([*CATALOG, AddProduct("RARE-1", "Signed print", Money(9900, "EUR"), 2)])
     ada = shop.customer("ada@example.com")
@@ -49,7 +49,7 @@ def test_the_catalog_shows_price_and_stock_as_each_inventory_command_commits(
         ("RARE-1", "Signed print", 9900, "EUR", 2, 0),
         ("TEE-1", "Logo T-shirt", 1999, "EUR", 99, 96),
     ]
-    assert contents(container, "catalog", 1) == {
+    assert contents(application, "catalog", 1) == {
         "catalog_products": [
             {
                 "sku": sku,
@@ -59,7 +59,7 @@ def test_the_catalog_shows_price_and_stock_as_each_inventory_command_commits(
                 "on_hand": on_hand,
                 "available": available,
                 "stream_version": versions[sku],
-                "updated_at": _recorded_at(container, sku),
+                "updated_at": _recorded_at(application, sku),
             }
             for sku, name, amount, currency, on_hand, available in rows
         ]

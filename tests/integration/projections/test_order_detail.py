@@ -6,7 +6,7 @@ from typing import Any
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from inventory.commands import AddProduct
 from kernel.money import Money
 from tests.integration.projections.support import order_events
@@ -15,8 +15,8 @@ from tests.support.read_models import drain
 from tests.support.shop import ADDRESS_DATA, CATALOG, Shop
 
 
-def _row(container: Container, order_id: str) -> dict[str, Any]:
-    with container.engine.connect() as conn:
+def _row(application: Application, order_id: str) -> dict[str, Any]:
+    with application.engine.connect() as conn:
         row = conn.execute(
             text(
                 "SELECT customer_id, status, placed_at, updated_at, document FROM order_details"
@@ -36,7 +36,7 @@ def _eur(amount: int) -> dict[str, Any]:
 
 
 def test_a_shipped_order_is_one_document_with_a_timeline_moment_per_event(
-    container: Container, shop: Shop, client: FlaskClient, admin_headers: dict[str, str]
+    application: Application, shop: Shop, client: FlaskClient, admin_headers: dict[str, str]
 ) -> None:
     shop.add_products(CATALOG)
     ada = shop.customer("ada@example.com", "Ada Lovelace")
@@ -47,11 +47,11 @@ def test_a_shipped_order_is_one_document_with_a_timeline_moment_per_event(
     shop.ship(order, "TRACK-1")
     shop.commit(order)
 
-    drain(container, ["order_detail"])
+    drain(application, ["order_detail"])
 
-    events = order_events(container, order.order_id)
+    events = order_events(application, order.order_id)
     at = {event_type: occurred_at for event_type, occurred_at, _ in events}
-    charge = event_data(container, order.order_id, "PaymentSucceeded")["provider_reference"]
+    charge = event_data(application, order.order_id, "PaymentSucceeded")["provider_reference"]
     expected = {
         "order_id": order.order_id,
         "customer_id": ada,
@@ -91,7 +91,7 @@ def test_a_shipped_order_is_one_document_with_a_timeline_moment_per_event(
             _moment("inventory committed", None, "ReservationCommitted", at),
         ],
     }
-    assert _row(container, order.order_id) == {
+    assert _row(application, order.order_id) == {
         "customer_id": ada,
         "status": "shipped",
         "placed_at": datetime.fromisoformat(at["OrderPlaced"]),
@@ -114,7 +114,7 @@ def test_a_shipped_order_is_one_document_with_a_timeline_moment_per_event(
 
 
 def test_cancelled_declined_and_short_orders_say_why_in_their_documents(
-    container: Container, shop: Shop
+    application: Application, shop: Shop
 ) -> None:
     shop.add_products([*CATALOG, AddProduct("RARE-1", "Signed print", Money(9900, "EUR"), 5)])
     ada = shop.customer("ada@example.com", "Ada Lovelace")
@@ -134,10 +134,10 @@ def test_cancelled_declined_and_short_orders_say_why_in_their_documents(
     shop.reserve(short)
     shop.cancel(short, "out of stock")
 
-    drain(container, ["order_detail"])
+    drain(application, ["order_detail"])
 
-    refund = event_data(container, refunded.order_id, "PaymentRefunded")["provider_reference"]
-    document = _row(container, refunded.order_id)["document"]
+    refund = event_data(application, refunded.order_id, "PaymentRefunded")["provider_reference"]
+    document = _row(application, refunded.order_id)["document"]
     assert (document["status"], document["cancellation"]) == (
         "cancelled",
         {"reason": "changed my mind", "cancelled_by": "customer"},
@@ -159,7 +159,7 @@ def test_cancelled_declined_and_short_orders_say_why_in_their_documents(
         "inventory released",
     ]
 
-    document = _row(container, declined.order_id)["document"]
+    document = _row(application, declined.order_id)["document"]
     assert document["status"] == "cancelled"
     assert document["cancellation"] == {"reason": "payment failed", "cancelled_by": "system"}
     assert document["payment"] == {
@@ -176,7 +176,7 @@ def test_cancelled_declined_and_short_orders_say_why_in_their_documents(
         "cancelled",
     ]
 
-    document = _row(container, short.order_id)["document"]
+    document = _row(application, short.order_id)["document"]
     assert document["status"] == "cancelled"
     assert document["payment"] == {"status": "not_started"}
     assert document["reservation"] == {

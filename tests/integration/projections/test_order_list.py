@@ -5,7 +5,7 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from tests.integration.projections.support import order_events
 from tests.support.api_client import Customer
 from tests.support.event_log import whole_log
@@ -13,16 +13,16 @@ from tests.support.read_models import contents, drain
 from tests.support.shop import CATALOG, PlacedOrder, Shop
 
 
-def _placed(container: Container, order: PlacedOrder) -> tuple[str, int]:
+def _placed(application: Application, order: PlacedOrder) -> tuple[str, int]:
     """(occurred_at, position) of the order's OrderPlaced."""
     ((_, occurred_at, position),) = [
-        event for event in order_events(container, order.order_id) if event[0] == "OrderPlaced"
+        event for event in order_events(application, order.order_id) if event[0] == "OrderPlaced"
     ]
     return occurred_at, position
 
 
-def _summary(container: Container, order: PlacedOrder, status: str) -> dict[str, Any]:
-    placed_at, _ = _placed(container, order)
+def _summary(application: Application, order: PlacedOrder, status: str) -> dict[str, Any]:
+    placed_at, _ = _placed(application, order)
     return {
         "order_id": order.order_id,
         "customer_id": order.customer_id,
@@ -34,7 +34,7 @@ def _summary(container: Container, order: PlacedOrder, status: str) -> dict[str,
 
 
 def test_the_order_list_keeps_each_order_once_per_list_newest_first(
-    container: Container,
+    application: Application,
     shop: Shop,
     client: FlaskClient,
     admin_headers: dict[str, str],
@@ -53,7 +53,7 @@ def test_the_order_list_keeps_each_order_once_per_list_newest_first(
         step(confirmed)
     pending = shop.place(ada.customer_id, {"MUG-1": 1})
 
-    drain(container, ["order_list"])
+    drain(application, ["order_list"])
 
     status = {
         shipped: "shipped",
@@ -61,8 +61,8 @@ def test_the_order_list_keeps_each_order_once_per_list_newest_first(
         confirmed: "confirmed",
         pending: "pending",
     }
-    seq = {order: _placed(container, order)[1] for order in status}
-    placed_at = {order: _placed(container, order)[0] for order in status}
+    seq = {order: _placed(application, order)[1] for order in status}
+    placed_at = {order: _placed(application, order)[0] for order in status}
 
     def ranked(*orders: PlacedOrder) -> list[tuple[str, float]]:
         return [(order.order_id, float(seq[order])) for order in orders]
@@ -88,16 +88,16 @@ def test_the_order_list_keeps_each_order_once_per_list_newest_first(
         "status:confirmed": ranked(confirmed),
         "status:shipped": ranked(shipped),
         "status:cancelled": ranked(cancelled),
-        "checkpoint": whole_log(container)[-1].checkpoint.token(),
+        "checkpoint": whole_log(application)[-1].checkpoint.token(),
     }
-    assert contents(container, "order_list", 1) == expected
+    assert contents(application, "order_list", 1) == expected
 
     response = client.get("/api/orders?limit=2", headers=ada.headers)
     assert response.status_code == 200
     first = response.get_json()
     assert first["items"] == [
-        _summary(container, pending, "pending"),
-        _summary(container, cancelled, "cancelled"),
+        _summary(application, pending, "pending"),
+        _summary(application, cancelled, "cancelled"),
     ]
     assert first["next_cursor"] == str(seq[cancelled])
     assert first["read_model"] == {
@@ -109,19 +109,19 @@ def test_the_order_list_keeps_each_order_once_per_list_newest_first(
     assert response.headers["X-Read-Model-Lag"] == "0"
     response = client.get(f"/api/orders?limit=2&cursor={first['next_cursor']}", headers=ada.headers)
     second = response.get_json()
-    assert second["items"] == [_summary(container, shipped, "shipped")]
+    assert second["items"] == [_summary(application, shipped, "shipped")]
     assert second["next_cursor"] is None
 
     response = client.get("/api/orders", headers=bob.headers)
-    assert response.get_json()["items"] == [_summary(container, confirmed, "confirmed")]
+    assert response.get_json()["items"] == [_summary(application, confirmed, "confirmed")]
 
     response = client.get("/admin/api/orders", headers=admin_headers)
     assert [item["order_id"] for item in response.get_json()["items"]] == [
         order.order_id for order in (pending, confirmed, cancelled, shipped)
     ]
     response = client.get("/admin/api/orders?status=cancelled", headers=admin_headers)
-    assert response.get_json()["items"] == [_summary(container, cancelled, "cancelled")]
+    assert response.get_json()["items"] == [_summary(application, cancelled, "cancelled")]
     response = client.get(
         f"/admin/api/orders?status=pending&customer_id={ada.customer_id}", headers=admin_headers
     )
-    assert response.get_json()["items"] == [_summary(container, pending, "pending")]
+    assert response.get_json()["items"] == [_summary(application, pending, "pending")]

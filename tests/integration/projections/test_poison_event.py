@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from kernel.event_store import RecordedEvent
 from projections.handlers import Handlers
 from projections.projection import PostgresHandler, PostgresProjection
@@ -51,7 +51,7 @@ def _status(client: FlaskClient, headers: dict[str, str]) -> dict[str, Any]:
 
 
 def test_a_failing_event_stops_the_read_model_at_it_and_it_resumes_once_fixed(
-    container: Container,
+    application: Application,
     shop: Shop,
     client: FlaskClient,
     admin_headers: dict[str, str],
@@ -63,18 +63,18 @@ def test_a_failing_event_stops_the_read_model_at_it_and_it_resumes_once_fixed(
     for order in orders:
         shop.confirm(order)
     poison = orders[1]
-    log = whole_log(container)
+    log = whole_log(application)
     ((_, _, failing),) = [
-        e for e in order_events(container, poison.order_id) if e[0] == "OrderConfirmed"
+        e for e in order_events(application, poison.order_id) if e[0] == "OrderConfirmed"
     ]
     index = [recorded.position for recorded in log].index(failing)
-    projection = container.read_side.projection("order_detail")
+    projection = application.read_side.projection("order_detail")
     assert isinstance(projection, PostgresProjection)
     monkeypatch.setattr(projection, "handlers", Sabotaged(projection.handlers, poison.order_id))
     subscriber = projection.subscriber(1)
 
     for _ in range(2):  # running again does not skip it either
-        report = container.runner.run(subscriber)
+        report = application.runner.run(subscriber)
         assert report.error == f"RuntimeError: cannot confirm {poison.order_id}"
         status = _status(client, admin_headers)
         assert status["state"] == f"failed at {failing}"
@@ -84,7 +84,7 @@ def test_a_failing_event_stops_the_read_model_at_it_and_it_resumes_once_fixed(
         assert status["lag_events"] == len(log) - index
         statuses = {
             row["order_id"]: row["document"]["status"]
-            for row in contents(container, "order_detail", 1)["order_details"]
+            for row in contents(application, "order_detail", 1)["order_details"]
         }
         assert statuses == {
             orders[0].order_id: "confirmed",
@@ -93,7 +93,7 @@ def test_a_failing_event_stops_the_read_model_at_it_and_it_resumes_once_fixed(
         }
 
     monkeypatch.undo()
-    report = container.runner.run(subscriber)
+    report = application.runner.run(subscriber)
 
     assert report.error is None
     assert report.applied == len(log) - index
@@ -104,10 +104,10 @@ def test_a_failing_event_stops_the_read_model_at_it_and_it_resumes_once_fixed(
         None,
     )
     assert (status["lag_events"], status["checkpoint"]) == (0, log[-1].checkpoint.token())
-    stored = contents(container, "order_detail", 1)
+    stored = contents(application, "order_detail", 1)
     timelines = {
         row["order_id"]: [m["what"] for m in row["document"]["timeline"]]
         for row in stored["order_details"]
     }
     assert timelines == {order.order_id: ["placed", "confirmed"] for order in orders}
-    assert stored == rebuilt_from_zero(container, "order_detail")
+    assert stored == rebuilt_from_zero(application, "order_detail")

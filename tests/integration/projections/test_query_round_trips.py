@@ -12,7 +12,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, event
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from config.read_side import build_projections
 from projections.read_side import ReadSide
 from tests.support.api_client import Customer
@@ -59,14 +59,14 @@ def ada(shop: Shop, register_customer: Callable[..., Customer]) -> Customer:
 
 @pytest.mark.parametrize("path", ["/api/orders", "/api/orders/{order_id}"])
 def test_a_caught_up_query_takes_one_connection_and_counts_no_backlog(
-    container: Container, shop: Shop, client: FlaskClient, ada: Customer, path: str
+    application: Application, shop: Shop, client: FlaskClient, ada: Customer, path: str
 ) -> None:
     order = shop.place(ada.customer_id, {"MUG-1": 1})
-    drain(container)
+    drain(application)
     url = path.format(order_id=order.order_id)
     assert client.get(url, headers=ada.headers).status_code == 200  # the generation is known
 
-    with traffic(container.engine) as seen:
+    with traffic(application.engine) as seen:
         response = client.get(url, headers=ada.headers)
 
     assert response.status_code == 200
@@ -79,17 +79,17 @@ def test_a_caught_up_query_takes_one_connection_and_counts_no_backlog(
 
 @pytest.mark.parametrize("path", ["/api/orders", "/api/orders/{order_id}"])
 def test_a_query_behind_the_log_counts_its_backlog(
-    container: Container, shop: Shop, client: FlaskClient, ada: Customer, path: str
+    application: Application, shop: Shop, client: FlaskClient, ada: Customer, path: str
 ) -> None:
     order = shop.place(ada.customer_id, {"MUG-1": 1})
-    drain(container)
-    caught_up = event_count(container)
+    drain(application)
+    caught_up = event_count(application)
     shop.reserve(order)  # no worker runs: the read models stay behind by these events
     shop.pay(order)
-    behind = event_count(container) - caught_up
+    behind = event_count(application) - caught_up
     url = path.format(order_id=order.order_id)
 
-    with traffic(container.engine) as seen:
+    with traffic(application.engine) as seen:
         response = client.get(url, headers=ada.headers)
 
     assert response.status_code == 200
@@ -102,34 +102,34 @@ def test_a_query_behind_the_log_counts_its_backlog(
 
 @pytest.mark.parametrize("name", ["order_detail", "order_list"])
 def test_a_rebuild_switched_by_another_process_is_read_by_the_next_query(
-    container: Container, shop: Shop, client: FlaskClient, ada: Customer, name: str
+    application: Application, shop: Shop, client: FlaskClient, ada: Customer, name: str
 ) -> None:
     orders = [shop.place(ada.customer_id, {"MUG-1": quantity}) for quantity in (1, 2)]
-    drain(container)
+    drain(application)
     path = "/api/orders" if name == "order_list" else f"/api/orders/{orders[0].order_id}"
     before = client.get(path, headers=ada.headers).get_json()  # this process knows gen. 1
 
     elsewhere = ReadSide(  # a worker process, with a read side of its own
-        container.engine,
-        container.store,
-        container.runner,
-        build_projections(container.settings, container.redis),
+        application.engine,
+        application.store,
+        application.runner,
+        build_projections(application.settings, application.redis),
     )
     elsewhere.start_rebuild(name)
     assert elsewhere.continue_rebuild(name).switched
-    assert is_empty(contents(container, name, 1))
+    assert is_empty(contents(application, name, 1))
 
     response = client.get(path, headers=ada.headers)
     assert response.status_code == 200
     assert response.get_json() == before
-    assert container.read_side.freshness(name).generation == 2
+    assert application.read_side.freshness(name).generation == 2
 
 
 def test_pages_of_the_order_list_hold_every_order_once_and_end_without_a_cursor(
-    container: Container, shop: Shop, client: FlaskClient, ada: Customer
+    application: Application, shop: Shop, client: FlaskClient, ada: Customer
 ) -> None:
     orders = [shop.place(ada.customer_id, {"MUG-1": 1}) for _ in range(5)]
-    drain(container)
+    drain(application)
     newest_first = [order.order_id for order in reversed(orders)]
     for limit in (1, 2, 4, 5, 6):
         seen: list[str] = []

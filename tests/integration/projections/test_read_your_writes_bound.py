@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from config.app import create_app
-from config.bootstrap import Container, bootstrap
+from config.bootstrap import Application, bootstrap
 from config.settings import Settings
 from tests.support.event_log import event_count
 from tests.support.shop import CATALOG, Shop
@@ -21,12 +21,12 @@ BOUND = 0.2
 
 
 @pytest.fixture
-def impatient(settings: Settings) -> Iterator[tuple[Container, Flask]]:
-    container = bootstrap(dataclasses.replace(settings, read_wait_timeout=BOUND))
-    app = create_app(container=container)
+def impatient(settings: Settings) -> Iterator[tuple[Application, Flask]]:
+    application = bootstrap(dataclasses.replace(settings, read_wait_timeout=BOUND))
+    app = create_app(application=application)
     app.testing = True
-    yield container, app
-    container.close()
+    yield application, app
+    application.close()
 
 
 def _customer(client: FlaskClient) -> dict[str, str]:
@@ -54,14 +54,14 @@ def _place(client: FlaskClient, headers: dict[str, str]) -> dict[str, str]:
 
 
 def test_a_query_waits_for_its_token_only_up_to_the_bound_then_answers_stale(
-    impatient: tuple[Container, Flask],
+    impatient: tuple[Application, Flask],
 ) -> None:
-    container, app = impatient
-    Shop(container.bus).add_products(CATALOG)
+    application, app = impatient
+    Shop(application.bus).add_products(CATALOG)
     client = app.test_client()
     headers = _customer(client)
     placed = _place(client, headers)
-    behind = event_count(container)  # nothing applied them: no worker runs
+    behind = event_count(application)  # nothing applied them: no worker runs
 
     started = time.monotonic()
     response = client.get(
@@ -94,11 +94,11 @@ def test_a_query_waits_for_its_token_only_up_to_the_bound_then_answers_stale(
 
 
 def test_a_synchronous_read_model_has_a_commands_write_at_once(
-    impatient: tuple[Container, Flask],
+    impatient: tuple[Application, Flask],
 ) -> None:
-    container, app = impatient
+    application, app = impatient
     client = app.test_client()
-    token = Shop(container.bus).do(CATALOG[0]).consistency_token
+    token = Shop(application.bus).do(CATALOG[0]).consistency_token
 
     response = client.get(f"/api/products?consistency_token={token}")
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from kernel.event_store import START
 from tests.integration.projections.mixed_orders import mixed_orders
 from tests.support.event_log import whole_log
@@ -44,10 +44,10 @@ def _projection(client: FlaskClient, headers: dict[str, str], name: str) -> dict
 
 
 def test_every_read_model_rebuilt_from_zero_equals_the_one_kept_incrementally(
-    container: Container, shop: Shop, client: FlaskClient, admin_headers: dict[str, str]
+    application: Application, shop: Shop, client: FlaskClient, admin_headers: dict[str, str]
 ) -> None:
     scenario = mixed_orders(
-        shop, count=300, seed=20_240_611, every=97, then=lambda: drain(container)
+        shop, count=300, seed=20_240_611, every=97, then=lambda: drain(application)
     )
     some_order = scenario.orders[0].order.order_id
     before = _answers(client, admin_headers, some_order)
@@ -55,16 +55,16 @@ def test_every_read_model_rebuilt_from_zero_equals_the_one_kept_incrementally(
     assert before["sales_analytics"]["days"] and before["top_products"]["items"]
 
     for name in ALL_MODELS:
-        events = len(whole_log(container))
+        events = len(whole_log(application))
         response = client.post(f"/admin/api/projections/{name}/rebuild", headers=admin_headers)
         assert response.status_code == 202
         assert response.get_json() == {"name": name, "generation": 2}
 
         # Half-way through the replay, queries still answer from generation 1.
-        building = container.read_side.projection(name).subscriber(2)
-        with container.engine.connect() as conn:
+        building = application.read_side.projection(name).subscriber(2)
+        with application.engine.connect() as conn:
             with conn.begin():
-                first_half = container.store.read_all(conn, START, events // 2)
+                first_half = application.store.read_all(conn, START, events // 2)
             building.apply(conn, first_half)
         status = _projection(client, admin_headers, name)
         assert status["generation"] == 1
@@ -77,20 +77,20 @@ def test_every_read_model_rebuilt_from_zero_equals_the_one_kept_incrementally(
         late = shop.place(scenario.customers[0], {"MUG-1": 1})
         for step in (shop.reserve, shop.pay, shop.confirm):
             step(late)
-        drain(container, ALL_MODELS)
+        drain(application, ALL_MODELS)
 
         # Replayed to the head, generation 2 holds exactly what generation 1 holds.
-        old, new = contents(container, name, 1), contents(container, name, 2)
+        old, new = contents(application, name, 1), contents(application, name, 2)
         assert not is_empty(old)
         assert new == old
         before = _answers(client, admin_headers, some_order)
 
-        progress = container.read_side.continue_rebuild(name)
+        progress = application.read_side.continue_rebuild(name)
         assert progress.switched and progress.error is None
-        assert container.read_side.generations(name).active == 2
-        assert container.read_side.generations(name).building is None
-        assert is_empty(contents(container, name, 1)), "the old generation was not purged"
-        assert contents(container, name, 2) == old
+        assert application.read_side.generations(name).active == 2
+        assert application.read_side.generations(name).building is None
+        assert is_empty(contents(application, name, 1)), "the old generation was not purged"
+        assert contents(application, name, 2) == old
         status = _projection(client, admin_headers, name)
         assert (status["generation"], status["rebuild"], status["state"]) == (2, None, "caught_up")
         assert _answers(client, admin_headers, some_order) == before

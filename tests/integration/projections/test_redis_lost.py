@@ -10,7 +10,7 @@ import pytest
 from redis.client import Pipeline
 from sqlalchemy import Connection
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from kernel.event_store import START, Checkpoint, EventStore, RecordedEvent
 from kernel.subscriptions import SubscriptionRunner
 from projections.order_list import OrderListGeneration
@@ -24,9 +24,9 @@ BATCH = 6  # the first batch: 3 products, 1 customer and 2 of the orders
 class FlushingStore(EventStore):
     """Reads like the real store; Redis loses everything before the second batch is read."""
 
-    def __init__(self, container: Container) -> None:
-        super().__init__(container.registry)
-        self.redis = container.redis
+    def __init__(self, application: Application) -> None:
+        super().__init__(application.registry)
+        self.redis = application.redis
         self.reads = 0
 
     def read_all(
@@ -56,23 +56,25 @@ class FlushingOrderList(OrderListGeneration):
 
 @pytest.mark.parametrize("when", ["between batches", "inside a batch"])
 def test_the_order_list_is_complete_after_redis_lost_its_data_mid_drain(
-    container: Container, shop: Shop, when: str
+    application: Application, shop: Shop, when: str
 ) -> None:
     shop.add_products(CATALOG)
     ada = shop.customer("ada@example.com")
     orders = [shop.place(ada, {"MUG-1": 1}) for _ in range(6)]
-    assert len(whole_log(container)) == 10
+    assert len(whole_log(application)) == 10
     if when == "between batches":
-        runner = SubscriptionRunner(container.engine, FlushingStore(container), batch_size=BATCH)
-        runner.run(container.read_side.projection("order_list").subscriber(1))
+        runner = SubscriptionRunner(
+            application.engine, FlushingStore(application), batch_size=BATCH
+        )
+        runner.run(application.read_side.projection("order_list").subscriber(1))
     else:
-        runner = SubscriptionRunner(container.engine, container.store, batch_size=BATCH)
-        runner.run(FlushingOrderList(container.redis, 1))
+        runner = SubscriptionRunner(application.engine, application.store, batch_size=BATCH)
+        runner.run(FlushingOrderList(application.redis, 1))
 
-    drain(container, ["order_list"])  # what any later catch-up job does
+    drain(application, ["order_list"])  # what any later catch-up job does
 
-    listed = contents(container, "order_list", 1)
+    listed = contents(application, "order_list", 1)
     assert sorted(member for member, _ in listed.get("all", [])) == sorted(
         order.order_id for order in orders
     ), "orders applied before Redis lost its data are missing for good"
-    assert listed == rebuilt_from_zero(container, "order_list")
+    assert listed == rebuilt_from_zero(application, "order_list")

@@ -6,19 +6,19 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from config.bootstrap import Container
+from config.bootstrap import Application
 from tests.integration.projections.support import day_of, order_events
 from tests.support.read_models import contents, drain
 from tests.support.shop import CATALOG, Shop
 
 
-def _on(container: Container, order_id: str, event_type: str) -> date:
-    (occurred_at,) = [at for t, at, _ in order_events(container, order_id) if t == event_type]
+def _on(application: Application, order_id: str, event_type: str) -> date:
+    (occurred_at,) = [at for t, at, _ in order_events(application, order_id) if t == event_type]
     return day_of(occurred_at)
 
 
 def test_sales_count_confirmed_orders_per_day_and_take_back_cancelled_ones(
-    container: Container, shop: Shop, client: FlaskClient, admin_headers: dict[str, str]
+    application: Application, shop: Shop, client: FlaskClient, admin_headers: dict[str, str]
 ) -> None:
     shop.add_products(CATALOG)
     ada = shop.customer("ada@example.com", "Ada Lovelace")
@@ -36,28 +36,28 @@ def test_sales_count_confirmed_orders_per_day_and_take_back_cancelled_ones(
     shop.cancel(dropped, by="customer")
     pending = shop.place(bob, {"MUG-1": 1})  # 1749 EUR, never confirmed
 
-    drain(container, ["sales_analytics"])
+    drain(application, ["sales_analytics"])
 
     daily: dict[tuple[date, str], dict[str, int]] = defaultdict(
         lambda: {"orders": 0, "revenue": 0, "cancellations": 0, "refunds": 0, "refunded": 0}
     )
     for order in (kept, refunded, shipped):
-        figures = daily[(_on(container, order.order_id, "OrderConfirmed"), order.total.currency)]
+        figures = daily[(_on(application, order.order_id, "OrderConfirmed"), order.total.currency)]
         figures["orders"] += 1
         figures["revenue"] += order.total.amount
     for order in (refunded, dropped):
-        daily[(_on(container, order.order_id, "OrderCancelled"), order.total.currency)][
+        daily[(_on(application, order.order_id, "OrderCancelled"), order.total.currency)][
             "cancellations"
         ] += 1
-    refund = daily[(_on(container, refunded.order_id, "PaymentRefunded"), "GBP")]
+    refund = daily[(_on(application, refunded.order_id, "PaymentRefunded"), "GBP")]
     refund["refunds"] += 1
     refund["refunded"] += 1999
     confirmed_on = {
-        order.order_id: _on(container, order.order_id, "OrderConfirmed")
+        order.order_id: _on(application, order.order_id, "OrderConfirmed")
         for order in (kept, refunded, shipped)
     }
 
-    stored = contents(container, "sales_analytics", 1)
+    stored = contents(application, "sales_analytics", 1)
     assert stored["sales_daily"] == sorted(
         (
             {"day": day, "currency": currency, **figures}

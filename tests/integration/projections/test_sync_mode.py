@@ -10,22 +10,22 @@ from collections.abc import Iterator
 import pytest
 
 from config import jobs
-from config.bootstrap import Container, bootstrap
+from config.bootstrap import Application, bootstrap
 from config.settings import Settings
 from tests.support.read_models import contents, rebuilt_from_zero
 from tests.support.shop import CATALOG, Shop
 
 
 @pytest.fixture
-def synchronous(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Container]:
-    container = bootstrap(dataclasses.replace(settings, sync_projections=frozenset({"catalog"})))
-    monkeypatch.setattr(jobs, "_container", container)  # the worker's container
-    yield container
-    container.close()
+def synchronous(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Application]:
+    application = bootstrap(dataclasses.replace(settings, sync_projections=frozenset({"catalog"})))
+    monkeypatch.setattr(jobs, "_application", application)  # the worker's application
+    yield application
+    application.close()
 
 
 def test_the_synchronous_catalog_stays_exact_after_the_sweep_catches_it_up(
-    synchronous: Container,
+    synchronous: Application,
 ) -> None:
     shop = Shop(synchronous.bus)
     shop.add_products(CATALOG)

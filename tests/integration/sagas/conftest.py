@@ -5,11 +5,11 @@ from collections.abc import Iterator
 import pytest
 
 import config.jobs
-from config.bootstrap import Container
+from config.bootstrap import Application
 
 
 @pytest.fixture
-def jobs(container: Container, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The RQ job functions (`config.jobs`) run in this process, on the test's container."""
-    monkeypatch.setattr(config.jobs, "_container", container)
+def jobs(application: Application, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The RQ job functions (`config.jobs`) run in this process, on the test's application."""
+    monkeypatch.setattr(config.jobs, "_application", application)
     yield

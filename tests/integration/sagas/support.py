@@ -8,42 +8,42 @@ from typing import Any
 from sqlalchemy import text
 
 import config.jobs
-from config.bootstrap import Container
+from config.bootstrap import Application
 from projections import generations
 from sagas.order_fulfillment import NAME
 from tests.support.polling import eventually
 from tests.support.state import row_count
 
 
-def settle(container: Container) -> None:
+def settle(application: Application) -> None:
     """Run the saga's catch-up job (as a worker would) until it has applied the whole log
     and a further run appends nothing: every command it issued has had its effect."""
 
     def settled() -> None:
-        before = row_count(container.engine, "events")
+        before = row_count(application.engine, "events")
         config.jobs.catch_up(NAME)
-        (status,) = container.runner.status([container.saga])
+        (status,) = application.runner.status([application.saga])
         assert status.last_error is None, status.last_error
         assert (status.state, status.lag_events) == ("caught_up", 0), status
         assert status.checkpoint == status.head
-        assert row_count(container.engine, "events") == before
+        assert row_count(application.engine, "events") == before
 
     eventually(settled, timeout=20, interval=0.01)
 
 
-def rows(container: Container, query: str) -> list[dict[str, Any]]:
-    with container.engine.connect() as conn:
+def rows(application: Application, query: str) -> list[dict[str, Any]]:
+    with application.engine.connect() as conn:
         return [dict(row) for row in conn.execute(text(query)).mappings()]
 
 
-def sagas(container: Container) -> dict[str, dict[str, Any]]:
+def sagas(application: Application) -> dict[str, dict[str, Any]]:
     """Every saga row, whole (state, data, deadline, last checkpoint, history, timestamps)."""
-    found = rows(container, "SELECT * FROM order_fulfillment_sagas ORDER BY order_id")
+    found = rows(application, "SELECT * FROM order_fulfillment_sagas ORDER BY order_id")
     return {row["order_id"]: row for row in found}
 
 
-def order_events(container: Container, order_id: str) -> list[str]:
-    with container.engine.connect() as conn:
+def order_events(application: Application, order_id: str) -> list[str]:
+    with application.engine.connect() as conn:
         return list(
             conn.execute(
                 text(
@@ -55,8 +55,8 @@ def order_events(container: Container, order_id: str) -> list[str]:
         )
 
 
-def available(container: Container) -> dict[str, int]:
-    with container.engine.connect() as conn:
+def available(application: Application) -> dict[str, int]:
+    with application.engine.connect() as conn:
         active = generations.read(conn, "catalog").active
         found = conn.execute(
             text("SELECT sku, available FROM catalog_products WHERE generation = :g"),

@@ -17,7 +17,7 @@ from rq import Queue
 from rq.scheduler import RQScheduler
 
 import config.jobs
-from config.bootstrap import Container
+from config.bootstrap import Application
 from config.queues import SAGAS
 from kernel.messages import utc_now
 from tests.integration.sagas.support import order_events, sagas, settle
@@ -37,8 +37,8 @@ class _LateInASecond:
 
 
 @pytest.fixture
-def scheduler(container: Container) -> Iterator[RQScheduler]:
-    scheduler = RQScheduler([SAGAS], connection=container.redis)
+def scheduler(application: Application) -> Iterator[RQScheduler]:
+    scheduler = RQScheduler([SAGAS], connection=application.redis)
     scheduler.acquire_locks()  # type: ignore[no-untyped-call]
     yield scheduler
     scheduler.release_locks()  # type: ignore[no-untyped-call]
@@ -46,19 +46,19 @@ def scheduler(container: Container) -> Iterator[RQScheduler]:
 
 def test_the_deadline_job_compensates_an_unpaid_order_at_its_deadline(
     jobs: None,
-    container: Container,
+    application: Application,
     scheduler: RQScheduler,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    shop = Shop(container.bus)
+    shop = Shop(application.bus)
     shop.add_product("MUG-1", stock=10)
     ada = shop.customer("ada@example.com")
-    monkeypatch.setattr(container.saga.decide, "payment_timeout", _LateInASecond())
+    monkeypatch.setattr(application.saga.decide, "payment_timeout", _LateInASecond())
     order_id = shop.place(ada, {"MUG-1": 1}, "tok_timeout").order_id
-    settle(container)
-    deadline = sagas(container)[order_id]["deadline"]
+    settle(application)
+    deadline = sagas(application)[order_id]["deadline"]
     assert deadline is not None and deadline > utc_now()
-    queue = Queue(SAGAS, connection=container.redis)
+    queue = Queue(SAGAS, connection=application.redis)
     job_id = f"payment-deadline-{order_id}"
     released_at = queue.scheduled_job_registry.get_scheduled_time(job_id)
     ran: list[tuple[str | None, object]] = []
@@ -70,16 +70,16 @@ def test_the_deadline_job_compensates_an_unpaid_order_at_its_deadline(
             queue.remove(queued)
             if job is not None:
                 ran.append((job.func_name, job.perform()))
-        saga = sagas(container)[order_id]
+        saga = sagas(application)[order_id]
         assert saga["data"]["timed_out"] is True, (
             f"still {saga['step']} at {utc_now()}: deadline {deadline}, its job due on RQ's"
             f" scheduler from {released_at}; jobs run: {ran}"
         )
 
     eventually(compensated, timeout=(deadline - utc_now()).total_seconds() + 3, interval=0.05)
-    settle(container)
+    settle(application)
 
-    saga = sagas(container)[order_id]
+    saga = sagas(application)[order_id]
     assert (saga["state"], saga["step"], saga["data"]["reservation"]) == (
         "compensated",
         "cancelled",
@@ -90,47 +90,47 @@ def test_the_deadline_job_compensates_an_unpaid_order_at_its_deadline(
 
 
 def test_a_payment_made_before_the_deadline_is_not_timed_out_while_the_saga_lags(
-    jobs: None, container: Container, monkeypatch: pytest.MonkeyPatch
+    jobs: None, application: Application, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    shop = Shop(container.bus)
+    shop = Shop(application.bus)
     shop.add_product("MUG-1", stock=10)
     ada = shop.customer("ada@example.com")
-    monkeypatch.setattr(container.saga.decide, "payment_timeout", timedelta(milliseconds=300))
+    monkeypatch.setattr(application.saga.decide, "payment_timeout", timedelta(milliseconds=300))
     order_id = shop.place(ada, {"MUG-1": 1}, "tok_visa").order_id
     # The saga gets as far as charging the card; the charge succeeds at once, in the same
     # transaction that sets the deadline. Then the saga falls behind (a busy or restarting
     # worker): PaymentSucceeded waits in the log while the deadline passes.
-    _saga_through(container, "OrderPlaced")
-    _saga_through(container, "InventoryReserved")
-    assert order_events(container, order_id)[-1] == "PaymentSucceeded"
-    assert sagas(container)[order_id]["step"] == "paying"
+    _saga_through(application, "OrderPlaced")
+    _saga_through(application, "InventoryReserved")
+    assert order_events(application, order_id)[-1] == "PaymentSucceeded"
+    assert sagas(application)[order_id]["step"] == "paying"
     eventually(
-        lambda: _assert_equal(container.saga.overdue(), [order_id]), timeout=5, interval=0.01
+        lambda: _assert_equal(application.saga.overdue(), [order_id]), timeout=5, interval=0.01
     )
 
     config.jobs.payment_deadline(order_id)  # the deadline's job runs before the saga catches up
-    settle(container)
+    settle(application)
 
-    events = order_events(container, order_id)
+    events = order_events(application, order_id)
     assert "OrderCancelled" not in events, f"paid in time, yet cancelled: {events}"
     assert events[-1] == "OrderConfirmed"
-    saga = sagas(container)[order_id]
+    saga = sagas(application)[order_id]
     assert (saga["state"], saga["step"]) == ("completed", "awaiting_shipment")
 
 
-def _saga_through(container: Container, event_type: str) -> None:
+def _saga_through(application: Application, event_type: str) -> None:
     """Let the saga handle the log up to and including the next `event_type`, no further
     (once the log shows it: an older transaction still open elsewhere on the server may
     hold it back for a moment)."""
 
     def handled() -> None:
-        with container.engine.connect() as conn:
-            after = container.saga.checkpoint(conn)
+        with application.engine.connect() as conn:
+            after = application.saga.checkpoint(conn)
             with conn.begin():
-                batch = container.store.read_all(conn, after, 1000)
+                batch = application.store.read_all(conn, after, 1000)
             types = [recorded.type for recorded in batch]
             assert event_type in types, f"no {event_type} in the log after {after} yet: {types}"
-            container.saga.apply(conn, batch[: types.index(event_type) + 1])
+            application.saga.apply(conn, batch[: types.index(event_type) + 1])
 
     eventually(handled, timeout=20, interval=0.01)
 

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from rq import Queue
 
 import config.jobs
-from config.bootstrap import Container
+from config.bootstrap import Application
 from config.queues import PROJECTIONS, SAGAS
 from tests.integration.sagas.support import available, order_events, sagas, settle
 from tests.support.event_log import event_data
@@ -19,67 +19,67 @@ from tests.support.shop import Shop
 from tests.support.state import row_count
 
 
-def _scheduled(container: Container, queue: str) -> list[str]:
-    ids: list[str] = Queue(queue, connection=container.redis).scheduled_job_registry.get_job_ids()
+def _scheduled(application: Application, queue: str) -> list[str]:
+    ids: list[str] = Queue(queue, connection=application.redis).scheduled_job_registry.get_job_ids()
     return ids
 
 
 def test_the_sweep_compensates_an_overdue_payment_whose_deadline_job_was_lost(
     jobs: None,
-    container: Container,
+    application: Application,
     client: FlaskClient,
     admin_headers: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    shop = Shop(container.bus)
+    shop = Shop(application.bus)
     shop.add_product("MUG-1", stock=10)
     ada = shop.customer("ada@example.com")
-    monkeypatch.setattr(container.saga.decide, "payment_timeout", timedelta(0))
+    monkeypatch.setattr(application.saga.decide, "payment_timeout", timedelta(0))
     overdue = shop.place(ada, {"MUG-1": 3}, "tok_timeout").order_id
-    settle(container)
-    monkeypatch.setattr(container.saga.decide, "payment_timeout", timedelta(hours=1))
+    settle(application)
+    monkeypatch.setattr(application.saga.decide, "payment_timeout", timedelta(hours=1))
     waiting = shop.place(ada, {"MUG-1": 2}, "tok_timeout").order_id
-    settle(container)
-    assert available(container) == {"MUG-1": 5}
-    assert sorted(_scheduled(container, SAGAS)) == sorted(
+    settle(application)
+    assert available(application) == {"MUG-1": 5}
+    assert sorted(_scheduled(application, SAGAS)) == sorted(
         [f"payment-deadline-{overdue}", f"payment-deadline-{waiting}"]
     )
 
-    container.redis.flushdb()  # every scheduled job is gone, the deadlines' too
+    application.redis.flushdb()  # every scheduled job is gone, the deadlines' too
 
-    assert _scheduled(container, SAGAS) == []
+    assert _scheduled(application, SAGAS) == []
     stuck = client.get("/admin/api/sagas?state=stuck", headers=admin_headers).get_json()
     assert [item["order_id"] for item in stuck["items"]] == [overdue]
     assert stuck["counts"]["stuck"] == 1
-    assert container.saga.overdue() == [overdue]
+    assert application.saga.overdue() == [overdue]
 
     config.jobs.sweep()
-    settle(container)
+    settle(application)
 
-    found = sagas(container)
+    found = sagas(application)
     assert (found[overdue]["state"], found[overdue]["step"]) == ("compensated", "cancelled")
     assert found[overdue]["data"]["timed_out"] is True
     assert found[overdue]["data"]["reservation"] == "released"
     assert found[overdue]["deadline"] is None
     assert (found[waiting]["state"], found[waiting]["step"]) == ("in_progress", "paying")
     assert found[waiting]["deadline"] is not None
-    assert order_events(container, overdue)[-3:] == [
+    assert order_events(application, overdue)[-3:] == [
         "StockReleased",
         "InventoryReleased",
         "OrderCancelled",
     ]
-    assert event_data(container, overdue, "OrderCancelled")["reason"] == "payment timed out"
-    assert "OrderCancelled" not in order_events(container, waiting)
-    assert available(container) == {"MUG-1": 8}
-    assert container.saga.overdue() == []
+    assert event_data(application, overdue, "OrderCancelled")["reason"] == "payment timed out"
+    assert "OrderCancelled" not in order_events(application, waiting)
+    assert available(application) == {"MUG-1": 8}
+    assert application.saga.overdue() == []
     stuck = client.get("/admin/api/sagas?state=stuck", headers=admin_headers).get_json()
     assert stuck["items"] == []
     # The sweep put itself back on the scheduler, so the next one needs no one.
-    assert any(job.startswith("shop-sweep-") for job in _scheduled(container, PROJECTIONS))
+    assert any(job.startswith("shop-sweep-") for job in _scheduled(application, PROJECTIONS))
 
-    events, before = row_count(container.engine, "events"), sagas(container)
+    events, before = row_count(application.engine, "events"), sagas(application)
     config.jobs.sweep()
-    settle(container)
-    assert container.saga.time_out(overdue) is False
-    assert row_count(container.engine, "events") == events
-    assert sagas(container) == before
+    settle(application)
+    assert application.saga.time_out(overdue) is False
+    assert row_count(application.engine, "events") == events
+    assert sagas(application) == before

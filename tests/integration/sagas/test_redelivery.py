@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 
 import config.jobs
-from config.bootstrap import Container
+from config.bootstrap import Application
 from kernel.event_store import START, Checkpoint
 from payments.simulator import WEBHOOK_PATH
 from payments.webhooks import SIGNATURE_HEADER, sign, simulated_notification
@@ -24,12 +24,12 @@ from tests.support.state import row_count
 
 @pytest.fixture
 def orders(
-    jobs: None, container: Container, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+    jobs: None, application: Application, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, str]:
     """Orders taken down every path of the saga, settled: their ids by path."""
     # Deadlines fall due at once; only the unpaid order is still waiting on one.
-    monkeypatch.setattr(container.saga.decide, "payment_timeout", timedelta(0))
-    shop = Shop(container.bus)
+    monkeypatch.setattr(application.saga.decide, "payment_timeout", timedelta(0))
+    shop = Shop(application.bus)
     shop.add_product("MUG-1", stock=50)
     shop.add_product("RARE-1", stock=1, amount=9900)
     ada = shop.customer("ada@example.com")
@@ -42,23 +42,23 @@ def orders(
         "confirmed": shop.place(ada, {"MUG-1": 1}, "tok_visa"),
     }
     placed = {path: order.order_id for path, order in orders.items()}
-    settle(container)
+    settle(application)
     shop.ship(orders["shipped"], f"TRACK-{placed['shipped'][:8]}")
     shop.cancel(orders["cancelled_after_payment"], "changed my mind", by="customer")
-    assert container.saga.overdue() == [placed["paid_too_late"]]
+    assert application.saga.overdue() == [placed["paid_too_late"]]
     assert config.jobs.payment_deadline(placed["paid_too_late"]) is True
-    settle(container)
+    settle(application)
     body = simulated_notification(placed["paid_too_late"], provider_event_id="evt_late")
-    signature = sign(container.settings.payment_webhook_secret, body, int(time.time()))
+    signature = sign(application.settings.payment_webhook_secret, body, int(time.time()))
     response = client.post(
         WEBHOOK_PATH,
         data=body,
         headers={SIGNATURE_HEADER: signature, "Content-Type": "application/json"},
     )
     assert response.get_json()["status"] == "accepted"
-    settle(container)
+    settle(application)
 
-    found = sagas(container)
+    found = sagas(application)
     outcome = {
         path: (found[order_id]["state"], found[order_id]["step"])
         for path, order_id in placed.items()
@@ -71,15 +71,15 @@ def orders(
         "paid_too_late": ("compensated", "cancelled"),
         "confirmed": ("completed", "awaiting_shipment"),
     }
-    assert order_events(container, placed["paid_too_late"])[-2:] == [
+    assert order_events(application, placed["paid_too_late"])[-2:] == [
         "PaymentSucceeded",
         "PaymentRefunded",
     ]
     return placed
 
 
-def _log(container: Container) -> list[Checkpoint]:
-    with container.engine.connect() as conn:
+def _log(application: Application) -> list[Checkpoint]:
+    with application.engine.connect() as conn:
         found = conn.execute(
             text(
                 "SELECT transaction_id::text::bigint, position FROM events"
@@ -91,19 +91,19 @@ def _log(container: Container) -> list[Checkpoint]:
 
 @pytest.mark.parametrize("back_to", ["the start", "halfway", "the last event"])
 def test_catching_up_again_from_an_earlier_checkpoint_changes_nothing(
-    orders: dict[str, str], container: Container, back_to: str
+    orders: dict[str, str], application: Application, back_to: str
 ) -> None:
-    log = _log(container)
+    log = _log(application)
     earlier = {
         "the start": START,
         "halfway": log[len(log) // 2],
         "the last event": log[-2],
     }[back_to]
-    events = rows(container, "SELECT * FROM events ORDER BY position")
-    commands = rows(container, "SELECT * FROM processed_commands ORDER BY command_id")
-    before = sagas(container)
+    events = rows(application, "SELECT * FROM events ORDER BY position")
+    commands = rows(application, "SELECT * FROM processed_commands ORDER BY command_id")
+    before = sagas(application)
 
-    with container.engine.begin() as conn:
+    with application.engine.begin() as conn:
         moved = conn.execute(
             text(
                 "UPDATE subscriptions SET transaction_id = :tx, position = :position"
@@ -112,28 +112,28 @@ def test_catching_up_again_from_an_earlier_checkpoint_changes_nothing(
             {"tx": earlier.transaction_id, "position": earlier.position, "name": NAME},
         ).rowcount
     assert moved == 1
-    (status,) = container.runner.status([container.saga])
+    (status,) = application.runner.status([application.saga])
     assert status.lag_events > 0
 
-    settle(container)
+    settle(application)
 
-    assert rows(container, "SELECT * FROM events ORDER BY position") == events
-    assert rows(container, "SELECT * FROM processed_commands ORDER BY command_id") == commands
-    assert sagas(container) == before
-    (status,) = container.runner.status([container.saga])
+    assert rows(application, "SELECT * FROM events ORDER BY position") == events
+    assert rows(application, "SELECT * FROM processed_commands ORDER BY command_id") == commands
+    assert sagas(application) == before
+    (status,) = application.runner.status([application.saga])
     assert status.checkpoint == log[-1]
 
 
 def test_a_repeated_deadline_or_catch_up_job_changes_nothing(
-    orders: dict[str, str], container: Container
+    orders: dict[str, str], application: Application
 ) -> None:
     tables = ("events", "processed_commands")
-    counts = [row_count(container.engine, table) for table in tables]
-    before = sagas(container)
+    counts = [row_count(application.engine, table) for table in tables]
+    before = sagas(application)
 
     for order_id in orders.values():
         assert config.jobs.payment_deadline(order_id) is False
     assert config.jobs.catch_up(NAME) == {NAME: 0}
 
-    assert [row_count(container.engine, table) for table in tables] == counts
-    assert sagas(container) == before
+    assert [row_count(application.engine, table) for table in tables] == counts
+    assert sagas(application) == before
