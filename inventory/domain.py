@@ -42,7 +42,6 @@ class StockItem(Aggregate):
     """One SKU: its name, price, stock on hand and the stock each open order holds."""
 
     stream_type = "stock_item"
-    snapshot_every = 20  # a popular SKU's stream grows by every order; keep loads short
 
     def __init__(self, aggregate_id: str) -> None:
         super().__init__(aggregate_id)

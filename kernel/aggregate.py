@@ -18,7 +18,6 @@ class Aggregate:
 
     stream_type: ClassVar[str]
     snapshot_version: ClassVar[int] = 1
-    snapshot_every: ClassVar[int | None] = None  # events between snapshots; None: the default
 
     def __init__(self, aggregate_id: str) -> None:
         self.id = aggregate_id
@@ -55,7 +54,7 @@ class Aggregate:
         self._pending.clear()
 
     def snapshot_state(self) -> dict[str, Any]:
-        """JSON-ready state for a snapshot; aggregates that keep long streams override it."""
+        """JSON-ready state for a snapshot; an aggregate without it always replays its stream."""
         raise NotImplementedError
 
     @classmethod

@@ -125,7 +125,7 @@ class UnitOfWork:
             events=events,
         )
         aggregate.mark_saved()
-        interval = aggregate.snapshot_every or self.snapshot_interval
+        interval = self.snapshot_interval
         if aggregate.supports_snapshots() and base // interval < aggregate.version // interval:
             snapshot = Snapshot(
                 aggregate.stream_id, aggregate.version, aggregate.snapshot_version,

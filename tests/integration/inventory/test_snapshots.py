@@ -27,7 +27,7 @@ def test_a_long_stock_stream_is_snapshotted_and_loads_like_a_full_replay(
     replayed = StockItem("HOT")
     replayed.replay(recorded.event for recorded in history)
     loaded = stock_item("HOT")
-    every = StockItem.snapshot_every or 100
+    every = application.bus.snapshot_interval
     last_taken = len(history) // every * every
     up_to_snapshot = StockItem("HOT")
     up_to_snapshot.replay(recorded.event for recorded in history[:last_taken])
