@@ -220,6 +220,20 @@ class Reservation(Aggregate):
             case _:
                 super().apply(event)
 
+    def snapshot_state(self) -> dict[str, Any]:
+        return {
+            "status": self.status.value,
+            "lines": [{"sku": line.sku, "quantity": line.quantity} for line in self.lines],
+        }
+
+    @classmethod
+    def from_snapshot(cls, aggregate_id: str, version: int, state: dict[str, Any]) -> Self:
+        reservation = cls(aggregate_id)
+        reservation.version = version
+        reservation.status = ReservationStatus(state["status"])
+        reservation.lines = tuple(StockLine(**line) for line in state["lines"])
+        return reservation
+
 
 def _merged(lines: Iterable[StockLine]) -> tuple[StockLine, ...]:
     """One line per SKU, in first-seen order; every quantity must be positive."""

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, Self
 
 from kernel.aggregate import Aggregate
 from kernel.errors import DomainError, Invalid, NotFound
@@ -60,6 +61,17 @@ class Customer(Aggregate):
                 self.email, self.name, self.registered = email, name, True
             case _:
                 super().apply(event)
+
+    def snapshot_state(self) -> dict[str, Any]:
+        return {"email": self.email, "name": self.name, "registered": self.registered}
+
+    @classmethod
+    def from_snapshot(cls, aggregate_id: str, version: int, state: dict[str, Any]) -> Self:
+        customer = cls(aggregate_id)
+        customer.version = version
+        customer.email, customer.name = state["email"], state["name"]
+        customer.registered = state["registered"]
+        return customer
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,3 +211,15 @@ class Order(Aggregate):
                 self.status = OrderStatus.SHIPPED
             case _:
                 super().apply(event)
+
+    def snapshot_state(self) -> dict[str, Any]:
+        status = None if self.status is None else self.status.value
+        return {"customer_id": self.customer_id, "status": status}
+
+    @classmethod
+    def from_snapshot(cls, aggregate_id: str, version: int, state: dict[str, Any]) -> Self:
+        order = cls(aggregate_id)
+        order.version = version
+        order.customer_id = state["customer_id"]
+        order.status = None if state["status"] is None else OrderStatus(state["status"])
+        return order

@@ -9,7 +9,7 @@ refund is due, calls the gateway, and hands the provider's answer back here.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, Self
 
 from kernel.aggregate import Aggregate
 from kernel.errors import DomainError, Invalid
@@ -122,6 +122,24 @@ class Payment(Aggregate):
                 self.status = "refunded"
             case _:
                 super().apply(event)
+
+    def snapshot_state(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "amount": {"amount": self.amount.amount, "currency": self.amount.currency},
+            "charge_reference": self.charge_reference,
+            "provider_events": sorted(self.provider_events),
+        }
+
+    @classmethod
+    def from_snapshot(cls, aggregate_id: str, version: int, state: dict[str, Any]) -> Self:
+        payment = cls(aggregate_id)
+        payment.version = version
+        payment.status = state["status"]
+        payment.amount = Money(state["amount"]["amount"], state["amount"]["currency"])
+        payment.charge_reference = state["charge_reference"]
+        payment.provider_events = set(state["provider_events"])
+        return payment
 
     def _seen(self, provider_event_id: str | None) -> None:
         if provider_event_id is not None:

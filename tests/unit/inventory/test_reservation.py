@@ -20,6 +20,7 @@ from inventory.events import (
 from kernel.errors import DomainError
 from kernel.messages import Event
 from kernel.money import Money
+from tests.support.snapshots import stored
 
 ORDER = "order-1"
 LINES = (StockLine("MUG", 2), StockLine("TEE", 1))
@@ -203,3 +204,23 @@ def test_committing_a_reservation_that_holds_nothing_is_rejected(
         given(*history).commit(items)
     assert error.value.code == "not_reserved"
     assert pending(items) == {}
+
+
+@pytest.mark.parametrize(
+    "history",
+    [
+        (RESERVED,),
+        (InventoryReservationFailed(ORDER, (Shortage("TEE", requested=1, available=0),)),),
+        (RESERVED, InventoryReleased(ORDER, LINES)),
+        (RESERVED, ReservationCommitted(ORDER, LINES)),
+    ],
+)
+def test_a_snapshot_restores_the_same_reservation(history: tuple[Event, ...]) -> None:
+    reservation = given(*history)
+
+    restored = Reservation.from_snapshot(
+        ORDER, reservation.version, stored(reservation.snapshot_state())
+    )
+
+    assert vars(restored) == vars(reservation)
+    assert restored.status is reservation.status  # the enum member, not its string

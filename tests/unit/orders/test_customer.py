@@ -3,8 +3,10 @@ from __future__ import annotations
 import pytest
 
 from kernel.errors import DomainError
+from kernel.messages import Event
 from orders.domain import Customer, customer_id_for
 from orders.events import CustomerRegistered
+from tests.support.snapshots import stored
 
 ADA = customer_id_for("ada@example.com")
 
@@ -40,3 +42,15 @@ def test_a_customer_id_that_does_not_belong_to_the_email_is_invalid() -> None:
         customer.register("ada@example.com", "Ada Lovelace")
 
     assert error.value.code == "invalid"
+
+
+@pytest.mark.parametrize(
+    "history", [[], [CustomerRegistered(ADA, "ada@example.com", "Ada Lovelace")]]
+)
+def test_a_snapshot_restores_the_same_customer(history: list[Event]) -> None:
+    customer = Customer(ADA)
+    customer.replay(history)
+
+    restored = Customer.from_snapshot(ADA, customer.version, stored(customer.snapshot_state()))
+
+    assert vars(restored) == vars(customer)

@@ -8,6 +8,7 @@ from kernel.errors import DomainError
 from kernel.messages import Event
 from orders.domain import Order
 from orders.events import OrderCancelled, OrderConfirmed, OrderShipped
+from tests.support.snapshots import stored
 from tests.unit.orders.builders import CUSTOMER, ORDER, placed
 
 PENDING: list[Event] = [placed()]
@@ -137,3 +138,13 @@ def test_only_confirmed_orders_can_be_shipped(history: list[Event], status: str)
     assert error.value.code == "order_not_shippable"
     assert status in error.value.message
     assert order.pending_events == ()
+
+
+@pytest.mark.parametrize("history", [PENDING, CONFIRMED, SHIPPED, CANCELLED])
+def test_a_snapshot_restores_the_same_order(history: list[Event]) -> None:
+    order = given(history)
+
+    restored = Order.from_snapshot(ORDER, order.version, stored(order.snapshot_state()))
+
+    assert vars(restored) == vars(order)
+    assert restored.status is order.status  # the enum member, not its string

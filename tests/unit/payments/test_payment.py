@@ -10,6 +10,7 @@ from kernel.money import Money
 from payments.domain import Payment
 from payments.events import PaymentFailed, PaymentPending, PaymentRefunded, PaymentSucceeded
 from payments.gateway import ChargeResult, RefundResult
+from tests.support.snapshots import stored
 
 ORDER = "o-1"
 EUR_10 = Money(1000, "EUR")
@@ -225,3 +226,28 @@ def test_a_completion_needs_a_known_outcome() -> None:
         payment.complete("evt_1", "maybe", None)
     assert code_of(error) == "invalid"
     assert payment.pending_events == ()
+
+
+# --- Snapshots -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "history",
+    [
+        (PENDING,),
+        (FAILED,),
+        (SUCCEEDED, REFUNDED),
+        (
+            PENDING,
+            PaymentFailed(ORDER, EUR_10, "card_declined", "evt_2"),
+            PaymentPending(ORDER, EUR_10, "ch_2"),
+            PaymentSucceeded(ORDER, EUR_10, "ch_2", "evt_1"),
+        ),
+    ],
+)
+def test_a_snapshot_restores_the_same_payment(history: tuple[Event, ...]) -> None:
+    payment = given(*history)
+
+    restored = Payment.from_snapshot(ORDER, payment.version, stored(payment.snapshot_state()))
+
+    assert vars(restored) == vars(payment)
