@@ -1,13 +1,22 @@
-"""A hot SKU gets snapshots; loading from one equals replaying the whole stream."""
+"""Stock items and reservations get snapshots; loading from one equals replaying the
+whole stream."""
 
 from __future__ import annotations
 
 from sqlalchemy import text
 
 from config.bootstrap import Application
-from inventory.commands import ReleaseInventory, ReservationLine, ReserveInventory
-from inventory.domain import StockItem
-from tests.integration.inventory.conftest import AddProductFn, LoadFn
+from inventory.commands import (
+    CommitReservation,
+    ReleaseInventory,
+    ReservationLine,
+    ReserveInventory,
+)
+from inventory.domain import Reservation, StockItem
+from inventory.events import ReservationCommitted, StockLine
+from kernel.results import Success
+from tests.integration.inventory.conftest import AddProductFn, LoadFn, StreamFn
+from tests.integration.snapshots import replay_stream, snapshot_of, snapshotting_bus, uow_load
 
 
 def test_a_long_stock_stream_is_snapshotted_and_loads_like_a_full_replay(
@@ -40,3 +49,31 @@ def test_a_long_stock_stream_is_snapshotted_and_loads_like_a_full_replay(
     assert (loaded.on_hand, loaded.reserved, loaded.available) == (
         replayed.on_hand, replayed.reserved, replayed.available,
     )  # fmt: skip
+
+
+def test_a_reservation_snapshot_and_the_event_after_it_load_like_a_full_replay(
+    application: Application, add_product: AddProductFn, stock_item: LoadFn, stream: StreamFn
+) -> None:
+    add_product("MUG", 10)
+    add_product("TEE", 5)
+    lines = (ReservationLine("TEE", 1), ReservationLine("MUG", 2))
+    reserved = snapshotting_bus(application, interval=1).dispatch(ReserveInventory("o-1", lines))
+    assert isinstance(reserved, Success), reserved
+
+    # A reservation's stream is at most two events long. The application's bus, which
+    # snapshots less often, appends the second, so a load reads the snapshot and one event.
+    assert application.bus.snapshot_interval > 2
+    committed = application.bus.dispatch(CommitReservation("o-1"))
+
+    assert isinstance(committed, Success), committed
+    assert stream(Reservation.stream_for("o-1"))[-1] == ReservationCommitted(
+        "o-1", (StockLine("TEE", 1), StockLine("MUG", 2))
+    )
+    assert (stock_item("MUG").on_hand, stock_item("TEE").on_hand) == (8, 4)
+    version, state = snapshot_of(application, Reservation.stream_for("o-1"))
+    assert version == 1
+    assert state == replay_stream(application, Reservation, "o-1", up_to=1).snapshot_state()
+    from_snapshot = uow_load(application, Reservation, "o-1")
+    full = replay_stream(application, Reservation, "o-1")
+    assert from_snapshot.version == full.version == 2
+    assert vars(from_snapshot) == vars(full)
