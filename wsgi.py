@@ -1,5 +1,11 @@
-"""WSGI entry point: `gunicorn wsgi:app`."""
+"""The API's entry point: `gunicorn wsgi:app`.
 
-from config.app import create_app
+Without DATABASE_URL, REDIS_URL, SECRET_KEY and ADMIN_TOKEN it refuses to start, naming
+the missing ones (SHOP_ENV=development fills them in locally instead).
+"""
 
-app = create_app()
+from config.bootstrap import bootstrap
+from config.environment import settings_for
+from config.flask_app import create_app
+
+app = create_app(bootstrap(settings_for("gunicorn wsgi:app")))

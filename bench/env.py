@@ -27,7 +27,7 @@ import psycopg
 from redis import Redis
 from sqlalchemy.engine import make_url
 
-from config.cli import worker_command
+from config.cli import cron_command, worker_command
 from config.database import migrate
 from config.settings import Settings
 
@@ -38,6 +38,7 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 ADMIN_TOKEN = "bench-admin-token"
 SECRET_KEY = "bench-secret-key"
 WORKER_COMMAND = worker_command()
+CRON_COMMAND = cron_command()
 
 
 def libpq(url: str) -> str:
@@ -215,6 +216,9 @@ class Processes:
 
     def worker(self, name: str, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
         return self.start(name, WORKER_COMMAND, env)
+
+    def cron(self, name: str, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+        return self.start(name, CRON_COMMAND, env)
 
     def stop(self, child: subprocess.Popen[bytes], timeout: float = 15) -> None:
         if child.poll() is None:

@@ -35,6 +35,7 @@ from kernel.money import Money
 from kernel.registry import EventRegistry
 from orders.events import (
     Address,
+    CancelledBy,
     CustomerRegistered,
     OrderCancelled,
     OrderConfirmed,
@@ -181,7 +182,7 @@ class Generator:
             yield self._make(f"reservation-{order_id}", "reservation", 2, done, meta)
         elif fate < 0.35:
             at += timedelta(hours=rng.uniform(1, 24))
-            cancel = OrderCancelled(order_id, "changed my mind", "customer", "confirmed")
+            cancel = OrderCancelled(order_id, "changed my mind", CancelledBy.CUSTOMER, "confirmed")
             yield self._make(
                 f"order-{order_id}", "order", 3, cancel, self._meta(actor, at, correlation)
             )

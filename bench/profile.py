@@ -25,7 +25,7 @@ from pyinstrument import Profiler
 from bench import eventgen
 from bench.env import Processes, Servers, bench_settings, libpq, new_name
 from bench.shop import Shop, order_body
-from config.app import create_app
+from config.flask_app import create_app
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -70,7 +70,7 @@ def post(orders: int) -> tuple[float, str]:
     """(requests/s, profile text) of placing `orders` orders through the API."""
     with _shop() as shop:
         shop.seed_products()
-        client = create_app(shop.settings, shop.application).test_client()
+        client = create_app(shop.application).test_client()
         customer = client.post("/api/customers", json={"email": "p@example.com", "name": "P"})
         headers = {"Authorization": f"Bearer {customer.get_json()['token']}"}
         body = order_body()

@@ -23,8 +23,8 @@ from bench import eventgen, peer
 from bench.env import Processes, Servers, bench_settings, cpu_seconds, libpq, rss_mb
 from bench.results import Baseline, Metric
 from bench.shop import Shop
+from config import jobs
 from config.queues import PROJECTIONS
-from config.waking import flag, schedule_rebuild
 from kernel.event_store import Checkpoint
 from kernel.subscriptions import SUBSCRIPTION_LOCKS, read_checkpoint, store_checkpoint
 from projections.order_list import Keys, prefix
@@ -117,7 +117,7 @@ def rebuilds(
             side = shop.application.read_side
             generation = side.start_rebuild(name)
             begin = time.monotonic()
-            schedule_rebuild(redis, name)
+            shop.application.queues.rebuild(name)
             while side.generations(name).active != generation:
                 if shop.workers[0].poll() is not None:
                     raise RuntimeError("the worker died during a rebuild; see worker-0.log")
@@ -146,7 +146,7 @@ def rebuilds(
                 ratio,
                 {
                     "events": written,
-                    "how": "rebuild job on one `rq worker` (ShopWorker), enqueue to switch",
+                    "how": "rebuild job on one `rq worker` (rq.SimpleWorker), enqueue to switch",
                     "batch_size": settings.subscription_batch_size,
                     "peer_events": peer_detail.get("events"),
                 },
@@ -245,9 +245,8 @@ def recovery(
         # every generated order, and the sweep drains the saga first).
         head = _mark_caught_up(shop, redis, keep=("order_detail",))
         before = _checkpoint(shop, name)
-        redis.set(flag("order_detail"), 1, ex=60)
         Queue(PROJECTIONS, connection=redis).enqueue(
-            "config.jobs.catch_up", "order_detail", result_ttl=0, failure_ttl=3600
+            jobs.catch_up, "order_detail", result_ttl=0, failure_ttl=3600
         )
         deadline = time.monotonic() + 60
         while _checkpoint(shop, name) == before and time.monotonic() < deadline:

@@ -71,6 +71,7 @@ class Shop:
     baseline: str = ""
     customers: list[Customer] = field(default_factory=list)
     workers: list[Any] = field(default_factory=list)
+    cron: Any = None
     api_process: Any = None
     baseline_process: Any = None
 
@@ -108,7 +109,11 @@ class Shop:
             self.customers.append(Customer(found["customer_id"], found["token"]))
 
     def start_workers(self, count: int, **extra: str) -> None:
+        """`count` more `rq worker` processes, and RQ's cron (the periodic sweep) with the
+        first ones, as a deployment runs them."""
         env = self.env(LOG_LEVEL="WARNING", **extra)
+        if self.cron is None or self.cron.poll() is not None:
+            self.cron = self.processes.cron("cron", env)
         for n in range(count):
             self.workers.append(self.processes.worker(f"worker-{len(self.workers) + n}", env))
         redis = Redis.from_url(self.settings.require()[1])
@@ -128,7 +133,7 @@ class Shop:
         database = make_url(self.settings.require()[0]).database or ""
         roots: dict[str, list[int]] = {
             "api": [self.api_process.pid],
-            "workers": [w.pid for w in self.workers],
+            "workers": [w.pid for w in self.workers] + ([self.cron.pid] if self.cron else []),
         }
         return CpuMeter(roots, database)
 
@@ -145,6 +150,9 @@ class Shop:
         for worker in self.workers:
             self.processes.stop(worker, timeout=2)
         self.workers.clear()
+        if self.cron is not None:
+            self.processes.stop(self.cron, timeout=2)
+            self.cron = None
         redis = Redis.from_url(self.settings.require()[1])
         for worker in Worker.all(connection=redis):  # a SIGKILLed one stays registered
             worker.register_death()  # type: ignore[no-untyped-call]

@@ -1,7 +1,14 @@
-"""The composition root: builds every long-lived object from settings, once."""
+"""The composition root: builds every long-lived object from settings, once per process.
+
+Each entry point calls `bootstrap` and hands the `Application` on explicitly: wsgi.py
+to the Flask app factory (config.flask_app), which hands each blueprint what it uses;
+config.worker to the jobs RQ runs; the `shop` command to what it does. Nothing here
+connects: the engine and the Redis clients connect when first used.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -14,25 +21,31 @@ import orders.events
 import orders.handlers
 import payments.events
 import payments.handlers
-from config.adapters import InventoryCatalog, simulated_gateway
+from config.adapters import InventoryCatalog
 from config.database import make_engine
 from config.metrics import Metrics
-from config.queues import PROJECTIONS, SAGAS
-from config.read_side import build_projections
+from config.queues import PROJECTIONS, SAGAS, JobQueues
 from config.settings import Settings
-from config.waking import DeadlineScheduler, SimulatedProviderCallbacks, Waker
 from kernel.auth import Authenticator
-from kernel.command_bus import CommandBus
-from kernel.event_store import EventStore
+from kernel.command_bus import AfterCommit, CommandBus
+from kernel.event_store import EventStore, RecordedEvent
 from kernel.registry import EventRegistry
 from kernel.subscriptions import Subscriber, SubscriptionRunner
+from payments.events import PaymentPending
 from payments.gateway import SimulatedGateway
+from payments.inbox import PaymentInbox
+from projections import catalog, order_detail, order_list, sales_analytics
+from projections.projection import Mode, Projection
 from projections.read_side import ReadSide
 from sagas.order_fulfillment import OrderFulfillmentSaga
 
+SIMULATED_CALLBACK_DELAY = timedelta(seconds=1)
 
-@dataclass
+
+@dataclass(frozen=True)
 class Application:
+    """Every service of the shop, built by `bootstrap`."""
+
     settings: Settings
     engine: Engine
     redis: Redis
@@ -43,25 +56,32 @@ class Application:
     authenticator: Authenticator
     read_side: ReadSide
     saga: OrderFulfillmentSaga
-    waker: Waker
+    queues: JobQueues
+    payment_inbox: PaymentInbox
     metrics: Metrics
+
+    def subscribers(self, name: str) -> list[Subscriber]:
+        """The subscribers a catch-up job for `name` drains (KeyError if unknown)."""
+        if name == self.saga.name:
+            return [self.saga]
+        return self.read_side.subscribers(name)
 
     def close(self) -> None:
         self.engine.dispose()
         self.redis.close()
-        self.waker.redis.close()
+        self.queues.redis.close()
 
 
 def bootstrap(settings: Settings) -> Application:
-    """Wire the system; nothing connects until first used."""
+    """Wire the system from complete settings (see config.environment); connects nothing."""
     database_url, redis_url = settings.require()
     if not settings.admin_token or not settings.secret_key:
-        raise RuntimeError("ADMIN_TOKEN and SECRET_KEY must be set (or resolved locally)")
+        raise ValueError("bootstrap needs ADMIN_TOKEN and SECRET_KEY")
     engine = make_engine(database_url)
     redis = Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
     registry = EventRegistry()
     registry.register(*inventory.events.EVENTS, *orders.events.EVENTS, *payments.events.EVENTS)
-    store = EventStore(registry)
+    store = EventStore(registry, key_field="order_id")
     metrics = Metrics(settings.prometheus_dir)
     bus = CommandBus(
         engine,
@@ -72,41 +92,65 @@ def bootstrap(settings: Settings) -> Application:
     )
     inventory.handlers.register(bus)
     orders.handlers.register(bus, catalog=InventoryCatalog())
-    payments.handlers.register(bus, gateway=simulated_gateway())
+    payments.handlers.register(bus, gateway=SimulatedGateway())
     runner = SubscriptionRunner(engine, store, batch_size=settings.subscription_batch_size)
-    authenticator = Authenticator(
-        settings.secret_key, settings.admin_token, settings.customer_token_ttl
-    )
     read_side = ReadSide(
         engine,
         store,
         runner,
-        build_projections(settings, redis),
+        read_models(settings, redis),
         wait_timeout=settings.read_wait_timeout,
     )
     bus.before_commit.append(read_side.apply_sync)
-    # Waking workers must never hold up a command: fail fast when Redis is away.
+    # Putting jobs on the queues must never hold up a command: fail fast when Redis is away.
     wake_redis = Redis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.25)
+    saga_name = OrderFulfillmentSaga.name
+    subscriptions = {saga_name: SAGAS}
+    subscriptions |= {
+        p.name: PROJECTIONS for p in read_side.projections.values() if p.mode == "async"
+    }
+    queues = JobQueues(wake_redis, subscriptions)
     saga = OrderFulfillmentSaga(
         engine,
         bus,
+        store,
         timedelta(seconds=settings.payment_timeout),
-        schedule_deadline=DeadlineScheduler(wake_redis),
+        schedule_deadline=queues.payment_deadline,
     )
-    targets = {saga.name: SAGAS}
-    targets |= {p.name: PROJECTIONS for p in read_side.projections.values() if p.mode == "async"}
-    waker = Waker(wake_redis, targets)
-    bus.after_commit.append(waker)
-    bus.after_commit.append(metrics.events_appended)
-    bus.after_commit.append(SimulatedProviderCallbacks(wake_redis, SimulatedGateway.ASYNC_PREFIX))
+    bus.after_commit.extend((queues, metrics.events_appended, _simulated_provider(queues)))
+    authenticator = Authenticator(
+        settings.secret_key, settings.admin_token, settings.customer_token_ttl
+    )
     return Application(
         settings, engine, redis, registry, store, bus, runner, authenticator, read_side, saga,
-        waker, metrics,
+        queues, PaymentInbox(bus), metrics,
     )  # fmt: skip
 
 
-def subscribers(application: Application, name: str) -> list[Subscriber]:
-    """The subscribers a catch-up job for `name` drains (KeyError if unknown)."""
-    if name == application.saga.name:
-        return [application.saga]
-    return application.read_side.subscribers(name)
+def read_models(settings: Settings, redis: Redis) -> list[Projection]:
+    """The read models, each synchronous or not as SYNC_PROJECTIONS says."""
+
+    def mode(name: str) -> Mode:
+        return "sync" if name in settings.sync_projections else "async"
+
+    return [
+        catalog.projection(mode("catalog")),
+        order_detail.projection(mode("order_detail")),
+        sales_analytics.projection(mode("sales_analytics")),
+        order_list.OrderList(redis, mode("order_list")),
+    ]
+
+
+def _simulated_provider(queues: JobQueues) -> AfterCommit:
+    """Plays the payment provider's side for `tok_async` charges: once a pending charge
+    has committed, a job posts the signed success webhook to the API."""
+
+    def call_back(recorded: Sequence[RecordedEvent]) -> None:
+        for event in recorded:
+            pending = event.event
+            if isinstance(pending, PaymentPending) and pending.provider_reference.startswith(
+                SimulatedGateway.ASYNC_PREFIX
+            ):
+                queues.simulated_payment(pending.order_id, SIMULATED_CALLBACK_DELAY)
+
+    return call_back

@@ -1,4 +1,8 @@
-"""The `shop` operations command: migrate, seed, worker, run, projections."""
+"""The `shop` operations command: migrate, seed, worker, run, projections, payments.
+
+Every command but `run` needs its configuration in the environment, or SHOP_ENV=development
+(see config.environment); `run` is the development command and always may fill it in.
+"""
 
 from __future__ import annotations
 
@@ -8,26 +12,46 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import click
 
-from config.bootstrap import bootstrap
+from config.bootstrap import Application, bootstrap
 from config.database import migrate as migrate_database
-from config.local import export_environment, prepare_local, stop_local
+from config.environment import EVERYTHING, MissingSettings, export, settings_for
 from config.seed import seed_catalog
 from config.settings import Settings
 from kernel.event_store import START
 from kernel.logging import configure_logging
 from payments.simulator import post_notification
 
-WORKER_CLASS = "config.worker.ShopWorker"
+RQ_OPTIONS = (
+    "-c", "config.worker",
+    "--connection-class", "config.worker.PatientRedis",
+)  # fmt: skip
+"""What every shop RQ process is started with: its settings (and entry point), and a Redis
+client that waits out an outage (see config.worker)."""
 
 
-def _settings() -> Settings:
-    settings = export_environment(prepare_local(Settings.from_env()))
+def _settings(
+    command: str, required: Sequence[str] = EVERYTHING, *, development: bool = False
+) -> Settings:
+    try:
+        settings = settings_for(f"shop {command}", required, development=development)
+    except MissingSettings as missing:
+        raise click.ClickException(str(missing)) from None
     configure_logging(settings.log_level)
     return settings
+
+
+@contextmanager
+def _application(command: str) -> Iterator[Application]:
+    application = bootstrap(_settings(command))
+    try:
+        yield application
+    finally:
+        application.close()
 
 
 @click.group()
@@ -38,21 +62,16 @@ def main() -> None:
 @main.command()
 def migrate() -> None:
     """Bring the database schema to the newest migration."""
-    try:
-        migrate_database(_settings().require()[0])
-        click.echo("schema is at the newest migration")
-    finally:
-        stop_local()
+    migrate_database(_settings("migrate", ["DATABASE_URL"]).require()[0])
+    click.echo("schema is at the newest migration")
 
 
 @main.command()
 def seed() -> None:
     """Add the demo catalog (products that exist already are left alone)."""
-    try:
-        skus = seed_catalog(_settings())
-        click.echo(f"demo catalog ready: {', '.join(skus)}")
-    finally:
-        stop_local()
+    with _application("seed") as application:
+        skus = seed_catalog(application.bus)
+    click.echo(f"demo catalog ready: {', '.join(skus)}")
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -60,51 +79,62 @@ def seed() -> None:
 @click.argument("rq_args", nargs=-1, type=click.UNPROCESSED)
 def worker(burst: bool, rq_args: tuple[str, ...]) -> None:
     """Run an RQ worker (extra options go to `rq worker`)."""
-    _settings()
-    try:
-        sys.exit(_supervise([worker_command(*(["--burst"] if burst else []), *rq_args)]))
-    finally:
-        stop_local()
+    export(_settings("worker"))
+    sys.exit(_supervise([worker_command(*(["--burst"] if burst else []), *rq_args)]))
 
 
 @main.command()
 @click.option("--workers", default=2, show_default=True, help="gunicorn worker processes")
 def run(workers: int) -> None:
-    """Migrate, seed, then serve the API and one RQ worker until Ctrl-C."""
-    settings = _settings()
+    """Migrate, seed, then serve the API with one RQ worker and RQ's cron until Ctrl-C."""
+    settings = _settings("run", development=True)
+    export(settings)  # the API and the workers start with the same configuration
+    database_url, redis_url = settings.require()
+    migrate_database(database_url)
+    application = bootstrap(settings)
     try:
-        database_url, _ = settings.require()
-        migrate_database(database_url)
-        seed_catalog(settings)
-        # Counters of processes from an earlier run would add up with this run's.
-        shutil.rmtree(settings.prometheus_dir, ignore_errors=True)
-        address = f"127.0.0.1:{settings.port}"
-        click.echo(f"API:         http://{address}/   (docs at /docs)")
-        click.echo(f"Admin token: {settings.admin_token}")
-        click.echo("Ctrl-C stops the API and the worker; data stays in ./var")
-        # The app logs each request as a JSON line already; no second access log.
-        api = [sys.executable, "-m", "gunicorn", "--bind", address, "--workers", str(workers)]
-        api.append("wsgi:app")
-        sys.exit(_supervise([api, worker_command("--logging_level", "WARNING")]))
+        seed_catalog(application.bus)
     finally:
-        stop_local()
+        application.close()
+    # Counters of processes from an earlier run would add up with this run's.
+    shutil.rmtree(settings.prometheus_dir, ignore_errors=True)
+    address = f"127.0.0.1:{settings.port}"
+    click.echo(f"API:         http://{address}/   (docs at /docs, dashboard at /admin)")
+    click.echo(f"Admin token: {settings.admin_token}")
+    click.echo(f"PostgreSQL:  {database_url}")
+    click.echo(f"Redis:       {redis_url}   (rq info -u '{redis_url}')")
+    click.echo("Ctrl-C stops the API and the workers; data stays in ./var")
+    # The app logs each request as a JSON line already; no second access log.
+    api = [sys.executable, "-m", "gunicorn", "--bind", address, "--workers", str(workers)]
+    api.append("wsgi:app")
+    quiet = ("--logging_level", "WARNING")
+    sys.exit(_supervise([api, worker_command(*quiet), cron_command("--logging-level", "WARNING")]))
 
 
 def worker_command(*rq_args: str) -> list[str]:
     """The plain `rq worker` command line of a shop worker, with `rq_args` appended."""
-    rq = os.path.join(os.path.dirname(sys.executable), "rq")
     return [
-        rq,
+        _rq(),
         "worker",
-        "-c",
-        "config.rq_settings",
+        *RQ_OPTIONS,
         "-w",
-        WORKER_CLASS,
+        "rq.SimpleWorker",
         "--with-scheduler",
+        "--maintenance-interval",
+        "10",
         "--dequeue-strategy",
         "round_robin",
         *rq_args,
     ]
+
+
+def cron_command(*rq_args: str) -> list[str]:
+    """The plain `rq cron` command line that puts the periodic sweep on the queues."""
+    return [_rq(), "cron", *RQ_OPTIONS, *rq_args, "config.cron"]
+
+
+def _rq() -> str:
+    return os.path.join(os.path.dirname(sys.executable), "rq")
 
 
 def _supervise(commands: list[list[str]]) -> int:
@@ -145,8 +175,7 @@ def projections() -> None:
 @projections.command("status")
 def projections_status() -> None:
     """Each read model's checkpoint, the log head, lag and state."""
-    application = bootstrap(_settings())
-    try:
+    with _application("projections status") as application:
         rows = [("read model", "gen", "mode", "checkpoint", "head", "lag", "lag s", "state")]
         for status in application.read_side.status():
             sub = status.subscription
@@ -176,17 +205,13 @@ def projections_status() -> None:
             click.echo(
                 "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
             )
-    finally:
-        application.close()
-        stop_local()
 
 
 @projections.command("rebuild")
 @click.argument("name")
 def projections_rebuild(name: str) -> None:
     """Replay the log into a new generation of NAME here, then switch to it."""
-    application = bootstrap(_settings())
-    try:
+    with _application("projections rebuild") as application:
         side = application.read_side
         if name not in side.projections:
             raise click.BadParameter(
@@ -218,9 +243,6 @@ def projections_rebuild(name: str) -> None:
             f"switched to generation {generation}: {done} events in {seconds:.1f} s"
             f" ({done / seconds if seconds else 0:.0f} events/s)"
         )
-    finally:
-        application.close()
-        stop_local()
 
 
 def _rate(started: float, done: Callable[[], int]) -> Callable[[object], str]:
@@ -242,11 +264,10 @@ def payments() -> None:
 @click.option("--reason", default=None, help="Why a failed payment failed.")
 def payments_notify(order_id: str, outcome: str, reason: str | None) -> None:
     """Post the provider's signed webhook for ORDER_ID's pending payment to the API."""
-    settings = _settings()
-    try:
-        status = post_notification(
-            settings.api_url, settings.payment_webhook_secret, order_id, outcome, reason
-        )
-        click.echo(f"{settings.api_url}/webhooks/payments answered {status}")
-    finally:
-        stop_local()
+    # The webhook secret is WEBHOOK_SECRET, or else derived from SECRET_KEY.
+    required = [] if os.environ.get("WEBHOOK_SECRET") else ["SECRET_KEY"]
+    settings = _settings("payments notify", required)
+    status = post_notification(
+        settings.api_url, settings.payment_webhook_secret, order_id, outcome, reason
+    )
+    click.echo(f"{settings.api_url}/webhooks/payments answered {status}")

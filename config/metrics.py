@@ -32,7 +32,6 @@ from redis.exceptions import RedisError
 from rq import Queue, Worker
 from sqlalchemy.exc import SQLAlchemyError
 
-from config.queues import QUEUES
 from dashboard.lag import LagSamples
 from kernel.command_bus import Next
 from kernel.event_store import RecordedEvent
@@ -245,7 +244,7 @@ class Operations:
         failed = GaugeMetricFamily(
             "shop_rq_failed_jobs", "Jobs in the queue's failed registry", labels=["queue"]
         )
-        for name in QUEUES:
+        for name in self.application.queues.names:
             queue = Queue(name, connection=redis)
             depth.add_metric([name], queue.count)
             failed.add_metric([name], queue.failed_job_registry.count)
@@ -264,9 +263,10 @@ class Operations:
         yield family
 
 
-def init_app(app: Flask, application: Application, metrics: Metrics) -> None:
+def init_app(app: Flask, application: Application) -> None:
     """Serve `/metrics` (no credential: keep it on an internal network) and time,
     count and log every request as a JSON line."""
+    metrics = application.metrics
     operations = Operations(application)
 
     @app.get("/metrics")

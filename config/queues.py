@@ -1,5 +1,106 @@
-"""RQ queue names, in the order a worker serves them."""
+"""The shop's RQ queues and every job it puts on them, enqueued by function reference."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, Retry
+
+from config import jobs
+from kernel.event_store import RecordedEvent
+
+log = logging.getLogger("config.queues")
 
 SAGAS = "shop-sagas"
 PROJECTIONS = "shop-projections"
 QUEUES = (SAGAS, PROJECTIONS)
+"""In the order a worker serves them."""
+
+
+class JobQueues:
+    """Puts jobs on the queues; `wake` (an after-commit listener) queues catch-up jobs.
+
+    A Redis flag per subscription deduplicates catch-up jobs: it is set when a job is
+    queued and cleared when the job starts (`woken`), so events committed while a job
+    runs still get a job of their own. When Redis is unreachable a commit stands:
+    wake-ups are skipped for a few seconds and the periodic sweep catches up; a
+    deadline or callback that cannot be scheduled is logged and left to the sweep.
+    The client should fail fast (short timeouts): it is used right after commits.
+    """
+
+    def __init__(self, redis: Redis, queue_of_subscription: Mapping[str, str]) -> None:
+        self.redis = redis
+        self.names = QUEUES
+        self._queues = {name: Queue(name, connection=redis) for name in QUEUES}
+        self._subscriptions = dict(queue_of_subscription)
+        self._quiet_until = 0.0
+
+    def __call__(self, recorded: Sequence[RecordedEvent]) -> None:
+        self.wake(self._subscriptions)
+
+    def wake(self, names: Iterable[str]) -> None:
+        """Queue a catch-up job for each named subscription that has none queued."""
+        if time.monotonic() < self._quiet_until:
+            return
+        try:
+            wanted = [name for name in names if name in self._subscriptions]
+            with self.redis.pipeline(transaction=False) as pipe:
+                for name in wanted:
+                    pipe.set(_flag(name), 1, nx=True, ex=60)
+                raised = pipe.execute()  # one round trip for every flag
+            for name, newly in zip(wanted, raised, strict=True):
+                if newly:
+                    queue = self._queues[self._subscriptions[name]]
+                    queue.enqueue(jobs.catch_up, name, result_ttl=0, failure_ttl=3600)
+        except RedisError as error:
+            self._quiet_until = time.monotonic() + 5
+            log.warning("could not wake the workers", extra={"error": str(error)})
+
+    def woken(self, name: str) -> None:
+        """A catch-up job of `name` has started: events committed from now on need another."""
+        self.redis.delete(_flag(name))
+
+    def rebuild(self, name: str) -> None:
+        """Continue the rebuild of the read model `name` (see Jobs.rebuild)."""
+        self._queues[PROJECTIONS].enqueue(jobs.rebuild, name, result_ttl=0)
+
+    def payment_deadline(self, order_id: str, at: datetime) -> None:
+        """Compensate the order at `at` if it is still unpaid; the sweep covers a lost job."""
+        # RQ keeps whole seconds: round up, or the job runs early and finds nothing due.
+        at = at.replace(microsecond=0) + timedelta(seconds=1)
+        try:
+            self._queues[SAGAS].enqueue_at(
+                at,
+                jobs.payment_deadline,
+                order_id,
+                job_id=f"payment-deadline-{order_id}",
+                result_ttl=0,
+                failure_ttl=3600,
+            )
+        except RedisError as error:
+            log.warning(
+                "could not schedule a deadline", extra={"order_id": order_id, "error": str(error)}
+            )
+
+    def simulated_payment(self, order_id: str, delay: timedelta) -> None:
+        """Have the simulated provider post its signed webhook for the order after `delay`."""
+        try:
+            self._queues[SAGAS].enqueue_in(
+                delay,
+                jobs.deliver_simulated_payment,
+                order_id,
+                retry=Retry(max=5, interval=[1, 2, 5, 10, 30]),
+                result_ttl=0,
+                failure_ttl=3600,
+            )
+        except RedisError as error:
+            log.warning("could not schedule the simulated webhook", extra={"error": str(error)})
+
+
+def _flag(name: str) -> str:
+    return f"shop:wake:{name}"

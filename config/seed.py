@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from config.bootstrap import bootstrap
-from config.settings import Settings
 from inventory.commands import AddProduct
+from kernel.command_bus import CommandBus
 from kernel.messages import Metadata
 from kernel.money import Money
 
@@ -25,17 +24,13 @@ DEMO_CATALOG = (
 _SEED = uuid.UUID("6f1d2f4e-7c1a-4b5e-9a57-2f0d8c1e9b31")
 
 
-def seed_catalog(settings: Settings, currency: str = "EUR") -> list[str]:
+def seed_catalog(bus: CommandBus, currency: str = "EUR") -> list[str]:
     """Add the demo products that are missing; returns the SKUs the catalog holds."""
-    application = bootstrap(settings)
-    try:
-        present = []
-        for sku, name, price, stock in DEMO_CATALOG:
-            command = AddProduct(sku, name, Money(price, currency), stock)
-            metadata = Metadata(message_id=str(uuid.uuid5(_SEED, sku)), actor="seed")
-            result = application.bus.dispatch(command, metadata)
-            if result.ok or result.code == "product_exists":
-                present.append(sku)
-        return present
-    finally:
-        application.close()
+    present = []
+    for sku, name, price, stock in DEMO_CATALOG:
+        command = AddProduct(sku, name, Money(price, currency), stock)
+        metadata = Metadata(message_id=str(uuid.uuid5(_SEED, sku)), actor="seed")
+        result = bus.dispatch(command, metadata)
+        if result.ok or result.code == "product_exists":
+            present.append(sku)
+    return present

@@ -1,16 +1,25 @@
-"""Settings: one frozen object read from the environment, documented in the README."""
+"""Settings: one frozen object read from the environment, documented in the README.
+
+Reading them never starts or generates anything. Which variables an entry point
+needs, and what development mode fills in, is `config.environment`'s business.
+"""
 
 from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+DEVELOPMENT = "development"
+"""SHOP_ENV's value that lets an entry point fill in what is missing with private
+servers and generated secrets (see config.environment)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    environment: str = "production"  # SHOP_ENV
     database_url: str | None = None
     redis_url: str | None = None
     admin_token: str | None = None
@@ -37,6 +46,7 @@ class Settings:
         """Read settings; raises ValueError naming the variable that is malformed."""
         env = os.environ if environ is None else environ
         return cls(
+            environment=_choice(env, "SHOP_ENV", ("production", DEVELOPMENT)),
             database_url=env.get("DATABASE_URL") or None,
             redis_url=env.get("REDIS_URL") or None,
             admin_token=env.get("ADMIN_TOKEN") or None,
@@ -60,6 +70,21 @@ class Settings:
             if env.get("PROMETHEUS_MULTIPROC_DIR")
             else None,
         )
+
+    @property
+    def development(self) -> bool:
+        return self.environment == DEVELOPMENT
+
+    def missing(self, names: Iterable[str]) -> list[str]:
+        """Those of the variables `names` (DATABASE_URL, REDIS_URL, SECRET_KEY, ADMIN_TOKEN)
+        that are not set."""
+        values = {
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+            "SECRET_KEY": self.secret_key,
+            "ADMIN_TOKEN": self.admin_token,
+        }
+        return [name for name in names if not values[name]]
 
     @property
     def payment_webhook_secret(self) -> str:
@@ -115,3 +140,10 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
 def _names(env: Mapping[str, str], name: str, default: str) -> frozenset[str]:
     raw = env.get(name, default)
     return frozenset(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = env.get(name) or choices[0]
+    if raw not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw

@@ -1,99 +1,62 @@
-"""The RQ worker class: `rq worker -w config.worker.ShopWorker ...`.
+"""The entry point of the shop's RQ processes: the settings module of
 
-It is RQ's SimpleWorker, which runs jobs in the worker process instead of
-forking a child per job: here that is ~7 ms instead of ~27 ms per job, and the
-process keeps its database pool and application between jobs. Our jobs are short
-"drain from checkpoint" loops bounded in time, so the isolation a fork buys is
-not needed.
+    rq worker -c config.worker -w rq.SimpleWorker --connection-class config.worker.PatientRedis \
+        --with-scheduler --maintenance-interval 10 --dequeue-strategy round_robin
+    rq cron -c config.worker --connection-class config.worker.PatientRedis config.cron
 
-It also keeps the periodic work going on its own. Every SWEEP_INTERVAL it makes
-sure the next sweep is scheduled, restarts RQ's scheduler if it died (RQ itself
-retries only every ten minutes), and runs a sweep inline when none has run for a
-while (after a crash the dead worker's scheduler lock lives for a minute). A
-Redis outage does not end the worker: it logs, waits and carries on.
+Importing it reads the settings (exiting at once, naming what is missing, unless
+SHOP_ENV=development), builds the process's application and serves it to the jobs RQ
+runs (config.jobs). RQ reads REDIS_URL and QUEUES from here.
+
+Why these options, all RQ's own: `rq.SimpleWorker` runs jobs in the worker process
+instead of forking a child per job (~7 ms instead of ~27 ms per job here, and the
+process keeps its database pool); our jobs are short "drain from checkpoint" loops
+bounded in time, so a fork buys no isolation worth that. `PatientRedis` makes RQ's own
+Redis calls wait out an outage instead of ending the worker. `--maintenance-interval`
+lets a worker take over RQ's scheduler within seconds when the one running it died,
+rather than RQ's default ten minutes. The periodic sweep comes from `rq cron`, whose
+schedule lives in its process, so Redis losing every queued job does not lose it.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from typing import Any
 
-from redis.exceptions import RedisError
-from rq.job import Job
-from rq.queue import Queue
-from rq.worker import SimpleWorker
+from redis import Redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
 
-from config import jobs
+from config import jobs as job_functions
+from config.bootstrap import bootstrap
+from config.environment import MissingSettings, settings_for
+from config.jobs import Jobs
+from config.queues import QUEUES as _QUEUES
 
-log = logging.getLogger("config.worker")
+try:
+    settings = settings_for("rq worker / rq cron (config.worker)")
+except MissingSettings as missing:
+    raise SystemExit(str(missing)) from None
+
+REDIS_URL = settings.redis_url
+QUEUES = list(_QUEUES)
+
+application = bootstrap(settings)
+job_functions.serve(Jobs(application))
 
 
-class ShopWorker(SimpleWorker):
-    _next_sweep_check = 0.0
+class PatientRedis(Redis):
+    """A Redis client that retries a command on a connection error until Redis answers
+    again (backing off up to 2 s between tries), for RQ's own bookkeeping: RQ ends a
+    worker on an error it does not expect, and a worker must outlive a Redis restart."""
 
-    @property
-    def dequeue_timeout(self) -> int:
-        return jobs.application().settings.sweep_interval
-
-    @property
-    def should_run_maintenance_tasks(self) -> bool:
-        return time.monotonic() >= self._next_sweep_check or bool(
-            super().should_run_maintenance_tasks
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> Any:
+        retry = Retry(
+            ExponentialBackoff(cap=2, base=0.1),
+            retries=-1,
+            supported_errors=(RedisConnectionError, RedisTimeoutError),
         )
-
-    def run_maintenance_tasks(self) -> None:
-        if time.monotonic() >= self._next_sweep_check:
-            self._next_sweep_check = time.monotonic() + jobs.application().settings.sweep_interval
-            try:
-                self._revive_scheduler()
-                jobs.keep_sweeping(jobs.application())
-            except RedisError as error:
-                log.warning(
-                    "periodic work skipped: Redis is unavailable", extra={"error": str(error)}
-                )
-        if super().should_run_maintenance_tasks:
-            try:
-                super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
-            except RedisError as error:
-                log.warning("RQ maintenance skipped: Redis is unavailable",
-                            extra={"error": str(error)})  # fmt: skip  # type: ignore[no-untyped-call]
-
-    def _revive_scheduler(self) -> None:
-        scheduler = getattr(self, "scheduler", None)
-        process = getattr(scheduler, "_process", None)
-        if scheduler is not None and (process is None or not process.is_alive()):
-            scheduler.acquire_locks(auto_start=True)
-
-    def dequeue_job_and_maintain_ttl(
-        self, timeout: int | None, max_idle_time: int | None = None
-    ) -> tuple[Job, Queue] | None:
-        while True:
-            try:
-                return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
-            except RedisError as error:  # RQ retries only some of its calls here
-                log.warning("cannot dequeue: Redis is unavailable", extra={"error": str(error)})
-                time.sleep(1)
-
-    def execute_job(self, job: Job, queue: Queue) -> None:
-        try:
-            super().execute_job(job, queue)
-        except RedisError as error:  # e.g. finishing a job while Redis restarts
-            log.warning(
-                "job bookkeeping failed: Redis is unavailable",
-                extra={"job": job.id, "error": str(error)},
-            )
-            time.sleep(1)
-
-    def heartbeat(self, *args: Any, **kwargs: Any) -> None:
-        try:
-            super().heartbeat(*args, **kwargs)
-        except RedisError as error:
-            log.warning("heartbeat failed: Redis is unavailable", extra={"error": str(error)})
-
-    def check_for_suspension(self, burst: bool) -> None:
-        try:
-            super().check_for_suspension(burst)
-        except RedisError as error:
-            log.warning("Redis is unavailable", extra={"error": str(error)})
-            time.sleep(1)
+        kwargs.setdefault("retry", retry)
+        return super().from_url(url, **kwargs)

@@ -121,7 +121,7 @@ def detail(order_id: uuid.UUID) -> Response:
     side = services().read_side
     fresh = freshness("order_detail")
     document = OrderDetail(side.engine)(side.generations("order_detail").active, str(order_id))
-    history = OrderHistory(side.engine)(str(order_id))
+    history = OrderHistory(side.store, side.engine)(str(order_id))
     if document is None and not history:
         return problem(404, "There is no such order.")
     return page(

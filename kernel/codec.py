@@ -1,7 +1,8 @@
 """Turn message dataclasses into JSON-ready dicts and back, guided by their type hints.
 
-Messages hold only JSON-friendly values (str, int, bool, None), nested frozen
-dataclasses, tuples/lists and dicts, so the codec stays small and predictable.
+Messages hold only JSON-friendly values (str, int, bool, None), string enums,
+nested frozen dataclasses, tuples/lists and dicts, so the codec stays small and
+predictable.
 Every event read or written passes through here, so the walk over a class's
 fields is worked out once per class and kept (`_fields_of`, `_decoder`) rather
 than redone by reflection for every message.
@@ -10,6 +11,7 @@ than redone by reflection for every message.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import functools
 import types
 import typing
@@ -42,7 +44,7 @@ def _encode(value: Any) -> Any:
         return {key: _encode(item) for key, item in value.items()}
     names = _fields_of(kind)  # type: ignore[arg-type]  # classes are hashable
     if names is None:
-        return value
+        return value.value if isinstance(value, enum.Enum) else value
     return {name: _encode(getattr(value, name)) for name in names}
 
 
@@ -91,6 +93,8 @@ def _converter(hint: Any) -> Convert:
     if origin in (typing.Union, types.UnionType):
         options = [a for a in typing.get_args(hint) if a is not type(None)]
         return _converter(options[0]) if len(options) == 1 else _identity
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return _optional(hint)
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
         return _decoder(hint)
     return _identity

@@ -3,6 +3,10 @@
 Dispatch runs: logging (with the correlation id) -> retry on concurrency
 conflicts -> one transaction holding the idempotency record, the handler's
 events and any synchronous projections -> after-commit listeners.
+
+`CommandBus.transaction` is that same protocol for work that dispatches commands
+among writes of its own (the saga, the payment webhook inbox): one transaction,
+run again on a conflict, the workers woken once it has committed.
 """
 
 from __future__ import annotations
@@ -12,11 +16,12 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from kernel.codec import to_data
 from kernel.errors import ConcurrencyError, DomainError, DuplicateHandler, NoHandler
@@ -27,6 +32,7 @@ from kernel.results import Failure, Result, Success, result_from_json, result_to
 from kernel.unit_of_work import UnitOfWork
 
 C = TypeVar("C", bound=Command)
+T = TypeVar("T")
 Handler = Callable[[Any, UnitOfWork], str]
 """Loads aggregates from the unit of work, calls one decision, saves, returns the aggregate id."""
 
@@ -36,6 +42,35 @@ BeforeCommit = Callable[[Connection, Sequence[RecordedEvent]], None]
 AfterCommit = Callable[[Sequence[RecordedEvent]], None]
 
 log = logging.getLogger("kernel.commands")
+
+
+class Transaction:
+    """One run of `CommandBus.transaction`'s work: its connection, inside the transaction,
+    and the commands dispatched in it, which commit or roll back with everything else."""
+
+    def __init__(self, bus: CommandBus, conn: Connection) -> None:
+        self.conn = conn
+        self.recorded: list[RecordedEvent] = []
+        self._bus = bus
+        self._after_commit: list[Callable[[], None]] = []
+
+    def dispatch(self, command: Command, metadata: Metadata) -> Result:
+        """Run the command here, in a savepoint. A refusal is kept like any other and
+        returned as a Failure, undoing only the command; a concurrency conflict raises
+        ConcurrencyError, and `CommandBus.transaction` runs the whole work again."""
+        return self._bus._through_middleware(self._in_savepoint, command, metadata)
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run `action` once this transaction has committed (not if it rolls back)."""
+        self._after_commit.append(action)
+
+    def _in_savepoint(self, command: Command, metadata: Metadata) -> Result:
+        try:
+            with self.conn.begin_nested():
+                return self._bus._apply(self, command, metadata)
+        except DomainError as error:
+            failure = Failure(error.code, error.message)
+            return self._bus._store_failure(self.conn, command, metadata, failure)
 
 
 class CommandBus:
@@ -67,35 +102,42 @@ class CommandBus:
 
     def dispatch(self, command: Command, metadata: Metadata | None = None) -> Result:
         """Run the command once per message id; a repeated id returns the first result."""
-        return self._through_middleware(self._with_retry, command, metadata or Metadata())
+        return self._through_middleware(self._dispatch_alone, command, metadata or Metadata())
 
-    def dispatch_in(
-        self, conn: Connection, command: Command, metadata: Metadata
-    ) -> tuple[Result, list[RecordedEvent]]:
-        """Run the command inside the caller's transaction (for process managers).
+    def transaction(self, work: Callable[[Transaction], T], *, conn: Connection | None = None) -> T:
+        """Run `work` in one transaction, on `conn` when given (else a pooled connection).
 
-        Its events commit or roll back with the caller's work; after committing,
-        the caller passes the returned events to `notify_committed`. A refusal is
-        returned as a Failure (and remembered like any other); a concurrency
-        conflict raises ConcurrencyError and the caller must retry its transaction.
+        A concurrency conflict, serialization failure or deadlock rolls everything back
+        and runs `work` again, at most `max_attempts` times in all; then ConcurrencyError.
+        Once committed, the events of the commands it dispatched go to the after-commit
+        listeners, then its own `after_commit` actions run. Any other exception rolls
+        back and propagates.
         """
-        recorded: list[RecordedEvent] = []
-
-        def in_savepoint(command: Command, metadata: Metadata) -> Result:
+        for attempt in range(1, self.max_attempts + 1):
             try:
-                with conn.begin_nested():
-                    result, events = self._apply(conn, command, metadata)
-            except DomainError as error:
-                failure = Failure(error.code, error.message)
-                return self._store_failure(conn, command, metadata, failure)
-            except IntegrityError as error:
-                if getattr(error.orig, "sqlstate", None) != UNIQUE_VIOLATION:
+                with _begin(self.engine, conn) as begun:
+                    done = Transaction(self, begun)
+                    result = work(done)
+            except (ConcurrencyError, DBAPIError) as error:
+                if not _conflict(error):
                     raise
-                raise ConcurrencyError(str(error.orig)) from error
-            recorded.extend(events)
+                if attempt == self.max_attempts:
+                    raise ConcurrencyError(f"gave up after {attempt} attempts: {error}") from error
+                time.sleep(random.uniform(0.002, 0.01) * attempt)
+                continue
+            self._committed(done)
             return result
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
-        return self._through_middleware(in_savepoint, command, metadata), recorded
+    def _dispatch_alone(self, command: Command, metadata: Metadata) -> Result:
+        # Its own transaction, without a savepoint: a refusal rolls it all back, and the
+        # refusal is then kept in a transaction of its own.
+        try:
+            return self.transaction(lambda done: self._apply(done, command, metadata))
+        except DomainError as error:
+            return self._remember_failure(command, metadata, Failure(error.code, error.message))
+        except ConcurrencyError:
+            return Failure("conflict", "the data changed concurrently too often; try again")
 
     def _through_middleware(self, final: Next, command: Command, metadata: Metadata) -> Result:
         if type(command) not in self._handlers:
@@ -105,45 +147,23 @@ class CommandBus:
             chain = _link(middleware, chain)
         return chain(command, metadata)
 
-    def notify_committed(self, recorded: Sequence[RecordedEvent]) -> None:
-        for listener in self.after_commit:
+    def _committed(self, done: Transaction) -> None:
+        # Listeners and actions (e.g. waking workers) must not undo a commit by failing.
+        if done.recorded:
+            for listener in self.after_commit:
+                try:
+                    listener(done.recorded)
+                except Exception:
+                    log.exception("after-commit listener failed")
+        for action in done._after_commit:
             try:
-                listener(recorded)
-            except Exception:  # a listener (e.g. waking workers) must not undo a commit
-                log.exception("after-commit listener failed")
+                action()
+            except Exception:
+                log.exception("after-commit action failed")
 
-    def _with_retry(self, command: Command, metadata: Metadata) -> Result:
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                return self._run_once(command, metadata)
-            except ConcurrencyError:
-                if attempt == self.max_attempts:
-                    break
-            except DBAPIError as error:
-                if not _retryable(error) or attempt == self.max_attempts:
-                    raise
-            time.sleep(random.uniform(0.002, 0.01) * attempt)
-        return Failure("conflict", "the data changed concurrently too often; try again")
-
-    def _run_once(self, command: Command, metadata: Metadata) -> Result:
-        try:
-            with self.engine.begin() as conn:
-                result, recorded = self._apply(conn, command, metadata)
-        except DomainError as error:
-            failure = Failure(error.code, error.message)
-            return self._remember_failure(command, metadata, failure)
-        except IntegrityError as error:
-            if getattr(error.orig, "sqlstate", None) != UNIQUE_VIOLATION:
-                raise
-            raise ConcurrencyError(str(error.orig)) from error
-        if recorded:
-            self.notify_committed(recorded)
-        return result
-
-    def _apply(
-        self, conn: Connection, command: Command, metadata: Metadata
-    ) -> tuple[Result, list[RecordedEvent]]:
+    def _apply(self, done: Transaction, command: Command, metadata: Metadata) -> Result:
         # Claiming the id first makes a concurrent duplicate wait for this one.
+        conn = done.conn
         fingerprint = _fingerprint(command)
         claimed = conn.execute(
             text(
@@ -153,7 +173,7 @@ class CommandBus:
             {"id": metadata.message_id, "type": type(command).__name__, "fingerprint": fingerprint},
         ).first()
         if claimed is None:
-            return self._earlier_result(conn, metadata.message_id, fingerprint), []
+            return self._earlier_result(conn, metadata.message_id, fingerprint)
         uow = UnitOfWork(conn, self.store, metadata, snapshot_interval=self.snapshot_interval)
         aggregate_id = self._handlers[type(command)](command, uow)
         for hook in self.before_commit:
@@ -161,7 +181,8 @@ class CommandBus:
         token = uow.recorded[-1].checkpoint.token() if uow.recorded else "0.0"
         result: Result = Success(aggregate_id, token)
         self._store_result(conn, metadata.message_id, result)
-        return result, uow.recorded
+        done.recorded += uow.recorded
+        return result
 
     def _remember_failure(self, command: Command, metadata: Metadata, failure: Failure) -> Result:
         with self.engine.begin() as conn:
@@ -243,5 +264,19 @@ def _link(middleware: Middleware, call_next: Next) -> Next:
     return lambda command, metadata: middleware(command, metadata, call_next)
 
 
-def _retryable(error: DBAPIError) -> bool:
-    return getattr(error.orig, "sqlstate", None) in {"40001", "40P01"}
+def _conflict(error: Exception) -> bool:
+    """A conflict with a concurrent writer, which running the work again resolves."""
+    if isinstance(error, ConcurrencyError):
+        return True
+    sqlstate = getattr(getattr(error, "orig", None), "sqlstate", None)
+    return sqlstate in {UNIQUE_VIOLATION, "40001", "40P01"}
+
+
+@contextmanager
+def _begin(engine: Engine, conn: Connection | None) -> Iterator[Connection]:
+    if conn is None:
+        with engine.begin() as begun:
+            yield begun
+    else:
+        with conn.begin():
+            yield conn

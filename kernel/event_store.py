@@ -7,6 +7,7 @@ without skipping events whose transactions commit out of position order.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -95,6 +96,19 @@ class UndecodableEvent(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class EventHeader:
+    """An event's place in the log and stream, its type and metadata: all but its payload."""
+
+    position: int
+    transaction_id: int
+    stream_id: str
+    version: int
+    type: str
+    recorded_at: datetime
+    metadata: Metadata
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     stream_id: str
     version: int
@@ -147,11 +161,32 @@ _READ_ALL_SOME_PAYLOADS = text(
 )
 
 
-class EventStore:
-    """Reads and appends events; every method works inside the caller's transaction."""
+# The events about one key, in log order: see EventStore.about.
+_ABOUT = """
+    SELECT position, transaction_id::text::bigint, stream_id, version, type, recorded_at, metadata
+    FROM events
+    WHERE data ->> '{key_field}' = :key
+      AND (transaction_id, position) > (CAST(CAST(:tx AS text) AS xid8), :position)
+      AND (CAST(:types AS text[]) IS NULL OR type = ANY(:types))
+    ORDER BY events.transaction_id, events.position
+"""
+_KEY_FIELD = re.compile(r"[a-z_]{1,63}")
 
-    def __init__(self, registry: EventRegistry) -> None:
+
+class EventStore:
+    """Reads and appends events; every method works inside the caller's transaction.
+
+    `key_field` names the payload field that says what an event is about across
+    streams (for the shop, the order id: an order's, its reservation's and its
+    payment's events all carry it); `about` reads by it, and an index on
+    `data ->> key_field` keeps that fast.
+    """
+
+    def __init__(self, registry: EventRegistry, *, key_field: str | None = None) -> None:
         self.registry = registry
+        if key_field is not None and not _KEY_FIELD.fullmatch(key_field):
+            raise ValueError(f"not a payload field name: {key_field!r}")
+        self._about = text(_ABOUT.format(key_field=key_field)) if key_field else None
 
     def append(
         self,
@@ -255,6 +290,31 @@ class EventStore:
                 reason = f"{row[5]}: {type(error).__name__}: {error}"
                 raise UndecodableEvent(events, at, reason) from error
         return events
+
+    def about(
+        self,
+        conn: Connection,
+        key: str,
+        *,
+        after: Checkpoint = START,
+        types: Collection[str] | None = None,
+    ) -> list[EventHeader]:
+        """The events whose `key_field` is `key`, in log order: those after `after`, and of
+        `types` only when given. Their payloads are not read (nor decoded)."""
+        if self._about is None:
+            raise RuntimeError("this event store was given no key_field")
+        params = {
+            "key": key,
+            "tx": after.transaction_id,
+            "position": after.position,
+            "types": None if types is None else sorted(types),
+        }
+        return [
+            EventHeader(position, tx, stream_id, version, type_name, at, Metadata.from_json(meta))
+            for position, tx, stream_id, version, type_name, at, meta in conn.execute(
+                self._about, params
+            )
+        ]
 
     def head(self, conn: Connection) -> tuple[Checkpoint, datetime | None]:
         """The last event in log order and when it was recorded (START, None if empty)."""

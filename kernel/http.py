@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
 import marshmallow as ma
-from flask import Response, current_app, json, request
+from flask import Response, json, request
 from flask_smorest import Api, abort
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
@@ -124,37 +124,53 @@ class AcceptedSchema(ma.Schema):
     )
 
 
-def principal() -> Principal:
-    """The authenticated caller; aborts with 401 when the bearer token is missing or bad."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        reject(401, "Send `Authorization: Bearer <token>`.", headers=_CHALLENGE)
-    authenticator: Authenticator = current_app.extensions["authenticator"]
-    try:
-        return authenticator.verify(token.strip())
-    except AuthError as error:
-        reject(401, str(error).capitalize() + ".", headers=_CHALLENGE)
+class BearerAuth:
+    """Who is calling: the request's bearer token, verified by the authenticator."""
+
+    def __init__(self, authenticator: Authenticator) -> None:
+        self.authenticator = authenticator
+
+    def principal(self) -> Principal:
+        """The authenticated caller; aborts with 401 when the bearer token is missing or bad."""
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            reject(401, "Send `Authorization: Bearer <token>`.", headers=_CHALLENGE)
+        try:
+            return self.authenticator.verify(token.strip())
+        except AuthError as error:
+            reject(401, str(error).capitalize() + ".", headers=_CHALLENGE)
+
+    def customer(self) -> str:
+        """The calling customer's id; 403 for an admin token, 401 without a valid token."""
+        caller = self.principal()
+        if caller.customer_id is None:
+            reject(403, "This endpoint is for customers.")
+        return caller.customer_id
+
+    def admin(self) -> Principal:
+        caller = self.principal()
+        if caller.kind != "admin":
+            reject(403, "This endpoint needs the admin token.")
+        return caller
 
 
-def require_customer() -> str:
-    """The calling customer's id; 403 for an admin token, 401 without a valid token."""
-    caller = principal()
-    if caller.customer_id is None:
-        reject(403, "This endpoint is for customers.")
-    return caller.customer_id
+class Commands:
+    """The command side of an endpoint: dispatch, and answer a refusal as a problem."""
 
+    def __init__(self, bus: CommandBus) -> None:
+        self.bus = bus
 
-def require_admin() -> Principal:
-    caller = principal()
-    if caller.kind != "admin":
-        reject(403, "This endpoint needs the admin token.")
-    return caller
-
-
-def command_bus() -> CommandBus:
-    bus: CommandBus = current_app.extensions["command_bus"]
-    return bus
+    def dispatch(
+        self, command: Command, metadata: Metadata, statuses: Mapping[str, int] = {}
+    ) -> Success:
+        """Dispatch and return the success; a failure aborts with its problem response
+        (the status from `statuses` by failure code, else STATUS_BY_CODE, else 409)."""
+        result = self.bus.dispatch(command, metadata)
+        if isinstance(result, Failure):
+            status = statuses.get(result.code) or STATUS_BY_CODE.get(result.code, 409)
+            reject(status, result.message, code=result.code)
+        return result
 
 
 def command_metadata(actor: str, command_id: str | None = None) -> Metadata:
@@ -165,15 +181,6 @@ def command_metadata(actor: str, command_id: str | None = None) -> Metadata:
     if command_id:
         return Metadata(message_id=command_id, correlation_id=correlation, actor=actor)
     return Metadata(correlation_id=correlation, actor=actor)
-
-
-def dispatch(command: Command, metadata: Metadata, statuses: Mapping[str, int] = {}) -> Success:
-    """Dispatch and return the success; a failure aborts with its problem response."""
-    result = command_bus().dispatch(command, metadata)
-    if isinstance(result, Failure):
-        status = statuses.get(result.code) or STATUS_BY_CODE.get(result.code, 409)
-        reject(status, result.message, code=result.code)
-    return result
 
 
 def reject(status: int, message: str, **data: Any) -> NoReturn:

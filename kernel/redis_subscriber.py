@@ -23,11 +23,13 @@ class RedisSubscriber:
     so a replayed batch changes nothing. A missing checkpoint (Redis flushed)
     means "start from the beginning".
 
-    Subclasses implement `load(redis, events)` (reads needed before writing,
-    done while watching) and `write(pipe, events, loaded)` (queued writes).
+    Subclasses set `name` and `event_types` and implement `load(redis, events)`
+    (reads needed before writing, done while watching) and `write(pipe, events,
+    loaded)` (queued writes).
     """
 
     name: str
+    event_types: frozenset[str] | None
 
     def __init__(self, redis: Redis, checkpoint_key: str) -> None:
         self.redis = redis

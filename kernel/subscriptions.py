@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -43,8 +43,11 @@ class Subscriber(Protocol):
     """
 
     name: str
-    # Optional: `event_types`, the event type names it handles. Events of other
-    # types then reach `apply` without payload or metadata (only to be passed over).
+
+    @property
+    def event_types(self) -> frozenset[str] | None:
+        """The stored type names of the events it handles (None: every type). Events of
+        other types reach `apply` without payload or metadata, only to be passed over."""
 
     def checkpoint(self, conn: Connection) -> Checkpoint: ...
 
@@ -58,12 +61,13 @@ class Subscriber(Protocol):
 class PostgresSubscriber:
     """Base for subscribers whose state lives in PostgreSQL beside their checkpoint.
 
-    Subclasses implement `handle(conn, event)`, or `handle_batch` to write a whole
-    batch at once; the batch and the checkpoint commit in one transaction on the
-    runner's (lock-holding) connection.
+    Subclasses set `name` and `event_types` and implement `handle(conn, event)`, or
+    `handle_batch` to write a whole batch at once; the batch and the checkpoint commit
+    in one transaction on the runner's (lock-holding) connection.
     """
 
     name: str
+    event_types: frozenset[str] | None
 
     def handle(self, conn: Connection, recorded: RecordedEvent) -> None:
         raise NotImplementedError
@@ -167,12 +171,13 @@ class SubscriptionRunner:
             return RunReport(subscriber.name, 0, START)
         applied = 0
         caught_up = False
-        types: Collection[str] | None = getattr(subscriber, "event_types", None)
         while deadline is None or time.monotonic() < deadline:
             undecodable = None
             try:
                 with conn.begin():
-                    batch = self.store.read_all(conn, checkpoint, self.batch_size, types)
+                    batch = self.store.read_all(
+                        conn, checkpoint, self.batch_size, subscriber.event_types
+                    )
             except UndecodableEvent as bad:
                 batch, undecodable = bad.readable, bad
             if not batch and undecodable is None:

@@ -7,20 +7,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import current_app
 from flask_smorest import Blueprint
 
-from kernel.http import (
-    command_metadata,
-    dispatch,
-    documented_problem,
-    guarded,
-    require_admin,
-    require_customer,
-)
+from kernel.auth import Authenticator
+from kernel.command_bus import CommandBus
+from kernel.http import BearerAuth, Commands, command_metadata, documented_problem, guarded
 from kernel.messages import new_id
 from orders.commands import CancelOrder, PlaceOrder, RegisterCustomer, ShipOrder
 from orders.domain import customer_id_for
+from orders.events import CancelledBy
 from orders.schemas import (
     CancelOrderSchema,
     CustomerCreatedSchema,
@@ -32,69 +27,90 @@ from orders.schemas import (
     ShipOrderSchema,
 )
 
-blueprint = Blueprint("orders", __name__, description="Customers placing and cancelling orders")
-
 IDEMPOTENCY_IDS = uuid.UUID("0b5c1d52-8a3e-4f0c-b7d4-2f6e9c1a7e43")
 LOCATION = {"Location": {"description": "Where to read the order", "schema": {"type": "string"}}}
 PRICING_FAILURES = {"unknown_sku": 422, "mixed_currency": 422, "duplicate_sku": 422}
-
 UNAUTHORIZED = "Missing, forged or expired bearer token"
-customer_only = guarded(
-    blueprint,
-    require_customer,
-    "The admin token cannot act as a customer",
-    unauthorized=UNAUTHORIZED,
-)
-admin_only = guarded(
-    blueprint,
-    require_admin,
-    "A customer token cannot use admin endpoints",
-    unauthorized=UNAUTHORIZED,
-)
 
 
-@blueprint.route("/api/customers", methods=["POST"])
-@blueprint.arguments(RegisterCustomerSchema())
-@blueprint.response(201, CustomerCreatedSchema)
-@documented_problem(blueprint, 409, "The email is registered already")
-def register_customer(body: dict[str, str]) -> dict[str, str]:
-    """Register a customer and get their bearer token."""
-    customer_id = customer_id_for(body["email"])
-    command = RegisterCustomer(customer_id, body["email"], body["name"])
-    dispatch(command, command_metadata(f"customer:{customer_id}"))
-    token: str = current_app.extensions["authenticator"].issue(customer_id)
-    return {"customer_id": customer_id, "token": token}
-
-
-@blueprint.route("/api/orders", methods=["POST"])
-@customer_only
-@blueprint.arguments(PlaceOrderSchema())
-@blueprint.arguments(IdempotencyKeySchema(), location="headers")
-@blueprint.response(202, PendingOrderSchema, headers=LOCATION)
-@documented_problem(blueprint, 404, "The customer does not exist")
-@documented_problem(
-    blueprint, 422, "Invalid fields, an unknown SKU, mixed currencies or a reused Idempotency-Key"
-)
-def place_order(body: dict[str, Any], headers: dict[str, str]) -> tuple[dict[str, str], Any]:
-    """Place an order; payment and stock are settled asynchronously."""
-    customer_id = require_customer()
-    key = headers.get("key")
-    order_id, command_id = _ids(customer_id, key) if key else (new_id(), None)
-    command = PlaceOrder(
-        order_id=order_id,
-        customer_id=customer_id,
-        lines=tuple(body["lines"]),
-        shipping_address=body["shipping_address"],
-        payment_token=body["payment"]["token"],
+def blueprint(bus: CommandBus, authenticator: Authenticator) -> Blueprint:
+    """The orders endpoints, dispatching through `bus`, callers checked by `authenticator`."""
+    blp = Blueprint("orders", __name__, description="Customers placing and cancelling orders")
+    auth, commands = BearerAuth(authenticator), Commands(bus)
+    customer_only = guarded(
+        blp, auth.customer, "The admin token cannot act as a customer", unauthorized=UNAUTHORIZED
     )
-    metadata = command_metadata(f"customer:{customer_id}", command_id)
-    accepted = dispatch(command, metadata, statuses=PRICING_FAILURES)
-    placed = {
-        "order_id": order_id,
-        "status": "pending",
-        "consistency_token": accepted.consistency_token,
-    }
-    return placed, {"Location": f"/api/orders/{order_id}"}
+    admin_only = guarded(
+        blp, auth.admin, "A customer token cannot use admin endpoints", unauthorized=UNAUTHORIZED
+    )
+
+    @blp.route("/api/customers", methods=["POST"])
+    @blp.arguments(RegisterCustomerSchema())
+    @blp.response(201, CustomerCreatedSchema)
+    @documented_problem(blp, 409, "The email is registered already")
+    def register_customer(body: dict[str, str]) -> dict[str, str]:
+        """Register a customer and get their bearer token."""
+        customer_id = customer_id_for(body["email"])
+        command = RegisterCustomer(customer_id, body["email"], body["name"])
+        commands.dispatch(command, command_metadata(f"customer:{customer_id}"))
+        return {"customer_id": customer_id, "token": authenticator.issue(customer_id)}
+
+    @blp.route("/api/orders", methods=["POST"])
+    @customer_only
+    @blp.arguments(PlaceOrderSchema())
+    @blp.arguments(IdempotencyKeySchema(), location="headers")
+    @blp.response(202, PendingOrderSchema, headers=LOCATION)
+    @documented_problem(blp, 404, "The customer does not exist")
+    @documented_problem(
+        blp, 422, "Invalid fields, an unknown SKU, mixed currencies or a reused Idempotency-Key"
+    )
+    def place_order(body: dict[str, Any], headers: dict[str, str]) -> tuple[dict[str, str], Any]:
+        """Place an order; payment and stock are settled asynchronously."""
+        customer_id = auth.customer()
+        key = headers.get("key")
+        order_id, command_id = _ids(customer_id, key) if key else (new_id(), None)
+        command = PlaceOrder(
+            order_id=order_id,
+            customer_id=customer_id,
+            lines=tuple(body["lines"]),
+            shipping_address=body["shipping_address"],
+            payment_token=body["payment"]["token"],
+        )
+        metadata = command_metadata(f"customer:{customer_id}", command_id)
+        accepted = commands.dispatch(command, metadata, statuses=PRICING_FAILURES)
+        placed = {
+            "order_id": order_id,
+            "status": "pending",
+            "consistency_token": accepted.consistency_token,
+        }
+        return placed, {"Location": f"/api/orders/{order_id}"}
+
+    @blp.route("/api/orders/<uuid:order_id>/cancel", methods=["POST"])
+    @customer_only
+    @blp.arguments(CancelOrderSchema())
+    @blp.response(202, OrderAcceptedSchema)
+    @documented_problem(blp, 404, "No such order among the customer's orders")
+    @documented_problem(blp, 409, "The order can no longer be cancelled (e.g. it has shipped)")
+    def cancel_order(body: dict[str, str], order_id: uuid.UUID) -> dict[str, str]:
+        """Cancel one of the customer's own orders."""
+        customer_id = auth.customer()
+        command = CancelOrder(str(order_id), body["reason"], CancelledBy.CUSTOMER, customer_id)
+        accepted = commands.dispatch(command, command_metadata(f"customer:{customer_id}"))
+        return {"order_id": str(order_id), "consistency_token": accepted.consistency_token}
+
+    @blp.route("/admin/api/orders/<uuid:order_id>/ship", methods=["POST"])
+    @admin_only
+    @blp.arguments(ShipOrderSchema())
+    @blp.response(202, OrderAcceptedSchema)
+    @documented_problem(blp, 404, "No such order")
+    @documented_problem(blp, 409, "The order is not confirmed (yet) or was cancelled")
+    def ship_order(body: dict[str, str], order_id: uuid.UUID) -> dict[str, str]:
+        """Hand a confirmed order to the carrier."""
+        command = ShipOrder(str(order_id), body["tracking_number"])
+        accepted = commands.dispatch(command, command_metadata(auth.admin().actor))
+        return {"order_id": str(order_id), "consistency_token": accepted.consistency_token}
+
+    return blp
 
 
 def _ids(customer_id: str, idempotency_key: str) -> tuple[str, str]:
@@ -103,31 +119,3 @@ def _ids(customer_id: str, idempotency_key: str) -> tuple[str, str]:
     order_id = uuid.uuid5(IDEMPOTENCY_IDS, f"order\n{scope}")
     command_id = uuid.uuid5(IDEMPOTENCY_IDS, f"place-order\n{scope}")
     return str(order_id), str(command_id)
-
-
-@blueprint.route("/api/orders/<uuid:order_id>/cancel", methods=["POST"])
-@customer_only
-@blueprint.arguments(CancelOrderSchema())
-@blueprint.response(202, OrderAcceptedSchema)
-@documented_problem(blueprint, 404, "No such order among the customer's orders")
-@documented_problem(blueprint, 409, "The order can no longer be cancelled (e.g. it has shipped)")
-def cancel_order(body: dict[str, str], order_id: uuid.UUID) -> dict[str, str]:
-    """Cancel one of the customer's own orders."""
-    customer_id = require_customer()
-    command = CancelOrder(str(order_id), body["reason"], "customer", customer_id)
-    accepted = dispatch(command, command_metadata(f"customer:{customer_id}"))
-    return {"order_id": str(order_id), "consistency_token": accepted.consistency_token}
-
-
-@blueprint.route("/admin/api/orders/<uuid:order_id>/ship", methods=["POST"])
-@admin_only
-@blueprint.arguments(ShipOrderSchema())
-@blueprint.response(202, OrderAcceptedSchema)
-@documented_problem(blueprint, 404, "No such order")
-@documented_problem(blueprint, 409, "The order is not confirmed (yet) or was cancelled")
-def ship_order(body: dict[str, str], order_id: uuid.UUID) -> dict[str, str]:
-    """Hand a confirmed order to the carrier."""
-    admin = require_admin()
-    command = ShipOrder(str(order_id), body["tracking_number"])
-    accepted = dispatch(command, command_metadata(admin.actor))
-    return {"order_id": str(order_id), "consistency_token": accepted.consistency_token}

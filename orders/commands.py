@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kernel.messages import Command
-from orders.events import Address
+from orders.events import Address, CancelledBy
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +41,7 @@ class ConfirmOrder(Command):
 class CancelOrder(Command):
     order_id: str
     reason: str
-    cancelled_by: str  # "customer" or "system"
+    cancelled_by: CancelledBy
     customer_id: str | None = None  # required when a customer cancels: only their own orders
 
 

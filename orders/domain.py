@@ -15,6 +15,7 @@ from kernel.money import Money
 from orders.commands import OrderLineRequest
 from orders.events import (
     Address,
+    CancelledBy,
     CustomerRegistered,
     OrderCancelled,
     OrderConfirmed,
@@ -123,9 +124,6 @@ class OrderStatus(StrEnum):
     SHIPPED = "shipped"
 
 
-CANCELLED_BY = ("customer", "system")
-
-
 class Order(Aggregate):
     """pending -> confirmed -> shipped; pending or confirmed -> cancelled.
 
@@ -175,10 +173,12 @@ class Order(Aggregate):
             )
         self.record(OrderConfirmed(self.id))
 
-    def cancel(self, reason: str, cancelled_by: str, customer_id: str | None = None) -> None:
-        if cancelled_by not in CANCELLED_BY:
-            raise Invalid(f"cancelled_by must be one of {', '.join(CANCELLED_BY)}")
-        if cancelled_by == "customer" and customer_id != self.customer_id:
+    def cancel(
+        self, reason: str, cancelled_by: CancelledBy, customer_id: str | None = None
+    ) -> None:
+        if cancelled_by not in tuple(CancelledBy):
+            raise Invalid(f"cancelled_by must be one of {', '.join(CancelledBy)}")
+        if cancelled_by == CancelledBy.CUSTOMER and customer_id != self.customer_id:
             # The same answer as for an order that does not exist: no one learns of others' orders.
             raise NotFound(f"{self.stream_type} {self.id} does not exist")
         if self.status is OrderStatus.CANCELLED:

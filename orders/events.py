@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from kernel.messages import Event
 from kernel.money import Money
@@ -24,6 +25,11 @@ class PricedLine:
     quantity: int
     unit_price: Money
     line_total: Money
+
+
+class CancelledBy(StrEnum):
+    CUSTOMER = "customer"
+    SYSTEM = "system"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +62,7 @@ class OrderConfirmed(Event):
 class OrderCancelled(Event):
     order_id: str
     reason: str
-    cancelled_by: str  # "customer" or "system"
+    cancelled_by: CancelledBy
     previous_status: str  # "pending" or "confirmed"
 
 

@@ -6,23 +6,26 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import marshmallow as ma
-from flask import current_app, request
+from flask import request
 from flask_smorest import Blueprint
 from marshmallow import validate
 
+from kernel.auth import Authenticator
+from kernel.command_bus import CommandBus
 from kernel.errors import ConcurrencyError
 from kernel.http import (
+    BearerAuth,
+    Commands,
     View,
-    command_bus,
     command_metadata,
-    dispatch,
     documented_problem,
     guarded,
     reject,
-    require_admin,
 )
 from payments.commands import RefundPayment
 from payments.inbox import PaymentInbox
@@ -36,33 +39,14 @@ from payments.webhooks import (
     verify,
 )
 
-blueprint = Blueprint("payments", __name__, description="payments commands")
 
-admin_only = guarded(
-    blueprint,
-    require_admin,
-    "The token is not the admin token",
-    unauthorized="No valid bearer token",
-)
+@dataclass(frozen=True, slots=True)
+class WebhookKey:
+    """How the provider's notifications are verified: the shared secret, and how far
+    (seconds) a signature's timestamp may be from now."""
 
-
-@blueprint.post("/admin/api/orders/<order_id>/refund")
-@admin_only
-@blueprint.doc(summary="Refund an order's payment")
-@blueprint.arguments(RefundPaymentSchema())
-@blueprint.response(202, RefundAcceptedSchema)
-@documented_problem(blueprint, 404, "The order has no payment")
-@documented_problem(
-    blueprint,
-    409,
-    "The payment is not refundable (payment_not_refundable) or the provider refused",
-)
-def refund_payment(body: dict[str, Any], order_id: str) -> dict[str, str]:
-    """Give the order's payment back to the customer; refunding twice changes nothing."""
-    result = dispatch(
-        RefundPayment(order_id, body["reason"]), command_metadata(require_admin().actor)
-    )
-    return {"order_id": order_id, "consistency_token": result.consistency_token}
+    secret: str
+    tolerance: int
 
 
 class WebhookReceiptSchema(ma.Schema):
@@ -93,69 +77,95 @@ _SIGNATURE_PARAMETER = {
 _SIGNATURE_CHALLENGE = {"WWW-Authenticate": f'{SIGNATURE_HEADER} realm="payment-webhooks"'}
 
 
-def signed(view: View) -> View:
+def blueprint(
+    bus: CommandBus, authenticator: Authenticator, inbox: PaymentInbox, webhooks: WebhookKey
+) -> Blueprint:
+    """Refunds (admin) and the provider's webhook, which goes through `inbox`."""
+    blp = Blueprint("payments", __name__, description="payments commands")
+    auth, commands = BearerAuth(authenticator), Commands(bus)
+    admin_only = guarded(
+        blp, auth.admin, "The token is not the admin token", unauthorized="No valid bearer token"
+    )
+
+    @blp.post("/admin/api/orders/<order_id>/refund")
+    @admin_only
+    @blp.doc(summary="Refund an order's payment")
+    @blp.arguments(RefundPaymentSchema())
+    @blp.response(202, RefundAcceptedSchema)
+    @documented_problem(blp, 404, "The order has no payment")
+    @documented_problem(
+        blp, 409, "The payment is not refundable (payment_not_refundable) or the provider refused"
+    )
+    def refund_payment(body: dict[str, Any], order_id: str) -> dict[str, str]:
+        """Give the order's payment back to the customer; refunding twice changes nothing."""
+        metadata = command_metadata(auth.admin().actor)
+        result = commands.dispatch(RefundPayment(order_id, body["reason"]), metadata)
+        return {"order_id": order_id, "consistency_token": result.consistency_token}
+
+    @blp.post("/webhooks/payments")
+    @_signed(blp, webhooks)
+    @blp.doc(summary="Receive the payment provider's notification")
+    @blp.arguments(PaymentNotificationSchema())
+    @blp.response(
+        200,
+        WebhookReceiptSchema,
+        description="Acknowledged (accepted, duplicate or ignored): the provider stops retrying",
+    )
+    @documented_problem(blp, 503, "The payment changed concurrently too often; retry later")
+    def receive_payment_notification(notification: PaymentNotification) -> dict[str, str]:
+        """Complete a pending payment with the provider's answer.
+
+        Authenticated by the signature alone. Every accepted notification is recorded
+        in an inbox keyed by the provider's event id, in the same transaction as its
+        effect; a redelivery answers `duplicate` and changes nothing. Any 2xx tells
+        the provider to stop retrying, so a notification that cannot complete a payment
+        is recorded and answered `ignored`, never an error.
+        """
+        metadata = command_metadata(PROVIDER_ACTOR, notification.command_id)
+        try:
+            receipt = inbox.receive(
+                notification, request.get_json(), correlation_id=metadata.correlation_id
+            )
+        except ConcurrencyError:
+            reject(503, "The payment changed concurrently too often.", headers={"Retry-After": "1"})
+        answer = {
+            "status": receipt.status,
+            "reason": receipt.reason,
+            "detail": receipt.detail,
+            "consistency_token": receipt.consistency_token,
+        }
+        return {key: value for key, value in answer.items() if value is not None}
+
+    return blp
+
+
+def _signed(blp: Blueprint, webhooks: WebhookKey) -> Callable[[View], View]:
     """Verify the signature over the raw body before it is parsed, so a forger learns
     nothing from validation errors; document the header and the 401. Place it above
     `arguments`."""
 
-    @functools.wraps(view)
-    def checked(*args: Any, **kwargs: Any) -> Any:
-        webhooks = current_app.extensions["payment_webhooks"]
-        try:
-            verify(
-                webhooks["secret"],
-                request.get_data(),
-                request.headers.get(SIGNATURE_HEADER),
-                now=time.time(),
-                tolerance=webhooks["tolerance"],
-            )
-        except BadSignature as error:
-            reject(401, _sentence(str(error)), headers=_SIGNATURE_CHALLENGE)
-        return view(*args, **kwargs)
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            try:
+                verify(
+                    webhooks.secret,
+                    request.get_data(),
+                    request.headers.get(SIGNATURE_HEADER),
+                    now=time.time(),
+                    tolerance=webhooks.tolerance,
+                )
+            except BadSignature as error:
+                reject(401, _sentence(str(error)), headers=_SIGNATURE_CHALLENGE)
+            return view(*args, **kwargs)
 
-    documented: View = blueprint.doc(parameters=[_SIGNATURE_PARAMETER])(checked)
-    return documented_problem(
-        blueprint, 401, "The signature is missing, malformed, wrong or outside the replay window"
-    )(documented)
+        documented: View = blp.doc(parameters=[_SIGNATURE_PARAMETER])(checked)
+        return documented_problem(
+            blp, 401, "The signature is missing, malformed, wrong or outside the replay window"
+        )(documented)
+
+    return decorate
 
 
 def _sentence(message: str) -> str:
     return message[:1].upper() + message[1:] + "."
-
-
-@blueprint.post("/webhooks/payments")
-@signed
-@blueprint.doc(summary="Receive the payment provider's notification")
-@blueprint.arguments(PaymentNotificationSchema())
-@blueprint.response(
-    200,
-    WebhookReceiptSchema,
-    description="Acknowledged (accepted, duplicate or ignored): the provider stops retrying",
-)
-@documented_problem(blueprint, 503, "The payment changed concurrently too often; retry later")
-def receive_payment_notification(notification: PaymentNotification) -> dict[str, str]:
-    """Complete a pending payment with the provider's answer.
-
-    Authenticated by the signature alone. Every accepted notification is recorded
-    in an inbox keyed by the provider's event id, in the same transaction as its
-    effect; a redelivery answers `duplicate` and changes nothing. Any 2xx tells
-    the provider to stop retrying, so a notification that cannot complete a payment
-    is recorded and answered `ignored`, never an error.
-    """
-    inbox: PaymentInbox = current_app.extensions["payment_inbox"]
-    try:
-        receipt = inbox.receive(
-            command_bus(),
-            notification,
-            request.get_json(),
-            correlation_id=command_metadata(PROVIDER_ACTOR, notification.command_id).correlation_id,
-        )
-    except ConcurrencyError:
-        reject(503, "The payment changed concurrently too often.", headers={"Retry-After": "1"})
-    answer = {
-        "status": receipt.status,
-        "reason": receipt.reason,
-        "detail": receipt.detail,
-        "consistency_token": receipt.consistency_token,
-    }
-    return {key: value for key, value in answer.items() if value is not None}

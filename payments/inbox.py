@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
-import random
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 
-from kernel.command_bus import CommandBus
-from kernel.errors import ConcurrencyError
+from kernel.command_bus import CommandBus, Transaction
 from kernel.logging import bind_correlation
 from kernel.messages import Metadata
 from kernel.results import Failure
@@ -44,18 +42,16 @@ class PaymentInbox:
     - A payment that cannot be completed (unknown order, not pending) still stores
       the row and gives `ignored`, so the provider stops retrying; the refusal is kept
       with the command id, like any refused command.
-    - Retries on a concurrency conflict; after `max_attempts` raises ConcurrencyError,
-      and nothing is stored. Database errors propagate, and nothing is stored.
-    The engine must reach the database the bus writes to.
+    - Retries on a concurrency conflict (`CommandBus.transaction`); when the bus gives
+      up, raises ConcurrencyError, and nothing is stored. Database errors propagate,
+      and nothing is stored.
     """
 
-    def __init__(self, engine: Engine, *, max_attempts: int = 8) -> None:
-        self.engine = engine
-        self.max_attempts = max_attempts
+    def __init__(self, bus: CommandBus) -> None:
+        self.bus = bus
 
     def receive(
         self,
-        bus: CommandBus,
         notification: PaymentNotification,
         payload: Mapping[str, Any],
         *,
@@ -68,51 +64,43 @@ class PaymentInbox:
             actor=PROVIDER_ACTOR,
         )
         with bind_correlation(metadata.correlation_id):
-            for attempt in range(1, self.max_attempts + 1):
-                try:
-                    receipt = self._receive_once(bus, notification, payload, metadata)
-                except ConcurrencyError:
-                    if attempt == self.max_attempts:
-                        raise
-                    time.sleep(random.uniform(0.002, 0.01) * attempt)
-                    continue
-                log.info(
-                    "payment notification received",
-                    extra={
-                        "provider_event_id": notification.provider_event_id,
-                        "order_id": notification.order_id,
-                        "status": receipt.status,
-                    },
-                )
-                return receipt
-        raise AssertionError("unreachable: the last attempt returns or raises")
+            receipt = self.bus.transaction(
+                partial(self._receive_once, notification, payload, metadata)
+            )
+            log.info(
+                "payment notification received",
+                extra={
+                    "provider_event_id": notification.provider_event_id,
+                    "order_id": notification.order_id,
+                    "status": receipt.status,
+                },
+            )
+            return receipt
 
     def _receive_once(
         self,
-        bus: CommandBus,
         notification: PaymentNotification,
         payload: Mapping[str, Any],
         metadata: Metadata,
+        done: Transaction,
     ) -> Receipt:
+        claimed = done.conn.execute(
+            text(
+                "INSERT INTO payment_webhook_inbox (provider_event_id, payload)"
+                " VALUES (:id, CAST(:payload AS jsonb))"
+                " ON CONFLICT DO NOTHING RETURNING provider_event_id"
+            ),
+            {"id": notification.provider_event_id, "payload": json.dumps(payload)},
+        ).first()
+        if claimed is None:
+            return Receipt("duplicate")
         command = CompletePayment(
             notification.order_id,
             notification.provider_event_id,
             notification.outcome,
             notification.reason,
         )
-        with self.engine.begin() as conn:
-            claimed = conn.execute(
-                text(
-                    "INSERT INTO payment_webhook_inbox (provider_event_id, payload)"
-                    " VALUES (:id, CAST(:payload AS jsonb))"
-                    " ON CONFLICT DO NOTHING RETURNING provider_event_id"
-                ),
-                {"id": notification.provider_event_id, "payload": json.dumps(payload)},
-            ).first()
-            if claimed is None:
-                return Receipt("duplicate")
-            result, recorded = bus.dispatch_in(conn, command, metadata)
-        bus.notify_committed(recorded)
+        result = done.dispatch(command, metadata)
         if isinstance(result, Failure):
             return Receipt("ignored", reason=result.code, detail=result.message)
         return Receipt("accepted", consistency_token=result.consistency_token)

@@ -11,17 +11,20 @@ applied that command; if the bound runs out it answers anyway, marked stale.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from flask import current_app, request
+from flask import request
 from flask_smorest import Blueprint
+from redis import Redis
 from sqlalchemy import Connection
 
-from kernel.http import documented_problem, guarded, reject, require_admin, require_customer
+from kernel.auth import Authenticator
+from kernel.http import BearerAuth, documented_problem, guarded, reject
+from kernel.subscriptions import SubscriptionStatus
 from projections.queries import (
     OrderDetail,
     OrderHistory,
@@ -31,7 +34,7 @@ from projections.queries import (
     SalesByDay,
     TopProducts,
 )
-from projections.read_side import Freshness, ReadSide
+from projections.read_side import Freshness, ProjectionStatus, ReadSide
 from projections.schemas import (
     AdminOrderDetailSchema,
     AdminOrdersArgsSchema,
@@ -48,7 +51,6 @@ from projections.schemas import (
     TopProductsSchema,
 )
 
-blueprint = Blueprint("queries", __name__, description="Storefront and admin queries")
 _CUSTOMER = "shop.customer_id"  # request.environ key
 
 LAG_HEADERS = {
@@ -59,23 +61,146 @@ LAG_HEADERS = {
 }  # fmt: skip
 
 
-def customer() -> str:
-    """The calling customer's id, verified once per request (the guard and the view ask).
-    Kept in the WSGI environ, which lives exactly as long as the request."""
-    found: str | None = request.environ.get(_CUSTOMER)
-    if found is None:
-        found = request.environ[_CUSTOMER] = require_customer()
-    return found
+def blueprint(
+    read_side: ReadSide,
+    redis: Redis,
+    authenticator: Authenticator,
+    schedule_rebuild: Callable[[str], None],
+) -> Blueprint:
+    """The queries, answered from `read_side`'s read models (the order list from `redis`);
+    `schedule_rebuild(name)` puts a started rebuild in the workers' hands."""
+    blp = Blueprint("queries", __name__, description="Storefront and admin queries")
+    auth = BearerAuth(authenticator)
+    problem = documented_problem
 
+    def customer() -> str:
+        """The calling customer's id, verified once per request (the guard and the view ask).
+        Kept in the WSGI environ, which lives exactly as long as the request."""
+        found: str | None = request.environ.get(_CUSTOMER)
+        if found is None:
+            found = request.environ[_CUSTOMER] = auth.customer()
+        return found
 
-customer_only = guarded(blueprint, customer, "The admin token cannot act as a customer")
-admin_only = guarded(blueprint, require_admin, "A customer token cannot use admin endpoints")
-problem = documented_problem
+    customer_only = guarded(blp, customer, "The admin token cannot act as a customer")
+    admin_only = guarded(blp, auth.admin, "A customer token cannot use admin endpoints")
 
+    @blp.route("/api/products", methods=["GET"])
+    @blp.arguments(ConsistencySchema(), location="query")
+    @blp.response(200, ProductListSchema, headers=LAG_HEADERS)
+    def products(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """The catalog with prices and available stock."""
+        with reading(read_side, "catalog", args) as (conn, found):
+            items = ProductList(conn)(found.generation)
+        return {"items": items, "read_model": found.described}, found.headers
 
-def read_side() -> ReadSide:
-    found: ReadSide = current_app.extensions["read_side"]
-    return found
+    @blp.route("/api/orders", methods=["GET"])
+    @customer_only
+    @blp.arguments(PageArgsSchema(), location="query")
+    @blp.response(200, OrderPageSchema, headers=LAG_HEADERS)
+    def my_orders(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """The customer's own orders, newest first."""
+        customer_id = customer()
+        found = fresh(read_side, "order_list", args)
+        page = OrderListing(redis)(
+            found.generation,
+            customer_id=customer_id,
+            cursor=args.get("cursor"),
+            limit=args["limit"],
+        )
+        return _page(page, found)
+
+    @blp.route("/api/orders/<uuid:order_id>", methods=["GET"])
+    @customer_only
+    @blp.arguments(ConsistencySchema(), location="query")
+    @blp.response(200, OrderDetailSchema, headers=LAG_HEADERS)
+    @problem(blp, 404, "No such order among the customer's orders (yet)")
+    def my_order(
+        args: dict[str, Any], order_id: uuid.UUID
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """One of the customer's orders in full, with its status timeline."""
+        customer_id = customer()
+        with reading(read_side, "order_detail", args) as (conn, found):
+            document = OrderDetail(conn)(found.generation, str(order_id))
+        if document is None or document["customer_id"] != customer_id:
+            reject(404, "No such order.", headers=found.headers)
+        return {"order": document, "read_model": found.described}, found.headers
+
+    @blp.route("/admin/api/orders", methods=["GET"])
+    @admin_only
+    @blp.arguments(AdminOrdersArgsSchema(), location="query")
+    @blp.response(200, OrderPageSchema, headers=LAG_HEADERS)
+    def all_orders(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """Every order, newest first, optionally by status and customer."""
+        found = fresh(read_side, "order_list", args)
+        page = OrderListing(redis)(
+            found.generation,
+            customer_id=args.get("customer_id"),
+            status=args.get("status"),
+            cursor=args.get("cursor"),
+            limit=args["limit"],
+        )
+        return _page(page, found)
+
+    @blp.route("/admin/api/orders/<uuid:order_id>", methods=["GET"])
+    @admin_only
+    @blp.arguments(ConsistencySchema(), location="query")
+    @blp.response(200, AdminOrderDetailSchema, headers=LAG_HEADERS)
+    @problem(blp, 404, "No such order (yet)")
+    def order_with_history(
+        args: dict[str, Any], order_id: uuid.UUID
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """An order in full plus every event about it, with correlation and causation ids."""
+        with reading(read_side, "order_detail", args) as (conn, found):
+            document = OrderDetail(conn)(found.generation, str(order_id))
+            history = []
+            if document is not None:
+                history = OrderHistory(read_side.store, conn)(str(order_id))
+        if document is None:
+            reject(404, "No such order.", headers=found.headers)
+        body = {"order": document, "history": history, "read_model": found.described}
+        return body, found.headers
+
+    @blp.route("/admin/api/analytics/sales", methods=["GET"])
+    @admin_only
+    @blp.arguments(SalesArgsSchema(), location="query")
+    @blp.response(200, SalesSchema, headers=LAG_HEADERS)
+    def sales(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """Revenue, orders, average order value, cancellations and refunds per day."""
+        start: date = args["from_"]
+        with reading(read_side, "sales_analytics", args) as (conn, found):
+            days = SalesByDay(conn)(found.generation, start, args["to"])
+        return {"days": days, "read_model": found.described}, found.headers
+
+    @blp.route("/admin/api/analytics/top-products", methods=["GET"])
+    @admin_only
+    @blp.arguments(TopProductsArgsSchema(), location="query")
+    @blp.response(200, TopProductsSchema, headers=LAG_HEADERS)
+    def top_products(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """Best-selling products by revenue (confirmed orders that stayed confirmed)."""
+        with reading(read_side, "sales_analytics", args) as (conn, found):
+            items = TopProducts(conn)(found.generation, args["limit"])
+        return {"items": items, "read_model": found.described}, found.headers
+
+    @blp.route("/admin/api/projections", methods=["GET"])
+    @admin_only
+    @blp.response(200, ProjectionsSchema)
+    def projections() -> dict[str, Any]:
+        """Each read model's checkpoint, the log head, lag and state (and any rebuild)."""
+        return {"projections": [_status(status) for status in read_side.status()]}
+
+    @blp.route("/admin/api/projections/<name>/rebuild", methods=["POST"])
+    @admin_only
+    @blp.response(202, RebuildAcceptedSchema)
+    @problem(blp, 404, "No read model of that name")
+    def rebuild(name: str) -> dict[str, Any]:
+        """Replay the log into a new generation; queries switch to it once it caught up."""
+        if name not in read_side.projections:
+            reject(404, f"There is no read model named {name!r}.")
+        generation = read_side.start_rebuild(name)
+        schedule_rebuild(name)
+        return {"name": name, "generation": generation}
+
+    return blp
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,23 +210,27 @@ class Fresh:
     headers: dict[str, str]  # the lag headers
 
 
-def fresh(name: str, args: dict[str, Any], conn: Connection | None = None) -> Fresh:
+def fresh(
+    read_side: ReadSide, name: str, args: dict[str, Any], conn: Connection | None = None
+) -> Fresh:
     """The read model's freshness after the bounded wait, on `conn` when given (without,
     on a connection of its own given back at once: the Redis order list needs no more)."""
     token = args.get("consistency_token") or request.headers.get("X-Consistency-Token")
     try:
-        freshness = read_side().freshness(name, token, conn)
+        freshness = read_side.freshness(name, token, conn)
     except ValueError:
         reject(422, "The consistency token is malformed.", errors={"consistency_token": ["bad"]})
     return Fresh(freshness.generation, _described(name, freshness), _headers(freshness))
 
 
 @contextmanager
-def reading(name: str, args: dict[str, Any]) -> Iterator[tuple[Connection, Fresh]]:
+def reading(
+    read_side: ReadSide, name: str, args: dict[str, Any]
+) -> Iterator[tuple[Connection, Fresh]]:
     """One connection for the freshness check and the query's reads: one pool checkout
     (and any pre-ping) per request rather than one per group of statements."""
-    with read_side().connect() as conn:
-        yield conn, fresh(name, args, conn)
+    with read_side.connect() as conn:
+        yield conn, fresh(read_side, name, args, conn)
 
 
 def _described(name: str, freshness: Freshness) -> dict[str, Any]:
@@ -123,130 +252,12 @@ def _headers(freshness: Freshness) -> dict[str, str]:
     return headers
 
 
-@blueprint.route("/api/products", methods=["GET"])
-@blueprint.arguments(ConsistencySchema(), location="query")
-@blueprint.response(200, ProductListSchema, headers=LAG_HEADERS)
-def products(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """The catalog with prices and available stock."""
-    with reading("catalog", args) as (conn, found):
-        items = ProductList(conn)(found.generation)
-    return {"items": items, "read_model": found.described}, found.headers
-
-
-@blueprint.route("/api/orders", methods=["GET"])
-@customer_only
-@blueprint.arguments(PageArgsSchema(), location="query")
-@blueprint.response(200, OrderPageSchema, headers=LAG_HEADERS)
-def my_orders(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """The customer's own orders, newest first."""
-    customer_id = customer()
-    found = fresh("order_list", args)
-    page = OrderListing(current_app.extensions["container"].redis)(
-        found.generation, customer_id=customer_id, cursor=args.get("cursor"), limit=args["limit"]
-    )
-    return _page(page, found)
-
-
-@blueprint.route("/api/orders/<uuid:order_id>", methods=["GET"])
-@customer_only
-@blueprint.arguments(ConsistencySchema(), location="query")
-@blueprint.response(200, OrderDetailSchema, headers=LAG_HEADERS)
-@problem(blueprint, 404, "No such order among the customer's orders (yet)")
-def my_order(args: dict[str, Any], order_id: uuid.UUID) -> tuple[dict[str, Any], dict[str, str]]:
-    """One of the customer's orders in full, with its status timeline."""
-    customer_id = customer()
-    with reading("order_detail", args) as (conn, found):
-        document = OrderDetail(conn)(found.generation, str(order_id))
-    if document is None or document["customer_id"] != customer_id:
-        reject(404, "No such order.", headers=found.headers)
-    return {"order": document, "read_model": found.described}, found.headers
-
-
-@blueprint.route("/admin/api/orders", methods=["GET"])
-@admin_only
-@blueprint.arguments(AdminOrdersArgsSchema(), location="query")
-@blueprint.response(200, OrderPageSchema, headers=LAG_HEADERS)
-def all_orders(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Every order, newest first, optionally by status and customer."""
-    found = fresh("order_list", args)
-    page = OrderListing(current_app.extensions["container"].redis)(
-        found.generation,
-        customer_id=args.get("customer_id"),
-        status=args.get("status"),
-        cursor=args.get("cursor"),
-        limit=args["limit"],
-    )
-    return _page(page, found)
-
-
-@blueprint.route("/admin/api/orders/<uuid:order_id>", methods=["GET"])
-@admin_only
-@blueprint.arguments(ConsistencySchema(), location="query")
-@blueprint.response(200, AdminOrderDetailSchema, headers=LAG_HEADERS)
-@problem(blueprint, 404, "No such order (yet)")
-def order_with_history(
-    args: dict[str, Any], order_id: uuid.UUID
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """An order in full plus every event about it, with correlation and causation ids."""
-    with reading("order_detail", args) as (conn, found):
-        document = OrderDetail(conn)(found.generation, str(order_id))
-        history = OrderHistory(conn)(str(order_id)) if document is not None else []
-    if document is None:
-        reject(404, "No such order.", headers=found.headers)
-    return {"order": document, "history": history, "read_model": found.described}, found.headers
-
-
-@blueprint.route("/admin/api/analytics/sales", methods=["GET"])
-@admin_only
-@blueprint.arguments(SalesArgsSchema(), location="query")
-@blueprint.response(200, SalesSchema, headers=LAG_HEADERS)
-def sales(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Revenue, orders, average order value, cancellations and refunds per day."""
-    start: date = args["from_"]
-    with reading("sales_analytics", args) as (conn, found):
-        days = SalesByDay(conn)(found.generation, start, args["to"])
-    return {"days": days, "read_model": found.described}, found.headers
-
-
-@blueprint.route("/admin/api/analytics/top-products", methods=["GET"])
-@admin_only
-@blueprint.arguments(TopProductsArgsSchema(), location="query")
-@blueprint.response(200, TopProductsSchema, headers=LAG_HEADERS)
-def top_products(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Best-selling products by revenue (confirmed orders that stayed confirmed)."""
-    with reading("sales_analytics", args) as (conn, found):
-        items = TopProducts(conn)(found.generation, args["limit"])
-    return {"items": items, "read_model": found.described}, found.headers
-
-
-@blueprint.route("/admin/api/projections", methods=["GET"])
-@admin_only
-@blueprint.response(200, ProjectionsSchema)
-def projections() -> dict[str, Any]:
-    """Each read model's checkpoint, the log head, lag and state (and any rebuild)."""
-    return {"projections": [_status(status) for status in read_side().status()]}
-
-
-@blueprint.route("/admin/api/projections/<name>/rebuild", methods=["POST"])
-@admin_only
-@blueprint.response(202, RebuildAcceptedSchema)
-@problem(blueprint, 404, "No read model of that name")
-def rebuild(name: str) -> dict[str, Any]:
-    """Replay the log into a new generation; queries switch to it once it caught up."""
-    side = read_side()
-    if name not in side.projections:
-        reject(404, f"There is no read model named {name!r}.")
-    generation = side.start_rebuild(name)
-    current_app.extensions["schedule_rebuild"](name)
-    return {"name": name, "generation": generation}
-
-
 def _page(page: Page, found: Fresh) -> tuple[dict[str, Any], dict[str, str]]:
     body = {"items": page.items, "next_cursor": page.next_cursor, "read_model": found.described}
     return body, found.headers
 
 
-def _status(status: Any) -> dict[str, Any]:
+def _status(status: ProjectionStatus) -> dict[str, Any]:
     main = _subscription(status.subscription)
     return {
         "name": status.name,
@@ -258,7 +269,7 @@ def _status(status: Any) -> dict[str, Any]:
     }
 
 
-def _subscription(sub: Any) -> dict[str, Any]:
+def _subscription(sub: SubscriptionStatus) -> dict[str, Any]:
     return {
         "subscription": sub.name,
         "checkpoint": sub.checkpoint.token(),

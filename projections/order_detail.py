@@ -19,10 +19,9 @@ from kernel.event_store import RecordedEvent
 from kernel.write_batch import WriteBatch
 from orders.events import OrderCancelled, OrderConfirmed, OrderPlaced, OrderShipped
 from payments.events import PaymentFailed, PaymentPending, PaymentRefunded, PaymentSucceeded
-from projections.handlers import Handlers
-from projections.projection import Mode, PostgresHandler, PostgresProjection
+from projections.projection import Mode, PostgresHandlers, PostgresProjection
 
-handlers: Handlers[PostgresHandler] = Handlers()
+handlers: PostgresHandlers = PostgresHandlers()
 
 
 class Documents:
@@ -95,18 +94,17 @@ _CHANGE = text(
 
 
 @handlers.on(OrderPlaced)
-def placed(writes: WriteBatch, gen: int, event: OrderPlaced, recorded: RecordedEvent) -> None:
+def placed(event: OrderPlaced, writes: WriteBatch, gen: int, recorded: RecordedEvent) -> None:
     at = recorded.metadata.occurred_at
-    placed = recorded.data  # the payload as stored: to_data(event), without redoing it
     document = {
         "order_id": event.order_id,
         "customer_id": event.customer_id,
         "status": "pending",
-        "lines": placed["lines"],
-        "subtotal": placed["subtotal"],
-        "shipping": placed["shipping"],
-        "total": placed["total"],
-        "shipping_address": placed["shipping_address"],
+        "lines": to_data(event.lines),
+        "subtotal": to_data(event.subtotal),
+        "shipping": to_data(event.shipping),
+        "total": to_data(event.total),
+        "shipping_address": to_data(event.shipping_address),
         "item_count": sum(line.quantity for line in event.lines),
         "placed_at": at.isoformat(),
         "payment": {"status": "not_started"},
@@ -121,23 +119,30 @@ def placed(writes: WriteBatch, gen: int, event: OrderPlaced, recorded: RecordedE
 
 
 @handlers.on(OrderConfirmed)
-def confirmed(writes: WriteBatch, gen: int, event: OrderConfirmed, recorded: RecordedEvent) -> None:
-    _change(writes, gen, recorded, status="confirmed", moment="confirmed")
+def confirmed(event: OrderConfirmed, writes: WriteBatch, gen: int, recorded: RecordedEvent) -> None:
+    _change(writes, gen, event.order_id, recorded, status="confirmed", moment="confirmed")
 
 
 @handlers.on(OrderCancelled)
-def cancelled(writes: WriteBatch, gen: int, event: OrderCancelled, recorded: RecordedEvent) -> None:
+def cancelled(event: OrderCancelled, writes: WriteBatch, gen: int, recorded: RecordedEvent) -> None:
     cancellation = {"reason": event.reason, "cancelled_by": event.cancelled_by}
     _change(
-        writes, gen, recorded, status="cancelled", moment="cancelled", cancellation=cancellation
+        writes,
+        gen,
+        event.order_id,
+        recorded,
+        status="cancelled",
+        moment="cancelled",
+        cancellation=cancellation,
     )
 
 
 @handlers.on(OrderShipped)
-def shipped(writes: WriteBatch, gen: int, event: OrderShipped, recorded: RecordedEvent) -> None:
+def shipped(event: OrderShipped, writes: WriteBatch, gen: int, recorded: RecordedEvent) -> None:
     _change(
         writes,
         gen,
+        event.order_id,
         recorded,
         status="shipped",
         moment="shipped",
@@ -147,19 +152,27 @@ def shipped(writes: WriteBatch, gen: int, event: OrderShipped, recorded: Recorde
 
 @handlers.on(InventoryReserved)
 def reserved(
-    writes: WriteBatch, gen: int, event: InventoryReserved, recorded: RecordedEvent
+    event: InventoryReserved, writes: WriteBatch, gen: int, recorded: RecordedEvent
 ) -> None:
-    _change(writes, gen, recorded, moment="inventory reserved", reservation={"status": "reserved"})
+    _change(
+        writes,
+        gen,
+        event.order_id,
+        recorded,
+        moment="inventory reserved",
+        reservation={"status": "reserved"},
+    )
 
 
 @handlers.on(InventoryReservationFailed)
 def reservation_failed(
-    writes: WriteBatch, gen: int, event: InventoryReservationFailed, recorded: RecordedEvent
+    event: InventoryReservationFailed, writes: WriteBatch, gen: int, recorded: RecordedEvent
 ) -> None:
     shortages = [to_data(shortage) for shortage in event.shortages]
     _change(
         writes,
         gen,
+        event.order_id,
         recorded,
         moment="inventory short",
         reservation={"status": "failed", "shortages": shortages},
@@ -168,59 +181,71 @@ def reservation_failed(
 
 @handlers.on(InventoryReleased)
 def released(
-    writes: WriteBatch, gen: int, event: InventoryReleased, recorded: RecordedEvent
+    event: InventoryReleased, writes: WriteBatch, gen: int, recorded: RecordedEvent
 ) -> None:
-    _change(writes, gen, recorded, moment="inventory released", reservation={"status": "released"})
+    _change(
+        writes,
+        gen,
+        event.order_id,
+        recorded,
+        moment="inventory released",
+        reservation={"status": "released"},
+    )
 
 
 @handlers.on(ReservationCommitted)
 def committed(
-    writes: WriteBatch, gen: int, event: ReservationCommitted, recorded: RecordedEvent
+    event: ReservationCommitted, writes: WriteBatch, gen: int, recorded: RecordedEvent
 ) -> None:
     _change(
-        writes, gen, recorded, moment="inventory committed", reservation={"status": "committed"}
+        writes,
+        gen,
+        event.order_id,
+        recorded,
+        moment="inventory committed",
+        reservation={"status": "committed"},
     )
 
 
 @handlers.on(PaymentPending)
 def payment_pending(
-    writes: WriteBatch, gen: int, event: PaymentPending, recorded: RecordedEvent
+    event: PaymentPending, writes: WriteBatch, gen: int, recorded: RecordedEvent
 ) -> None:
     payment = {
         "status": "pending",
         "reference": event.provider_reference,
         "amount": to_data(event.amount),
     }
-    _change(writes, gen, recorded, moment="payment pending", payment=payment)
+    _change(writes, gen, event.order_id, recorded, moment="payment pending", payment=payment)
 
 
 @handlers.on(PaymentSucceeded)
-def paid(writes: WriteBatch, gen: int, event: PaymentSucceeded, recorded: RecordedEvent) -> None:
+def paid(event: PaymentSucceeded, writes: WriteBatch, gen: int, recorded: RecordedEvent) -> None:
     payment = {
         "status": "succeeded",
         "reference": event.provider_reference,
         "amount": to_data(event.amount),
     }
-    _change(writes, gen, recorded, moment="payment succeeded", payment=payment)
+    _change(writes, gen, event.order_id, recorded, moment="payment succeeded", payment=payment)
 
 
 @handlers.on(PaymentFailed)
 def payment_failed(
-    writes: WriteBatch, gen: int, event: PaymentFailed, recorded: RecordedEvent
+    event: PaymentFailed, writes: WriteBatch, gen: int, recorded: RecordedEvent
 ) -> None:
     payment = {"status": "failed", "reason": event.reason, "amount": to_data(event.amount)}
-    _change(writes, gen, recorded, moment="payment failed", payment=payment)
+    _change(writes, gen, event.order_id, recorded, moment="payment failed", payment=payment)
 
 
 @handlers.on(PaymentRefunded)
-def refunded(writes: WriteBatch, gen: int, event: PaymentRefunded, recorded: RecordedEvent) -> None:
+def refunded(event: PaymentRefunded, writes: WriteBatch, gen: int, recorded: RecordedEvent) -> None:
     payment = {
         "status": "refunded",
         "refund_reference": event.provider_reference,
         "refund_reason": event.reason,
         "amount": to_data(event.amount),
     }
-    _change(writes, gen, recorded, moment="payment refunded", payment=payment)
+    _change(writes, gen, event.order_id, recorded, moment="payment refunded", payment=payment)
 
 
 def _moment(what: str, status: str | None, recorded: RecordedEvent) -> dict[str, Any]:
@@ -235,19 +260,20 @@ def _moment(what: str, status: str | None, recorded: RecordedEvent) -> dict[str,
 def _change(
     writes: WriteBatch,
     gen: int,
+    order_id: str,
     recorded: RecordedEvent,
     *,
     moment: str,
     status: str | None = None,
     **fields: Any,
 ) -> None:
-    """Merge `fields` (and the status) into the document and add a timeline moment."""
+    """Merge `fields` (and the status) into the order's document and add a timeline moment."""
     patch: dict[str, Any] = dict(fields)
     if status is not None:
         patch["status"] = status
     writes.collector(Documents).change(
         gen,
-        recorded.data["order_id"],
+        order_id,
         patch,
         _moment(moment, status, recorded),
         status,

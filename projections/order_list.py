@@ -17,17 +17,11 @@ from redis.client import Pipeline
 from sqlalchemy import Connection
 
 from kernel.event_store import Checkpoint, RecordedEvent
+from kernel.handlers import EventHandlers
 from kernel.redis_subscriber import RedisSubscriber
 from orders.events import OrderCancelled, OrderConfirmed, OrderPlaced, OrderShipped
 from projections import generations
 from projections.projection import Mode
-
-PLACED = OrderPlaced.__name__
-NEW_STATUS = {
-    OrderConfirmed.__name__: "confirmed",
-    OrderCancelled.__name__: "cancelled",
-    OrderShipped.__name__: "shipped",
-}
 
 
 def prefix(generation: int) -> str:
@@ -54,13 +48,127 @@ class Keys:
         return f"{self.prefix}checkpoint"
 
 
+Summary = dict[Any, str | int]
+"""An order's hash in the list (SUMMARY_FIELDS of projections.queries); the keys are str,
+typed Any because redis-py's `hset` wants a mapping keyed by any of its key types."""
+
+
+@dataclass
+class Listed:
+    """Where an order stands in the list: its status, customer and score."""
+
+    status: str
+    customer_id: str
+    seq: int
+
+
+class OrderListWrites:
+    """A batch's changes to one generation of the list, in log order.
+
+    Handlers only note changes. `read` then fetches, in one round trip, where the orders
+    whose status changes stand, and `queue` turns the changes into writes on the batch's
+    MULTI: a status change moves the order from its current status's set to the new one.
+    """
+
+    def __init__(self, keys: Keys) -> None:
+        self.keys = keys
+        self._changes: list[tuple[str, Summary | str]] = []  # order id, summary or new status
+        self._listed: dict[str, Listed] = {}
+
+    def place(self, summary: Summary) -> None:
+        self._changes.append((str(summary["order_id"]), summary))
+
+    def change_status(self, order_id: str, status: str) -> None:
+        self._changes.append((order_id, status))
+
+    def read(self, redis: Redis) -> None:
+        changing = sorted(
+            {order_id for order_id, change in self._changes if isinstance(change, str)}
+        )
+        if not changing:
+            return
+        # On a pipeline of its own: the watching one would send each read alone. Still
+        # safe: every write here moves the watched checkpoint, so a change since the
+        # WATCH fails the EXEC all the same.
+        reads = redis.pipeline(transaction=False)
+        for order_id in changing:
+            reads.hmget(self.keys.order(order_id), "status", "customer_id", "seq")
+        for order_id, reply in zip(changing, reads.execute(), strict=True):
+            status, customer_id, seq = _text(reply)
+            if status is not None and customer_id is not None and seq is not None:
+                self._listed[order_id] = Listed(status, customer_id, int(seq))
+
+    def queue(self, pipe: Pipeline) -> None:
+        for order_id, change in self._changes:
+            if isinstance(change, str):
+                self._move(pipe, order_id, change)
+            else:
+                self._add(pipe, change)
+
+    def _add(self, pipe: Pipeline, summary: Summary) -> None:
+        order_id, customer_id, seq = (
+            str(summary["order_id"]), str(summary["customer_id"]), int(summary["seq"])
+        )  # fmt: skip
+        pipe.hset(self.keys.order(order_id), mapping=summary)
+        for key in (
+            self.keys.everyone(),
+            self.keys.customer(customer_id),
+            self.keys.status("pending"),
+        ):
+            pipe.zadd(key, {order_id: seq})
+        self._listed[order_id] = Listed("pending", customer_id, seq)
+
+    def _move(self, pipe: Pipeline, order_id: str, status: str) -> None:
+        listed = self._listed.get(order_id)
+        if listed is None:
+            return  # an order this list never saw placed
+        pipe.zrem(self.keys.status(listed.status), order_id)
+        pipe.zadd(self.keys.status(status), {order_id: listed.seq})
+        pipe.hset(self.keys.order(order_id), "status", status)
+        listed.status = status
+
+
+handlers: EventHandlers[[OrderListWrites, RecordedEvent], None] = EventHandlers()
+
+
+@handlers.on(OrderPlaced)
+def placed(event: OrderPlaced, writes: OrderListWrites, recorded: RecordedEvent) -> None:
+    writes.place(
+        {
+            "order_id": event.order_id,
+            "customer_id": event.customer_id,
+            "status": "pending",
+            "total": event.total.amount,
+            "currency": event.total.currency,
+            "item_count": sum(line.quantity for line in event.lines),
+            "placed_at": recorded.metadata.occurred_at.isoformat(),
+            "seq": recorded.position,
+        }
+    )
+
+
+@handlers.on(OrderConfirmed)
+def confirmed(event: OrderConfirmed, writes: OrderListWrites, recorded: RecordedEvent) -> None:
+    writes.change_status(event.order_id, "confirmed")
+
+
+@handlers.on(OrderCancelled)
+def cancelled(event: OrderCancelled, writes: OrderListWrites, recorded: RecordedEvent) -> None:
+    writes.change_status(event.order_id, "cancelled")
+
+
+@handlers.on(OrderShipped)
+def shipped(event: OrderShipped, writes: OrderListWrites, recorded: RecordedEvent) -> None:
+    writes.change_status(event.order_id, "shipped")
+
+
 class OrderListGeneration(RedisSubscriber):
     def __init__(self, redis: Redis, generation: int) -> None:
         self.keys = Keys(prefix(generation))
         super().__init__(redis, self.keys.checkpoint())
         self.generation = generation
         self.name = f"order_list@{generation}"
-        self.event_types = frozenset({PLACED, *NEW_STATUS})
+        self.event_types = handlers.types
 
     def checkpoint(self, conn: Connection | None = None) -> Checkpoint:
         if conn is not None:
@@ -68,62 +176,18 @@ class OrderListGeneration(RedisSubscriber):
                 generations.ensure_live(conn, "order_list", self.generation)
         return super().checkpoint(conn)
 
-    def load(self, redis: Pipeline, events: Sequence[RecordedEvent]) -> dict[str, dict[str, str]]:
-        """Current status, customer and score of the orders whose status changes."""
-        changing = sorted({e.data["order_id"] for e in events if e.type in NEW_STATUS})
-        # One round trip for all of them, on a pipeline of its own: the watching one
-        # would send each read alone. Still safe: every write here moves the watched
-        # checkpoint, so a change since the WATCH fails the EXEC all the same.
-        reads = self.redis.pipeline(transaction=False)
-        for order_id in changing:
-            reads.hmget(self.keys.order(order_id), "status", "customer_id", "seq")
-        found = {}
-        for order_id, reply in zip(changing, reads.execute() if changing else [], strict=True):
-            status, customer_id, seq = _text(reply)
-            if status is not None and customer_id is not None and seq is not None:
-                found[order_id] = {"status": status, "customer_id": customer_id, "seq": seq}
-        return found
+    def load(self, redis: Pipeline, events: Sequence[RecordedEvent]) -> OrderListWrites:
+        writes = OrderListWrites(self.keys)
+        for recorded in events:
+            if handlers.handles(recorded.type):
+                handlers.handle(recorded.event, writes, recorded)
+        writes.read(self.redis)
+        return writes
 
     def write(
-        self, pipe: Pipeline, events: Sequence[RecordedEvent], loaded: dict[str, dict[str, str]]
+        self, pipe: Pipeline, events: Sequence[RecordedEvent], loaded: OrderListWrites
     ) -> None:
-        for recorded in events:
-            if recorded.type == PLACED:
-                event = recorded.event
-                assert isinstance(event, OrderPlaced)
-                summary: dict[Any, str | int] = {
-                    "order_id": event.order_id,
-                    "customer_id": event.customer_id,
-                    "status": "pending",
-                    "total": event.total.amount,
-                    "currency": event.total.currency,
-                    "item_count": sum(line.quantity for line in event.lines),
-                    "placed_at": recorded.metadata.occurred_at.isoformat(),
-                    "seq": recorded.position,
-                }
-                pipe.hset(self.keys.order(event.order_id), mapping=summary)
-                lists = (
-                    self.keys.everyone(),
-                    self.keys.customer(event.customer_id),
-                    self.keys.status("pending"),
-                )
-                for key in lists:
-                    pipe.zadd(key, {event.order_id: recorded.position})
-                loaded[event.order_id] = {
-                    "status": "pending",
-                    "customer_id": event.customer_id,
-                    "seq": str(recorded.position),
-                }
-            elif recorded.type in NEW_STATUS:
-                order_id = recorded.data["order_id"]
-                current = loaded.get(order_id)
-                if current is None:
-                    continue  # an order this list never saw placed
-                status = NEW_STATUS[recorded.type]
-                pipe.zrem(self.keys.status(current["status"]), order_id)
-                pipe.zadd(self.keys.status(status), {order_id: int(current["seq"])})
-                pipe.hset(self.keys.order(order_id), "status", status)
-                current["status"] = status
+        loaded.queue(pipe)
 
 
 class OrderList:

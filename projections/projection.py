@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, Literal, Protocol
+from collections.abc import Sequence
+from typing import Literal, Protocol
 
 from sqlalchemy import Connection, text
 
 from kernel.event_store import Checkpoint, RecordedEvent
+from kernel.handlers import EventHandlers
 from kernel.subscriptions import PostgresSubscriber, Subscriber, read_checkpoint
 from kernel.write_batch import WriteBatch
 from projections import generations
-from projections.handlers import Handlers
 
 Mode = Literal["sync", "async"]
 
-PostgresHandler = Callable[[WriteBatch, int, Any, RecordedEvent], None]
-"""(writes, generation, event, recorded event): queues the statements of one event's effect.
+PostgresHandlers = EventHandlers[[WriteBatch, int, RecordedEvent], None]
+"""A PostgreSQL read model's handlers: `(event, writes, generation, recorded)` queues the
+statements of one event's effect on one generation.
 
 The statements of a whole batch go out together, in order, so a handler cannot
 read a result back: decisions that depend on stored rows are made in SQL.
@@ -49,7 +50,7 @@ class PostgresProjection:
         self,
         name: str,
         tables: Sequence[str],
-        handlers: Handlers[PostgresHandler],
+        handlers: PostgresHandlers,
         mode: Mode = "async",
         *,
         sync_safe: bool = False,
@@ -73,9 +74,8 @@ class PostgresProjection:
         (a command's, for sync projections, or a runner's batch), in one round trip."""
         writes = WriteBatch(conn)
         for recorded in events:
-            handler = self.handlers.get(recorded.type)
-            if handler is not None:
-                handler(writes, generation, recorded.event, recorded)
+            if self.handlers.handles(recorded.type):
+                self.handlers.handle(recorded.event, writes, generation, recorded)
         writes.flush()
 
     def purge(self, conn: Connection, generation: int) -> None:

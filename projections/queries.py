@@ -1,4 +1,5 @@
-"""Query objects: each reads one read model and returns plain data for one screen."""
+"""Query objects: each reads one read model (or, for an order's history, the log through
+the event store) and returns plain data for one screen."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from redis import Redis
 from sqlalchemy import Connection, Engine, text
 
+from kernel.event_store import EventStore
 from projections.order_list import Keys, prefix
 
 MAX_PAGE = 100
@@ -152,34 +154,25 @@ class OrderDetail:
 class OrderHistory:
     """Every event about one order, in log order, with its causal links (from the log)."""
 
-    def __init__(self, bind: Bind) -> None:
+    def __init__(self, store: EventStore, bind: Bind) -> None:
+        self.store = store
         self.bind = bind
 
     def __call__(self, order_id: str) -> list[dict[str, Any]]:
         with _connected(self.bind) as conn:
-            rows = conn.execute(
-                text(
-                    """
-                    SELECT position, stream_id, version, type, recorded_at, metadata
-                    FROM events WHERE data ->> 'order_id' = :id
-                    ORDER BY transaction_id, position
-                    """
-                ),
-                {"id": order_id},
-            ).mappings()
             return [
                 {
-                    "position": row["position"],
-                    "stream_id": row["stream_id"],
-                    "version": row["version"],
-                    "type": row["type"],
-                    "recorded_at": row["recorded_at"].isoformat(),
-                    "message_id": row["metadata"]["message_id"],
-                    "correlation_id": row["metadata"]["correlation_id"],
-                    "causation_id": row["metadata"].get("causation_id"),
-                    "actor": row["metadata"].get("actor"),
+                    "position": event.position,
+                    "stream_id": event.stream_id,
+                    "version": event.version,
+                    "type": event.type,
+                    "recorded_at": event.recorded_at.isoformat(),
+                    "message_id": event.metadata.message_id,
+                    "correlation_id": event.metadata.correlation_id,
+                    "causation_id": event.metadata.causation_id,
+                    "actor": event.metadata.actor,
                 }
-                for row in rows
+                for event in self.store.about(conn, order_id)
             ]
 
 

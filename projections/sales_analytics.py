@@ -18,10 +18,9 @@ from kernel.event_store import RecordedEvent
 from kernel.write_batch import WriteBatch
 from orders.events import OrderCancelled, OrderConfirmed, OrderPlaced
 from payments.events import PaymentRefunded
-from projections.handlers import Handlers
-from projections.projection import Mode, PostgresHandler, PostgresProjection
+from projections.projection import Mode, PostgresHandlers, PostgresProjection
 
-handlers: Handlers[PostgresHandler] = Handlers()
+handlers: PostgresHandlers = PostgresHandlers()
 
 # The handlers' statements go out in one pipeline per batch (see WriteBatch), so
 # what depends on the stored order (was it placed, was it confirmed) is decided
@@ -119,7 +118,7 @@ _REFUND = text(
 
 
 @handlers.on(OrderPlaced)
-def placed(writes: WriteBatch, gen: int, event: OrderPlaced, recorded: RecordedEvent) -> None:
+def placed(event: OrderPlaced, writes: WriteBatch, gen: int, recorded: RecordedEvent) -> None:
     lines = [
         {
             "sku": line.sku,
@@ -140,21 +139,21 @@ def placed(writes: WriteBatch, gen: int, event: OrderPlaced, recorded: RecordedE
 
 
 @handlers.on(OrderConfirmed)
-def confirmed(writes: WriteBatch, gen: int, event: OrderConfirmed, recorded: RecordedEvent) -> None:
+def confirmed(event: OrderConfirmed, writes: WriteBatch, gen: int, recorded: RecordedEvent) -> None:
     writes.execute(
         _CONFIRM, {"gen": gen, "order_id": event.order_id, "day": _day(recorded), "sign": 1}
     )
 
 
 @handlers.on(OrderCancelled)
-def cancelled(writes: WriteBatch, gen: int, event: OrderCancelled, recorded: RecordedEvent) -> None:
+def cancelled(event: OrderCancelled, writes: WriteBatch, gen: int, recorded: RecordedEvent) -> None:
     writes.execute(
         _CANCEL, {"gen": gen, "order_id": event.order_id, "day": _day(recorded), "sign": -1}
     )
 
 
 @handlers.on(PaymentRefunded)
-def refunded(writes: WriteBatch, gen: int, event: PaymentRefunded, recorded: RecordedEvent) -> None:
+def refunded(event: PaymentRefunded, writes: WriteBatch, gen: int, recorded: RecordedEvent) -> None:
     writes.execute(
         _REFUND,
         {

@@ -7,22 +7,17 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import validate
 from sqlalchemy import Engine
 
-from kernel.http import guarded, require_admin
+from kernel.auth import Authenticator
+from kernel.http import BearerAuth, guarded
 from sagas import store
-
-blueprint = Blueprint("sagas", __name__, description="Order-fulfillment sagas")
-admin_only = guarded(blueprint, require_admin, "A customer token cannot use admin endpoints")
-
-STATES = ("in_progress", "completed", "compensated", "stuck")
 
 
 class SagaArgsSchema(ma.Schema):
-    state = ma.fields.String(validate=validate.OneOf(STATES))
+    state = ma.fields.String(validate=validate.OneOf(store.COUNTED))
     limit = ma.fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
@@ -44,15 +39,22 @@ class SagaListSchema(ma.Schema):
     counts = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), required=True)
 
 
-@blueprint.route("/admin/api/sagas", methods=["GET"])
-@admin_only
-@blueprint.arguments(SagaArgsSchema(), location="query")
-@blueprint.response(200, SagaListSchema)
-def sagas(args: dict[str, Any]) -> dict[str, Any]:
-    """Sagas newest first, by state ("stuck": in progress past the payment deadline)."""
-    engine: Engine = current_app.extensions["saga_engine"]
-    with engine.connect() as conn:
-        return {
-            "items": store.listing(conn, args.get("state"), args["limit"]),
-            "counts": store.counts(conn),
-        }
+def blueprint(engine: Engine, authenticator: Authenticator) -> Blueprint:
+    """The admin view of the sagas whose state lives in `engine`'s database."""
+    blp = Blueprint("sagas", __name__, description="Order-fulfillment sagas")
+    auth = BearerAuth(authenticator)
+    admin_only = guarded(blp, auth.admin, "A customer token cannot use admin endpoints")
+
+    @blp.route("/admin/api/sagas", methods=["GET"])
+    @admin_only
+    @blp.arguments(SagaArgsSchema(), location="query")
+    @blp.response(200, SagaListSchema)
+    def sagas(args: dict[str, Any]) -> dict[str, Any]:
+        """Sagas newest first, by state ("stuck": in progress past the payment deadline)."""
+        with engine.connect() as conn:
+            return {
+                "items": store.listing(conn, args.get("state"), args["limit"]),
+                "counts": store.counts(conn),
+            }
+
+    return blp

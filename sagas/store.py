@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,26 +12,7 @@ from kernel import jsonb
 from kernel.event_store import Checkpoint
 from kernel.messages import utc_now
 from kernel.money import Money
-
-
-@dataclass(frozen=True, slots=True)
-class FulfillmentState:
-    """Where one order's fulfillment stands.
-
-    `state` is "in_progress", "completed" (confirmed; it still commits the
-    reservation on shipping) or "compensated" (cancelled and made good).
-    """
-
-    order_id: str
-    step: str
-    state: str
-    lines: tuple[tuple[str, int], ...]
-    total: Money
-    payment_token: str
-    reservation: str = "requested"
-    payment: str = "not_started"
-    deadline: datetime | None = None
-    timed_out: bool = False
+from sagas.state import Charge, FulfillmentState, Progress, Step, StockHeld
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,13 +36,13 @@ def load(conn: Connection, order_id: str) -> Found | None:
     state, step, data, deadline, tx, position = row
     saga = FulfillmentState(
         order_id=order_id,
-        step=step,
-        state=state,
+        step=Step(step),
+        state=Progress(state),
         lines=tuple((sku, quantity) for sku, quantity in data["lines"]),
         total=Money(data["total"]["amount"], data["total"]["currency"]),
         payment_token=data["payment_token"],
-        reservation=data["reservation"],
-        payment=data["payment"],
+        reservation=StockHeld(data["reservation"]),
+        payment=Charge(data["payment"]),
         deadline=deadline,
         timed_out=data.get("timed_out", False),
     )
@@ -124,7 +104,7 @@ def save(
     )
 
 
-def moment(trigger: str, step: str, note: str, results: list[str]) -> dict[str, Any]:
+def moment(trigger: str, step: Step, note: str, results: list[str]) -> dict[str, Any]:
     """One history entry: what happened, where the saga went, what it issued."""
     return {
         "at": utc_now().isoformat(),
@@ -133,27 +113,6 @@ def moment(trigger: str, step: str, note: str, results: list[str]) -> dict[str, 
         "note": note,
         "commands": results,
     }
-
-
-def has_unhandled(conn: Connection, order_id: str, after: Checkpoint, types: Sequence[str]) -> bool:
-    """Whether the log holds an event of `types` about the order that the saga has not seen."""
-    return bool(
-        conn.execute(
-            text(
-                """
-                SELECT EXISTS (SELECT 1 FROM events
-                WHERE data ->> 'order_id' = :id AND type = ANY(:types)
-                  AND (transaction_id, position) > (CAST(CAST(:tx AS text) AS xid8), :position))
-                """
-            ),
-            {
-                "id": order_id,
-                "types": list(types),
-                "tx": after.transaction_id,
-                "position": after.position,
-            },
-        ).scalar()
-    )
 
 
 def overdue(conn: Connection, now: datetime, limit: int) -> list[str]:
@@ -168,10 +127,15 @@ def overdue(conn: Connection, now: datetime, limit: int) -> list[str]:
     )
 
 
+STUCK = "stuck"
+COUNTED = (*Progress, STUCK)
+"""What `counts` counts: each Progress, and `stuck` (in progress past the payment deadline)."""
+
+
 def listing(conn: Connection, state: str | None, limit: int) -> list[dict[str, Any]]:
     """Sagas newest first; `stuck` means in progress past the payment deadline."""
     where = ""
-    if state == "stuck":
+    if state == STUCK:
         where = "WHERE state = 'in_progress' AND deadline < now()"
     elif state:
         where = "WHERE state = :state"
@@ -211,6 +175,6 @@ def counts(conn: Connection) -> dict[str, int]:
             " WHERE state = 'in_progress' AND deadline < now()"
         )
     ).all()
-    found = {state: 0 for state in ("in_progress", "completed", "compensated", "stuck")}
+    found = dict.fromkeys(COUNTED, 0)
     found.update({state: int(n) for state, n in rows})
     return found

@@ -19,10 +19,10 @@ from flask.testing import FlaskClient
 from redis import Redis
 from sqlalchemy.engine import make_url
 
-from config.app import create_app
+import localdev
 from config.bootstrap import Application, bootstrap
 from config.database import migrate
-from config.local import prepare_local, stop_local
+from config.flask_app import create_app
 from config.settings import Settings
 from tests.support.api_client import Customer
 
@@ -36,8 +36,9 @@ def server_settings() -> Iterator[Settings]:
     if settings.database_url and settings.redis_url:
         yield settings
         return
-    yield prepare_local(replace(settings, var_dir=ROOT / "var"))
-    stop_local()
+    provisioned = localdev.provision(replace(settings, var_dir=ROOT / "var"))
+    yield provisioned.settings
+    provisioned.release()
 
 
 @pytest.fixture(scope="session")
@@ -106,7 +107,7 @@ def _redis_url_with_db(url: str, db: int) -> str:
 
 @pytest.fixture(scope="session")
 def app(application: Application) -> Flask:
-    app = create_app(application=application)
+    app = create_app(application)
     app.testing = True
     return app
 

@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from config.app import create_app
 from config.bootstrap import Application, bootstrap
+from config.flask_app import create_app
 from config.settings import Settings
 from kernel.event_store import RecordedEvent
 from orders.commands import CancelOrder, ShipOrder
+from orders.events import CancelledBy
 from projections import order_detail
 from tests.support.api_client import Customer
 from tests.support.event_log import whole_log
@@ -85,7 +86,7 @@ ORDER_BODY = {
 def patient_client(settings: Settings) -> Iterator[FlaskClient]:
     """An API whose queries wait up to 10 s for a token: room for a busy 2-core machine."""
     application = bootstrap(dataclasses.replace(settings, read_wait_timeout=10))
-    app = create_app(application=application)
+    app = create_app(application)
     app.testing = True
     yield app.test_client()
     application.close()
@@ -160,14 +161,14 @@ def test_two_workers_apply_every_event_once_per_read_model_in_log_order(
         order = shop.place(rng.choice(customers), lines, token)
         placed.append(order)
         if rng.random() < 0.1:
-            shop.cancel(order, "changed my mind", by="customer")
+            shop.cancel(order, "changed my mind", by=CancelledBy.CUSTOMER)
     _settled(application, decided=True)
     confirmed = [o for o, s in _final_statuses(whole_log(application)).items() if s == "confirmed"]
     assert len(confirmed) > 10
     for order_id in confirmed[::3]:
         shop.do(ShipOrder(order_id, f"TRACK-{order_id[:8]}"))
     for order_id in confirmed[1::3]:
-        shop.do(CancelOrder(order_id, "out of patience", "system"))
+        shop.do(CancelOrder(order_id, "out of patience", CancelledBy.SYSTEM))
     _settled(application)
 
     log = whole_log(application)

@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from config import jobs
 from config.bootstrap import Application, bootstrap
+from config.jobs import Jobs
 from config.queues import PROJECTIONS, SAGAS
 from config.settings import Settings
 from payments.webhooks import SIGNATURE_HEADER, sign, simulated_notification
@@ -59,7 +60,7 @@ def test_catch_up_and_deadline_jobs_run_twice_change_nothing_the_second_time(
     # Run the jobs in this process, wired like the workers (the same payment timeout).
     here = bootstrap(replace(settings, payment_timeout=1.0))
     request.addfinalizer(here.close)
-    monkeypatch.setattr(jobs, "_application", here)
+    monkeypatch.setattr(jobs, "_served", Jobs(here))
 
     # The saga job twice, in this process: the second run finds nothing to do.
     assert jobs.catch_up("order_fulfillment")["order_fulfillment"] > 0
@@ -80,11 +81,11 @@ def test_catch_up_and_deadline_jobs_run_twice_change_nothing_the_second_time(
         queue = Queue(queue_name, connection=application.redis)
         for name in names:
             for _ in range(2):
-                queue.enqueue("config.jobs.catch_up", name, result_ttl=0)
+                queue.enqueue(jobs.catch_up, name, result_ttl=0)
         for order_id in timed_out:
             for _ in range(2):
                 Queue(SAGAS, connection=application.redis).enqueue(
-                    "config.jobs.payment_deadline", order_id, result_ttl=0
+                    jobs.payment_deadline, order_id, result_ttl=0
                 )
     workers = [processes.worker(env) for _ in range(2)]
     wait_for_workers(settings.require()[1], workers)

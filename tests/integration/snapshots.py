@@ -10,13 +10,13 @@ from sqlalchemy import text
 import inventory.handlers
 import orders.handlers
 import payments.handlers
-from config.adapters import InventoryCatalog, simulated_gateway
+from config.adapters import InventoryCatalog
 from config.bootstrap import Application
 from kernel.aggregate import Aggregate
 from kernel.command_bus import CommandBus
 from kernel.messages import Metadata
 from kernel.unit_of_work import UnitOfWork
-from payments.gateway import PaymentGateway
+from payments.gateway import PaymentGateway, SimulatedGateway
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -29,7 +29,7 @@ def snapshotting_bus(
     bus = CommandBus(application.engine, application.store, snapshot_interval=interval)
     inventory.handlers.register(bus)
     orders.handlers.register(bus, catalog=InventoryCatalog())
-    payments.handlers.register(bus, gateway=gateway or simulated_gateway())
+    payments.handlers.register(bus, gateway=gateway or SimulatedGateway())
     bus.before_commit.append(application.read_side.apply_sync)
     return bus
 

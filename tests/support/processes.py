@@ -1,5 +1,5 @@
-"""Start the system's real processes (the gunicorn API, `rq worker`s, `shop run`), wait
-until they are ready, and stop them again.
+"""Start the system's real processes (the gunicorn API, `rq worker`s and `rq cron`,
+`shop run`), wait until they are ready, and stop them again.
 
 Every process is started in a session (process group) of its own, so that stopping or
 killing it also reaches what it forked (gunicorn's workers, an RQ worker's scheduler),
@@ -24,7 +24,7 @@ from typing import Any
 from redis import Redis
 from rq import Worker
 
-from config.cli import worker_command
+from config.cli import cron_command, worker_command
 from config.settings import Settings
 from tests.support.api_client import call
 from tests.support.polling import eventually
@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin"
 
 WORKER_COMMAND = worker_command()
+CRON_COMMAND = cron_command()
 
 
 def free_port() -> int:
@@ -89,6 +90,7 @@ class Processes:
         self.grace = grace
         self.started: list[Process] = []
         self._count: Counter[str] = Counter()
+        self._cron: Process | None = None
 
     def __enter__(self) -> Processes:
         return self
@@ -131,7 +133,10 @@ class Processes:
         return self.start("api", command, env)
 
     def worker(self, env: Mapping[str, str]) -> Process:
-        """An `rq worker` (with RQ's scheduler) on both of the shop's queues."""
+        """An `rq worker` (with RQ's scheduler) on both of the shop's queues; with the first
+        one, the `rq cron` that puts the periodic sweep on them, as a deployment runs it."""
+        if self._cron is None or not self._cron.alive:
+            self._cron = self.start("cron", CRON_COMMAND, env)
         return self.start("worker", WORKER_COMMAND, env)
 
     def kill(self, process: Process, sig: int = signal.SIGKILL) -> None:

@@ -27,7 +27,7 @@ from orders.commands import (
     ShipOrder,
 )
 from orders.domain import customer_id_for
-from orders.events import Address
+from orders.events import Address, CancelledBy
 from payments.commands import ProcessPayment, RefundPayment
 
 ADDRESS = Address("Ada Lovelace", "12 St James's Square", "London", "SW1Y 4JH", "GB")
@@ -129,9 +129,12 @@ class Shop:
         self.do(ConfirmOrder(order.order_id))
 
     def cancel(
-        self, order: PlacedOrder, reason: str = "changed my mind", by: str = "system"
+        self,
+        order: PlacedOrder,
+        reason: str = "changed my mind",
+        by: CancelledBy = CancelledBy.SYSTEM,
     ) -> None:
-        customer_id = order.customer_id if by == "customer" else None
+        customer_id = order.customer_id if by == CancelledBy.CUSTOMER else None
         self.do(CancelOrder(order.order_id, reason, by, customer_id))
 
     def ship(self, order: PlacedOrder, tracking_number: str = "TRACK-1") -> None:

@@ -7,6 +7,7 @@ from flask.testing import FlaskClient
 
 from config import jobs
 from config.bootstrap import Application
+from config.jobs import Jobs
 from config.settings import Settings
 from tests.integration.dashboard.support import sign_in
 from tests.support.api_client import Customer
@@ -14,9 +15,9 @@ from tests.support.shop import CATALOG, Shop
 
 
 @pytest.fixture(autouse=True)
-def workers_container(application: Application, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """`config.jobs` (what the RQ workers run) uses the test's application."""
-    monkeypatch.setattr(jobs, "_application", application)
+def workers_jobs(application: Application, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """`config.jobs` (what the RQ workers run) serves the test's application."""
+    monkeypatch.setattr(jobs, "_served", Jobs(application))
     yield
 
 

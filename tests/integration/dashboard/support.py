@@ -43,12 +43,12 @@ def place(
 
 def settle(application: Application, timeout: float = 30) -> None:
     """Run the saga and every read model until none lags behind the log, as the
-    workers would (the caller has pointed `config.jobs` at this application).
+    workers would (the caller has had `config.jobs` serve this application).
 
     Lag, not "nothing applied", decides: a writing transaction elsewhere on the
     server can hold the readable end of the log back for a moment.
     """
-    assert jobs._application is application
+    assert jobs._served is not None and jobs._served.application is application
     names = [application.saga.name, *application.read_side.projections]
 
     def caught_up() -> None:

@@ -14,6 +14,7 @@ import dashboard.orders
 from config import jobs
 from config.bootstrap import Application
 from orders.commands import CancelOrder
+from orders.events import CancelledBy
 from tests.integration.dashboard.support import place, settle, text_of
 from tests.support.api_client import Customer
 
@@ -119,7 +120,9 @@ def test_the_sales_page_charts_revenue_per_day_with_totals_and_rates(
     regretted = place(admin, ada, {"TEE-1": 1})  # 19.99 + 4.99 shipping
     place(admin, ada, {"MUG-1": 1}, token="tok_declined")
     settle(application)
-    assert application.bus.dispatch(CancelOrder(regretted.order_id, "changed my mind", "system")).ok
+    assert application.bus.dispatch(
+        CancelOrder(regretted.order_id, "changed my mind", CancelledBy.SYSTEM)
+    ).ok
     settle(application)
 
     response = admin.get("/admin/sales")

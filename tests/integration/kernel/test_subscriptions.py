@@ -16,6 +16,8 @@ from tests.support.tally import Counted, TallyOpened
 class AppliedLog(PostgresSubscriber):
     """Writes down every event it is given, in the order it is given them."""
 
+    event_types = None  # every type
+
     def __init__(self, name: str = "applied-log", fail_at: int | None = None) -> None:
         self.name = name
         self.fail_at = fail_at

@@ -8,7 +8,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from kernel.messages import Event
-from orders.events import OrderCancelled
+from orders.events import CancelledBy, OrderCancelled
 from tests.integration.orders.support import Placer, problem
 from tests.support.api_client import Customer
 
@@ -35,7 +35,7 @@ def test_a_customer_cancels_their_pending_order(
     assert response.get_json()["order_id"] == order_id
     assert response.get_json()["consistency_token"]
     assert stream(f"order-{order_id}")[1:] == [
-        OrderCancelled(order_id, "Changed my mind", "customer", "pending")
+        OrderCancelled(order_id, "Changed my mind", CancelledBy.CUSTOMER, "pending")
     ]
 
 
@@ -49,7 +49,7 @@ def test_a_customer_cancels_their_confirmed_order(
 
     assert response.status_code == 202
     assert stream(f"order-{confirmed_order}")[-1] == OrderCancelled(
-        confirmed_order, "Changed my mind", "customer", "confirmed"
+        confirmed_order, "Changed my mind", CancelledBy.CUSTOMER, "confirmed"
     )
 
 

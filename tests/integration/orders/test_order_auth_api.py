@@ -5,9 +5,9 @@ import uuid
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
+from config.bootstrap import Application
 from kernel.auth import Authenticator
 from tests.integration.orders.support import order_body, problem
 from tests.support.api_client import Customer
@@ -24,8 +24,7 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _expired_token(app: Flask, customer_id: str) -> str:
-    authenticator: Authenticator = app.extensions["authenticator"]
+def _expired_token(authenticator: Authenticator, customer_id: str) -> str:
     issued_at = time.time() - authenticator.ttl_seconds - 60
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(time, "time", lambda: issued_at)
@@ -53,9 +52,13 @@ def test_a_forged_token_is_unauthorized(
 
 @pytest.mark.parametrize(("path", "body"), CUSTOMER_ENDPOINTS)
 def test_an_expired_token_is_unauthorized(
-    client: FlaskClient, app: Flask, customer: Customer, path: str, body: dict[str, Any]
+    client: FlaskClient,
+    application: Application,
+    customer: Customer,
+    path: str,
+    body: dict[str, Any],
 ) -> None:
-    expired = _expired_token(app, customer.customer_id)
+    expired = _expired_token(application.authenticator, customer.customer_id)
 
     response = client.post(path, json=body, headers=_bearer(expired))
 

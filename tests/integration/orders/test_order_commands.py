@@ -15,7 +15,7 @@ from orders.commands import (
     RegisterCustomer,
 )
 from orders.domain import customer_id_for
-from orders.events import Address, CustomerRegistered, OrderCancelled, OrderConfirmed
+from orders.events import Address, CancelledBy, CustomerRegistered, OrderCancelled, OrderConfirmed
 from tests.integration.orders.support import Placer
 from tests.support.api_client import Customer
 from tests.support.shop import ADDRESS_DATA
@@ -45,11 +45,13 @@ def test_confirming_twice_records_one_confirmation(
 def test_the_system_cancels_a_confirmed_order(
     application: Application, confirmed_order: str, stream: Callable[[str], list[Event]]
 ) -> None:
-    result = application.bus.dispatch(CancelOrder(confirmed_order, "payment refunded", "system"))
+    result = application.bus.dispatch(
+        CancelOrder(confirmed_order, "payment refunded", CancelledBy.SYSTEM)
+    )
 
     assert isinstance(result, Success)
     assert stream(f"order-{confirmed_order}")[-1] == OrderCancelled(
-        confirmed_order, "payment refunded", "system", "confirmed"
+        confirmed_order, "payment refunded", CancelledBy.SYSTEM, "confirmed"
     )
 
 
@@ -57,7 +59,7 @@ def test_confirming_a_cancelled_order_fails_with_its_code(
     application: Application, customer: Customer, place_order: Placer
 ) -> None:
     order_id = place_order(customer).get_json()["order_id"]
-    application.bus.dispatch(CancelOrder(order_id, "out of stock", "system"))
+    application.bus.dispatch(CancelOrder(order_id, "out of stock", CancelledBy.SYSTEM))
 
     result = application.bus.dispatch(ConfirmOrder(order_id))
 

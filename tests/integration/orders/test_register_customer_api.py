@@ -4,9 +4,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
+from config.bootstrap import Application
 from kernel.messages import Event
 from orders.domain import customer_id_for
 from orders.events import CustomerRegistered
@@ -14,7 +14,7 @@ from tests.integration.orders.support import problem
 
 
 def test_registering_returns_the_customer_id_and_a_token_for_it(
-    client: FlaskClient, app: Flask, stream: Callable[[str], list[Event]]
+    client: FlaskClient, application: Application, stream: Callable[[str], list[Event]]
 ) -> None:
     response = client.post(
         "/api/customers", json={"email": "Ada@Example.com", "name": "Ada Lovelace"}
@@ -23,7 +23,7 @@ def test_registering_returns_the_customer_id_and_a_token_for_it(
     assert response.status_code == 201
     body = response.get_json()
     assert body["customer_id"] == customer_id_for("ada@example.com")
-    principal = app.extensions["authenticator"].verify(body["token"])
+    principal = application.authenticator.verify(body["token"])
     assert principal.customer_id == body["customer_id"]
     assert stream(f"customer-{body['customer_id']}") == [
         CustomerRegistered(body["customer_id"], "ada@example.com", "Ada Lovelace")

@@ -11,7 +11,7 @@ from config.bootstrap import Application
 from kernel.messages import Event
 from kernel.results import Success
 from orders.commands import CancelOrder
-from orders.events import OrderShipped
+from orders.events import CancelledBy, OrderShipped
 from tests.integration.orders.support import Placer, problem
 from tests.support.api_client import Customer
 
@@ -63,7 +63,9 @@ def test_a_cancelled_order_cannot_ship(
     confirmed_order: str,
     ship: Callable[..., TestResponse],
 ) -> None:
-    cancelled = application.bus.dispatch(CancelOrder(confirmed_order, "payment failed", "system"))
+    cancelled = application.bus.dispatch(
+        CancelOrder(confirmed_order, "payment failed", CancelledBy.SYSTEM)
+    )
     assert isinstance(cancelled, Success)
 
     body = problem(ship(confirmed_order), 409)

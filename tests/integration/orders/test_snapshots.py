@@ -15,7 +15,7 @@ from orders.commands import (
     RegisterCustomer,
 )
 from orders.domain import Customer, Order, customer_id_for
-from orders.events import OrderCancelled, OrderConfirmed, OrderPlaced
+from orders.events import CancelledBy, OrderCancelled, OrderConfirmed, OrderPlaced
 from tests.integration.snapshots import replay_stream, snapshot_of, snapshotting_bus, uow_load
 from tests.support.api_client import Customer as RegisteredCustomer
 from tests.support.shop import ADDRESS
@@ -34,10 +34,10 @@ def test_an_order_snapshot_and_the_event_after_it_load_like_a_full_replay(
     # The commands after the snapshot decide on the status and customer it restored.
     confirmed_again = bus.dispatch(ConfirmOrder(order_id))
     strangers = bus.dispatch(
-        CancelOrder(order_id, "not mine", "customer", customer_id_for("eve@example.com"))
+        CancelOrder(order_id, "not mine", CancelledBy.CUSTOMER, customer_id_for("eve@example.com"))
     )
     cancelled = bus.dispatch(
-        CancelOrder(order_id, "changed my mind", "customer", customer.customer_id)
+        CancelOrder(order_id, "changed my mind", CancelledBy.CUSTOMER, customer.customer_id)
     )
 
     assert isinstance(confirmed_again, Success)
@@ -47,7 +47,7 @@ def test_an_order_snapshot_and_the_event_after_it_load_like_a_full_replay(
     assert isinstance(placed_event, OrderPlaced)
     assert rest == [
         OrderConfirmed(order_id),
-        OrderCancelled(order_id, "changed my mind", "customer", "confirmed"),
+        OrderCancelled(order_id, "changed my mind", CancelledBy.CUSTOMER, "confirmed"),
     ]
     version, state = snapshot_of(application, Order.stream_for(order_id))
     assert version == 2

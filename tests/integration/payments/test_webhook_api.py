@@ -28,18 +28,14 @@ EUR_25 = Money(2500, "EUR")
 URL = "/webhooks/payments"
 
 
-@pytest.fixture(autouse=True)
-def payment_inbox(app: Flask, application: Application) -> PaymentInbox:
-    inbox: PaymentInbox = app.extensions.setdefault(
-        "payment_inbox", PaymentInbox(application.engine)
-    )
-    return inbox
+@pytest.fixture
+def payment_inbox(application: Application) -> PaymentInbox:
+    return application.payment_inbox
 
 
 @pytest.fixture
-def secret(app: Flask) -> str:
-    webhook_secret: str = app.extensions["payment_webhooks"]["secret"]
-    return webhook_secret
+def secret(application: Application) -> str:
+    return application.settings.payment_webhook_secret
 
 
 @pytest.fixture
@@ -251,7 +247,7 @@ def test_concurrent_deliveries_of_one_event_complete_the_payment_once(
 
     def deliver() -> None:
         barrier.wait()
-        receipts.append(payment_inbox.receive(application.bus, notification, {"id": "evt_1"}))
+        receipts.append(payment_inbox.receive(notification, {"id": "evt_1"}))
 
     threads = [threading.Thread(target=deliver) for _ in range(4)]
     for thread in threads:
@@ -270,12 +266,10 @@ def test_the_inbox_row_and_the_payment_commit_together(
     notification = PaymentNotification("evt_1", pending_payment, "succeeded")
 
     with pytest.raises(NoHandler):
-        payment_inbox.receive(bus_without_handlers, notification, {"id": "evt_1"})
+        PaymentInbox(bus_without_handlers).receive(notification, {"id": "evt_1"})
 
     assert inbox_rows(application) == {}
-    assert payment_inbox.receive(application.bus, notification, {"id": "evt_1"}).status == (
-        "accepted"
-    )
+    assert payment_inbox.receive(notification, {"id": "evt_1"}).status == ("accepted")
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from inventory.commands import RestockProduct
 from kernel.money import Money
+from orders.events import CancelledBy
 from tests.support.shop import BIG_CATALOG, PlacedOrder, Shop
 
 SKUS_BY_CURRENCY = {"EUR": ("MUG-1", "TEE-1", "CAP-1"), "GBP": ("BOOK-1", "PEN-1")}
@@ -115,7 +116,7 @@ def _step(shop: Shop, scripted: ScriptedOrder, step: str) -> None:
         return
     order = scripted.order
     if step == "cancel":
-        by = "customer" if scripted.fate == "cancelled" else "system"
+        by = CancelledBy.CUSTOMER if scripted.fate == "cancelled" else CancelledBy.SYSTEM
         shop.cancel(order, reason=f"{scripted.fate} order", by=by)
     elif step == "ship":
         shop.ship(order, tracking_number=f"TRACK-{order.order_id[-6:]}")

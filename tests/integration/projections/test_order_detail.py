@@ -9,6 +9,7 @@ from sqlalchemy import text
 from config.bootstrap import Application
 from inventory.commands import AddProduct
 from kernel.money import Money
+from orders.events import CancelledBy
 from tests.integration.projections.support import order_events
 from tests.support.event_log import event_data
 from tests.support.read_models import drain
@@ -122,7 +123,7 @@ def test_cancelled_declined_and_short_orders_say_why_in_their_documents(
     shop.reserve(refunded)
     shop.pay(refunded)
     shop.confirm(refunded)
-    shop.cancel(refunded, "changed my mind", by="customer")
+    shop.cancel(refunded, "changed my mind", by=CancelledBy.CUSTOMER)
     shop.refund(refunded, "cancelled after payment")
     shop.release(refunded)
     declined = shop.place(ada, {"TEE-1": 1}, token="tok_declined")

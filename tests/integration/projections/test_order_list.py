@@ -6,6 +6,7 @@ from typing import Any
 from flask.testing import FlaskClient
 
 from config.bootstrap import Application
+from orders.events import CancelledBy
 from tests.integration.projections.support import order_events
 from tests.support.api_client import Customer
 from tests.support.event_log import whole_log
@@ -48,7 +49,7 @@ def test_the_order_list_keeps_each_order_once_per_list_newest_first(
     confirmed = shop.place(bob.customer_id, {"TEE-1": 4})
     for step in (shop.reserve, shop.pay, shop.confirm, shop.ship, shop.commit):
         step(shipped)
-    shop.cancel(cancelled, by="customer")
+    shop.cancel(cancelled, by=CancelledBy.CUSTOMER)
     for step in (shop.reserve, shop.pay, shop.confirm):
         step(confirmed)
     pending = shop.place(ada.customer_id, {"MUG-1": 1})

@@ -9,18 +9,20 @@ from flask.testing import FlaskClient
 
 from config.bootstrap import Application
 from kernel.event_store import RecordedEvent
-from projections.handlers import Handlers
-from projections.projection import PostgresHandler, PostgresProjection
+from kernel.messages import Event
+from kernel.write_batch import WriteBatch
+from orders.events import OrderConfirmed
+from projections.projection import PostgresHandlers, PostgresProjection
 from tests.integration.projections.support import order_events
 from tests.support.event_log import whole_log
 from tests.support.read_models import contents, rebuilt_from_zero
 from tests.support.shop import CATALOG, Shop
 
 
-class Sabotaged(Handlers[PostgresHandler]):
+class Sabotaged(PostgresHandlers):
     """The read model's own handlers, but OrderConfirmed of one order raises."""
 
-    def __init__(self, original: Handlers[PostgresHandler], order_id: str) -> None:
+    def __init__(self, original: PostgresHandlers, order_id: str) -> None:
         super().__init__()
         self.original = original
         self.order_id = order_id
@@ -29,18 +31,13 @@ class Sabotaged(Handlers[PostgresHandler]):
     def types(self) -> frozenset[str]:
         return self.original.types
 
-    def get(self, type_name: str) -> PostgresHandler | None:
-        handler = self.original.get(type_name)
-        if type_name != "OrderConfirmed" or handler is None:
-            return handler
-        real = handler
+    def handles(self, type_name: str) -> bool:
+        return self.original.handles(type_name)
 
-        def failing(conn: Any, gen: int, event: Any, recorded: RecordedEvent) -> None:
-            if recorded.data["order_id"] == self.order_id:
-                raise RuntimeError(f"cannot confirm {self.order_id}")
-            real(conn, gen, event, recorded)
-
-        return failing
+    def handle(self, event: Event, writes: WriteBatch, gen: int, recorded: RecordedEvent) -> None:
+        if isinstance(event, OrderConfirmed) and event.order_id == self.order_id:
+            raise RuntimeError(f"cannot confirm {self.order_id}")
+        self.original.handle(event, writes, gen, recorded)
 
 
 def _status(client: FlaskClient, headers: dict[str, str]) -> dict[str, Any]:

@@ -12,8 +12,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, event
 
-from config.bootstrap import Application
-from config.read_side import build_projections
+from config.bootstrap import Application, read_models
 from projections.read_side import ReadSide
 from tests.support.api_client import Customer
 from tests.support.event_log import event_count
@@ -113,7 +112,7 @@ def test_a_rebuild_switched_by_another_process_is_read_by_the_next_query(
         application.engine,
         application.store,
         application.runner,
-        build_projections(application.settings, application.redis),
+        read_models(application.settings, application.redis),
     )
     elsewhere.start_rebuild(name)
     assert elsewhere.continue_rebuild(name).switched

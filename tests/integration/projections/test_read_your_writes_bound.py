@@ -11,8 +11,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from config.app import create_app
 from config.bootstrap import Application, bootstrap
+from config.flask_app import create_app
 from config.settings import Settings
 from tests.support.event_log import event_count
 from tests.support.shop import CATALOG, Shop
@@ -23,7 +23,7 @@ BOUND = 0.2
 @pytest.fixture
 def impatient(settings: Settings) -> Iterator[tuple[Application, Flask]]:
     application = bootstrap(dataclasses.replace(settings, read_wait_timeout=BOUND))
-    app = create_app(application=application)
+    app = create_app(application)
     app.testing = True
     yield application, app
     application.close()

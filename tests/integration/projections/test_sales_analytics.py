@@ -7,6 +7,7 @@ from typing import Any
 from flask.testing import FlaskClient
 
 from config.bootstrap import Application
+from orders.events import CancelledBy
 from tests.integration.projections.support import day_of, order_events
 from tests.support.read_models import contents, drain
 from tests.support.shop import CATALOG, Shop
@@ -33,7 +34,7 @@ def test_sales_count_confirmed_orders_per_day_and_take_back_cancelled_ones(
     for step in (shop.reserve, shop.pay, shop.confirm, shop.ship, shop.commit):
         step(shipped)
     dropped = shop.place(bob, {"MUG-1": 1})  # 1749 EUR, cancelled while pending
-    shop.cancel(dropped, by="customer")
+    shop.cancel(dropped, by=CancelledBy.CUSTOMER)
     pending = shop.place(bob, {"MUG-1": 1})  # 1749 EUR, never confirmed
 
     drain(application, ["sales_analytics"])

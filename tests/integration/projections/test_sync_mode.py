@@ -19,7 +19,7 @@ from tests.support.shop import CATALOG, Shop
 @pytest.fixture
 def synchronous(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Application]:
     application = bootstrap(dataclasses.replace(settings, sync_projections=frozenset({"catalog"})))
-    monkeypatch.setattr(jobs, "_application", application)  # the worker's application
+    monkeypatch.setattr(jobs, "_served", jobs.Jobs(application))  # the worker's application
     yield application
     application.close()
 

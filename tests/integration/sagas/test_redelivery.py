@@ -14,6 +14,7 @@ from sqlalchemy import text
 import config.jobs
 from config.bootstrap import Application
 from kernel.event_store import START, Checkpoint
+from orders.events import CancelledBy
 from payments.simulator import WEBHOOK_PATH
 from payments.webhooks import SIGNATURE_HEADER, sign, simulated_notification
 from sagas.order_fulfillment import NAME
@@ -44,7 +45,7 @@ def orders(
     placed = {path: order.order_id for path, order in orders.items()}
     settle(application)
     shop.ship(orders["shipped"], f"TRACK-{placed['shipped'][:8]}")
-    shop.cancel(orders["cancelled_after_payment"], "changed my mind", by="customer")
+    shop.cancel(orders["cancelled_after_payment"], "changed my mind", by=CancelledBy.CUSTOMER)
     assert application.saga.overdue() == [placed["paid_too_late"]]
     assert config.jobs.payment_deadline(placed["paid_too_late"]) is True
     settle(application)

@@ -7,14 +7,17 @@ import pytest
 from kernel.errors import DomainError
 from kernel.messages import Event
 from orders.domain import Order
-from orders.events import OrderCancelled, OrderConfirmed, OrderShipped
+from orders.events import CancelledBy, OrderCancelled, OrderConfirmed, OrderShipped
 from tests.support.snapshots import stored
 from tests.unit.orders.builders import CUSTOMER, ORDER, placed
 
 PENDING: list[Event] = [placed()]
 CONFIRMED: list[Event] = [*PENDING, OrderConfirmed(ORDER)]
 SHIPPED: list[Event] = [*CONFIRMED, OrderShipped(ORDER, "TRACK-1")]
-CANCELLED: list[Event] = [*PENDING, OrderCancelled(ORDER, "changed my mind", "customer", "pending")]
+CANCELLED: list[Event] = [
+    *PENDING,
+    OrderCancelled(ORDER, "changed my mind", CancelledBy.CUSTOMER, "pending"),
+]
 
 
 def given(history: Sequence[Event]) -> Order:
@@ -56,23 +59,27 @@ def test_the_customer_can_cancel_a_pending_or_confirmed_order(
 ) -> None:
     order = given(history)
 
-    order.cancel("changed my mind", "customer", CUSTOMER)
+    order.cancel("changed my mind", CancelledBy.CUSTOMER, CUSTOMER)
 
-    assert order.pending_events == (OrderCancelled(ORDER, "changed my mind", "customer", status),)
+    assert order.pending_events == (
+        OrderCancelled(ORDER, "changed my mind", CancelledBy.CUSTOMER, status),
+    )
 
 
 def test_the_system_cancels_without_naming_a_customer() -> None:
     order = given(PENDING)
 
-    order.cancel("out of stock", "system")
+    order.cancel("out of stock", CancelledBy.SYSTEM)
 
-    assert order.pending_events == (OrderCancelled(ORDER, "out of stock", "system", "pending"),)
+    assert order.pending_events == (
+        OrderCancelled(ORDER, "out of stock", CancelledBy.SYSTEM, "pending"),
+    )
 
 
 def test_cancelling_a_cancelled_order_again_changes_nothing() -> None:
     order = given(CANCELLED)
 
-    order.cancel("payment failed", "system")
+    order.cancel("payment failed", CancelledBy.SYSTEM)
 
     assert order.pending_events == ()
 
@@ -81,7 +88,7 @@ def test_a_shipped_order_cannot_be_cancelled() -> None:
     order = given(SHIPPED)
 
     with pytest.raises(DomainError) as error:
-        order.cancel("too late", "customer", CUSTOMER)
+        order.cancel("too late", CancelledBy.CUSTOMER, CUSTOMER)
 
     assert error.value.code == "order_not_cancellable"
     assert error.value.message == f"order {ORDER} is shipped and can no longer be cancelled"
@@ -92,7 +99,7 @@ def test_a_customer_cannot_cancel_an_order_of_someone_else(customer_id: str | No
     order = given(PENDING)
 
     with pytest.raises(DomainError) as error:
-        order.cancel("mine now", "customer", customer_id)
+        order.cancel("mine now", CancelledBy.CUSTOMER, customer_id)
 
     assert error.value.code == "not_found"
     assert error.value.message == f"order {ORDER} does not exist"
@@ -103,7 +110,7 @@ def test_another_customer_learns_nothing_even_about_a_shipped_order() -> None:
     order = given(SHIPPED)
 
     with pytest.raises(DomainError) as error:
-        order.cancel("mine now", "customer", "someone-else")
+        order.cancel("mine now", CancelledBy.CUSTOMER, "someone-else")
 
     assert error.value.code == "not_found"
 
@@ -112,7 +119,7 @@ def test_only_customers_and_the_system_cancel_orders() -> None:
     order = given(PENDING)
 
     with pytest.raises(DomainError) as error:
-        order.cancel("because", "warehouse")
+        order.cancel("because", "warehouse")  # type: ignore[arg-type]  # an untyped caller
 
     assert error.value.code == "invalid"
 

@@ -26,6 +26,7 @@ from kernel.messages import Command, Event
 from kernel.money import Money
 from orders.commands import CancelOrder, ConfirmOrder
 from orders.events import (
+    CancelledBy,
     CustomerRegistered,
     OrderCancelled,
     OrderConfirmed,
@@ -36,7 +37,7 @@ from orders.events import (
 from payments.commands import ProcessPayment, RefundPayment
 from payments.events import PaymentFailed, PaymentPending, PaymentRefunded, PaymentSucceeded
 from sagas.order_fulfillment import Decision, OrderFulfillment
-from sagas.store import FulfillmentState
+from sagas.state import Charge, FulfillmentState, Progress, Step, StockHeld
 from tests.support.shop import ADDRESS
 
 ORDER = "order-1"
@@ -73,8 +74,8 @@ PAID = PaymentSucceeded(ORDER, TOTAL, "ch_1")
 DECLINED = PaymentFailed(ORDER, TOTAL, "card_declined")
 REFUNDED = PaymentRefunded(ORDER, TOTAL, "order cancelled", "re_1")
 CONFIRMED = OrderConfirmed(ORDER)
-CANCELLED_BY_CUSTOMER = OrderCancelled(ORDER, "changed my mind", "customer", "pending")
-CANCELLED_BY_SAGA = OrderCancelled(ORDER, "payment timed out", "system", "pending")
+CANCELLED_BY_CUSTOMER = OrderCancelled(ORDER, "changed my mind", CancelledBy.CUSTOMER, "pending")
+CANCELLED_BY_SAGA = OrderCancelled(ORDER, "payment timed out", CancelledBy.SYSTEM, "pending")
 SHIPPED = OrderShipped(ORDER, "TRACK-1")
 RELEASED = InventoryReleased(ORDER, STOCK)
 COMMITTED = ReservationCommitted(ORDER, STOCK)
@@ -84,8 +85,8 @@ SAGA = OrderFulfillment(payment_timeout=TIMEOUT)
 # The state right after OrderPlaced: every other expected state is a replace() of it.
 STARTED = FulfillmentState(
     order_id=ORDER,
-    step="reserving",
-    state="in_progress",
+    step=Step.RESERVING,
+    state=Progress.IN_PROGRESS,
     lines=(("MUG", 2), ("TEE", 1)),
     total=TOTAL,
     payment_token=TOKEN,
@@ -138,7 +139,7 @@ def test_reserved_stock_charges_the_order_total_with_its_token_and_sets_a_deadli
 
     assert decision.commands == [ProcessPayment(ORDER, TOTAL, TOKEN)]
     assert decision.state == replace(
-        STARTED, step="paying", reservation="reserved", deadline=reserved_at + TIMEOUT
+        STARTED, step=Step.PAYING, reservation=StockHeld.RESERVED, deadline=reserved_at + TIMEOUT
     )
 
 
@@ -148,8 +149,8 @@ def test_reserved_stock_charges_the_order_total_with_its_token_and_sets_a_deadli
 def test_a_failed_reservation_cancels_the_order_naming_every_short_sku() -> None:
     decision = when(given(PLACED), OUT_OF_STOCK)
 
-    assert decision.commands == [CancelOrder(ORDER, "out of stock: MUG, TEE", "system")]
-    assert decision.state == replace(STARTED, step="cancelling", reservation="failed")
+    assert decision.commands == [CancelOrder(ORDER, "out of stock: MUG, TEE", CancelledBy.SYSTEM)]
+    assert decision.state == replace(STARTED, step=Step.CANCELLING, reservation=StockHeld.FAILED)
 
 
 def test_a_failed_reservation_of_one_sku_names_that_sku() -> None:
@@ -157,15 +158,17 @@ def test_a_failed_reservation_of_one_sku_names_that_sku() -> None:
 
     decision = when(given(PLACED), short)
 
-    assert decision.commands == [CancelOrder(ORDER, "out of stock: LAMP", "system")]
+    assert decision.commands == [CancelOrder(ORDER, "out of stock: LAMP", CancelledBy.SYSTEM)]
 
 
 def test_the_order_cancelled_for_want_of_stock_is_compensated_with_nothing_to_undo() -> None:
-    decision = when(given(PLACED, OUT_OF_STOCK), OrderCancelled(ORDER, "x", "system", "pending"))
+    decision = when(
+        given(PLACED, OUT_OF_STOCK), OrderCancelled(ORDER, "x", CancelledBy.SYSTEM, "pending")
+    )
 
     assert decision.commands == []
     assert decision.state == replace(
-        STARTED, step="cancelled", state="compensated", reservation="failed"
+        STARTED, step=Step.CANCELLED, state=Progress.COMPENSATED, reservation=StockHeld.FAILED
     )
 
 
@@ -177,7 +180,11 @@ def test_a_pending_payment_issues_nothing_and_keeps_the_deadline() -> None:
 
     assert decision.commands == []
     assert decision.state == replace(
-        STARTED, step="paying", reservation="reserved", payment="pending", deadline=DEADLINE
+        STARTED,
+        step=Step.PAYING,
+        reservation=StockHeld.RESERVED,
+        payment=Charge.PENDING,
+        deadline=DEADLINE,
     )
 
 
@@ -192,7 +199,11 @@ def test_a_payment_while_paying_confirms_the_order_and_clears_the_deadline(
 
     assert decision.commands == [ConfirmOrder(ORDER)]
     assert decision.state == replace(
-        STARTED, step="confirming", reservation="reserved", payment="succeeded", deadline=None
+        STARTED,
+        step=Step.CONFIRMING,
+        reservation=StockHeld.RESERVED,
+        payment=Charge.SUCCEEDED,
+        deadline=None,
     )
 
 
@@ -207,21 +218,31 @@ def test_a_failed_payment_releases_the_stock_and_cancels_with_the_gateways_reaso
 
     assert decision.commands == [
         ReleaseInventory(ORDER),
-        CancelOrder(ORDER, "payment failed: card_declined", "system"),
+        CancelOrder(ORDER, "payment failed: card_declined", CancelledBy.SYSTEM),
     ]
     assert decision.state == replace(
-        STARTED, step="cancelling", reservation="reserved", payment="failed", deadline=None
+        STARTED,
+        step=Step.CANCELLING,
+        reservation=StockHeld.RESERVED,
+        payment=Charge.FAILED,
+        deadline=None,
     )
 
 
 def test_the_order_cancelled_for_a_failed_payment_is_compensated_with_nothing_more() -> None:
     state = given(PLACED, RESERVED, DECLINED, RELEASED)
 
-    decision = when(state, OrderCancelled(ORDER, "payment failed: card_declined", "system", "x"))
+    decision = when(
+        state, OrderCancelled(ORDER, "payment failed: card_declined", CancelledBy.SYSTEM, "x")
+    )
 
     assert decision.commands == []
     assert decision.state == replace(
-        STARTED, step="cancelled", state="compensated", reservation="released", payment="failed"
+        STARTED,
+        step=Step.CANCELLED,
+        state=Progress.COMPENSATED,
+        reservation=StockHeld.RELEASED,
+        payment=Charge.FAILED,
     )
 
 
@@ -239,9 +260,9 @@ def test_a_deadline_passed_while_paying_releases_the_stock_and_cancels(
 
     assert decision.commands == [
         ReleaseInventory(ORDER),
-        CancelOrder(ORDER, "payment timed out", "system"),
+        CancelOrder(ORDER, "payment timed out", CancelledBy.SYSTEM),
     ]
-    assert decision.state == replace(state, step="cancelling", deadline=None, timed_out=True)
+    assert decision.state == replace(state, step=Step.CANCELLING, deadline=None, timed_out=True)
 
 
 def test_a_deadline_not_yet_passed_issues_nothing() -> None:
@@ -291,7 +312,7 @@ def test_a_payment_arriving_after_the_deadline_is_refunded(history: list[Event])
     decision = when(state, PAID)
 
     assert decision.commands == [RefundPayment(ORDER, LATE_PAYMENT)]
-    assert decision.state == replace(state, payment="refunding")
+    assert decision.state == replace(state, payment=Charge.REFUNDING)
     assert decision.state.step == "cancelling"
 
 
@@ -301,7 +322,7 @@ def test_a_payment_failing_after_the_deadline_issues_nothing() -> None:
     decision = when(state, DECLINED)
 
     assert decision.commands == []
-    assert decision.state == replace(state, payment="failed")
+    assert decision.state == replace(state, payment=Charge.FAILED)
 
 
 def test_the_order_cancelled_for_timing_out_is_compensated_with_nothing_more() -> None:
@@ -312,10 +333,10 @@ def test_the_order_cancelled_for_timing_out_is_compensated_with_nothing_more() -
     assert decision.commands == []
     assert decision.state == replace(
         STARTED,
-        step="cancelled",
-        state="compensated",
-        reservation="released",
-        payment="pending",
+        step=Step.CANCELLED,
+        state=Progress.COMPENSATED,
+        reservation=StockHeld.RELEASED,
+        payment=Charge.PENDING,
         timed_out=True,
     )
 
@@ -341,10 +362,10 @@ def test_a_confirmed_order_completes_the_saga_with_no_commands() -> None:
     assert decision.commands == []
     assert decision.state == replace(
         STARTED,
-        step="awaiting_shipment",
-        state="completed",
-        reservation="reserved",
-        payment="succeeded",
+        step=Step.AWAITING_SHIPMENT,
+        state=Progress.COMPLETED,
+        reservation=StockHeld.RESERVED,
+        payment=Charge.SUCCEEDED,
     )
 
 
@@ -358,7 +379,9 @@ def test_a_paid_order_cancelled_is_refunded_and_its_stock_released(history: list
     decision = when(state, CANCELLED_BY_CUSTOMER)
 
     assert decision.commands == [RefundPayment(ORDER, "order cancelled"), ReleaseInventory(ORDER)]
-    assert decision.state == replace(state, step="cancelled", state="compensated", deadline=None)
+    assert decision.state == replace(
+        state, step=Step.CANCELLED, state=Progress.COMPENSATED, deadline=None
+    )
 
 
 def test_the_refund_and_release_of_a_cancelled_order_update_the_state_only() -> None:
@@ -370,10 +393,10 @@ def test_the_refund_and_release_of_a_cancelled_order_update_the_state_only() -> 
     assert (refunded.commands, released.commands) == ([], [])
     assert released.state == replace(
         STARTED,
-        step="cancelled",
-        state="compensated",
-        reservation="released",
-        payment="refunded",
+        step=Step.CANCELLED,
+        state=Progress.COMPENSATED,
+        reservation=StockHeld.RELEASED,
+        payment=Charge.REFUNDED,
     )
 
 
@@ -381,7 +404,7 @@ def test_an_order_cancelled_while_reserving_issues_nothing() -> None:
     decision = when(given(PLACED), CANCELLED_BY_CUSTOMER)
 
     assert decision.commands == []
-    assert decision.state == replace(STARTED, step="cancelled", state="compensated")
+    assert decision.state == replace(STARTED, step=Step.CANCELLED, state=Progress.COMPENSATED)
 
 
 def test_stock_reserved_after_the_order_was_cancelled_is_released() -> None:
@@ -390,8 +413,8 @@ def test_stock_reserved_after_the_order_was_cancelled_is_released() -> None:
     decision = when(state, RESERVED)
 
     assert decision.commands == [ReleaseInventory(ORDER)]
-    assert decision.state == replace(state, reservation="reserved")
-    assert when(decision.state, RELEASED).state == replace(state, reservation="released")
+    assert decision.state == replace(state, reservation=StockHeld.RESERVED)
+    assert when(decision.state, RELEASED).state == replace(state, reservation=StockHeld.RELEASED)
 
 
 def test_a_reservation_failing_after_the_order_was_cancelled_issues_nothing() -> None:
@@ -406,7 +429,9 @@ def test_an_order_cancelled_while_payment_is_pending_releases_the_stock_only() -
     decision = when(state, CANCELLED_BY_CUSTOMER)
 
     assert decision.commands == [ReleaseInventory(ORDER)]
-    assert decision.state == replace(state, step="cancelled", state="compensated", deadline=None)
+    assert decision.state == replace(
+        state, step=Step.CANCELLED, state=Progress.COMPENSATED, deadline=None
+    )
 
 
 def test_a_pending_payment_succeeding_after_the_order_was_cancelled_is_refunded() -> None:
@@ -415,7 +440,7 @@ def test_a_pending_payment_succeeding_after_the_order_was_cancelled_is_refunded(
     decision = when(state, PAID)
 
     assert decision.commands == [RefundPayment(ORDER, LATE_PAYMENT)]
-    assert decision.state == replace(state, payment="refunding")
+    assert decision.state == replace(state, payment=Charge.REFUNDING)
 
 
 def test_a_pending_payment_failing_after_the_order_was_cancelled_issues_nothing() -> None:
@@ -424,7 +449,7 @@ def test_a_pending_payment_failing_after_the_order_was_cancelled_issues_nothing(
     decision = when(state, DECLINED)
 
     assert decision.commands == []
-    assert decision.state == replace(state, payment="failed")
+    assert decision.state == replace(state, payment=Charge.FAILED)
 
 
 def test_an_order_cancelled_before_any_payment_answer_releases_the_stock_only() -> None:
@@ -433,7 +458,9 @@ def test_an_order_cancelled_before_any_payment_answer_releases_the_stock_only() 
     decision = when(state, CANCELLED_BY_CUSTOMER)
 
     assert decision.commands == [ReleaseInventory(ORDER)]
-    assert decision.state == replace(state, step="cancelled", state="compensated", deadline=None)
+    assert decision.state == replace(
+        state, step=Step.CANCELLED, state=Progress.COMPENSATED, deadline=None
+    )
 
 
 # --- OrderShipped -> CommitReservation ------------------------------------------------
@@ -445,7 +472,7 @@ def test_a_shipped_order_commits_its_reservation() -> None:
     decision = when(state, SHIPPED)
 
     assert decision.commands == [CommitReservation(ORDER)]
-    assert decision.state == replace(state, step="shipped")
+    assert decision.state == replace(state, step=Step.SHIPPED)
     assert decision.state.state == "completed"
 
 
@@ -455,7 +482,7 @@ def test_a_committed_reservation_updates_the_state_only() -> None:
     decision = when(state, COMMITTED)
 
     assert decision.commands == []
-    assert decision.state == replace(state, reservation="committed")
+    assert decision.state == replace(state, reservation=StockHeld.COMMITTED)
 
 
 # --- results of the saga's own commands: state only ----------------------------------
@@ -478,7 +505,9 @@ def test_released_committed_and_refunded_update_the_state_only(
     decision = when(state, event)
 
     assert decision.commands == []
-    assert decision.state == replace(state, reservation=reservation, payment=payment)
+    assert decision.state == replace(
+        state, reservation=StockHeld(reservation), payment=Charge(payment)
+    )
 
 
 # --- events that mean nothing where they arrive ---------------------------------------
@@ -535,19 +564,21 @@ def test_the_happy_path_reserves_charges_confirms_and_commits() -> None:
     ]
     assert given(PLACED, RESERVED, PAID, CONFIRMED, SHIPPED, COMMITTED) == replace(
         STARTED,
-        step="shipped",
-        state="completed",
-        reservation="committed",
-        payment="succeeded",
+        step=Step.SHIPPED,
+        state=Progress.COMPLETED,
+        reservation=StockHeld.COMMITTED,
+        payment=Charge.SUCCEEDED,
     )
 
 
 def test_a_declined_card_releases_the_stock_once_and_cancels_once() -> None:
-    cancelled = OrderCancelled(ORDER, "payment failed: card_declined", "system", "pending")
+    cancelled = OrderCancelled(
+        ORDER, "payment failed: card_declined", CancelledBy.SYSTEM, "pending"
+    )
 
     assert issued(PLACED, RESERVED, DECLINED, RELEASED, cancelled) == [
         ReserveInventory(ORDER, (ReservationLine("MUG", 2), ReservationLine("TEE", 1))),
         ProcessPayment(ORDER, TOTAL, TOKEN),
         ReleaseInventory(ORDER),
-        CancelOrder(ORDER, "payment failed: card_declined", "system"),
+        CancelOrder(ORDER, "payment failed: card_declined", CancelledBy.SYSTEM),
     ]

@@ -1,8 +1,7 @@
-"""Flask application factory."""
+"""The Flask app factory: the API, its OpenAPI docs, probes, metrics and the dashboard."""
 
 from __future__ import annotations
 
-import functools
 import logging
 from datetime import timedelta
 
@@ -20,26 +19,19 @@ import payments.api
 import projections.api
 import sagas.api
 from config import health, metrics
-from config.bootstrap import Application, bootstrap
+from config.bootstrap import Application
 from config.database import head_revision
-from config.local import prepare_local
-from config.settings import Settings
-from config.waking import schedule_rebuild
 from kernel.http import ProblemApi, problem_response
 from kernel.logging import configure_logging
-from payments.inbox import PaymentInbox
+from payments.api import WebhookKey
 
-log = logging.getLogger("config.app")
+log = logging.getLogger("config.flask_app")
 
 
-def create_app(settings: Settings | None = None, application: Application | None = None) -> Flask:
-    """Build the API. With no settings, read them from the environment."""
-    if application is None:
-        settings = prepare_local(settings or Settings.from_env())
-        application = bootstrap(settings)
+def create_app(application: Application) -> Flask:
+    """The API over `application`'s services; each blueprint gets the ones it uses."""
     settings = application.settings
     configure_logging(settings.log_level)
-
     app = Flask("shop")
     app.config.update(
         API_TITLE="Shop order backend",
@@ -50,45 +42,46 @@ def create_app(settings: Settings | None = None, application: Application | None
         OPENAPI_SWAGGER_UI_PATH="docs",
         OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
-        SCHEMA_HEAD=head_revision(settings.require()[0]),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.api_url.startswith("https://"),
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),  # how long a dashboard sign-in lasts
     )
-    app.secret_key = app.secret_key or settings.secret_key
-    metrics.init_app(app, application, application.metrics)
-    app.extensions["application"] = application
-    app.extensions["command_bus"] = application.bus
-    app.extensions["authenticator"] = application.authenticator
-    app.extensions["read_side"] = application.read_side
-    app.extensions["saga_engine"] = application.engine
-    app.extensions["payment_inbox"] = PaymentInbox(application.engine)
-    app.extensions["payment_webhooks"] = {
-        "secret": settings.payment_webhook_secret,
-        "tolerance": settings.webhook_tolerance,
-    }
-    app.extensions["schedule_rebuild"] = functools.partial(schedule_rebuild, application.redis)
+    app.secret_key = settings.secret_key
+    metrics.init_app(app, application)
     api = ProblemApi(app)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    blueprints = (orders.api, inventory.api, payments.api, projections.api, sagas.api)
-    for blueprint in (module.blueprint for module in blueprints):
+    bus, authenticator, read_side = (
+        application.bus,
+        application.authenticator,
+        application.read_side,
+    )
+    webhooks = WebhookKey(settings.payment_webhook_secret, settings.webhook_tolerance)
+    for blueprint in (
+        orders.api.blueprint(bus, authenticator),
+        inventory.api.blueprint(bus, authenticator),
+        payments.api.blueprint(bus, authenticator, application.payment_inbox, webhooks),
+        projections.api.blueprint(
+            read_side, application.redis, authenticator, application.queues.rebuild
+        ),
+        sagas.api.blueprint(application.engine, authenticator),
+    ):
         api.register_blueprint(blueprint)
-    app.register_blueprint(health.blueprint)
+    schema_head = head_revision(application.settings.require()[0])
+    app.register_blueprint(health.blueprint(application.engine, application.redis, schema_head))
     dashboard.init_app(
         app,
         dashboard.Services(
-            read_side=application.read_side,
-            bus=application.bus,
+            read_side=read_side,
+            bus=bus,
             redis=application.redis,
             saga=application.saga,
             saga_engine=application.engine,
             admin_token=settings.admin_token or "",
-            schedule_rebuild=app.extensions["schedule_rebuild"],
+            schedule_rebuild=application.queues.rebuild,
             rq_redis_url=settings.redis_url,
         ),
     )
-    app.extensions["api"] = api
 
     @app.before_request
     def json_bodies_only() -> Response | None:

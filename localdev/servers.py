@@ -3,6 +3,11 @@
 ``start_postgres`` and ``start_redis`` run real servers whose data lives under a var
 directory and reuse a server that is already running for that directory. Both listen on
 unix sockets only. Nothing is imported or started until a function is called.
+
+Every process that uses a server is counted; ``stop()`` stops the server only when this
+process started it and no other process still uses it. So a command run beside
+``make run`` never takes its servers away, nor does ``make run`` take away the servers of
+a command that started them first.
 """
 
 from __future__ import annotations
@@ -88,12 +93,14 @@ def start_postgres(var_dir: Path) -> EmbeddedServer:
 
     The URL is ``postgresql://postgres@/postgres?host=<socket dir>`` (unix socket, trust
     auth). ``stop()`` releases this handle; the server is shut down with ``pg_ctl stop``
-    only when no live handle remains in any process. A process that exits without
-    ``stop()`` releases its handle through pgserver's atexit hook.
+    only when this process started it and no live handle remains in any process. A
+    process that exits without ``stop()`` releases its handle through pgserver's atexit
+    hook.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
         from pgserver.postgres_server import PostgresServer
+        from pgserver.utils import PostmasterInfo
     # pgserver narrates every pg_ctl call at INFO, even from its exit hook after logging closed.
     logging.getLogger("pgserver").setLevel(logging.WARNING)
 
@@ -107,7 +114,11 @@ def start_postgres(var_dir: Path) -> EmbeddedServer:
         if server is None:
             # Not get_server(): it returns a cached handle even after that handle was
             # released, which would leave this process out of pgserver's handle list.
-            server = PostgresServer(pgdata, cleanup_mode="stop")
+            # pgserver stops the server when its last user lets go, if that user's
+            # cleanup mode says so: only the process that started it does.
+            running = PostmasterInfo.read_from_pgdata(pgdata)
+            started = running is None or not running.is_running()
+            server = PostgresServer(pgdata, cleanup_mode="stop" if started else None)
         _pg_handles[pgdata] = (server, users + 1)
     socket_dir = server.get_postmaster_info().socket_dir
     if socket_dir is None:
@@ -150,23 +161,64 @@ def start_redis(var_dir: Path, *, timeout: float = START_TIMEOUT) -> EmbeddedSer
     TCP is disabled; the URL is ``unix://<socket path>``, normally
     ``var_dir/redis/redis.sock`` (or ``/tmp/shop-redis-<hash>.sock`` when that path is too
     long for a unix socket). Data persists in an append-only file. The daemon outlives
-    this process; ``stop()`` shuts it down. Raises RuntimeError with the server's log
-    tail if it is not ready within ``timeout`` seconds.
+    this process; ``stop()`` shuts it down only if this process started it and no other
+    live process uses it (each user leaves its pid under ``redis/users``). Raises
+    RuntimeError with the server's log tail if it is not ready within ``timeout`` seconds.
     """
     redis_dir = (var_dir / "redis").resolve()
     redis_dir.mkdir(parents=True, exist_ok=True)
     sock = _redis_socket_path(redis_dir)
     pidfile = redis_dir / "redis.pid"
+    users = _Users(redis_dir / "users")
     with _file_lock(redis_dir / "start.lock"):
         pid = _read_pid(pidfile)
-        if pid is None or not _pid_alive(pid) or not _redis_ping(sock):
+        started = pid is None or not _pid_alive(pid) or not _redis_ping(sock)
+        if started:
             _spawn_redis(redis_dir, sock, pidfile, timeout)
             pid = _read_pid(pidfile)
             if pid is None:
                 raise RuntimeError(f"redis-server started but wrote no pid to {pidfile}")
+        users.join()
+    assert pid is not None  # read, or just written by the daemon we started
     server_pid = pid
-    url = f"unix://{quote(str(sock))}"
-    return EmbeddedServer(url, _once(lambda: _stop_redis(server_pid, pidfile, timeout)))
+
+    def release() -> None:
+        with _file_lock(redis_dir / "start.lock"):
+            if not users.leave() and started:
+                _stop_redis(server_pid, pidfile, timeout)
+
+    return EmbeddedServer(f"unix://{quote(str(sock))}", _once(release))
+
+
+class _Users:
+    """The processes using a server, as files named by pid; a process may join several
+    times and leaves when its last handle is released. Callers hold the start lock."""
+
+    _handles: dict[Path, int] = {}  # this process's handles per server
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.mine = directory / str(os.getpid())
+
+    def join(self) -> None:
+        self.directory.mkdir(exist_ok=True)
+        self.mine.touch()
+        self._handles[self.directory] = self._handles.get(self.directory, 0) + 1
+
+    def leave(self) -> bool:
+        """Release one handle; whether any other live process still uses the server."""
+        left = self._handles.get(self.directory, 1) - 1
+        self._handles[self.directory] = left
+        if left > 0:
+            return True
+        self.mine.unlink(missing_ok=True)
+        others = False
+        for entry in self.directory.iterdir():
+            if entry.name.isdigit() and _pid_alive(int(entry.name)):
+                others = True
+            else:
+                entry.unlink(missing_ok=True)  # a process that died without leaving
+        return others
 
 
 def _redis_socket_path(redis_dir: Path) -> Path:

@@ -1,0 +1,67 @@
+"""Where one order's fulfillment stands: the saga's state, as the decisions see it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from kernel.money import Money
+
+
+class Progress(StrEnum):
+    """How the saga as a whole stands."""
+
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"  # confirmed; it still commits the reservation on shipping
+    COMPENSATED = "compensated"  # cancelled, and whatever was done made good
+
+
+class Step(StrEnum):
+    """What the saga is doing, or waiting for."""
+
+    RESERVING = "reserving"
+    PAYING = "paying"
+    CONFIRMING = "confirming"
+    AWAITING_SHIPMENT = "awaiting_shipment"
+    SHIPPED = "shipped"
+    CANCELLING = "cancelling"
+    CANCELLED = "cancelled"
+
+
+class StockHeld(StrEnum):
+    """What became of the order's stock reservation."""
+
+    REQUESTED = "requested"
+    RESERVED = "reserved"
+    FAILED = "failed"
+    RELEASED = "released"
+    COMMITTED = "committed"
+
+
+class Charge(StrEnum):
+    """What became of the order's payment."""
+
+    NOT_STARTED = "not_started"
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    REFUNDING = "refunding"
+    REFUNDED = "refunded"
+
+
+CANCELLED_STEPS = frozenset({Step.CANCELLING, Step.CANCELLED})
+
+
+@dataclass(frozen=True, slots=True)
+class FulfillmentState:
+    order_id: str
+    step: Step
+    state: Progress
+    lines: tuple[tuple[str, int], ...]
+    total: Money
+    payment_token: str
+    reservation: StockHeld = StockHeld.REQUESTED
+    payment: Charge = Charge.NOT_STARTED
+    deadline: datetime | None = None
+    timed_out: bool = False
