@@ -7,6 +7,7 @@ from flask import Flask
 
 from dashboard import (
     auth,  # noqa: F401  (sign-in views and guards of the parent blueprint)
+    filters,
     inventory,
     orders,
     projections,
@@ -19,6 +20,8 @@ from dashboard.services import Services
 
 __all__ = ["Services", "init_app"]
 
+for name, template_filter in filters.FILTERS.items():
+    blueprint.add_app_template_filter(template_filter, name)
 for module in (orders, sales, projections, sagas, inventory):
     blueprint.register_blueprint(module.blueprint)
 

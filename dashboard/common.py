@@ -21,7 +21,6 @@ blueprint = Blueprint(
 )
 
 REFRESH_SECONDS = 5
-NOTHING = "\u2013"  # an en dash, for a value that is not there
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -100,33 +99,3 @@ def secure(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response
-
-
-@blueprint.app_template_filter("money")
-def money(amount: int | None, currency: str = "") -> str:
-    if amount is None:
-        return NOTHING
-    sign = "-" if amount < 0 else ""
-    major, minor = divmod(abs(int(amount)), 100)
-    return f"{sign}{major:,}.{minor:02d} {currency}".strip()
-
-
-@blueprint.app_template_filter("short_id")
-def short_id(value: str | None) -> str:
-    return (value or "")[:8]
-
-
-@blueprint.app_template_filter("when")
-def when(value: str | datetime | None) -> str:
-    """An ISO timestamp as `YYYY-MM-DD HH:MM:SS` UTC."""
-    if not value:
-        return NOTHING
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
-@blueprint.app_template_filter("percent")
-def percent(value: float | None) -> str:
-    return NOTHING if value is None else f"{value * 100:.1f} %"

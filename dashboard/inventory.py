@@ -15,7 +15,8 @@ from flask import Blueprint, Response, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from marshmallow import validate
 
-from dashboard.common import field_errors, freshness, money, page, services
+from dashboard.common import field_errors, freshness, page, services
+from dashboard.filters import money
 from inventory.commands import ChangePrice, RestockProduct
 from kernel.http import command_metadata
 from kernel.messages import Command

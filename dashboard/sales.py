@@ -10,7 +10,8 @@ import marshmallow as ma
 from flask import Blueprint, Response, request
 
 from dashboard.charts import BarChart, Point, bar_chart
-from dashboard.common import field_errors, freshness, money, page, services
+from dashboard.common import field_errors, freshness, page, services
+from dashboard.filters import money
 from projections.queries import SalesByDay, TopProducts
 from projections.schemas import SalesArgsSchema
 
