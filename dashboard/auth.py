@@ -11,16 +11,66 @@ import hashlib
 import hmac
 import logging
 import secrets
+from functools import partial
 from urllib.parse import urlsplit
 
-from flask import current_app, redirect, request, session, url_for
+from flask import Blueprint, current_app, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 
-from dashboard.common import blueprint, page, problem, services
+from dashboard.common import page, problem
 
 log = logging.getLogger("dashboard.auth")
 
 OPEN_ENDPOINTS = {"dashboard.login", "dashboard.static"}
+
+
+def attach(parent: Blueprint, admin_token: str) -> None:
+    """Put the guards, the login and logout views and the forms' template helpers
+    on the dashboard's `parent` blueprint; `admin_token` is what signs in."""
+
+    @parent.app_context_processor
+    def forms() -> dict[str, object]:
+        return {"csrf_token": csrf_token, "signed_in": partial(signed_in, admin_token)}
+
+    @parent.before_request
+    def guard() -> ResponseReturnValue | None:
+        """Posts need the session's CSRF token; every page but the login form needs a login."""
+        if request.method == "POST" and not _csrf_ok():
+            log.warning("dashboard form refused: bad CSRF token", extra={"path": request.path})
+            message = "This form has expired or came from another site. Reload the page and retry."
+            return problem(400, message)
+        if request.endpoint in OPEN_ENDPOINTS or signed_in(admin_token):
+            return None
+        target = request.full_path if request.method == "GET" else url_for("dashboard.orders.index")
+        return redirect(url_for("dashboard.login", next=target.rstrip("?")))
+
+    @parent.route("/login", methods=["GET", "POST"])
+    def login() -> ResponseReturnValue:
+        """The login form; posting the admin token signs this browser in."""
+        wanted = _local(request.values.get("next"))
+        if request.method == "GET":
+            if signed_in(admin_token):
+                return redirect(wanted)
+            return page("dashboard/login.html", next=wanted, refresh=False)
+        token = request.form.get("token", "")
+        if not token or not hmac.compare_digest(_fingerprint(token), _fingerprint(admin_token)):
+            log.warning("dashboard sign-in refused", extra={"remote_addr": request.remote_addr})
+            return page(
+                "dashboard/login.html",
+                status=401,
+                next=wanted,
+                error="That is not the admin token.",
+                refresh=False,
+            )
+        session.clear()
+        session["admin"] = _fingerprint(admin_token)
+        session["csrf"] = secrets.token_urlsafe(32)
+        return redirect(wanted, code=303)
+
+    @parent.post("/logout")
+    def logout() -> ResponseReturnValue:
+        session.clear()
+        return redirect(url_for("dashboard.login"), code=303)
 
 
 def csrf_token() -> str:
@@ -31,9 +81,10 @@ def csrf_token() -> str:
     return token
 
 
-def signed_in() -> bool:
+def signed_in(admin_token: str) -> bool:
+    """This browser signed in with `admin_token`."""
     held = session.get("admin")
-    return isinstance(held, str) and hmac.compare_digest(held, _fingerprint())
+    return isinstance(held, str) and hmac.compare_digest(held, _fingerprint(admin_token))
 
 
 def same_origin() -> bool:
@@ -43,71 +94,15 @@ def same_origin() -> bool:
     return bool(source) and urlsplit(source).netloc == request.host
 
 
-@blueprint.app_context_processor
-def forms() -> dict[str, object]:
-    return {"csrf_token": csrf_token, "signed_in": signed_in}
-
-
-@blueprint.before_request
-def guard() -> ResponseReturnValue | None:
-    """Posts need the session's CSRF token; every page but the login form needs a login."""
-    if request.method == "POST" and not _csrf_ok():
-        log.warning("dashboard form refused: bad CSRF token", extra={"path": request.path})
-        message = "This form has expired or came from another site. Reload the page and retry."
-        return problem(400, message)
-    if request.endpoint in OPEN_ENDPOINTS or signed_in():
-        return None
-    target = request.full_path if request.method == "GET" else url_for("dashboard.orders.index")
-    return redirect(url_for("dashboard.login", next=target.rstrip("?")))
-
-
-@blueprint.route("/login", methods=["GET", "POST"])
-def login() -> ResponseReturnValue:
-    """The login form; posting the admin token signs this browser in."""
-    wanted = _local(request.values.get("next"))
-    if request.method == "GET":
-        if signed_in():
-            return redirect(wanted)
-        return page("dashboard/login.html", next=wanted, refresh=False)
-    token = request.form.get("token", "")
-    if not token or not hmac.compare_digest(
-        _fingerprint(token), _fingerprint(services().admin_token)
-    ):
-        log.warning("dashboard sign-in refused", extra={"remote_addr": request.remote_addr})
-        return page(
-            "dashboard/login.html",
-            status=401,
-            next=wanted,
-            error="That is not the admin token.",
-            refresh=False,
-        )
-    session.clear()
-    session["admin"] = _fingerprint()
-    session["csrf"] = secrets.token_urlsafe(32)
-    return redirect(wanted, code=303)
-
-
-@blueprint.post("/logout")
-def logout() -> ResponseReturnValue:
-    session.clear()
-    return redirect(url_for("dashboard.login"), code=303)
-
-
-@blueprint.get("/")
-def home() -> ResponseReturnValue:
-    return redirect(url_for("dashboard.orders.index"))
-
-
 def _csrf_ok() -> bool:
     sent = request.form.get("csrf_token", "")
     held = session.get("csrf")
     return bool(sent) and isinstance(held, str) and hmac.compare_digest(sent, held)
 
 
-def _fingerprint(token: str | None = None) -> str:
+def _fingerprint(token: str) -> str:
     key = str(current_app.secret_key or "").encode()
-    value = services().admin_token if token is None else token
-    return hmac.new(key, b"dashboard-admin:" + value.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key, b"dashboard-admin:" + token.encode(), hashlib.sha256).hexdigest()
 
 
 def _local(target: str | None) -> str:

@@ -1,5 +1,5 @@
-"""The dashboard's parent blueprint and what every page shares: services,
-freshness of the data shown, rendering and response headers."""
+"""The dashboard's parent blueprint and what every page shares: freshness of the
+data shown, rendering and response headers."""
 
 from __future__ import annotations
 
@@ -8,17 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow as ma
-from flask import Blueprint, Response, current_app, make_response, render_template
+from flask import Blueprint, Response, make_response, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
 
-from dashboard.services import Services
-
-blueprint = Blueprint(
-    "dashboard",
-    __name__,
-    url_prefix="/admin",
-    template_folder="templates",
-    static_folder="static",
-)
+from projections.read_side import ReadSide
 
 REFRESH_SECONDS = 5
 
@@ -32,6 +25,25 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+
+
+def parent() -> Blueprint:
+    """The blueprint every dashboard page hangs off: /admin, its templates and static
+    files, the security headers on every response, and / sending on to the orders."""
+    dashboard = Blueprint(
+        "dashboard",
+        __name__,
+        url_prefix="/admin",
+        template_folder="templates",
+        static_folder="static",
+    )
+    dashboard.after_request(secure)
+
+    @dashboard.get("/")
+    def home() -> ResponseReturnValue:
+        return redirect(url_for("dashboard.orders.index"))
+
+    return dashboard
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,13 +72,9 @@ def _flat(found: Any) -> list[Any]:
     return list(found) if isinstance(found, list) else [found]
 
 
-def services() -> Services:
-    found: Services = current_app.extensions["dashboard"]
-    return found
-
-
-def freshness(name: str) -> Fresh:
-    measured = services().read_side.freshness(name)
+def freshness(read_side: ReadSide, name: str) -> Fresh:
+    """How fresh the read model `name` of `read_side` is now."""
+    measured = read_side.freshness(name)
     return Fresh(name, measured.lag_events, measured.lag_seconds, datetime.now(UTC))
 
 
@@ -94,7 +102,6 @@ def problem(status: int, message: str) -> Response:
     return page("dashboard/error.html", status=status, message=message, refresh=False)
 
 
-@blueprint.after_request
 def secure(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)

@@ -15,16 +15,15 @@ from flask import Blueprint, Response, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from marshmallow import validate
 
-from dashboard.common import field_errors, freshness, page, services
+from dashboard.common import field_errors, freshness, page
 from dashboard.filters import money
+from dashboard.services import Services
 from inventory.commands import ChangePrice, RestockProduct
 from kernel.http import command_metadata
 from kernel.messages import Command
 from kernel.money import Money
 from kernel.results import Failure
 from projections.queries import StockLevels
-
-blueprint = Blueprint("inventory", __name__)
 
 MAX_QUANTITY = 10**6
 MAX_PRICE = Decimal(10**7)  # major units: 10**9 minor units, as the admin API allows
@@ -56,33 +55,70 @@ class PriceForm(ma.Schema):
             raise ma.ValidationError("At most two decimals.")
 
 
-@blueprint.get("/inventory")
-def index() -> Response:
-    """Every product with its price and stock: on hand, reserved, available."""
-    return _page()
+def blueprint(services: Services) -> Blueprint:
+    """The inventory page over the catalog read model of `services`, and its
+    actions dispatched through `services.bus`."""
+    pages = Blueprint("inventory", __name__)
+    side = services.read_side
 
+    def dispatch(
+        command: Command, sku: str, form: str, values: dict[str, Any], done: str
+    ) -> ResponseReturnValue:
+        result = services.bus.dispatch(command, command_metadata("admin"))
+        if isinstance(result, Failure):
+            status = STATUS_BY_CODE.get(result.code, 409)
+            typed = {name: str(value) for name, value in values.items()}
+            return show(sku, form, typed, {"_": [result.message]}, status=status)
+        flash(done, "ok")
+        return redirect(url_for("dashboard.inventory.index"), code=303)
 
-@blueprint.post("/inventory/<sku>/restock")
-def restock(sku: str) -> ResponseReturnValue:
-    """Add stock to a product (RestockProduct)."""
-    values, errors = _read(RestockForm(), "quantity")
-    if errors:
-        return _page(sku, "restock", values, errors, status=422)
-    quantity: int = values["quantity"]
-    return _dispatch(RestockProduct(sku, quantity), sku, "restock", values,
-                     f"Restocked {sku} by {quantity}.")  # fmt: skip
+    def show(
+        sku: str | None = None,
+        form: str | None = None,
+        values: dict[str, Any] | None = None,
+        errors: dict[str, list[str]] | None = None,
+        *,
+        status: int = 200,
+    ) -> Response:
+        fresh = freshness(side, "catalog")
+        products = StockLevels(side.engine)(side.generations("catalog").active)
+        attempt = {"sku": sku, "form": form, "values": values or {}, "errors": errors or {}}
+        return page(
+            "dashboard/inventory.html",
+            status=status,
+            fresh=fresh,
+            refresh=status == 200,
+            products=products,
+            attempt=attempt,
+        )
 
+    @pages.get("/inventory")
+    def index() -> Response:
+        """Every product with its price and stock: on hand, reserved, available."""
+        return show()
 
-@blueprint.post("/inventory/<sku>/price")
-def price(sku: str) -> ResponseReturnValue:
-    """Change a product's price (ChangePrice, same currency)."""
-    values, errors = _read(PriceForm(), "amount", "currency")
-    if errors:
-        return _page(sku, "price", values, errors, status=422)
-    amount = int(values["amount"] * 100)
-    new_price = Money(amount, values["currency"])
-    return _dispatch(ChangePrice(sku, new_price), sku, "price", values,
-                     f"{sku} now costs {money(amount, new_price.currency)}.")  # fmt: skip
+    @pages.post("/inventory/<sku>/restock")
+    def restock(sku: str) -> ResponseReturnValue:
+        """Add stock to a product (RestockProduct)."""
+        values, errors = _read(RestockForm(), "quantity")
+        if errors:
+            return show(sku, "restock", values, errors, status=422)
+        quantity: int = values["quantity"]
+        return dispatch(RestockProduct(sku, quantity), sku, "restock", values,
+                        f"Restocked {sku} by {quantity}.")  # fmt: skip
+
+    @pages.post("/inventory/<sku>/price")
+    def price(sku: str) -> ResponseReturnValue:
+        """Change a product's price (ChangePrice, same currency)."""
+        values, errors = _read(PriceForm(), "amount", "currency")
+        if errors:
+            return show(sku, "price", values, errors, status=422)
+        amount = int(values["amount"] * 100)
+        new_price = Money(amount, values["currency"])
+        return dispatch(ChangePrice(sku, new_price), sku, "price", values,
+                        f"{sku} now costs {money(amount, new_price.currency)}.")  # fmt: skip
+
+    return pages
 
 
 def _read(schema: ma.Schema, *fields: str) -> tuple[dict[str, Any], dict[str, list[str]]]:
@@ -93,37 +129,3 @@ def _read(schema: ma.Schema, *fields: str) -> tuple[dict[str, Any], dict[str, li
     except ma.ValidationError as error:
         return typed, field_errors(error)
     return loaded, {}
-
-
-def _dispatch(
-    command: Command, sku: str, form: str, values: dict[str, Any], done: str
-) -> ResponseReturnValue:
-    result = services().bus.dispatch(command, command_metadata("admin"))
-    if isinstance(result, Failure):
-        status = STATUS_BY_CODE.get(result.code, 409)
-        typed = {name: str(value) for name, value in values.items()}
-        return _page(sku, form, typed, {"_": [result.message]}, status=status)
-    flash(done, "ok")
-    return redirect(url_for("dashboard.inventory.index"), code=303)
-
-
-def _page(
-    sku: str | None = None,
-    form: str | None = None,
-    values: dict[str, Any] | None = None,
-    errors: dict[str, list[str]] | None = None,
-    *,
-    status: int = 200,
-) -> Response:
-    side = services().read_side
-    fresh = freshness("catalog")
-    products = StockLevels(side.engine)(side.generations("catalog").active)
-    attempt = {"sku": sku, "form": form, "values": values or {}, "errors": errors or {}}
-    return page(
-        "dashboard/inventory.html",
-        status=status,
-        fresh=fresh,
-        refresh=status == 200,
-        products=products,
-        attempt=attempt,
-    )

@@ -12,11 +12,10 @@ from flask import Blueprint, Response, request
 from marshmallow import validate
 
 from dashboard.causality import link
-from dashboard.common import field_errors, freshness, page, problem, services
+from dashboard.common import field_errors, freshness, page, problem
+from dashboard.services import Services
 from projections.queries import MAX_PAGE, OrderDetail, OrderHistory, OrderListing
 from projections.schemas import ORDER_STATUSES
-
-blueprint = Blueprint("orders", __name__)
 
 PAGE_SIZE = 25
 SCAN_LIMIT = 2000  # orders looked at per page when a date range filters them
@@ -42,40 +41,64 @@ class Found:
     next_cursor: int | None
 
 
-@blueprint.get("/orders")
-def index() -> Response:
-    """Every order, newest first, by status, customer and day placed (UTC)."""
-    raw = {key: value for key, value in request.args.items() if value.strip()}
-    errors: dict[str, list[str]] = {}
-    try:
-        filters = FiltersSchema().load(raw)
-    except ma.ValidationError as error:
-        errors = field_errors(error)
-        filters = {}
-    fresh = freshness("order_list")
-    generation = services().read_side.generations("order_list").active
-    found = newest_first(
-        OrderListing(services().redis),
-        generation,
-        status=filters.get("status"),
-        customer_id=filters.get("customer"),
-        start=filters.get("from_"),
-        end=filters.get("to"),
-        cursor=filters.get("cursor"),
-        limit=PAGE_SIZE,
-    )
-    kept = {key: value for key, value in raw.items() if key != "cursor" and key not in errors}
-    return page(
-        "dashboard/orders.html",
-        status=422 if errors else 200,
-        fresh=fresh,
-        orders=found.items,
-        next_cursor=found.next_cursor,
-        paged=filters.get("cursor") is not None,
-        filters=kept,
-        errors=errors,
-        statuses=ORDER_STATUSES,
-    )
+def blueprint(services: Services) -> Blueprint:
+    """The order list and each order's page, read from the read side of `services`."""
+    pages = Blueprint("orders", __name__)
+    side = services.read_side
+
+    @pages.get("/orders")
+    def index() -> Response:
+        """Every order, newest first, by status, customer and day placed (UTC)."""
+        raw = {key: value for key, value in request.args.items() if value.strip()}
+        errors: dict[str, list[str]] = {}
+        try:
+            filters = FiltersSchema().load(raw)
+        except ma.ValidationError as error:
+            errors = field_errors(error)
+            filters = {}
+        fresh = freshness(side, "order_list")
+        generation = side.generations("order_list").active
+        found = newest_first(
+            OrderListing(services.redis),
+            generation,
+            status=filters.get("status"),
+            customer_id=filters.get("customer"),
+            start=filters.get("from_"),
+            end=filters.get("to"),
+            cursor=filters.get("cursor"),
+            limit=PAGE_SIZE,
+        )
+        kept = {key: value for key, value in raw.items() if key != "cursor" and key not in errors}
+        return page(
+            "dashboard/orders.html",
+            status=422 if errors else 200,
+            fresh=fresh,
+            orders=found.items,
+            next_cursor=found.next_cursor,
+            paged=filters.get("cursor") is not None,
+            filters=kept,
+            errors=errors,
+            statuses=ORDER_STATUSES,
+        )
+
+    @pages.get("/orders/<uuid:order_id>")
+    def detail(order_id: uuid.UUID) -> Response:
+        """One order: its document, status timeline and every event with its causes."""
+        fresh = freshness(side, "order_detail")
+        document = OrderDetail(side.engine)(side.generations("order_detail").active, str(order_id))
+        history = OrderHistory(side.store, side.engine)(str(order_id))
+        if document is None and not history:
+            return problem(404, "There is no such order.")
+        return page(
+            "dashboard/order.html",
+            fresh=fresh,
+            order_id=str(order_id),
+            order=document,
+            history=link(history, str(order_id)),
+            types={event["position"]: event["type"] for event in history},
+        )
+
+    return pages
 
 
 def newest_first(
@@ -113,22 +136,3 @@ def newest_first(
             return Found(items, None)
         if scanned >= SCAN_LIMIT:
             return Found(items, cursor)
-
-
-@blueprint.get("/orders/<uuid:order_id>")
-def detail(order_id: uuid.UUID) -> Response:
-    """One order: its document, status timeline and every event with its causes."""
-    side = services().read_side
-    fresh = freshness("order_detail")
-    document = OrderDetail(side.engine)(side.generations("order_detail").active, str(order_id))
-    history = OrderHistory(side.store, side.engine)(str(order_id))
-    if document is None and not history:
-        return problem(404, "There is no such order.")
-    return page(
-        "dashboard/order.html",
-        fresh=fresh,
-        order_id=str(order_id),
-        order=document,
-        history=link(history, str(order_id)),
-        types={event["position"]: event["type"] for event in history},
-    )

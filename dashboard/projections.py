@@ -11,11 +11,10 @@ from flask import Blueprint, Response, flash, jsonify, redirect, url_for
 from flask.typing import ResponseReturnValue
 
 from dashboard.charts import Sparkline, sparkline
-from dashboard.common import page, problem, services
+from dashboard.common import page, problem
 from dashboard.lag import LagSamples
+from dashboard.services import Services
 from kernel.subscriptions import SubscriptionStatus
-
-blueprint = Blueprint("projections", __name__)
 
 # name, kind, store, mode, generation, subscription, rebuild
 Current = tuple[str, str, str, str, int | None, SubscriptionStatus, SubscriptionStatus | None]
@@ -34,22 +33,67 @@ class Row:
     samples: int
 
 
-@blueprint.get("/projections")
-def index() -> Response:
-    """Every subscription as it stands now, with a sparkline of its recent lag."""
-    rows = status_rows()
-    return page("dashboard/projections.html", rows=rows, read_at=datetime.now(UTC))
+def blueprint(services: Services) -> Blueprint:
+    """The subscriptions' page and the rebuild action over the read side of `services`."""
+    pages = Blueprint("projections", __name__)
+    side = services.read_side
+
+    @pages.get("/projections")
+    def index() -> Response:
+        """Every subscription as it stands now, with a sparkline of its recent lag."""
+        rows = status_rows(services)
+        return page("dashboard/projections.html", rows=rows, read_at=datetime.now(UTC))
+
+    @pages.post("/projections/<name>/rebuild")
+    def rebuild(name: str) -> ResponseReturnValue:
+        """Start replaying the log into a new generation; a worker does the work."""
+        if name not in side.projections:
+            return problem(404, "There is no such read model.")
+        generation = side.start_rebuild(name)
+        services.schedule_rebuild(name)
+        flash(f"Rebuilding {name} into generation {generation}.", "ok")
+        return redirect(url_for("dashboard.projections.index"), code=303)
+
+    @pages.get("/projections/<name>/rebuild.json")
+    def progress(name: str) -> Response:
+        """How far the rebuild of `name` is (polled by the page while one runs)."""
+        if name not in side.projections:
+            response = jsonify(error="no such read model")
+            response.status_code = 404
+            return response
+        generations = side.generations(name)
+        body: dict[str, Any] = {
+            "name": name,
+            "active": generations.active,
+            "building": generations.building,
+            "done": generations.building is None,
+        }
+        if generations.building is not None:
+            subscriber = side.projection(name).subscriber(generations.building)
+            (status,) = side.runner.status([subscriber])
+            head = status.head.position
+            body |= {
+                "checkpoint": status.checkpoint.position,
+                "head": head,
+                "lag_events": status.lag_events,
+                "percent": round(100 * status.checkpoint.position / head, 1) if head else 100.0,
+                "state": status.state,
+                "error": status.last_error,
+            }
+        return jsonify(body)
+
+    return pages
 
 
-def status_rows() -> list[Row]:
-    found = services()
+def status_rows(services: Services) -> list[Row]:
+    """Every read model's subscription and the saga's, each with its recent lag."""
     current: list[Current] = [
         (s.name, "read model", s.store, s.mode, s.generation, s.subscription, s.rebuild)
-        for s in found.read_side.status()
+        for s in services.read_side.status()
     ]
-    (saga,) = found.read_side.runner.status([found.saga])
-    current.append((found.saga.name, "saga", "postgres", "async", None, saga, None))
-    samples = LagSamples(found.redis)
+    (saga,) = services.read_side.runner.status([services.saga])
+    current.append((services.saga.name, "saga", "postgres", "async", None, saga, None))
+    samples = LagSamples(services.redis)
     samples.record({row[5].name: (row[5].lag_events, row[5].lag_seconds) for row in current})
     history = samples.read(row[5].name for row in current)
     rows = []
@@ -60,45 +104,3 @@ def status_rows() -> list[Row]:
                 len(lags))
         )  # fmt: skip
     return rows
-
-
-@blueprint.post("/projections/<name>/rebuild")
-def rebuild(name: str) -> ResponseReturnValue:
-    """Start replaying the log into a new generation; a worker does the work."""
-    side = services().read_side
-    if name not in side.projections:
-        return problem(404, "There is no such read model.")
-    generation = side.start_rebuild(name)
-    services().schedule_rebuild(name)
-    flash(f"Rebuilding {name} into generation {generation}.", "ok")
-    return redirect(url_for("dashboard.projections.index"), code=303)
-
-
-@blueprint.get("/projections/<name>/rebuild.json")
-def progress(name: str) -> Response:
-    """How far the rebuild of `name` is (polled by the page while one runs)."""
-    side = services().read_side
-    if name not in side.projections:
-        response = jsonify(error="no such read model")
-        response.status_code = 404
-        return response
-    generations = side.generations(name)
-    body: dict[str, Any] = {
-        "name": name,
-        "active": generations.active,
-        "building": generations.building,
-        "done": generations.building is None,
-    }
-    if generations.building is not None:
-        subscriber = side.projection(name).subscriber(generations.building)
-        (status,) = side.runner.status([subscriber])
-        head = status.head.position
-        body |= {
-            "checkpoint": status.checkpoint.position,
-            "head": head,
-            "lag_events": status.lag_events,
-            "percent": round(100 * status.checkpoint.position / head, 1) if head else 100.0,
-            "state": status.state,
-            "error": status.last_error,
-        }
-    return jsonify(body)

@@ -16,7 +16,9 @@ from dashboard.common import problem
 PREFIX = "/admin/rq"
 
 
-def mount(app: Flask, redis_url: str) -> None:
+def mount(app: Flask, redis_url: str, admin_token: str) -> None:
+    """Serve RQ's dashboard for the Redis at `redis_url` to whoever signed in with
+    `admin_token`."""
     import rq_dashboard
     from rq_dashboard.web import setup_rq_connection
 
@@ -24,16 +26,15 @@ def mount(app: Flask, redis_url: str) -> None:
     app.config.setdefault("RQ_DASHBOARD_POLL_INTERVAL", 5000)
     setup_rq_connection(app)  # its job actions need the connection before any page view
     app.register_blueprint(rq_dashboard.blueprint, url_prefix=PREFIX)
-    app.before_request(_guard)
 
-
-def _guard() -> ResponseReturnValue | None:
-    if request.blueprint != "rq_dashboard":
+    @app.before_request
+    def guard() -> ResponseReturnValue | None:
+        if request.blueprint != "rq_dashboard":
+            return None
+        if not signed_in(admin_token):
+            return redirect(url_for("dashboard.login", next=PREFIX + "/"))
+        if request.method != "GET" and not same_origin():
+            return problem(403, "Queue actions must come from the queue page itself.")
+        if request.method == "GET" and request.endpoint == "rq_dashboard.requeue_all":
+            return problem(405, "Requeueing takes a POST.")
         return None
-    if not signed_in():
-        return redirect(url_for("dashboard.login", next=PREFIX + "/"))
-    if request.method != "GET" and not same_origin():
-        return problem(403, "Queue actions must come from the queue page itself.")
-    if request.method == "GET" and request.endpoint == "rq_dashboard.requeue_all":
-        return problem(405, "Requeueing takes a POST.")
-    return None

@@ -6,10 +6,9 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, Response
 
-from dashboard.common import Fresh, page, services
+from dashboard.common import Fresh, page
+from dashboard.services import Services
 from sagas import store
-
-blueprint = Blueprint("sagas", __name__)
 
 WAITING_FOR = {
     "reserving": "inventory to be reserved",
@@ -20,23 +19,28 @@ WAITING_FOR = {
 }
 
 
-@blueprint.get("/sagas")
-def index() -> Response:
-    """Counts by state; stuck sagas (past their payment deadline) and those in progress."""
-    found = services()
-    (subscription,) = found.read_side.runner.status([found.saga])
-    fresh = Fresh(
-        found.saga.name, subscription.lag_events, subscription.lag_seconds, datetime.now(UTC)
-    )
-    with found.saga_engine.connect() as conn:
-        counts = store.counts(conn)
-        stuck = store.listing(conn, "stuck", 50)
-        waiting = store.listing(conn, "in_progress", 50)
-    return page(
-        "dashboard/sagas.html",
-        fresh=fresh,
-        counts=counts,
-        stuck=stuck,
-        waiting=[saga for saga in waiting if not saga["stuck"]],
-        waiting_for=WAITING_FOR,
-    )
+def blueprint(services: Services) -> Blueprint:
+    """The sagas' page: their state in `services.saga_engine`, the saga's lag."""
+    pages = Blueprint("sagas", __name__)
+
+    @pages.get("/sagas")
+    def index() -> Response:
+        """Counts by state; stuck sagas (past their payment deadline) and those in progress."""
+        (subscription,) = services.read_side.runner.status([services.saga])
+        fresh = Fresh(
+            services.saga.name, subscription.lag_events, subscription.lag_seconds, datetime.now(UTC)
+        )
+        with services.saga_engine.connect() as conn:
+            counts = store.counts(conn)
+            stuck = store.listing(conn, "stuck", 50)
+            waiting = store.listing(conn, "in_progress", 50)
+        return page(
+            "dashboard/sagas.html",
+            fresh=fresh,
+            counts=counts,
+            stuck=stuck,
+            waiting=[saga for saga in waiting if not saga["stuck"]],
+            waiting_for=WAITING_FOR,
+        )
+
+    return pages

@@ -10,12 +10,11 @@ import marshmallow as ma
 from flask import Blueprint, Response, request
 
 from dashboard.charts import BarChart, Point, bar_chart
-from dashboard.common import field_errors, freshness, page, services
+from dashboard.common import field_errors, freshness, page
 from dashboard.filters import money
+from dashboard.services import Services
 from projections.queries import SalesByDay, TopProducts
 from projections.schemas import SalesArgsSchema
-
-blueprint = Blueprint("sales", __name__)
 
 DEFAULT_DAYS = 14
 
@@ -49,38 +48,45 @@ class Currency:
         return self.refunds / self.orders if self.orders else None
 
 
-@blueprint.get("/sales")
-def index() -> Response:
-    """Revenue per day for a range of days (UTC), in each currency sold."""
-    today = datetime.now(UTC).date()
-    wanted = {
-        "from": request.args.get("from") or (today - timedelta(days=DEFAULT_DAYS - 1)).isoformat(),
-        "to": request.args.get("to") or today.isoformat(),
-    }
-    errors: dict[str, list[str]] = {}
-    try:
-        args = SalesArgsSchema().load(wanted)
-        start, end = args["from_"], args["to"]
-    except ma.ValidationError as error:
-        errors = field_errors(error)
-        start, end = today - timedelta(days=DEFAULT_DAYS - 1), today
-    side = services().read_side
-    fresh = freshness("sales_analytics")
-    generation = side.generations("sales_analytics").active
-    rows = SalesByDay(side.engine)(generation, start, end)
-    currencies = summarise(rows, start, end)
-    top = TopProducts(side.engine)(generation, 10)
-    return page(
-        "dashboard/sales.html",
-        status=422 if errors else 200,
-        fresh=fresh,
-        wanted=wanted,
-        errors=errors,
-        start=start,
-        end=end,
-        currencies=currencies,
-        top=top,
-    )
+def blueprint(services: Services) -> Blueprint:
+    """The sales page over the sales_analytics read model of `services`."""
+    pages = Blueprint("sales", __name__)
+    side = services.read_side
+
+    @pages.get("/sales")
+    def index() -> Response:
+        """Revenue per day for a range of days (UTC), in each currency sold."""
+        today = datetime.now(UTC).date()
+        first = today - timedelta(days=DEFAULT_DAYS - 1)
+        wanted = {
+            "from": request.args.get("from") or first.isoformat(),
+            "to": request.args.get("to") or today.isoformat(),
+        }
+        errors: dict[str, list[str]] = {}
+        try:
+            args = SalesArgsSchema().load(wanted)
+            start, end = args["from_"], args["to"]
+        except ma.ValidationError as error:
+            errors = field_errors(error)
+            start, end = first, today
+        fresh = freshness(side, "sales_analytics")
+        generation = side.generations("sales_analytics").active
+        rows = SalesByDay(side.engine)(generation, start, end)
+        currencies = summarise(rows, start, end)
+        top = TopProducts(side.engine)(generation, 10)
+        return page(
+            "dashboard/sales.html",
+            status=422 if errors else 200,
+            fresh=fresh,
+            wanted=wanted,
+            errors=errors,
+            start=start,
+            end=end,
+            currencies=currencies,
+            top=top,
+        )
+
+    return pages
 
 
 def summarise(rows: list[dict[str, Any]], start: date, end: date) -> list[Currency]:
