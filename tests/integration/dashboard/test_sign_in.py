@@ -4,6 +4,7 @@ and every form post carries the session's CSRF token."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -11,6 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from config.bootstrap import Application
+from config.flask_app import create_app
 from config.settings import Settings
 from tests.integration.dashboard.support import PAGES, csrf, sign_in
 from tests.support.api_client import Customer
@@ -142,3 +144,16 @@ def test_queue_actions_must_come_from_the_dashboard_itself(admin: FlaskClient) -
     assert by_link.status_code == 405
     assert own.status_code == 200
     assert own.get_json() == {"status": "OK", "count": 0}
+
+
+def test_two_apps_in_one_process_each_sign_in_with_their_own_admin_token(
+    client: FlaskClient, application: Application, settings: Settings
+) -> None:
+    other = replace(application, settings=replace(settings, admin_token="another-admin-token"))
+    other_client = create_app(other).test_client()
+
+    assert sign_in(other_client, settings.admin_token or "").status_code == 401
+    assert sign_in(client, "another-admin-token").status_code == 401
+    assert sign_in(other_client, "another-admin-token").status_code == 303
+    assert other_client.get("/admin/rq/").status_code == 200
+    assert sign_in(client, settings.admin_token or "").status_code == 303
