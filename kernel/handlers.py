@@ -42,6 +42,11 @@ class EventHandlers(Generic[P, R]):
     def handles(self, type_name: str) -> bool:
         return type_name in self._by_type
 
+    def of(self, type_name: str) -> Callable[Concatenate[Any, P], R] | None:
+        """The handler of the events stored as `type_name` (for a loop over many events:
+        one lookup, then a direct call); None when there is none."""
+        return self._by_type.get(type_name)
+
     def handle(self, event: Event, *args: P.args, **kwargs: P.kwargs) -> R | None:
         """Run the handler of the event's class; None when there is none."""
         handler = self._by_type.get(type(event).__name__)

@@ -179,8 +179,9 @@ class OrderListGeneration(RedisSubscriber):
     def load(self, redis: Pipeline, events: Sequence[RecordedEvent]) -> OrderListWrites:
         writes = OrderListWrites(self.keys)
         for recorded in events:
-            if handlers.handles(recorded.type):
-                handlers.handle(recorded.event, writes, recorded)
+            handler = handlers.of(recorded.type)
+            if handler is not None:
+                handler(recorded.event, writes, recorded)
         writes.read(self.redis)
         return writes
 

@@ -74,8 +74,9 @@ class PostgresProjection:
         (a command's, for sync projections, or a runner's batch), in one round trip."""
         writes = WriteBatch(conn)
         for recorded in events:
-            if self.handlers.handles(recorded.type):
-                self.handlers.handle(recorded.event, writes, generation, recorded)
+            handler = self.handlers.of(recorded.type)
+            if handler is not None:
+                handler(recorded.event, writes, generation, recorded)
         writes.flush()
 
     def purge(self, conn: Connection, generation: int) -> None:

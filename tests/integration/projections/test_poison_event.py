@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -9,7 +10,6 @@ from flask.testing import FlaskClient
 
 from config.bootstrap import Application
 from kernel.event_store import RecordedEvent
-from kernel.messages import Event
 from kernel.write_batch import WriteBatch
 from orders.events import OrderConfirmed
 from projections.projection import PostgresHandlers, PostgresProjection
@@ -34,10 +34,17 @@ class Sabotaged(PostgresHandlers):
     def handles(self, type_name: str) -> bool:
         return self.original.handles(type_name)
 
-    def handle(self, event: Event, writes: WriteBatch, gen: int, recorded: RecordedEvent) -> None:
-        if isinstance(event, OrderConfirmed) and event.order_id == self.order_id:
-            raise RuntimeError(f"cannot confirm {self.order_id}")
-        self.original.handle(event, writes, gen, recorded)
+    def of(self, type_name: str) -> Callable[[Any, WriteBatch, int, RecordedEvent], None] | None:
+        real = self.original.of(type_name)
+        if type_name != "OrderConfirmed" or real is None:
+            return real
+
+        def failing(event: Any, writes: WriteBatch, gen: int, recorded: RecordedEvent) -> None:
+            if isinstance(event, OrderConfirmed) and event.order_id == self.order_id:
+                raise RuntimeError(f"cannot confirm {self.order_id}")
+            real(event, writes, gen, recorded)
+
+        return failing
 
 
 def _status(client: FlaskClient, headers: dict[str, str]) -> dict[str, Any]:
