@@ -76,7 +76,7 @@ def create_app(application: Application) -> Flask:
             bus=bus,
             redis=application.redis,
             saga=application.saga,
-            saga_engine=application.engine,
+            engine=application.engine,
             admin_token=settings.admin_token or "",
             schedule_rebuild=application.queues.rebuild,
             rq_redis_url=settings.redis_url,

@@ -20,7 +20,7 @@ WAITING_FOR = {
 
 
 def blueprint(services: Services) -> Blueprint:
-    """The sagas' page: their state in `services.saga_engine`, the saga's lag."""
+    """The sagas' page: their state in the database (`services.engine`), the saga's lag."""
     pages = Blueprint("sagas", __name__)
 
     @pages.get("/sagas")
@@ -30,7 +30,7 @@ def blueprint(services: Services) -> Blueprint:
         fresh = Fresh(
             services.saga.name, subscription.lag_events, subscription.lag_seconds, datetime.now(UTC)
         )
-        with services.saga_engine.connect() as conn:
+        with services.engine.connect() as conn:
             counts = store.counts(conn)
             stuck = store.listing(conn, "stuck", 50)
             waiting = store.listing(conn, "in_progress", 50)

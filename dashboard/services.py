@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis import Redis
@@ -17,18 +17,17 @@ from projections.read_side import ReadSide
 class Services:
     """The read side and the command bus, plus the few other things pages show.
 
-    `saga` is the fulfillment saga's subscription (for its lag), `saga_engine`
-    where its state lives, `schedule_rebuild(name)` queues a rebuild job,
-    `queues` the RQ queue names, `rq_redis_url` the Redis that RQ uses (the RQ
-    dashboard is mounted only when it is given).
+    `saga` is the fulfillment saga's subscription (for its lag), `engine` the
+    shop's database (where the sagas' state lives), `schedule_rebuild(name)` queues
+    a rebuild job, `rq_redis_url` the Redis that RQ uses (the RQ dashboard is
+    mounted only when it is given).
     """
 
     read_side: ReadSide
     bus: CommandBus
     redis: Redis
     saga: Subscriber
-    saga_engine: Engine
+    engine: Engine
     admin_token: str
     schedule_rebuild: Callable[[str], None]
-    queues: Sequence[str] = ()
     rq_redis_url: str | None = None
