@@ -261,7 +261,9 @@ def recovery(
             _text(redis.get(f"rq:scheduler-lock:{queue}")) == worker_name
             for queue in ("shop-sagas", "shop-projections")
         )
-        os.kill(pid, signal.SIGKILL)
+        # The whole process group, as a crash of its machine would: the worker and the
+        # scheduler it forked (killing the worker alone left that child running).
+        os.killpg(os.getpgid(pid), signal.SIGKILL)
         killed_at = time.monotonic()
         at_kill = _checkpoint(shop, name)
         moved = math.inf
