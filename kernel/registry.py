@@ -66,6 +66,10 @@ class EventRegistry:
             version += 1
         return data
 
+    def read(self, type_name: str, schema_version: int, data: dict[str, Any]) -> Event:
+        """The event stored as `data` at `schema_version`, upcast and decoded."""
+        return self.decode(type_name, self.upcast(type_name, schema_version, data))
+
     def decode(self, type_name: str, data: dict[str, Any]) -> Event:
         """Build the event from an already upcast payload."""
         return from_data(self._class(type_name), data)

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, text
 
 from kernel.aggregate import Aggregate
 from kernel.errors import NotFound
-from kernel.event_store import COLUMNS, EventStore, RecordedEvent, Snapshot
+from kernel.event_store import EventStore, RecordedEvent, Snapshot
 from kernel.messages import Metadata
 
 A = TypeVar("A", bound=Aggregate)
@@ -48,8 +48,10 @@ _LOAD = """
     ) AS later ON true
     ORDER BY later.version
 """
-_LOAD_LOCKED = text(_LOAD.format(lock=_TAKE_LOCK, columns=COLUMNS))
-_LOAD_UNLOCKED = text(_LOAD.format(lock="SELECT true AS fresh", columns=COLUMNS))
+# A replay needs each event's payload and type, not its place in the log or metadata.
+_REPLAYED = "version, type, schema_version, data"
+_LOAD_LOCKED = text(_LOAD.format(lock=_TAKE_LOCK, columns=_REPLAYED))
+_LOAD_UNLOCKED = text(_LOAD.format(lock="SELECT true AS fresh", columns=_REPLAYED))
 
 _EXISTS = text("SELECT EXISTS (SELECT FROM events WHERE stream_id = :stream_id)")
 
@@ -135,14 +137,16 @@ class UnitOfWork:
 
     def _rebuilt(self, cls: type[A], aggregate_id: str, rows: Sequence[Sequence[Any]]) -> A | None:
         snapshot_version, state = rows[0][1], rows[0][2]
-        history = [self.store.recorded(row[3:]) for row in rows if row[3] is not None]
+        read = self.store.registry.read
+        history = [read(type_name, schema, data) for _, _, _, version, type_name, schema, data
+                   in rows if version is not None]  # fmt: skip
         if snapshot_version is not None:
             aggregate = cls.from_snapshot(aggregate_id, snapshot_version, state)
         elif history:
             aggregate = cls(aggregate_id)
         else:
             return None
-        aggregate.replay(recorded.event for recorded in history)
+        aggregate.replay(history)
         return aggregate
 
     def _event_id(self, stream_id: str, version: int) -> str:
