@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
+from sqlalchemy import Connection
+
 from inventory import queries as inventory
-from kernel.unit_of_work import UnitOfWork
+from kernel.unit_of_work import UnitOfWork, lock_streams
 from orders.ports import CatalogEntry
 from projections import catalog
 
@@ -25,3 +27,8 @@ class InventoryCatalog:
             elif (product := inventory.product(uow, sku)) is not None:
                 entries[sku] = CatalogEntry(sku, product.name, product.price)
         return entries
+
+
+def lock_stock(conn: Connection, skus: Collection[str]) -> None:
+    """The saga's port to lock SKUs' stock streams up front (see kernel.unit_of_work)."""
+    lock_streams(conn, [inventory.stock_stream(sku) for sku in skus])

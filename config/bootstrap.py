@@ -21,7 +21,7 @@ import orders.events
 import orders.handlers
 import payments.events
 import payments.handlers
-from config.adapters import InventoryCatalog
+from config.adapters import InventoryCatalog, lock_stock
 from config.database import make_engine
 from config.metrics import Metrics
 from config.queues import PROJECTIONS, SAGAS, JobQueues
@@ -77,11 +77,19 @@ def bootstrap(settings: Settings) -> Application:
     database_url, redis_url = settings.require()
     if not settings.admin_token or not settings.secret_key:
         raise ValueError("bootstrap needs ADMIN_TOKEN and SECRET_KEY")
-    engine = make_engine(database_url)
+    engine = make_engine(
+        database_url,
+        statement_timeout=settings.statement_timeout,
+        idle_in_transaction_timeout=settings.idle_in_transaction_timeout,
+    )
     redis = Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
     registry = EventRegistry()
     registry.register(*inventory.events.EVENTS, *orders.events.EVENTS, *payments.events.EVENTS)
-    store = EventStore(registry, key_field="order_id")
+    # Everything about an order (its own, its reservation's and its payment's events)
+    # shares the order's partition; stock and customer events go by their stream.
+    store = EventStore(
+        registry, key_field="order_id", keyed_stream_types=("order", "reservation", "payment")
+    )
     metrics = Metrics(settings.prometheus_dir)
     bus = CommandBus(
         engine,
@@ -93,7 +101,13 @@ def bootstrap(settings: Settings) -> Application:
     inventory.handlers.register(bus)
     orders.handlers.register(bus, catalog=InventoryCatalog())
     payments.handlers.register(bus, gateway=SimulatedGateway())
-    runner = SubscriptionRunner(engine, store, batch_size=settings.subscription_batch_size)
+    runner = SubscriptionRunner(
+        engine,
+        store,
+        batch_size=settings.subscription_batch_size,
+        partitions=settings.subscription_partitions,
+        lease_seconds=settings.lease_seconds,
+    )
     read_side = ReadSide(
         engine,
         store,
@@ -109,13 +123,15 @@ def bootstrap(settings: Settings) -> Application:
     subscriptions |= {
         p.name: PROJECTIONS for p in read_side.projections.values() if p.mode == "async"
     }
-    queues = JobQueues(wake_redis, subscriptions)
+    queues = JobQueues(wake_redis, subscriptions, settings.subscription_partitions)
     saga = OrderFulfillmentSaga(
         engine,
         bus,
         store,
         timedelta(seconds=settings.payment_timeout),
         schedule_deadline=queues.payment_deadline,
+        lock_stock=lock_stock,
+        batch_size=settings.saga_batch_size,
     )
     bus.after_commit.extend((queues, metrics.events_appended, _simulated_provider(queues)))
     authenticator = Authenticator(

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import click
 
@@ -23,7 +24,9 @@ from config.environment import EVERYTHING, MissingSettings, export, settings_for
 from config.seed import seed_catalog
 from config.settings import Settings
 from kernel.event_store import START
+from kernel.horizon import HELD_BACK_AFTER, RunningWriter
 from kernel.logging import configure_logging
+from kernel.subscriptions import PartitionStatus, SubscriptionStatus
 from payments.simulator import post_notification
 
 RQ_OPTIONS = (
@@ -174,37 +177,80 @@ def projections() -> None:
 
 @projections.command("status")
 def projections_status() -> None:
-    """Each read model's checkpoint, the log head, lag and state."""
+    """Each read model's and the saga's checkpoint, the log head, lag and state, then each
+    partition's with its lease holder; and the writers holding every subscription back."""
     with _application("projections status") as application:
-        rows = [("read model", "gen", "mode", "checkpoint", "head", "lag", "lag s", "state")]
-        for status in application.read_side.status():
-            sub = status.subscription
-            state = (
-                f"failed at {sub.failed_position}: {sub.last_error}"
-                if sub.last_error
-                else sub.state
-            )
-            if status.rebuild:
-                state += (
-                    f" (rebuilding gen {status.generation + 1}: {status.rebuild.lag_events} to go)"
-                )
+        rows = [("subscription", "gen", "mode", "checkpoint", "head", "lag", "lag s", "state")]
+        stranded_after, now = application.runner.lease_seconds, datetime.now(UTC)
+        for name, generation, mode, sub, note in _subscriptions(application):
             rows.append(
-                (
-                    status.name,
-                    str(status.generation),
-                    status.mode,
-                    sub.checkpoint.token(),
-                    sub.head.token(),
-                    str(sub.lag_events),
-                    f"{sub.lag_seconds:.1f}",
-                    state,
-                )
-            )
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        for row in rows:
-            click.echo(
-                "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-            )
+                (name, generation, mode, sub.checkpoint.token(), sub.head.token(),
+                 str(sub.lag_events), f"{sub.lag_seconds:.1f}", _state(sub) + note)
+            )  # fmt: skip
+            stranded = {p.partition for p in sub.stranded(stranded_after)}
+            rows += [_partition_row(p, p.partition in stranded, now) for p in sub.partitions]
+        _echo_table(rows)
+        _echo_held_back(application.read_side.writers_holding_back(HELD_BACK_AFTER))
+
+
+def _subscriptions(application: Application) -> list[tuple[str, str, str, SubscriptionStatus, str]]:
+    """(name, generation, mode, status, note) of each read model, then of the saga."""
+    found = []
+    for status in application.read_side.status():
+        note = ""
+        if status.rebuild:
+            note = f" (rebuilding gen {status.generation + 1}: {status.rebuild.lag_events} to go)"
+        found.append((status.name, str(status.generation), status.mode, status.subscription, note))
+    (saga,) = application.runner.status([application.saga])
+    found.append((application.saga.name, "-", "saga", saga, ""))
+    return found
+
+
+def _echo_held_back(writers: Sequence[RunningWriter]) -> None:
+    if not writers:
+        return
+    click.echo(
+        f"\nheld back by {len(writers)} event-store writer(s) running for more than"
+        f" {HELD_BACK_AFTER:.0f} s (no subscription applies events past them):"
+    )
+    for writer in writers:
+        click.echo(
+            f"  pid {writer.pid}  xid {writer.transaction_id}  {writer.age_seconds:.1f} s"
+            f"  {writer.state}  {writer.application or '-'}  {writer.client or '-'}"
+            f"  {' '.join((writer.query or '?').split())}"
+        )
+
+
+def _state(status: SubscriptionStatus | PartitionStatus) -> str:
+    if status.last_error:
+        return f"failed at {status.failed_position}: {status.last_error}"
+    return status.state
+
+
+def _partition_row(
+    part: PartitionStatus, stranded: bool, now: datetime
+) -> tuple[str, str, str, str, str, str, str, str]:
+    """A partition's line under its subscription's: the state column also says who holds
+    its lease until when, or how long it has had no holder."""
+    if part.holder is not None and part.lease_expires_at is not None:
+        left = max((part.lease_expires_at - now).total_seconds(), 0.0)
+        holding = f"held by {part.holder}, lease ends in {left:.1f} s"
+    else:
+        unheld = part.unheld_seconds
+        since = f" for {unheld:.1f} s" if unheld else ""  # 0: never held, since unknown
+        holding = ("STRANDED: " if stranded else "") + f"no holder{since}"
+    return (
+        f"  partition {part.partition}", "", "", part.checkpoint.token(), "",
+        str(part.lag_events), f"{part.lag_seconds:.1f}", f"{_state(part)}; {holding}",
+    )  # fmt: skip
+
+
+def _echo_table(rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
 
 
 @projections.command("rebuild")

@@ -29,13 +29,39 @@ IDLE_BEFORE_PING = 1.0
 """Seconds a pooled connection may sit unused before its next checkout pings it."""
 
 
-def make_engine(database_url: str, *, pool_size: int = 5) -> Engine:
+def make_engine(
+    database_url: str,
+    *,
+    pool_size: int = 5,
+    statement_timeout: float = 10.0,
+    idle_in_transaction_timeout: float = 5.0,
+) -> Engine:
+    """The shop's engine. Its sessions are bounded: a statement may run for
+    `statement_timeout` seconds, a transaction sit idle for `idle_in_transaction_timeout`
+    (the server then ends the session, releasing its locks: a frozen process cannot hold
+    a stream's lock for long), and TCP keepalives on both ends notice a peer that went
+    away within about ten seconds."""
+    options = " ".join(
+        (
+            f"-c statement_timeout={int(statement_timeout * 1000)}",
+            f"-c idle_in_transaction_session_timeout={int(idle_in_transaction_timeout * 1000)}",
+            "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3",
+        )
+    )
     engine = create_engine(
         sqlalchemy_url(database_url),
         pool_size=pool_size,
         max_overflow=pool_size * 2,
         pool_timeout=5,
-        connect_args={"connect_timeout": 3},
+        connect_args={
+            "connect_timeout": 3,
+            "options": options,
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 3,
+            "tcp_user_timeout": 10_000,
+        },
     )
     _ping_when_idle(engine, IDLE_BEFORE_PING)
     event.listen(engine, "connect", lambda connection, _: jsonb.parse_with_orjson(connection))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from functools import partial
+from typing import Any
 
 from flask import Flask, Response, request
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -23,6 +25,8 @@ from config.bootstrap import Application
 from config.database import head_revision
 from kernel.http import ProblemApi, problem_response
 from kernel.logging import configure_logging
+from kernel.status_api import subscription_status
+from kernel.subscriptions import Subscriber
 from payments.api import WebhookKey
 
 log = logging.getLogger("config.flask_app")
@@ -64,11 +68,21 @@ def create_app(application: Application) -> Flask:
         projections.api.blueprint(
             read_side, application.redis, authenticator, application.queues.rebuild
         ),
-        sagas.api.blueprint(application.engine, authenticator),
+        sagas.api.blueprint(
+            application.engine, authenticator, partial(_saga_subscription, application)
+        ),
     ):
         api.register_blueprint(blueprint)
     schema_head = head_revision(application.settings.require()[0])
-    app.register_blueprint(health.blueprint(application.engine, application.redis, schema_head))
+    app.register_blueprint(
+        health.blueprint(
+            application.engine,
+            application.redis,
+            schema_head,
+            application.runner,
+            partial(_drained_by_workers, application),
+        )
+    )
     dashboard.init_app(
         app,
         dashboard.Services(
@@ -114,6 +128,20 @@ def create_app(application: Application) -> Flask:
         return problem_response(500, "Internal Server Error", "An unexpected error occurred.")
 
     return app
+
+
+def _saga_subscription(application: Application) -> dict[str, Any]:
+    (status,) = application.runner.status([application.saga])
+    return subscription_status(status)
+
+
+def _drained_by_workers(application: Application) -> list[Subscriber]:
+    """The saga's subscriber and each async read model's live ones (a rebuild's too): what
+    only the workers move forward, so what /readyz watches for stranded partitions."""
+    side = application.read_side
+    names = [application.saga.name]
+    names += [name for name, projection in side.projections.items() if projection.mode == "async"]
+    return [subscriber for name in names for subscriber in application.subscribers(name)]
 
 
 def _unavailable(error: Exception) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from flask import Blueprint, jsonify
@@ -12,11 +13,25 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from config.database import current_revision
+from kernel.subscriptions import Subscriber, SubscriptionRunner
+
+READY_CHECKS = ("postgres", "redis", "migrations")
+"""The checks that decide readiness. The subscriptions check only degrades it: the API
+serves commands and queries while no worker drains a partition (answers grow stale), so
+taking it out of rotation would not help."""
 
 
-def blueprint(engine: Engine, redis: Redis, schema_head: str | None) -> Blueprint:
+def blueprint(
+    engine: Engine,
+    redis: Redis,
+    schema_head: str | None,
+    runner: SubscriptionRunner,
+    watched: Callable[[], Sequence[Subscriber]],
+) -> Blueprint:
     """`/healthz` and `/readyz` over the database at `engine` (expected at migration
-    `schema_head`) and `redis`."""
+    `schema_head`) and `redis`; `/readyz` also names the partitions of the `watched`
+    subscriptions (the saga's and the async read models') that `runner`'s workers left
+    unheld, with work waiting, for longer than a lease lasts."""
     probes = Blueprint("health", __name__)
 
     @probes.get("/healthz")
@@ -26,7 +41,8 @@ def blueprint(engine: Engine, redis: Redis, schema_head: str | None) -> Blueprin
 
     @probes.get("/readyz")
     def readyz() -> ResponseReturnValue:
-        """PostgreSQL and Redis answer and the schema is at the newest migration."""
+        """PostgreSQL and Redis answer and the schema is at the newest migration (else 503,
+        "not ready"); "degraded" (200) when no worker drains a partition with work."""
         checks: dict[str, Any] = {}
         try:
             with engine.connect() as conn:
@@ -43,8 +59,27 @@ def blueprint(engine: Engine, redis: Redis, schema_head: str | None) -> Blueprin
         checks["migrations"] = (
             "ok" if current == schema_head else f"at {current}, expected {schema_head}"
         )
-        ready = all(value == "ok" for value in checks.values())
-        status = 200 if ready else 503
-        return jsonify(status="ready" if ready else "not ready", checks=checks), status
+        reachable = checks["postgres"] == checks["redis"] == "ok"
+        checks["subscriptions"] = _subscriptions(runner, watched) if reachable else "unknown"
+        if not all(checks[name] == "ok" for name in READY_CHECKS):
+            return jsonify(status="not ready", checks=checks), 503
+        degraded = checks["subscriptions"] != "ok"
+        return jsonify(status="degraded" if degraded else "ready", checks=checks), 200
 
     return probes
+
+
+def _subscriptions(runner: SubscriptionRunner, watched: Callable[[], Sequence[Subscriber]]) -> str:
+    """The partitions that have had work and no holder for longer than a lease lasts (no
+    worker runs, or none reaches them), as "stranded: ..."; else "ok"."""
+    try:
+        statuses = runner.status(watched())
+    except (SQLAlchemyError, RedisError) as error:
+        return f"unknown: {type(error).__name__}"
+    stranded = [
+        f"{status.name} partition {part.partition} (no holder for {part.unheld_seconds:.0f} s,"
+        f" {part.lag_events} event{'' if part.lag_events == 1 else 's'} waiting)"
+        for status in statuses
+        for part in status.stranded(runner.lease_seconds)
+    ]
+    return f"stranded: {', '.join(stranded)}" if stranded else "ok"

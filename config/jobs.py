@@ -26,18 +26,32 @@ class Jobs:
     def __init__(self, application: Application) -> None:
         self.application = application
 
-    def catch_up(self, name: str) -> dict[str, int]:
-        """Drain the subscription `name` (and a read model's rebuild, if one is under way)."""
+    def catch_up(
+        self, name: str, partition: int | None = None, partitions: int | None = None
+    ) -> dict[str, int]:
+        """Drain one partition of the subscription `name` (every one when `partition` is
+        None), in each of its live generations: the active one and a rebuild's, if any.
+
+        `partition` is of `partitions` as the waker counted them; a subscription recorded
+        with another count drains the partitions that cover the same slots. A partition
+        another worker holds is left to it (marked wanted, so its holder drains once
+        more), with a retry queued for when that holder's lease runs out.
+        """
         app = self.application
-        app.queues.woken(name)
+        if partition is not None:
+            app.queues.woken(name, partition)
         applied = {}
         unfinished = False
         for subscriber in app.subscribers(name):
-            report = app.runner.run(subscriber, max_seconds=RUN_SECONDS, wait_for_lock=5)
+            report = app.runner.run(
+                subscriber, partition=partition, of=partitions, max_seconds=RUN_SECONDS
+            )
             applied[subscriber.name] = report.applied
             unfinished |= not (report.caught_up or report.busy or report.error)
+            if report.busy and partition is not None and report.busy_until is not None:
+                app.queues.retry_when_free(name, partition, report.busy_until)
         if unfinished:  # the clock stopped it: let the other queues in, then carry on
-            app.queues.wake([name])
+            app.queues.wake([name], None if partition is None else [partition])
         return applied
 
     def rebuild(self, name: str) -> str:
@@ -76,8 +90,10 @@ class Jobs:
 # --- the functions RQ runs -----------------------------------------------------------
 
 
-def catch_up(name: str) -> dict[str, int]:
-    return _this_worker().catch_up(name)
+def catch_up(
+    name: str, partition: int | None = None, partitions: int | None = None
+) -> dict[str, int]:
+    return _this_worker().catch_up(name, partition, partitions)
 
 
 def rebuild(name: str) -> str:

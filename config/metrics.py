@@ -19,6 +19,7 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,10 +36,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from dashboard.lag import LagSamples
 from kernel.command_bus import Next
 from kernel.event_store import RecordedEvent
+from kernel.horizon import RunningWriter
 from kernel.logging import bind_correlation
 from kernel.messages import Command, Metadata
 from kernel.results import Failure, Result
-from kernel.subscriptions import SubscriptionStatus
+from kernel.subscriptions import PartitionStatus, SubscriptionStatus
 from sagas import store as saga_store
 
 if TYPE_CHECKING:
@@ -235,6 +237,8 @@ class Operations:
         yield head
         yield generations
         yield from families.values()
+        yield from _partitions([sub for _, _, sub in found])
+        yield _oldest_writer(c.runner.writers_holding_back(0.0))
 
     def _queues(self) -> Iterator[Metric]:
         redis = self.application.redis
@@ -261,6 +265,62 @@ class Operations:
             for state, count in saga_store.counts(conn).items():
                 family.add_metric([state], count)
         yield family
+
+
+def _partitions(subscriptions: Sequence[SubscriptionStatus]) -> Iterator[Metric]:
+    """Each partition's lag and lease: one with lag and no holder waits for a worker."""
+    labels = ["subscription", "partition"]
+    checkpoint = GaugeMetricFamily(
+        "shop_subscription_partition_checkpoint_position",
+        "Log position of the last event the partition applied",
+        labels=labels,
+    )
+    lag_events = GaugeMetricFamily(
+        "shop_subscription_partition_lag_events",
+        "Events the partition has still to apply",
+        labels=labels,
+    )
+    lag_seconds = GaugeMetricFamily(
+        "shop_subscription_partition_lag_seconds",
+        "Age of the oldest event the partition has not applied",
+        labels=labels,
+    )
+    held = GaugeMetricFamily(
+        "shop_subscription_partition_held",
+        "1 when a worker holds the partition's lease, 0 when none does",
+        labels=labels,
+    )
+    lease_left = GaugeMetricFamily(
+        "shop_subscription_partition_lease_seconds_remaining",
+        "Seconds until the holder's lease runs out unless renewed (0: no holder)",
+        labels=labels,
+    )
+    now = datetime.now(UTC)
+    for sub in subscriptions:
+        for part in sub.partitions:
+            key = [sub.name, str(part.partition)]
+            checkpoint.add_metric(key, part.checkpoint.position)
+            lag_events.add_metric(key, part.lag_events)
+            lag_seconds.add_metric(key, part.lag_seconds)
+            held.add_metric(key, 1 if part.holder else 0)
+            lease_left.add_metric(key, _seconds_left(part, now))
+    yield from (checkpoint, lag_events, lag_seconds, held, lease_left)
+
+
+def _seconds_left(part: PartitionStatus, now: datetime) -> float:
+    if part.holder is None or part.lease_expires_at is None:
+        return 0.0
+    return max((part.lease_expires_at - now).total_seconds(), 0.0)
+
+
+def _oldest_writer(writers: Sequence[RunningWriter]) -> Metric:
+    oldest = GaugeMetricFamily(
+        "shop_event_store_oldest_writer_seconds",
+        "Age of the oldest running event-store writer transaction: every subscription waits"
+        " for it to end (0: none running)",
+    )
+    oldest.add_metric([], max((w.age_seconds for w in writers), default=0.0))
+    return oldest
 
 
 def init_app(app: Flask, application: Application) -> None:

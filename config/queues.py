@@ -13,6 +13,7 @@ from rq import Queue, Retry
 
 from config import jobs
 from kernel.event_store import RecordedEvent
+from kernel.partitions import partition_of
 
 log = logging.getLogger("config.queues")
 
@@ -23,9 +24,10 @@ QUEUES = (SAGAS, PROJECTIONS)
 
 
 class JobQueues:
-    """Puts jobs on the queues; `wake` (an after-commit listener) queues catch-up jobs.
+    """Puts jobs on the queues; `wake` (an after-commit listener) queues catch-up jobs,
+    one per subscription partition the committed events fall in.
 
-    A Redis flag per subscription deduplicates catch-up jobs: it is set when a job is
+    A Redis flag per partition deduplicates catch-up jobs: it is set when a job is
     queued and cleared when the job starts (`woken`), so events committed while a job
     runs still get a job of their own. When Redis is unreachable a commit stands:
     wake-ups are skipped for a few seconds and the periodic sweep catches up; a
@@ -33,37 +35,70 @@ class JobQueues:
     The client should fail fast (short timeouts): it is used right after commits.
     """
 
-    def __init__(self, redis: Redis, queue_of_subscription: Mapping[str, str]) -> None:
+    def __init__(
+        self, redis: Redis, queue_of_subscription: Mapping[str, str], partitions: int = 1
+    ) -> None:
         self.redis = redis
         self.names = QUEUES
+        self.partitions = partitions
         self._queues = {name: Queue(name, connection=redis) for name in QUEUES}
         self._subscriptions = dict(queue_of_subscription)
         self._quiet_until = 0.0
 
     def __call__(self, recorded: Sequence[RecordedEvent]) -> None:
-        self.wake(self._subscriptions)
+        touched = sorted({partition_of(event.slot, self.partitions) for event in recorded})
+        self.wake(self._subscriptions, touched)
 
-    def wake(self, names: Iterable[str]) -> None:
-        """Queue a catch-up job for each named subscription that has none queued."""
+    def wake(self, names: Iterable[str], partitions: Iterable[int] | None = None) -> None:
+        """Queue a catch-up job for each partition (all, by default) of each named
+        subscription that has none queued."""
         if time.monotonic() < self._quiet_until:
             return
+        parts = list(range(self.partitions) if partitions is None else partitions)
         try:
-            wanted = [name for name in names if name in self._subscriptions]
+            wanted = [(n, p) for n in names if n in self._subscriptions for p in parts]
             with self.redis.pipeline(transaction=False) as pipe:
-                for name in wanted:
-                    pipe.set(_flag(name), 1, nx=True, ex=60)
+                for name, partition in wanted:
+                    pipe.set(_flag(name, partition), 1, nx=True, ex=60)
                 raised = pipe.execute()  # one round trip for every flag
-            for name, newly in zip(wanted, raised, strict=True):
-                if newly:
-                    queue = self._queues[self._subscriptions[name]]
-                    queue.enqueue(jobs.catch_up, name, result_ttl=0, failure_ttl=3600)
+                for (name, partition), newly in zip(wanted, raised, strict=True):
+                    if newly:
+                        self._queues[self._subscriptions[name]].enqueue(
+                            jobs.catch_up,
+                            name,
+                            partition,
+                            self.partitions,
+                            result_ttl=0,
+                            failure_ttl=3600,
+                            pipeline=pipe,
+                        )
+                pipe.execute()  # and one for every job
         except RedisError as error:
             self._quiet_until = time.monotonic() + 5
             log.warning("could not wake the workers", extra={"error": str(error)})
 
-    def woken(self, name: str) -> None:
-        """A catch-up job of `name` has started: events committed from now on need another."""
-        self.redis.delete(_flag(name))
+    def woken(self, name: str, partition: int) -> None:
+        """A catch-up job of a partition has started: events committed from now on need
+        another."""
+        self.redis.delete(_flag(name, partition))
+
+    def retry_when_free(self, name: str, partition: int, at: datetime) -> None:
+        """Catch the partition up at `at`, when its holder's lease runs out (the holder
+        may be frozen; if it is not, it will have drained what was wanted)."""
+        at = at.replace(microsecond=0) + timedelta(seconds=1)
+        try:
+            self._queues[self._subscriptions.get(name, PROJECTIONS)].enqueue_at(
+                at,
+                jobs.catch_up,
+                name,
+                partition,
+                self.partitions,
+                job_id=f"catch-up-retry-{name}-{partition}",
+                result_ttl=0,
+                failure_ttl=3600,
+            )
+        except RedisError as error:
+            log.warning("could not schedule a retry", extra={"error": str(error)})
 
     def rebuild(self, name: str) -> None:
         """Continue the rebuild of the read model `name` (see Jobs.rebuild)."""
@@ -102,5 +137,5 @@ class JobQueues:
             log.warning("could not schedule the simulated webhook", extra={"error": str(error)})
 
 
-def _flag(name: str) -> str:
-    return f"shop:wake:{name}"
+def _flag(name: str, partition: int) -> str:
+    return f"shop:wake:{name}:{partition}"

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from kernel.partitions import check_count
+
 DEVELOPMENT = "development"
 """SHOP_ENV's value that lets an entry point fill in what is missing with private
 servers and generated secrets (see config.environment)."""
@@ -30,6 +32,11 @@ class Settings:
     snapshot_interval: int = 100
     command_attempts: int = 8
     subscription_batch_size: int = 1000
+    subscription_partitions: int = 4
+    lease_seconds: float = 5.0
+    saga_batch_size: int = 20
+    statement_timeout: float = 10.0
+    idle_in_transaction_timeout: float = 5.0
     max_request_bytes: int = 64 * 1024
     customer_token_ttl: int = 30 * 24 * 3600
     read_wait_timeout: float = 2.0
@@ -57,6 +64,11 @@ class Settings:
             snapshot_interval=_int(env, "SNAPSHOT_INTERVAL", 100),
             command_attempts=_int(env, "COMMAND_ATTEMPTS", 8),
             subscription_batch_size=_int(env, "SUBSCRIPTION_BATCH_SIZE", 1000),
+            subscription_partitions=_partition_count(env, "SUBSCRIPTION_PARTITIONS", 4),
+            lease_seconds=_float(env, "LEASE_SECONDS", 5.0),
+            saga_batch_size=_int(env, "SAGA_BATCH_SIZE", 20),
+            statement_timeout=_float(env, "STATEMENT_TIMEOUT", 10.0),
+            idle_in_transaction_timeout=_float(env, "IDLE_IN_TRANSACTION_TIMEOUT", 5.0),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 64 * 1024),
             customer_token_ttl=_int(env, "CUSTOMER_TOKEN_TTL", 30 * 24 * 3600),
             read_wait_timeout=_float(env, "READ_WAIT_TIMEOUT", 2.0),
@@ -122,6 +134,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise ValueError(f"{name} must be positive, got {value}")
     return value
+
+
+def _partition_count(env: Mapping[str, str], name: str, default: int) -> int:
+    try:
+        return check_count(_int(env, name, default))
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from None
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:

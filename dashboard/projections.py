@@ -13,7 +13,9 @@ from flask.typing import ResponseReturnValue
 from dashboard.charts import Sparkline, sparkline
 from dashboard.common import page, problem
 from dashboard.lag import LagSamples
+from dashboard.partitions import PartitionRow, held_back_by, partition_rows
 from dashboard.services import Services
+from kernel.horizon import HELD_BACK_AFTER
 from kernel.subscriptions import SubscriptionStatus
 
 # name, kind, store, mode, generation, subscription, rebuild
@@ -31,6 +33,7 @@ class Row:
     rebuild: SubscriptionStatus | None
     trend: Sparkline | None
     samples: int
+    partitions: list[PartitionRow]  # of the active subscription (the rebuild shows progress)
 
 
 def blueprint(services: Services) -> Blueprint:
@@ -40,9 +43,16 @@ def blueprint(services: Services) -> Blueprint:
 
     @pages.get("/projections")
     def index() -> Response:
-        """Every subscription as it stands now, with a sparkline of its recent lag."""
+        """Every subscription as it stands now, with a sparkline of its recent lag and its
+        partitions; a warning when long-running writers hold every subscription back."""
         rows = status_rows(services)
-        return page("dashboard/projections.html", rows=rows, read_at=datetime.now(UTC))
+        return page(
+            "dashboard/projections.html",
+            rows=rows,
+            read_at=datetime.now(UTC),
+            held_back=held_back_by(side),
+            held_back_after=HELD_BACK_AFTER,
+        )
 
     @pages.post("/projections/<name>/rebuild")
     def rebuild(name: str) -> ResponseReturnValue:
@@ -96,11 +106,13 @@ def status_rows(services: Services) -> list[Row]:
     samples = LagSamples(services.redis)
     samples.record({row[5].name: (row[5].lag_events, row[5].lag_seconds) for row in current})
     history = samples.read(row[5].name for row in current)
+    lease_seconds, now = services.read_side.runner.lease_seconds, datetime.now(UTC)
     rows = []
     for name, kind, store, mode, generation, subscription, rebuild in current:
         lags = [sample.lag_events for sample in history[subscription.name]]
+        partitions = partition_rows(subscription, lease_seconds, now)
         rows.append(
             Row(name, kind, store, mode, generation, subscription, rebuild, sparkline(lags),
-                len(lags))
+                len(lags), partitions)
         )  # fmt: skip
     return rows

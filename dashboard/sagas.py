@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response
 
 from dashboard.common import Fresh, page
+from dashboard.partitions import held_back_by, partition_rows
 from dashboard.services import Services
+from kernel.horizon import HELD_BACK_AFTER
 from sagas import store
 
 WAITING_FOR = {
@@ -25,11 +27,12 @@ def blueprint(services: Services) -> Blueprint:
 
     @pages.get("/sagas")
     def index() -> Response:
-        """Counts by state; stuck sagas (past their payment deadline) and those in progress."""
-        (subscription,) = services.read_side.runner.status([services.saga])
-        fresh = Fresh(
-            services.saga.name, subscription.lag_events, subscription.lag_seconds, datetime.now(UTC)
-        )
+        """Counts by state; stuck sagas (past their payment deadline) and those in progress;
+        the saga's partitions and who holds them."""
+        runner = services.read_side.runner
+        (subscription,) = runner.status([services.saga])
+        now = datetime.now(UTC)
+        fresh = Fresh(services.saga.name, subscription.lag_events, subscription.lag_seconds, now)
         with services.engine.connect() as conn:
             counts = store.counts(conn)
             stuck = store.listing(conn, "stuck", 50)
@@ -41,6 +44,10 @@ def blueprint(services: Services) -> Blueprint:
             stuck=stuck,
             waiting=[saga for saga in waiting if not saga["stuck"]],
             waiting_for=WAITING_FOR,
+            subscription=subscription,
+            partitions=partition_rows(subscription, runner.lease_seconds, now),
+            held_back=held_back_by(services.read_side),
+            held_back_after=HELD_BACK_AFTER,
         )
 
     return pages

@@ -25,7 +25,8 @@ from sqlalchemy.exc import DBAPIError
 
 from kernel.codec import to_data
 from kernel.errors import ConcurrencyError, DomainError, DuplicateHandler, NoHandler
-from kernel.event_store import UNIQUE_VIOLATION, EventStore, RecordedEvent
+from kernel.event_store import UNIQUE_VIOLATION, ConsistencyToken, EventStore, RecordedEvent
+from kernel.horizon import declare_writer
 from kernel.logging import bind_correlation
 from kernel.messages import Command, Metadata
 from kernel.results import Failure, Result, Success, result_from_json, result_to_json
@@ -116,6 +117,7 @@ class CommandBus:
         for attempt in range(1, self.max_attempts + 1):
             try:
                 with _begin(self.engine, conn) as begun:
+                    declare_writer(begun)  # first, before anything it writes
                     done = Transaction(self, begun)
                     result = work(done)
             except (ConcurrencyError, DBAPIError) as error:
@@ -178,7 +180,7 @@ class CommandBus:
         aggregate_id = self._handlers[type(command)](command, uow)
         for hook in self.before_commit:
             hook(conn, uow.recorded)
-        token = uow.recorded[-1].checkpoint.token() if uow.recorded else "0.0"
+        token = str(ConsistencyToken.of(uow.recorded[-1])) if uow.recorded else "0.0"
         result: Result = Success(aggregate_id, token)
         self._store_result(conn, metadata.message_id, result)
         done.recorded += uow.recorded

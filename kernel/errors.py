@@ -52,3 +52,8 @@ class CheckpointMoved(Exception):
 class Retired(Exception):
     """The subscriber's data was retired (e.g. a read model generation replaced by a
     rebuild): there is nothing for it to do."""
+
+
+class Fenced(Exception):
+    """A subscription partition's lease was lost (it expired and another holder may have
+    taken it): whatever the old holder was writing must not commit."""

@@ -16,9 +16,10 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
-from kernel import driver, jsonb
+from kernel import driver, horizon, jsonb
 from kernel.errors import ConcurrencyError
 from kernel.messages import Event, Metadata
+from kernel.partitions import SLOTS, slot_of
 from kernel.registry import EventRegistry
 
 
@@ -34,12 +35,41 @@ class Checkpoint:
 
     @classmethod
     def parse(cls, token: str) -> Checkpoint:
-        """Read a consistency token; raises ValueError if it is malformed."""
-        tx, _, position = token.partition(".")
-        checkpoint = cls(int(tx), int(position))
-        if checkpoint.transaction_id < 0 or checkpoint.position < 0:
+        """Read a checkpoint or a consistency token (see `ConsistencyToken`); raises
+        ValueError if it is malformed."""
+        return ConsistencyToken.parse(token).checkpoint
+
+
+@dataclass(frozen=True, slots=True)
+class ConsistencyToken:
+    """What a command's response hands back for read-your-writes: the place of its last
+    event and that event's slot, which names the partition a read model must have
+    applied it in. Written `tx.position.slot`; a bare `tx.position` has no slot."""
+
+    checkpoint: Checkpoint
+    slot: int | None = None
+
+    @classmethod
+    def of(cls, recorded: RecordedEvent) -> ConsistencyToken:
+        return cls(recorded.checkpoint, recorded.slot)
+
+    def __str__(self) -> str:
+        base = self.checkpoint.token()
+        return base if self.slot is None else f"{base}.{self.slot}"
+
+    @classmethod
+    def parse(cls, token: str) -> ConsistencyToken:
+        """Raises ValueError if `token` is malformed."""
+        parts = token.split(".")
+        if len(parts) not in (2, 3):
+            raise ValueError("a token is tx.position[.slot]")
+        numbers = [int(part) for part in parts]
+        if any(number < 0 for number in numbers):
             raise ValueError("negative checkpoint")
-        return checkpoint
+        slot = numbers[2] if len(numbers) == 3 else None
+        if slot is not None and slot >= SLOTS:
+            raise ValueError("no such slot")
+        return cls(Checkpoint(numbers[0], numbers[1]), slot)
 
 
 START = Checkpoint()
@@ -64,6 +94,7 @@ class RecordedEvent:
     recorded_at: datetime
     decoded: Event | None = field(default=None, repr=False)
     decoded_metadata: Metadata | None = field(default=None, repr=False)
+    slot: int = 0  # of its partition key (see kernel.partitions)
 
     @property
     def event(self) -> Event:
@@ -118,10 +149,13 @@ class Snapshot:
 
 _APPEND = text(
     """
-    INSERT INTO events (stream_id, stream_type, version, type, schema_version, data, metadata)
-    SELECT :stream_id, :stream_type, r.version, r.type, r.schema_version, r.data, r.metadata
+    INSERT INTO events (stream_id, stream_type, version, type, schema_version, data, metadata,
+                        partition_key, slot)
+    SELECT :stream_id, :stream_type, r.version, r.type, r.schema_version, r.data, r.metadata,
+           r.partition_key, r.slot
     FROM jsonb_to_recordset(CAST(:rows AS jsonb))
-         AS r(version int, type text, schema_version int, data jsonb, metadata jsonb)
+         AS r(version int, type text, schema_version int, data jsonb, metadata jsonb,
+              partition_key text, slot smallint)
     WHERE CAST(:expected AS int) = 0
        OR EXISTS (SELECT 1 FROM events WHERE stream_id = :stream_id AND version = :expected)
     ORDER BY r.version
@@ -131,7 +165,7 @@ _APPEND = text(
 
 # The select list `EventStore.recorded` turns into a RecordedEvent.
 _SELECT_LIST = """position, transaction_id::text::bigint, stream_id, stream_type, version, type,
-    schema_version, {payload}, recorded_at"""
+    schema_version, {payload}, recorded_at, slot"""
 COLUMNS = _SELECT_LIST.format(payload="data, metadata")
 
 _READ_STREAM = text(
@@ -139,12 +173,13 @@ _READ_STREAM = text(
     " ORDER BY version"
 )
 
-# Only events of transactions below the oldest one still running are visible
-# for good; anything newer may still be joined by an earlier position.
+# Only events of transactions below the horizon (see EventStore.horizon) are visible for
+# good; anything newer may still be joined by an earlier position.
 _READ_ALL = """
     SELECT {columns} FROM events
     WHERE (transaction_id, position) > (CAST(CAST(:tx AS text) AS xid8), :position)
-      AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+      AND transaction_id < CAST(CAST(:horizon AS text) AS xid8)
+      AND slot = ANY(CAST(:slots AS smallint[]))
     ORDER BY events.transaction_id, events.position  -- the columns, not the bigint aliases
     LIMIT :limit
 """
@@ -159,6 +194,59 @@ _READ_ALL_SOME_PAYLOADS = text(
         )
     )
 )
+
+
+_HEAD = text(
+    "SELECT transaction_id::text::bigint, position, recorded_at FROM events"
+    " ORDER BY events.transaction_id DESC, events.position DESC LIMIT 1"
+)
+# Per slot, the last event by the (slot, transaction_id, position) index; then the last.
+_HEAD_OF_SLOTS = text(
+    """
+    SELECT last.tx, last.position, last.recorded_at
+    FROM unnest(CAST(:slots AS smallint[])) AS s(slot)
+    CROSS JOIN LATERAL (
+        SELECT transaction_id, transaction_id::text::bigint AS tx, position, recorded_at
+        FROM events WHERE events.slot = s.slot
+        ORDER BY events.transaction_id DESC, events.position DESC LIMIT 1
+    ) AS last
+    ORDER BY last.transaction_id DESC, last.position DESC LIMIT 1
+    """
+)
+_BACKLOG = text(
+    """
+    SELECT count(*), min(recorded_at) FROM events
+    WHERE slot = ANY(CAST(:slots AS smallint[]))
+      AND (transaction_id, position) > (CAST(CAST(:tx AS text) AS xid8), :position)
+    """
+)
+
+# Each partition's events after its checkpoint: unnest numbers the checkpoints from 1.
+_AFTER_PARTITION_CHECKPOINTS = f"""
+    FROM unnest(CAST(:txs AS bigint[]), CAST(:positions AS bigint[]))
+         WITH ORDINALITY AS c(tx, position, n)
+    CROSS JOIN LATERAL (
+        SELECT recorded_at FROM events
+        WHERE slot = ANY(CAST(ARRAY(SELECT generate_series(CAST(c.n - 1 AS int), {SLOTS - 1},
+                                                            :count)) AS smallint[]))
+          AND (transaction_id, position) > (CAST(CAST(c.tx AS text) AS xid8), c.position)
+        {{limit}}
+    ) AS later
+"""
+_PARTITION_BACKLOG = text(
+    "SELECT count(*), min(later.recorded_at)" + _AFTER_PARTITION_CHECKPOINTS.format(limit="")
+)
+_PARTITIONS_BEHIND = text(
+    "SELECT EXISTS (SELECT" + _AFTER_PARTITION_CHECKPOINTS.format(limit="LIMIT 1") + ")"
+)
+
+
+def _partition_params(checkpoints: Sequence[Checkpoint]) -> dict[str, Any]:
+    return {
+        "count": len(checkpoints),
+        "txs": [c.transaction_id for c in checkpoints],
+        "positions": [c.position for c in checkpoints],
+    }
 
 
 # The events about one key, in log order: see EventStore.about.
@@ -179,14 +267,33 @@ class EventStore:
     `key_field` names the payload field that says what an event is about across
     streams (for the shop, the order id: an order's, its reservation's and its
     payment's events all carry it); `about` reads by it, and an index on
-    `data ->> key_field` keeps that fast.
+    `data ->> key_field` keeps that fast. Events of streams of `keyed_stream_types`
+    are partitioned by it too (see kernel.partitions); every other event by its
+    stream, so that, say, a SKU's stock events stay in one partition, in order.
     """
 
-    def __init__(self, registry: EventRegistry, *, key_field: str | None = None) -> None:
+    def __init__(
+        self,
+        registry: EventRegistry,
+        *,
+        key_field: str | None = None,
+        keyed_stream_types: Collection[str] = (),
+    ) -> None:
         self.registry = registry
         if key_field is not None and not _KEY_FIELD.fullmatch(key_field):
             raise ValueError(f"not a payload field name: {key_field!r}")
+        self.key_field = key_field
+        self.keyed_stream_types = frozenset(keyed_stream_types)
         self._about = text(_ABOUT.format(key_field=key_field)) if key_field else None
+
+    def partition_key(self, stream_id: str, stream_type: str, data: dict[str, Any]) -> str:
+        """What an event is about, for partitioning: its `key_field` in a keyed stream,
+        else its stream."""
+        if self.key_field and stream_type in self.keyed_stream_types:
+            key = data.get(self.key_field)
+            if isinstance(key, str) and key:
+                return key
+        return stream_id
 
     def append(
         self,
@@ -204,9 +311,11 @@ class EventStore:
         """
         if not events:
             return []
+        horizon.declare_writer(conn)
         rows: list[dict[str, Any]] = []
         for offset, (event, metadata) in enumerate(events, start=1):
             type_name, schema_version, data = self.registry.encode(event)
+            key = self.partition_key(stream_id, stream_type, data)
             rows.append(
                 {
                     "version": expected_version + offset,
@@ -214,6 +323,8 @@ class EventStore:
                     "schema_version": schema_version,
                     "data": data,
                     "metadata": metadata.to_json(),
+                    "partition_key": key,
+                    "slot": slot_of(key),
                 }
             )
         params = {
@@ -245,6 +356,7 @@ class EventStore:
                 recorded_at=recorded_at,
                 decoded=event,
                 decoded_metadata=metadata,
+                slot=row["slot"],
             )
             for (position, tx, version, recorded_at), row, (event, metadata) in zip(
                 stored, rows, events, strict=True
@@ -263,11 +375,15 @@ class EventStore:
         after: Checkpoint = START,
         limit: int = 1000,
         types: Collection[str] | None = None,
+        *,
+        slots: Collection[int] | None = None,
+        below: int | None = None,
     ) -> list[RecordedEvent]:
         """The next events in log order after `after`, never skipping one.
 
-        Events of transactions that may still commit behind the horizon are held
-        back until every earlier transaction has finished. With `types`, events of
+        Only events below the horizon are read (see kernel.horizon): pass `below`, a
+        horizon computed in an earlier statement, or one is computed here first. With
+        `slots`, only events of those slots (a partition's). With `types`, events of
         other types come without their payload and metadata (their `event` and
         `metadata` raise): for readers that only need to pass over them.
         """
@@ -275,6 +391,8 @@ class EventStore:
             "tx": after.transaction_id,
             "position": after.position,
             "limit": limit,
+            "horizon": horizon.horizon(conn) if below is None else below,
+            "slots": list(range(SLOTS)) if slots is None else sorted(slots),
         }
         statement = _READ_ALL_EVERY_PAYLOAD
         if types is not None:
@@ -316,27 +434,43 @@ class EventStore:
             )
         ]
 
-    def head(self, conn: Connection) -> tuple[Checkpoint, datetime | None]:
-        """The last event in log order and when it was recorded (START, None if empty)."""
-        row = conn.execute(
-            text(
-                "SELECT transaction_id::text::bigint, position, recorded_at FROM events"
-                " ORDER BY events.transaction_id DESC, events.position DESC LIMIT 1"
-            )
-        ).first()
+    def head(
+        self, conn: Connection, slots: Collection[int] | None = None
+    ) -> tuple[Checkpoint, datetime | None]:
+        """The last event in log order (of `slots` only, if given) and when it was recorded
+        (START, None if there is none)."""
+        if slots is None:
+            row = conn.execute(_HEAD).first()
+        else:
+            row = conn.execute(_HEAD_OF_SLOTS, {"slots": sorted(slots)}).first()
         if row is None:
             return START, None
         return Checkpoint(row[0], row[1]), row[2]
 
-    def backlog(self, conn: Connection, after: Checkpoint) -> tuple[int, datetime | None]:
-        """How many events lie after `after`, and when the oldest of them was recorded."""
-        row = conn.execute(
-            text(
-                "SELECT count(*), min(recorded_at) FROM events"
-                " WHERE (transaction_id, position) > (CAST(CAST(:tx AS text) AS xid8), :position)"
-            ),
-            {"tx": after.transaction_id, "position": after.position},
-        ).one()
+    def backlog(
+        self, conn: Connection, after: Checkpoint, slots: Collection[int] | None = None
+    ) -> tuple[int, datetime | None]:
+        """How many events lie after `after` (in `slots`, if given), and when the oldest of
+        them was recorded."""
+        params = {
+            "tx": after.transaction_id,
+            "position": after.position,
+            "slots": list(range(SLOTS)) if slots is None else sorted(slots),
+        }
+        row = conn.execute(_BACKLOG, params).one()
+        return int(row[0]), row[1]
+
+    def partitions_behind(self, conn: Connection, checkpoints: Sequence[Checkpoint]) -> bool:
+        """Whether any event lies after the partitions' checkpoints (`checkpoints[p]` being
+        partition p's, of len(checkpoints)): one probe per slot, no count."""
+        return bool(conn.execute(_PARTITIONS_BEHIND, _partition_params(checkpoints)).scalar())
+
+    def partition_backlog(
+        self, conn: Connection, checkpoints: Sequence[Checkpoint]
+    ) -> tuple[int, datetime | None]:
+        """`backlog` over a subscription's partitions, `checkpoints[p]` being partition p's
+        (of len(checkpoints)), in one statement."""
+        row = conn.execute(_PARTITION_BACKLOG, _partition_params(checkpoints)).one()
         return int(row[0]), row[1]
 
     def load_snapshot(self, conn: Connection, stream_id: str) -> Snapshot | None:
@@ -375,11 +509,12 @@ class EventStore:
         """The event of a row selected with COLUMNS, upcast and decoded (raises if the
         payload no longer fits its class)."""
         (position, tx, stream_id, stream_type, version, type_name, schema_version, data,
-         metadata, recorded_at) = row  # fmt: skip
+         metadata, recorded_at, slot) = row  # fmt: skip
         if data is None:  # read without its payload (see read_all's `types`)
             return RecordedEvent(
-                position, tx, stream_id, stream_type, version, type_name, {}, recorded_at
-            )
+                position, tx, stream_id, stream_type, version, type_name, {}, recorded_at,
+                slot=slot,
+            )  # fmt: skip
         data = self.registry.upcast(type_name, schema_version, data)
         return RecordedEvent(
             position=position,
@@ -392,6 +527,7 @@ class EventStore:
             recorded_at=recorded_at,
             decoded=self.registry.decode(type_name, data),
             decoded_metadata=Metadata.from_json(metadata),
+            slot=slot,
         )
 
 

@@ -12,16 +12,19 @@ from sqlalchemy import Connection
 
 from kernel.errors import CheckpointMoved
 from kernel.event_store import START, Checkpoint, RecordedEvent
+from kernel.leases import Lease
 
 
 class RedisSubscriber:
     """Base for subscribers that keep their read model in Redis.
 
-    A batch and its checkpoint are written in one MULTI/EXEC, guarded by WATCH
-    on the checkpoint key: if anything else moved the checkpoint meanwhile,
-    nothing is written. Events at or before the stored checkpoint are skipped,
-    so a replayed batch changes nothing. A missing checkpoint (Redis flushed)
-    means "start from the beginning".
+    Each partition has its own checkpoint key. A batch and its partition's checkpoint
+    are written in one MULTI/EXEC, guarded by WATCH on that key: if anything else
+    moved the checkpoint meanwhile, nothing is written; the lease is renewed (and its
+    fence checked) in PostgreSQL just before, so a holder that lost it stops, and one
+    that loses it after can only find the checkpoint moved. Events at or before the
+    stored checkpoint are skipped, so a replayed batch changes nothing. A missing
+    checkpoint (Redis flushed) means "start from the beginning".
 
     Subclasses set `name` and `event_types` and implement `load(redis, events)`
     (reads needed before writing, done while watching) and `write(pipe, events,
@@ -35,19 +38,31 @@ class RedisSubscriber:
         self.redis = redis
         self.checkpoint_key = checkpoint_key
 
-    def checkpoint(self, conn: Connection | None = None) -> Checkpoint:
-        return _parse(self.redis.get(self.checkpoint_key))
+    def checkpoint_key_of(self, partition: int) -> str:
+        return f"{self.checkpoint_key}:{partition}"
+
+    def checkpoint(self, conn: Connection | None = None, partition: int = 0) -> Checkpoint:
+        return _parse(self.redis.get(self.checkpoint_key_of(partition)))
+
+    def checkpoints(self, partitions: Sequence[int]) -> list[Checkpoint]:
+        """The checkpoints of `partitions`, in one round trip."""
+        keys = [self.checkpoint_key_of(p) for p in partitions]
+        return [_parse(raw) for raw in self.redis.mget(keys)]
 
     def apply(
         self,
-        conn: Connection | None,
+        conn: Connection,
         events: Sequence[RecordedEvent],
+        lease: Lease,
         after: Checkpoint | None = None,
     ) -> None:
+        key = self.checkpoint_key_of(lease.partition)
+        with conn.begin():
+            lease.confirm(conn)
         with self.redis.pipeline() as pipe:
             try:
-                pipe.watch(self.checkpoint_key)  # type: ignore[no-untyped-call]
-                current = _parse(pipe.get(self.checkpoint_key))
+                pipe.watch(key)  # type: ignore[no-untyped-call]
+                current = _parse(pipe.get(key))
                 if after is not None and current != after:
                     # E.g. Redis lost its data mid-drain: start over from what is stored.
                     raise CheckpointMoved(f"{self.name} is at {current.token()}")
@@ -57,7 +72,7 @@ class RedisSubscriber:
                 loaded = self.load(pipe, fresh)
                 pipe.multi()
                 self.write(pipe, fresh, loaded)
-                pipe.set(self.checkpoint_key, fresh[-1].checkpoint.token())
+                pipe.set(key, fresh[-1].checkpoint.token())
                 pipe.execute()
             except WatchError:
                 raise CheckpointMoved(f"{self.name}: checkpoint moved while applying") from None

@@ -1,10 +1,12 @@
-"""Checkpointed catch-up subscriptions over the event log.
+"""Checkpointed catch-up subscriptions over the event log, in partitions.
 
 A subscriber (a projection or a process manager) applies batches of events in
 log order and stores its checkpoint atomically with what it applied, in its own
-store. The runner reads gap-free batches, holds a PostgreSQL advisory lock so
-one runner per name works at a time, and stops at the first event a subscriber
-cannot apply, recording the error: it never skips an event.
+store. It runs as partitions (see kernel.partitions): each has its own checkpoint,
+reads only its events, and is drained by one runner at a time, the holder of its
+lease (see kernel.leases). The runner reads gap-free batches below the horizon (see
+kernel.horizon) and stops at the first event a subscriber cannot apply, recording
+the error: it never skips an event.
 """
 
 from __future__ import annotations
@@ -13,20 +15,18 @@ import logging
 import time
 import traceback
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import OperationalError
 
-from kernel.errors import CheckpointMoved, Retired
+from kernel.errors import CheckpointMoved, Fenced, Retired
 from kernel.event_store import START, Checkpoint, EventStore, RecordedEvent, UndecodableEvent
+from kernel.horizon import RunningWriter, running_writers
+from kernel.leases import Held, Lease, Leases, PartitionHolding, default_holder
 from kernel.logging import bind_correlation
-
-# Advisory-lock namespace for subscriptions (streams use 1).
-SUBSCRIPTION_LOCKS = 2
-LOCK_NOT_AVAILABLE = "55P03"
+from kernel.partitions import slots_of
 
 log = logging.getLogger("kernel.subscriptions")
 
@@ -34,12 +34,12 @@ log = logging.getLogger("kernel.subscriptions")
 class Subscriber(Protocol):
     """A named reader of the log.
 
-    Contract: `apply` stores the effect of the events in `events` together with
-    the checkpoint of the last one it applied, atomically (a read model writes the
-    whole batch at once; a process manager may commit event by event). If it
-    raises, nothing after the stored checkpoint was written. Applying events at or
-    before the stored checkpoint changes nothing. `checkpoint` returns the last
-    stored checkpoint (START when there is none).
+    Contract: `apply` stores the effect of the events in `events` (all of the lease's
+    partition) together with the checkpoint of the last one it applied, atomically,
+    and only while `lease` holds (a PostgreSQL subscriber confirms it in the same
+    transaction). If it raises, nothing after the stored checkpoint was written.
+    Applying events at or before the stored checkpoint changes nothing. `checkpoint`
+    returns a partition's last stored checkpoint (START when there is none).
     """
 
     name: str
@@ -49,21 +49,25 @@ class Subscriber(Protocol):
         """The stored type names of the events it handles (None: every type). Events of
         other types reach `apply` without payload or metadata, only to be passed over."""
 
-    def checkpoint(self, conn: Connection) -> Checkpoint: ...
+    def checkpoint(self, conn: Connection, partition: int = 0) -> Checkpoint: ...
 
     def apply(
-        self, conn: Connection, events: Sequence[RecordedEvent], after: Checkpoint | None = None
+        self,
+        conn: Connection,
+        events: Sequence[RecordedEvent],
+        lease: Lease,
+        after: Checkpoint | None = None,
     ) -> None:
         """`after` is the checkpoint the batch was read after: when the stored one differs,
-        raise CheckpointMoved and write nothing."""
+        raise CheckpointMoved and write nothing. Raise Fenced if the lease was lost."""
 
 
 class PostgresSubscriber:
     """Base for subscribers whose state lives in PostgreSQL beside their checkpoint.
 
     Subclasses set `name` and `event_types` and implement `handle(conn, event)`, or
-    `handle_batch` to write a whole batch at once; the batch and the checkpoint commit
-    in one transaction on the runner's (lock-holding) connection.
+    `handle_batch` to write a whole batch at once; the batch, the partition's checkpoint
+    and the lease's renewal commit in one transaction on the runner's connection.
     """
 
     name: str
@@ -76,41 +80,58 @@ class PostgresSubscriber:
         for recorded in events:
             self.handle(conn, recorded)
 
-    def checkpoint(self, conn: Connection) -> Checkpoint:
+    def checkpoint(self, conn: Connection, partition: int = 0) -> Checkpoint:
         with conn.begin():
-            return read_checkpoint(conn, self.name)
+            return read_checkpoint(conn, self.name, partition)
 
     def apply(
-        self, conn: Connection, events: Sequence[RecordedEvent], after: Checkpoint | None = None
+        self,
+        conn: Connection,
+        events: Sequence[RecordedEvent],
+        lease: Lease,
+        after: Checkpoint | None = None,
     ) -> None:
         with conn.begin():
-            current = read_checkpoint(conn, self.name, for_update=True)
+            current = read_checkpoint(conn, self.name, lease.partition, for_update=True)
             if after is not None and current != after:
                 raise CheckpointMoved(f"{self.name} is at {current.token()}, not {after.token()}")
             fresh = [recorded for recorded in events if recorded.checkpoint > current]
             self.handle_batch(conn, fresh)
             if fresh:
-                store_checkpoint(conn, self.name, fresh[-1].checkpoint)
+                store_checkpoint(conn, self.name, lease.partition, fresh[-1].checkpoint)
+            lease.confirm(conn)
 
 
-def read_checkpoint(conn: Connection, name: str, *, for_update: bool = False) -> Checkpoint:
-    query = "SELECT transaction_id, position FROM subscriptions WHERE name = :name"
-    row = conn.execute(text(query + (" FOR UPDATE" if for_update else "")), {"name": name}).first()
+_READ_CHECKPOINT = (
+    "SELECT transaction_id, position FROM subscriptions WHERE name = :name AND partition = :p"
+)
+_READ_CHECKPOINT_FOR_UPDATE = text(_READ_CHECKPOINT + " FOR UPDATE")
+_STORE_CHECKPOINT = text(
+    """
+    INSERT INTO subscriptions (name, partition, transaction_id, position, updated_at)
+    VALUES (:name, :p, :tx, :position, now())
+    ON CONFLICT (name, partition) DO UPDATE SET transaction_id = EXCLUDED.transaction_id,
+        position = EXCLUDED.position, updated_at = EXCLUDED.updated_at
+    """
+)
+
+
+def read_checkpoint(
+    conn: Connection, name: str, partition: int = 0, *, for_update: bool = False
+) -> Checkpoint:
+    query = _READ_CHECKPOINT_FOR_UPDATE if for_update else text(_READ_CHECKPOINT)
+    row = conn.execute(query, {"name": name, "p": partition}).first()
     return Checkpoint(row[0], row[1]) if row else START
 
 
-def store_checkpoint(conn: Connection, name: str, checkpoint: Checkpoint) -> None:
-    conn.execute(
-        text(
-            """
-            INSERT INTO subscriptions (name, transaction_id, position, updated_at)
-            VALUES (:name, :tx, :position, now())
-            ON CONFLICT (name) DO UPDATE SET transaction_id = EXCLUDED.transaction_id,
-                position = EXCLUDED.position, updated_at = EXCLUDED.updated_at
-            """
-        ),
-        {"name": name, "tx": checkpoint.transaction_id, "position": checkpoint.position},
-    )
+def store_checkpoint(conn: Connection, name: str, partition: int, checkpoint: Checkpoint) -> None:
+    params = {
+        "name": name,
+        "p": partition,
+        "tx": checkpoint.transaction_id,
+        "position": checkpoint.position,
+    }
+    conn.execute(_STORE_CHECKPOINT, params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,13 +139,33 @@ class RunReport:
     name: str
     applied: int
     checkpoint: Checkpoint
-    busy: bool = False
+    busy: bool = False  # another runner held a partition (it was marked wanted)
     error: str | None = None
     caught_up: bool = False  # reached the visible end of the log (not stopped by the clock)
+    fenced: bool = False  # a lease was lost mid-drain; its new holder carries on
+    busy_until: datetime | None = None  # when the busy partition's lease runs out
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionStatus:
+    partition: int
+    checkpoint: Checkpoint
+    lag_events: int
+    lag_seconds: float
+    state: str  # "caught_up", "running" or "failed"
+    holder: str | None
+    lease_expires_at: datetime | None
+    unheld_seconds: float | None  # how long it has had no holder (None: held)
+    failed_position: int | None = None
+    last_error: str | None = None
+    failed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class SubscriptionStatus:
+    """A subscription over all its partitions: `checkpoint` is the least of theirs, the lag
+    their sum (events) and the largest (seconds), the state the worst."""
+
     name: str
     checkpoint: Checkpoint
     head: Checkpoint
@@ -134,49 +175,167 @@ class SubscriptionStatus:
     failed_position: int | None
     last_error: str | None
     failed_at: datetime | None
+    partitions: list[PartitionStatus] = field(default_factory=list)
+
+    def stranded(self, bound: float) -> list[PartitionStatus]:
+        """Partitions with work that have had no holder for longer than `bound` seconds."""
+        return [
+            p
+            for p in self.partitions
+            if p.lag_events and p.unheld_seconds is not None and p.unheld_seconds > bound
+        ]
 
 
 class SubscriptionRunner:
-    def __init__(self, engine: Engine, store: EventStore, *, batch_size: int = 1000) -> None:
+    """Drains subscribers' partitions, each under a lease this runner takes.
+
+    `partitions` is how many partitions a subscription gets when it first runs; one
+    that already runs keeps its recorded count (see docs/DESIGN.md to change it).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        store: EventStore,
+        *,
+        batch_size: int = 1000,
+        partitions: int = 1,
+        lease_seconds: float = 5.0,
+        holder: str | None = None,
+    ) -> None:
         self.engine = engine
         self.store = store
         self.batch_size = batch_size
+        self.default_partitions = partitions
+        self.leases = Leases(holder or default_holder(), lease_seconds)
+        self._counts: dict[str, int] = {}  # a subscription's partition count never changes
+
+    @property
+    def lease_seconds(self) -> float:
+        return self.leases.seconds
+
+    def partitions(self, conn: Connection, subscriber: Subscriber) -> int:
+        """The subscriber's partition count, recorded on first use (raises Retired for a
+        retired read-model generation, which must not be recorded again)."""
+        with conn.begin():
+            found = conn.execute(
+                text("SELECT max(partitions) FROM subscription_partitions WHERE name = :name"),
+                {"name": subscriber.name},
+            ).scalar()
+        if found is None:
+            subscriber.checkpoint(conn, 0)
+            with conn.begin():
+                found = self.leases.partitions(conn, subscriber.name, self.default_partitions)
+        self._counts[subscriber.name] = int(found)
+        return int(found)
+
+    def _partition_count(self, conn: Connection, subscriber: Subscriber) -> int:
+        """`partitions`, remembered: a subscription's count never changes while it runs (a
+        partition found missing later is recorded again, see `_run_partition`)."""
+        count = self._counts.get(subscriber.name)
+        return self.partitions(conn, subscriber) if count is None else count
 
     def run(
         self,
         subscriber: Subscriber,
         *,
+        partition: int | None = None,
+        of: int | None = None,
         max_seconds: float | None = None,
         wait_for_lock: float = 0,
     ) -> RunReport:
-        """Drain the subscriber from its checkpoint to the log's visible end.
+        """Drain one partition of the subscriber (every one, in turn, when `partition` is
+        None) from its checkpoint to the log's visible end.
 
-        Returns with `busy=True` when another runner holds the name for longer
-        than `wait_for_lock` seconds. `max_seconds` bounds one call so a job
+        `partition` counts `of` partitions (the subscriber's own count by default): when
+        the subscriber was recorded with another count, the partitions holding the
+        same slots are drained. A partition another runner holds is marked wanted, so
+        its holder drains again before letting go, and reported `busy` once
+        `wait_for_lock` seconds have passed. `max_seconds` bounds one call so a job
         never hogs a worker.
         """
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         with self.engine.connect() as conn:
-            if not _lock(conn, subscriber.name, wait_for_lock):
-                return RunReport(subscriber.name, 0, START, busy=True)
-            try:
-                return self._drain(conn, subscriber, deadline)
-            finally:
-                _unlock(conn, subscriber.name)
+            for remembered in (True, False):
+                try:
+                    if remembered:
+                        count = self._partition_count(conn, subscriber)
+                    else:  # its partitions were deleted and recorded again since
+                        count = self.partitions(conn, subscriber)
+                    reports = [
+                        self._run_partition(conn, subscriber, p, deadline, wait_for_lock)
+                        for p in _covering(partition, of or count, count)
+                    ]
+                except Retired:
+                    return RunReport(subscriber.name, 0, START, caught_up=True)
+                except _Unrecorded:
+                    continue
+                return _combined(subscriber.name, reports)
+        return RunReport(subscriber.name, 0, START, caught_up=True)
 
-    def _drain(self, conn: Connection, subscriber: Subscriber, deadline: float | None) -> RunReport:
+    def _run_partition(
+        self,
+        conn: Connection,
+        subscriber: Subscriber,
+        partition: int,
+        deadline: float | None,
+        wait: float,
+    ) -> RunReport:
+        lease = self._take(conn, subscriber.name, partition, wait)
+        if lease is None:  # its rows are gone: a retired generation, or deleted by hand
+            self._counts.pop(subscriber.name, None)
+            raise _Unrecorded(subscriber.name)
+        if isinstance(lease, Held):
+            return RunReport(subscriber.name, 0, START, busy=True, busy_until=lease.expires_at)
+        applied = 0
         try:
-            checkpoint = subscriber.checkpoint(conn)
+            while True:
+                report = self._drain(conn, subscriber, lease, deadline)
+                applied += report.applied
+                if report.fenced or report.error or not report.caught_up:
+                    break
+                with conn.begin():
+                    again = self.leases.release(conn, lease)
+                if not again:
+                    return _with_applied(report, applied)
+            if report.fenced:
+                return _with_applied(report, applied)
+            with conn.begin():
+                if self.leases.release(conn, lease):
+                    self.leases.release(conn, lease)  # the next job drains what was wanted
+            return _with_applied(report, applied)
+        except BaseException:
+            _let_go(conn, self.leases, lease)
+            raise
+
+    def _take(
+        self, conn: Connection, name: str, partition: int, wait: float
+    ) -> Lease | Held | None:
+        give_up = time.monotonic() + wait
+        while True:
+            with conn.begin():
+                lease = self.leases.take(conn, name, partition)
+            if not isinstance(lease, Held) or time.monotonic() >= give_up:
+                return lease
+            time.sleep(0.05)
+
+    def _drain(
+        self, conn: Connection, subscriber: Subscriber, lease: Lease, deadline: float | None
+    ) -> RunReport:
+        name = subscriber.name
+        try:
+            checkpoint = subscriber.checkpoint(conn, lease.partition)
         except Retired:
-            return RunReport(subscriber.name, 0, START)
+            return RunReport(name, 0, START, caught_up=True)
         applied = 0
         caught_up = False
+        slots = lease.slots
         while deadline is None or time.monotonic() < deadline:
             undecodable = None
             try:
                 with conn.begin():
                     batch = self.store.read_all(
-                        conn, checkpoint, self.batch_size, subscriber.event_types
+                        conn, checkpoint, self.batch_size, subscriber.event_types, slots=slots
                     )
             except UndecodableEvent as bad:
                 batch, undecodable = bad.readable, bad
@@ -185,49 +344,53 @@ class SubscriptionRunner:
                 break
             if batch:
                 try:
-                    subscriber.apply(conn, batch, checkpoint)
+                    subscriber.apply(conn, batch, lease, checkpoint)
+                except Fenced:
+                    log.warning("lease lost mid-drain", extra=_where(name, lease))
+                    return RunReport(name, applied, checkpoint, fenced=True)
                 except CheckpointMoved:
                     log.warning(
                         "checkpoint moved under the runner",
-                        extra={"subscription": subscriber.name, "expected": checkpoint.token()},
+                        extra=_where(name, lease) | {"expected": checkpoint.token()},
                     )
-                    checkpoint = subscriber.checkpoint(conn)
+                    checkpoint = subscriber.checkpoint(conn, lease.partition)
                     continue
                 except Exception:
-                    done, error = self._apply_singly(conn, subscriber, batch, checkpoint)
+                    done, error = self._apply_singly(conn, subscriber, lease, batch, checkpoint)
                     applied += done
                     checkpoint = batch[done - 1].checkpoint if done else checkpoint
-                    return RunReport(subscriber.name, applied, checkpoint, error=error)
+                    return RunReport(name, applied, checkpoint, error=error, fenced=error is None)
                 applied += len(batch)
                 checkpoint = batch[-1].checkpoint
             if undecodable is not None:
                 log.error(
                     "subscription stopped at an event it cannot read",
-                    extra={
-                        "subscription": subscriber.name,
-                        "position": undecodable.checkpoint.position,
-                        "error": undecodable.reason,
-                    },
+                    extra=_where(name, lease)
+                    | {"position": undecodable.checkpoint.position, "error": undecodable.reason},
                 )
-                _record_failure(conn, subscriber.name, undecodable.checkpoint, undecodable.reason)
-                return RunReport(subscriber.name, applied, checkpoint, error=undecodable.reason)
-        if applied:
-            _clear_failure(conn, subscriber.name)
-        return RunReport(subscriber.name, applied, checkpoint, caught_up=caught_up)
+                _record_failure(
+                    conn, name, lease.partition, undecodable.checkpoint, undecodable.reason
+                )
+                return RunReport(name, applied, checkpoint, error=undecodable.reason)
+        if applied and lease.failed:
+            _clear_failure(conn, name, lease.partition)
+        return RunReport(name, applied, checkpoint, caught_up=caught_up)
 
     def _apply_singly(
         self,
         conn: Connection,
         subscriber: Subscriber,
+        lease: Lease,
         batch: Sequence[RecordedEvent],
         after: Checkpoint,
     ) -> tuple[int, str | None]:
-        """Apply up to the failing event, then record the failure at it."""
+        """Apply up to the failing event, then record the failure at it. (0, None) or
+        (n, None) when the lease or the checkpoint moved: the next run carries on."""
         for done, recorded in enumerate(batch):
             try:
-                subscriber.apply(conn, [recorded], after)
-            except CheckpointMoved:
-                return done, None  # the next run starts from the stored checkpoint
+                subscriber.apply(conn, [recorded], lease, after)
+            except (CheckpointMoved, Fenced):
+                return done, None
             except Exception as exc:
                 error = "".join(traceback.format_exception_only(exc)).strip()
                 with bind_correlation(
@@ -236,13 +399,10 @@ class SubscriptionRunner:
                     log.error(
                         "subscription stopped at a failing event",
                         exc_info=True,
-                        extra={
-                            "subscription": subscriber.name,
-                            "position": recorded.position,
-                            "event_type": recorded.type,
-                        },
+                        extra=_where(subscriber.name, lease)
+                        | {"position": recorded.position, "event_type": recorded.type},
                     )
-                _record_failure(conn, subscriber.name, recorded.checkpoint, error)
+                _record_failure(conn, subscriber.name, lease.partition, recorded.checkpoint, error)
                 return done, error
             after = recorded.checkpoint
         return len(batch), "the batch failed but each event applied alone"
@@ -255,93 +415,192 @@ class SubscriptionRunner:
                 head, _ = self.store.head(conn)
             for subscriber in subscribers:
                 try:
-                    checkpoint = subscriber.checkpoint(conn)
+                    count = self.partitions(conn, subscriber)
                 except Retired:
                     continue
                 with conn.begin():
-                    lag, oldest = self.store.backlog(conn, checkpoint)
-                    failure = conn.execute(
-                        text(
-                            "SELECT failed_position, last_error, failed_at FROM subscriptions"
-                            " WHERE name = :name AND last_error IS NOT NULL"
-                        ),
-                        {"name": subscriber.name},
-                    ).first()
-                state = "failed" if failure else ("running" if lag else "caught_up")
-                statuses.append(
-                    SubscriptionStatus(
-                        name=subscriber.name,
-                        checkpoint=checkpoint,
-                        head=head,
-                        lag_events=lag,
-                        lag_seconds=(now - oldest).total_seconds() if oldest else 0.0,
-                        state=state,
-                        failed_position=failure[0] if failure else None,
-                        last_error=failure[1] if failure else None,
-                        failed_at=failure[2] if failure else None,
+                    holdings = {
+                        h.partition: h for h in self.leases.holdings(conn, [subscriber.name])
+                    }
+                    failures = {
+                        row[0]: row[1:]
+                        for row in conn.execute(
+                            text(
+                                "SELECT partition, failed_position, last_error, failed_at"
+                                " FROM subscriptions WHERE name = :name"
+                                " AND last_error IS NOT NULL"
+                            ),
+                            {"name": subscriber.name},
+                        )
+                    }
+                partitions = []
+                for partition in range(count):
+                    try:
+                        checkpoint = subscriber.checkpoint(conn, partition)
+                    except Retired:
+                        break
+                    with conn.begin():
+                        lag, oldest = self.store.backlog(
+                            conn, checkpoint, slots_of(partition, count)
+                        )
+                    partitions.append(
+                        _partition_status(
+                            partition,
+                            checkpoint,
+                            lag,
+                            oldest,
+                            now,
+                            holdings.get(partition),
+                            failures.get(partition),
+                        )
                     )
-                )
+                if len(partitions) == count:
+                    statuses.append(_summed(subscriber.name, head, partitions))
         return statuses
 
+    def writers_holding_back(self, older_than: float) -> list[RunningWriter]:
+        """Transactions that append events and have run longer than `older_than` seconds:
+        every subscription waits for them (see kernel.horizon)."""
+        with self.engine.connect() as conn, conn.begin():
+            return running_writers(conn, older_than)
 
-def _lock(conn: Connection, name: str, wait: float) -> bool:
-    params = {"ns": SUBSCRIPTION_LOCKS, "name": name}
-    if wait <= 0:
-        with conn.begin():
-            locked = conn.execute(
-                text("SELECT pg_try_advisory_lock(:ns, hashtext(:name))"), params
-            ).scalar_one()
-        return bool(locked)
+
+def _partition_status(
+    partition: int,
+    checkpoint: Checkpoint,
+    lag: int,
+    oldest: datetime | None,
+    now: datetime,
+    holding: PartitionHolding | None,
+    failure: Sequence[object] | None,
+) -> PartitionStatus:
+    state = "failed" if failure else ("running" if lag else "caught_up")
+    lag_seconds = max((now - oldest).total_seconds(), 0.0) if oldest else 0.0
+    unheld = None
+    if holding is None or holding.holder is None:
+        since = holding.free_since if holding else None
+        # Never held: unheld for as long as its oldest waiting event has waited.
+        unheld = max((now - since).total_seconds(), 0.0) if since else lag_seconds
+    return PartitionStatus(
+        partition=partition,
+        checkpoint=checkpoint,
+        lag_events=lag,
+        lag_seconds=lag_seconds,
+        state=state,
+        holder=holding.holder if holding else None,
+        lease_expires_at=holding.expires_at if holding else None,
+        unheld_seconds=unheld,
+        failed_position=failure[0] if failure else None,  # type: ignore[arg-type]
+        last_error=failure[1] if failure else None,  # type: ignore[arg-type]
+        failed_at=failure[2] if failure else None,  # type: ignore[arg-type]
+    )
+
+
+def _summed(name: str, head: Checkpoint, partitions: list[PartitionStatus]) -> SubscriptionStatus:
+    failed = next((p for p in partitions if p.state == "failed"), None)
+    lag = sum(p.lag_events for p in partitions)
+    return SubscriptionStatus(
+        name=name,
+        checkpoint=min((p.checkpoint for p in partitions), default=START),
+        head=head,
+        lag_events=lag,
+        lag_seconds=max((p.lag_seconds for p in partitions), default=0.0),
+        state="failed" if failed else ("running" if lag else "caught_up"),
+        failed_position=failed.failed_position if failed else None,
+        last_error=failed.last_error if failed else None,
+        failed_at=failed.failed_at if failed else None,
+        partitions=partitions,
+    )
+
+
+class _Unrecorded(Exception):
+    """A subscription's partition rows were not there (see `SubscriptionRunner.run`)."""
+
+
+def _covering(partition: int | None, of: int, count: int) -> list[int]:
+    """The subscriber's partitions (`count` of them) holding the slots of partition
+    `partition` of `of` (every partition for None). Counts divide the slots, so the
+    smaller divides the larger."""
+    if partition is None:
+        return list(range(count))
+    if count <= of:
+        return [partition % count]
+    return list(range(partition % of, count, of))
+
+
+def _combined(name: str, reports: list[RunReport]) -> RunReport:
+    if len(reports) == 1:
+        return reports[0]
+    busy = [r.busy_until for r in reports if r.busy_until is not None]
+    return RunReport(
+        name,
+        sum(r.applied for r in reports),
+        min((r.checkpoint for r in reports), default=START),
+        busy=any(r.busy for r in reports),
+        error=next((r.error for r in reports if r.error), None),
+        caught_up=all(r.caught_up or r.busy for r in reports),
+        fenced=any(r.fenced for r in reports),
+        busy_until=max(busy) if busy else None,
+    )
+
+
+def _with_applied(report: RunReport, applied: int) -> RunReport:
+    return RunReport(
+        report.name, applied, report.checkpoint, report.busy, report.error, report.caught_up,
+        report.fenced, report.busy_until,
+    )  # fmt: skip
+
+
+def _where(name: str, lease: Lease) -> dict[str, object]:
+    return {"subscription": name, "partition": lease.partition, "fence": lease.fence}
+
+
+def _let_go(conn: Connection, leases: Leases, lease: Lease) -> None:
+    """Release after a crash in the drain, if the connection still works; else the lease
+    runs out on its own."""
     try:
+        if conn.in_transaction():
+            conn.rollback()
         with conn.begin():
-            conn.execute(
-                text("SELECT set_config('lock_timeout', :ms, true)"),
-                {"ms": f"{int(wait * 1000)}ms"},
-            )
-            conn.execute(text("SELECT pg_advisory_lock(:ns, hashtext(:name))"), params)
-    except OperationalError as error:
-        if getattr(error.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
-            return False
-        raise
-    return True
+            if leases.release(conn, lease):
+                leases.release(conn, lease)
+    except Exception:
+        log.warning("could not release a lease; it runs out", extra=_where(lease.name, lease))
 
 
-def _unlock(conn: Connection, name: str) -> None:
-    if conn.invalidated or conn.closed:
-        return
-    if conn.in_transaction():
-        conn.rollback()
-    with conn.begin():
-        conn.execute(
-            text("SELECT pg_advisory_unlock(:ns, hashtext(:name))"),
-            {"ns": SUBSCRIPTION_LOCKS, "name": name},
-        )
-
-
-def _record_failure(conn: Connection, name: str, at: Checkpoint, error: str) -> None:
+def _record_failure(
+    conn: Connection, name: str, partition: int, at: Checkpoint, error: str
+) -> None:
     with conn.begin():
         conn.execute(
             text(
                 """
-                INSERT INTO subscriptions (name, failed_transaction_id, failed_position,
-                                           last_error, failed_at)
-                VALUES (:name, :tx, :position, :error, now())
-                ON CONFLICT (name) DO UPDATE
+                INSERT INTO subscriptions (name, partition, failed_transaction_id,
+                                           failed_position, last_error, failed_at)
+                VALUES (:name, :p, :tx, :position, :error, now())
+                ON CONFLICT (name, partition) DO UPDATE
                 SET failed_transaction_id = EXCLUDED.failed_transaction_id,
                     failed_position = EXCLUDED.failed_position, last_error = EXCLUDED.last_error,
                     failed_at = EXCLUDED.failed_at
                 """
             ),
-            {"name": name, "tx": at.transaction_id, "position": at.position, "error": error},
+            {
+                "name": name,
+                "p": partition,
+                "tx": at.transaction_id,
+                "position": at.position,
+                "error": error,
+            },
         )
 
 
-def _clear_failure(conn: Connection, name: str) -> None:
+def _clear_failure(conn: Connection, name: str, partition: int) -> None:
     with conn.begin():
         conn.execute(
             text(
                 "UPDATE subscriptions SET failed_transaction_id = NULL, failed_position = NULL,"
-                " last_error = NULL, failed_at = NULL WHERE name = :name AND last_error IS NOT NULL"
+                " last_error = NULL, failed_at = NULL"
+                " WHERE name = :name AND partition = :p AND last_error IS NOT NULL"
             ),
-            {"name": name},
+            {"name": name, "p": partition},
         )

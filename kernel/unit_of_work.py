@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, text
@@ -54,6 +54,22 @@ _LOAD_LOCKED = text(_LOAD.format(lock=_TAKE_LOCK, columns=_REPLAYED))
 _LOAD_UNLOCKED = text(_LOAD.format(lock="SELECT true AS fresh", columns=_REPLAYED))
 
 _EXISTS = text("SELECT EXISTS (SELECT FROM events WHERE stream_id = :stream_id)")
+
+# One after another, in the (sorted) order given: unnest yields the array in order.
+_LOCK_STREAMS = text(
+    "SELECT count(pg_advisory_xact_lock(:ns, hashtext(s)))"
+    " FROM unnest(CAST(:streams AS text[])) AS s"
+)
+
+
+def lock_streams(conn: Connection, stream_ids: Iterable[str]) -> None:
+    """Take, up front and in sorted order, the stream locks units of work will take later
+    in this transaction (they take them again at no cost). For a transaction that runs
+    several commands: each locks its own streams in sorted order, but two transactions
+    running several each could otherwise take them in crossing orders and deadlock."""
+    streams = sorted(set(stream_ids))
+    if streams:
+        conn.execute(_LOCK_STREAMS, {"ns": STREAM_LOCKS, "streams": streams})
 
 
 class UnitOfWork:

@@ -23,8 +23,9 @@ from redis import Redis
 from sqlalchemy import Connection
 
 from kernel.auth import Authenticator
+from kernel.horizon import HELD_BACK_AFTER
 from kernel.http import BearerAuth, documented_problem, guarded, reject
-from kernel.subscriptions import SubscriptionStatus
+from kernel.status_api import running_writer, subscription_status
 from projections.queries import (
     OrderDetail,
     OrderHistory,
@@ -185,8 +186,14 @@ def blueprint(
     @admin_only
     @blp.response(200, ProjectionsSchema)
     def projections() -> dict[str, Any]:
-        """Each read model's checkpoint, the log head, lag and state (and any rebuild)."""
-        return {"projections": [_status(status) for status in read_side.status()]}
+        """Each read model's checkpoint, the log head, lag and state (and any rebuild), per
+        partition with its lease holder; and the writers holding every subscription back."""
+        return {
+            "projections": [_status(status) for status in read_side.status()],
+            "held_back_by": [
+                running_writer(w) for w in read_side.writers_holding_back(HELD_BACK_AFTER)
+            ],
+        }
 
     @blp.route("/admin/api/projections/<name>/rebuild", methods=["POST"])
     @admin_only
@@ -258,25 +265,12 @@ def _page(page: Page, found: Fresh) -> tuple[dict[str, Any], dict[str, str]]:
 
 
 def _status(status: ProjectionStatus) -> dict[str, Any]:
-    main = _subscription(status.subscription)
+    main = subscription_status(status.subscription)
     return {
         "name": status.name,
         "store": status.store,
         "mode": status.mode,
         "generation": status.generation,
         **main,
-        "rebuild": _subscription(status.rebuild) if status.rebuild else None,
-    }
-
-
-def _subscription(sub: SubscriptionStatus) -> dict[str, Any]:
-    return {
-        "subscription": sub.name,
-        "checkpoint": sub.checkpoint.token(),
-        "head": sub.head.token(),
-        "lag_events": sub.lag_events,
-        "lag_seconds": round(sub.lag_seconds, 3),
-        "state": sub.state if sub.state != "failed" else f"failed at {sub.failed_position}",
-        "failed_position": sub.failed_position,
-        "last_error": sub.last_error,
+        "rebuild": subscription_status(status.rebuild) if status.rebuild else None,
     }

@@ -21,7 +21,7 @@ from kernel.handlers import EventHandlers
 from kernel.redis_subscriber import RedisSubscriber
 from orders.events import OrderCancelled, OrderConfirmed, OrderPlaced, OrderShipped
 from projections import generations
-from projections.projection import Mode
+from projections.projection import Mode, forget_subscription
 
 
 def prefix(generation: int) -> str:
@@ -170,11 +170,11 @@ class OrderListGeneration(RedisSubscriber):
         self.name = f"order_list@{generation}"
         self.event_types = handlers.types
 
-    def checkpoint(self, conn: Connection | None = None) -> Checkpoint:
+    def checkpoint(self, conn: Connection | None = None, partition: int = 0) -> Checkpoint:
         if conn is not None:
             with conn.begin():
                 generations.ensure_live(conn, "order_list", self.generation)
-        return super().checkpoint(conn)
+        return super().checkpoint(conn, partition)
 
     def load(self, redis: Pipeline, events: Sequence[RecordedEvent]) -> OrderListWrites:
         writes = OrderListWrites(self.keys)
@@ -207,6 +207,7 @@ class OrderList:
         return OrderListGeneration(self.redis, generation)
 
     def purge(self, conn: Connection, generation: int) -> None:
+        forget_subscription(conn, self.subscriber(generation).name)
         batch = []
         for key in self.redis.scan_iter(match=prefix(generation) + "*", count=1000):
             batch.append(key)

@@ -40,7 +40,14 @@ class Projection(Protocol):
     def subscriber(self, generation: int) -> Subscriber: ...
 
     def purge(self, conn: Connection, generation: int) -> None:
-        """Delete everything a retired generation stored, its checkpoint included."""
+        """Delete everything a retired generation stored, its checkpoints and partitions
+        included."""
+
+
+def forget_subscription(conn: Connection, name: str) -> None:
+    """Delete a subscription's checkpoints and partition leases (a retired generation's)."""
+    conn.execute(text("DELETE FROM subscriptions WHERE name = :name"), {"name": name})
+    conn.execute(text("DELETE FROM subscription_partitions WHERE name = :name"), {"name": name})
 
 
 class PostgresProjection:
@@ -82,10 +89,7 @@ class PostgresProjection:
     def purge(self, conn: Connection, generation: int) -> None:
         for table in self.tables:
             conn.execute(text(f"DELETE FROM {table} WHERE generation = :g"), {"g": generation})
-        conn.execute(
-            text("DELETE FROM subscriptions WHERE name = :name"),
-            {"name": self.subscriber(generation).name},
-        )
+        forget_subscription(conn, self.subscriber(generation).name)
 
 
 class PostgresGeneration(PostgresSubscriber):
@@ -97,10 +101,10 @@ class PostgresGeneration(PostgresSubscriber):
         self.name = f"{projection.name}@{generation}"
         self.event_types = projection.handlers.types
 
-    def checkpoint(self, conn: Connection) -> Checkpoint:
+    def checkpoint(self, conn: Connection, partition: int = 0) -> Checkpoint:
         with conn.begin():
             generations.ensure_live(conn, self.projection.name, self.generation)
-            return read_checkpoint(conn, self.name)
+            return read_checkpoint(conn, self.name, partition)
 
     def handle_batch(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         self.projection.apply_in_transaction(conn, self.generation, events)

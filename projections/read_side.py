@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, text
 
-from kernel.event_store import START, Checkpoint, EventStore, RecordedEvent
+from kernel.event_store import START, Checkpoint, ConsistencyToken, EventStore, RecordedEvent
+from kernel.horizon import HELD_BACK_AFTER, RunningWriter
+from kernel.partitions import partition_of
 from kernel.redis_subscriber import RedisSubscriber
 from kernel.subscriptions import (
-    SUBSCRIPTION_LOCKS,
     PostgresSubscriber,
     Subscriber,
     SubscriptionRunner,
@@ -71,8 +72,10 @@ class ReadSide:
         self.wait_timeout = wait_timeout
         self.poll_interval = poll_interval
         # The generation queries last found active, per read model: a guess each query
-        # checks in a round trip it makes anyway (see `_position`), never trusted blindly.
+        # checks in a round trip it makes anyway (see `_reached`), never trusted blindly.
         self._active: dict[str, int] = {}
+        # Partition counts per subscriber name (a generation's count never changes).
+        self._partitions: dict[str, int] = {}
 
     def connect(self) -> Connection:
         """A connection for one query, its freshness check and its reads. Autocommit: each
@@ -117,7 +120,7 @@ class ReadSide:
         A malformed token raises ValueError. Sync read models are fresh at commit. Pass
         the query's own `conn` (from `connect`) to spare a pool checkout.
         """
-        wanted = Checkpoint.parse(token) if token else None
+        wanted = ConsistencyToken.parse(token) if token else None
         projection = self.projection(name)
         if conn is None:
             with self.connect() as own:
@@ -125,33 +128,33 @@ class ReadSide:
         return self._freshness(conn, projection, wanted)
 
     def _freshness(
-        self, conn: Connection, projection: Projection, wanted: Checkpoint | None
+        self, conn: Connection, projection: Projection, wanted: ConsistencyToken | None
     ) -> Freshness:
         if projection.mode == "sync":
             return Freshness(generations.read(conn, projection.name).active, 0, 0.0, False)
-        generation, checkpoint = self._position(conn, projection)
         stale = False
+        generation, checkpoints = self._position(conn, projection)
         if wanted is not None:
             deadline = time.monotonic() + self.wait_timeout
-            while checkpoint < wanted:
+            while not _reached(checkpoints, wanted):
                 if time.monotonic() >= deadline:
                     stale = True
                     break
                 time.sleep(self.poll_interval)
-                generation, checkpoint = self._position(conn, projection)
-        lag, oldest = self._backlog(conn, checkpoint)
+                generation, checkpoints = self._position(conn, projection)
+        lag, oldest = self._backlog(conn, checkpoints)
         seconds = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
         return Freshness(generation, lag, max(seconds, 0.0), stale)
 
-    def _position(self, conn: Connection, projection: Projection) -> tuple[int, Checkpoint]:
-        """The active generation and its checkpoint.
+    def _position(self, conn: Connection, projection: Projection) -> tuple[int, list[Checkpoint]]:
+        """The active generation and its partitions' checkpoints (partition p's at p).
 
         The generation last found active is cached per process, and safe to start from
-        because each path confirms it in the round trip that reads the checkpoint anyway:
-        in PostgreSQL one statement reads both; in Redis the checkpoint key exists only
-        while its generation is live (a switch purges the retired generation, checkpoint
-        included, before it commits, and runners never write a retired one again), so a
-        missing one sends us to PostgreSQL. A switch is thus seen by the next query.
+        because each path confirms it in the round trip that reads the checkpoints anyway:
+        in PostgreSQL one statement reads both; in Redis a generation's checkpoint keys
+        exist only while it is live (a switch purges the retired generation, checkpoints
+        included, before it commits, and runners never write a retired one again), so
+        none found sends us to PostgreSQL. A switch is thus seen by the next query.
         """
         name = projection.name
         generation = self._active.get(name)
@@ -159,27 +162,47 @@ class ReadSide:
             generation = generations.read(conn, name).active
         while True:
             subscriber = projection.subscriber(generation)
+            partitions = range(self._partition_count(conn, subscriber))
             if isinstance(subscriber, PostgresSubscriber):
-                active, checkpoint = _active_and_checkpoint(conn, name, subscriber)
+                active, found = _active_and_checkpoints(conn, name, subscriber, partitions)
             elif isinstance(subscriber, RedisSubscriber):
-                checkpoint = subscriber.checkpoint()
-                live = checkpoint != START
+                found = subscriber.checkpoints(partitions)
+                live = any(checkpoint != START for checkpoint in found)
                 active = generation if live else generations.read(conn, name).active
             else:
                 active = generations.read(conn, name).active
-                checkpoint = subscriber.checkpoint(conn)
+                found = [subscriber.checkpoint(conn, p) for p in partitions]
             if active == generation:
                 self._active[name] = generation
-                return generation, checkpoint
-            generation = active  # a rebuild switched since: read the new one's checkpoint
+                return generation, found
+            generation = active  # a rebuild switched since: read the new one's checkpoints
 
-    def _backlog(self, conn: Connection, checkpoint: Checkpoint) -> tuple[int, datetime | None]:
-        """Events after `checkpoint` and the oldest one's time. A caught-up read model (the
-        usual case) is told by probing the head of the log; only one behind pays a count."""
-        head, _ = self.store.head(conn)
-        if checkpoint >= head:
+    def _partition_count(self, conn: Connection, subscriber: Subscriber) -> int:
+        count = self._partitions.get(subscriber.name)
+        if count is None:
+            count = conn.execute(
+                text("SELECT max(partitions) FROM subscription_partitions WHERE name = :name"),
+                {"name": subscriber.name},
+            ).scalar()
+            if count is None:
+                return self.runner.default_partitions  # not run yet: nothing applied
+            self._partitions[subscriber.name] = count = int(count)
+        return count
+
+    def _backlog(
+        self, conn: Connection, checkpoints: list[Checkpoint]
+    ) -> tuple[int, datetime | None]:
+        """Events after the partitions' checkpoints and the oldest one's time. A caught-up
+        read model (the usual case) is told by probing each partition's slots just past
+        its checkpoint; only one behind pays a count."""
+        if not self.store.partitions_behind(conn, checkpoints):
             return 0, None
-        return self.store.backlog(conn, checkpoint)
+        return self.store.partition_backlog(conn, checkpoints)
+
+    def writers_holding_back(self, older_than: float = HELD_BACK_AFTER) -> list[RunningWriter]:
+        """Event-store writers that have held every subscription back for longer than
+        `older_than` seconds (see kernel.horizon)."""
+        return self.runner.writers_holding_back(older_than)
 
     def status(self) -> list[ProjectionStatus]:
         statuses = []
@@ -217,12 +240,16 @@ class ReadSide:
                 name, building, report.applied, status.lag_events, False, report.error
             )
         with self.engine.begin() as conn:
-            # Wait out any runner still draining the old generation; once switched, a runner
-            # that comes later finds it retired and leaves it alone.
+            # Fence off every holder of the old generation's partitions: one mid-batch
+            # cannot commit after this (its lease confirmation waits for us, then finds
+            # the partition gone); one that comes later finds the generation retired.
             old = projection.subscriber(generations.read(conn, name).active).name
             conn.execute(
-                text("SELECT pg_advisory_xact_lock(:ns, hashtext(:name))"),
-                {"ns": SUBSCRIPTION_LOCKS, "name": old},
+                text(
+                    "UPDATE subscription_partitions SET fence = fence + 1, holder = NULL"
+                    " WHERE name = :name"
+                ),
+                {"name": old},
             )
             retired = generations.switch(conn, name, building)
             if retired is not None:
@@ -230,22 +257,31 @@ class ReadSide:
         return RebuildProgress(name, building, report.applied, 0, switched=True)
 
 
-_ACTIVE_AND_CHECKPOINT = text(
+def _reached(checkpoints: list[Checkpoint], wanted: ConsistencyToken) -> bool:
+    """Whether the partition of the token's slot (every partition, for a token without
+    one) has applied the token's event."""
+    if wanted.slot is not None:
+        return checkpoints[partition_of(wanted.slot, len(checkpoints))] >= wanted.checkpoint
+    return all(checkpoint >= wanted.checkpoint for checkpoint in checkpoints)
+
+
+_ACTIVE_AND_CHECKPOINTS = text(
     """
-    SELECT g.active, s.transaction_id, s.position
-    FROM (SELECT 1) AS one
+    SELECT g.active, p.partition, s.transaction_id, s.position
+    FROM unnest(CAST(:partitions AS int[])) AS p(partition)
     LEFT JOIN projection_generations AS g ON g.name = :name
-    LEFT JOIN subscriptions AS s ON s.name = :subscription
+    LEFT JOIN subscriptions AS s ON s.name = :subscription AND s.partition = p.partition
+    ORDER BY p.partition
     """
 )
 
 
-def _active_and_checkpoint(
-    conn: Connection, name: str, subscriber: PostgresSubscriber
-) -> tuple[int, Checkpoint]:
-    """The read model's active generation and `subscriber`'s checkpoint, in one statement
-    (one snapshot): what `generations.read` and `read_checkpoint` would say."""
-    params = {"name": name, "subscription": subscriber.name}
-    row = conn.execute(_ACTIVE_AND_CHECKPOINT, params).one()
-    active = 1 if row[0] is None else int(row[0])
-    return active, START if row[1] is None else Checkpoint(row[1], row[2])
+def _active_and_checkpoints(
+    conn: Connection, name: str, subscriber: PostgresSubscriber, partitions: Sequence[int]
+) -> tuple[int, list[Checkpoint]]:
+    """The read model's active generation and `subscriber`'s checkpoints in `partitions`,
+    in one statement (one snapshot): what `generations.read` and `read_checkpoint` say."""
+    params = {"name": name, "subscription": subscriber.name, "partitions": list(partitions)}
+    rows = conn.execute(_ACTIVE_AND_CHECKPOINTS, params).all()
+    active = 1 if not rows or rows[0][0] is None else int(rows[0][0])
+    return active, [START if row[2] is None else Checkpoint(row[2], row[3]) for row in rows]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
+from kernel.status_api import RunningWriterSchema, SubscriptionStatusSchema
+
 ORDER_STATUSES = ("pending", "confirmed", "cancelled", "shipped")
 
 
 class ConsistencySchema(ma.Schema):
     consistency_token = ma.fields.String(
-        validate=validate.Regexp(r"^\d{1,20}\.\d{1,20}$"),
+        validate=validate.Regexp(r"^\d{1,20}\.\d{1,20}(\.\d{1,2})?$"),
         metadata={"description": "From a command response: wait until this write is visible"},
     )
 
@@ -132,17 +134,6 @@ class TopProductsSchema(ma.Schema):
     read_model = ma.fields.Nested(ReadModelSchema, required=True)
 
 
-class SubscriptionStatusSchema(ma.Schema):
-    subscription = ma.fields.String(required=True)
-    checkpoint = ma.fields.String(required=True)
-    head = ma.fields.String(required=True)
-    lag_events = ma.fields.Integer(required=True)
-    lag_seconds = ma.fields.Float(required=True)
-    state = ma.fields.String(required=True)
-    failed_position = ma.fields.Integer(allow_none=True, required=True)
-    last_error = ma.fields.String(allow_none=True, required=True)
-
-
 class ProjectionStatusSchema(SubscriptionStatusSchema):
     name = ma.fields.String(required=True)
     store = ma.fields.String(required=True)
@@ -153,6 +144,14 @@ class ProjectionStatusSchema(SubscriptionStatusSchema):
 
 class ProjectionsSchema(ma.Schema):
     projections = ma.fields.List(ma.fields.Nested(ProjectionStatusSchema), required=True)
+    held_back_by = ma.fields.List(
+        ma.fields.Nested(RunningWriterSchema),
+        required=True,
+        metadata={
+            "description": "Event-store writer transactions running for more than 5 s: every"
+            " subscription waits for them to end"
+        },
+    )
 
 
 class RebuildAcceptedSchema(ma.Schema):

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import marshmallow as ma
@@ -13,6 +14,7 @@ from sqlalchemy import Engine
 
 from kernel.auth import Authenticator
 from kernel.http import BearerAuth, guarded
+from kernel.status_api import SubscriptionStatusSchema
 from sagas import store
 
 
@@ -37,10 +39,18 @@ class SagaSchema(ma.Schema):
 class SagaListSchema(ma.Schema):
     items = ma.fields.List(ma.fields.Nested(SagaSchema), required=True)
     counts = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), required=True)
+    subscription = ma.fields.Nested(
+        SubscriptionStatusSchema,
+        required=True,
+        metadata={"description": "The saga's subscription: checkpoint, lag, each partition"},
+    )
 
 
-def blueprint(engine: Engine, authenticator: Authenticator) -> Blueprint:
-    """The admin view of the sagas whose state lives in `engine`'s database."""
+def blueprint(
+    engine: Engine, authenticator: Authenticator, subscription: Callable[[], dict[str, Any]]
+) -> Blueprint:
+    """The admin view of the sagas whose state lives in `engine`'s database, with their
+    subscription's status as `subscription()` reads it."""
     blp = Blueprint("sagas", __name__, description="Order-fulfillment sagas")
     auth = BearerAuth(authenticator)
     admin_only = guarded(blp, auth.admin, "A customer token cannot use admin endpoints")
@@ -55,6 +65,7 @@ def blueprint(engine: Engine, authenticator: Authenticator) -> Blueprint:
             return {
                 "items": store.listing(conn, args.get("state"), args["limit"]),
                 "counts": store.counts(conn),
+                "subscription": subscription(),
             }
 
     return blp

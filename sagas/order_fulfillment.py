@@ -11,16 +11,18 @@
     OrderShipped               -> CommitReservation
 
 `OrderFulfillment` decides (pure: state + event -> new state + commands); the
-`OrderFulfillmentSaga` subscriber runs it on the log, one event per transaction
-holding the saga's state, the commands' events and its checkpoint. Command ids
-derive from (saga, event), so a redelivered event issues nothing twice.
+`OrderFulfillmentSaga` subscriber runs it on the log, partition by partition: a
+bounded batch of a partition's events per transaction, holding the sagas' states, the
+commands' events, the partition's checkpoint and its lease's renewal. The bound keeps
+the stream locks the commands take (a busy SKU's) short. Command ids derive from
+(saga, event), so a redelivered event issues nothing twice.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -44,6 +46,7 @@ from kernel.command_bus import CommandBus, Transaction
 from kernel.errors import CheckpointMoved
 from kernel.event_store import Checkpoint, EventStore, RecordedEvent
 from kernel.handlers import EventHandlers
+from kernel.leases import Lease
 from kernel.messages import Command, Event, Metadata, utc_now
 from kernel.subscriptions import read_checkpoint, store_checkpoint
 from orders.commands import CancelOrder, ConfirmOrder
@@ -66,6 +69,11 @@ NAME = "order_fulfillment"
 ACTOR = f"saga:{NAME}"
 _IDS = uuid.UUID("3c0f9d7e-52b1-4f7a-8f61-0d4b5e2c9a18")
 PAYMENT_RESULTS = (PaymentSucceeded.__name__, PaymentFailed.__name__)
+STOCK_MOVING = frozenset(
+    event.__name__
+    for event in (OrderPlaced, InventoryReserved, PaymentFailed, OrderCancelled, OrderShipped)
+)
+"""Events the saga may answer with a command that reserves, releases or commits stock."""
 
 
 def command_id(cause_id: str, index: int) -> str:
@@ -248,40 +256,34 @@ class OrderFulfillmentSaga:
         event_store: EventStore,
         payment_timeout: timedelta,
         schedule_deadline: Callable[[str, datetime], None] = lambda order_id, at: None,
+        *,
+        lock_stock: Callable[[Connection, Collection[str]], None] = lambda conn, skus: None,
+        batch_size: int = 20,
     ) -> None:
         self.engine = engine
         self.bus = bus
         self.event_store = event_store
         self.decide = OrderFulfillment(payment_timeout)
         self.schedule_deadline = schedule_deadline
+        self.lock_stock = lock_stock
+        self.batch_size = batch_size
 
-    def checkpoint(self, conn: Connection) -> Checkpoint:
+    def checkpoint(self, conn: Connection, partition: int = 0) -> Checkpoint:
         with conn.begin():
-            return read_checkpoint(conn, self.name)
+            return read_checkpoint(conn, self.name, partition)
 
     def apply(
-        self, conn: Connection, events: Sequence[RecordedEvent], after: Checkpoint | None = None
+        self,
+        conn: Connection,
+        events: Sequence[RecordedEvent],
+        lease: Lease,
+        after: Checkpoint | None = None,
     ) -> None:
-        """Each event in its own transaction with the checkpoint (the batch is not atomic)."""
-        if after is not None and self.checkpoint(conn) != after:
-            raise CheckpointMoved(f"{self.name} is not at {after.token()}")
-        skipped: RecordedEvent | None = None  # events the saga does not react to
-        for recorded in events:
-            if recorded.type not in self.event_types:
-                skipped = recorded
-                continue
-            if skipped is not None:
-                self._pass(conn, skipped)
-                skipped = None
-            self.bus.transaction(partial(self._handle, recorded), conn=conn)
-        if skipped is not None:
-            self._pass(conn, skipped)
-
-    def _pass(self, conn: Connection, recorded: RecordedEvent) -> None:
-        """Move the checkpoint over a run of events that concern nobody here."""
-        with conn.begin():
-            if read_checkpoint(conn, self.name, for_update=True) < recorded.checkpoint:
-                store_checkpoint(conn, self.name, recorded.checkpoint)
+        """`batch_size` events per transaction (each batch is atomic, the whole is not)."""
+        for start in range(0, len(events), self.batch_size):
+            batch = events[start : start + self.batch_size]
+            self.bus.transaction(partial(self._handle, batch, lease, after), conn=conn)
+            after = batch[-1].checkpoint
 
     def time_out(self, order_id: str) -> bool:
         """Compensate one order whose payment deadline passed; False if nothing was due."""
@@ -291,11 +293,52 @@ class OrderFulfillmentSaga:
         with self.engine.connect() as conn:
             return store.overdue(conn, utc_now(), limit)
 
-    def _handle(self, recorded: RecordedEvent, done: Transaction) -> None:
-        if read_checkpoint(done.conn, self.name, for_update=True) >= recorded.checkpoint:
-            return
-        self._react(recorded, done)
-        store_checkpoint(done.conn, self.name, recorded.checkpoint)
+    def _handle(
+        self,
+        batch: Sequence[RecordedEvent],
+        lease: Lease,
+        after: Checkpoint | None,
+        done: Transaction,
+    ) -> None:
+        """One transaction for the batch. Orders whose events may move stock go last, after
+        their SKUs' stream locks were taken at once, in sorted order: each command would
+        lock its own SKUs in order, but several in one transaction would interleave them,
+        and two partitions' batches could deadlock. Taken late, they are held briefly."""
+        current = read_checkpoint(done.conn, self.name, lease.partition, for_update=True)
+        if after is not None and current != after:
+            raise CheckpointMoved(f"{self.name}#{lease.partition} is not at {after.token()}")
+        fresh = [recorded for recorded in batch if recorded.checkpoint > current]
+        by_order: dict[str, list[RecordedEvent]] = {}
+        for recorded in fresh:
+            if recorded.type in self.event_types:
+                event = recorded.event
+                assert isinstance(event, AboutAnOrder), f"{recorded.type} names no order"
+                by_order.setdefault(event.order_id, []).append(recorded)
+        moving = {
+            o for o, events in by_order.items() if any(e.type in STOCK_MOVING for e in events)
+        }
+        for order_id, events in by_order.items():
+            if order_id not in moving:
+                for recorded in events:
+                    self._react(recorded, done)
+        if moving:
+            self.lock_stock(done.conn, self._skus(done.conn, {o: by_order[o] for o in moving}))
+            for order_id in moving:
+                for recorded in by_order[order_id]:
+                    self._react(recorded, done)
+        if fresh:
+            store_checkpoint(done.conn, self.name, lease.partition, fresh[-1].checkpoint)
+        lease.confirm(done.conn)
+
+    def _skus(self, conn: Connection, orders: dict[str, list[RecordedEvent]]) -> set[str]:
+        """The SKUs of the orders, from their OrderPlaced or their sagas' state, whose rows
+        are locked now: before any stock, as the deadline job locks them."""
+        skus = store.lock_for_lines(conn, sorted(orders))
+        for events in orders.values():
+            for recorded in events:
+                if isinstance(recorded.event, OrderPlaced):
+                    skus.update(line.sku for line in recorded.event.lines)
+        return skus
 
     def _react(self, recorded: RecordedEvent, done: Transaction) -> None:
         event = recorded.event

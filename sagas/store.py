@@ -115,6 +115,19 @@ def moment(trigger: str, step: Step, note: str, results: list[str]) -> dict[str,
     }
 
 
+def lock_for_lines(conn: Connection, order_ids: list[str]) -> set[str]:
+    """Lock the sagas of `order_ids` (those that exist) for this transaction, in order;
+    the SKUs they hold lines of."""
+    rows = conn.execute(
+        text(
+            "SELECT data -> 'lines' FROM order_fulfillment_sagas WHERE order_id = ANY(:ids)"
+            " ORDER BY order_id FOR UPDATE"
+        ),
+        {"ids": order_ids},
+    ).scalars()
+    return {sku for lines in rows for sku, _ in lines}
+
+
 def overdue(conn: Connection, now: datetime, limit: int) -> list[str]:
     return list(
         conn.execute(

@@ -193,7 +193,6 @@ def test_two_workers_apply_every_event_once_per_read_model_in_log_order(
     listed = contents(application, "order_list", 1)
     assert listed["all"] == sorted(seq.items(), key=lambda item: item[1])
     assert sum(key.startswith("order:") for key in listed) == 60
-    assert listed["checkpoint"] == log[-1].checkpoint.token()
     for status in ("confirmed", "cancelled", "shipped"):
         members = [member for member, _ in listed.get(f"status:{status}", [])]
         assert sorted(members) == sorted(o for o, s in final.items() if s == status)

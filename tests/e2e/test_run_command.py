@@ -29,7 +29,7 @@ def test_shop_run_serves_a_ready_api_with_a_worker_and_stops_on_ctrl_c(
         body = wait_until_ready(f"http://127.0.0.1:{port}", run)
         assert body == {
             "status": "ready",
-            "checks": {"postgres": "ok", "redis": "ok", "migrations": "ok"},
+            "checks": {"postgres": "ok", "redis": "ok", "migrations": "ok", "subscriptions": "ok"},
         }
         _wait_for_a_worker(settings)
 

@@ -42,6 +42,13 @@ def _counts(application: Application, order_id: str) -> Counter[str]:
         return Counter(rows)
 
 
+def _until_quiet(name: str) -> None:
+    for _ in range(10):
+        if set(jobs.catch_up(name).values()) == {0}:
+            return
+    raise AssertionError(f"{name}'s job kept finding events to apply")
+
+
 def test_catch_up_and_deadline_jobs_run_twice_change_nothing_the_second_time(
     settings: Settings,
     application: Application,
@@ -62,8 +69,11 @@ def test_catch_up_and_deadline_jobs_run_twice_change_nothing_the_second_time(
     request.addfinalizer(here.close)
     monkeypatch.setattr(jobs, "_served", Jobs(here))
 
-    # The saga job twice, in this process: the second run finds nothing to do.
+    # The saga job, in this process, until a run finds nothing to do (a partition's run
+    # can append stock events that another partition, drained before, passes over next
+    # time); then once more: it finds nothing to do.
     assert jobs.catch_up("order_fulfillment")["order_fulfillment"] > 0
+    _until_quiet("order_fulfillment")
     assert jobs.catch_up("order_fulfillment") == {"order_fulfillment": 0}
     time.sleep(1.2)  # the tok_timeout payments are now past their deadline
     timed_out = [o for o in orders[12:15] if _counts(application, o)["PaymentPending"]]
@@ -72,7 +82,7 @@ def test_catch_up_and_deadline_jobs_run_twice_change_nothing_the_second_time(
         assert jobs.payment_deadline(order_id) is True
         assert jobs.payment_deadline(order_id) is False
     for name in ALL_MODELS:  # every read model's job twice
-        jobs.catch_up(name)
+        _until_quiet(name)
         second = jobs.catch_up(name)
         assert set(second.values()) == {0}, (name, second)
 

@@ -37,6 +37,16 @@ def total(samples: Samples, metric: str, /, **labels: str) -> float:
     return sum(v for (n, found), v in samples.items() if n == metric and wanted <= found)
 
 
+def partitions_of(samples: Samples, subscription: str) -> set[str]:
+    """The partitions `shop_subscription_partition_*` gauges show for the subscription."""
+    return {
+        dict(labels)["partition"]
+        for (name, labels), _ in samples.items()
+        if name == "shop_subscription_partition_lag_events"
+        and ("subscription", subscription) in labels
+    }
+
+
 def test_metrics_count_commands_and_events_and_show_the_lag_of_each_subscription(
     client: FlaskClient, application: Application, catalog: None, ada: Customer
 ) -> None:
@@ -65,6 +75,9 @@ def test_metrics_count_commands_and_events_and_show_the_lag_of_each_subscription
         name="order_list", subscription="order_list@1", role="active",
     )  # fmt: skip
     assert lag >= 1
+    assert (
+        total(behind, "shop_subscription_partition_lag_events", subscription="order_list@1") == lag
+    )
     assert value(behind, "shop_subscription_lag_events", name="order_fulfillment",
                  subscription="order_fulfillment", role="saga") >= 1  # fmt: skip
     head = value(behind, "shop_event_log_head_position")
@@ -75,12 +88,25 @@ def test_metrics_count_commands_and_events_and_show_the_lag_of_each_subscription
     settle(application)
     after = scrape(client)
 
-    for name in ("order_list", "order_detail", "sales_analytics", "catalog"):
-        labels = {"name": name, "subscription": f"{name}@1", "role": "active"}
+    head = value(after, "shop_event_log_head_position")
+    partitions = [str(p) for p in range(application.settings.subscription_partitions)]
+    for name in ("order_list@1", "order_detail@1", "sales_analytics@1", "catalog@1"):
+        labels = {"name": name.split("@")[0], "subscription": name, "role": "active"}
         assert value(after, "shop_subscription_lag_events", **labels) == 0, name
-        assert value(after, "shop_subscription_checkpoint_position", **labels) == value(
-            after, "shop_event_log_head_position"
-        )
+        assert partitions_of(after, name) == set(partitions), name
+        # Each partition has its own checkpoint (the subscription's is the least of them):
+        # the one holding the newest event is at the head.
+        checkpoints = [
+            value(after, "shop_subscription_partition_checkpoint_position",
+                  subscription=name, partition=p)
+            for p in partitions
+        ]  # fmt: skip
+        assert max(checkpoints) == head, name
+        assert value(after, "shop_subscription_checkpoint_position", **labels) == min(checkpoints)
+        for p in partitions:
+            part = {"subscription": name, "partition": p}
+            assert value(after, "shop_subscription_partition_lag_events", **part) == 0
+            assert value(after, "shop_subscription_partition_held", **part) == 0  # let go
     assert value(after, "shop_sagas", state="completed") == 1
     assert total(after, "shop_events_appended_total", event="OrderConfirmed") >= 1
     assert value(after, "shop_read_model_generation", name="order_list") == 1

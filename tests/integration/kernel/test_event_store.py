@@ -10,7 +10,9 @@ from sqlalchemy import Engine, text
 from config.bootstrap import Application
 from kernel.errors import ConcurrencyError
 from kernel.event_store import EventStore
+from kernel.horizon import declare_writer
 from kernel.messages import Event, Metadata
+from kernel.partitions import slot_of
 from tests.support.event_log import event_count
 from tests.support.tally import Counted, TallyOpened
 
@@ -95,13 +97,15 @@ def test_an_event_stored_at_schema_version_1_reads_back_upcast_to_version_2(
     application: Application, store: EventStore
 ) -> None:
     with application.engine.begin() as conn:
+        declare_writer(conn)
         conn.execute(
             text(
                 "INSERT INTO events (stream_id, stream_type, version, type, schema_version,"
-                " data, metadata) VALUES ('tally-old', 'tally', 1, 'TallyOpened', 1,"
-                " CAST(:data AS jsonb), CAST(:meta AS jsonb))"
+                " data, metadata, partition_key, slot) VALUES ('tally-old', 'tally', 1,"
+                " 'TallyOpened', 1, CAST(:data AS jsonb), CAST(:meta AS jsonb), 'tally-old',"
+                " :slot)"
             ),
-            {"data": '{"name": "legacy"}', "meta": _json(Metadata())},
+            {"data": '{"name": "legacy"}', "meta": _json(Metadata()), "slot": slot_of("tally-old")},
         )
     with application.engine.connect() as conn:
         (recorded,) = store.read_stream(conn, "tally-old")

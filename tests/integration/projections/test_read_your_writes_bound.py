@@ -116,7 +116,7 @@ def test_a_synchronous_read_model_has_a_commands_write_at_once(
 
 @pytest.mark.parametrize(
     ("query", "header"),
-    [("abc", None), ("1.2.3", None), ("-1.5", None), (None, "not-a-token"), (None, "12")],
+    [("abc", None), ("1.2.3.4", None), ("-1.5", None), (None, "1.2.64"), (None, "12")],
 )
 def test_a_malformed_consistency_token_is_a_422_problem(
     client: FlaskClient,

@@ -12,6 +12,7 @@ from config.bootstrap import Application
 from kernel.event_store import START
 from tests.integration.projections.mixed_orders import mixed_orders
 from tests.support.event_log import whole_log
+from tests.support.leases import let_go, sole_lease
 from tests.support.read_models import ALL_MODELS, contents, drain, is_empty
 from tests.support.shop import Shop
 
@@ -65,7 +66,9 @@ def test_every_read_model_rebuilt_from_zero_equals_the_one_kept_incrementally(
         with application.engine.connect() as conn:
             with conn.begin():
                 first_half = application.store.read_all(conn, START, events // 2)
-            building.apply(conn, first_half)
+            lease = sole_lease(application, building)
+            building.apply(conn, first_half, lease)
+            let_go(application, lease)
         status = _projection(client, admin_headers, name)
         assert status["generation"] == 1
         assert status["rebuild"]["subscription"] == f"{name}@2"

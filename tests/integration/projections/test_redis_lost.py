@@ -35,11 +35,12 @@ class FlushingStore(EventStore):
         after: Checkpoint = START,
         limit: int = 1000,
         types: Collection[str] | None = None,
+        **partition: Any,
     ) -> list[RecordedEvent]:
         self.reads += 1
         if self.reads == 2:
             self.redis.flushdb()
-        return super().read_all(conn, after, limit, types)
+        return super().read_all(conn, after, limit, types, **partition)
 
 
 class FlushingOrderList(OrderListGeneration):

@@ -21,6 +21,7 @@ from config.bootstrap import Application
 from config.queues import SAGAS
 from kernel.messages import utc_now
 from tests.integration.sagas.support import order_events, sagas, settle
+from tests.support.leases import let_go, sole_lease
 from tests.support.polling import eventually
 from tests.support.shop import Shop
 
@@ -123,6 +124,8 @@ def _saga_through(application: Application, event_type: str) -> None:
     (once the log shows it: an older transaction still open elsewhere on the server may
     hold it back for a moment)."""
 
+    lease = sole_lease(application, application.saga)
+
     def handled() -> None:
         with application.engine.connect() as conn:
             after = application.saga.checkpoint(conn)
@@ -130,9 +133,10 @@ def _saga_through(application: Application, event_type: str) -> None:
                 batch = application.store.read_all(conn, after, 1000)
             types = [recorded.type for recorded in batch]
             assert event_type in types, f"no {event_type} in the log after {after} yet: {types}"
-            application.saga.apply(conn, batch[: types.index(event_type) + 1])
+            application.saga.apply(conn, batch[: types.index(event_type) + 1], lease)
 
     eventually(handled, timeout=20, interval=0.01)
+    let_go(application, lease)
 
 
 def _assert_equal(found: object, expected: object) -> None:

@@ -104,15 +104,15 @@ def test_catching_up_again_from_an_earlier_checkpoint_changes_nothing(
     commands = rows(application, "SELECT * FROM processed_commands ORDER BY command_id")
     before = sagas(application)
 
-    with application.engine.begin() as conn:
+    with application.engine.begin() as conn:  # every partition's checkpoint
         moved = conn.execute(
             text(
                 "UPDATE subscriptions SET transaction_id = :tx, position = :position"
-                " WHERE name = :name"
+                " WHERE name = :name AND (transaction_id, position) > (:tx, :position)"
             ),
             {"tx": earlier.transaction_id, "position": earlier.position, "name": NAME},
         ).rowcount
-    assert moved == 1
+    assert moved >= 1
     (status,) = application.runner.status([application.saga])
     assert status.lag_events > 0
 
@@ -122,7 +122,7 @@ def test_catching_up_again_from_an_earlier_checkpoint_changes_nothing(
     assert rows(application, "SELECT * FROM processed_commands ORDER BY command_id") == commands
     assert sagas(application) == before
     (status,) = application.runner.status([application.saga])
-    assert status.checkpoint == log[-1]
+    assert max(partition.checkpoint for partition in status.partitions) == log[-1]
 
 
 def test_a_repeated_deadline_or_catch_up_job_changes_nothing(
