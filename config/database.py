@@ -34,7 +34,7 @@ def make_engine(
     *,
     pool_size: int = 5,
     statement_timeout: float = 10.0,
-    idle_in_transaction_timeout: float = 5.0,
+    idle_in_transaction_timeout: float = 2.0,
 ) -> Engine:
     """The shop's engine. Its sessions are bounded: a statement may run for
     `statement_timeout` seconds, a transaction sit idle for `idle_in_transaction_timeout`

@@ -12,6 +12,7 @@ duplicated job is harmless: RQ only wakes the runners.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from payments.simulator import post_notification
@@ -30,7 +31,8 @@ class Jobs:
         self, name: str, partition: int | None = None, partitions: int | None = None
     ) -> dict[str, int]:
         """Drain one partition of the subscription `name` (every one when `partition` is
-        None), in each of its live generations: the active one and a rebuild's, if any.
+        None), in each of its live generations: the active one and a rebuild's, if any;
+        for READ_MODELS, of every asynchronous read model in turn.
 
         `partition` is of `partitions` as the waker counted them; a subscription recorded
         with another count drains the partitions that cover the same slots. A partition
@@ -42,9 +44,11 @@ class Jobs:
             app.queues.woken(name, partition)
         applied = {}
         unfinished = False
+        deadline = time.monotonic() + RUN_SECONDS
         for subscriber in app.subscribers(name):
+            left = max(deadline - time.monotonic(), 0.05)
             report = app.runner.run(
-                subscriber, partition=partition, of=partitions, max_seconds=RUN_SECONDS
+                subscriber, partition=partition, of=partitions, max_seconds=left
             )
             applied[subscriber.name] = report.applied
             unfinished |= not (report.caught_up or report.busy or report.error)

@@ -22,6 +22,9 @@ PROJECTIONS = "shop-projections"
 QUEUES = (SAGAS, PROJECTIONS)
 """In the order a worker serves them."""
 
+READ_MODELS = "read_models"
+"""The catch-up job that drains every asynchronous read model's partition, in turn."""
+
 
 class JobQueues:
     """Puts jobs on the queues; `wake` (an after-commit listener) queues catch-up jobs,
@@ -36,13 +39,20 @@ class JobQueues:
     """
 
     def __init__(
-        self, redis: Redis, queue_of_subscription: Mapping[str, str], partitions: int = 1
+        self,
+        redis: Redis,
+        queue_of_job: Mapping[str, str],
+        job_of_subscription: Mapping[str, str],
+        partitions: int = 1,
     ) -> None:
+        """`queue_of_job`: the catch-up jobs (what `Jobs.catch_up` is given) and their
+        queues; `job_of_subscription`: which job drains each subscription."""
         self.redis = redis
         self.names = QUEUES
         self.partitions = partitions
         self._queues = {name: Queue(name, connection=redis) for name in QUEUES}
-        self._subscriptions = dict(queue_of_subscription)
+        self._subscriptions = dict(queue_of_job)
+        self._job_of = dict(job_of_subscription) | {job: job for job in queue_of_job}
         self._quiet_until = 0.0
 
     def __call__(self, recorded: Sequence[RecordedEvent]) -> None:
@@ -50,13 +60,14 @@ class JobQueues:
         self.wake(self._subscriptions, touched)
 
     def wake(self, names: Iterable[str], partitions: Iterable[int] | None = None) -> None:
-        """Queue a catch-up job for each partition (all, by default) of each named
-        subscription that has none queued."""
+        """Queue the catch-up job of each partition (all, by default) of each named
+        subscription (or job) that has none queued."""
         if time.monotonic() < self._quiet_until:
             return
         parts = list(range(self.partitions) if partitions is None else partitions)
+        jobs_named = sorted({self._job_of[n] for n in names if n in self._job_of})
         try:
-            wanted = [(n, p) for n in names if n in self._subscriptions for p in parts]
+            wanted = [(n, p) for n in jobs_named for p in parts]
             with self.redis.pipeline(transaction=False) as pipe:
                 for name, partition in wanted:
                     pipe.set(_flag(name, partition), 1, nx=True, ex=60)
@@ -87,7 +98,9 @@ class JobQueues:
         may be frozen; if it is not, it will have drained what was wanted)."""
         at = at.replace(microsecond=0) + timedelta(seconds=1)
         try:
-            self._queues[self._subscriptions.get(name, PROJECTIONS)].enqueue_at(
+            self._queues[
+                self._subscriptions.get(self._job_of.get(name, name), PROJECTIONS)
+            ].enqueue_at(
                 at,
                 jobs.catch_up,
                 name,

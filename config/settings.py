@@ -36,7 +36,7 @@ class Settings:
     lease_seconds: float = 5.0
     saga_batch_size: int = 20
     statement_timeout: float = 10.0
-    idle_in_transaction_timeout: float = 5.0
+    idle_in_transaction_timeout: float = 2.0
     max_request_bytes: int = 64 * 1024
     customer_token_ttl: int = 30 * 24 * 3600
     read_wait_timeout: float = 2.0
@@ -68,7 +68,7 @@ class Settings:
             lease_seconds=_float(env, "LEASE_SECONDS", 5.0),
             saga_batch_size=_int(env, "SAGA_BATCH_SIZE", 20),
             statement_timeout=_float(env, "STATEMENT_TIMEOUT", 10.0),
-            idle_in_transaction_timeout=_float(env, "IDLE_IN_TRANSACTION_TIMEOUT", 5.0),
+            idle_in_transaction_timeout=_float(env, "IDLE_IN_TRANSACTION_TIMEOUT", 2.0),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 64 * 1024),
             customer_token_ttl=_int(env, "CUSTOMER_TOKEN_TTL", 30 * 24 * 3600),
             read_wait_timeout=_float(env, "READ_WAIT_TIMEOUT", 2.0),

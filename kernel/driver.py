@@ -37,3 +37,21 @@ def cursor(conn: Connection) -> Iterator[psycopg.Cursor[Any]]:
 def compiled(statement: TextClause, dialect: Dialect) -> str:
     """The statement in the driver's parameter style, compiled once per statement."""
     return str(statement.compile(dialect=dialect))
+
+
+@contextmanager
+def autocommit(conn: Connection) -> Iterator[Connection]:
+    """`conn` with each statement committing on its own: no BEGIN and COMMIT round trips,
+    for bookkeeping statements that need no transaction around them. `conn` must not be
+    inside a transaction; its isolation level is restored afterwards."""
+    previous = conn.get_execution_options().get("isolation_level")
+    if previous == "AUTOCOMMIT":
+        yield conn
+        return
+    conn.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        yield conn
+    finally:
+        if conn.in_transaction():
+            conn.commit()  # only SQLAlchemy's bookkeeping: nothing is sent
+        conn.execution_options(isolation_level=previous or conn.default_isolation_level)

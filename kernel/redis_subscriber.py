@@ -10,6 +10,7 @@ from redis.client import Pipeline
 from redis.exceptions import WatchError
 from sqlalchemy import Connection
 
+from kernel.driver import autocommit
 from kernel.errors import CheckpointMoved
 from kernel.event_store import START, Checkpoint, RecordedEvent
 from kernel.leases import Lease
@@ -57,7 +58,7 @@ class RedisSubscriber:
         after: Checkpoint | None = None,
     ) -> None:
         key = self.checkpoint_key_of(lease.partition)
-        with conn.begin():
+        with autocommit(conn):
             lease.confirm(conn)
         with self.redis.pipeline() as pipe:
             try:

@@ -21,6 +21,7 @@ from typing import Protocol
 
 from sqlalchemy import Connection, Engine, text
 
+from kernel.driver import autocommit
 from kernel.errors import CheckpointMoved, Fenced, Retired
 from kernel.event_store import START, Checkpoint, EventStore, RecordedEvent, UndecodableEvent
 from kernel.horizon import RunningWriter, running_writers
@@ -81,7 +82,7 @@ class PostgresSubscriber:
             self.handle(conn, recorded)
 
     def checkpoint(self, conn: Connection, partition: int = 0) -> Checkpoint:
-        with conn.begin():
+        with autocommit(conn):
             return read_checkpoint(conn, self.name, partition)
 
     def apply(
@@ -294,13 +295,13 @@ class SubscriptionRunner:
                 applied += report.applied
                 if report.fenced or report.error or not report.caught_up:
                     break
-                with conn.begin():
+                with autocommit(conn):
                     again = self.leases.release(conn, lease)
                 if not again:
                     return _with_applied(report, applied)
             if report.fenced:
                 return _with_applied(report, applied)
-            with conn.begin():
+            with autocommit(conn):
                 if self.leases.release(conn, lease):
                     self.leases.release(conn, lease)  # the next job drains what was wanted
             return _with_applied(report, applied)
@@ -313,7 +314,7 @@ class SubscriptionRunner:
     ) -> Lease | Held | None:
         give_up = time.monotonic() + wait
         while True:
-            with conn.begin():
+            with autocommit(conn):
                 lease = self.leases.take(conn, name, partition)
             if not isinstance(lease, Held) or time.monotonic() >= give_up:
                 return lease
@@ -333,7 +334,7 @@ class SubscriptionRunner:
         while deadline is None or time.monotonic() < deadline:
             undecodable = None
             try:
-                with conn.begin():
+                with autocommit(conn):  # the horizon, then the events: two statements
                     batch = self.store.read_all(
                         conn, checkpoint, self.batch_size, subscriber.event_types, slots=slots
                     )
@@ -571,7 +572,7 @@ def _let_go(conn: Connection, leases: Leases, lease: Lease) -> None:
 def _record_failure(
     conn: Connection, name: str, partition: int, at: Checkpoint, error: str
 ) -> None:
-    with conn.begin():
+    with autocommit(conn):
         conn.execute(
             text(
                 """
@@ -595,7 +596,7 @@ def _record_failure(
 
 
 def _clear_failure(conn: Connection, name: str, partition: int) -> None:
-    with conn.begin():
+    with autocommit(conn):
         conn.execute(
             text(
                 "UPDATE subscriptions SET failed_transaction_id = NULL, failed_position = NULL,"

@@ -16,6 +16,7 @@ from redis import Redis
 from redis.client import Pipeline
 from sqlalchemy import Connection
 
+from kernel.driver import autocommit
 from kernel.event_store import Checkpoint, RecordedEvent
 from kernel.handlers import EventHandlers
 from kernel.redis_subscriber import RedisSubscriber
@@ -172,7 +173,7 @@ class OrderListGeneration(RedisSubscriber):
 
     def checkpoint(self, conn: Connection | None = None, partition: int = 0) -> Checkpoint:
         if conn is not None:
-            with conn.begin():
+            with autocommit(conn):
                 generations.ensure_live(conn, "order_list", self.generation)
         return super().checkpoint(conn, partition)
 

@@ -7,6 +7,7 @@ from typing import Literal, Protocol
 
 from sqlalchemy import Connection, text
 
+from kernel.driver import autocommit
 from kernel.event_store import Checkpoint, RecordedEvent
 from kernel.handlers import EventHandlers
 from kernel.subscriptions import PostgresSubscriber, Subscriber, read_checkpoint
@@ -102,7 +103,7 @@ class PostgresGeneration(PostgresSubscriber):
         self.event_types = projection.handlers.types
 
     def checkpoint(self, conn: Connection, partition: int = 0) -> Checkpoint:
-        with conn.begin():
+        with autocommit(conn):
             generations.ensure_live(conn, self.projection.name, self.generation)
             return read_checkpoint(conn, self.name, partition)
 

@@ -88,7 +88,7 @@ class ReadSide:
         return self.projections[name]
 
     def generations(self, name: str) -> Generations:
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return generations.read(conn, name)
 
     def subscribers(self, name: str) -> list[Subscriber]:
