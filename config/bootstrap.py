@@ -24,7 +24,7 @@ import payments.handlers
 from config.adapters import InventoryCatalog, lock_stock
 from config.database import make_engine
 from config.metrics import Metrics
-from config.queues import PROJECTIONS, READ_MODELS, SAGAS, JobQueues
+from config.queues import EVERY_SUBSCRIPTION, SAGAS, JobQueues
 from config.settings import Settings
 from kernel.auth import Authenticator
 from kernel.command_bus import AfterCommit, CommandBus
@@ -62,17 +62,19 @@ class Application:
 
     def subscribers(self, name: str) -> list[Subscriber]:
         """The subscribers a catch-up job for `name` drains: the saga's, a read model's
-        live generations, or (READ_MODELS) every asynchronous read model's (KeyError if
-        unknown)."""
+        live generations, or (EVERY_SUBSCRIPTION) every asynchronous read model's and then
+        the saga's: read models first, so a query waiting for its write is not kept
+        waiting while the saga takes the order further (KeyError if unknown)."""
         if name == self.saga.name:
             return [self.saga]
-        if name == READ_MODELS:
-            return [
+        if name == EVERY_SUBSCRIPTION:
+            models = [
                 subscriber
                 for model, projection in self.read_side.projections.items()
                 if projection.mode == "async"
                 for subscriber in self.read_side.subscribers(model)
             ]
+            return [*models, self.saga]
         return self.read_side.subscribers(name)
 
     def close(self) -> None:
@@ -128,13 +130,13 @@ def bootstrap(settings: Settings) -> Application:
     # Putting jobs on the queues must never hold up a command: fail fast when Redis is away.
     wake_redis = Redis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.25)
     saga_name = OrderFulfillmentSaga.name
-    # One catch-up job per partition drains the saga; another drains every asynchronous
-    # read model's partition in turn: fewer jobs per commit than one per read model.
+    # One catch-up job per partition a commit touches drains that partition of every
+    # subscription in turn: a job costs more than a partition's usual handful of events.
     read_models_async = [p.name for p in read_side.projections.values() if p.mode == "async"]
-    drained_by = {saga_name: saga_name} | dict.fromkeys(read_models_async, READ_MODELS)
+    drained_by = dict.fromkeys([saga_name, *read_models_async], EVERY_SUBSCRIPTION)
     queues = JobQueues(
         wake_redis,
-        {saga_name: SAGAS, READ_MODELS: PROJECTIONS},
+        {EVERY_SUBSCRIPTION: SAGAS},
         drained_by,
         settings.subscription_partitions,
     )

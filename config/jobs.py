@@ -32,7 +32,7 @@ class Jobs:
     ) -> dict[str, int]:
         """Drain one partition of the subscription `name` (every one when `partition` is
         None), in each of its live generations: the active one and a rebuild's, if any;
-        for READ_MODELS, of every asynchronous read model in turn.
+        for EVERY_SUBSCRIPTION, of every asynchronous read model and the saga, in turn.
 
         `partition` is of `partitions` as the waker counted them; a subscription recorded
         with another count drains the partitions that cover the same slots. A partition

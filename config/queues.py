@@ -22,8 +22,9 @@ PROJECTIONS = "shop-projections"
 QUEUES = (SAGAS, PROJECTIONS)
 """In the order a worker serves them."""
 
-READ_MODELS = "read_models"
-"""The catch-up job that drains every asynchronous read model's partition, in turn."""
+EVERY_SUBSCRIPTION = "every_subscription"
+"""The catch-up job that drains a partition of every asynchronous read model, then of the
+saga, in turn: one job per partition a commit touches."""
 
 
 class JobQueues:

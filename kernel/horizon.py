@@ -89,12 +89,18 @@ def horizon(conn: Connection) -> int:
 
     Read events below it in a later statement than this one (see the module docstring).
     """
+    return horizon_and_writers(conn)[0]
+
+
+def horizon_and_writers(conn: Connection) -> tuple[int, bool]:
+    """`horizon`, and whether a running event-store writer sets it (a reader that found
+    nothing may find its events a moment later)."""
     xmax, writers = conn.execute(_HORIZON).one()
     bound = int(xmax)
     for xid in writers or ():
         if xid is not None:
             bound = min(bound, widen(int(xid), int(xmax)))
-    return bound
+    return bound, bound < int(xmax)
 
 
 def widen(xid: int, xmax: int) -> int:

@@ -34,6 +34,7 @@ class RedisSubscriber:
 
     name: str
     event_types: frozenset[str] | None
+    appends_to_its_log = False  # a read model: see SubscriptionRunner._drain
 
     def __init__(self, redis: Redis, checkpoint_key: str) -> None:
         self.redis = redis

@@ -24,12 +24,17 @@ from sqlalchemy import Connection, Engine, text
 from kernel.driver import autocommit
 from kernel.errors import CheckpointMoved, Fenced, Retired
 from kernel.event_store import START, Checkpoint, EventStore, RecordedEvent, UndecodableEvent
-from kernel.horizon import RunningWriter, running_writers
+from kernel.horizon import RunningWriter, horizon_and_writers, running_writers
 from kernel.leases import Held, Lease, Leases, PartitionHolding, default_holder
 from kernel.logging import bind_correlation
 from kernel.partitions import slots_of
 
 log = logging.getLogger("kernel.subscriptions")
+
+WRITER_WAIT = 0.002
+WRITER_WAITS = 10
+"""How long and how often a drain that found nothing looks again while an event writer
+holds the horizon (writers take milliseconds; a stuck one is named in the status)."""
 
 
 class Subscriber(Protocol):
@@ -73,6 +78,7 @@ class PostgresSubscriber:
 
     name: str
     event_types: frozenset[str] | None
+    appends_to_its_log = False  # a read model: see SubscriptionRunner._drain
 
     def handle(self, conn: Connection, recorded: RecordedEvent) -> None:
         raise NotImplementedError
@@ -282,6 +288,9 @@ class SubscriptionRunner:
         deadline: float | None,
         wait: float,
     ) -> RunReport:
+        checkpoint = subscriber.checkpoint(conn, partition)
+        if not wait and self._nothing_new(conn, subscriber, partition, checkpoint):
+            return RunReport(subscriber.name, 0, checkpoint, caught_up=True)
         lease = self._take(conn, subscriber.name, partition, wait)
         if lease is None:  # its rows are gone: a retired generation, or deleted by hand
             self._counts.pop(subscriber.name, None)
@@ -289,10 +298,12 @@ class SubscriptionRunner:
         if isinstance(lease, Held):
             return RunReport(subscriber.name, 0, START, busy=True, busy_until=lease.expires_at)
         applied = 0
+        known: Checkpoint | None = checkpoint
         try:
             while True:
-                report = self._drain(conn, subscriber, lease, deadline)
+                report = self._drain(conn, subscriber, lease, deadline, known)
                 applied += report.applied
+                known = None  # read again if the partition was wanted meanwhile
                 if report.fenced or report.error or not report.caught_up:
                     break
                 with autocommit(conn):
@@ -320,27 +331,64 @@ class SubscriptionRunner:
                 return lease
             time.sleep(0.05)
 
+    def _nothing_new(
+        self, conn: Connection, subscriber: Subscriber, partition: int, checkpoint: Checkpoint
+    ) -> bool:
+        """Whether a look, without taking the lease, finds nothing to apply: no event past
+        the checkpoint below the horizon, and no event writer holding the horizon. A job
+        woken for a partition that one of its subscriptions has no new events in leaves
+        that one at that (events committed since wake another job)."""
+        count = self._counts.get(subscriber.name) or self.default_partitions
+        with autocommit(conn):
+            below, writing = horizon_and_writers(conn)
+            if writing:
+                return False
+            try:
+                found = self.store.read_all(
+                    conn, checkpoint, 1, (), slots=slots_of(partition, count), below=below
+                )
+            except UndecodableEvent:
+                return False
+        return not found
+
     def _drain(
-        self, conn: Connection, subscriber: Subscriber, lease: Lease, deadline: float | None
+        self,
+        conn: Connection,
+        subscriber: Subscriber,
+        lease: Lease,
+        deadline: float | None,
+        checkpoint: Checkpoint | None = None,
     ) -> RunReport:
+        """From the partition's checkpoint (`checkpoint`, if just read) to the visible end."""
         name = subscriber.name
         try:
-            checkpoint = subscriber.checkpoint(conn, lease.partition)
+            if checkpoint is None:
+                checkpoint = subscriber.checkpoint(conn, lease.partition)
         except Retired:
             return RunReport(name, 0, START, caught_up=True)
         applied = 0
         caught_up = False
         slots = lease.slots
+        waits = 0
         while deadline is None or time.monotonic() < deadline:
             undecodable = None
             try:
                 with autocommit(conn):  # the horizon, then the events: two statements
+                    below, writing = horizon_and_writers(conn)
                     batch = self.store.read_all(
-                        conn, checkpoint, self.batch_size, subscriber.event_types, slots=slots
-                    )
+                        conn, checkpoint, self.batch_size, subscriber.event_types,
+                        slots=slots, below=below,
+                    )  # fmt: skip
             except UndecodableEvent as bad:
                 batch, undecodable = bad.readable, bad
             if not batch and undecodable is None:
+                if writing and waits < WRITER_WAITS:
+                    # A writer still running holds the horizon: its commit, a moment away,
+                    # may free events of this partition that committed after it began and
+                    # whose own wake-up found the partition held. Look again shortly.
+                    waits += 1
+                    time.sleep(WRITER_WAIT)
+                    continue
                 caught_up = True
                 break
             if batch:
@@ -363,6 +411,13 @@ class SubscriptionRunner:
                     return RunReport(name, applied, checkpoint, error=error, fenced=error is None)
                 applied += len(batch)
                 checkpoint = batch[-1].checkpoint
+                if len(batch) < self.batch_size and not _rereads(subscriber):
+                    # The visible end of the log when it was read. Whoever commits after
+                    # that queues a job, which finds the partition held and marks it
+                    # wanted: the release below drains again. No need to read once more.
+                    caught_up = undecodable is None
+                    if caught_up:
+                        break
             if undecodable is not None:
                 log.error(
                     "subscription stopped at an event it cannot read",
@@ -550,6 +605,13 @@ def _with_applied(report: RunReport, applied: int) -> RunReport:
         report.name, applied, report.checkpoint, report.busy, report.error, report.caught_up,
         report.fenced, report.busy_until,
     )  # fmt: skip
+
+
+def _rereads(subscriber: Subscriber) -> bool:
+    """Whether the runner reads again after a short batch: for a subscriber whose own
+    commits append events it reads (a process manager), they are there at once; for a
+    read model, the read would find nothing. Unknown subscribers are read again."""
+    return bool(getattr(subscriber, "appends_to_its_log", True))
 
 
 def _where(name: str, lease: Lease) -> dict[str, object]:
