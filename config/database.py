@@ -15,6 +15,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 import migrations
 from kernel import jsonb
+from kernel.leases import default_holder
 
 
 def sqlalchemy_url(database_url: str) -> str:
@@ -64,8 +65,20 @@ def make_engine(
         },
     )
     _ping_when_idle(engine, IDLE_BEFORE_PING)
+    _name_sessions(engine)
     event.listen(engine, "connect", lambda connection, _: jsonb.parse_with_orjson(connection))
     return engine
+
+
+def _name_sessions(engine: Engine) -> None:
+    """Name each session after the process that opened it (`shop@host:pid`, as lease
+    holders are named; unless the URL names it), so pg_stat_activity, and the status
+    pages quoting it, say which process a stuck transaction belongs to. Set per
+    connection: gunicorn forks."""
+
+    @event.listens_for(engine, "do_connect")
+    def named(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+        cparams.setdefault("application_name", f"shop@{default_holder()}")
 
 
 def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:

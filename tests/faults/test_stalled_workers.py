@@ -19,7 +19,6 @@ from __future__ import annotations
 import itertools
 import random
 import signal
-import subprocess
 import threading
 import time
 import uuid
@@ -144,25 +143,18 @@ class HolderLog:
 
 
 def _in_a_transaction(application: Application, pid: int) -> bool:
-    """Whether the process `pid` has a PostgreSQL session inside a transaction now."""
+    """Whether the process `pid` has a PostgreSQL session inside a transaction now (the
+    shop names its sessions `shop@host:pid`)."""
     with application.engine.connect() as conn:
-        ports = [
-            port
-            for port in conn.execute(
+        return bool(
+            conn.execute(
                 text(
-                    "SELECT client_port FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND xact_start IS NOT NULL AND pid <> pg_backend_pid()"
-                )
-            ).scalars()
-            if port
-        ]
-    if not ports:
-        return False
-    found = subprocess.run(
-        ["ss", "-tnpH", "state", "established"], capture_output=True, text=True, check=False
-    ).stdout
-    mine = [line for line in found.splitlines() if f"pid={pid}," in line]
-    return any(f":{port} " in line for port in ports for line in mine)
+                    "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE xact_start IS NOT NULL"
+                    " AND application_name LIKE :name)"
+                ),
+                {"name": f"shop@%:{pid}"},
+            ).scalar()
+        )
 
 
 def _customers(api: ApiClient, count: int, tag: str) -> list[dict[str, str]]:

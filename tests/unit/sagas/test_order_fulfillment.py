@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -22,6 +23,7 @@ from inventory.events import (
     StockLine,
     StockReserved,
 )
+from kernel.event_store import RecordedEvent
 from kernel.messages import Command, Event
 from kernel.money import Money
 from orders.commands import CancelOrder, ConfirmOrder
@@ -36,7 +38,12 @@ from orders.events import (
 )
 from payments.commands import ProcessPayment, RefundPayment
 from payments.events import PaymentFailed, PaymentPending, PaymentRefunded, PaymentSucceeded
-from sagas.order_fulfillment import Decision, OrderFulfillment
+from sagas.order_fulfillment import (
+    MOVING_ORDERS_PER_BATCH,
+    Decision,
+    OrderFulfillment,
+    OrderFulfillmentSaga,
+)
 from sagas.state import Charge, FulfillmentState, Progress, Step, StockHeld
 from tests.support.shop import ADDRESS
 
@@ -582,3 +589,22 @@ def test_a_declined_card_releases_the_stock_once_and_cancels_once() -> None:
         ReleaseInventory(ORDER),
         CancelOrder(ORDER, "payment failed: card_declined", CancelledBy.SYSTEM),
     ]
+
+
+def _recorded(position: int, event: Event) -> RecordedEvent:
+    return RecordedEvent(
+        position, 1, "s", "order", position, type(event).__name__, {}, datetime.now(UTC),
+        decoded=event,
+    )  # fmt: skip
+
+
+def test_a_batch_holds_few_orders_whose_stock_may_move() -> None:
+    nothing: Any = None  # batching touches no database
+    saga = OrderFulfillmentSaga(nothing, nothing, nothing, timedelta(60), batch_size=6)
+    assert MOVING_ORDERS_PER_BATCH == 4
+    events = [_recorded(n, OrderShipped(f"o{n}", "T")) for n in range(1, 10)]
+    events.insert(2, _recorded(20, OrderConfirmed("o1")))  # no stock moves: rides along
+    batches = [[r.position for r in batch] for batch in saga._batches(events)]
+    assert batches == [[1, 2, 20, 3, 4], [5, 6, 7, 8], [9]]
+    events = [_recorded(n, OrderConfirmed(f"o{n}")) for n in range(1, 14)]
+    assert [len(b) for b in saga._batches(events)] == [6, 6, 1]
