@@ -240,6 +240,9 @@ class ReadSide:
                 name, building, report.applied, status.lag_events, False, report.error
             )
         with self.engine.begin() as conn:
+            # Deleting a whole retired generation may take longer than a statement of the
+            # shop is otherwise allowed to.
+            conn.execute(text("SET LOCAL statement_timeout = '10min'"))
             # Fence off every holder of the old generation's partitions: one mid-batch
             # cannot commit after this (its lease confirmation waits for us, then finds
             # the partition gone); one that comes later finds the generation retired.

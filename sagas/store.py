@@ -128,6 +128,19 @@ def lock_for_lines(conn: Connection, order_ids: list[str]) -> set[str]:
     return {sku for lines in rows for sku, _ in lines}
 
 
+def is_overdue(conn: Connection, order_id: str, now: datetime) -> bool:
+    """Whether the saga of `order_id` is in progress past its deadline."""
+    return bool(
+        conn.execute(
+            text(
+                "SELECT EXISTS (SELECT FROM order_fulfillment_sagas WHERE order_id = :id"
+                " AND state = 'in_progress' AND deadline <= :now)"
+            ),
+            {"id": order_id, "now": now},
+        ).scalar()
+    )
+
+
 def overdue(conn: Connection, now: datetime, limit: int) -> list[str]:
     return list(
         conn.execute(
