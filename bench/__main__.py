@@ -15,12 +15,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import api, appends, hotsku, load, projections, results
+from bench import api, appends, hotsku, load, partitioned, projections, results
 from bench.env import Processes, Servers, bench_settings, new_name
 from bench.results import Metric
 from bench.shop import Shop
 
-PHASES = ("appends", "hotsku", "saga", "freshness", "get", "post", "projections")
+PHASES = (
+    "appends",
+    "hotsku",
+    "get",
+    "idle",
+    "saga",
+    "freshness",
+    "foreign",
+    "frozen",
+    "post",
+    "drain",
+    "projections",
+)
+WITH_WORKERS = {"idle", "saga", "freshness", "foreign", "frozen"}
 
 
 @dataclass(frozen=True)
@@ -32,11 +45,23 @@ class Sizes:
     hot_seconds: float = 15
     scarce_stock: int = 500
     customers: int = 50
-    saga_rate: float = 100
-    saga_seconds: float = 30
-    fresh_rate: float = 200
-    fresh_seconds: float = 30
+    idle_orders: int = 100
+    saga_rate: float = 50
+    saga_seconds: float = 60
+    sustained_rate: float = 100
+    sustained_seconds: float = 60
+    fresh_rate: float = 50
+    fresh_seconds: float = 60
+    foreign_rate: float = 50
+    foreign_seconds: float = 60
+    frozen_rate: float = 50
+    frozen_before: float = 10
+    frozen_seconds: float = 45
+    frozen_after: float = 20
     drain: float = 90
+    drain_orders: int = 10_000
+    drain_products: int = 40
+    drain_give_up: float = 900
     get_rate: float = 500
     get_rounds: int = 4
     get_seconds: float = 6
@@ -59,16 +84,24 @@ QUICK = Sizes(
     hot_seconds=2,
     scarce_stock=40,
     customers=20,
-    saga_seconds=4,
-    fresh_seconds=4,
-    drain=4,
+    idle_orders=30,
+    saga_seconds=5,
+    sustained_seconds=5,
+    fresh_seconds=5,
+    foreign_seconds=10,
+    frozen_before=3,
+    frozen_seconds=15,
+    frozen_after=5,
+    drain=20,
+    drain_orders=2_000,
+    drain_give_up=180,
     get_rounds=1,
     get_seconds=2.5,
     post_rounds=2,
     post_seconds=2,
     events=8_000,
     peer_events=2_000,
-    recovery_trials=1,
+    recovery_trials=2,
     backlog=5_000,
     give_up=20,
     request_timeout=5,
@@ -78,14 +111,18 @@ QUICK = Sizes(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes, under 2 minutes")
+    parser.add_argument("--quick", action="store_true", help="small sizes, about 3 minutes")
     parser.add_argument("--only", default="", help=f"comma-separated phases of {PHASES}")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the process logs")
+    parser.add_argument("--drain-products", type=int, help="products the drain's orders use")
     parser.add_argument("--events", type=int, help="events in the projection phase's log")
     parser.add_argument("--peer-events", type=int, help="order events the peer projects")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     if args.events:
         sizes = dataclasses.replace(sizes, events=args.events)
+    if args.drain_products:
+        sizes = dataclasses.replace(sizes, drain_products=args.drain_products)
     if args.peer_events:
         sizes = dataclasses.replace(sizes, peer_events=args.peer_events)
     # Interrupted (Ctrl-C, or SIGTERM, also when started in the background): still stop
@@ -124,12 +161,24 @@ def main(argv: list[str] | None = None) -> int:
             return
         metrics.extend(found)
         for metric in found:
-            print(f"  {metric.name}: {metric.value:.4g} {metric.unit}", flush=True)
+            spread = ", ".join(
+                f"{key[:-3]} {metric.details[key]:.4g}"
+                for key in ("p50_ms", "p90_ms", "p99_ms")
+                if isinstance(metric.details.get(key), (int, float))
+            )
+            print(
+                f"  {metric.name}: {metric.value:.4g} {metric.unit}"
+                + (f" ({spread} ms)" if spread else "")
+                + ("" if metric.met else "  [goal missed]"),
+                flush=True,
+            )
         # What is measured so far survives an interrupted run.
         results.write(metrics, machine, f"{mode} (partial)", started, partial)
         print(f"  ({time.monotonic() - began:.0f} s)", flush=True)
 
     shop: Shop | None = None
+    memory = partitioned.WorkerMemory(processes)
+    memory.start()
     try:
         redis_url = servers.claim_redis()
         url = servers.create_database(name)
@@ -154,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             ],
         )
-        if only & {"saga", "freshness", "get", "post"}:
+        if only & ({"get", "post"} | WITH_WORKERS):
             shop.start_api()
             shop.register_customers(sizes.customers)
             if "get" in only:
@@ -175,22 +224,59 @@ def main(argv: list[str] | None = None) -> int:
                         sizes.get_rate,
                     ),
                 )
-            if only & {"saga", "freshness"}:
+            if only & WITH_WORKERS:
                 shop.start_workers(2)
+
+                def settle(after: str) -> None:
+                    # What one phase left behind must not spill into the next.
+                    if after in only:
+                        lagging = current.wait_caught_up(sizes.drain)
+                        if lagging:
+                            print(f"  still lagging after {after}: {lagging}", flush=True)
+
+                phase("idle", lambda: partitioned.idle(current, sizes.idle_orders))
                 phase(
                     "saga",
-                    lambda: [
+                    lambda: (
                         api.saga_latency(current, sizes.saga_rate, sizes.saga_seconds, sizes.drain)
-                    ],
+                        + api.saga_latency(
+                            current,
+                            sizes.sustained_rate,
+                            sizes.sustained_seconds,
+                            sizes.drain,
+                            sustained=True,
+                        )
+                    ),
                 )
-                if "saga" in only and "freshness" in only:
-                    lagging = shop.wait_caught_up(sizes.drain)
-                    if lagging:
-                        print(f"  still lagging after the saga phase: {lagging}", flush=True)
+                settle("saga")
                 phase(
                     "freshness",
                     lambda: api.freshness(
                         current, sizes.fresh_rate, sizes.fresh_seconds, sizes.drain
+                    ),
+                )
+                settle("freshness")
+                phase(
+                    "foreign",
+                    lambda: partitioned.foreign(
+                        current,
+                        servers,
+                        name,
+                        sizes.foreign_rate,
+                        sizes.foreign_seconds,
+                        sizes.drain,
+                    ),
+                )
+                settle("foreign")
+                phase(
+                    "frozen",
+                    lambda: partitioned.frozen(
+                        current,
+                        sizes.frozen_rate,
+                        sizes.frozen_before,
+                        sizes.frozen_seconds,
+                        sizes.frozen_after,
+                        sizes.drain,
                     ),
                 )
                 shop.stop_workers()
@@ -202,6 +288,19 @@ def main(argv: list[str] | None = None) -> int:
                 ),
             )
             processes.stop_all()
+        phase(
+            "drain",
+            lambda: partitioned.drain(
+                servers,
+                name,
+                redis_url,
+                processes,
+                logs,
+                sizes.drain_orders,
+                sizes.drain_give_up,
+                sizes.drain_products,
+            ),
+        )
         phase(
             "projections",
             lambda: projections.rebuilds(
@@ -218,12 +317,17 @@ def main(argv: list[str] | None = None) -> int:
             ),
         )
     finally:
+        memory.stop()
         processes.stop_all()
         if shop is not None:
             shop.close()
         servers.drop_databases()
         servers.release_redis()
 
+    found = memory.metric()
+    if found is not None:
+        metrics.append(found)
+        print(f"  {found.name}: {found.value:.4g} {found.unit}", flush=True)
     out = results.RESULTS / "latest.json"
     results.write(metrics, machine, mode, started, out, sizes=dataclasses.asdict(sizes))
     shutil.copyfile(out, results.RESULTS / f"{mode}.json")
@@ -234,7 +338,10 @@ def main(argv: list[str] | None = None) -> int:
     if failures:
         print(f"phases that failed: {', '.join(failures)} (logs in {logs})")
         return 1
-    shutil.rmtree(logs, ignore_errors=True)
+    if args.keep_logs:
+        print(f"logs kept in {logs}")
+    else:
+        shutil.rmtree(logs, ignore_errors=True)
     return 0
 
 

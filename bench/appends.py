@@ -23,11 +23,12 @@ import psycopg
 from bench.env import libpq
 from bench.results import Baseline, Metric
 from bench.stats import percentile
+from kernel.partitions import slot_of
 
 MODES = ("raw", "store", "eventsourcing")
 RAW_INSERT = (
-    "INSERT INTO events (stream_id, stream_type, version, type, schema_version, data, metadata)"
-    " VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s::jsonb)"
+    "INSERT INTO events (stream_id, stream_type, version, type, schema_version, data, metadata,"
+    " partition_key, slot) VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s)"
 )
 
 
@@ -84,10 +85,11 @@ class _Writers:
             stream, version = self._stream(mode)
             type_name, schema_version, data = self.registry.encode(self.event)
             metadata = self.metadata_type(actor="bench").to_json()
+            key = data["order_id"]
             self.raw.execute(
                 RAW_INSERT,
                 (stream, "order", version + 1, type_name, schema_version,
-                 json.dumps(data), json.dumps(metadata)),
+                 json.dumps(data), json.dumps(metadata), key, slot_of(key)),
             )  # fmt: skip
             self.raw.commit()
         elif mode == "store":

@@ -177,6 +177,7 @@ class Processes:
     def __init__(self, logs: Path) -> None:
         self.logs = logs
         self.children: list[subprocess.Popen[bytes]] = []
+        self.workers: list[tuple[str, subprocess.Popen[bytes]]] = []  # every one ever started
 
     def start(
         self, name: str, command: Sequence[str], env: Mapping[str, str]
@@ -215,7 +216,9 @@ class Processes:
         return base, child
 
     def worker(self, name: str, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
-        return self.start(name, WORKER_COMMAND, env)
+        child = self.start(name, WORKER_COMMAND, env)
+        self.workers.append((name, child))
+        return child
 
     def cron(self, name: str, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
         return self.start(name, CRON_COMMAND, env)

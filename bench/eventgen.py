@@ -30,9 +30,12 @@ from inventory.events import (
     StockReleased,
     StockReserved,
 )
+from kernel.horizon import DECLARE_SQL
 from kernel.messages import Event, Metadata
 from kernel.money import Money
+from kernel.partitions import slot_of
 from kernel.registry import EventRegistry
+from orders.domain import FREE_SHIPPING_FROM, SHIPPING_FEE
 from orders.events import (
     Address,
     CancelledBy,
@@ -45,12 +48,23 @@ from orders.events import (
 )
 from payments.events import PaymentRefunded, PaymentSucceeded
 
-CATALOG = tuple((f"GEN-{n:03d}", f"Generated product {n}", 500 + 150 * n) for n in range(1, 41))
-ADDRESS = Address("Ada Lovelace", "1 Main St", "London", "N1 1AA", "GB")
-COLUMNS = "stream_id, stream_type, version, type, schema_version, data, metadata"
 
-Row = tuple[str, str, int, str, int, str, str]
-"""(stream_id, stream_type, version, type, schema_version, data json, metadata json)."""
+def catalog(products: int) -> tuple[tuple[str, str, int], ...]:
+    """`products` generated products: (sku, name, unit price in cents)."""
+    return tuple(
+        (f"GEN-{n:03d}", f"Generated product {n}", 500 + 150 * n) for n in range(1, products + 1)
+    )
+
+
+CATALOG = catalog(40)
+ADDRESS = Address("Ada Lovelace", "1 Main St", "London", "N1 1AA", "GB")
+COLUMNS = (
+    "stream_id, stream_type, version, type, schema_version, data, metadata, partition_key, slot"
+)
+
+Row = tuple[str, str, int, str, int, str, str, str, int]
+"""(stream_id, stream_type, version, type, schema_version, data json, metadata json,
+partition key, slot)."""
 
 
 @dataclass
@@ -65,6 +79,12 @@ class Generated:
     data: dict[str, Any]
     metadata: dict[str, Any]
 
+    def partition_key(self) -> str:
+        """As the shop's event store keys it (config.bootstrap)."""
+        if self.stream_type in ("order", "reservation", "payment"):
+            return str(self.data.get("order_id") or self.stream_id)
+        return self.stream_id
+
     def row(self) -> Row:
         return (
             self.stream_id,
@@ -74,6 +94,8 @@ class Generated:
             self.schema_version,
             json.dumps(self.data),
             json.dumps(self.metadata),
+            key := self.partition_key(),
+            slot_of(key),
         )
 
 
@@ -225,6 +247,41 @@ class Generator:
         )
 
 
+def placed_orders(
+    registry: EventRegistry,
+    count: int,
+    catalog: tuple[tuple[str, str, int], ...] = CATALOG,
+    customers: int = 50,
+    seed: int = 11,
+) -> Iterator[Generated]:
+    """`count` orders just placed and nothing after: an `OrderPlaced` each, version 1 of
+    its own stream `order-<id>`, as `PlaceOrder` records it: 1-3 lines of `catalog`
+    products `(sku, name, unit price)` (which must exist, with the stock), 1-3 of each,
+    priced in EUR, the domain's shipping fee, `tok_visa`, each event with its own message
+    id. What the saga starts from: the backlog the API leaves when no worker runs."""
+    rng = random.Random(seed)
+    people = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(customers)]
+    for _ in range(count):
+        order_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        customer_id = rng.choice(people)
+        picked = rng.sample(catalog, rng.randint(1, min(3, len(catalog))))
+        lines = tuple(
+            PricedLine(sku, name, qty, Money(price, "EUR"), Money(price * qty, "EUR"))
+            for (sku, name, price), qty in ((p, rng.randint(1, 3)) for p in picked)
+        )
+        subtotal = sum(line.line_total.amount for line in lines)
+        shipping = 0 if subtotal >= FREE_SHIPPING_FROM else SHIPPING_FEE
+        placed = OrderPlaced(
+            order_id, customer_id, lines, Money(subtotal, "EUR"), Money(shipping, "EUR"),
+            Money(subtotal + shipping, "EUR"), ADDRESS, "tok_visa",
+        )  # fmt: skip
+        type_name, schema_version, data = registry.encode(placed)
+        metadata = Metadata(actor=f"customer:{customer_id}")
+        yield Generated(
+            f"order-{order_id}", "order", 1, type_name, schema_version, data, metadata.to_json()
+        )
+
+
 def preamble(generator: Generator) -> int:
     """How many events come before the first order (products, then customers)."""
     return len(CATALOG) + generator.customers
@@ -237,6 +294,7 @@ def copy_events(conninfo: str, events: Iterator[Generated], chunk: int = 20_000)
         pending = True
         while pending:
             pending = False
+            conn.execute(DECLARE_SQL)  # readers must wait for these rows (kernel.horizon)
             with (
                 conn.cursor() as cursor,
                 cursor.copy(f"COPY events ({COLUMNS}) FROM STDIN") as copy,

@@ -6,24 +6,26 @@ import json
 import time
 import urllib.request
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from redis import Redis
 from rq import Worker
 from sqlalchemy import make_url, text
 
-from bench.cpu import CpuMeter
-from bench.env import Processes, environment
+from bench.cpu import OBSERVER, CpuMeter
+from bench.env import Processes, environment, libpq
 from config.bootstrap import Application, bootstrap
 from config.settings import Settings
 from inventory.commands import AddProduct
 from kernel.event_store import Checkpoint
 from kernel.messages import Metadata
 from kernel.money import Money
+from kernel.partitions import slots_of
 
 PRODUCTS = (("BENCH-MUG", "Stoneware mug", 1200), ("BENCH-TEE", "Black T-shirt, M", 2500))
 PLENTY = 1_000_000_000
+OWN = f"application_name={OBSERVER}"
 ADDRESS = {
     "name": "Ada Lovelace",
     "line1": "1 Main St",
@@ -77,7 +79,11 @@ class Shop:
 
     @classmethod
     def build(cls, settings: Settings, processes: Processes) -> Shop:
-        return cls(settings, processes, bootstrap(settings))
+        # The bench's own sessions (status polls, checkpoints, seeding) are named, so that
+        # CPU accounting leaves them out; the processes under test use `settings`.
+        url = settings.require()[0]
+        own = replace(settings, database_url=f"{url}{'&' if '?' in url else '?'}{OWN}")
+        return cls(settings, processes, bootstrap(own))
 
     def env(self, **extra: str) -> dict[str, str]:
         return environment(self.settings, **extra)
@@ -108,14 +114,14 @@ class Shop:
             )
             self.customers.append(Customer(found["customer_id"], found["token"]))
 
-    def start_workers(self, count: int, **extra: str) -> None:
+    def start_workers(self, count: int, label: str = "worker", **extra: str) -> None:
         """`count` more `rq worker` processes, and RQ's cron (the periodic sweep) with the
-        first ones, as a deployment runs them."""
+        first ones, as a deployment runs them. Their logs are `<label>-<n>.log`."""
         env = self.env(LOG_LEVEL="WARNING", **extra)
         if self.cron is None or self.cron.poll() is not None:
-            self.cron = self.processes.cron("cron", env)
-        for n in range(count):
-            self.workers.append(self.processes.worker(f"worker-{len(self.workers) + n}", env))
+            self.cron = self.processes.cron(f"{label}-cron", env)
+        for _ in range(count):
+            self.workers.append(self.processes.worker(f"{label}-{len(self.workers)}", env))
         redis = Redis.from_url(self.settings.require()[1])
         deadline = time.monotonic() + 60
         try:
@@ -132,17 +138,17 @@ class Shop:
         """Measures the API, the workers and this shop's PostgreSQL backends."""
         database = make_url(self.settings.require()[0]).database or ""
         roots: dict[str, list[int]] = {
-            "api": [self.api_process.pid],
+            "api": [self.api_process.pid] if self.api_process else [],
             "workers": [w.pid for w in self.workers] + ([self.cron.pid] if self.cron else []),
         }
-        return CpuMeter(roots, database)
+        return CpuMeter(roots, database, libpq(self.settings.require()[0]))
 
     def server_cpu_meter(self, server: str) -> CpuMeter:
         """Measures one HTTP server ("api" or "baseline") and this shop's PostgreSQL
         backends."""
         process = self.api_process if server == "api" else self.baseline_process
         database = make_url(self.settings.require()[0]).database or ""
-        return CpuMeter({server: [process.pid]}, database)
+        return CpuMeter({server: [process.pid]}, database, libpq(self.settings.require()[0]))
 
     def stop_workers(self) -> None:
         # A worker finishes its job before a warm shutdown (up to 30 s): killing one is
@@ -225,6 +231,56 @@ class Shop:
             time.sleep(0.5)
             behind = self.lagging()
         return behind
+
+    def subscriptions(self) -> dict[str, Any]:
+        """The saga's and every async read model's active subscriber, by name."""
+        found: dict[str, Any] = {self.application.saga.name: self.application.saga}
+        side = self.application.read_side
+        for name, projection in side.projections.items():
+            if projection.mode == "async":
+                subscriber = projection.subscriber(side.generations(name).active)
+                found[subscriber.name] = subscriber
+        return found
+
+    def subscription_names(self) -> list[str]:
+        """The saga and every async read model, as catch-up jobs name them."""
+        side = self.application.read_side
+        names = [name for name, p in side.projections.items() if p.mode == "async"]
+        return [self.application.saga.name, *names]
+
+    def partition_counts(self) -> dict[str, int]:
+        """Each subscription's partition count, as its lease rows record it."""
+        with self.application.engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT name, max(partitions) FROM subscription_partitions GROUP BY name")
+            ).all()
+        return {str(name): int(count) for name, count in rows}
+
+    def checkpoint(self, subscriber: Any, partition: int) -> Checkpoint:
+        """A partition's checkpoint of a subscriber (saga or read model; see
+        `subscriptions`)."""
+        with self.application.engine.connect() as conn:
+            found: Checkpoint = subscriber.checkpoint(conn, partition)
+            conn.rollback()
+        return found
+
+    def backlog(self, checkpoint: Checkpoint, partition: int, partitions: int) -> int:
+        """Events after `checkpoint` in the slots of `partition` of `partitions`."""
+        with self.application.engine.connect() as conn, conn.begin():
+            slots = slots_of(partition, partitions)
+            return self.application.store.backlog(conn, checkpoint, slots)[0]
+
+    def live_leases(self) -> list[tuple[str, int, str]]:
+        """(subscription, partition, holder 'host:pid') of every lease not yet run out."""
+        with self.application.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT name, partition, holder FROM subscription_partitions"
+                    " WHERE holder IS NOT NULL AND expires_at > clock_timestamp()"
+                    " ORDER BY name, partition"
+                )
+            ).all()
+        return [(str(name), int(partition), str(holder)) for name, partition, holder in rows]
 
     def count_events(self) -> int:
         with self.application.engine.connect() as conn:

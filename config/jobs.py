@@ -82,11 +82,13 @@ class Jobs:
         return status
 
     def sweep(self) -> None:
-        """Catch up every subscription and every overdue deadline (`rq cron` runs it)."""
+        """Wake every partition of every subscription and compensate overdue payments
+        (`rq cron` runs it every SWEEP_INTERVAL). It only queues the catch-up jobs (one
+        per partition at most, as commits do) instead of draining itself: `rq cron`
+        queues the next sweep whether this one finished or not, and sweeps that drained
+        piled up behind each other exactly when the workers were behind."""
         app = self.application
-        self.catch_up(app.saga.name)
-        for name in app.read_side.projections:
-            self.catch_up(name)
+        app.queues.wake([app.saga.name, *app.read_side.projections])
         for order_id in app.saga.overdue():
             app.saga.time_out(order_id)
 
