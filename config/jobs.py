@@ -82,13 +82,17 @@ class Jobs:
         return status
 
     def sweep(self) -> None:
-        """Wake every partition of every subscription and compensate overdue payments
-        (`rq cron` runs it every SWEEP_INTERVAL). It only queues the catch-up jobs (one
+        """Wake every partition of every subscription, move the synchronous read models'
+        checkpoints on, and compensate overdue payments (`rq cron` runs it every
+        SWEEP_INTERVAL). For the others it only queues the catch-up jobs (one
         per partition at most, as commits do) instead of draining itself: `rq cron`
         queues the next sweep whether this one finished or not, and sweeps that drained
         piled up behind each other exactly when the workers were behind."""
         app = self.application
         app.queues.wake([app.saga.name, *app.read_side.projections])
+        for name, projection in app.read_side.projections.items():
+            if projection.mode == "sync":  # applied at commit: only its checkpoint moves
+                self.catch_up(name)
         for order_id in app.saga.overdue():
             app.saga.time_out(order_id)
 
