@@ -83,6 +83,12 @@ class PartitionHolding:
     free_since: datetime | None  # when it was let go or its lease ran out
 
 
+def recorded_count(conn: Connection, name: str) -> int | None:
+    """How many partitions subscription `name` was recorded with (None: not yet run)."""
+    found = conn.execute(_COUNT, {"name": name}).scalar()
+    return None if found is None else int(found)
+
+
 def default_holder() -> str:
     """This process, as status pages name lease holders: host and pid."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -96,7 +102,7 @@ class Leases:
     def partitions(self, conn: Connection, name: str, default: int) -> int:
         """How many partitions subscription `name` runs as: as first recorded, else
         `default` (recorded now)."""
-        found = conn.execute(_COUNT, {"name": name}).scalar()
+        found = recorded_count(conn, name)
         if found is None:
             conn.execute(_REGISTER, {"name": name, "partitions": check_count(default)})
             found = conn.execute(_COUNT, {"name": name}).scalar_one()

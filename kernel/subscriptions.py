@@ -25,7 +25,14 @@ from kernel.driver import autocommit
 from kernel.errors import CheckpointMoved, Fenced, Retired
 from kernel.event_store import START, Checkpoint, EventStore, RecordedEvent, UndecodableEvent
 from kernel.horizon import RunningWriter, horizon_and_writers, running_writers
-from kernel.leases import Held, Lease, Leases, PartitionHolding, default_holder
+from kernel.leases import (
+    Held,
+    Lease,
+    Leases,
+    PartitionHolding,
+    default_holder,
+    recorded_count,
+)
 from kernel.logging import bind_correlation
 from kernel.partitions import slots_of
 
@@ -109,10 +116,11 @@ class PostgresSubscriber:
             lease.confirm(conn)
 
 
-_READ_CHECKPOINT = (
+_CHECKPOINT = (
     "SELECT transaction_id, position FROM subscriptions WHERE name = :name AND partition = :p"
 )
-_READ_CHECKPOINT_FOR_UPDATE = text(_READ_CHECKPOINT + " FOR UPDATE")
+_READ_CHECKPOINT = text(_CHECKPOINT)
+_READ_CHECKPOINT_FOR_UPDATE = text(_CHECKPOINT + " FOR UPDATE")
 _STORE_CHECKPOINT = text(
     """
     INSERT INTO subscriptions (name, partition, transaction_id, position, updated_at)
@@ -126,7 +134,7 @@ _STORE_CHECKPOINT = text(
 def read_checkpoint(
     conn: Connection, name: str, partition: int = 0, *, for_update: bool = False
 ) -> Checkpoint:
-    query = _READ_CHECKPOINT_FOR_UPDATE if for_update else text(_READ_CHECKPOINT)
+    query = _READ_CHECKPOINT_FOR_UPDATE if for_update else _READ_CHECKPOINT
     row = conn.execute(query, {"name": name, "p": partition}).first()
     return Checkpoint(row[0], row[1]) if row else START
 
@@ -224,17 +232,14 @@ class SubscriptionRunner:
     def partitions(self, conn: Connection, subscriber: Subscriber) -> int:
         """The subscriber's partition count, recorded on first use (raises Retired for a
         retired read-model generation, which must not be recorded again)."""
-        with conn.begin():
-            found = conn.execute(
-                text("SELECT max(partitions) FROM subscription_partitions WHERE name = :name"),
-                {"name": subscriber.name},
-            ).scalar()
+        with autocommit(conn):
+            found = recorded_count(conn, subscriber.name)
         if found is None:
             subscriber.checkpoint(conn, 0)
             with conn.begin():
                 found = self.leases.partitions(conn, subscriber.name, self.default_partitions)
-        self._counts[subscriber.name] = int(found)
-        return int(found)
+        self._counts[subscriber.name] = found
+        return found
 
     def _partition_count(self, conn: Connection, subscriber: Subscriber) -> int:
         """`partitions`, remembered: a subscription's count never changes while it runs (a

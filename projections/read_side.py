@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine, text
 
 from kernel.event_store import START, Checkpoint, ConsistencyToken, EventStore, RecordedEvent
 from kernel.horizon import HELD_BACK_AFTER, RunningWriter
+from kernel.leases import recorded_count
 from kernel.partitions import partition_of
 from kernel.redis_subscriber import RedisSubscriber
 from kernel.subscriptions import (
@@ -180,13 +181,10 @@ class ReadSide:
     def _partition_count(self, conn: Connection, subscriber: Subscriber) -> int:
         count = self._partitions.get(subscriber.name)
         if count is None:
-            count = conn.execute(
-                text("SELECT max(partitions) FROM subscription_partitions WHERE name = :name"),
-                {"name": subscriber.name},
-            ).scalar()
+            count = recorded_count(conn, subscriber.name)
             if count is None:
                 return self.runner.default_partitions  # not run yet: nothing applied
-            self._partitions[subscriber.name] = count = int(count)
+            self._partitions[subscriber.name] = count
         return count
 
     def _backlog(
