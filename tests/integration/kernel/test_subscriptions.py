@@ -7,6 +7,7 @@ import time
 from sqlalchemy import Connection, text
 
 from config.bootstrap import Application
+from kernel import horizon
 from kernel.event_store import EventStore, RecordedEvent
 from kernel.messages import Event, Metadata
 from kernel.subscriptions import PostgresSubscriber, SubscriptionRunner
@@ -71,6 +72,11 @@ def test_out_of_order_commits_are_applied_once_each_in_log_order(
         with application.engine.connect() as conn:
             for version in range(2000):
                 with conn.begin():
+                    # Declare and take a transaction id before the append, as a command
+                    # that writes elsewhere first does, so commits often land out of
+                    # position order.
+                    horizon.declare_writer(conn)
+                    conn.execute(text("SELECT pg_current_xact_id()"))
                     store.append(
                         conn, stream_id=f"writer-{n}", stream_type="tally",
                         expected_version=version, events=[(Counted(version), Metadata())],
