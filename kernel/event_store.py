@@ -66,6 +66,8 @@ class ConsistencyToken:
         numbers = [int(part) for part in parts]
         if any(number < 0 for number in numbers):
             raise ValueError("negative checkpoint")
+        if any(number > BIGINT_MAX for number in numbers):
+            raise ValueError("beyond any place in the log")  # both are bigints in PostgreSQL
         slot = numbers[2] if len(numbers) == 3 else None
         if slot is not None and slot >= SLOTS:
             raise ValueError("no such slot")
@@ -73,6 +75,7 @@ class ConsistencyToken:
 
 
 START = Checkpoint()
+BIGINT_MAX = 2**63 - 1
 UNIQUE_VIOLATION = "23505"
 
 
@@ -196,6 +199,11 @@ _READ_ALL_SOME_PAYLOADS = text(
 )
 
 
+_HOLDS = text(
+    "SELECT EXISTS (SELECT FROM events WHERE position = :position"
+    " AND transaction_id = CAST(CAST(:tx AS text) AS xid8)"
+    " AND (CAST(:slot AS smallint) IS NULL OR slot = CAST(:slot AS smallint)))"
+)
 _HEAD = text(
     "SELECT transaction_id::text::bigint, position, recorded_at FROM events"
     " ORDER BY events.transaction_id DESC, events.position DESC LIMIT 1"
@@ -433,6 +441,16 @@ class EventStore:
                 self._about, params
             )
         ]
+
+    def holds(self, conn: Connection, token: ConsistencyToken) -> bool:
+        """Whether the log holds the event `token` names (in its slot, if it names one):
+        a token a command answered with always does, once that answer was sent."""
+        params = {
+            "tx": token.checkpoint.transaction_id,
+            "position": token.checkpoint.position,
+            "slot": token.slot,
+        }
+        return bool(conn.execute(_HOLDS, params).scalar())
 
     def head(
         self, conn: Connection, slots: Collection[int] | None = None

@@ -5,7 +5,10 @@
 Every answer says how far behind the log its read model is (`read_model` in the
 body, `X-Read-Model-Lag` / `X-Read-Model-Lag-Seconds` headers). Given a command's
 consistency token, a query first waits (bounded) until the read model has
-applied that command; if the bound runs out it answers anyway, marked stale.
+applied that command; if the bound runs out it answers anyway, marked stale (and
+a document it does not hold yet is 503 not-visible-yet, not 404). A token naming no
+event in the log is refused at once. Waiting queries share one watcher per process
+(projections.progress), so waiters add no database load.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import request
 from flask_smorest import Blueprint
@@ -35,7 +38,7 @@ from projections.queries import (
     SalesByDay,
     TopProducts,
 )
-from projections.read_side import Freshness, ProjectionStatus, ReadSide
+from projections.read_side import Freshness, NotInLog, ProjectionStatus, ReadSide
 from projections.schemas import (
     AdminOrderDetailSchema,
     AdminOrdersArgsSchema,
@@ -53,6 +56,11 @@ from projections.schemas import (
 )
 
 _CUSTOMER = "shop.customer_id"  # request.environ key
+NOT_VISIBLE_YET = (
+    "The consistency token's write is not applied yet, so the order may exist "
+    "(problem type /problems/not-visible-yet; retry after Retry-After)"
+)
+RETRY_NOT_VISIBLE_AFTER = 1  # seconds
 
 LAG_HEADERS = {
     "X-Read-Model-Lag": {"description": "Events the read model is behind the log",
@@ -114,7 +122,8 @@ def blueprint(
     @customer_only
     @blp.arguments(ConsistencySchema(), location="query")
     @blp.response(200, OrderDetailSchema, headers=LAG_HEADERS)
-    @problem(blp, 404, "No such order among the customer's orders (yet)")
+    @problem(blp, 404, "No such order among the customer's orders")
+    @problem(blp, 503, NOT_VISIBLE_YET)
     def my_order(
         args: dict[str, Any], order_id: uuid.UUID
     ) -> tuple[dict[str, Any], dict[str, str]]:
@@ -123,7 +132,7 @@ def blueprint(
         with reading(read_side, "order_detail", args) as (conn, found):
             document = OrderDetail(conn)(found.generation, str(order_id))
         if document is None or document["customer_id"] != customer_id:
-            reject(404, "No such order.", headers=found.headers)
+            missing(found)
         return {"order": document, "read_model": found.described}, found.headers
 
     @blp.route("/admin/api/orders", methods=["GET"])
@@ -146,7 +155,8 @@ def blueprint(
     @admin_only
     @blp.arguments(ConsistencySchema(), location="query")
     @blp.response(200, AdminOrderDetailSchema, headers=LAG_HEADERS)
-    @problem(blp, 404, "No such order (yet)")
+    @problem(blp, 404, "No such order")
+    @problem(blp, 503, NOT_VISIBLE_YET)
     def order_with_history(
         args: dict[str, Any], order_id: uuid.UUID
     ) -> tuple[dict[str, Any], dict[str, str]]:
@@ -157,7 +167,7 @@ def blueprint(
             if document is not None:
                 history = OrderHistory(read_side.store, conn)(str(order_id))
         if document is None:
-            reject(404, "No such order.", headers=found.headers)
+            missing(found)
         body = {"order": document, "history": history, "read_model": found.described}
         return body, found.headers
 
@@ -225,9 +235,29 @@ def fresh(
     token = args.get("consistency_token") or request.headers.get("X-Consistency-Token")
     try:
         freshness = read_side.freshness(name, token, conn)
+    except NotInLog:
+        reject(
+            422,
+            "The consistency token names no event in the log: it was not issued here.",
+            errors={"consistency_token": ["Names no event in the log."]},
+        )
     except ValueError:
         reject(422, "The consistency token is malformed.", errors={"consistency_token": ["bad"]})
     return Fresh(freshness.generation, _described(name, freshness), _headers(freshness))
+
+
+def missing(found: Fresh) -> NoReturn:
+    """Answer a document the read model does not hold: 404 when the read model has applied
+    the caller's consistency token (or none was given), else 503 not-visible-yet, since the
+    caller's own write may be what it has not applied yet."""
+    if found.described["stale"]:
+        reject(
+            503,
+            "The read model has not applied your write yet; try again shortly.",
+            code="not_visible_yet",
+            headers={**found.headers, "Retry-After": str(RETRY_NOT_VISIBLE_AFTER)},
+        )
+    reject(404, "No such order.", headers=found.headers)
 
 
 @contextmanager

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from kernel.subscriptions import (
 )
 from projections import generations
 from projections.generations import Generations
+from projections.progress import ProgressWatch
 from projections.projection import PostgresProjection, Projection
 
 
@@ -33,6 +33,10 @@ class Freshness:
     lag_events: int
     lag_seconds: float
     stale: bool  # a consistency token was given and the wait for it ran out
+
+
+class NotInLog(ValueError):
+    """A consistency token names no event in the log: no wait would ever see it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +75,7 @@ class ReadSide:
         self.runner = runner
         self.projections = {projection.name: projection for projection in projections}
         self.wait_timeout = wait_timeout
-        self.poll_interval = poll_interval
+        self.progress = ProgressWatch(self._positions, poll_interval)
         # The generation queries last found active, per read model: a guess each query
         # checks in a round trip it makes anyway (see `_reached`), never trusted blindly.
         self._active: dict[str, int] = {}
@@ -118,8 +122,9 @@ class ReadSide:
     ) -> Freshness:
         """Wait (bounded) until the read model has applied `token`, then measure its lag.
 
-        A malformed token raises ValueError. Sync read models are fresh at commit. Pass
-        the query's own `conn` (from `connect`) to spare a pool checkout.
+        A malformed token raises ValueError, one naming no event in the log NotInLog, at
+        once. Sync read models are fresh at commit. Pass the query's own `conn` (from
+        `connect`) to spare a pool checkout.
         """
         wanted = ConsistencyToken.parse(token) if token else None
         projection = self.projection(name)
@@ -135,14 +140,17 @@ class ReadSide:
             return Freshness(generations.read(conn, projection.name).active, 0, 0.0, False)
         stale = False
         generation, checkpoints = self._position(conn, projection)
-        if wanted is not None:
-            deadline = time.monotonic() + self.wait_timeout
-            while not _reached(checkpoints, wanted):
-                if time.monotonic() >= deadline:
-                    stale = True
-                    break
-                time.sleep(self.poll_interval)
+        if wanted is not None and not _reached(checkpoints, wanted):
+            if not self.store.holds(conn, wanted):
+                raise NotInLog(f"no event in the log at {wanted}")
+            found = self.progress.wait(
+                projection.name, lambda position: _reached(position[1], wanted), self.wait_timeout
+            )
+            if found is None:
+                stale = True
                 generation, checkpoints = self._position(conn, projection)
+            else:
+                generation, checkpoints = found
         lag, oldest = self._backlog(conn, checkpoints)
         seconds = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
         return Freshness(generation, lag, max(seconds, 0.0), stale)
@@ -177,6 +185,12 @@ class ReadSide:
                 self._active[name] = generation
                 return generation, found
             generation = active  # a rebuild switched since: read the new one's checkpoints
+
+    def _positions(self, names: list[str]) -> dict[str, tuple[int, list[Checkpoint]]]:
+        """`_position` of each named read model, on one connection: what the progress
+        watch reads for the queries waiting on them."""
+        with self.connect() as conn:
+            return {name: self._position(conn, self.projection(name)) for name in names}
 
     def _partition_count(self, conn: Connection, subscriber: Subscriber) -> int:
         count = self._partitions.get(subscriber.name)

@@ -1,10 +1,12 @@
 """With no worker, a query given a consistency token waits only up to the bound, then
-answers with what it has, marked stale; a malformed token is a 422 problem."""
+answers with what it has, marked stale (a document it lacks is "not visible yet", not
+"not found"); a malformed token, or one naming no event, is a 422 problem at once."""
 
 from __future__ import annotations
 
 import dataclasses
 import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -82,9 +84,15 @@ def test_a_query_waits_for_its_token_only_up_to_the_bound_then_answers_stale(
         f"/api/orders/{placed['order_id']}",
         headers=headers | {"X-Consistency-Token": placed["consistency_token"]},
     )
+    assert response.status_code == 503
+    assert response.content_type == "application/problem+json"
+    assert response.get_json()["type"] == "/problems/not-visible-yet"
+    assert int(response.headers["Retry-After"]) >= 1
+    assert response.headers["X-Read-Model-Stale"] == "true"
+
+    response = client.get(f"/api/orders/{uuid.uuid4()}", headers=headers)  # no token: no wait
     assert response.status_code == 404
     assert response.content_type == "application/problem+json"
-    assert response.headers["X-Read-Model-Stale"] == "true"
 
     response = client.get("/api/orders", headers=headers)  # no token: no wait, not stale
     assert response.status_code == 200
@@ -134,3 +142,29 @@ def test_a_malformed_consistency_token_is_a_422_problem(
     body = response.get_json()
     assert body["status"] == 422
     assert "consistency_token" in body["errors"]
+
+
+def test_a_token_naming_no_event_is_refused_at_once(
+    impatient: tuple[Application, Flask],
+) -> None:
+    application, app = impatient
+    Shop(application.bus).add_products(CATALOG)
+    client = app.test_client()
+    headers = _customer(client)
+    placed = _place(client, headers)
+    tx, position, slot = (int(part) for part in placed["consistency_token"].split("."))
+    forged = [
+        "99999999999999999999.1",  # beyond any bigint
+        f"{tx}.{position + 1000}",  # beyond the log's head
+        f"{tx + 1000}.{position}.{slot}",  # no such transaction
+        f"{tx}.{position}.{(slot + 1) % 64}",  # the event is in another slot
+    ]
+
+    for token in forged:
+        for path in ("/api/orders", f"/api/orders/{placed['order_id']}"):
+            started = time.monotonic()
+            response = client.get(f"{path}?consistency_token={token}", headers=headers)
+            assert time.monotonic() - started < BOUND, token  # no wait at all
+            assert response.status_code == 422, token
+            assert response.content_type == "application/problem+json"
+            assert "consistency_token" in response.get_json()["errors"]
