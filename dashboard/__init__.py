@@ -14,7 +14,7 @@ __all__ = ["Services", "init_app"]
 def init_app(app: Flask, services: Services) -> None:
     """Serve the dashboard under /admin (and RQ's own under /admin/rq if asked)."""
     parent = common.parent()
-    auth.attach(parent, services.admin_token)
+    auth.attach(parent, services.admin_token, services.redis)
     for name, template_filter in filters.FILTERS.items():
         parent.add_app_template_filter(template_filter, name)
     for group in (orders, sales, projections, sagas, inventory):

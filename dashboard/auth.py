@@ -1,8 +1,12 @@
 """Signing in with the admin token, and the guards in front of every page.
 
-The session cookie (signed by Flask with SECRET_KEY, HttpOnly, SameSite=Lax)
-holds no token: only an HMAC of the admin token, so changing ADMIN_TOKEN signs
-everyone out, and a per-session CSRF token that every form posts back.
+Each sign-in is a session record in Redis (`Sessions`): a random id, expiring with
+the session, holding only an HMAC of the admin token it signed in with. The session
+cookie (signed by Flask with SECRET_KEY, HttpOnly, SameSite=Lax) holds no token:
+only that id and a per-session CSRF token that every form posts back. Every page
+asks Redis for the record, so signing out (which deletes it) ends the session for
+every copy of the cookie at once, and changing ADMIN_TOKEN signs everyone out. With
+Redis down nobody is signed in: pages answer 503.
 """
 
 from __future__ import annotations
@@ -11,22 +15,67 @@ import hashlib
 import hmac
 import logging
 import secrets
+from datetime import timedelta
 from functools import partial
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, redirect, request, session, url_for
+from flask import Blueprint, Response, current_app, redirect, request, session, url_for
+from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dashboard.common import page, problem
 
 log = logging.getLogger("dashboard.auth")
 
 OPEN_ENDPOINTS = {"dashboard.login", "dashboard.static"}
+STORE_DOWN = (RedisConnectionError, RedisTimeoutError)
+_SESSIONS = "shop.dashboard.sessions"  # app.extensions key
+_SIGNED_IN = "shop.dashboard.signed_in"  # request.environ key
 
 
-def attach(parent: Blueprint, admin_token: str) -> None:
+class Sessions:
+    """Dashboard sessions in Redis: one key per session, named by a hash of its id (the
+    id itself is only in the cookie), holding the fingerprint of the admin token it
+    signed in with, and expiring when the session would."""
+
+    KEY = "shop:dashboard:session:"
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    def start(self, fingerprint: str, lifetime: timedelta) -> str:
+        """A new session for `fingerprint`; returns its id (for the cookie)."""
+        session_id = secrets.token_urlsafe(32)
+        self.redis.set(self._key(session_id), fingerprint, ex=lifetime)
+        return session_id
+
+    def holds(self, session_id: object, fingerprint: str) -> bool:
+        """The session `session_id` still exists and signed in with `fingerprint`."""
+        if not isinstance(session_id, str):
+            return False
+        held = self.redis.get(self._key(session_id))
+        return isinstance(held, bytes) and hmac.compare_digest(held, fingerprint.encode())
+
+    def end(self, session_id: object) -> None:
+        if isinstance(session_id, str):
+            self.redis.delete(self._key(session_id))
+
+    def _key(self, session_id: str) -> str:
+        return self.KEY + hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def attach(parent: Blueprint, admin_token: str, redis: Redis) -> None:
     """Put the guards, the login and logout views and the forms' template helpers
-    on the dashboard's `parent` blueprint; `admin_token` is what signs in."""
+    on the dashboard's `parent` blueprint; `admin_token` is what signs in, `redis`
+    where the sessions are kept."""
+    sessions = Sessions(redis)
+
+    @parent.record_once
+    def keep(state: BlueprintSetupState) -> None:  # for `signed_in` (RQ's pages ask too)
+        state.app.extensions[_SESSIONS] = sessions
 
     @parent.app_context_processor
     def forms() -> dict[str, object]:
@@ -39,8 +88,13 @@ def attach(parent: Blueprint, admin_token: str) -> None:
             log.warning("dashboard form refused: bad CSRF token", extra={"path": request.path})
             message = "This form has expired or came from another site. Reload the page and retry."
             return problem(400, message)
-        if request.endpoint in OPEN_ENDPOINTS or signed_in(admin_token):
+        if request.endpoint == "dashboard.static":
             return None
+        try:  # the login form too: with Redis down, signing in would fail anyway
+            if signed_in(admin_token) or request.endpoint in OPEN_ENDPOINTS:
+                return None
+        except STORE_DOWN as error:
+            return _store_down(error)
         target = request.full_path if request.method == "GET" else url_for("dashboard.orders.index")
         return redirect(url_for("dashboard.login", next=target.rstrip("?")))
 
@@ -62,13 +116,21 @@ def attach(parent: Blueprint, admin_token: str) -> None:
                 error="That is not the admin token.",
                 refresh=False,
             )
+        try:
+            sessions.end(session.get("id"))  # this browser's earlier session, if any
+            lifetime = current_app.permanent_session_lifetime
+            session_id = sessions.start(_fingerprint(admin_token), lifetime)
+        except STORE_DOWN as error:
+            return _store_down(error)
         session.clear()
-        session["admin"] = _fingerprint(admin_token)
+        session["id"] = session_id
         session["csrf"] = secrets.token_urlsafe(32)
         return redirect(wanted, code=303)
 
     @parent.post("/logout")
     def logout() -> ResponseReturnValue:
+        """Ends the session in Redis, so a copy of the cookie stops working too."""
+        sessions.end(session.get("id"))
         session.clear()
         return redirect(url_for("dashboard.login"), code=303)
 
@@ -82,9 +144,17 @@ def csrf_token() -> str:
 
 
 def signed_in(admin_token: str) -> bool:
-    """This browser signed in with `admin_token`."""
-    held = session.get("admin")
-    return isinstance(held, str) and hmac.compare_digest(held, _fingerprint(admin_token))
+    """This browser's session record says it signed in with `admin_token` (and it has not
+    signed out or expired since). Redis is asked once per request (the answer is kept in
+    the WSGI environ, which lives exactly as long as the request); it is False until
+    Redis answers, so a page drawn after Redis failed shows no menu. Raises Redis's
+    ConnectionError or TimeoutError when Redis cannot be reached."""
+    if _SIGNED_IN not in request.environ:
+        request.environ[_SIGNED_IN] = False
+        sessions: Sessions = current_app.extensions[_SESSIONS]
+        held = sessions.holds(session.get("id"), _fingerprint(admin_token))
+        request.environ[_SIGNED_IN] = held
+    return bool(request.environ[_SIGNED_IN])
 
 
 def same_origin() -> bool:
@@ -103,6 +173,16 @@ def _csrf_ok() -> bool:
 def _fingerprint(token: str) -> str:
     key = str(current_app.secret_key or "").encode()
     return hmac.new(key, b"dashboard-admin:" + token.encode(), hashlib.sha256).hexdigest()
+
+
+def _store_down(error: Exception) -> Response:
+    """Nobody can be let in while Redis (where the sessions are) cannot be reached."""
+    log.warning("dashboard sessions unavailable", extra={"error": str(error)[:300]})
+    request.environ[_SIGNED_IN] = False  # the error page asks too
+    message = "Sign-ins cannot be checked: Redis is unavailable. Try again shortly."
+    response = problem(503, message)
+    response.headers["Retry-After"] = "2"
+    return response
 
 
 def _local(target: str | None) -> str:
