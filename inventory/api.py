@@ -7,13 +7,19 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from inventory.commands import AddProduct, ChangePrice, RestockProduct
 from inventory.schemas import NewProductSchema, PriceSchema, ProductAcceptedSchema, RestockSchema
 from kernel.auth import Authenticator
 from kernel.command_bus import CommandBus
-from kernel.http import BearerAuth, Commands, command_metadata, documented_problem, guarded
+from kernel.http import (
+    BearerAuth,
+    Blueprint,
+    Commands,
+    command_metadata,
+    documented_problem,
+    guarded,
+)
 from kernel.money import Money
 
 

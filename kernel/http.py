@@ -1,4 +1,5 @@
-"""HTTP edge shared by the contexts: RFC 7807 problem responses for every error."""
+"""HTTP edge shared by the contexts: RFC 7807 problem responses for every error, and
+the strict JSON parsing of every request body."""
 
 from __future__ import annotations
 
@@ -6,12 +7,16 @@ import functools
 import http
 import re
 from collections.abc import Callable, Mapping
+from json import JSONDecodeError
 from typing import Any, NoReturn
 
+import flask_smorest
 import marshmallow as ma
-from flask import Response, json, request
+import orjson
+from flask import Request, Response, json, request
 from flask_smorest import Api, abort
 from flask_smorest.utils import prepare_response
+from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException
 
 from kernel.auth import Authenticator, AuthError, Principal
@@ -106,6 +111,71 @@ def _detail(error: HTTPException, has_errors: bool) -> str | None:
     if has_errors:
         return "The request has invalid fields; see errors."
     return error.description
+
+
+# --- strict JSON bodies ------------------------------------------------------------
+# The stdlib json (webargs' default) accepts a lone UTF-16 surrogate ("\ud800"), which
+# no UTF-8 store can hold, and fails with a RecursionError or a ValueError (a 500) on deep
+# nesting and on integers of over 4,300 digits. orjson refuses all three as malformed.
+
+# Our bodies nest 3 deep. orjson stops at 1024 levels, but the payment webhook re-reads its
+# body with Flask's get_json and stores it with json.dumps, both recursive: keep far below.
+MAX_JSON_DEPTH = 64
+JSON_RULES = (
+    f"Send UTF-8 JSON without lone surrogates, nested at most {MAX_JSON_DEPTH} levels deep,"
+    " with numbers within a double's range."
+)
+
+
+def loads_json(body: bytes) -> Any:
+    """Parse a request body strictly; raises JSONDecodeError (whose `doc` is the body, so
+    empty for an empty body) on malformed JSON, a lone surrogate, nesting deeper than
+    MAX_JSON_DEPTH or a number a double cannot hold."""
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        # orjson leaves `doc` empty for bytes it cannot decode: keep it the body.
+        raise JSONDecodeError(error.msg, body.decode(errors="replace"), error.pos) from None
+    if _nesting_exceeds(value, MAX_JSON_DEPTH):
+        raise JSONDecodeError("depth limit exceeded", body.decode(errors="replace"), 0)
+    return value
+
+
+def _nesting_exceeds(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest deeper than `limit` in `value`, level by level
+    (no recursion: the point is to refuse what would exhaust it)."""
+    level, depth = [value], 0
+    while level := [item for item in level if isinstance(item, dict | list)]:
+        depth += 1
+        if depth > limit:
+            return True
+        level = [
+            child for item in level for child in (item.values() if isinstance(item, dict) else item)
+        ]
+    return False
+
+
+class StrictJSONParser(FlaskParser):
+    """webargs' Flask parser reading JSON bodies with `loads_json`."""
+
+    def _raw_load_json(self, req: Request) -> Any:
+        if not is_json_request(req):
+            return ma.missing  # as webargs does: a body that is not JSON is missing
+        return loads_json(req.get_data(cache=True))
+
+    def _handle_invalid_json_error(
+        self, error: Any, req: Request, *args: Any, **kwargs: Any
+    ) -> NoReturn:
+        reason = getattr(error, "msg", None) or str(error)
+        abort(400, messages={"json": [f"Invalid JSON body ({reason}). {JSON_RULES}"]})
+        raise AssertionError("abort returned")
+
+
+class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]  # no type hints
+    """flask-smorest's Blueprint whose `arguments` parse JSON bodies strictly: malformed
+    or hostile JSON is a 400 problem, before a view or the database sees it."""
+
+    ARGUMENTS_PARSER = StrictJSONParser()
 
 
 # --- the command side of an endpoint: who is asking, dispatch, answer -------------

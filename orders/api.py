@@ -7,11 +7,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask_smorest import Blueprint
-
 from kernel.auth import Authenticator
 from kernel.command_bus import CommandBus
-from kernel.http import BearerAuth, Commands, command_metadata, documented_problem, guarded
+from kernel.http import (
+    BearerAuth,
+    Blueprint,
+    Commands,
+    command_metadata,
+    documented_problem,
+    guarded,
+)
 from kernel.messages import new_id
 from orders.commands import CancelOrder, PlaceOrder, RegisterCustomer, ShipOrder
 from orders.domain import customer_id_for

@@ -12,7 +12,6 @@ from typing import Any
 
 import marshmallow as ma
 from flask import request
-from flask_smorest import Blueprint
 from marshmallow import validate
 
 from kernel.auth import Authenticator
@@ -20,6 +19,7 @@ from kernel.command_bus import CommandBus
 from kernel.errors import ConcurrencyError
 from kernel.http import (
     BearerAuth,
+    Blueprint,
     Commands,
     View,
     command_metadata,

@@ -21,13 +21,12 @@ from datetime import date
 from typing import Any, NoReturn
 
 from flask import request
-from flask_smorest import Blueprint
 from redis import Redis
 from sqlalchemy import Connection
 
 from kernel.auth import Authenticator
 from kernel.horizon import HELD_BACK_AFTER
-from kernel.http import BearerAuth, documented_problem, guarded, reject
+from kernel.http import BearerAuth, Blueprint, documented_problem, guarded, reject
 from kernel.status_api import running_writer, subscription_status
 from projections.queries import (
     OrderDetail,

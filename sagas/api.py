@@ -8,12 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 from marshmallow import validate
 from sqlalchemy import Engine
 
 from kernel.auth import Authenticator
-from kernel.http import BearerAuth, guarded
+from kernel.http import BearerAuth, Blueprint, guarded
 from kernel.status_api import SubscriptionStatusSchema
 from sagas import store
 
