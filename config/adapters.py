@@ -9,6 +9,7 @@ from sqlalchemy import Connection
 from inventory import queries as inventory
 from kernel.unit_of_work import UnitOfWork, lock_streams
 from orders.ports import CatalogEntry
+from payments import queries as payments
 from projections import catalog
 
 
@@ -27,6 +28,13 @@ class InventoryCatalog:
             elif (product := inventory.product(uow, sku)) is not None:
                 entries[sku] = CatalogEntry(sku, product.name, product.price)
         return entries
+
+
+class PaymentsLedger:
+    """Orders' payment ledger port: the payment aggregate's own answer."""
+
+    def refunded(self, uow: UnitOfWork, order_id: str) -> bool:
+        return payments.refunded(uow, order_id)
 
 
 def lock_stock(conn: Connection, skus: Collection[str]) -> None:

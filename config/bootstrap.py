@@ -21,7 +21,7 @@ import orders.events
 import orders.handlers
 import payments.events
 import payments.handlers
-from config.adapters import InventoryCatalog, lock_stock
+from config.adapters import InventoryCatalog, PaymentsLedger, lock_stock
 from config.database import make_engine
 from config.metrics import Metrics
 from config.queues import EVERY_SUBSCRIPTION, SAGAS, JobQueues
@@ -31,6 +31,7 @@ from kernel.command_bus import AfterCommit, CommandBus
 from kernel.event_store import EventStore, RecordedEvent
 from kernel.registry import EventRegistry
 from kernel.subscriptions import Subscriber, SubscriptionRunner
+from orders.domain import HoldLimits
 from payments.events import PaymentPending
 from payments.gateway import SimulatedGateway
 from payments.inbox import PaymentInbox
@@ -110,7 +111,12 @@ def bootstrap(settings: Settings) -> Application:
         middleware=[metrics.observe_command],
     )
     inventory.handlers.register(bus)
-    orders.handlers.register(bus, catalog=InventoryCatalog())
+    orders.handlers.register(
+        bus,
+        catalog=InventoryCatalog(),
+        payments=PaymentsLedger(),
+        limits=HoldLimits(settings.max_pending_orders, settings.max_reserved_units),
+    )
     payments.handlers.register(bus, gateway=SimulatedGateway())
     runner = SubscriptionRunner(
         engine,

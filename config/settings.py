@@ -9,8 +9,10 @@ from __future__ import annotations
 import hmac
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+from limits import parse_many
 
 from kernel.partitions import check_count
 
@@ -47,6 +49,12 @@ class Settings:
     webhook_tolerance: int = 300
     public_url: str | None = None
     metrics_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR; None: VAR_DIR/metrics
+    max_pending_orders: int = 5  # per customer, awaiting payment at once
+    max_reserved_units: int = 100  # per customer, in orders awaiting payment
+    registration_rate_limit: str = "10/hour"  # per client address
+    sign_in_rate_limit: str = "5/minute"  # per client address (dashboard sign-in)
+    order_rate_limit: str = "30/minute"  # per customer
+    trusted_proxies: int = 0  # reverse proxies in front that set X-Forwarded-For/-Proto
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -81,6 +89,12 @@ class Settings:
             metrics_dir=Path(env["PROMETHEUS_MULTIPROC_DIR"])
             if env.get("PROMETHEUS_MULTIPROC_DIR")
             else None,
+            max_pending_orders=_int(env, "MAX_PENDING_ORDERS", 5),
+            max_reserved_units=_int(env, "MAX_RESERVED_UNITS", 100),
+            registration_rate_limit=_rate(env, "REGISTRATION_RATE_LIMIT", "10/hour"),
+            sign_in_rate_limit=_rate(env, "SIGN_IN_RATE_LIMIT", "5/minute"),
+            order_rate_limit=_rate(env, "ORDER_RATE_LIMIT", "30/minute"),
+            trusted_proxies=_count(env, "TRUSTED_PROXIES", 0),
         )
 
     @property
@@ -115,6 +129,30 @@ class Settings:
     @property
     def api_url(self) -> str:
         return self.public_url or f"http://127.0.0.1:{self.port}"
+
+    def without_abuse_limits(self) -> Settings:
+        """A copy whose caps and rate limits never bind: for load generators and test
+        suites, where a few customers place hundreds of orders a second."""
+        unlimited = "1000000/second"
+        return replace(
+            self,
+            max_pending_orders=1_000_000,
+            max_reserved_units=1_000_000_000,
+            registration_rate_limit=unlimited,
+            sign_in_rate_limit=unlimited,
+            order_rate_limit=unlimited,
+        )
+
+    def abuse_limits(self) -> dict[str, str]:
+        """The caps and rate limits as the environment variables that set them, for
+        starting processes with this object's (a test's or a benchmark's) limits."""
+        return {
+            "MAX_PENDING_ORDERS": str(self.max_pending_orders),
+            "MAX_RESERVED_UNITS": str(self.max_reserved_units),
+            "REGISTRATION_RATE_LIMIT": self.registration_rate_limit,
+            "SIGN_IN_RATE_LIMIT": self.sign_in_rate_limit,
+            "ORDER_RATE_LIMIT": self.order_rate_limit,
+        }
 
     def require(self) -> tuple[str, str]:
         """The database and Redis URLs; raises if either is still unresolved."""
@@ -154,6 +192,25 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     if value < 0:
         raise ValueError(f"{name} must not be negative, got {value}")
     return value
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise ValueError(f"{name} must be a whole number, got {raw!r}")
+    return int(raw)
+
+
+def _rate(env: Mapping[str, str], name: str, default: str) -> str:
+    """A rate limit in the `limits` notation, e.g. "10/hour" or "5 per minute"."""
+    raw = (env.get(name) or default).strip()
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a rate such as 10/hour, got {raw!r}") from None
+    return raw
 
 
 def _names(env: Mapping[str, str], name: str, default: str) -> frozenset[str]:

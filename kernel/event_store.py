@@ -66,8 +66,8 @@ class ConsistencyToken:
         numbers = [int(part) for part in parts]
         if any(number < 0 for number in numbers):
             raise ValueError("negative checkpoint")
-        if any(number > BIGINT_MAX for number in numbers):
-            raise ValueError("beyond any place in the log")  # both are bigints in PostgreSQL
+        if numbers[0] > XID8_MAX or numbers[1] > BIGINT_MAX:
+            raise ValueError("beyond any place in the log")  # an xid8 and a bigint
         slot = numbers[2] if len(numbers) == 3 else None
         if slot is not None and slot >= SLOTS:
             raise ValueError("no such slot")
@@ -76,6 +76,7 @@ class ConsistencyToken:
 
 START = Checkpoint()
 BIGINT_MAX = 2**63 - 1
+XID8_MAX = 2**64 - 1
 UNIQUE_VIOLATION = "23505"
 
 

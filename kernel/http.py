@@ -232,14 +232,22 @@ class Commands:
         self.bus = bus
 
     def dispatch(
-        self, command: Command, metadata: Metadata, statuses: Mapping[str, int] = {}
+        self,
+        command: Command,
+        metadata: Metadata,
+        statuses: Mapping[str, int] = {},
+        *,
+        messages: Mapping[str, str] = {},
+        headers: Mapping[str, Mapping[str, str]] = {},
     ) -> Success:
         """Dispatch and return the success; a failure aborts with its problem response
-        (the status from `statuses` by failure code, else STATUS_BY_CODE, else 409)."""
+        (the status from `statuses` by failure code, else STATUS_BY_CODE, else 409; the
+        detail from `messages` by code, else the failure's own; `headers` by code)."""
         result = self.bus.dispatch(command, metadata)
         if isinstance(result, Failure):
             status = statuses.get(result.code) or STATUS_BY_CODE.get(result.code, 409)
-            reject(status, result.message, code=result.code)
+            message = messages.get(result.code, result.message)
+            reject(status, message, code=result.code, headers=dict(headers.get(result.code, {})))
         return result
 
 

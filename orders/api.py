@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import uuid
+from math import ceil
 from typing import Any
 
 from kernel.auth import Authenticator
@@ -35,11 +36,19 @@ from orders.schemas import (
 IDEMPOTENCY_IDS = uuid.UUID("0b5c1d52-8a3e-4f0c-b7d4-2f6e9c1a7e43")
 LOCATION = {"Location": {"description": "Where to read the order", "schema": {"type": "string"}}}
 PRICING_FAILURES = {"unknown_sku": 422, "mixed_currency": 422, "duplicate_sku": 422}
+HOLD_CAPS = ("too_many_pending_orders", "too_many_reserved_units")
+# The same answer whether or not the email is registered already would need the account
+# to be confirmed out of band; at least the answer does not echo the address back.
+EMAIL_TAKEN = "This email cannot be registered."
 UNAUTHORIZED = "Missing, forged or expired bearer token"
 
 
-def blueprint(bus: CommandBus, authenticator: Authenticator) -> Blueprint:
-    """The orders endpoints, dispatching through `bus`, callers checked by `authenticator`."""
+def blueprint(
+    bus: CommandBus, authenticator: Authenticator, *, holds_last: float = 60
+) -> Blueprint:
+    """The orders endpoints, dispatching through `bus`, callers checked by `authenticator`;
+    `holds_last` is how long an order awaiting payment may hold stock (the Retry-After of
+    a placement refused by a cap on holds)."""
     blp = Blueprint("orders", __name__, description="Customers placing and cancelling orders")
     auth, commands = BearerAuth(authenticator), Commands(bus)
     customer_only = guarded(
@@ -52,12 +61,17 @@ def blueprint(bus: CommandBus, authenticator: Authenticator) -> Blueprint:
     @blp.route("/api/customers", methods=["POST"])
     @blp.arguments(RegisterCustomerSchema())
     @blp.response(201, CustomerCreatedSchema)
-    @documented_problem(blp, 409, "The email is registered already")
+    @documented_problem(blp, 409, "The email cannot be registered")
+    @documented_problem(blp, 429, "Too many registrations from this address; see Retry-After")
     def register_customer(body: dict[str, str]) -> dict[str, str]:
         """Register a customer and get their bearer token."""
         customer_id = customer_id_for(body["email"])
         command = RegisterCustomer(customer_id, body["email"], body["name"])
-        commands.dispatch(command, command_metadata(f"customer:{customer_id}"))
+        commands.dispatch(
+            command,
+            command_metadata(f"customer:{customer_id}"),
+            messages={"email_taken": EMAIL_TAKEN},
+        )
         return {"customer_id": customer_id, "token": authenticator.issue(customer_id)}
 
     @blp.route("/api/orders", methods=["POST"])
@@ -68,6 +82,13 @@ def blueprint(bus: CommandBus, authenticator: Authenticator) -> Blueprint:
     @documented_problem(blp, 404, "The customer does not exist")
     @documented_problem(
         blp, 422, "Invalid fields, an unknown SKU, mixed currencies or a reused Idempotency-Key"
+    )
+    @documented_problem(
+        blp,
+        429,
+        "Too many orders awaiting payment (too_many_pending_orders) or units they hold"
+        " (too_many_reserved_units) for this customer, or too many placements a minute;"
+        " see Retry-After",
     )
     def place_order(body: dict[str, Any], headers: dict[str, str]) -> tuple[dict[str, str], Any]:
         """Place an order; payment and stock are settled asynchronously."""
@@ -82,7 +103,12 @@ def blueprint(bus: CommandBus, authenticator: Authenticator) -> Blueprint:
             payment_token=body["payment"]["token"],
         )
         metadata = command_metadata(f"customer:{customer_id}", command_id)
-        accepted = commands.dispatch(command, metadata, statuses=PRICING_FAILURES)
+        accepted = commands.dispatch(
+            command,
+            metadata,
+            statuses=PRICING_FAILURES | dict.fromkeys(HOLD_CAPS, 429),
+            headers={code: {"Retry-After": str(ceil(holds_last))} for code in HOLD_CAPS},
+        )
         placed = {
             "order_id": order_id,
             "status": "pending",

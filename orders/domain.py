@@ -117,6 +117,40 @@ def _priced(line: OrderLineRequest, entry: CatalogEntry) -> PricedLine:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Holds:
+    """A customer's orders awaiting payment (placed, not confirmed or cancelled) and the
+    units those reserve."""
+
+    orders: int
+    units: int
+
+
+@dataclass(frozen=True, slots=True)
+class HoldLimits:
+    """The most a customer may hold at once: an order whose payment never answers keeps
+    its stock until the payment timeout, so unbounded holds let a few accounts empty the
+    shelves for everyone."""
+
+    pending_orders: int
+    reserved_units: int
+
+    def check(self, held: Holds, units: int) -> None:
+        """Refuse one more order of `units` on top of `held`."""
+        if held.orders + 1 > self.pending_orders:
+            raise DomainError(
+                f"{held.orders} orders are awaiting payment; at most {self.pending_orders}"
+                " may be at once",
+                code="too_many_pending_orders",
+            )
+        if held.units + units > self.reserved_units:
+            raise DomainError(
+                f"orders awaiting payment hold {held.units} units; with {units} more that"
+                f" would pass the most, {self.reserved_units}",
+                code="too_many_reserved_units",
+            )
+
+
 class OrderStatus(StrEnum):
     PENDING = "pending"
     CONFIRMED = "confirmed"
@@ -190,10 +224,15 @@ class Order(Aggregate):
             )
         self.record(OrderCancelled(self.id, reason, cancelled_by, str(self.status)))
 
-    def ship(self, tracking_number: str) -> None:
+    def ship(self, tracking_number: str, *, payment_refunded: bool = False) -> None:
         if self.status is not OrderStatus.CONFIRMED:
             raise DomainError(
                 f"order {self.id} is {self.status}; only confirmed orders can be shipped",
+                code="order_not_shippable",
+            )
+        if payment_refunded:  # the saga is cancelling it; goods refunded must not leave
+            raise DomainError(
+                f"order {self.id} was refunded; it is being cancelled, not shipped",
                 code="order_not_shippable",
             )
         self.record(OrderShipped(self.id, tracking_number))

@@ -6,18 +6,21 @@ from collections.abc import Callable
 
 from kernel.command_bus import CommandBus
 from kernel.unit_of_work import UnitOfWork
+from orders import holds
 from orders.commands import CancelOrder, ConfirmOrder, PlaceOrder, RegisterCustomer, ShipOrder
-from orders.domain import Customer, Order
-from orders.ports import ProductCatalog
+from orders.domain import Customer, HoldLimits, Order
+from orders.ports import PaymentLedger, ProductCatalog
 
 
-def register(bus: CommandBus, catalog: ProductCatalog) -> None:
+def register(
+    bus: CommandBus, catalog: ProductCatalog, payments: PaymentLedger, limits: HoldLimits
+) -> None:
     """Register this context's command handlers."""
     bus.register(RegisterCustomer, register_customer)
-    bus.register(PlaceOrder, place_order_from(catalog))
+    bus.register(PlaceOrder, place_order_from(catalog, limits))
     bus.register(ConfirmOrder, confirm_order)
     bus.register(CancelOrder, cancel_order)
-    bus.register(ShipOrder, ship_order)
+    bus.register(ShipOrder, ship_order_from(payments))
 
 
 def register_customer(command: RegisterCustomer, uow: UnitOfWork) -> str:
@@ -27,7 +30,9 @@ def register_customer(command: RegisterCustomer, uow: UnitOfWork) -> str:
     return customer.id
 
 
-def place_order_from(catalog: ProductCatalog) -> Callable[[PlaceOrder, UnitOfWork], str]:
+def place_order_from(
+    catalog: ProductCatalog, limits: HoldLimits
+) -> Callable[[PlaceOrder, UnitOfWork], str]:
     def place_order(command: PlaceOrder, uow: UnitOfWork) -> str:
         uow.require(Customer, command.customer_id)  # a customer's stream exists once registered
         order = uow.load(Order, command.order_id) or Order(command.order_id)
@@ -39,6 +44,9 @@ def place_order_from(catalog: ProductCatalog) -> Callable[[PlaceOrder, UnitOfWor
             command.shipping_address,
             command.payment_token,
         )
+        units = sum(line.quantity for line in command.lines)
+        limits.check(holds.held_by(uow, command.customer_id), units)
+        holds.hold(uow, command.customer_id, order.id, units)
         uow.save(order)
         return order.id
 
@@ -48,6 +56,7 @@ def place_order_from(catalog: ProductCatalog) -> Callable[[PlaceOrder, UnitOfWor
 def confirm_order(command: ConfirmOrder, uow: UnitOfWork) -> str:
     order = uow.get(Order, command.order_id)
     order.confirm()
+    holds.release(uow, order.id)  # paid: its stock is sold, no longer held
     uow.save(order)
     return order.id
 
@@ -55,12 +64,17 @@ def confirm_order(command: ConfirmOrder, uow: UnitOfWork) -> str:
 def cancel_order(command: CancelOrder, uow: UnitOfWork) -> str:
     order = uow.get(Order, command.order_id)
     order.cancel(command.reason, command.cancelled_by, command.customer_id)
+    holds.release(uow, order.id)
     uow.save(order)
     return order.id
 
 
-def ship_order(command: ShipOrder, uow: UnitOfWork) -> str:
-    order = uow.get(Order, command.order_id)
-    order.ship(command.tracking_number)
-    uow.save(order)
-    return order.id
+def ship_order_from(payments: PaymentLedger) -> Callable[[ShipOrder, UnitOfWork], str]:
+    def ship_order(command: ShipOrder, uow: UnitOfWork) -> str:
+        order = uow.get(Order, command.order_id)
+        refunded = payments.refunded(uow, order.id)
+        order.ship(command.tracking_number, payment_refunded=refunded)
+        uow.save(order)
+        return order.id
+
+    return ship_order

@@ -26,3 +26,14 @@ class ProductCatalog(Protocol):
     """
 
     def describe(self, uow: UnitOfWork, skus: Collection[str]) -> Mapping[str, CatalogEntry]: ...
+
+
+class PaymentLedger(Protocol):
+    """Whether an order's payment was refunded, as the payments context knows it.
+
+    Contract: read inside the shipping command's transaction, holding the payment's
+    stream lock until it ends, so a refund and a shipment of one order are never each
+    decided on the other not having happened.
+    """
+
+    def refunded(self, uow: UnitOfWork, order_id: str) -> bool: ...

@@ -8,6 +8,7 @@
     deadline, no payment yet   -> ReleaseInventory + CancelOrder ("payment timed out")
     PaymentSucceeded too late  -> RefundPayment
     OrderCancelled after paid  -> RefundPayment + ReleaseInventory
+    PaymentRefunded, unshipped -> CancelOrder (then ReleaseInventory, as above)
     OrderShipped               -> CommitReservation
 
 `OrderFulfillment` decides (pure: state + event -> new state + commands); the
@@ -220,8 +221,14 @@ def note_commit(event: ReservationCommitted, state: FulfillmentState, at: Moment
 
 
 @reactions.on(PaymentRefunded)
-def note_refund(event: PaymentRefunded, state: FulfillmentState, at: Moment) -> Decision:
-    return Decision(replace(state, payment=Charge.REFUNDED))
+def cancel_refunded_order(event: PaymentRefunded, state: FulfillmentState, at: Moment) -> Decision:
+    refunded = replace(state, payment=Charge.REFUNDED)
+    if state.step is not Step.AWAITING_SHIPMENT:
+        return Decision(refunded)
+    # Refunded before it shipped (an admin refund): nobody paid for it, so it must not
+    # ship (ShipOrder refuses it meanwhile) and its stock goes back on sale.
+    cancel = CancelOrder(state.order_id, "payment refunded", CancelledBy.SYSTEM)
+    return Decision(replace(refunded, step=Step.CANCELLING), [cancel], "refunded, cancelling")
 
 
 class OrderFulfillment:

@@ -77,13 +77,14 @@ def redis_url(server_settings: Settings) -> Iterator[str]:
 def settings(
     database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Settings:
-    return Settings(
+    settings = Settings(
         database_url=database_url,
         redis_url=redis_url,
         admin_token="test-admin-token",
         secret_key="test-secret-key",
         var_dir=tmp_path_factory.mktemp("var"),
     )
+    return settings.without_abuse_limits()  # the tests of the limits set their own
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,8 @@ nothing running.
 
 from __future__ import annotations
 
+import http.client
+import re
 import subprocess
 import threading
 import time
@@ -18,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from redis import Redis
 from sqlalchemy import text
@@ -417,3 +420,38 @@ def assert_stock_consistent(application: Application, initial: Mapping[str, int]
         )
     for sku, stock in initial.items():
         assert available[sku] == stock - held[sku], (sku, available[sku], stock, held[sku])
+
+
+# --- the dashboard, as a browser ---------------------------------------------------
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class Browser:
+    """One cookie, sent as it is, and redirects not followed (http.client, by hand)."""
+
+    def __init__(self, base_url: str, cookie: str = "") -> None:
+        self.netloc = urlsplit(base_url).netloc
+        self.cookie = cookie
+        self.headers: dict[str, str] = {}  # the last response's
+
+    def __call__(
+        self, method: str, path: str, form: dict[str, str] | None = None
+    ) -> tuple[int, str, str]:
+        """(status, Location, body) of one request; a Set-Cookie replaces the cookie."""
+        headers = {"Cookie": self.cookie} if self.cookie else {}
+        body = urlencode(form).encode() if form is not None else None
+        if body is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        connection = http.client.HTTPConnection(self.netloc, timeout=15)
+        try:
+            connection.request(method, path, body, headers)
+            response = connection.getresponse()
+            answer = response.read().decode(errors="replace")
+            self.headers = dict(response.getheaders())
+            set_cookie = response.getheader("Set-Cookie")
+            if set_cookie:
+                self.cookie = set_cookie.split(";", 1)[0]
+            return response.status, response.getheader("Location") or "", answer
+        finally:
+            connection.close()

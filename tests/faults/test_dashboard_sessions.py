@@ -4,50 +4,19 @@ and someone copies the session cookie; once the operator signs out, replaying th
 
 from __future__ import annotations
 
-import http.client
-import re
 import time
 from collections import Counter
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from sqlalchemy import text
 
 from config.bootstrap import Application
 from config.settings import Settings
-from tests.faults.support import start_api
+from tests.faults.support import CSRF, Browser, start_api
 from tests.support.processes import Processes
 
 REPLAYS = 20  # spread over the API's two workers
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-class Browser:
-    """One cookie, sent as it is, and redirects not followed (http.client, by hand)."""
-
-    def __init__(self, base_url: str, cookie: str = "") -> None:
-        self.netloc = urlsplit(base_url).netloc
-        self.cookie = cookie
-
-    def __call__(
-        self, method: str, path: str, form: dict[str, str] | None = None
-    ) -> tuple[int, str, str]:
-        """(status, Location, body) of one request; a Set-Cookie replaces the cookie."""
-        headers = {"Cookie": self.cookie} if self.cookie else {}
-        body = urlencode(form).encode() if form is not None else None
-        if body is not None:
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        connection = http.client.HTTPConnection(self.netloc, timeout=15)
-        try:
-            connection.request(method, path, body, headers)
-            response = connection.getresponse()
-            answer = response.read().decode(errors="replace")
-            set_cookie = response.getheader("Set-Cookie")
-            if set_cookie:
-                self.cookie = set_cookie.split(";", 1)[0]
-            return response.status, response.getheader("Location") or "", answer
-        finally:
-            connection.close()
 
 
 def test_a_cookie_copied_before_sign_out_is_refused_after_it(

@@ -10,12 +10,13 @@ from sqlalchemy import text
 import inventory.handlers
 import orders.handlers
 import payments.handlers
-from config.adapters import InventoryCatalog
+from config.adapters import InventoryCatalog, PaymentsLedger
 from config.bootstrap import Application
 from kernel.aggregate import Aggregate
 from kernel.command_bus import CommandBus
 from kernel.messages import Metadata
 from kernel.unit_of_work import UnitOfWork
+from orders.domain import HoldLimits
 from payments.gateway import PaymentGateway, SimulatedGateway
 
 A = TypeVar("A", bound=Aggregate)
@@ -28,7 +29,14 @@ def snapshotting_bus(
     `interval` events."""
     bus = CommandBus(application.engine, application.store, snapshot_interval=interval)
     inventory.handlers.register(bus)
-    orders.handlers.register(bus, catalog=InventoryCatalog())
+    orders.handlers.register(
+        bus,
+        catalog=InventoryCatalog(),
+        payments=PaymentsLedger(),
+        limits=HoldLimits(
+            application.settings.max_pending_orders, application.settings.max_reserved_units
+        ),
+    )
     payments.handlers.register(bus, gateway=gateway or SimulatedGateway())
     bus.before_commit.append(application.read_side.apply_sync)
     return bus

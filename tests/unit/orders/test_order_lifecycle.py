@@ -84,6 +84,17 @@ def test_cancelling_a_cancelled_order_again_changes_nothing() -> None:
     assert order.pending_events == ()
 
 
+def test_an_order_whose_payment_was_refunded_cannot_ship() -> None:
+    order = given(CONFIRMED)
+
+    with pytest.raises(DomainError) as error:
+        order.ship("TRACK-1", payment_refunded=True)
+
+    assert error.value.code == "order_not_shippable"
+    assert "refunded" in error.value.message
+    assert order.pending_events == ()
+
+
 def test_a_shipped_order_cannot_be_cancelled() -> None:
     order = given(SHIPPED)
 

@@ -407,6 +407,30 @@ def test_the_refund_and_release_of_a_cancelled_order_update_the_state_only() -> 
     )
 
 
+# --- PaymentRefunded before shipping -> CancelOrder ------------------------------------
+
+
+def test_a_confirmed_order_refunded_before_shipping_is_cancelled_and_its_stock_released() -> None:
+    state = given(PLACED, RESERVED, PAID, CONFIRMED)
+
+    refunded = when(state, REFUNDED)
+    cancelled = when(refunded.state, CANCELLED_BY_SAGA)
+
+    assert refunded.commands == [CancelOrder(ORDER, "payment refunded", CancelledBy.SYSTEM)]
+    assert refunded.state == replace(state, step=Step.CANCELLING, payment=Charge.REFUNDED)
+    assert cancelled.commands == [ReleaseInventory(ORDER)]  # no second refund
+    assert cancelled.state.state is Progress.COMPENSATED
+
+
+def test_a_shipped_order_refunded_stays_shipped() -> None:
+    state = given(PLACED, RESERVED, PAID, CONFIRMED, SHIPPED)
+
+    decision = when(state, REFUNDED)
+
+    assert decision.commands == []
+    assert decision.state == replace(state, payment=Charge.REFUNDED)
+
+
 def test_an_order_cancelled_while_reserving_issues_nothing() -> None:
     decision = when(given(PLACED), CANCELLED_BY_CUSTOMER)
 
