@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 
@@ -35,6 +36,10 @@ RQ_OPTIONS = (
 )  # fmt: skip
 """What every shop RQ process is started with: its settings (and entry point), and a Redis
 client that waits out an outage (see config.worker)."""
+
+GUNICORN_CONFIG = Path(__file__).resolve().parents[1] / "gunicorn.conf.py"
+"""The API's gunicorn configuration, shipped at the project's root (where a plain
+`gunicorn wsgi:app` started there reads it too): `shop run` and the test suites use it."""
 
 
 def _settings(
@@ -87,11 +92,20 @@ def worker(burst: bool, rq_args: tuple[str, ...]) -> None:
 
 
 @main.command()
-@click.option("--workers", default=2, show_default=True, help="gunicorn worker processes")
-def run(workers: int) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="gunicorn worker processes  [default: gunicorn.conf.py's: WEB_CONCURRENCY, else"
+    " one per core, at least 2]",
+)
+def run(workers: int | None) -> None:
     """Migrate, seed, then serve the API with one RQ worker and RQ's cron until Ctrl-C."""
     settings = _settings("run", development=True)
     export(settings)  # the API and the workers start with the same configuration
+    address = f"127.0.0.1:{settings.port}"
+    # gunicorn.conf.py: gthread workers, timeouts, limits, no access log (the app logs).
+    api = api_command(address, *(["--workers", str(workers)] if workers else []))
     database_url, redis_url = settings.require()
     migrate_database(database_url)
     application = bootstrap(settings)
@@ -101,17 +115,24 @@ def run(workers: int) -> None:
         application.close()
     # Counters of processes from an earlier run would add up with this run's.
     shutil.rmtree(settings.prometheus_dir, ignore_errors=True)
-    address = f"127.0.0.1:{settings.port}"
     click.echo(f"API:         http://{address}/   (docs at /docs, dashboard at /admin)")
     click.echo(f"Admin token: {settings.admin_token}")
     click.echo(f"PostgreSQL:  {database_url}")
     click.echo(f"Redis:       {redis_url}   (rq info -u '{redis_url}')")
     click.echo("Ctrl-C stops the API and the workers; data stays in ./var")
-    # The app logs each request as a JSON line already; no second access log.
-    api = [sys.executable, "-m", "gunicorn", "--bind", address, "--workers", str(workers)]
-    api.append("wsgi:app")
     quiet = ("--logging_level", "WARNING")
     sys.exit(_supervise([api, worker_command(*quiet), cron_command("--logging-level", "WARNING")]))
+
+
+def api_command(bind: str, *gunicorn_args: str) -> list[str]:
+    """The `gunicorn wsgi:app` command line of the API, with the shipped configuration
+    (GUNICORN_CONFIG), listening on `bind`; `gunicorn_args` override the configuration."""
+    if not GUNICORN_CONFIG.is_file():
+        raise click.ClickException(f"{GUNICORN_CONFIG} is missing: run the shop from its checkout")
+    return [
+        sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONFIG),
+        "--bind", bind, *gunicorn_args, "wsgi:app",
+    ]  # fmt: skip
 
 
 def worker_command(*rq_args: str) -> list[str]:

@@ -7,11 +7,12 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, request, send_from_directory
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
+from swagger_ui_bundle import swagger_ui_path
 from werkzeug.exceptions import HTTPException
 
 import dashboard
@@ -31,6 +32,9 @@ from payments.api import WebhookKey
 
 log = logging.getLogger("config.flask_app")
 
+SWAGGER_UI_STATIC = "/docs/static"
+"""Where `/docs` loads Swagger UI's scripts and stylesheet from (see _serve_swagger_ui)."""
+
 
 def create_app(application: Application) -> Flask:
     """The API over `application`'s services; each blueprint gets the ones it uses."""
@@ -44,7 +48,10 @@ def create_app(application: Application) -> Flask:
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        # Swagger UI from the pinned swagger-ui-bundle package, served here: no CDN (the
+        # page works offline, and no third-party script runs where admins paste tokens).
+        OPENAPI_SWAGGER_UI_URL=f"{SWAGGER_UI_STATIC}/",
+        OPENAPI_SWAGGER_UI_CONFIG={"validatorUrl": None},  # no spec URL sent to its validator
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -53,6 +60,7 @@ def create_app(application: Application) -> Flask:
     )
     app.secret_key = settings.secret_key
     metrics.init_app(app, application)
+    _serve_swagger_ui(app)
     api = ProblemApi(app)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     bus, authenticator, read_side = (
@@ -128,6 +136,16 @@ def create_app(application: Application) -> Flask:
         return problem_response(500, "Internal Server Error", "An unexpected error occurred.")
 
     return app
+
+
+def _serve_swagger_ui(app: Flask) -> None:
+    """Serve the files of the Swagger UI release swagger-ui-bundle ships (its version is
+    pinned with the package) under SWAGGER_UI_STATIC."""
+    folder = str(swagger_ui_path)
+
+    @app.get(f"{SWAGGER_UI_STATIC}/<path:filename>")
+    def swagger_ui_file(filename: str) -> Response:
+        return send_from_directory(folder, filename, max_age=3600)
 
 
 def _saga_subscription(application: Application) -> dict[str, Any]:

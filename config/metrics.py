@@ -20,11 +20,12 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flask import Flask, Response, g, request
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, values
+from prometheus_client import CollectorRegistry, Counter, Histogram, values
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -49,7 +50,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("config.metrics")
 requests_log = logging.getLogger("config.requests")
 
-UNLOGGED_PATHS = ("/healthz", "/readyz", "/metrics", "/admin/static/")
+UNLOGGED_PATHS = ("/healthz", "/readyz", "/metrics", "/admin/static/", "/docs/static/")
+# Every label value comes from a closed set, so what clients send cannot add series: a
+# method outside these is counted as OTHER_METHOD, a path no route matches as UNMATCHED
+# (the route label is the matched rule, never the path), a status HTTP does not define
+# as OTHER_STATUS.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
+UNMATCHED = "<unmatched>"
+STATUSES = frozenset(str(status.value) for status in HTTPStatus)
+OTHER_STATUS = "other"
+# What `/metrics` answers in: the classic text format generate_latest writes (what
+# prometheus_client's own exporter declares for it), with one charset parameter:
+# Response(mimetype=...) would append a second one.
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _CORRELATION = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 _directory: Path | None = None
 
@@ -331,7 +345,7 @@ def init_app(app: Flask, application: Application) -> None:
 
     @app.get("/metrics")
     def scrape() -> Response:
-        return Response(metrics.render(operations), mimetype=CONTENT_TYPE_LATEST)
+        return Response(metrics.render(operations), content_type=METRICS_CONTENT_TYPE)
 
     @app.before_request
     def start_clock() -> None:
@@ -343,9 +357,12 @@ def init_app(app: Flask, application: Application) -> None:
         if started is None:
             return response
         seconds = time.perf_counter() - started
-        route = request.url_rule.rule if request.url_rule else "<unmatched>"
-        metrics.instruments.requests.labels(request.method, route, str(response.status_code)).inc()
-        metrics.instruments.request_seconds.labels(request.method, route).observe(seconds)
+        route = request.url_rule.rule if request.url_rule else UNMATCHED
+        method = request.method if request.method in METHODS else OTHER_METHOD
+        status = str(response.status_code)
+        status = status if status in STATUSES else OTHER_STATUS
+        metrics.instruments.requests.labels(method, route, status).inc()
+        metrics.instruments.request_seconds.labels(method, route).observe(seconds)
         if not request.path.startswith(UNLOGGED_PATHS):
             _log_request(response, route, seconds)
         return response

@@ -38,6 +38,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
+RETAKE_SCREENSHOTS = "SHOP_SCREENSHOTS"
+"""Set to 1 to retake the README's pictures (docs/screenshots/*.png, tracked by git)."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,9 @@ def page(browser: Browser, stack: Stack) -> Iterator[Page]:
 
 
 def screenshot(page: Page, name: str) -> None:
-    """Keep a picture of the page for the README (overwritten on every run)."""
+    """Retake the README's picture of the page, only when asked (SHOP_SCREENSHOTS=1):
+    the pictures are tracked, and a plain test run must leave the work tree as it was."""
+    if os.environ.get(RETAKE_SCREENSHOTS) != "1":
+        return
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

@@ -24,7 +24,7 @@ from typing import Any
 from redis import Redis
 from rq import Worker
 
-from config.cli import cron_command, worker_command
+from config.cli import api_command, cron_command, worker_command
 from config.settings import Settings
 from tests.support.api_client import call
 from tests.support.polling import eventually
@@ -119,18 +119,15 @@ class Processes:
         self.started.append(process)
         return process
 
-    def api(self, env: Mapping[str, str], port: int, *options: str, workers: int = 2) -> Process:
-        """`gunicorn wsgi:app` on 127.0.0.1:`port`, with `workers` workers and `options`."""
-        command = [
-            str(BIN / "gunicorn"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            *options,
-            "wsgi:app",
-        ]
-        return self.start("api", command, env)
+    def api(
+        self, env: Mapping[str, str], port: int, *options: str, workers: int | None = 2
+    ) -> Process:
+        """`gunicorn wsgi:app` on 127.0.0.1:`port` as `shop run` and production start it,
+        with the shipped gunicorn.conf.py (gthread workers of 4 threads, its timeouts and
+        limits); `workers` processes (None: the configuration's count) and `options`
+        override it."""
+        sized = ["--workers", str(workers)] if workers is not None else []
+        return self.start("api", api_command(f"127.0.0.1:{port}", *sized, *options), env)
 
     def worker(self, env: Mapping[str, str]) -> Process:
         """An `rq worker` (with RQ's scheduler) on both of the shop's queues; with the first
