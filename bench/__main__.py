@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import api, appends, hotsku, load, partitioned, projections, results
+from bench import abuse, api, appends, hotsku, load, partitioned, projections, results
 from bench.env import Processes, Servers, bench_settings, new_name
 from bench.results import Metric
 from bench.shop import Shop
@@ -24,6 +24,7 @@ PHASES = (
     "appends",
     "hotsku",
     "get",
+    "abuse",
     "idle",
     "saga",
     "freshness",
@@ -65,6 +66,9 @@ class Sizes:
     get_rate: float = 500
     get_rounds: int = 4
     get_seconds: float = 6
+    abuse_rounds: int = 2
+    abuse_seconds: float = 8
+    abuse_rate: float = 100
     post_rounds: int = 5
     post_seconds: float = 6
     post_concurrency: int = 8
@@ -97,6 +101,8 @@ QUICK = Sizes(
     drain_give_up=180,
     get_rounds=1,
     get_seconds=2.5,
+    abuse_rounds=1,
+    abuse_seconds=3,
     post_rounds=2,
     post_seconds=2,
     events=8_000,
@@ -203,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             ],
         )
-        if only & ({"get", "post"} | WITH_WORKERS):
+        if only & ({"get", "abuse", "post"} | WITH_WORKERS):
             shop.start_api()
             shop.register_customers(sizes.customers)
             if "get" in only:
@@ -224,6 +230,12 @@ def main(argv: list[str] | None = None) -> int:
                         sizes.get_rate,
                     ),
                 )
+            phase(
+                "abuse",
+                lambda: abuse.capacity(
+                    current, sizes.abuse_rounds, sizes.abuse_seconds, sizes.abuse_rate
+                ),
+            )
             if only & WITH_WORKERS:
                 shop.start_workers(2)
 

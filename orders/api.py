@@ -35,7 +35,12 @@ from orders.schemas import (
 
 IDEMPOTENCY_IDS = uuid.UUID("0b5c1d52-8a3e-4f0c-b7d4-2f6e9c1a7e43")
 LOCATION = {"Location": {"description": "Where to read the order", "schema": {"type": "string"}}}
-PRICING_FAILURES = {"unknown_sku": 422, "mixed_currency": 422, "duplicate_sku": 422}
+PRICING_FAILURES = {
+    "unknown_sku": 422,
+    "mixed_currency": 422,
+    "duplicate_sku": 422,
+    "order_too_large": 422,
+}
 HOLD_CAPS = ("too_many_pending_orders", "too_many_reserved_units")
 # The same answer whether or not the email is registered already would need the account
 # to be confirmed out of band; at least the answer does not echo the address back.
@@ -81,7 +86,10 @@ def blueprint(
     @blp.response(202, PendingOrderSchema, headers=LOCATION)
     @documented_problem(blp, 404, "The customer does not exist")
     @documented_problem(
-        blp, 422, "Invalid fields, an unknown SKU, mixed currencies or a reused Idempotency-Key"
+        blp,
+        422,
+        "Invalid fields, an unknown SKU, mixed currencies, more units than MAX_RESERVED_UNITS"
+        " or a reused Idempotency-Key",
     )
     @documented_problem(
         blp,

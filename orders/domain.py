@@ -137,6 +137,11 @@ class HoldLimits:
 
     def check(self, held: Holds, units: int) -> None:
         """Refuse one more order of `units` on top of `held`."""
+        if units > self.reserved_units:  # never allowed, however long one waits
+            raise DomainError(
+                f"an order awaiting payment may hold at most {self.reserved_units} units",
+                code="order_too_large",
+            )
         if held.orders + 1 > self.pending_orders:
             raise DomainError(
                 f"{held.orders} orders are awaiting payment; at most {self.pending_orders}"

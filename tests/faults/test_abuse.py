@@ -114,8 +114,13 @@ def test_a_customer_cannot_hoard_stock_with_payments_that_never_answer(
     placed = [event for event in whole_log(application) if event.type == "OrderPlaced"]
     assert sorted(event.data["order_id"] for event in placed) == sorted(accepted)
     buyer = api.register("buyer@example.com")
-    too_many = api.place(buyer.headers, {"GOLD-1": 21})
+    too_large = api.place(buyer.headers, {"GOLD-1": 21})  # never allowed: 422, not 429
+    assert _problem(too_large, 422)["type"] == "/problems/order-too-large"
+    waiting = api.place(buyer.headers, {"GOLD-1": 12}, "tok_timeout")
+    assert waiting.status == 202, waiting.body
+    too_many = api.place(buyer.headers, {"GOLD-1": 9})
     assert _problem(too_many, 429)["type"] == "/problems/too-many-reserved-units"
+    buyer = api.register("payer@example.com")
     bought = api.place(buyer.headers, {"GOLD-1": 20})
     assert bought.status == 202, bought.body
 

@@ -22,7 +22,8 @@ def test_an_order_within_both_caps_is_allowed(held: Holds, units: int) -> None:
     ("held", "units", "code"),
     [
         (Holds(2, 2), 1, "too_many_pending_orders"),
-        (Holds(0, 0), 11, "too_many_reserved_units"),
+        (Holds(0, 0), 11, "order_too_large"),
+        (Holds(1, 1), 11, "order_too_large"),
         (Holds(1, 9), 2, "too_many_reserved_units"),
     ],
 )
