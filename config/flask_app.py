@@ -21,7 +21,7 @@ import orders.api
 import payments.api
 import projections.api
 import sagas.api
-from config import health, metrics
+from config import health, metrics, rate_limits
 from config.bootstrap import Application
 from config.database import head_revision
 from kernel.http import ProblemApi, problem_response
@@ -70,7 +70,7 @@ def create_app(application: Application) -> Flask:
     )
     webhooks = WebhookKey(settings.payment_webhook_secret, settings.webhook_tolerance)
     for blueprint in (
-        orders.api.blueprint(bus, authenticator),
+        orders.api.blueprint(bus, authenticator, holds_last=settings.payment_timeout),
         inventory.api.blueprint(bus, authenticator),
         payments.api.blueprint(bus, authenticator, application.payment_inbox, webhooks),
         projections.api.blueprint(
@@ -104,6 +104,8 @@ def create_app(application: Application) -> Flask:
             rq_redis_url=settings.redis_url,
         ),
     )
+
+    rate_limits.init_app(app, settings, application.redis, authenticator)
 
     @app.before_request
     def json_bodies_only() -> Response | None:

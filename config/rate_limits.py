@@ -60,5 +60,5 @@ def init_app(app: Flask, settings: Settings, redis: Redis, authenticator: Authen
         ("orders.place_order", settings.order_rate_limit, customer_or_address),
     ]
     for endpoint, rate, key in limited:  # the wrapped view counts each call
-        view = app.view_functions[endpoint]
-        app.view_functions[endpoint] = limiter.limit(rate, key_func=key, methods=["POST"])(view)
+        counted: Any = limiter.limit(rate, key_func=key, methods=["POST"])
+        app.view_functions[endpoint] = counted(app.view_functions[endpoint])

@@ -59,6 +59,7 @@ def environment(settings: Settings, **extra: str) -> dict[str, str]:
         VAR_DIR=str(settings.var_dir),
         LOG_LEVEL="WARNING",
     )
+    env.update(settings.abuse_limits())
     env.update(extra)
     return env
 
