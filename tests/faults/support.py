@@ -35,9 +35,9 @@ from tests.support.processes import Process, Processes, environment, free_port, 
 from tests.support.read_models import ALL_MODELS, contents, lagging, rebuilt_from_zero
 
 FINAL_STATUS = {"OrderConfirmed": "confirmed", "OrderCancelled": "cancelled"}
-# Room for the API under the scenarios' load and outages: threads for concurrent clients,
-# no worker timed out while PostgreSQL is down, and a shutdown within the stop grace.
-GUNICORN_OPTIONS = ("--threads", "4", "--timeout", "60", "--graceful-timeout", "5")
+# Over the shipped gunicorn.conf.py (which gives the threads for concurrent clients): no
+# worker timed out while PostgreSQL is down, and a shutdown within the stop grace.
+GUNICORN_OPTIONS = ("--timeout", "60", "--graceful-timeout", "5")
 STOP_GRACE = 10  # seconds a scenario's processes get to stop before they are killed
 
 
