@@ -55,14 +55,22 @@ def _place(client: FlaskClient, headers: dict[str, str]) -> dict[str, str]:
     return placed
 
 
-def test_a_query_waits_for_its_token_only_up_to_the_bound_then_answers_stale(
+def _placed_order(
     impatient: tuple[Application, Flask],
-) -> None:
+) -> tuple[FlaskClient, dict[str, str], dict[str, str]]:
+    """A customer's client, headers and order placed with no worker to apply it."""
     application, app = impatient
     Shop(application.bus).add_products(CATALOG)
     client = app.test_client()
     headers = _customer(client)
-    placed = _place(client, headers)
+    return client, headers, _place(client, headers)
+
+
+def test_a_query_waits_for_its_token_only_up_to_the_bound_then_answers_stale(
+    impatient: tuple[Application, Flask],
+) -> None:
+    application = impatient[0]
+    client, headers, placed = _placed_order(impatient)
     behind = event_count(application)  # nothing applied them: no worker runs
 
     started = time.monotonic()
@@ -147,11 +155,7 @@ def test_a_malformed_consistency_token_is_a_422_problem(
 def test_a_token_naming_no_event_is_refused_at_once(
     impatient: tuple[Application, Flask],
 ) -> None:
-    application, app = impatient
-    Shop(application.bus).add_products(CATALOG)
-    client = app.test_client()
-    headers = _customer(client)
-    placed = _place(client, headers)
+    client, headers, placed = _placed_order(impatient)
     tx, position, slot = (int(part) for part in placed["consistency_token"].split("."))
     forged = [
         "99999999999999999999.1",  # beyond any bigint
