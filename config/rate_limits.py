@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from redis import Redis
@@ -21,6 +21,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config.settings import Settings
 from kernel.auth import Authenticator, AuthError
+from kernel.http import bearer_token
 
 
 def init_app(app: Flask, settings: Settings, redis: Redis, authenticator: Authenticator) -> None:
@@ -44,10 +45,10 @@ def init_app(app: Flask, settings: Settings, redis: Redis, authenticator: Authen
     def customer_or_address() -> str:
         """The bearer token's customer; a request without a valid one is refused with 401
         anyway, and counts against its address meanwhile."""
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
+        token = bearer_token()
+        if token is not None:
             try:
-                customer = authenticator.verify(token.strip()).customer_id
+                customer = authenticator.verify(token).customer_id
             except AuthError:
                 customer = None
             if customer:

@@ -202,12 +202,11 @@ class BearerAuth:
 
     def principal(self) -> Principal:
         """The authenticated caller; aborts with 401 when the bearer token is missing or bad."""
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = bearer_token()
+        if token is None:
             reject(401, "Send `Authorization: Bearer <token>`.", headers=_CHALLENGE)
         try:
-            return self.authenticator.verify(token.strip())
+            return self.authenticator.verify(token)
         except AuthError as error:
             reject(401, str(error).capitalize() + ".", headers=_CHALLENGE)
 
@@ -223,6 +222,12 @@ class BearerAuth:
         if caller.kind != "admin":
             reject(403, "This endpoint needs the admin token.")
         return caller
+
+
+def bearer_token() -> str | None:
+    """The request's bearer token, unverified; None without one."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
 class Commands:
