@@ -32,15 +32,15 @@ from kernel.event_store import EventStore, RecordedEvent
 from kernel.registry import EventRegistry
 from kernel.subscriptions import Subscriber, SubscriptionRunner
 from orders.domain import HoldLimits
-from payments.events import PaymentPending
-from payments.gateway import SimulatedGateway
+from payments.domain import charge_key, refund_key
+from payments.events import PaymentRequested, RefundRequested
 from payments.inbox import PaymentInbox
+from payments.provider_calls import ProviderCalls
+from payments.stripe_gateway import StripeGateway
 from projections import catalog, order_detail, order_list, sales_analytics
 from projections.projection import Mode, Projection
 from projections.read_side import ReadSide
 from sagas.order_fulfillment import OrderFulfillmentSaga
-
-SIMULATED_CALLBACK_DELAY = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ class Application:
     saga: OrderFulfillmentSaga
     queues: JobQueues
     payment_inbox: PaymentInbox
+    provider_calls: ProviderCalls
     metrics: Metrics
 
     def subscribers(self, name: str) -> list[Subscriber]:
@@ -87,6 +88,7 @@ class Application:
 def bootstrap(settings: Settings) -> Application:
     """Wire the system from complete settings (see config.environment); connects nothing."""
     database_url, redis_url = settings.require()
+    stripe_api_key, _ = settings.require_stripe()
     if not settings.admin_token or not settings.secret_key:
         raise ValueError("bootstrap needs ADMIN_TOKEN and SECRET_KEY")
     engine = make_engine(
@@ -117,7 +119,13 @@ def bootstrap(settings: Settings) -> Application:
         payments=PaymentsLedger(),
         limits=HoldLimits(settings.max_pending_orders, settings.max_reserved_units),
     )
-    payments.handlers.register(bus, gateway=SimulatedGateway())
+    payments.handlers.register(bus)
+    gateway = StripeGateway(
+        stripe_api_key,
+        settings.stripe_api_base,
+        connect_timeout=settings.provider_connect_timeout,
+        read_timeout=settings.provider_read_timeout,
+    )
     runner = SubscriptionRunner(
         engine,
         store,
@@ -155,13 +163,13 @@ def bootstrap(settings: Settings) -> Application:
         lock_stock=lock_stock,
         batch_size=settings.saga_batch_size,
     )
-    bus.after_commit.extend((queues, metrics.events_appended, _simulated_provider(queues)))
+    bus.after_commit.extend((queues, metrics.events_appended, _provider_calls(queues)))
     authenticator = Authenticator(
         settings.secret_key, settings.admin_token, settings.customer_token_ttl
     )
     return Application(
         settings, engine, redis, registry, store, bus, runner, authenticator, read_side, saga,
-        queues, PaymentInbox(bus), metrics,
+        queues, PaymentInbox(bus), ProviderCalls(engine, bus, gateway), metrics,
     )  # fmt: skip
 
 
@@ -179,16 +187,18 @@ def read_models(settings: Settings, redis: Redis) -> list[Projection]:
     ]
 
 
-def _simulated_provider(queues: JobQueues) -> AfterCommit:
-    """Plays the payment provider's side for `tok_async` charges: once a pending charge
-    has committed, a job posts the signed success webhook to the API."""
+def _provider_calls(queues: JobQueues) -> AfterCommit:
+    """Once a charge or refund is asked for (committed), a payments worker makes the call."""
 
-    def call_back(recorded: Sequence[RecordedEvent]) -> None:
+    def call(recorded: Sequence[RecordedEvent]) -> None:
         for event in recorded:
-            pending = event.event
-            if isinstance(pending, PaymentPending) and pending.provider_reference.startswith(
-                SimulatedGateway.ASYNC_PREFIX
-            ):
-                queues.simulated_payment(pending.order_id, SIMULATED_CALLBACK_DELAY)
+            asked = event.event if event.type in _ASKING else None
+            if isinstance(asked, PaymentRequested):
+                queues.settle_payment(asked.order_id, charge_key(asked.order_id, asked.attempt))
+            elif isinstance(asked, RefundRequested):
+                queues.settle_payment(asked.order_id, refund_key(asked.order_id, asked.attempt))
 
-    return call_back
+    return call
+
+
+_ASKING = frozenset({PaymentRequested.__name__, RefundRequested.__name__})

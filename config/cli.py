@@ -22,13 +22,13 @@ import click
 from config.bootstrap import Application, bootstrap
 from config.database import migrate as migrate_database
 from config.environment import EVERYTHING, MissingSettings, export, settings_for
+from config.queues import PAYMENTS
 from config.seed import seed_catalog
 from config.settings import Settings
 from kernel.event_store import START
 from kernel.horizon import HELD_BACK_AFTER, RunningWriter
 from kernel.logging import configure_logging
 from kernel.subscriptions import PartitionStatus, SubscriptionStatus
-from payments.simulator import post_notification
 
 RQ_OPTIONS = (
     "-c", "config.worker",
@@ -38,6 +38,7 @@ RQ_OPTIONS = (
 client that waits out an outage (see config.worker)."""
 
 GUNICORN_CONFIG = Path(__file__).resolve().parents[1] / "gunicorn.conf.py"
+PAYMENT_WORKERS = 2  # `shop run`'s: enough for a local provider that answers in ms
 """The API's gunicorn configuration, shipped at the project's root (where a plain
 `gunicorn wsgi:app` started there reads it too): `shop run` and the test suites use it."""
 
@@ -100,7 +101,8 @@ def worker(burst: bool, rq_args: tuple[str, ...]) -> None:
     " one per core, at least 2]",
 )
 def run(workers: int | None) -> None:
-    """Migrate, seed, then serve the API with one RQ worker and RQ's cron until Ctrl-C."""
+    """Migrate, seed, then serve the API with an RQ worker, two payments workers and RQ's
+    cron until Ctrl-C (payments go to a local Stripe unless STRIPE_API_KEY is set)."""
     settings = _settings("run", development=True)
     export(settings)  # the API and the workers start with the same configuration
     address = f"127.0.0.1:{settings.port}"
@@ -119,9 +121,12 @@ def run(workers: int | None) -> None:
     click.echo(f"Admin token: {settings.admin_token}")
     click.echo(f"PostgreSQL:  {database_url}")
     click.echo(f"Redis:       {redis_url}   (rq info -u '{redis_url}')")
+    click.echo(f"Stripe API:  {settings.stripe_api_base or 'https://api.stripe.com'}")
     click.echo("Ctrl-C stops the API and the workers; data stays in ./var")
     quiet = ("--logging_level", "WARNING")
-    sys.exit(_supervise([api, worker_command(*quiet), cron_command("--logging-level", "WARNING")]))
+    payment_workers = [payments_worker_command(*quiet) for _ in range(PAYMENT_WORKERS)]
+    cron = cron_command("--logging-level", "WARNING")
+    sys.exit(_supervise([api, worker_command(*quiet), *payment_workers, cron]))
 
 
 def api_command(bind: str, *gunicorn_args: str) -> list[str]:
@@ -150,6 +155,13 @@ def worker_command(*rq_args: str) -> list[str]:
         "round_robin",
         *rq_args,
     ]
+
+
+def payments_worker_command(*rq_args: str) -> list[str]:
+    """The `rq worker` command line of a worker that makes the payment provider calls
+    (the shop-payments queue only): each one waits on one call at a time, so a
+    deployment runs about (payments per second x provider latency) of them, and more."""
+    return worker_command(*rq_args, PAYMENTS)
 
 
 def cron_command(*rq_args: str) -> list[str]:
@@ -318,23 +330,3 @@ def _rate(started: float, done: Callable[[], int]) -> Callable[[object], str]:
         return f"{done() / elapsed:.0f} events/s" if elapsed > 0 else ""
 
     return show
-
-
-@main.group()
-def payments() -> None:
-    """Play the simulated payment provider."""
-
-
-@payments.command("notify")
-@click.argument("order_id")
-@click.option("--outcome", type=click.Choice(["succeeded", "failed"]), default="succeeded")
-@click.option("--reason", default=None, help="Why a failed payment failed.")
-def payments_notify(order_id: str, outcome: str, reason: str | None) -> None:
-    """Post the provider's signed webhook for ORDER_ID's pending payment to the API."""
-    # The webhook secret is WEBHOOK_SECRET, or else derived from SECRET_KEY.
-    required = [] if os.environ.get("WEBHOOK_SECRET") else ["SECRET_KEY"]
-    settings = _settings("payments notify", required)
-    status = post_notification(
-        settings.api_url, settings.payment_webhook_secret, order_id, outcome, reason
-    )
-    click.echo(f"{settings.api_url}/webhooks/payments answered {status}")

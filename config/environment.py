@@ -16,7 +16,14 @@ from collections.abc import Sequence
 
 from config.settings import Settings
 
-EVERYTHING = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "ADMIN_TOKEN")
+EVERYTHING = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SECRET_KEY",
+    "ADMIN_TOKEN",
+    "STRIPE_API_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+)
 """What a process that builds the whole application needs."""
 
 
@@ -66,5 +73,8 @@ def export(settings: Settings) -> None:
         "REDIS_URL": settings.redis_url,
         "ADMIN_TOKEN": settings.admin_token,
         "SECRET_KEY": settings.secret_key,
+        "STRIPE_API_KEY": settings.stripe_api_key,
+        "STRIPE_API_BASE": settings.stripe_api_base,
+        "STRIPE_WEBHOOK_SECRET": settings.stripe_webhook_secret,
     }
     os.environ.update({name: value for name, value in values.items() if value})

@@ -68,7 +68,7 @@ def create_app(application: Application) -> Flask:
         application.authenticator,
         application.read_side,
     )
-    webhooks = WebhookKey(settings.payment_webhook_secret, settings.webhook_tolerance)
+    webhooks = WebhookKey(settings.require_stripe()[1], settings.webhook_tolerance)
     for blueprint in (
         orders.api.blueprint(bus, authenticator, holds_last=settings.payment_timeout),
         inventory.api.blueprint(bus, authenticator),

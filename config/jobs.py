@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from payments.simulator import post_notification
+from payments import tracking
 
 if TYPE_CHECKING:
     from config.bootstrap import Application
@@ -73,19 +73,31 @@ class Jobs:
         """The payment deadline of one order passed: compensate if it is still unpaid."""
         return self.application.saga.time_out(order_id)
 
-    def deliver_simulated_payment(self, order_id: str) -> int:
-        """The simulated provider calls back: a signed "payment succeeded" webhook to the API."""
-        settings = self.application.settings
-        status = post_notification(settings.api_url, settings.payment_webhook_secret, order_id)
-        if status >= 500:
-            raise RuntimeError(f"the payment webhook answered {status}; RQ will retry")
-        return status
+    def settle_payment(self, order_id: str) -> str:
+        """Make the provider call the order's payment waits on (charge, refund, or the
+        look-up of a pending charge) and record the answer. Raises ProviderUnavailable
+        when the outcome is unknown: RQ retries the job (PROVIDER_RETRY), with the same
+        idempotency key."""
+        return self.application.provider_calls.settle(order_id)
+
+    def reconcile_payments(self) -> int:
+        """Queue a provider call for every payment that has waited on the provider for
+        longer than PAYMENT_RECONCILE_AFTER (its job lost or given up, its webhook lost);
+        returns how many."""
+        app = self.application
+        with app.engine.connect() as conn:
+            overdue = tracking.overdue(conn, app.settings.reconcile_after)
+        for awaiting in overdue:
+            app.queues.settle_payment(awaiting.order_id, awaiting.call_key)
+        return len(overdue)
 
     def sweep(self) -> None:
         """Wake every partition of every subscription, move the synchronous read models'
-        checkpoints on, and compensate overdue payments (`rq cron` runs it every
-        SWEEP_INTERVAL). For the others it only queues the catch-up jobs (one
-        per partition at most, as commits do) instead of draining itself: `rq cron`
+        checkpoints on, compensate orders whose payment deadline passed, and have the
+        payments workers reconcile payments that waited on the provider too long (`rq
+        cron` runs it every SWEEP_INTERVAL). For the asynchronous subscriptions it only
+        queues the catch-up jobs (one per partition at most, as commits do) instead of
+        draining itself: `rq cron`
         queues the next sweep whether this one finished or not, and sweeps that drained
         piled up behind each other exactly when the workers were behind."""
         app = self.application
@@ -95,6 +107,7 @@ class Jobs:
                 self.catch_up(name)
         for order_id in app.saga.overdue():
             app.saga.time_out(order_id)
+        app.queues.reconcile_payments()
 
 
 # --- the functions RQ runs -----------------------------------------------------------
@@ -114,8 +127,12 @@ def payment_deadline(order_id: str) -> bool:
     return _this_worker().payment_deadline(order_id)
 
 
-def deliver_simulated_payment(order_id: str) -> int:
-    return _this_worker().deliver_simulated_payment(order_id)
+def settle_payment(order_id: str) -> str:
+    return _this_worker().settle_payment(order_id)
+
+
+def reconcile_payments() -> int:
+    return _this_worker().reconcile_payments()
 
 
 def sweep() -> None:

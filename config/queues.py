@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 from config import jobs
 from kernel.event_store import RecordedEvent
@@ -21,6 +23,13 @@ SAGAS = "shop-sagas"
 PROJECTIONS = "shop-projections"
 QUEUES = (SAGAS, PROJECTIONS)
 """In the order a worker serves them."""
+PAYMENTS = "shop-payments"
+"""Calls to the payment provider, served by workers of their own: a slow provider holds
+up those workers only, never the saga or the read models."""
+PROVIDER_RETRY = Retry(max=8, interval=[1, 2, 4, 8, 15, 30, 60, 120])
+"""A provider call whose outcome is unknown is made again (same idempotency key) after
+these pauses; past them, reconciliation asks again."""
+_WAITING = frozenset({JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED})
 
 EVERY_SUBSCRIPTION = "every_subscription"
 """The catch-up job that drains a partition of every asynchronous read model, then of the
@@ -51,7 +60,7 @@ class JobQueues:
         self.redis = redis
         self.names = QUEUES
         self.partitions = partitions
-        self._queues = {name: Queue(name, connection=redis) for name in QUEUES}
+        self._queues = {name: Queue(name, connection=redis) for name in (*QUEUES, PAYMENTS)}
         self._subscriptions = dict(queue_of_job)
         self._job_of = dict(job_of_subscription) | {job: job for job in queue_of_job}
         self._quiet_until = 0.0
@@ -136,19 +145,47 @@ class JobQueues:
                 "could not schedule a deadline", extra={"order_id": order_id, "error": str(error)}
             )
 
-    def simulated_payment(self, order_id: str, delay: timedelta) -> None:
-        """Have the simulated provider post its signed webhook for the order after `delay`."""
+    def settle_payment(self, order_id: str, call_key: str) -> None:
+        """Make the provider call the order's payment waits on (see Jobs.settle_payment);
+        the job's id is the call's idempotency key, so a call queued, scheduled for a
+        retry or running is not queued twice. Reconciliation covers a lost one."""
         try:
-            self._queues[SAGAS].enqueue_in(
-                delay,
-                jobs.deliver_simulated_payment,
+            if self._waiting(call_key):
+                return
+            self._queues[PAYMENTS].enqueue(
+                jobs.settle_payment,
                 order_id,
-                retry=Retry(max=5, interval=[1, 2, 5, 10, 30]),
-                result_ttl=0,
-                failure_ttl=3600,
+                job_id=call_key,
+                retry=PROVIDER_RETRY,
+                job_timeout=60,
+                result_ttl=600,
+                failure_ttl=24 * 3600,
             )
         except RedisError as error:
-            log.warning("could not schedule the simulated webhook", extra={"error": str(error)})
+            log.warning(
+                "could not queue a payment provider call",
+                extra={"order_id": order_id, "error": str(error)},
+            )
+
+    def reconcile_payments(self) -> None:
+        """Have a payments worker settle the payments that waited on the provider too long."""
+        job_id = "reconcile-payments"
+        try:
+            if self._waiting(job_id):
+                return
+            self._queues[PAYMENTS].enqueue(
+                jobs.reconcile_payments, job_id=job_id, result_ttl=0, failure_ttl=600
+            )
+        except RedisError as error:
+            log.warning("could not queue reconciliation", extra={"error": str(error)})
+
+    def _waiting(self, job_id: str) -> bool:
+        """Whether the job `job_id` is queued, scheduled, running or deferred."""
+        try:
+            job = Job.fetch(job_id, connection=self.redis)
+        except NoSuchJobError:
+            return False
+        return job.get_status(refresh=False) in _WAITING
 
 
 def _flag(name: str, partition: int) -> str:

@@ -6,7 +6,6 @@ needs, and what development mode fills in, is `config.environment`'s business.
 
 from __future__ import annotations
 
-import hmac
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -45,8 +44,13 @@ class Settings:
     sync_projections: frozenset[str] = frozenset({"catalog"})
     sweep_interval: int = 5
     payment_timeout: float = 60.0
-    webhook_secret: str | None = None
+    stripe_api_key: str | None = None
+    stripe_api_base: str | None = None  # None: Stripe's own API
+    stripe_webhook_secret: str | None = None
     webhook_tolerance: int = 300
+    provider_connect_timeout: float = 2.0
+    provider_read_timeout: float = 10.0
+    reconcile_after: float = 30.0  # seconds a payment may wait on the provider unasked
     public_url: str | None = None
     metrics_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR; None: VAR_DIR/metrics
     max_pending_orders: int = 5  # per customer, awaiting payment at once
@@ -83,8 +87,13 @@ class Settings:
             sync_projections=_names(env, "SYNC_PROJECTIONS", "catalog"),
             sweep_interval=_int(env, "SWEEP_INTERVAL", 5),
             payment_timeout=_float(env, "PAYMENT_TIMEOUT", 60.0),
-            webhook_secret=env.get("WEBHOOK_SECRET") or None,
+            stripe_api_key=env.get("STRIPE_API_KEY") or None,
+            stripe_api_base=env.get("STRIPE_API_BASE") or None,
+            stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET") or None,
             webhook_tolerance=_int(env, "WEBHOOK_TOLERANCE", 300),
+            provider_connect_timeout=_float(env, "PAYMENT_PROVIDER_CONNECT_TIMEOUT", 2.0),
+            provider_read_timeout=_float(env, "PAYMENT_PROVIDER_READ_TIMEOUT", 10.0),
+            reconcile_after=_float(env, "PAYMENT_RECONCILE_AFTER", 30.0),
             public_url=env.get("PUBLIC_URL") or None,
             metrics_dir=Path(env["PROMETHEUS_MULTIPROC_DIR"])
             if env.get("PROMETHEUS_MULTIPROC_DIR")
@@ -102,24 +111,17 @@ class Settings:
         return self.environment == DEVELOPMENT
 
     def missing(self, names: Iterable[str]) -> list[str]:
-        """Those of the variables `names` (DATABASE_URL, REDIS_URL, SECRET_KEY, ADMIN_TOKEN)
-        that are not set."""
+        """Those of the variables `names` (DATABASE_URL, REDIS_URL, SECRET_KEY, ADMIN_TOKEN,
+        STRIPE_API_KEY, STRIPE_WEBHOOK_SECRET) that are not set."""
         values = {
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url,
             "SECRET_KEY": self.secret_key,
             "ADMIN_TOKEN": self.admin_token,
+            "STRIPE_API_KEY": self.stripe_api_key,
+            "STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret,
         }
         return [name for name in names if not values[name]]
-
-    @property
-    def payment_webhook_secret(self) -> str:
-        """WEBHOOK_SECRET, else one derived from SECRET_KEY (so local runs need neither)."""
-        if self.webhook_secret:
-            return self.webhook_secret
-        if not self.secret_key:
-            raise RuntimeError("WEBHOOK_SECRET or SECRET_KEY must be set")
-        return hmac.new(self.secret_key.encode(), b"payment-webhooks", "sha256").hexdigest()
 
     @property
     def prometheus_dir(self) -> Path:
@@ -153,6 +155,12 @@ class Settings:
             "SIGN_IN_RATE_LIMIT": self.sign_in_rate_limit,
             "ORDER_RATE_LIMIT": self.order_rate_limit,
         }
+
+    def require_stripe(self) -> tuple[str, str]:
+        """The Stripe API key and webhook signing secret; raises if either is unset."""
+        if not self.stripe_api_key or not self.stripe_webhook_secret:
+            raise RuntimeError("STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET must be set")
+        return self.stripe_api_key, self.stripe_webhook_secret
 
     def require(self) -> tuple[str, str]:
         """The database and Redis URLs; raises if either is still unresolved."""

@@ -4,8 +4,11 @@ production entry points refuse to start without their configuration instead.
 
 For whatever the environment does not set, `provision` supplies it: private, real
 PostgreSQL and Redis servers under the var directory (see `localdev.servers`) for
-DATABASE_URL / REDIS_URL, and generated ADMIN_TOKEN / SECRET_KEY kept in
-var/secrets.json so they survive restarts. Configured values always win.
+DATABASE_URL / REDIS_URL, a local Stripe API (`localdev.stripe_server`: localstripe)
+with its webhook pointed at the API when STRIPE_API_KEY is unset, and generated
+ADMIN_TOKEN / SECRET_KEY / Stripe keys kept in var/secrets.json so they survive restarts.
+Configured values always win: with STRIPE_API_KEY set (a Stripe test key, say), payments
+go to STRIPE_API_BASE or Stripe itself.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ import secrets
 from dataclasses import dataclass, field, replace
 
 from config.settings import Settings
-from localdev.servers import EmbeddedServer, start_postgres, start_redis
+from localdev.servers import EmbeddedServer, start_postgres, start_redis, start_stripe
+from localdev.stripe_webhooks import register_webhook
+
+WEBHOOK_PATH = "/webhooks/stripe"
 
 
 @dataclass
@@ -43,28 +49,41 @@ def provision(settings: Settings) -> Provisioned:
     if not redis_url:
         found.servers.append(start_redis(var_dir))
         redis_url = found.servers[-1].url
-    admin_token, secret_key = settings.admin_token, settings.secret_key
-    if not admin_token or not secret_key:
-        kept = _kept_secrets(settings)
-        admin_token = admin_token or kept["admin_token"]
-        secret_key = secret_key or kept["secret_key"]
+    kept = _kept_secrets(settings)
+    webhook_secret = settings.stripe_webhook_secret or kept["stripe_webhook_secret"]
+    api_key, api_base = settings.stripe_api_key, settings.stripe_api_base
+    if not api_key:  # payments go to a local Stripe, which calls the API back
+        stripe = start_stripe(var_dir)
+        found.servers.append(stripe)
+        api_key, api_base = kept["stripe_api_key"], stripe.url
+        register_webhook(stripe.url, settings.api_url + WEBHOOK_PATH, webhook_secret)
     found.settings = replace(
         settings,
         database_url=database_url,
         redis_url=redis_url,
-        admin_token=admin_token,
-        secret_key=secret_key,
+        admin_token=settings.admin_token or kept["admin_token"],
+        secret_key=settings.secret_key or kept["secret_key"],
+        stripe_api_key=api_key,
+        stripe_api_base=api_base,
+        stripe_webhook_secret=webhook_secret,
     )
     return found
 
 
 def _kept_secrets(settings: Settings) -> dict[str, str]:
+    """The generated secrets of this var directory, generating whichever is missing."""
     path = settings.var_dir / "secrets.json"
-    if path.exists():
-        kept: dict[str, str] = json.loads(path.read_text())
-        return kept
-    fresh = {"admin_token": secrets.token_urlsafe(24), "secret_key": secrets.token_urlsafe(32)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_text(json.dumps(fresh, indent=2))
-    return fresh
+    kept: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    fresh = {
+        "admin_token": lambda: secrets.token_urlsafe(24),
+        "secret_key": lambda: secrets.token_urlsafe(32),
+        "stripe_api_key": lambda: "sk_test_local_" + secrets.token_hex(12),
+        "stripe_webhook_secret": lambda: "whsec_" + secrets.token_hex(24),
+    }
+    missing = {name: make() for name, make in fresh.items() if name not in kept}
+    if missing:
+        kept |= missing
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(kept, indent=2))
+    return kept

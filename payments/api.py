@@ -4,9 +4,6 @@
 
 from __future__ import annotations
 
-import functools
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +18,6 @@ from kernel.http import (
     BearerAuth,
     Blueprint,
     Commands,
-    View,
     command_metadata,
     documented_problem,
     guarded,
@@ -29,20 +25,14 @@ from kernel.http import (
 )
 from payments.commands import RefundPayment
 from payments.inbox import PaymentInbox
+from payments.provider_calls import PROVIDER_ACTOR
 from payments.schemas import RefundAcceptedSchema, RefundPaymentSchema
-from payments.webhooks import (
-    PROVIDER_ACTOR,
-    SIGNATURE_HEADER,
-    BadSignature,
-    PaymentNotification,
-    PaymentNotificationSchema,
-    verify,
-)
+from payments.webhooks import SIGNATURE_HEADER, BadWebhook, verified_event
 
 
 @dataclass(frozen=True, slots=True)
 class WebhookKey:
-    """How the provider's notifications are verified: the shared secret, and how far
+    """How the provider's events are verified: the webhook signing secret, and how far
     (seconds) a signature's timestamp may be from now."""
 
     secret: str
@@ -54,9 +44,9 @@ class WebhookReceiptSchema(ma.Schema):
         required=True,
         validate=validate.OneOf(["accepted", "duplicate", "ignored"]),
         metadata={
-            "description": "accepted: the payment completed; duplicate: this event id was"
-            " received before and nothing changed; ignored: recorded, but the payment is"
-            " unknown or not pending (see reason)"
+            "description": "accepted: recorded and acted on; duplicate: this event id was"
+            " received before and nothing changed; ignored: recorded, but it asks nothing"
+            " of the shop or the payment has moved on (see reason)"
         },
     )
     reason = ma.fields.String(metadata={"description": "Why it was ignored, machine-readable"})
@@ -71,10 +61,29 @@ _SIGNATURE_PARAMETER = {
     "name": SIGNATURE_HEADER,
     "required": True,
     "schema": {"type": "string", "example": "t=1767225600,v1=5257a869e7ec..."},
-    "description": '`t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + raw body)>`;'
-    " the timestamp must be within the replay window (WEBHOOK_TOLERANCE seconds)",
+    "description": "Stripe's signature: `t=<unix seconds>,v1=<hex HMAC-SHA256(webhook secret,"
+    ' "<t>." + raw body)>`; the timestamp must be within WEBHOOK_TOLERANCE seconds of now',
 }
-_SIGNATURE_CHALLENGE = {"WWW-Authenticate": f'{SIGNATURE_HEADER} realm="payment-webhooks"'}
+_EVENT_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["id", "type", "data"],
+                "properties": {
+                    "id": {"type": "string", "example": "evt_1QxYz"},
+                    "type": {"type": "string", "example": "payment_intent.succeeded"},
+                    "data": {
+                        "type": "object",
+                        "required": ["object"],
+                        "properties": {"object": {"type": "object"}},
+                    },
+                },
+            }
+        }
+    },
+}
 
 
 def blueprint(
@@ -102,30 +111,43 @@ def blueprint(
         result = commands.dispatch(RefundPayment(order_id, body["reason"]), metadata)
         return {"order_id": order_id, "consistency_token": result.consistency_token}
 
-    @blp.post("/webhooks/payments")
-    @_signed(blp, webhooks)
-    @blp.doc(summary="Receive the payment provider's notification")
-    @blp.arguments(PaymentNotificationSchema())
+    @blp.post("/webhooks/stripe")
+    @blp.doc(
+        summary="Receive Stripe's webhook events",
+        parameters=[_SIGNATURE_PARAMETER],
+        requestBody=_EVENT_BODY,
+    )
     @blp.response(
         200,
         WebhookReceiptSchema,
-        description="Acknowledged (accepted, duplicate or ignored): the provider stops retrying",
+        description="Acknowledged (accepted, duplicate or ignored): Stripe stops retrying",
+    )
+    @documented_problem(
+        blp, 400, "The signature is missing, wrong or too old, or the body is not an event"
     )
     @documented_problem(blp, 503, "The payment changed concurrently too often; retry later")
-    def receive_payment_notification(notification: PaymentNotification) -> dict[str, str]:
-        """Complete a pending payment with the provider's answer.
+    def receive_stripe_event() -> dict[str, str]:
+        """Record the outcome of a charge or refund that Stripe reports.
 
-        Authenticated by the signature alone. Every accepted notification is recorded
-        in an inbox keyed by the provider's event id, in the same transaction as its
-        effect; a redelivery answers `duplicate` and changes nothing. Any 2xx tells
-        the provider to stop retrying, so a notification that cannot complete a payment
-        is recorded and answered `ignored`, never an error.
+        Authenticated by the signature alone, checked over the raw body before it is
+        parsed. Every verified event is recorded in an inbox keyed by Stripe's event id,
+        in the same transaction as its effect; a redelivery answers `duplicate` and
+        changes nothing. Any 2xx tells Stripe to stop retrying, so an event that asks
+        nothing of the shop, or comes too late to change a payment, is recorded and
+        answered `ignored`, never an error.
         """
-        metadata = command_metadata(PROVIDER_ACTOR, notification.command_id)
         try:
-            receipt = inbox.receive(
-                notification, request.get_json(), correlation_id=metadata.correlation_id
+            event, payload = verified_event(
+                request.get_data(),
+                request.headers.get(SIGNATURE_HEADER),
+                webhooks.secret,
+                webhooks.tolerance,
             )
+        except BadWebhook as error:
+            reject(400, _sentence(str(error)))
+        metadata = command_metadata(PROVIDER_ACTOR)
+        try:
+            receipt = inbox.receive(event, payload, correlation_id=metadata.correlation_id)
         except ConcurrencyError:
             reject(503, "The payment changed concurrently too often.", headers={"Retry-After": "1"})
         answer = {
@@ -137,34 +159,6 @@ def blueprint(
         return {key: value for key, value in answer.items() if value is not None}
 
     return blp
-
-
-def _signed(blp: Blueprint, webhooks: WebhookKey) -> Callable[[View], View]:
-    """Verify the signature over the raw body before it is parsed, so a forger learns
-    nothing from validation errors; document the header and the 401. Place it above
-    `arguments`."""
-
-    def decorate(view: View) -> View:
-        @functools.wraps(view)
-        def checked(*args: Any, **kwargs: Any) -> Any:
-            try:
-                verify(
-                    webhooks.secret,
-                    request.get_data(),
-                    request.headers.get(SIGNATURE_HEADER),
-                    now=time.time(),
-                    tolerance=webhooks.tolerance,
-                )
-            except BadSignature as error:
-                reject(401, _sentence(str(error)), headers=_SIGNATURE_CHALLENGE)
-            return view(*args, **kwargs)
-
-        documented: View = blp.doc(parameters=[_SIGNATURE_PARAMETER])(checked)
-        return documented_problem(
-            blp, 401, "The signature is missing, malformed, wrong or outside the replay window"
-        )(documented)
-
-    return decorate
 
 
 def _sentence(message: str) -> str:

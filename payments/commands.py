@@ -1,4 +1,10 @@
-"""Commands of the payments context."""
+"""Commands of the payments context.
+
+ProcessPayment and RefundPayment only record that money is to move; the provider is
+called afterwards by a job, outside any transaction, and its answer comes back as
+RecordChargeOutcome or RecordRefundOutcome (from that job, from a webhook, or from
+reconciliation: each may repeat an answer already recorded, which changes nothing).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ from kernel.money import Money
 class ProcessPayment(Command):
     order_id: str
     amount: Money
-    payment_token: str
+    payment_token: str  # the provider's payment method id (Stripe: pm_...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,10 +28,25 @@ class RefundPayment(Command):
 
 
 @dataclass(frozen=True, slots=True)
-class CompletePayment(Command):
-    """The provider's late answer to a pending charge; `outcome` is "succeeded" or "failed"."""
+class RecordChargeOutcome(Command):
+    """What the provider said of charge `attempt`: "succeeded", "failed" (with `reason`)
+    or "pending" (it waits on the customer)."""
 
     order_id: str
-    provider_event_id: str
+    attempt: int
     outcome: str
+    provider_reference: str | None = None
     reason: str | None = None
+    amount_captured: int | None = None  # minor units, in the payment's currency
+    provider_event_id: str | None = None  # the webhook event that said so, if one did
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRefundOutcome(Command):
+    """What the provider said of the refund: "succeeded" (with its reference) or "failed"."""
+
+    order_id: str
+    outcome: str
+    provider_reference: str | None = None
+    reason: str | None = None
+    provider_event_id: str | None = None

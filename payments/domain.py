@@ -1,10 +1,15 @@
 """The Payment aggregate: one per order, with an explicit state machine.
 
-new -> pending | succeeded | failed;  pending -> succeeded | failed;
-failed -> pending | succeeded | failed (a new attempt);  succeeded -> refunded.
+    new -> requested                      ProcessPayment (a job will call the provider)
+    requested -> pending | succeeded | failed     the provider's answer
+    pending -> succeeded | failed                 its later answer (webhook, reconciliation)
+    failed -> requested                   another attempt, perhaps with another card
+    succeeded -> refunding -> refunded | succeeded (the refund was refused)
+    succeeded | refunding -> refunded     a refund made at the provider (webhook)
 
-The aggregate never talks to the provider: the handler asks whether a charge or
-refund is due, calls the gateway, and hands the provider's answer back here.
+The aggregate never talks to the provider. It says which call is due and with which
+idempotency key; whoever made the call hands the answer back here, and an answer that
+was recorded already (a webhook after the job's own result, a redelivery) changes nothing.
 """
 
 from __future__ import annotations
@@ -15,109 +20,196 @@ from kernel.aggregate import Aggregate
 from kernel.errors import DomainError, Invalid
 from kernel.messages import Event
 from kernel.money import Money
-from payments.events import PaymentFailed, PaymentPending, PaymentRefunded, PaymentSucceeded
-from payments.gateway import ChargeResult, RefundResult
+from payments.events import (
+    PaymentFailed,
+    PaymentPending,
+    PaymentRefunded,
+    PaymentRequested,
+    PaymentSucceeded,
+    RefundFailed,
+    RefundRequested,
+)
 
-Status = Literal["new", "pending", "succeeded", "failed", "refunded"]
-OUTCOMES = ("succeeded", "failed")
+Status = Literal["new", "requested", "pending", "succeeded", "failed", "refunding", "refunded"]
+CHARGE_OUTCOMES = ("succeeded", "failed", "pending")
+REFUND_OUTCOMES = ("succeeded", "failed")
+AWAITING_PROVIDER: frozenset[Status] = frozenset({"requested", "pending", "refunding"})
 UNSPECIFIED = "unspecified"
+REFUNDED_AT_PROVIDER = "refunded at the payment provider"
+
+
+def charge_key(order_id: str, attempt: int) -> str:
+    """The idempotency key of an order's `attempt`-th charge: the same for every call
+    about it, and the id of the job that makes them."""
+    return f"payment-{order_id}-charge-{attempt}"
+
+
+def refund_key(order_id: str, attempt: int) -> str:
+    return f"payment-{order_id}-refund-{attempt}"
 
 
 class Payment(Aggregate):
     stream_type = "payment"
+    snapshot_version = 2
 
     def __init__(self, order_id: str) -> None:
         super().__init__(order_id)
         self.status: Status = "new"
-        self.amount = Money.zero("XXX")  # ISO 4217 "no currency" until a charge is attempted
+        self.amount = Money.zero("XXX")  # ISO 4217 "no currency" until a charge is asked
+        self.payment_method = ""
+        self.attempt = 0
         self.charge_reference = ""
+        self.captured = self.amount
+        self.refunds = 0
+        self.refund_reason = ""
         self.provider_events: set[str] = set()
 
-    def charge_due(self, amount: Money) -> bool:
-        """Whether the provider must be charged for `amount`.
+    # --- charging --------------------------------------------------------------------
 
-        An order is charged successfully at most once: while a charge is pending,
-        succeeded or refunded, processing again changes nothing. After a failure a
-        new attempt charges again, since the customer may retry with another card.
-        """
+    def request(self, amount: Money, payment_method: str) -> None:
+        """Ask for a charge of `amount`. An order is charged successfully at most once:
+        while a charge is asked, pending, succeeded or refunded, asking again changes
+        nothing. After a failure it asks again (a new attempt, a new idempotency key)."""
         if amount.amount <= 0:
             raise DomainError("a payment amount must be positive", code="invalid_amount")
         if self.status in ("new", "failed"):
-            return True
-        if amount != self.amount:
+            self.record(PaymentRequested(self.id, amount, payment_method, self.attempt + 1))
+        elif amount != self.amount:
             raise DomainError(
                 f"order {self.id} is already being paid with {self.amount}, not {amount}",
                 code="payment_amount_mismatch",
             )
-        return False
 
-    def process(self, amount: Money, result: ChargeResult) -> None:
-        if not self.charge_due(amount):
+    @property
+    def charge_due(self) -> bool:
+        """Whether the provider must be asked to charge (nothing has answered yet)."""
+        return self.status == "requested"
+
+    @property
+    def charge_key(self) -> str:
+        return charge_key(self.id, self.attempt)
+
+    def record_charge(
+        self,
+        attempt: int,
+        outcome: str,
+        reference: str | None,
+        reason: str | None,
+        captured: int | None = None,
+        provider_event_id: str | None = None,
+    ) -> None:
+        """Record the provider's answer about charge `attempt`; an answer known already
+        (the same outcome, or one the payment has moved past) changes nothing."""
+        if provider_event_id is not None and provider_event_id in self.provider_events:
             return
-        match result:
-            case ChargeResult(status="succeeded", reference=str(reference)):
-                self.record(PaymentSucceeded(self.id, amount, reference))
-            case ChargeResult(status="pending", reference=str(reference)):
-                self.record(PaymentPending(self.id, amount, reference))
-            case ChargeResult(status="failed", reason=reason):
-                self.record(PaymentFailed(self.id, amount, reason or UNSPECIFIED))
-            case _:
-                raise ValueError(f"the gateway answered a malformed {result!r}")
-
-    def refund_due(self) -> bool:
-        """Whether the provider must refund; refunding a refunded payment changes nothing."""
-        if self.status == "refunded":
-            return False
-        if self.status != "succeeded":
+        if outcome not in CHARGE_OUTCOMES:
+            raise Invalid(f"outcome must be one of {', '.join(CHARGE_OUTCOMES)}, not {outcome!r}")
+        if self.status == "new":
+            raise DomainError(f"no payment was asked for order {self.id}", code="payment_unknown")
+        if attempt != self.attempt:
             raise DomainError(
-                f"the payment for order {self.id} is {self.status}; only a succeeded"
-                " payment can be refunded",
-                code="payment_not_refundable",
+                f"attempt {attempt} of order {self.id}'s payment is over (now {self.attempt})",
+                code="payment_attempt_over",
             )
-        return True
-
-    def refund(self, reason: str, result: RefundResult) -> None:
-        if not self.refund_due():
-            return
-        match result:
-            case RefundResult(status="succeeded", reference=str(reference)):
-                self.record(PaymentRefunded(self.id, self.amount, reason, reference))
-            case _:
-                raise DomainError(
-                    f"the provider refused the refund: {result.reason or UNSPECIFIED}",
-                    code="refund_failed",
-                )
-
-    def complete(self, provider_event_id: str, outcome: str, reason: str | None) -> None:
-        """Record the provider's late answer to a pending charge; a repeated event is a no-op."""
-        if provider_event_id in self.provider_events:
-            return
-        if outcome not in OUTCOMES:
-            raise Invalid(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
-        if self.status != "pending":
+        if self.status not in ("requested", "pending"):
+            if _agrees(self.status, outcome):
+                return
             raise DomainError(
-                f"the payment for order {self.id} is {self.status}, not pending",
-                code="payment_not_pending",
+                f"the payment for order {self.id} is {self.status} already",
+                code="payment_settled",
             )
-        if outcome == "succeeded":
+        if outcome == "pending":
+            if self.status == "requested":
+                self.record(PaymentPending(self.id, self.amount, _required(reference)))
+        elif outcome == "succeeded":
+            taken = None if captured is None else Money(captured, self.amount.currency)
             self.record(
-                PaymentSucceeded(self.id, self.amount, self.charge_reference, provider_event_id)
+                PaymentSucceeded(
+                    self.id, self.amount, _required(reference), provider_event_id, taken
+                )
             )
         else:
             self.record(
                 PaymentFailed(self.id, self.amount, reason or UNSPECIFIED, provider_event_id)
             )
 
+    # --- refunding -------------------------------------------------------------------
+
+    def request_refund(self, reason: str) -> None:
+        """Ask for the money actually captured to go back; asking again changes nothing."""
+        if self.status in ("refunding", "refunded"):
+            return
+        if self.status != "succeeded":
+            raise DomainError(
+                f"the payment for order {self.id} is {self.status}; only a succeeded"
+                " payment can be refunded",
+                code="payment_not_refundable",
+            )
+        self.record(RefundRequested(self.id, self.captured, reason, self.refunds + 1))
+
+    @property
+    def call_key(self) -> str | None:
+        """The idempotency key of the provider call the payment waits on, if it waits."""
+        if self.status in ("requested", "pending"):
+            return self.charge_key
+        return self.refund_key if self.status == "refunding" else None
+
+    @property
+    def refund_due(self) -> bool:
+        return self.status == "refunding"
+
+    @property
+    def refund_key(self) -> str:
+        return refund_key(self.id, self.refunds)
+
+    def record_refund(
+        self,
+        outcome: str,
+        reference: str | None,
+        reason: str | None,
+        provider_event_id: str | None = None,
+    ) -> None:
+        """Record the provider's answer about a refund: of the one asked for, or of one
+        made at the provider directly (a succeeded payment then counts as refunded)."""
+        if provider_event_id is not None and provider_event_id in self.provider_events:
+            return
+        if outcome not in REFUND_OUTCOMES:
+            raise Invalid(f"outcome must be one of {', '.join(REFUND_OUTCOMES)}, not {outcome!r}")
+        if self.status == "refunded":
+            return
+        if outcome == "failed":
+            if self.status == "refunding":
+                self.record(RefundFailed(self.id, self.captured, reason or UNSPECIFIED))
+            return
+        if self.status not in ("succeeded", "refunding"):
+            raise DomainError(
+                f"the payment for order {self.id} is {self.status}; nothing to refund",
+                code="payment_not_refundable",
+            )
+        why = self.refund_reason if self.status == "refunding" else REFUNDED_AT_PROVIDER
+        self.record(PaymentRefunded(self.id, self.captured, why, _required(reference)))
+
+    # --- state -----------------------------------------------------------------------
+
     def apply(self, event: Event) -> None:
         match event:
-            case PaymentPending(amount=amount, provider_reference=reference):
-                self.status, self.amount, self.charge_reference = "pending", amount, reference
+            case PaymentRequested(amount=amount, payment_method=method, attempt=attempt):
+                self.status, self.amount = "requested", amount
+                self.payment_method, self.attempt = method, attempt
+                self.charge_reference = ""
+            case PaymentPending(provider_reference=reference):
+                self.status, self.charge_reference = "pending", reference
             case PaymentSucceeded(amount=amount, provider_reference=reference):
                 self.status, self.amount, self.charge_reference = "succeeded", amount, reference
+                self.captured = event.amount_captured or amount
                 self._seen(event.provider_event_id)
             case PaymentFailed(amount=amount):
                 self.status, self.amount = "failed", amount
                 self._seen(event.provider_event_id)
+            case RefundRequested(reason=reason, attempt=attempt):
+                self.status, self.refund_reason, self.refunds = "refunding", reason, attempt
+            case RefundFailed():
+                self.status = "succeeded"
             case PaymentRefunded():
                 self.status = "refunded"
             case _:
@@ -126,8 +218,13 @@ class Payment(Aggregate):
     def snapshot_state(self) -> dict[str, Any]:
         return {
             "status": self.status,
-            "amount": {"amount": self.amount.amount, "currency": self.amount.currency},
+            "amount": _money(self.amount),
+            "payment_method": self.payment_method,
+            "attempt": self.attempt,
             "charge_reference": self.charge_reference,
+            "captured": _money(self.captured),
+            "refunds": self.refunds,
+            "refund_reason": self.refund_reason,
             "provider_events": sorted(self.provider_events),
         }
 
@@ -136,11 +233,33 @@ class Payment(Aggregate):
         payment = cls(aggregate_id)
         payment.version = version
         payment.status = state["status"]
-        payment.amount = Money(state["amount"]["amount"], state["amount"]["currency"])
+        payment.amount = Money(**state["amount"])
+        payment.payment_method = state["payment_method"]
+        payment.attempt = state["attempt"]
         payment.charge_reference = state["charge_reference"]
+        payment.captured = Money(**state["captured"])
+        payment.refunds = state["refunds"]
+        payment.refund_reason = state["refund_reason"]
         payment.provider_events = set(state["provider_events"])
         return payment
 
     def _seen(self, provider_event_id: str | None) -> None:
         if provider_event_id is not None:
             self.provider_events.add(provider_event_id)
+
+
+def _agrees(status: Status, outcome: str) -> bool:
+    """Whether a settled payment's status already says what `outcome` says."""
+    if outcome == "failed":
+        return status == "failed"
+    return status in ("succeeded", "refunding", "refunded")  # "pending" is past, too
+
+
+def _required(reference: str | None) -> str:
+    if not reference:
+        raise Invalid("the provider's reference is required for this outcome")
+    return reference
+
+
+def _money(money: Money) -> dict[str, Any]:
+    return {"amount": money.amount, "currency": money.currency}

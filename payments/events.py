@@ -1,4 +1,11 @@
-"""Events of the payments context."""
+"""Events of the payments context.
+
+A charge goes: PaymentRequested (the saga asked; nothing has reached the provider yet)
+-> PaymentPending (the provider waits on the customer, e.g. 3-D Secure) -> PaymentSucceeded
+or PaymentFailed. A refund goes: RefundRequested -> PaymentRefunded or RefundFailed. Only
+the provider's references (PaymentIntent, refund and payment method ids) are kept, never
+card data.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +16,20 @@ from kernel.money import Money
 
 
 @dataclass(frozen=True, slots=True)
+class PaymentRequested(Event):
+    """A charge is due: a job will ask the provider, outside any transaction. `attempt`
+    counts the charges asked for this order (a failed one may be followed by another)."""
+
+    order_id: str
+    amount: Money
+    payment_method: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
 class PaymentPending(Event):
-    """The provider took the charge but answers later (or never): a deadline applies."""
+    """The provider took the charge but answers later (the customer must authenticate,
+    or the payment is processing): a webhook, or reconciliation, brings the outcome."""
 
     order_id: str
     amount: Money
@@ -22,7 +41,8 @@ class PaymentSucceeded(Event):
     order_id: str
     amount: Money
     provider_reference: str
-    provider_event_id: str | None = None  # set when a pending payment completed
+    provider_event_id: str | None = None  # set when a webhook brought the outcome
+    amount_captured: Money | None = None  # what the provider took; None: the whole amount
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +54,17 @@ class PaymentFailed(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class RefundRequested(Event):
+    """The money goes back: a job will ask the provider for a refund of `amount`.
+    `attempt` counts the refunds asked (one may be refused, and asked for again)."""
+
+    order_id: str
+    amount: Money
+    reason: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
 class PaymentRefunded(Event):
     order_id: str
     amount: Money
@@ -41,9 +72,21 @@ class PaymentRefunded(Event):
     provider_reference: str  # the refund's reference at the provider
 
 
+@dataclass(frozen=True, slots=True)
+class RefundFailed(Event):
+    """The provider refused the refund; the payment stands as succeeded."""
+
+    order_id: str
+    amount: Money
+    reason: str
+
+
 EVENTS: tuple[type[Event], ...] = (
+    PaymentRequested,
     PaymentPending,
     PaymentSucceeded,
     PaymentFailed,
+    RefundRequested,
     PaymentRefunded,
+    RefundFailed,
 )

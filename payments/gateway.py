@@ -1,29 +1,49 @@
-"""The payment gateway port and a simulated provider driven by test tokens."""
+"""The payment gateway port: what the payments context asks of a payment provider.
+
+It is called by jobs on their own queue, never inside a database transaction: the
+outcome is recorded afterwards with a command (see payments.provider_calls).
+"""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from kernel.money import Money
 
 
+class ProviderUnavailable(Exception):
+    """The provider could not be asked, or did not answer in time, or answered that it
+    could not decide now (a network error, a timeout, a 5xx, a rate limit). Whether the
+    call had an effect is unknown: ask again later with the same idempotency key."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeRequest:
+    order_id: str
+    attempt: int
+    amount: Money
+    payment_method: str
+    idempotency_key: str
+
+
 @dataclass(frozen=True, slots=True)
 class ChargeResult:
-    """What the provider said about a charge: `reference` unless it failed, `reason` if it did."""
+    """What the provider said about a charge: `reference` unless it failed before the
+    provider made one, `reason` if it failed, `captured` (minor units) if it succeeded."""
 
     status: Literal["succeeded", "failed", "pending"]
     reference: str | None = None
     reason: str | None = None
+    captured: int | None = None
 
     @classmethod
-    def succeeded(cls, reference: str) -> ChargeResult:
-        return cls("succeeded", reference=reference)
+    def succeeded(cls, reference: str, captured: int | None = None) -> ChargeResult:
+        return cls("succeeded", reference=reference, captured=captured)
 
     @classmethod
-    def failed(cls, reason: str) -> ChargeResult:
-        return cls("failed", reason=reason)
+    def failed(cls, reason: str, reference: str | None = None) -> ChargeResult:
+        return cls("failed", reference=reference, reason=reason)
 
     @classmethod
     def pending(cls, reference: str) -> ChargeResult:
@@ -49,54 +69,22 @@ class PaymentGateway(Protocol):
     """Charges and refunds money at a payment provider.
 
     Contract:
-    - Idempotent per `idempotency_key`: a call repeated with the same key (a retried
-      command) moves money at most once and answers with the same reference.
-    - `charge` never raises for a business outcome: a declined card is
-      `ChargeResult.failed(reason)`. A provider that will answer later, or did not
-      answer in time, gives `ChargeResult.pending(reference)`; the outcome then
-      arrives asynchronously (webhook) or never, and the caller must not assume either.
-    - `refund` returns `RefundResult.failed(reason)` when the provider refuses it.
-    - Calls happen inside the command's transaction, so an implementation must be
-      quick to answer (pending rather than blocking on a slow provider).
+    - Idempotent per idempotency key: a call repeated with the same key moves money at
+      most once and answers about the same charge or refund.
+    - A business outcome is an answer, never an exception: a declined card is
+      `ChargeResult.failed(reason)`, a charge waiting on the customer (3-D Secure) is
+      `ChargeResult.pending(reference)`, a refused refund `RefundResult.failed(reason)`.
+    - Anything that leaves the outcome unknown raises ProviderUnavailable, after at most
+      the implementation's connect and read timeouts.
     """
 
-    def charge(
-        self, order_id: str, amount: Money, token: str, idempotency_key: str
-    ) -> ChargeResult: ...
+    def charge(self, request: ChargeRequest) -> ChargeResult: ...
+
+    def charge_status(self, reference: str) -> ChargeResult:
+        """Where the charge `reference` stands now (to reconcile one whose outcome never
+        arrived)."""
+        ...
 
     def refund(
-        self, provider_reference: str, amount: Money, idempotency_key: str
+        self, order_id: str, charge_reference: str, amount: Money, idempotency_key: str
     ) -> RefundResult: ...
-
-
-class SimulatedGateway:
-    """A provider that answers by card token, for development and tests.
-
-    `tok_visa` succeeds, `tok_declined` and `tok_insufficient_funds` fail with that
-    reason, `tok_async` stays pending until a webhook completes it, `tok_timeout`
-    stays pending forever; any other token fails as `invalid_token`. Refunds succeed.
-    """
-
-    ASYNC_PREFIX = "sim_async_"
-    FAILURES = {"tok_declined": "card_declined", "tok_insufficient_funds": "insufficient_funds"}
-    PENDING = frozenset({"tok_async", "tok_timeout"})
-
-    def charge(
-        self, order_id: str, amount: Money, token: str, idempotency_key: str
-    ) -> ChargeResult:
-        reference = _reference("ch", idempotency_key)
-        if token == "tok_visa":
-            return ChargeResult.succeeded(reference)
-        if token == "tok_async":
-            # The simulated provider will call back for these (see ASYNC_PREFIX).
-            return ChargeResult.pending(_reference("async", idempotency_key))
-        if token in self.PENDING:
-            return ChargeResult.pending(reference)
-        return ChargeResult.failed(self.FAILURES.get(token, "invalid_token"))
-
-    def refund(self, provider_reference: str, amount: Money, idempotency_key: str) -> RefundResult:
-        return RefundResult.succeeded(_reference("re", idempotency_key))
-
-
-def _reference(prefix: str, idempotency_key: str) -> str:
-    return f"sim_{prefix}_{hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]}"

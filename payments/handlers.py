@@ -1,49 +1,63 @@
-"""One handler per payments command: load, ask the gateway if due, decide, save."""
+"""One handler per payments command: load, decide, save, and track where the payment
+stands with the provider. No handler calls the provider: that happens in a job, outside
+any transaction (payments.provider_calls)."""
 
 from __future__ import annotations
 
-from functools import partial
-
 from kernel.command_bus import CommandBus
 from kernel.unit_of_work import UnitOfWork
-from payments.commands import CompletePayment, ProcessPayment, RefundPayment
+from payments import tracking
+from payments.commands import (
+    ProcessPayment,
+    RecordChargeOutcome,
+    RecordRefundOutcome,
+    RefundPayment,
+)
 from payments.domain import Payment
-from payments.gateway import PaymentGateway
 
 
-def register(bus: CommandBus, gateway: PaymentGateway) -> None:
-    bus.register(ProcessPayment, partial(process_payment, gateway=gateway))
-    bus.register(RefundPayment, partial(refund_payment, gateway=gateway))
-    bus.register(CompletePayment, complete_payment)
+def register(bus: CommandBus) -> None:
+    bus.register(ProcessPayment, process_payment)
+    bus.register(RefundPayment, refund_payment)
+    bus.register(RecordChargeOutcome, record_charge_outcome)
+    bus.register(RecordRefundOutcome, record_refund_outcome)
 
 
-def process_payment(command: ProcessPayment, uow: UnitOfWork, *, gateway: PaymentGateway) -> str:
+def process_payment(command: ProcessPayment, uow: UnitOfWork) -> str:
     payment = uow.load(Payment, command.order_id) or Payment(command.order_id)
-    if payment.charge_due(command.amount):
-        result = gateway.charge(
-            command.order_id, command.amount, command.payment_token, _key("charge", uow)
-        )
-        payment.process(command.amount, result)
-        uow.save(payment)
-    return payment.id
+    payment.request(command.amount, command.payment_token)
+    return _save(uow, payment)
 
 
-def refund_payment(command: RefundPayment, uow: UnitOfWork, *, gateway: PaymentGateway) -> str:
+def refund_payment(command: RefundPayment, uow: UnitOfWork) -> str:
     payment = uow.get(Payment, command.order_id)
-    if payment.refund_due():
-        result = gateway.refund(payment.charge_reference, payment.amount, _key("refund", uow))
-        payment.refund(command.reason, result)
-        uow.save(payment)
-    return payment.id
+    payment.request_refund(command.reason)
+    return _save(uow, payment)
 
 
-def complete_payment(command: CompletePayment, uow: UnitOfWork) -> str:
+def record_charge_outcome(command: RecordChargeOutcome, uow: UnitOfWork) -> str:
     payment = uow.get(Payment, command.order_id)
-    payment.complete(command.provider_event_id, command.outcome, command.reason)
-    uow.save(payment)
+    payment.record_charge(
+        command.attempt,
+        command.outcome,
+        command.provider_reference,
+        command.reason,
+        command.amount_captured,
+        command.provider_event_id,
+    )
+    return _save(uow, payment)
+
+
+def record_refund_outcome(command: RecordRefundOutcome, uow: UnitOfWork) -> str:
+    payment = uow.get(Payment, command.order_id)
+    payment.record_refund(
+        command.outcome, command.provider_reference, command.reason, command.provider_event_id
+    )
+    return _save(uow, payment)
+
+
+def _save(uow: UnitOfWork, payment: Payment) -> str:
+    if payment.pending_events:
+        uow.save(payment)
+        tracking.track(uow.conn, payment)
     return payment.id
-
-
-def _key(operation: str, uow: UnitOfWork) -> str:
-    # The bus retries a command under the same message id, so the provider sees the same key.
-    return f"{operation}:{uow.metadata.message_id}"

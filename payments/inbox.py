@@ -1,9 +1,10 @@
-"""The payment webhook inbox: each provider event is acted on once, keyed by its id."""
+"""The webhook inbox: each provider event is acted on once, keyed by its id."""
 
 from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -15,15 +16,20 @@ from kernel.command_bus import CommandBus, Transaction
 from kernel.logging import bind_correlation
 from kernel.messages import Metadata
 from kernel.results import Failure
-from payments.commands import CompletePayment
-from payments.webhooks import PROVIDER_ACTOR, PaymentNotification
+from payments import tracking
+from payments.provider_calls import PROVIDER_ACTOR
+from payments.webhooks import Ignored, ProviderEvent, command_for
 
 log = logging.getLogger("payments.inbox")
+
+# Fixed forever: a provider event id must always map to the same command id.
+_COMMAND_IDS = uuid.UUID("5b0e7d3c-2f4a-5e61-9c8d-7a1b2c3d4e5f")
 
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
-    """What became of a notification. `ignored` carries the refusal's code and message."""
+    """What became of an event. `ignored` carries why: a refusal's code and message, or
+    that the event asks nothing of the shop."""
 
     status: Literal["accepted", "duplicate", "ignored"]
     reason: str | None = None
@@ -31,17 +37,23 @@ class Receipt:
     consistency_token: str | None = None
 
 
+def command_id(event: ProviderEvent) -> str:
+    """The id of the command an event causes; the same on every delivery."""
+    return str(uuid.uuid5(_COMMAND_IDS, event.id))
+
+
 class PaymentInbox:
-    """Stores every notification the provider delivers and completes its payment once.
+    """Stores every event the provider delivers and acts on it once.
 
     Contract of `receive`:
-    - The inbox row (keyed by the provider's event id) and the `CompletePayment` it
-      causes commit in one transaction: both happen or neither does.
+    - The inbox row (keyed by the provider's event id) and the command it causes commit
+      in one transaction: both happen or neither does.
     - An event id already in the inbox changes nothing and gives `duplicate`;
       concurrent deliveries of one event wait on the key, and only one is accepted.
-    - A payment that cannot be completed (unknown order, not pending) still stores
-      the row and gives `ignored`, so the provider stops retrying; the refusal is kept
-      with the command id, like any refused command.
+    - An event that asks nothing (another type, another system's payment) or whose
+      command is refused (the payment moved on) still stores the row and gives
+      `ignored`, so the provider stops retrying; a refusal is kept with the command id,
+      like any refused command.
     - Retries on a concurrency conflict (`CommandBus.transaction`); when the bus gives
       up, raises ConcurrencyError, and nothing is stored. Database errors propagate,
       and nothing is stored.
@@ -51,35 +63,24 @@ class PaymentInbox:
         self.bus = bus
 
     def receive(
-        self,
-        notification: PaymentNotification,
-        payload: Mapping[str, Any],
-        *,
-        correlation_id: str = "",
+        self, event: ProviderEvent, payload: Mapping[str, Any], *, correlation_id: str = ""
     ) -> Receipt:
-        """Record `payload` (the body as sent) and act on `notification` unless seen before."""
+        """Record `payload` (the body as sent) and act on `event` unless seen before."""
         metadata = Metadata(
-            message_id=notification.command_id,
-            correlation_id=correlation_id,
-            actor=PROVIDER_ACTOR,
+            message_id=command_id(event), correlation_id=correlation_id, actor=PROVIDER_ACTOR
         )
         with bind_correlation(metadata.correlation_id):
-            receipt = self.bus.transaction(
-                partial(self._receive_once, notification, payload, metadata)
-            )
+            receipt = self.bus.transaction(partial(self._receive_once, event, payload, metadata))
             log.info(
-                "payment notification received",
-                extra={
-                    "provider_event_id": notification.provider_event_id,
-                    "order_id": notification.order_id,
-                    "status": receipt.status,
-                },
-            )
+                "payment provider event received",
+                extra={"provider_event_id": event.id, "type": event.type,
+                       "status": receipt.status, "reason": receipt.reason},
+            )  # fmt: skip
             return receipt
 
     def _receive_once(
         self,
-        notification: PaymentNotification,
+        event: ProviderEvent,
         payload: Mapping[str, Any],
         metadata: Metadata,
         done: Transaction,
@@ -90,16 +91,13 @@ class PaymentInbox:
                 " VALUES (:id, CAST(:payload AS jsonb))"
                 " ON CONFLICT DO NOTHING RETURNING provider_event_id"
             ),
-            {"id": notification.provider_event_id, "payload": json.dumps(payload)},
+            {"id": event.id, "payload": json.dumps(payload)},
         ).first()
         if claimed is None:
             return Receipt("duplicate")
-        command = CompletePayment(
-            notification.order_id,
-            notification.provider_event_id,
-            notification.outcome,
-            notification.reason,
-        )
+        command = command_for(event, partial(tracking.order_of, done.conn))
+        if isinstance(command, Ignored):
+            return Receipt("ignored", reason=command.reason, detail=command.detail)
         result = done.dispatch(command, metadata)
         if isinstance(result, Failure):
             return Receipt("ignored", reason=result.code, detail=result.message)

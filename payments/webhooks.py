@@ -1,160 +1,141 @@
-"""The payment provider's webhook format: HMAC signatures and the notification body.
+"""Stripe's webhook events: verifying them, and what each one asks of the payments context.
 
-A notification is signed over its raw body: the `Payment-Signature` header reads
-`t=<unix seconds>,v1=<hex HMAC-SHA256(secret, b"<t>." + body)>`. Binding the
-timestamp into the MAC lets the receiver refuse replays outside a tolerance window.
+A notification is verified over its raw body by the SDK's signature check (the
+`Stripe-Signature` header: a timestamp and HMAC-SHA256 signatures over "<t>.<body>", within
+a tolerance of now), and only then parsed. Three event types become commands:
+
+    payment_intent.succeeded       -> RecordChargeOutcome(succeeded)
+    payment_intent.payment_failed  -> RecordChargeOutcome(failed, the decline code)
+    charge.refunded (in full)      -> RecordRefundOutcome(succeeded)
+
+Every other type is acknowledged and left alone. The PaymentIntent's metadata names the
+order and the attempt (the gateway puts them there); a charge's order is found by its
+PaymentIntent (payments.tracking).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import re
-import secrets
-import time
-import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from json import JSONDecodeError
+from typing import Any
 
 import marshmallow as ma
+import stripe
 from marshmallow import validate
 
-SIGNATURE_HEADER = "Payment-Signature"
-PROVIDER_ACTOR = "payment-provider"
-OUTCOMES = ("succeeded", "failed")
-EVENT_TYPES = tuple(f"payment.{outcome}" for outcome in OUTCOMES)
+from kernel.http import loads_json
+from kernel.messages import Command
+from payments.commands import RecordChargeOutcome, RecordRefundOutcome
+from payments.stripe_gateway import payment_error_reason
 
-# Fixed forever: a provider event id must always map to the same command id.
-_COMMAND_IDS = uuid.UUID("5b0e7d3c-2f4a-5e61-9c8d-7a1b2c3d4e5f")
-_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
-
-
-class BadSignature(Exception):
-    """The notification is not provably from the provider, or not recent enough."""
+SIGNATURE_HEADER = "Stripe-Signature"
+HANDLED = ("payment_intent.succeeded", "payment_intent.payment_failed", "charge.refunded")
 
 
-def sign(secret: str, body: bytes, timestamp: int) -> str:
-    """The `Payment-Signature` header value for `body` sent at `timestamp`."""
-    return f"t={timestamp},v1={_mac(secret, body, timestamp)}"
-
-
-def verify(secret: str, body: bytes, header: str | None, now: float, tolerance: int) -> None:
-    """Check that `header` signs `body` with `secret` within `tolerance` seconds of `now`.
-
-    Raises BadSignature when the header is missing or malformed, when no `v1` MAC
-    matches (several are accepted, so the provider can roll its secret), or when the
-    signed timestamp is more than `tolerance` seconds in the past or the future.
-    """
-    if not header:
-        raise BadSignature(f"the {SIGNATURE_HEADER} header is missing")
-    timestamp, macs = _parse(header)
-    expected = _mac(secret, body, timestamp)
-    # Every candidate is compared, so the time taken does not say which one matched.
-    matches = [hmac.compare_digest(expected, mac) for mac in macs]
-    if not any(matches):
-        raise BadSignature("the signature does not match the body")
-    if abs(now - timestamp) > tolerance:
-        raise BadSignature(f"the signature's timestamp is more than {tolerance}s away from now")
-
-
-def _mac(secret: str, body: bytes, timestamp: int) -> str:
-    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-
-
-def _parse(header: str) -> tuple[int, list[str]]:
-    timestamps: list[str] = []
-    macs: list[str] = []
-    for part in header.split(","):
-        key, separator, value = part.strip().partition("=")
-        if not separator:
-            raise BadSignature(f"the {SIGNATURE_HEADER} header is malformed")
-        if key == "t":
-            timestamps.append(value)
-        elif key == "v1":
-            macs.append(value)
-    if len(timestamps) != 1 or not _UNIX_SECONDS.fullmatch(timestamps[0]):
-        raise BadSignature(f"the {SIGNATURE_HEADER} header needs one t=<unix seconds>")
-    if not macs:
-        raise BadSignature(f"the {SIGNATURE_HEADER} header has no v1 signature")
-    return int(timestamps[0]), macs
+class BadWebhook(Exception):
+    """The notification is not provably from the provider, not recent enough, or not an
+    event at all."""
 
 
 @dataclass(frozen=True, slots=True)
-class PaymentNotification:
-    """The provider's final answer to a pending charge."""
-
-    provider_event_id: str
-    order_id: str
-    outcome: Literal["succeeded", "failed"]
-    reason: str | None = None
-
-    @property
-    def command_id(self) -> str:
-        """The id of the CompletePayment this notification causes; the same on every delivery."""
-        return str(uuid.uuid5(_COMMAND_IDS, self.provider_event_id))
+class ProviderEvent:
+    id: str
+    type: str
+    object: Mapping[str, Any]  # data.object: the PaymentIntent, Charge, ... it is about
 
 
-class PaymentNotificationDataSchema(ma.Schema):
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """Why an event asks nothing of the shop (machine-readable, and for people)."""
+
+    reason: str
+    detail: str
+
+
+class _Data(ma.Schema):
     class Meta:
-        unknown = ma.EXCLUDE  # the provider may add fields; they are kept in the inbox
+        unknown = ma.INCLUDE
 
-    order_id = ma.fields.String(
-        required=True,
-        validate=validate.Length(min=1, max=200),
-        metadata={"description": "The order whose pending payment this completes"},
-    )
-    reason = ma.fields.String(
-        load_default=None,
-        allow_none=True,
-        validate=validate.Length(max=500),
-        metadata={"description": "Why the payment failed (payment.failed only)"},
-    )
+    object = ma.fields.Dict(required=True)
 
 
-class PaymentNotificationSchema(ma.Schema):
-    """A notification as the provider sends it; loads into a PaymentNotification."""
+class EventSchema(ma.Schema):
+    """The envelope of a Stripe event; the provider adds fields freely (kept in the inbox)."""
 
     class Meta:
         unknown = ma.EXCLUDE
 
-    id = ma.fields.String(
-        required=True,
-        validate=validate.Length(min=1, max=255),
-        metadata={"description": "The provider's event id; a redelivery repeats it"},
-    )
-    type = ma.fields.String(required=True, validate=validate.OneOf(EVENT_TYPES))
-    data = ma.fields.Nested(PaymentNotificationDataSchema, required=True)
-    created = ma.fields.Integer(
-        required=True,
-        strict=True,
-        validate=validate.Range(min=0),
-        metadata={"description": "When the provider created the event, in Unix seconds"},
-    )
+    id = ma.fields.String(required=True, validate=validate.Length(min=1, max=255))
+    type = ma.fields.String(required=True, validate=validate.Length(min=1, max=255))
+    data = ma.fields.Nested(_Data, required=True)
 
-    @ma.post_load
-    def to_notification(self, data: dict[str, Any], **_: Any) -> PaymentNotification:
-        outcome: Literal["succeeded", "failed"] = (
-            "succeeded" if data["type"] == "payment.succeeded" else "failed"
+
+def verified_event(
+    body: bytes, header: str | None, secret: str, tolerance: int
+) -> tuple[ProviderEvent, Any]:
+    """The event `body` carries, and the body parsed, once `header` proves that the
+    provider sent it within `tolerance` seconds; raises BadWebhook otherwise."""
+    try:
+        text = body.decode()
+        stripe.WebhookSignature.verify_header(text, header or "", secret, tolerance)
+    except UnicodeDecodeError:
+        raise BadWebhook("the body is not UTF-8") from None
+    except stripe.SignatureVerificationError as error:
+        raise BadWebhook(f"the {SIGNATURE_HEADER} signature does not verify: {error}") from None
+    try:
+        payload = loads_json(body)
+        fields = EventSchema().load(payload)
+    except JSONDecodeError as error:
+        raise BadWebhook(f"the body is not acceptable JSON: {error.msg}") from None
+    except ma.ValidationError as error:
+        raise BadWebhook(f"the body is not a Stripe event: {error.messages}") from None
+    return ProviderEvent(fields["id"], fields["type"], fields["data"]["object"]), payload
+
+
+def command_for(event: ProviderEvent, order_of: Callable[[str], str | None]) -> Command | Ignored:
+    """What `event` asks of the payments context; `order_of` finds the order of a
+    PaymentIntent id."""
+    if event.type not in HANDLED:
+        return Ignored("unhandled_event_type", f"{event.type} events change nothing here")
+    about = event.object
+    if event.type == "charge.refunded":
+        return _refunded(event, about, order_of)
+    metadata = about.get("metadata") or {}
+    order_id, attempt = metadata.get("order_id"), metadata.get("attempt")
+    if not isinstance(order_id, str) or not str(attempt or "").isdigit():
+        return Ignored("not_an_order_payment", "the PaymentIntent names no order and attempt")
+    if event.type == "payment_intent.succeeded":
+        received = about.get("amount_received")
+        return RecordChargeOutcome(
+            order_id,
+            int(str(attempt)),
+            "succeeded",
+            str(about.get("id")),
+            amount_captured=received if isinstance(received, int) else None,
+            provider_event_id=event.id,
         )
-        return PaymentNotification(
-            data["id"], data["data"]["order_id"], outcome, data["data"]["reason"]
-        )
+    return RecordChargeOutcome(
+        order_id,
+        int(str(attempt)),
+        "failed",
+        str(about.get("id")),
+        payment_error_reason(about.get("last_payment_error")),
+        provider_event_id=event.id,
+    )
 
 
-def simulated_notification(
-    order_id: str,
-    outcome: str = "succeeded",
-    reason: str | None = None,
-    provider_event_id: str | None = None,
-) -> bytes:
-    """The JSON body the simulated provider sends for a completed charge."""
-    if outcome not in OUTCOMES:
-        raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
-    body = {
-        "id": provider_event_id or f"evt_{secrets.token_hex(12)}",
-        "type": f"payment.{outcome}",
-        "data": {"order_id": order_id, "reason": reason},
-        "created": int(time.time()),
-    }
-    return json.dumps(body, separators=(",", ":")).encode()
+def _refunded(
+    event: ProviderEvent, charge: Mapping[str, Any], order_of: Callable[[str], str | None]
+) -> Command | Ignored:
+    intent = charge.get("payment_intent")
+    order_id = order_of(intent) if isinstance(intent, str) else None
+    if order_id is None:
+        return Ignored("not_an_order_payment", "the charge belongs to no order's payment")
+    if not charge.get("refunded"):
+        return Ignored("partial_refund", "only a refund of the whole charge is recorded")
+    refunds = (charge.get("refunds") or {}).get("data") or []
+    reference = refunds[0].get("id") if refunds and isinstance(refunds[0], dict) else None
+    return RecordRefundOutcome(
+        order_id, "succeeded", str(reference or charge.get("id")), provider_event_id=event.id
+    )

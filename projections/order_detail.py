@@ -18,7 +18,15 @@ from kernel.codec import to_data
 from kernel.event_store import RecordedEvent
 from kernel.write_batch import WriteBatch
 from orders.events import OrderCancelled, OrderConfirmed, OrderPlaced, OrderShipped
-from payments.events import PaymentFailed, PaymentPending, PaymentRefunded, PaymentSucceeded
+from payments.events import (
+    PaymentFailed,
+    PaymentPending,
+    PaymentRefunded,
+    PaymentRequested,
+    PaymentSucceeded,
+    RefundFailed,
+    RefundRequested,
+)
 from projections.projection import Mode, PostgresHandlers, PostgresProjection
 
 handlers: PostgresHandlers = PostgresHandlers()
@@ -209,6 +217,14 @@ def committed(
     )
 
 
+@handlers.on(PaymentRequested)
+def payment_requested(
+    event: PaymentRequested, writes: WriteBatch, gen: int, recorded: RecordedEvent
+) -> None:
+    payment = {"status": "requested", "attempt": event.attempt, "amount": to_data(event.amount)}
+    _change(writes, gen, event.order_id, recorded, moment="payment requested", payment=payment)
+
+
 @handlers.on(PaymentPending)
 def payment_pending(
     event: PaymentPending, writes: WriteBatch, gen: int, recorded: RecordedEvent
@@ -248,6 +264,30 @@ def refunded(event: PaymentRefunded, writes: WriteBatch, gen: int, recorded: Rec
         "amount": to_data(event.amount),
     }
     _change(writes, gen, event.order_id, recorded, moment="payment refunded", payment=payment)
+
+
+@handlers.on(RefundRequested)
+def refund_requested(
+    event: RefundRequested, writes: WriteBatch, gen: int, recorded: RecordedEvent
+) -> None:
+    payment = {
+        "status": "refunding",
+        "refund_reason": event.reason,
+        "amount": to_data(event.amount),
+    }
+    _change(writes, gen, event.order_id, recorded, moment="refund requested", payment=payment)
+
+
+@handlers.on(RefundFailed)
+def refund_failed(
+    event: RefundFailed, writes: WriteBatch, gen: int, recorded: RecordedEvent
+) -> None:
+    payment = {
+        "status": "succeeded",
+        "refund_failure": event.reason,
+        "amount": to_data(event.amount),
+    }
+    _change(writes, gen, event.order_id, recorded, moment="refund refused", payment=payment)
 
 
 def _moment(what: str, status: str | None, recorded: RecordedEvent) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Order fulfillment: the process manager that takes an order from placed to shipped.
 
     OrderPlaced                -> ReserveInventory
-    InventoryReserved          -> ProcessPayment (and a payment deadline)
+    InventoryReserved          -> ProcessPayment (and a payment deadline; the charge itself
+                                  is a provider call a payments job makes afterwards)
     InventoryReservationFailed -> CancelOrder (out of stock, naming the SKUs)
     PaymentSucceeded           -> ConfirmOrder
     PaymentFailed              -> ReleaseInventory + CancelOrder (the gateway's reason)
@@ -78,14 +79,6 @@ STOCK_MOVING = frozenset(
 (a reservation that arrives after a cancellation is released too, but rarely: its stock
 lock is taken unsorted, and a deadlock, if one follows, is retried)."""
 MOVING_ORDERS_PER_BATCH = 4
-
-
-def _answered(done: Transaction, order_id: str) -> bool:
-    """Whether a payment result for the order was recorded in this transaction."""
-    return any(
-        recorded.type in PAYMENT_RESULTS and recorded.data.get("order_id") == order_id
-        for recorded in done.recorded
-    )
 
 
 def command_id(cause_id: str, index: int) -> str:
@@ -411,9 +404,7 @@ class OrderFulfillmentSaga:
         )
         deadline = decision.state.deadline
         changed = found is None or found.state.deadline != deadline
-        if deadline is not None and changed and not _answered(done, order_id):
-            # A charge that answered at once (in this transaction) needs no deadline job:
-            # the saga reads its result next. The sweep still covers a lost one.
+        if deadline is not None and changed:
             done.after_commit(partial(self.schedule_deadline, order_id, deadline))
 
     def _time_out(self, order_id: str, done: Transaction) -> bool:

@@ -1,4 +1,5 @@
-"""Each test session gets its own PostgreSQL database and its own Redis database.
+"""Each test session gets its own PostgreSQL database, its own Redis database and its own
+local Stripe (localstripe, see localdev.stripe_server).
 
 With DATABASE_URL / REDIS_URL set, they are created on those servers; without,
 on the private servers under ./var (the same ones `make run` uses).
@@ -24,10 +25,13 @@ from config.bootstrap import Application, bootstrap
 from config.database import migrate
 from config.flask_app import create_app
 from config.settings import Settings
+from localdev.servers import start_stripe
 from tests.support.api_client import Customer
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_DATABASES = range(1, 16)  # db 0 holds the claims
+STRIPE_API_KEY = "sk_test_shop_tests"
+STRIPE_WEBHOOK_SECRET = "whsec_shop_tests"
 
 
 @pytest.fixture(scope="session")
@@ -74,14 +78,25 @@ def redis_url(server_settings: Settings) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def stripe_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The session's own local Stripe API."""
+    server = start_stripe(tmp_path_factory.mktemp("stripe"))
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def settings(
-    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+    database_url: str, redis_url: str, stripe_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Settings:
     settings = Settings(
         database_url=database_url,
         redis_url=redis_url,
         admin_token="test-admin-token",
         secret_key="test-secret-key",
+        stripe_api_key=STRIPE_API_KEY,
+        stripe_api_base=stripe_url,
+        stripe_webhook_secret=STRIPE_WEBHOOK_SECRET,
         var_dir=tmp_path_factory.mktemp("var"),
     )
     return settings.without_abuse_limits()  # the tests of the limits set their own

@@ -109,7 +109,7 @@ class ApiClient:
         self,
         headers: Mapping[str, str],
         lines: Mapping[str, int],
-        token: str = "tok_visa",
+        token: str = "pm_card_visa",
         *,
         key: str | None = None,
         correlation_id: str | None = None,

@@ -24,7 +24,7 @@ from typing import Any
 from redis import Redis
 from rq import Worker
 
-from config.cli import api_command, cron_command, worker_command
+from config.cli import api_command, cron_command, payments_worker_command, worker_command
 from config.settings import Settings
 from tests.support.api_client import call
 from tests.support.polling import eventually
@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin"
 
 WORKER_COMMAND = worker_command()
+PAYMENTS_WORKER_COMMAND = payments_worker_command()
 CRON_COMMAND = cron_command()
 
 
@@ -56,6 +57,9 @@ def environment(settings: Settings, **extra: str) -> dict[str, str]:
         REDIS_URL=settings.redis_url or "",
         ADMIN_TOKEN=settings.admin_token or "",
         SECRET_KEY=settings.secret_key or "",
+        STRIPE_API_KEY=settings.stripe_api_key or "",
+        STRIPE_API_BASE=settings.stripe_api_base or "",
+        STRIPE_WEBHOOK_SECRET=settings.stripe_webhook_secret or "",
         VAR_DIR=str(settings.var_dir),
         LOG_LEVEL="WARNING",
     )
@@ -132,10 +136,16 @@ class Processes:
 
     def worker(self, env: Mapping[str, str]) -> Process:
         """An `rq worker` (with RQ's scheduler) on both of the shop's queues; with the first
-        one, the `rq cron` that puts the periodic sweep on them, as a deployment runs it."""
+        one, the `rq cron` that puts the periodic sweep on them and a payments worker that
+        makes the provider calls, as a deployment runs them."""
         if self._cron is None or not self._cron.alive:
             self._cron = self.start("cron", CRON_COMMAND, env)
+            self.payments_worker(env)
         return self.start("worker", WORKER_COMMAND, env)
+
+    def payments_worker(self, env: Mapping[str, str]) -> Process:
+        """An `rq worker` on the shop-payments queue only: it calls the payment provider."""
+        return self.start("payments-worker", PAYMENTS_WORKER_COMMAND, env)
 
     def kill(self, process: Process, sig: int = signal.SIGKILL) -> None:
         """Signal the process's whole group (a worker and its forked scheduler)."""

@@ -103,7 +103,7 @@ class Shop:
         return customer_id
 
     def place(
-        self, customer_id: str, lines: Mapping[str, int], token: str = "tok_visa"
+        self, customer_id: str, lines: Mapping[str, int], token: str = "pm_card_visa"
     ) -> PlacedOrder:
         order_id = new_id()
         requested = tuple(OrderLineRequest(sku, quantity) for sku, quantity in lines.items())

@@ -13,6 +13,7 @@ from config import jobs
 from config.bootstrap import Application
 from kernel.subscriptions import Subscriber
 from tests.support.api_client import Customer
+from tests.support.payments import settle_payments
 from tests.support.polling import eventually
 from tests.support.shop import ADDRESS_DATA
 
@@ -29,7 +30,7 @@ def place(
     client: FlaskClient,
     customer: Customer,
     lines: dict[str, int],
-    token: str = "tok_visa",
+    token: str = "pm_card_visa",
 ) -> Placed:
     body = {
         "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in lines.items()],
@@ -54,6 +55,7 @@ def settle(application: Application, timeout: float = 30) -> None:
     def caught_up() -> None:
         for name in names:
             jobs.catch_up(name)
+        settle_payments(application)
         subscribers: list[Subscriber] = [application.saga]
         for name in application.read_side.projections:
             subscribers += application.read_side.subscribers(name)

@@ -11,17 +11,20 @@ import config.jobs
 from config.bootstrap import Application
 from projections import generations
 from sagas.order_fulfillment import NAME
+from tests.support.payments import settle_payments
 from tests.support.polling import eventually
 from tests.support.state import row_count
 
 
 def settle(application: Application) -> None:
-    """Run the saga's catch-up job (as a worker would) until it has applied the whole log
-    and a further run appends nothing: every command it issued has had its effect."""
+    """Run the saga's catch-up job and the payment provider calls (as the workers would)
+    until the saga has applied the whole log and a further run appends nothing: every
+    command it issued has had its effect."""
 
     def settled() -> None:
         before = row_count(application.engine, "events")
         config.jobs.catch_up(NAME)
+        settle_payments(application)
         (status,) = application.runner.status([application.saga])
         assert status.last_error is None, status.last_error
         assert (status.state, status.lag_events) == ("caught_up", 0), status

@@ -1,0 +1,66 @@
+"""Where each payment stands with the provider, for the questions the log answers badly:
+which payments have waited on the provider for too long (reconciliation), and which
+order a provider's reference belongs to (a refund made in the provider's dashboard).
+
+The payments handlers write a payment's row in the transaction that records its events,
+so the row never disagrees with the log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, text
+
+from payments.domain import AWAITING_PROVIDER, Payment
+
+_TRACK = text(
+    "INSERT INTO provider_payments (order_id, reference, status, call_key, awaiting_since)"
+    " VALUES (:order, :reference, :status, :key, CASE WHEN :awaiting THEN now() END)"
+    " ON CONFLICT (order_id) DO UPDATE SET"
+    " reference = coalesce(EXCLUDED.reference, provider_payments.reference),"
+    " status = EXCLUDED.status, call_key = EXCLUDED.call_key,"
+    " awaiting_since = CASE WHEN NOT :awaiting THEN NULL"
+    " WHEN provider_payments.status = EXCLUDED.status THEN provider_payments.awaiting_since"
+    " ELSE now() END"
+)
+_OVERDUE = text(
+    "SELECT order_id, status, call_key FROM provider_payments"
+    " WHERE awaiting_since < now() - make_interval(secs => :seconds)"
+    " ORDER BY awaiting_since LIMIT :limit"
+)
+_ORDER_OF = text("SELECT order_id FROM provider_payments WHERE reference = :reference")
+
+
+@dataclass(frozen=True, slots=True)
+class Awaiting:
+    order_id: str
+    status: str  # requested, pending or refunding
+    call_key: str  # the idempotency key of the provider call it waits on
+
+
+def track(conn: Connection, payment: Payment) -> None:
+    """Write where `payment` stands now (call it after saving its new events)."""
+    conn.execute(
+        _TRACK,
+        {
+            "order": payment.id,
+            "reference": payment.charge_reference or None,
+            "status": payment.status,
+            "key": payment.call_key,
+            "awaiting": payment.status in AWAITING_PROVIDER,
+        },
+    )
+
+
+def overdue(conn: Connection, older_than: float, limit: int = 100) -> list[Awaiting]:
+    """Payments that have waited on the provider for more than `older_than` seconds,
+    longest-waiting first."""
+    rows = conn.execute(_OVERDUE, {"seconds": older_than, "limit": limit}).all()
+    return [Awaiting(order_id, status, key) for order_id, status, key in rows]
+
+
+def order_of(conn: Connection, reference: str) -> str | None:
+    """The order whose charge the provider knows as `reference`."""
+    found: str | None = conn.execute(_ORDER_OF, {"reference": reference}).scalar_one_or_none()
+    return found
