@@ -102,11 +102,15 @@ def blueprint(
     @blp.arguments(RefundPaymentSchema())
     @blp.response(202, RefundAcceptedSchema)
     @documented_problem(blp, 404, "The order has no payment")
-    @documented_problem(
-        blp, 409, "The payment is not refundable (payment_not_refundable) or the provider refused"
-    )
+    @documented_problem(blp, 409, "The payment is not refundable (payment_not_refundable)")
     def refund_payment(body: dict[str, Any], order_id: str) -> dict[str, str]:
-        """Give the order's payment back to the customer; refunding twice changes nothing."""
+        """Give the order's payment back to the customer; refunding twice changes nothing.
+
+        Accepted means the refund is recorded as asked for (the order can no longer ship);
+        a payments worker then refunds the amount captured at the provider, and the
+        order's payment reads `refunded` (or `succeeded` with `refund_failure`, when
+        the provider refused).
+        """
         metadata = command_metadata(auth.admin().actor)
         result = commands.dispatch(RefundPayment(order_id, body["reason"]), metadata)
         return {"order_id": order_id, "consistency_token": result.consistency_token}
