@@ -169,7 +169,7 @@ def bootstrap(settings: Settings) -> Application:
     )
     return Application(
         settings, engine, redis, registry, store, bus, runner, authenticator, read_side, saga,
-        queues, PaymentInbox(bus), ProviderCalls(engine, bus, gateway), metrics,
+        queues, PaymentInbox(bus), ProviderCalls(engine, bus, metrics.measured(gateway)), metrics,
     )  # fmt: skip
 
 

@@ -12,6 +12,7 @@ they are read from PostgreSQL and Redis when scraped.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -40,8 +41,17 @@ from kernel.event_store import RecordedEvent
 from kernel.horizon import RunningWriter
 from kernel.logging import bind_correlation
 from kernel.messages import Command, Metadata
+from kernel.money import Money
 from kernel.results import Failure, Result
 from kernel.subscriptions import PartitionStatus, SubscriptionStatus
+from payments import tracking
+from payments.gateway import (
+    ChargeRequest,
+    ChargeResult,
+    PaymentGateway,
+    ProviderUnavailable,
+    RefundResult,
+)
 from sagas import store as saga_store
 
 if TYPE_CHECKING:
@@ -76,6 +86,8 @@ class Instruments:
     events: Counter
     requests: Counter
     request_seconds: Histogram
+    provider_calls: Counter
+    provider_seconds: Histogram
 
 
 @functools.cache
@@ -106,6 +118,18 @@ def _instruments() -> Instruments:
         request_seconds=Histogram(
             "shop_http_request_duration_seconds", "Time to answer an HTTP request, by route",
             ["method", "route"], registry=None,
+        ),
+        provider_calls=Counter(
+            "shop_payment_provider_calls",
+            "Calls to the payment provider by call (charge, look_up, refund) and outcome"
+            " (succeeded, failed, pending, unavailable: unknown, retried; error: a bug or"
+            " a misconfiguration)",
+            ["call", "outcome"], registry=None,
+        ),
+        provider_seconds=Histogram(
+            "shop_payment_provider_call_duration_seconds",
+            "Time a call to the payment provider took, timeouts included", ["call"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1, 2, 5, 10, 30), registry=None,
         ),
     )  # fmt: skip
 
@@ -151,12 +175,60 @@ class Metrics:
                 },
             )
 
+    def measured(self, gateway: PaymentGateway) -> PaymentGateway:
+        """`gateway`, its calls counted and timed."""
+        return MeasuredGateway(gateway, self.instruments)
+
     def render(self, *collectors: Collector) -> bytes:
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=str(self.directory))  # type: ignore[no-untyped-call]
         for collector in collectors:
             registry.register(collector)
         return generate_latest(registry)
+
+
+class MeasuredGateway:
+    """A payment gateway whose every call is counted by outcome and timed."""
+
+    def __init__(self, gateway: PaymentGateway, instruments: Instruments) -> None:
+        self.gateway = gateway
+        self.instruments = instruments
+
+    def charge(self, request: ChargeRequest) -> ChargeResult:
+        with self._measure("charge") as outcome:
+            result = self.gateway.charge(request)
+            outcome.append(result.status)
+            return result
+
+    def charge_status(self, reference: str) -> ChargeResult:
+        with self._measure("look_up") as outcome:
+            result = self.gateway.charge_status(reference)
+            outcome.append(result.status)
+            return result
+
+    def refund(
+        self, order_id: str, charge_reference: str, amount: Money, idempotency_key: str
+    ) -> RefundResult:
+        with self._measure("refund") as outcome:
+            result = self.gateway.refund(order_id, charge_reference, amount, idempotency_key)
+            outcome.append(result.status)
+            return result
+
+    @contextlib.contextmanager
+    def _measure(self, call: str) -> Iterator[list[str]]:
+        outcome: list[str] = []
+        started = time.perf_counter()
+        try:
+            yield outcome
+        except ProviderUnavailable:
+            outcome.append("unavailable")
+            raise
+        except Exception:
+            outcome.append("error")
+            raise
+        finally:
+            self.instruments.provider_seconds.labels(call).observe(time.perf_counter() - started)
+            self.instruments.provider_calls.labels(call, (outcome or ["error"])[-1]).inc()
 
 
 def _use_directory(directory: Path) -> Path:
@@ -195,6 +267,7 @@ class Operations:
             ("subscriptions", self._subscriptions),
             ("queues", self._queues),
             ("sagas", self._sagas),
+            ("payments", self._payments),
         ):
             try:
                 yield from collect()
@@ -279,6 +352,23 @@ class Operations:
             for state, count in saga_store.counts(conn).items():
                 family.add_metric([state], count)
         yield family
+
+    def _payments(self) -> Iterator[Metric]:
+        waiting = GaugeMetricFamily(
+            "shop_payments_awaiting_provider",
+            "Payments waiting on the provider, by status (requested, pending, refunding)",
+            labels=["status"],
+        )
+        oldest = GaugeMetricFamily(
+            "shop_payments_awaiting_provider_oldest_seconds",
+            "How long the payment waiting longest on the provider has waited",
+        )
+        with self.application.engine.connect() as conn:
+            summary = tracking.awaiting_summary(conn)
+        for status in tracking.AWAITING_STATUSES:
+            waiting.add_metric([status], summary.counts.get(status, 0))
+        oldest.add_metric([], summary.oldest_seconds)
+        yield from (waiting, oldest)
 
 
 def _partitions(subscriptions: Sequence[SubscriptionStatus]) -> Iterator[Metric]:

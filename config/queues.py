@@ -58,7 +58,7 @@ class JobQueues:
         """`queue_of_job`: the catch-up jobs (what `Jobs.catch_up` is given) and their
         queues; `job_of_subscription`: which job drains each subscription."""
         self.redis = redis
-        self.names = QUEUES
+        self.names = (*QUEUES, PAYMENTS)
         self.partitions = partitions
         self._queues = {name: Queue(name, connection=redis) for name in (*QUEUES, PAYMENTS)}
         self._subscriptions = dict(queue_of_job)

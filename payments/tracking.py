@@ -30,6 +30,11 @@ _OVERDUE = text(
     " ORDER BY awaiting_since LIMIT :limit"
 )
 _ORDER_OF = text("SELECT order_id FROM provider_payments WHERE reference = :reference")
+_SUMMARY = text(
+    "SELECT status, count(*), extract(epoch FROM now() - min(awaiting_since))"
+    " FROM provider_payments WHERE awaiting_since IS NOT NULL GROUP BY status"
+)
+AWAITING_STATUSES = tuple(sorted(AWAITING_PROVIDER))
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +63,19 @@ def overdue(conn: Connection, older_than: float, limit: int = 100) -> list[Await
     longest-waiting first."""
     rows = conn.execute(_OVERDUE, {"seconds": older_than, "limit": limit}).all()
     return [Awaiting(order_id, status, key) for order_id, status, key in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitingSummary:
+    counts: dict[str, int]  # by status
+    oldest_seconds: float  # 0 when none waits
+
+
+def awaiting_summary(conn: Connection) -> AwaitingSummary:
+    """How many payments wait on the provider, by status, and the longest wait."""
+    rows = conn.execute(_SUMMARY).all()
+    counts = {status: int(count) for status, count, _ in rows}
+    return AwaitingSummary(counts, max((float(age) for _, _, age in rows), default=0.0))
 
 
 def order_of(conn: Connection, reference: str) -> str | None:
