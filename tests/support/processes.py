@@ -147,6 +147,11 @@ class Processes:
         """An `rq worker` on the shop-payments queue only: it calls the payment provider."""
         return self.start("payments-worker", PAYMENTS_WORKER_COMMAND, env)
 
+    @property
+    def payments_workers(self) -> list[Process]:
+        """Every payments worker started so far (with the first `worker`, or by hand)."""
+        return [process for process in self.started if process.name == "payments-worker"]
+
     def kill(self, process: Process, sig: int = signal.SIGKILL) -> None:
         """Signal the process's whole group (a worker and its forked scheduler)."""
         with contextlib.suppress(ProcessLookupError):

@@ -29,6 +29,7 @@ from orders.commands import (
 from orders.domain import customer_id_for
 from orders.events import Address, CancelledBy
 from payments.commands import ProcessPayment, RefundPayment
+from payments.provider_calls import ProviderCalls
 
 ADDRESS = Address("Ada Lovelace", "12 St James's Square", "London", "SW1Y 4JH", "GB")
 ADDRESS_DATA = {  # ADDRESS as a request body carries it
@@ -73,10 +74,15 @@ class PlacedOrder:
 
 class Shop:
     """Dispatches commands as the API and the fulfillment saga would; every command must
-    succeed. It remembers the prices it set, to know what an order costs."""
+    succeed. It remembers the prices it set, to know what an order costs.
 
-    def __init__(self, bus: CommandBus) -> None:
+    With `provider` (the application's ProviderCalls), `pay` and `refund` also make the
+    provider call at once, as a payments worker would right after the commit; without,
+    they only ask for it (PaymentRequested, RefundRequested)."""
+
+    def __init__(self, bus: CommandBus, provider: ProviderCalls | None = None) -> None:
         self.bus = bus
+        self.provider = provider
         self.prices: dict[str, Money] = {}
 
     def do(self, command: Command) -> Success:
@@ -124,6 +130,7 @@ class Shop:
 
     def pay(self, order: PlacedOrder) -> None:
         self.do(ProcessPayment(order.order_id, order.total, order.token))
+        self._call_provider(order)
 
     def confirm(self, order: PlacedOrder) -> None:
         self.do(ConfirmOrder(order.order_id))
@@ -148,3 +155,9 @@ class Shop:
 
     def refund(self, order: PlacedOrder, reason: str = "cancelled after payment") -> None:
         self.do(RefundPayment(order.order_id, reason))
+        self._call_provider(order)
+
+    def _call_provider(self, order: PlacedOrder) -> None:
+        if self.provider is not None:
+            answer = self.provider.settle(order.order_id)
+            assert "not recorded" not in answer, f"{order.order_id}: {answer}"
