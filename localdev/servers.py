@@ -1,8 +1,10 @@
-"""Private PostgreSQL and Redis servers for when DATABASE_URL / REDIS_URL are not set.
+"""Private PostgreSQL and Redis servers for when DATABASE_URL / REDIS_URL are not set, and
+a private Stripe API (``localdev.stripe_server``) for the payment provider.
 
-``start_postgres`` and ``start_redis`` run real servers whose data lives under a var
-directory and reuse a server that is already running for that directory. Both listen on
-unix sockets only. Nothing is imported or started until a function is called.
+``start_postgres``, ``start_redis`` and ``start_stripe`` run servers whose data lives under
+a var directory and reuse a server that is already running for that directory.
+PostgreSQL and Redis listen on unix sockets only, the Stripe API on 127.0.0.1 (Stripe's SDK
+speaks HTTP over TCP). Nothing is imported or started until a function is called.
 
 Every process that uses a server is counted; ``stop()`` stops the server only when this
 process started it and no other process still uses it. So a command run beside
@@ -19,6 +21,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -28,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
+from urllib.request import Request, urlopen
 
 if TYPE_CHECKING:
     from pgserver.postgres_server import PostgresServer
@@ -171,11 +175,11 @@ def start_redis(var_dir: Path, *, timeout: float = START_TIMEOUT) -> EmbeddedSer
     pidfile = redis_dir / "redis.pid"
     users = _Users(redis_dir / "users")
     with _file_lock(redis_dir / "start.lock"):
-        pid = _read_pid(pidfile)
+        pid = _read_int(pidfile)
         started = pid is None or not _pid_alive(pid) or not _redis_ping(sock)
         if started:
             _spawn_redis(redis_dir, sock, pidfile, timeout)
-            pid = _read_pid(pidfile)
+            pid = _read_int(pidfile)
             if pid is None:
                 raise RuntimeError(f"redis-server started but wrote no pid to {pidfile}")
         users.join()
@@ -185,7 +189,7 @@ def start_redis(var_dir: Path, *, timeout: float = START_TIMEOUT) -> EmbeddedSer
     def release() -> None:
         with _file_lock(redis_dir / "start.lock"):
             if not users.leave() and started:
-                _stop_redis(server_pid, pidfile, timeout)
+                _stop_daemon("redis-server", server_pid, pidfile, timeout)
 
     return EmbeddedServer(f"unix://{quote(str(sock))}", _once(release))
 
@@ -252,7 +256,7 @@ def _spawn_redis(redis_dir: Path, sock: Path, pidfile: Path, timeout: float) -> 
     while started.returncode == 0 and time.monotonic() < deadline:
         if _redis_ping(sock):
             return
-        pid = _read_pid(pidfile)
+        pid = _read_int(pidfile)
         if pid is not None and not _pid_alive(pid):
             break
         time.sleep(0.05)
@@ -263,14 +267,16 @@ def _spawn_redis(redis_dir: Path, sock: Path, pidfile: Path, timeout: float) -> 
     )
 
 
-def _stop_redis(pid: int, pidfile: Path, timeout: float) -> None:
-    if not _pid_alive(pid) or _read_pid(pidfile) != pid:
+def _stop_daemon(name: str, pid: int, pidfile: Path, timeout: float) -> None:
+    """SIGTERM and wait: redis fsyncs its AOF and removes its pidfile, the Stripe server
+    writes its state."""
+    if not _pid_alive(pid) or _read_int(pidfile) != pid:
         return  # already stopped (perhaps replaced by a newer server)
-    os.kill(pid, signal.SIGTERM)  # redis shuts down cleanly: fsyncs the AOF, removes pidfile
+    os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while _pid_alive(pid):
         if time.monotonic() > deadline:
-            raise RuntimeError(f"redis-server (pid {pid}) did not exit within {timeout}s")
+            raise RuntimeError(f"{name} (pid {pid}) did not exit within {timeout}s")
         time.sleep(0.05)
 
 
@@ -285,9 +291,109 @@ def _redis_ping(sock: Path) -> bool:
         return False
 
 
-def _read_pid(pidfile: Path) -> int | None:
+# --- Stripe ----------------------------------------------------------------------------
+
+# The Stripe servers this process started, to reap them once stopped.
+_stripe_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def start_stripe(var_dir: Path, *, timeout: float = START_TIMEOUT) -> EmbeddedServer:
+    """Start, or reuse, a ``localdev.stripe_server`` daemon with its files in
+    ``var_dir/"stripe"``.
+
+    The URL is ``http://127.0.0.1:<port>``, Stripe's API base for the SDK (any ``sk_test_``
+    key is accepted); the port is chosen free at the first start and kept in
+    ``stripe/stripe.port`` (a new one is chosen only if something else took it). Objects
+    and idempotency keys persist in ``stripe/state.pickle``. The daemon outlives this
+    process; ``stop()`` shuts it down only if this process started it and no other live
+    process uses it (each user leaves its pid under ``stripe/users``). Raises RuntimeError
+    with the server's log tail if it does not answer within ``timeout`` seconds.
+    """
+    stripe_dir = (var_dir / "stripe").resolve()
+    stripe_dir.mkdir(parents=True, exist_ok=True)
+    pidfile, portfile = stripe_dir / "stripe.pid", stripe_dir / "stripe.port"
+    users = _Users(stripe_dir / "users")
+    with _file_lock(stripe_dir / "start.lock"):
+        pid, port = _read_int(pidfile), _read_int(portfile)
+        started = pid is None or port is None or not _pid_alive(pid) or not _stripe_answers(port)
+        if started:
+            port = _stripe_port(portfile, port)
+            pid = _spawn_stripe(stripe_dir, port, pidfile, timeout)
+        users.join()
+    assert pid is not None and port is not None  # read, or just chosen and started
+    server_pid = pid
+
+    def release() -> None:
+        with _file_lock(stripe_dir / "start.lock"):
+            if not users.leave() and started:
+                _stop_daemon("stripe server", server_pid, pidfile, timeout)
+                child = _stripe_children.pop(server_pid, None)
+                if child is not None:
+                    child.poll()  # reap it
+
+    return EmbeddedServer(f"http://127.0.0.1:{port}", _once(release))
+
+
+def _stripe_port(portfile: Path, kept: int | None) -> int:
+    """The kept port if nothing listens on it, else a new free one (then kept)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
+        try:
+            probe.bind(("127.0.0.1", kept or 0))
+        except OSError:
+            probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    if port != kept:
+        portfile.write_text(f"{port}\n")
+    return port
+
+
+def _spawn_stripe(stripe_dir: Path, port: int, pidfile: Path, timeout: float) -> int:
+    log = stripe_dir / "stripe.log"
+    command = [sys.executable, "-m", "localdev.stripe_server", "--port", str(port)]
+    command += ["--state", str(stripe_dir / "state.pickle")]
+    with log.open("ab") as output:
+        child = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parent.parent,  # where `localdev` is importable
+            start_new_session=True,  # a daemon: no signal aimed at our group reaches it
+        )
+    pidfile.write_text(f"{child.pid}\n")
+    deadline = time.monotonic() + timeout
+    while child.poll() is None and time.monotonic() < deadline:
+        if _stripe_answers(port):
+            _stripe_children[child.pid] = child
+            return child.pid
+        time.sleep(0.05)
+    if child.poll() is None:
+        child.kill()
+        child.wait()
+    raise RuntimeError(
+        f"stripe server failed to become ready on 127.0.0.1:{port} (timeout {timeout}s, "
+        f"exit status {child.returncode}).\n--- tail of {log} ---\n{_tail(log)}"
+    )
+
+
+def _stripe_answers(port: int) -> bool:
+    """Whether a Stripe API answers on ``port`` (listing events changes nothing)."""
+    request = Request(
+        f"http://127.0.0.1:{port}/v1/events?limit=1",
+        headers={"Authorization": "Bearer sk_test_localdev"},
+    )
     try:
-        return int(pidfile.read_text().strip())
+        with urlopen(request, timeout=1.0) as response:
+            status: int = response.status
+    except (OSError, ValueError):
+        return False
+    return status == 200
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
     except (OSError, ValueError):
         return None
 
