@@ -17,16 +17,14 @@ from kernel.command_bus import CommandBus
 from kernel.messages import Metadata
 from kernel.unit_of_work import UnitOfWork
 from orders.domain import HoldLimits
-from payments.gateway import PaymentGateway, SimulatedGateway
 
 A = TypeVar("A", bound=Aggregate)
 
 
-def snapshotting_bus(
-    application: Application, interval: int, gateway: PaymentGateway | None = None
-) -> CommandBus:
+def snapshotting_bus(application: Application, interval: int) -> CommandBus:
     """The application's handlers and sync read models on a bus that snapshots every
-    `interval` events."""
+    `interval` events (the payments handlers record what the provider is asked and
+    answers; none calls it)."""
     bus = CommandBus(application.engine, application.store, snapshot_interval=interval)
     inventory.handlers.register(bus)
     orders.handlers.register(
@@ -37,7 +35,7 @@ def snapshotting_bus(
             application.settings.max_pending_orders, application.settings.max_reserved_units
         ),
     )
-    payments.handlers.register(bus, gateway=gateway or SimulatedGateway())
+    payments.handlers.register(bus)
     bus.before_commit.append(application.read_side.apply_sync)
     return bus
 

@@ -17,6 +17,7 @@ from orders.commands import CancelOrder
 from orders.events import CancelledBy
 from tests.integration.dashboard.support import place, settle, text_of
 from tests.support.api_client import Customer
+from tests.support.payments import AUTHENTICATION_REQUIRED, DECLINED
 
 
 def _order_ids(html: str) -> list[str]:
@@ -28,7 +29,7 @@ def test_the_orders_page_lists_placed_orders_newest_first_with_filters(
 ) -> None:
     first = place(admin, ada, {"MUG-1": 2})
     second = place(admin, grace, {"TEE-1": 1})
-    declined = place(admin, ada, {"MUG-1": 1}, token="tok_declined")
+    declined = place(admin, ada, {"MUG-1": 1}, token=DECLINED)
     settle(application)
 
     html = admin.get("/admin/orders").get_data(as_text=True)
@@ -118,7 +119,7 @@ def test_the_sales_page_charts_revenue_per_day_with_totals_and_rates(
 ) -> None:
     kept = place(admin, ada, {"MUG-1": 4})  # 50.00 EUR, free shipping
     regretted = place(admin, ada, {"TEE-1": 1})  # 19.99 + 4.99 shipping
-    place(admin, ada, {"MUG-1": 1}, token="tok_declined")
+    place(admin, ada, {"MUG-1": 1}, token=DECLINED)
     settle(application)
     assert application.bus.dispatch(
         CancelOrder(regretted.order_id, "changed my mind", CancelledBy.SYSTEM)
@@ -187,7 +188,7 @@ def test_the_sagas_page_counts_sagas_and_lists_the_stuck_ones(
     admin: FlaskClient, application: Application, catalog: None, ada: Customer
 ) -> None:
     place(admin, ada, {"MUG-1": 1})
-    waiting = place(admin, ada, {"MUG-1": 1}, token="tok_timeout")
+    waiting = place(admin, ada, {"MUG-1": 1}, token=AUTHENTICATION_REQUIRED)
     settle(application)
     with application.engine.begin() as conn:
         conn.execute(
@@ -208,7 +209,7 @@ def test_the_sagas_page_counts_sagas_and_lists_the_stuck_ones(
 def test_the_inventory_page_shows_stock_on_hand_reserved_and_available(
     admin: FlaskClient, application: Application, catalog: None, ada: Customer
 ) -> None:
-    place(admin, ada, {"MUG-1": 3}, token="tok_timeout")  # reserved, never paid
+    place(admin, ada, {"MUG-1": 3}, token=AUTHENTICATION_REQUIRED)  # reserved, not paid yet
     settle(application)
 
     html = admin.get("/admin/inventory").get_data(as_text=True)

@@ -16,7 +16,7 @@ def order_body(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "lines": [{"sku": "MUG-1", "quantity": 2}, {"sku": "TEE-1", "quantity": 1}],
         "shipping_address": dict(ADDRESS_DATA),
-        "payment": {"token": "tok_visa"},
+        "payment": {"token": "pm_card_visa"},
     }
     return body | overrides
 

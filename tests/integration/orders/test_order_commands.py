@@ -23,7 +23,11 @@ from tests.support.shop import ADDRESS_DATA
 
 def _place(customer_id: str, order_id: str = "order-1") -> PlaceOrder:
     return PlaceOrder(
-        order_id, customer_id, (OrderLineRequest("MUG-1", 1),), Address(**ADDRESS_DATA), "tok_visa"
+        order_id,
+        customer_id,
+        (OrderLineRequest("MUG-1", 1),),
+        Address(**ADDRESS_DATA),
+        "pm_card_visa",
     )
 
 

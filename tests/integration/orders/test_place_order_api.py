@@ -39,7 +39,7 @@ def test_placing_an_order_records_it_priced_from_the_catalog(
             shipping=eur(499),
             total=eur(4998),
             shipping_address=Address(**ADDRESS_DATA),
-            payment_token="tok_visa",
+            payment_token="pm_card_visa",
         )
     ]
 

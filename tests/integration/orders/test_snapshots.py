@@ -27,7 +27,9 @@ def test_an_order_snapshot_and_the_event_after_it_load_like_a_full_replay(
     bus = snapshotting_bus(application, interval=2)
     order_id = new_id()
     lines = (OrderLineRequest("MUG-1", 2),)
-    placed = bus.dispatch(PlaceOrder(order_id, customer.customer_id, lines, ADDRESS, "tok_visa"))
+    placed = bus.dispatch(
+        PlaceOrder(order_id, customer.customer_id, lines, ADDRESS, "pm_card_visa")
+    )
     assert isinstance(placed, Success), placed
     assert isinstance(bus.dispatch(ConfirmOrder(order_id)), Success)  # version 2: snapshotted
 

@@ -8,4 +8,4 @@ from tests.support.shop import Shop
 
 @pytest.fixture
 def shop(application: Application) -> Shop:
-    return Shop(application.bus)
+    return Shop(application.bus, application.provider_calls)

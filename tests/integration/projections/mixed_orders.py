@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from inventory.commands import RestockProduct
 from kernel.money import Money
 from orders.events import CancelledBy
+from tests.support.payments import DECLINED, SUCCEEDS
 from tests.support.shop import BIG_CATALOG, PlacedOrder, Shop
 
 SKUS_BY_CURRENCY = {"EUR": ("MUG-1", "TEE-1", "CAP-1"), "GBP": ("BOOK-1", "PEN-1")}
@@ -79,7 +80,7 @@ def mixed_orders(
         lines = {sku: rng.randint(1, 3) for sku in skus}
         if fate == "out_of_stock":
             lines = {"RARE-1": 6, "MUG-1": 1}
-        token = "tok_declined" if fate == "declined" else "tok_visa"
+        token = DECLINED if fate == "declined" else SUCCEEDS
         steps = list(FATES[fate][0])
         scenario.orders.append(
             ScriptedOrder(fate, rng.choice(scenario.customers), lines, token, steps)

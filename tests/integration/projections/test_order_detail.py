@@ -12,6 +12,7 @@ from kernel.money import Money
 from orders.events import CancelledBy
 from tests.integration.projections.support import order_events
 from tests.support.event_log import event_data
+from tests.support.payments import DECLINED
 from tests.support.read_models import drain
 from tests.support.shop import ADDRESS_DATA, CATALOG, Shop
 
@@ -86,6 +87,7 @@ def test_a_shipped_order_is_one_document_with_a_timeline_moment_per_event(
         "timeline": [
             _moment("placed", "pending", "OrderPlaced", at),
             _moment("inventory reserved", None, "InventoryReserved", at),
+            _moment("payment requested", None, "PaymentRequested", at),
             _moment("payment succeeded", None, "PaymentSucceeded", at),
             _moment("confirmed", "confirmed", "OrderConfirmed", at),
             _moment("shipped", "shipped", "OrderShipped", at),
@@ -126,7 +128,7 @@ def test_cancelled_declined_and_short_orders_say_why_in_their_documents(
     shop.cancel(refunded, "changed my mind", by=CancelledBy.CUSTOMER)
     shop.refund(refunded, "cancelled after payment")
     shop.release(refunded)
-    declined = shop.place(ada, {"TEE-1": 1}, token="tok_declined")
+    declined = shop.place(ada, {"TEE-1": 1}, token=DECLINED)
     shop.reserve(declined)
     shop.pay(declined)
     shop.release(declined)
@@ -153,9 +155,11 @@ def test_cancelled_declined_and_short_orders_say_why_in_their_documents(
     assert [moment["what"] for moment in document["timeline"]] == [
         "placed",
         "inventory reserved",
+        "payment requested",
         "payment succeeded",
         "confirmed",
         "cancelled",
+        "refund requested",
         "payment refunded",
         "inventory released",
     ]
@@ -165,13 +169,14 @@ def test_cancelled_declined_and_short_orders_say_why_in_their_documents(
     assert document["cancellation"] == {"reason": "payment failed", "cancelled_by": "system"}
     assert document["payment"] == {
         "status": "failed",
-        "reason": "card_declined",
+        "reason": "generic_decline",
         "amount": _eur(1999 + 499),
     }
     assert document["reservation"] == {"status": "released"}
     assert [moment["what"] for moment in document["timeline"]] == [
         "placed",
         "inventory reserved",
+        "payment requested",
         "payment failed",
         "inventory released",
         "cancelled",

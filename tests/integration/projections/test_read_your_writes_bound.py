@@ -47,7 +47,7 @@ def _place(client: FlaskClient, headers: dict[str, str]) -> dict[str, str]:
             "postal_code": "SW1Y 4JH",
             "country": "GB",
         },
-        "payment": {"token": "tok_visa"},
+        "payment": {"token": "pm_card_visa"},
     }
     response = client.post("/api/orders", json=body, headers=headers)
     assert response.status_code == 202, response.get_json()

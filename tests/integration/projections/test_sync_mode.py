@@ -27,7 +27,7 @@ def synchronous(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator
 def test_the_synchronous_catalog_stays_exact_after_the_sweep_catches_it_up(
     synchronous: Application,
 ) -> None:
-    shop = Shop(synchronous.bus)
+    shop = Shop(synchronous.bus, synchronous.provider_calls)
     shop.add_products(CATALOG)
     ada = shop.customer("ada@example.com")
     order = shop.place(ada, {"MUG-1": 2, "TEE-1": 1})

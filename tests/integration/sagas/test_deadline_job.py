@@ -22,6 +22,7 @@ from config.queues import SAGAS
 from kernel.messages import utc_now
 from tests.integration.sagas.support import order_events, sagas, settle
 from tests.support.leases import let_go, sole_lease
+from tests.support.payments import AUTHENTICATION_REQUIRED, settle_payments
 from tests.support.polling import eventually
 from tests.support.shop import Shop
 
@@ -55,7 +56,7 @@ def test_the_deadline_job_compensates_an_unpaid_order_at_its_deadline(
     shop.add_product("MUG-1", stock=10)
     ada = shop.customer("ada@example.com")
     monkeypatch.setattr(application.saga.decide, "payment_timeout", _LateInASecond())
-    order_id = shop.place(ada, {"MUG-1": 1}, "tok_timeout").order_id
+    order_id = shop.place(ada, {"MUG-1": 1}, AUTHENTICATION_REQUIRED).order_id
     settle(application)
     deadline = sagas(application)[order_id]["deadline"]
     assert deadline is not None and deadline > utc_now()
@@ -97,12 +98,14 @@ def test_a_payment_made_before_the_deadline_is_not_timed_out_while_the_saga_lags
     shop.add_product("MUG-1", stock=10)
     ada = shop.customer("ada@example.com")
     monkeypatch.setattr(application.saga.decide, "payment_timeout", timedelta(milliseconds=300))
-    order_id = shop.place(ada, {"MUG-1": 1}, "tok_visa").order_id
-    # The saga gets as far as charging the card; the charge succeeds at once, in the same
-    # transaction that sets the deadline. Then the saga falls behind (a busy or restarting
-    # worker): PaymentSucceeded waits in the log while the deadline passes.
+    order_id = shop.place(ada, {"MUG-1": 1}, "pm_card_visa").order_id
+    # The saga gets as far as asking for the charge (and setting the deadline); the
+    # payments worker charges the card at once. Then the saga falls behind (a busy or
+    # restarting worker): PaymentSucceeded waits in the log while the deadline passes.
     _saga_through(application, "OrderPlaced")
     _saga_through(application, "InventoryReserved")
+    assert order_events(application, order_id)[-1] == "PaymentRequested"
+    assert settle_payments(application) == ["succeeded"]
     assert order_events(application, order_id)[-1] == "PaymentSucceeded"
     assert sagas(application)[order_id]["step"] == "paying"
     eventually(

@@ -16,6 +16,7 @@ from config.bootstrap import Application
 from config.queues import PROJECTIONS, SAGAS
 from tests.integration.sagas.support import available, order_events, sagas, settle
 from tests.support.event_log import event_data
+from tests.support.payments import AUTHENTICATION_REQUIRED
 from tests.support.shop import Shop
 from tests.support.state import row_count
 
@@ -36,10 +37,10 @@ def test_the_sweep_compensates_an_overdue_payment_whose_deadline_job_was_lost(
     shop.add_product("MUG-1", stock=10)
     ada = shop.customer("ada@example.com")
     monkeypatch.setattr(application.saga.decide, "payment_timeout", timedelta(0))
-    overdue = shop.place(ada, {"MUG-1": 3}, "tok_timeout").order_id
+    overdue = shop.place(ada, {"MUG-1": 3}, AUTHENTICATION_REQUIRED).order_id
     settle(application)
     monkeypatch.setattr(application.saga.decide, "payment_timeout", timedelta(hours=1))
-    waiting = shop.place(ada, {"MUG-1": 2}, "tok_timeout").order_id
+    waiting = shop.place(ada, {"MUG-1": 2}, AUTHENTICATION_REQUIRED).order_id
     settle(application)
     assert available(application) == {"MUG-1": 5}
     assert sorted(_scheduled(application, SAGAS)) == sorted(

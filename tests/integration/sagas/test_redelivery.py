@@ -4,7 +4,6 @@ Nothing may change: no event appended, no command recorded, no saga row touched.
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -15,10 +14,18 @@ import config.jobs
 from config.bootstrap import Application
 from kernel.event_store import START, Checkpoint
 from orders.events import CancelledBy
-from payments.simulator import WEBHOOK_PATH
-from payments.webhooks import SIGNATURE_HEADER, sign, simulated_notification
 from sagas.order_fulfillment import NAME
 from tests.integration.sagas.support import order_events, rows, sagas, settle
+from tests.support.payments import (
+    AUTHENTICATION_REQUIRED,
+    DECLINED,
+    WEBHOOK_PATH,
+    authenticate,
+    payment_intent,
+    pending_charge,
+    signed_headers,
+    stripe_event,
+)
 from tests.support.shop import Shop
 from tests.support.state import row_count
 
@@ -35,12 +42,12 @@ def orders(
     shop.add_product("RARE-1", stock=1, amount=9900)
     ada = shop.customer("ada@example.com")
     orders = {
-        "shipped": shop.place(ada, {"MUG-1": 2}, "tok_visa"),
-        "declined": shop.place(ada, {"MUG-1": 1}, "tok_declined"),
-        "out_of_stock": shop.place(ada, {"MUG-1": 1, "RARE-1": 2}, "tok_visa"),
-        "cancelled_after_payment": shop.place(ada, {"MUG-1": 3}, "tok_visa"),
-        "paid_too_late": shop.place(ada, {"MUG-1": 1}, "tok_timeout"),
-        "confirmed": shop.place(ada, {"MUG-1": 1}, "tok_visa"),
+        "shipped": shop.place(ada, {"MUG-1": 2}, "pm_card_visa"),
+        "declined": shop.place(ada, {"MUG-1": 1}, DECLINED),
+        "out_of_stock": shop.place(ada, {"MUG-1": 1, "RARE-1": 2}, "pm_card_visa"),
+        "cancelled_after_payment": shop.place(ada, {"MUG-1": 3}, "pm_card_visa"),
+        "paid_too_late": shop.place(ada, {"MUG-1": 1}, AUTHENTICATION_REQUIRED),
+        "confirmed": shop.place(ada, {"MUG-1": 1}, "pm_card_visa"),
     }
     placed = {path: order.order_id for path, order in orders.items()}
     settle(application)
@@ -49,12 +56,13 @@ def orders(
     assert application.saga.overdue() == [placed["paid_too_late"]]
     assert config.jobs.payment_deadline(placed["paid_too_late"]) is True
     settle(application)
-    body = simulated_notification(placed["paid_too_late"], provider_event_id="evt_late")
-    signature = sign(application.settings.payment_webhook_secret, body, int(time.time()))
+    # The customer completes 3-D Secure after the deadline: Stripe's webhook says so.
+    settings = application.settings
+    intent = pending_charge(application.engine, placed["paid_too_late"])
+    assert authenticate(settings, intent)["status"] == "succeeded"
+    body = stripe_event("payment_intent.succeeded", payment_intent(settings, intent), "evt_late")
     response = client.post(
-        WEBHOOK_PATH,
-        data=body,
-        headers={SIGNATURE_HEADER: signature, "Content-Type": "application/json"},
+        WEBHOOK_PATH, data=body, headers=signed_headers(settings.require_stripe()[1], body)
     )
     assert response.get_json()["status"] == "accepted"
     settle(application)
@@ -72,8 +80,9 @@ def orders(
         "paid_too_late": ("compensated", "cancelled"),
         "confirmed": ("completed", "awaiting_shipment"),
     }
-    assert order_events(application, placed["paid_too_late"])[-2:] == [
+    assert order_events(application, placed["paid_too_late"])[-3:] == [
         "PaymentSucceeded",
+        "RefundRequested",
         "PaymentRefunded",
     ]
     return placed

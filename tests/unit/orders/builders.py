@@ -33,5 +33,5 @@ def placed(order_id: str = ORDER, customer_id: str = CUSTOMER) -> OrderPlaced:
         shipping=eur(499),
         total=eur(2999),
         shipping_address=ADDRESS,
-        payment_token="tok_visa",
+        payment_token="pm_card_visa",
     )

@@ -12,7 +12,7 @@ from tests.unit.orders.builders import CATALOG, CUSTOMER, ORDER, eur, placed
 
 def _place(*lines: OrderLineRequest) -> Order:
     order = Order(ORDER)
-    order.place(CUSTOMER, lines, CATALOG, ADDRESS, "tok_visa")
+    order.place(CUSTOMER, lines, CATALOG, ADDRESS, "pm_card_visa")
     return order
 
 
@@ -37,7 +37,7 @@ def test_placing_an_order_records_priced_lines_and_totals() -> None:
             shipping=eur(499),
             total=eur(4998),
             shipping_address=ADDRESS,
-            payment_token="tok_visa",
+            payment_token="pm_card_visa",
         ),
     )
 
@@ -101,7 +101,7 @@ def test_an_order_cannot_be_placed_twice_under_one_id() -> None:
     order.replay([placed()])
 
     with pytest.raises(DomainError) as error:
-        order.place(CUSTOMER, [OrderLineRequest("MUG", 1)], CATALOG, ADDRESS, "tok_visa")
+        order.place(CUSTOMER, [OrderLineRequest("MUG", 1)], CATALOG, ADDRESS, "pm_card_visa")
 
     assert error.value.code == "order_exists"
     assert order.pending_events == ()

@@ -48,7 +48,7 @@ from sagas.state import Charge, FulfillmentState, Progress, Step, StockHeld
 from tests.support.shop import ADDRESS
 
 ORDER = "order-1"
-TOKEN = "tok_async"
+TOKEN = "pm_card_authenticationRequired"  # a charge that waits on 3-D Secure
 TIMEOUT = timedelta(minutes=15)
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 DEADLINE = NOW + TIMEOUT
@@ -76,8 +76,8 @@ PLACED = OrderPlaced(
 STOCK = (StockLine("MUG", 2), StockLine("TEE", 1))
 RESERVED = InventoryReserved(ORDER, STOCK)
 OUT_OF_STOCK = InventoryReservationFailed(ORDER, (Shortage("MUG", 2, 1), Shortage("TEE", 1, 0)))
-PENDING = PaymentPending(ORDER, TOTAL, "ch_1")
-PAID = PaymentSucceeded(ORDER, TOTAL, "ch_1")
+PENDING = PaymentPending(ORDER, TOTAL, "pi_1")
+PAID = PaymentSucceeded(ORDER, TOTAL, "pi_1")
 DECLINED = PaymentFailed(ORDER, TOTAL, "card_declined")
 REFUNDED = PaymentRefunded(ORDER, TOTAL, "order cancelled", "re_1")
 CONFIRMED = OrderConfirmed(ORDER)
