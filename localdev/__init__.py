@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from config.settings import Settings
@@ -74,7 +75,7 @@ def _kept_secrets(settings: Settings) -> dict[str, str]:
     """The generated secrets of this var directory, generating whichever is missing."""
     path = settings.var_dir / "secrets.json"
     kept: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
-    fresh = {
+    fresh: dict[str, Callable[[], str]] = {
         "admin_token": lambda: secrets.token_urlsafe(24),
         "secret_key": lambda: secrets.token_urlsafe(32),
         "stripe_api_key": lambda: "sk_test_local_" + secrets.token_hex(12),

@@ -22,10 +22,12 @@ PENDING_STATUSES = frozenset(
 """A PaymentIntent in one of these waits on the customer (3-D Secure) or the network."""
 UNKNOWN_OUTCOME = (
     stripe.APIConnectionError,  # includes timeouts: the request may have been acted on
-    stripe.APIError,  # 5xx
+    stripe.APIError,  # 5xx, and 409: a request with the same key is still in flight
     stripe.RateLimitError,
-    stripe.IdempotencyError,  # the same key still being processed
 )
+"""Errors after which the call is made again with the same key. Not among them:
+IdempotencyError (the key was used with other parameters: asking again cannot help,
+and it means a bug), authentication and permission errors (a misconfiguration)."""
 
 
 class StripeGateway:
