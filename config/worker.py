@@ -2,11 +2,13 @@
 
     rq worker -c config.worker -w rq.SimpleWorker --connection-class config.worker.PatientRedis \
         --with-scheduler --maintenance-interval 10 --dequeue-strategy round_robin
+    rq worker ...the same options... shop-payments      (a payments worker)
     rq cron -c config.worker --connection-class config.worker.PatientRedis config.cron
 
 Importing it reads the settings (exiting at once, naming what is missing, unless
 SHOP_ENV=development), builds the process's application and serves it to the jobs RQ
-runs (config.jobs). RQ reads REDIS_URL and QUEUES from here.
+runs (config.jobs). RQ reads REDIS_URL and QUEUES from here; a payments worker names its
+queue on the command line instead, so it serves nothing but the provider calls.
 
 Why these options, all RQ's own: `rq.SimpleWorker` runs jobs in the worker process
 instead of forking a child per job (~7 ms instead of ~27 ms per job here, and the
