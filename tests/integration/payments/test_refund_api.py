@@ -1,19 +1,33 @@
+"""POST /admin/api/orders/<id>/refund: the refund is recorded as asked for at once (202);
+a payments worker then makes it at the provider."""
+
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+import stripe
 from flask.testing import FlaskClient
 
 from config.bootstrap import Application
 from kernel.event_store import Checkpoint
-from kernel.money import Money
-from payments.commands import ProcessPayment
-from payments.events import PaymentRefunded
-from tests.integration.payments.conftest import payment_events
+from payments.domain import refund_key
+from payments.events import PaymentRefunded, RefundRequested
+from tests.integration.payments.conftest import (
+    EUR_10,
+    paid,
+    payment_events,
+    payment_history,
+    queued_calls,
+    refunds_of,
+    request_payment,
+    settle,
+)
+from tests.support.payments import settle_payments
 
-EUR_10 = Money(1000, "EUR")
-URL = "/admin/api/orders/o-1/refund"
+
+def url(order_id: str) -> str:
+    return f"/admin/api/orders/{order_id}/refund"
 
 
 def assert_problem(response: Any, status: int) -> dict[str, Any]:
@@ -24,39 +38,75 @@ def assert_problem(response: Any, status: int) -> dict[str, Any]:
     return body
 
 
-def test_an_admin_refunds_a_paid_order(
-    client: FlaskClient, application: Application, admin_headers: dict[str, str]
+def test_an_admin_refund_is_asked_for_at_once_and_made_by_the_payments_worker(
+    client: FlaskClient,
+    application: Application,
+    admin_headers: dict[str, str],
+    stripe_client: stripe.StripeClient,
+    order_id: str,
 ) -> None:
-    application.bus.dispatch(ProcessPayment("o-1", EUR_10, "tok_visa"))
+    charged = paid(application, order_id)
 
-    response = client.post(URL, json={"reason": "damaged in transit"}, headers=admin_headers)
+    response = client.post(
+        url(order_id), json={"reason": "damaged in transit"}, headers=admin_headers
+    )
 
-    assert response.status_code == 202
+    assert response.status_code == 202, response.get_json()
     body = response.get_json()
-    assert body["order_id"] == "o-1"
+    assert body["order_id"] == order_id
     Checkpoint.parse(body["consistency_token"])
-    refunded = payment_events(application, "o-1")[-1]
-    assert isinstance(refunded, PaymentRefunded)
-    assert refunded.reason == "damaged in transit"
-    with application.engine.connect() as conn:
-        assert application.store.read_stream(conn, "payment-o-1")[-1].metadata.actor == "admin"
+    asked = payment_history(application, order_id)[-1]
+    assert asked.event == RefundRequested(order_id, EUR_10, "damaged in transit", 1)
+    assert asked.metadata.actor == "admin"
+    assert refunds_of(stripe_client, charged.provider_reference) == []  # not made in the request
+
+    assert settle_payments(application) == ["succeeded"]
+
+    (made,) = refunds_of(stripe_client, charged.provider_reference)
+    assert made["amount"] == 1000
+    assert payment_events(application, order_id)[-1] == PaymentRefunded(
+        order_id, EUR_10, "damaged in transit", made["id"]
+    )
 
 
-def test_refunding_again_is_accepted_and_changes_nothing(
-    client: FlaskClient, application: Application, admin_headers: dict[str, str]
+def test_the_refund_call_is_queued_for_the_payments_workers(
+    client: FlaskClient, application: Application, admin_headers: dict[str, str], order_id: str
 ) -> None:
-    application.bus.dispatch(ProcessPayment("o-1", EUR_10, "tok_visa"))
-    client.post(URL, json={"reason": "damaged"}, headers=admin_headers)
+    paid(application, order_id)
 
-    response = client.post(URL, json={"reason": "damaged"}, headers=admin_headers)
+    client.post(url(order_id), json={"reason": "damaged"}, headers=admin_headers)
+
+    assert refund_key(order_id, 1) in queued_calls(application)
+
+
+@pytest.mark.parametrize("settled", [False, True])
+def test_refunding_again_is_accepted_and_changes_nothing(
+    client: FlaskClient,
+    application: Application,
+    admin_headers: dict[str, str],
+    stripe_client: stripe.StripeClient,
+    order_id: str,
+    settled: bool,
+) -> None:
+    charged = paid(application, order_id)
+    client.post(url(order_id), json={"reason": "damaged"}, headers=admin_headers)
+    if settled:
+        settle_payments(application)
+    before = payment_events(application, order_id)
+
+    response = client.post(url(order_id), json={"reason": "damaged"}, headers=admin_headers)
 
     assert response.status_code == 202
-    assert len(payment_events(application, "o-1")) == 2
+    assert payment_events(application, order_id) == before
+    settle_payments(application)
+    assert len(refunds_of(stripe_client, charged.provider_reference)) == 1
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer forged"}])
-def test_a_refund_needs_a_valid_token(client: FlaskClient, headers: dict[str, str]) -> None:
-    response = client.post(URL, json={"reason": "damaged"}, headers=headers)
+def test_a_refund_needs_a_valid_token(
+    client: FlaskClient, headers: dict[str, str], order_id: str
+) -> None:
+    response = client.post(url(order_id), json={"reason": "damaged"}, headers=headers)
 
     assert_problem(response, 401)
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
@@ -64,36 +114,51 @@ def test_a_refund_needs_a_valid_token(client: FlaskClient, headers: dict[str, st
 
 @pytest.mark.parametrize("body", [{"reason": "damaged"}, {}])
 def test_a_customer_cannot_refund_even_before_validation(
-    client: FlaskClient, application: Application, body: dict[str, str]
+    client: FlaskClient, application: Application, order_id: str, body: dict[str, str]
 ) -> None:
-    application.bus.dispatch(ProcessPayment("o-1", EUR_10, "tok_visa"))
+    paid(application, order_id)
     headers = {"Authorization": f"Bearer {application.authenticator.issue('c-1')}"}
 
-    response = client.post(URL, json=body, headers=headers)
+    response = client.post(url(order_id), json=body, headers=headers)
 
     assert_problem(response, 403)
-    assert len(payment_events(application, "o-1")) == 1
+    assert len(payment_events(application, order_id)) == 2
 
 
 def test_refunding_an_order_without_payment_is_404(
-    client: FlaskClient, admin_headers: dict[str, str]
+    client: FlaskClient, admin_headers: dict[str, str], order_id: str
 ) -> None:
-    response = client.post(URL, json={"reason": "damaged"}, headers=admin_headers)
+    response = client.post(url(order_id), json={"reason": "damaged"}, headers=admin_headers)
 
     assert_problem(response, 404)
 
 
-@pytest.mark.parametrize("token", ["tok_declined", "tok_async"])
+@pytest.mark.parametrize(
+    ("payment_method", "settled"),
+    [
+        ("pm_card_visa", False),  # asked for, not charged yet
+        ("pm_card_visa_chargeDeclined", True),
+        ("pm_card_authenticationRequired", True),  # pending on 3-D Secure
+    ],
+)
 def test_refunding_an_unpaid_order_is_409(
-    client: FlaskClient, application: Application, admin_headers: dict[str, str], token: str
+    client: FlaskClient,
+    application: Application,
+    admin_headers: dict[str, str],
+    order_id: str,
+    payment_method: str,
+    settled: bool,
 ) -> None:
-    application.bus.dispatch(ProcessPayment("o-1", EUR_10, token))
+    request_payment(application, order_id, payment_method)
+    if settled:
+        settle(application, order_id)
+    before = payment_events(application, order_id)
 
-    response = client.post(URL, json={"reason": "damaged"}, headers=admin_headers)
+    response = client.post(url(order_id), json={"reason": "damaged"}, headers=admin_headers)
 
     body = assert_problem(response, 409)
     assert body["type"] == "/problems/payment-not-refundable"
-    assert len(payment_events(application, "o-1")) == 1
+    assert payment_events(application, order_id) == before
 
 
 @pytest.mark.parametrize(
@@ -103,25 +168,29 @@ def test_a_refund_needs_a_reason_of_1_to_500_characters(
     client: FlaskClient,
     application: Application,
     admin_headers: dict[str, str],
+    order_id: str,
     body: dict[str, Any],
 ) -> None:
-    application.bus.dispatch(ProcessPayment("o-1", EUR_10, "tok_visa"))
+    paid(application, order_id)
 
-    response = client.post(URL, json=body, headers=admin_headers)
+    response = client.post(url(order_id), json=body, headers=admin_headers)
 
     problem = assert_problem(response, 422)
     assert list(problem["errors"]) == ["reason"]
-    assert len(payment_events(application, "o-1")) == 1
+    assert len(payment_events(application, order_id)) == 2
 
 
 def test_a_reason_of_500_characters_is_accepted(
-    client: FlaskClient, application: Application, admin_headers: dict[str, str]
+    client: FlaskClient, application: Application, admin_headers: dict[str, str], order_id: str
 ) -> None:
-    application.bus.dispatch(ProcessPayment("o-1", EUR_10, "tok_visa"))
+    paid(application, order_id)
 
-    response = client.post(URL, json={"reason": "x" * 500}, headers=admin_headers)
+    response = client.post(url(order_id), json={"reason": "x" * 500}, headers=admin_headers)
 
     assert response.status_code == 202
+    assert payment_events(application, order_id)[-1] == RefundRequested(
+        order_id, EUR_10, "x" * 500, 1
+    )
 
 
 def test_the_refund_endpoint_is_documented(client: FlaskClient) -> None:

@@ -1,4 +1,7 @@
-"""Given payment events, when a decision is taken, then these events (or this error)."""
+"""Given payment events, when a decision is taken, then these events (or this error).
+
+The Payment aggregate never calls the provider: it says which call is due (and with
+which idempotency key), and records the answers it is handed."""
 
 from __future__ import annotations
 
@@ -7,17 +10,43 @@ import pytest
 from kernel.errors import DomainError
 from kernel.messages import Event
 from kernel.money import Money
-from payments.domain import Payment
-from payments.events import PaymentFailed, PaymentPending, PaymentRefunded, PaymentSucceeded
-from payments.gateway import ChargeResult, RefundResult
+from payments.domain import (
+    REFUNDED_AT_PROVIDER,
+    Payment,
+    charge_key,
+    refund_key,
+)
+from payments.events import (
+    PaymentFailed,
+    PaymentPending,
+    PaymentRefunded,
+    PaymentRequested,
+    PaymentSucceeded,
+    RefundFailed,
+    RefundRequested,
+)
 from tests.support.snapshots import stored
 
 ORDER = "o-1"
 EUR_10 = Money(1000, "EUR")
-SUCCEEDED = PaymentSucceeded(ORDER, EUR_10, "ch_1")
-PENDING = PaymentPending(ORDER, EUR_10, "ch_1")
+EUR_9 = Money(900, "EUR")
+REQUESTED = PaymentRequested(ORDER, EUR_10, "pm_card_visa", 1)
+PENDING = PaymentPending(ORDER, EUR_10, "pi_1")
+SUCCEEDED = PaymentSucceeded(ORDER, EUR_10, "pi_1")
 FAILED = PaymentFailed(ORDER, EUR_10, "card_declined")
-REFUNDED = PaymentRefunded(ORDER, EUR_10, "customer changed mind", "re_1")
+REQUESTED_AGAIN = PaymentRequested(ORDER, EUR_10, "pm_card_mastercard", 2)
+REFUND_REQUESTED = RefundRequested(ORDER, EUR_10, "damaged in transit", 1)
+REFUNDED = PaymentRefunded(ORDER, EUR_10, "damaged in transit", "re_1")
+REFUND_FAILED = RefundFailed(ORDER, EUR_10, "charge_disputed")
+
+# Every status the payment can be in, by a history that leads there.
+NEW: tuple[Event, ...] = ()
+AT_REQUESTED = (REQUESTED,)
+AT_PENDING = (REQUESTED, PENDING)
+AT_SUCCEEDED = (REQUESTED, SUCCEEDED)
+AT_FAILED = (REQUESTED, FAILED)
+AT_REFUNDING = (REQUESTED, SUCCEEDED, REFUND_REQUESTED)
+AT_REFUNDED = (REQUESTED, SUCCEEDED, REFUND_REQUESTED, REFUNDED)
 
 
 def given(*events: Event) -> Payment:
@@ -26,223 +55,414 @@ def given(*events: Event) -> Payment:
     return payment
 
 
-def code_of(error: pytest.ExceptionInfo[DomainError]) -> str:
+def refused(error: pytest.ExceptionInfo[DomainError], payment: Payment) -> str:
+    """The refusal's code, once it is clear the refusal recorded nothing."""
+    assert payment.pending_events == ()
     return error.value.code
 
 
-# --- ProcessPayment ------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("history", "status"),
+    [
+        (NEW, "new"),
+        (AT_REQUESTED, "requested"),
+        (AT_PENDING, "pending"),
+        (AT_SUCCEEDED, "succeeded"),
+        (AT_FAILED, "failed"),
+        (AT_REFUNDING, "refunding"),
+        (AT_REFUNDED, "refunded"),
+        ((*AT_REFUNDING, REFUND_FAILED), "succeeded"),
+    ],
+)
+def test_the_history_decides_the_status(history: tuple[Event, ...], status: str) -> None:
+    assert given(*history).status == status
 
 
-def test_a_successful_charge_records_the_payment_as_succeeded() -> None:
+# --- asking for a charge -----------------------------------------------------------
+
+
+def test_a_new_payment_asks_for_its_first_charge() -> None:
     payment = given()
 
-    assert payment.charge_due(EUR_10)
-    payment.process(EUR_10, ChargeResult.succeeded("ch_1"))
+    payment.request(EUR_10, "pm_card_visa")
 
-    assert payment.pending_events == (SUCCEEDED,)
-
-
-@pytest.mark.parametrize("reason", ["card_declined", "insufficient_funds", "invalid_token"])
-def test_a_refused_charge_records_the_failure_with_its_reason(reason: str) -> None:
-    payment = given()
-
-    payment.process(EUR_10, ChargeResult.failed(reason))
-
-    assert payment.pending_events == (PaymentFailed(ORDER, EUR_10, reason),)
+    assert payment.pending_events == (REQUESTED,)
+    assert payment.charge_due
+    assert payment.charge_key == charge_key(ORDER, 1) == "payment-o-1-charge-1"
+    assert payment.call_key == payment.charge_key
 
 
-def test_a_charge_the_provider_answers_later_records_the_payment_as_pending() -> None:
-    payment = given()
+@pytest.mark.parametrize("history", [AT_REQUESTED, AT_PENDING, AT_SUCCEEDED, AT_REFUNDED])
+def test_asking_again_for_the_same_amount_changes_nothing(history: tuple[Event, ...]) -> None:
+    payment = given(*history)
 
-    payment.process(EUR_10, ChargeResult.pending("ch_1"))
+    payment.request(EUR_10, "pm_card_visa")
 
-    assert payment.pending_events == (PENDING,)
-
-
-def test_a_failure_without_a_reason_is_recorded_as_unspecified() -> None:
-    payment = given()
-
-    payment.process(EUR_10, ChargeResult("failed"))
-
-    assert payment.pending_events == (PaymentFailed(ORDER, EUR_10, "unspecified"),)
-
-
-def test_a_success_without_a_reference_is_a_gateway_bug() -> None:
-    payment = given()
-
-    with pytest.raises(ValueError, match="malformed"):
-        payment.process(EUR_10, ChargeResult("succeeded"))
     assert payment.pending_events == ()
+    assert payment.attempt == 1
 
 
-@pytest.mark.parametrize("history", [(SUCCEEDED,), (PENDING,), (SUCCEEDED, REFUNDED)])
-def test_processing_again_after_success_pending_or_refund_charges_nothing(
-    history: tuple[Event, ...],
+def test_after_a_failure_a_new_attempt_gets_a_new_key_and_may_use_another_card() -> None:
+    payment = given(*AT_FAILED)
+    assert not payment.charge_due
+    assert payment.call_key is None
+
+    payment.request(EUR_10, "pm_card_mastercard")
+
+    assert payment.pending_events == (REQUESTED_AGAIN,)
+    assert payment.charge_due
+    assert payment.call_key == "payment-o-1-charge-2"
+
+
+def test_a_new_attempt_forgets_the_failed_attempts_charge() -> None:
+    payment = given(REQUESTED, PENDING, PaymentFailed(ORDER, EUR_10, "authentication_failed"))
+
+    payment.request(EUR_10, "pm_card_visa")
+
+    assert (payment.attempt, payment.charge_reference) == (2, "")
+
+
+@pytest.mark.parametrize("history", [AT_REQUESTED, AT_PENDING, AT_SUCCEEDED, AT_REFUNDING])
+@pytest.mark.parametrize("other", [EUR_9, Money(1000, "USD")])
+def test_an_order_being_paid_cannot_be_paid_with_another_amount(
+    history: tuple[Event, ...], other: Money
 ) -> None:
     payment = given(*history)
 
-    assert not payment.charge_due(EUR_10)
-    payment.process(EUR_10, ChargeResult.succeeded("ch_2"))
+    with pytest.raises(DomainError) as error:
+        payment.request(other, "pm_card_visa")
+
+    assert refused(error, payment) == "payment_amount_mismatch"
+
+
+@pytest.mark.parametrize("history", [NEW, AT_FAILED, AT_SUCCEEDED])
+@pytest.mark.parametrize("amount", [0, -1])
+def test_the_amount_must_be_positive(history: tuple[Event, ...], amount: int) -> None:
+    payment = given(*history)
+
+    with pytest.raises(DomainError) as error:
+        payment.request(Money(amount, "EUR"), "pm_card_visa")
+
+    assert refused(error, payment) == "invalid_amount"
+
+
+# --- recording a charge's outcome --------------------------------------------------
+
+
+def test_a_succeeded_charge_records_its_reference_and_what_was_captured() -> None:
+    payment = given(*AT_REQUESTED)
+
+    payment.record_charge(1, "succeeded", "pi_1", None, captured=900)
+
+    assert payment.pending_events == (PaymentSucceeded(ORDER, EUR_10, "pi_1", None, EUR_9),)
+    assert (payment.status, payment.charge_reference, payment.captured) == (
+        "succeeded",
+        "pi_1",
+        EUR_9,
+    )
+    assert payment.call_key is None
+
+
+def test_a_success_that_does_not_say_what_was_captured_captured_the_whole_amount() -> None:
+    payment = given(*AT_REQUESTED)
+
+    payment.record_charge(1, "succeeded", "pi_1", None)
+
+    assert payment.pending_events == (SUCCEEDED,)
+    assert payment.captured == EUR_10
+
+
+@pytest.mark.parametrize(
+    ("reason", "recorded"), [("insufficient_funds", "insufficient_funds"), (None, "unspecified")]
+)
+def test_a_failed_charge_records_its_reason(reason: str | None, recorded: str) -> None:
+    payment = given(*AT_REQUESTED)
+
+    payment.record_charge(1, "failed", None, reason)
+
+    assert payment.pending_events == (PaymentFailed(ORDER, EUR_10, recorded),)
+    assert not payment.charge_due
+
+
+def test_a_charge_waiting_on_the_customer_is_pending_and_still_awaits_the_provider() -> None:
+    payment = given(*AT_REQUESTED)
+
+    payment.record_charge(1, "pending", "pi_1", None)
+
+    assert payment.pending_events == (PENDING,)
+    assert not payment.charge_due  # charged already: only its outcome is awaited
+    assert payment.call_key == "payment-o-1-charge-1"
+
+
+@pytest.mark.parametrize(
+    ("outcome", "event"),
+    [
+        ("succeeded", PaymentSucceeded(ORDER, EUR_10, "pi_1", "evt_1", EUR_10)),
+        ("failed", PaymentFailed(ORDER, EUR_10, "authentication_failed", "evt_1")),
+    ],
+)
+def test_a_pending_charge_settles_with_its_later_answer(outcome: str, event: Event) -> None:
+    payment = given(*AT_PENDING)
+
+    payment.record_charge(1, outcome, "pi_1", "authentication_failed", 1000, "evt_1")
+
+    assert payment.pending_events == (event,)
+
+
+def test_pending_said_again_changes_nothing() -> None:
+    payment = given(*AT_PENDING)
+
+    payment.record_charge(1, "pending", "pi_1", None)
 
     assert payment.pending_events == ()
 
 
-def test_processing_again_after_a_failure_retries_the_charge() -> None:
-    payment = given(FAILED)
+@pytest.mark.parametrize(
+    ("history", "outcome"),
+    [
+        (AT_SUCCEEDED, "succeeded"),
+        (AT_SUCCEEDED, "pending"),  # the job's "pending" after the webhook's success
+        (AT_FAILED, "failed"),
+        (AT_REFUNDING, "succeeded"),
+        (AT_REFUNDED, "succeeded"),
+        (AT_REFUNDED, "pending"),
+    ],
+)
+def test_an_answer_the_payment_agrees_with_already_changes_nothing(
+    history: tuple[Event, ...], outcome: str
+) -> None:
+    payment = given(*history)
 
-    assert payment.charge_due(EUR_10)
-    payment.process(EUR_10, ChargeResult.succeeded("ch_2"))
+    payment.record_charge(1, outcome, "pi_2", "card_declined", 1000, "evt_2")
 
-    assert payment.pending_events == (PaymentSucceeded(ORDER, EUR_10, "ch_2"),)
+    assert payment.pending_events == ()
+    assert payment.status == given(*history).status
 
 
-@pytest.mark.parametrize("amount", [0, -1])
-def test_the_amount_must_be_positive(amount: int) -> None:
+@pytest.mark.parametrize(
+    ("history", "outcome"),
+    [
+        (AT_SUCCEEDED, "failed"),
+        (AT_FAILED, "succeeded"),
+        (AT_FAILED, "pending"),
+        (AT_REFUNDED, "failed"),
+    ],
+)
+def test_an_answer_contradicting_a_settled_payment_is_refused(
+    history: tuple[Event, ...], outcome: str
+) -> None:
+    payment = given(*history)
+
+    with pytest.raises(DomainError) as error:
+        payment.record_charge(1, outcome, "pi_2", "card_declined")
+
+    assert refused(error, payment) == "payment_settled"
+
+
+@pytest.mark.parametrize("attempt", [1, 3])
+@pytest.mark.parametrize("outcome", ["succeeded", "failed", "pending"])
+def test_an_answer_about_another_attempt_is_refused(attempt: int, outcome: str) -> None:
+    payment = given(*AT_FAILED, REQUESTED_AGAIN)
+
+    with pytest.raises(DomainError) as error:
+        payment.record_charge(attempt, outcome, "pi_1", "card_declined")
+
+    assert refused(error, payment) == "payment_attempt_over"
+    assert payment.charge_due
+
+
+def test_an_answer_about_a_payment_never_asked_for_is_refused() -> None:
     payment = given()
 
     with pytest.raises(DomainError) as error:
-        payment.charge_due(Money(amount, "EUR"))
-    assert code_of(error) == "invalid_amount"
-    with pytest.raises(DomainError):
-        payment.process(Money(amount, "EUR"), ChargeResult.succeeded("ch_1"))
-    assert payment.pending_events == ()
+        payment.record_charge(1, "succeeded", "pi_1", None)
+
+    assert refused(error, payment) == "payment_unknown"
 
 
-@pytest.mark.parametrize("other", [Money(999, "EUR"), Money(1000, "USD")])
-def test_a_paid_order_cannot_be_paid_again_with_another_amount(other: Money) -> None:
-    payment = given(SUCCEEDED)
+def test_an_unknown_outcome_is_invalid() -> None:
+    payment = given(*AT_REQUESTED)
 
     with pytest.raises(DomainError) as error:
-        payment.charge_due(other)
-    assert code_of(error) == "payment_amount_mismatch"
+        payment.record_charge(1, "refunded", "pi_1", None)
+
+    assert refused(error, payment) == "invalid"
 
 
-# --- RefundPayment -------------------------------------------------------------
+@pytest.mark.parametrize("outcome", ["succeeded", "pending"])
+@pytest.mark.parametrize("reference", [None, ""])
+def test_a_charge_made_needs_the_providers_reference(outcome: str, reference: str | None) -> None:
+    payment = given(*AT_REQUESTED)
+
+    with pytest.raises(DomainError) as error:
+        payment.record_charge(1, outcome, reference, None)
+
+    assert refused(error, payment) == "invalid"
 
 
-def test_a_succeeded_payment_is_refunded_in_full() -> None:
-    payment = given(SUCCEEDED)
+def test_a_provider_event_seen_before_changes_nothing_even_once_the_attempt_is_over() -> None:
+    # Without the provider's event id this answer would be refused (attempt 1 is over).
+    failed = PaymentFailed(ORDER, EUR_10, "card_declined", "evt_1")
+    payment = given(REQUESTED, PENDING, failed, REQUESTED_AGAIN)
+    assert payment.provider_events == {"evt_1"}
 
-    assert payment.refund_due()
-    payment.refund("customer changed mind", RefundResult.succeeded("re_1"))
-
-    assert payment.pending_events == (REFUNDED,)
-
-
-def test_a_payment_completed_after_pending_is_refundable() -> None:
-    payment = given(PENDING, PaymentSucceeded(ORDER, EUR_10, "ch_1", "evt_1"))
-
-    payment.refund("customer changed mind", RefundResult.succeeded("re_1"))
-
-    assert payment.pending_events == (REFUNDED,)
-
-
-def test_refunding_twice_is_a_no_op() -> None:
-    payment = given(SUCCEEDED, REFUNDED)
-
-    assert not payment.refund_due()
-    payment.refund("again", RefundResult.succeeded("re_2"))
+    payment.record_charge(1, "failed", "pi_1", "card_declined", provider_event_id="evt_1")
 
     assert payment.pending_events == ()
 
 
-@pytest.mark.parametrize("history", [(), (PENDING,), (FAILED,)])
+def test_a_provider_event_id_is_remembered_with_the_outcome_it_brought() -> None:
+    payment = given(*AT_PENDING)
+
+    payment.record_charge(1, "succeeded", "pi_1", None, 1000, provider_event_id="evt_1")
+
+    assert payment.provider_events == {"evt_1"}
+    assert given(*AT_PENDING, *payment.pending_events).provider_events == {"evt_1"}
+
+
+# --- refunds -----------------------------------------------------------------------
+
+
+def test_a_refund_asks_for_the_amount_the_provider_captured() -> None:
+    payment = given(REQUESTED, PaymentSucceeded(ORDER, EUR_10, "pi_1", None, EUR_9))
+
+    payment.request_refund("damaged in transit")
+
+    assert payment.pending_events == (RefundRequested(ORDER, EUR_9, "damaged in transit", 1),)
+    assert payment.refund_due
+    assert payment.refund_key == refund_key(ORDER, 1) == "payment-o-1-refund-1"
+    assert payment.call_key == payment.refund_key
+
+
+@pytest.mark.parametrize("history", [AT_REFUNDING, AT_REFUNDED])
+def test_asking_for_a_refund_again_changes_nothing(history: tuple[Event, ...]) -> None:
+    payment = given(*history)
+
+    payment.request_refund("again")
+
+    assert payment.pending_events == ()
+
+
+@pytest.mark.parametrize("history", [NEW, AT_REQUESTED, AT_PENDING, AT_FAILED])
 def test_only_a_succeeded_payment_can_be_refunded(history: tuple[Event, ...]) -> None:
     payment = given(*history)
 
     with pytest.raises(DomainError) as error:
-        payment.refund("too early", RefundResult.succeeded("re_1"))
-    assert code_of(error) == "payment_not_refundable"
-    assert payment.pending_events == ()
+        payment.request_refund("too early")
+
+    assert refused(error, payment) == "payment_not_refundable"
 
 
-def test_a_refund_the_provider_refuses_fails_and_records_nothing() -> None:
-    payment = given(SUCCEEDED)
+def test_the_refund_asked_for_is_recorded_with_its_reason_and_reference() -> None:
+    payment = given(*AT_REFUNDING)
 
-    with pytest.raises(DomainError) as error:
-        payment.refund("customer changed mind", RefundResult.failed("charge_disputed"))
-    assert code_of(error) == "refund_failed"
-    assert "charge_disputed" in error.value.message
-    assert payment.pending_events == ()
+    payment.record_refund("succeeded", "re_1", None)
 
-
-# --- CompletePayment -----------------------------------------------------------
+    assert payment.pending_events == (REFUNDED,)
+    assert payment.call_key is None
+    assert not payment.refund_due
 
 
-def test_a_pending_payment_completes_as_succeeded_with_its_charge_reference() -> None:
-    payment = given(PENDING)
+def test_a_refund_made_at_the_provider_refunds_a_succeeded_payment() -> None:
+    payment = given(REQUESTED, PaymentSucceeded(ORDER, EUR_10, "pi_1", None, EUR_9))
 
-    payment.complete("evt_1", "succeeded", None)
+    payment.record_refund("succeeded", "re_9", None, provider_event_id="evt_9")
 
-    assert payment.pending_events == (PaymentSucceeded(ORDER, EUR_10, "ch_1", "evt_1"),)
-
-
-def test_a_pending_payment_completes_as_failed_with_the_providers_reason() -> None:
-    payment = given(PENDING)
-
-    payment.complete("evt_1", "failed", "card_declined")
-
-    assert payment.pending_events == (PaymentFailed(ORDER, EUR_10, "card_declined", "evt_1"),)
-
-
-def test_a_failed_completion_without_a_reason_is_unspecified() -> None:
-    payment = given(PENDING)
-
-    payment.complete("evt_1", "failed", None)
-
-    assert payment.pending_events == (PaymentFailed(ORDER, EUR_10, "unspecified", "evt_1"),)
+    assert payment.pending_events == (PaymentRefunded(ORDER, EUR_9, REFUNDED_AT_PROVIDER, "re_9"),)
 
 
 @pytest.mark.parametrize(
-    "history",
-    [
-        (PENDING, PaymentSucceeded(ORDER, EUR_10, "ch_1", "evt_1")),
-        (PENDING, PaymentFailed(ORDER, EUR_10, "card_declined", "evt_1")),
-        (PENDING, PaymentFailed(ORDER, EUR_10, "card_declined", "evt_1"), PENDING),
-    ],
+    ("reason", "recorded"), [("charge_disputed", "charge_disputed"), (None, "unspecified")]
 )
-def test_a_repeated_provider_event_is_a_no_op(history: tuple[Event, ...]) -> None:
-    payment = given(*history)
+def test_a_refused_refund_returns_the_payment_to_succeeded(
+    reason: str | None, recorded: str
+) -> None:
+    payment = given(*AT_REFUNDING)
 
-    payment.complete("evt_1", "succeeded", None)
+    payment.record_refund("failed", None, reason)
+
+    assert payment.pending_events == (RefundFailed(ORDER, EUR_10, recorded),)
+    assert payment.status == "succeeded"
+    assert payment.call_key is None
+
+
+def test_after_a_refused_refund_another_refund_gets_a_new_key() -> None:
+    payment = given(*AT_REFUNDING, REFUND_FAILED)
+
+    payment.request_refund("second try")
+
+    assert payment.pending_events == (RefundRequested(ORDER, EUR_10, "second try", 2),)
+    assert payment.call_key == "payment-o-1-refund-2"
+
+
+def test_a_refund_failure_nobody_asked_for_changes_nothing() -> None:
+    payment = given(*AT_SUCCEEDED)
+
+    payment.record_refund("failed", None, "charge_disputed")
+
+    assert payment.pending_events == ()
+    assert payment.status == "succeeded"
+
+
+@pytest.mark.parametrize("outcome", ["succeeded", "failed"])
+def test_a_refunded_payment_stays_refunded(outcome: str) -> None:
+    payment = given(*AT_REFUNDED)
+
+    payment.record_refund(outcome, "re_2", "charge_disputed")
 
     assert payment.pending_events == ()
 
 
-@pytest.mark.parametrize("history", [(), (SUCCEEDED,), (FAILED,), (SUCCEEDED, REFUNDED)])
-def test_only_a_pending_payment_can_be_completed(history: tuple[Event, ...]) -> None:
+@pytest.mark.parametrize("history", [NEW, AT_REQUESTED, AT_PENDING, AT_FAILED])
+def test_nothing_to_refund_before_a_charge_succeeded(history: tuple[Event, ...]) -> None:
     payment = given(*history)
 
     with pytest.raises(DomainError) as error:
-        payment.complete("evt_2", "succeeded", None)
-    assert code_of(error) == "payment_not_pending"
+        payment.record_refund("succeeded", "re_1", None)
+
+    assert refused(error, payment) == "payment_not_refundable"
+
+
+def test_a_refund_outcome_must_be_known_and_a_refund_made_referenced() -> None:
+    payment = given(*AT_REFUNDING)
+
+    with pytest.raises(DomainError) as unknown:
+        payment.record_refund("pending", "re_1", None)
+    with pytest.raises(DomainError) as unreferenced:
+        payment.record_refund("succeeded", None, None)
+
+    assert (unknown.value.code, unreferenced.value.code) == ("invalid", "invalid")
     assert payment.pending_events == ()
 
 
-def test_a_completion_needs_a_known_outcome() -> None:
-    payment = given(PENDING)
+def test_a_provider_event_seen_before_does_not_refund() -> None:
+    payment = given(REQUESTED, PENDING, PaymentSucceeded(ORDER, EUR_10, "pi_1", "evt_1"))
 
-    with pytest.raises(DomainError) as error:
-        payment.complete("evt_1", "maybe", None)
-    assert code_of(error) == "invalid"
+    payment.record_refund("succeeded", "re_1", None, provider_event_id="evt_1")
+
     assert payment.pending_events == ()
 
 
-# --- Snapshots -----------------------------------------------------------------
+# --- snapshots ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     "history",
     [
-        (PENDING,),
-        (FAILED,),
-        (SUCCEEDED, REFUNDED),
+        NEW,
+        AT_REQUESTED,
+        AT_PENDING,
+        (REQUESTED, PENDING, PaymentFailed(ORDER, EUR_10, "card_declined", "evt_1")),
         (
+            REQUESTED,
             PENDING,
-            PaymentFailed(ORDER, EUR_10, "card_declined", "evt_2"),
-            PaymentPending(ORDER, EUR_10, "ch_2"),
-            PaymentSucceeded(ORDER, EUR_10, "ch_2", "evt_1"),
+            PaymentFailed(ORDER, EUR_10, "card_declined", "evt_1"),
+            REQUESTED_AGAIN,
+            PaymentSucceeded(ORDER, EUR_10, "pi_2", "evt_2", EUR_9),
+            RefundRequested(ORDER, EUR_9, "damaged", 1),
         ),
+        (*AT_REFUNDING, REFUND_FAILED),
+        AT_REFUNDED,
     ],
 )
 def test_a_snapshot_restores_the_same_payment(history: tuple[Event, ...]) -> None:
@@ -251,3 +471,18 @@ def test_a_snapshot_restores_the_same_payment(history: tuple[Event, ...]) -> Non
     restored = Payment.from_snapshot(ORDER, payment.version, stored(payment.snapshot_state()))
 
     assert vars(restored) == vars(payment)
+    assert restored.call_key == payment.call_key
+
+
+def test_a_restored_payment_decides_like_the_replayed_one() -> None:
+    history = (REQUESTED, PENDING, PaymentFailed(ORDER, EUR_10, "card_declined", "evt_1"))
+    replayed = given(*history, REQUESTED_AGAIN)
+    restored = Payment.from_snapshot(ORDER, replayed.version, stored(replayed.snapshot_state()))
+
+    for payment in (replayed, restored):
+        payment.record_charge(1, "failed", "pi_1", "x", provider_event_id="evt_1")  # seen
+        payment.record_charge(2, "succeeded", "pi_2", None, 900)
+        payment.request_refund("damaged")
+
+    assert restored.pending_events == replayed.pending_events
+    assert restored.pending_events[-1] == RefundRequested(ORDER, EUR_9, "damaged", 1)
