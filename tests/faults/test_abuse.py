@@ -13,6 +13,7 @@ from config.settings import Settings
 from tests.faults.support import CSRF, Browser, run_threads, start_api
 from tests.support.api_client import ApiClient, Customer, Reply
 from tests.support.event_log import whole_log
+from tests.support.payments import AUTHENTICATION_REQUIRED
 from tests.support.polling import eventually
 from tests.support.processes import Processes, wait_for_workers
 
@@ -100,7 +101,9 @@ def test_a_customer_cannot_hoard_stock_with_payments_that_never_answer(
 
     def hoard(index: int) -> None:
         barrier.wait(timeout=30)  # four at once per customer: the cap holds under the race
-        reply = api.place(hoarders[index % len(hoarders)].headers, {"GOLD-1": 9}, "tok_timeout")
+        reply = api.place(
+            hoarders[index % len(hoarders)].headers, {"GOLD-1": 9}, AUTHENTICATION_REQUIRED
+        )
         with lock:
             if reply.status == 202:
                 accepted.append(reply.body["order_id"])
@@ -116,7 +119,7 @@ def test_a_customer_cannot_hoard_stock_with_payments_that_never_answer(
     buyer = api.register("buyer@example.com")
     too_large = api.place(buyer.headers, {"GOLD-1": 21})  # never allowed: 422, not 429
     assert _problem(too_large, 422)["type"] == "/problems/order-too-large"
-    waiting = api.place(buyer.headers, {"GOLD-1": 12}, "tok_timeout")
+    waiting = api.place(buyer.headers, {"GOLD-1": 12}, AUTHENTICATION_REQUIRED)
     assert waiting.status == 202, waiting.body
     too_many = api.place(buyer.headers, {"GOLD-1": 9})
     assert _problem(too_many, 429)["type"] == "/problems/too-many-reserved-units"

@@ -17,6 +17,7 @@ from config.settings import Settings
 from tests.faults.support import final_statuses, start_api
 from tests.support.api_client import Reply
 from tests.support.event_log import whole_log
+from tests.support.payments import succeeded_intent
 from tests.support.polling import eventually
 from tests.support.processes import Processes, wait_for_workers
 
@@ -94,7 +95,7 @@ def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothi
             "postal_code": "1",
             "country": "GB",
         },
-        "payment": {"token": "tok_visa"},
+        "payment": {"token": "pm_card_visa"},
     }
     cases = [
         Case(
@@ -106,12 +107,12 @@ def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothi
         Case("GET", "/api/products", public(200)),
         Case(
             "POST",
-            "/webhooks/payments",
-            public(401),  # signed by the provider, never a token
+            "/webhooks/stripe",
+            public(400),  # signed by the provider (Stripe-Signature), never a token
             body=lambda who: {
                 "id": f"evt_{who}",
-                "type": "payment.succeeded",
-                "data": {"order_id": refund_me},
+                "type": "payment_intent.succeeded",
+                "data": {"object": succeeded_intent("pi_1", refund_me, 1250 + 499)},
                 "created": int(time.time()),
             },
         ),

@@ -22,6 +22,7 @@ from tests.faults.support import (
     start_api,
 )
 from tests.support.event_log import whole_log
+from tests.support.payments import AUTHENTICATION_REQUIRED, DECLINED, SUCCEEDS
 from tests.support.processes import Processes, wait_for_workers
 from tests.support.read_models import contents
 
@@ -29,7 +30,7 @@ WORKERS = 3
 CLIENTS = 8
 ORDERS_PER_CLIENT = 20
 STOCK = {"MUG-1": 100_000, "TEE-1": 100_000, "RARE-1": 25}
-TOKENS = ["tok_visa"] * 8 + ["tok_declined", "tok_async"]
+TOKENS = [SUCCEEDS] * 8 + [DECLINED, AUTHENTICATION_REQUIRED]
 
 
 def test_racing_workers_apply_every_event_once_in_log_order(

@@ -25,9 +25,15 @@ from schemathesis.specs.openapi.checks import (
 
 from config.bootstrap import Application
 from config.settings import Settings
-from payments.webhooks import SIGNATURE_HEADER, sign
 from tests.faults.support import start_api
 from tests.support.api_client import call
+from tests.support.payments import (
+    SIGNATURE_HEADER,
+    WEBHOOK_PATH,
+    signed_headers,
+    stripe_signature,
+    succeeded_intent,
+)
 from tests.support.processes import Processes, wait_for_workers
 
 EXAMPLES = 12  # per operation and generation mode: ~450 cases in all
@@ -49,7 +55,7 @@ def test_fuzzed_requests_get_documented_answers_and_never_a_server_error(
     api.add_product("MUG-1", amount=1250, stock=100_000)
     customer = api.register("fuzz@example.com").headers
     api.place(customer, {"MUG-1": 1})
-    secret = settings.payment_webhook_secret
+    _, secret = settings.require_stripe()
     schema = schemathesis.openapi.from_url(api.base_url + "/openapi.json")
     session = requests.Session()
     cases: Counter[str] = Counter()
@@ -64,7 +70,7 @@ def test_fuzzed_requests_get_documented_answers_and_never_a_server_error(
 
     def send(case: schemathesis.Case[Any], secured: bool) -> Any:
         headers = auth(case.path, secured)
-        if case.path != "/webhooks/payments":
+        if case.path != WEBHOOK_PATH:
             return case.call(base_url=api.base_url, session=session, headers=headers, timeout=15)
         # The provider signs the raw body: sign exactly the bytes that are sent.
         kwargs = case.as_transport_kwargs(base_url=api.base_url, headers=headers)
@@ -74,7 +80,7 @@ def test_fuzzed_requests_get_documented_answers_and_never_a_server_error(
         data = kwargs.get("data") or b""
         raw = data if isinstance(data, bytes) else str(data).encode()
         kwargs["data"] = raw
-        kwargs["headers"][SIGNATURE_HEADER] = sign(secret, raw, int(time.time()))
+        kwargs["headers"][SIGNATURE_HEADER] = stripe_signature(secret, raw)
         kwargs.pop("timeout", None)
         return session.request(**kwargs, timeout=15)
 
@@ -145,21 +151,18 @@ def test_text_with_a_nul_character_is_refused_with_a_4xx_not_a_server_error(
             "postal_code": "N1",
             "country": "GB",
         },
-        "payment": {"token": "tok_visa"},
+        "payment": {"token": "pm_card_visa"},
     }
     placed = api.place(customer, {"MUG-1": 1}).body["order_id"]
     body = json.dumps(
         {
             "id": f"evt_{NUL}",
-            "type": "payment.succeeded",
-            "data": {"order_id": placed},
+            "type": "payment_intent.succeeded",
+            "data": {"object": succeeded_intent("pi_nul", placed, 1250 + 499)},
             "created": int(time.time()),
         }
     ).encode()
-    signed = {
-        "Content-Type": "application/json",
-        SIGNATURE_HEADER: sign(settings.payment_webhook_secret, body, int(time.time())),
-    }
+    signed = signed_headers(settings.require_stripe()[1], body)
     tries = {
         "register: name": api("POST", "/api/customers", {"email": "n@example.com", "name": NUL}),
         "place order: address": api(
@@ -180,7 +183,7 @@ def test_text_with_a_nul_character_is_refused_with_a_4xx_not_a_server_error(
         "cancel: reason": api(
             "POST", f"/api/orders/{placed}/cancel", {"reason": f"x{NUL}"}, customer
         ),
-        "webhook: event id": call("POST", api.base_url + "/webhooks/payments", body, signed),
+        "webhook: event id": call("POST", api.base_url + WEBHOOK_PATH, body, signed),
     }
     answers = {name: reply.status for name, reply in tries.items()}
     figures.update(answers=answers)

@@ -16,10 +16,10 @@ from sqlalchemy import text
 
 from config.bootstrap import Application
 from config.settings import Settings
-from payments.webhooks import SIGNATURE_HEADER, sign
 from tests.faults.support import start_api
 from tests.support.api_client import Reply, call
 from tests.support.event_log import event_count
+from tests.support.payments import WEBHOOK_PATH, signed_headers, succeeded_intent
 from tests.support.processes import Processes
 from tests.support.shop import ADDRESS_DATA
 
@@ -39,20 +39,20 @@ def test_hostile_json_is_refused_with_a_4xx_problem_and_nothing_is_written(
     order: dict[str, Any] = {
         "lines": [{"sku": "MUG-1", "quantity": 1}],
         "shipping_address": ADDRESS_DATA,
-        "payment": {"token": "tok_visa"},
+        "payment": {"token": "pm_card_visa"},
     }
     product = {"sku": "CUP-1", "name": "Cup", "price": {"amount": 100, "currency": "EUR"}}
-    secret = settings.payment_webhook_secret
+    _, secret = settings.require_stripe()
 
     def notification(event_id: str = "evt_1", **extra: Any) -> bytes:
-        body = {"id": event_id, "type": "payment.succeeded", "data": {"order_id": placed}}
+        intent = succeeded_intent("pi_hostile", placed, 1250 + 499)
+        body = {"id": event_id, "type": "payment_intent.succeeded", "data": {"object": intent}}
         return json.dumps({**body, "created": int(time.time()), **extra}).encode()
 
     def webhook(body: bytes, *, signed: bool = True) -> Reply:
-        headers = {"Content-Type": "application/json"}
         if signed:
-            headers[SIGNATURE_HEADER] = sign(secret, body, int(time.time()))
-        return call("POST", api.base_url + "/webhooks/payments", body, headers)
+            return call("POST", api.base_url + WEBHOOK_PATH, body, signed_headers(secret, body))
+        return call("POST", api.base_url + WEBHOOK_PATH, body, {"Content-Type": "application/json"})
 
     def raw(path: str, body: bytes, headers: dict[str, str] | None = None) -> Reply:
         return call(
@@ -119,7 +119,7 @@ def test_hostile_json_is_refused_with_a_4xx_problem_and_nothing_is_written(
             notification().replace(b'"created": ', b'"created": ' + HUGE)
         ),
     }
-    # Unsigned, the webhook still says 401 first: the signature is checked before parsing.
+    # Unsigned, the webhook refuses it for its signature: checked before the body is parsed.
     unsigned = webhook(notification(f"evt_{SURROGATE}"), signed=False)
 
     answers = {name: reply.status for name, reply in tries.items()}
@@ -128,7 +128,8 @@ def test_hostile_json_is_refused_with_a_4xx_problem_and_nothing_is_written(
     for name, reply in tries.items():
         assert reply.content_type == "application/problem+json", (name, reply.content_type)
         assert reply.body.get("detail"), (name, reply.body)
-    assert unsigned.status == 401, unsigned.body
+    assert unsigned.status == 400, unsigned.body
+    assert "signature" in unsigned.body["detail"], unsigned.body
     assert _row_counts(application) == before
     # Strict is not narrow: a surrogate *pair* (U+1F600, escaped) is ordinary text.
     assert api.register("pair@example.com", "Zo\u00eb \U0001f600").customer_id
@@ -154,7 +155,7 @@ def test_query_strings_paths_and_headers_cannot_smuggle_a_lone_surrogate(
         {
             "lines": [{"sku": "MUG-1", "quantity": 1}],
             "shipping_address": ADDRESS_DATA,
-            "payment": {"token": "tok_visa"},
+            "payment": {"token": "pm_card_visa"},
         }
     ).encode()
 

@@ -128,7 +128,8 @@ def test_commands_fail_fast_with_503_while_postgres_is_down_and_nothing_is_half_
     api.add_product("MUG-1", amount=1250, stock=100_000)
     customers = [api.register(f"pg{n}@example.com").headers for n in range(CLIENTS)]
     worker = processes.worker(env)
-    wait_for_workers(own.settings.require()[1], [worker])
+    workers = [worker, *processes.payments_workers]
+    wait_for_workers(own.settings.require()[1], workers)
     first = api.place(customers[0], {"MUG-1": 1})
     assert first.status == 202
     settled(own, timeout=30)
@@ -224,6 +225,8 @@ def test_commands_fail_fast_with_503_while_postgres_is_down_and_nothing_is_half_
     catch_up = settled(own, timeout=60)
     audit = assert_sagas_exactly_once(own)
     assert_read_models_equal_rebuild(own)
+    exited = [process.tail(1500) for process in workers if not process.alive]
+    assert not exited, "an `rq worker` exited while PostgreSQL was down:\n" + "\n".join(exited)
     figures.update(
         orders_tried=len(attempts),
         answered_503_while_down=sum(1 for a in during),

@@ -32,6 +32,7 @@ from tests.faults.support import (
 )
 from tests.support.api_client import Reply
 from tests.support.event_log import whole_log
+from tests.support.payments import AUTHENTICATION_REQUIRED, DECLINED, SUCCEEDS
 from tests.support.processes import Processes, wait_for_workers
 
 OUTAGE_SECONDS = 6
@@ -73,6 +74,7 @@ def test_orders_are_accepted_while_redis_is_down_and_everything_catches_up_after
         api.add_product(sku, amount=1500, stock=100_000)
     customers = [api.register(f"outage{n}@example.com").headers for n in range(CLIENTS)]
     workers = [processes.worker(env) for _ in range(2)]
+    workers += processes.payments_workers  # started with the first: it must outlive it too
     wait_for_workers(redis_server.url, workers)
 
     replies: list[tuple[str, Reply]] = []  # (phase, reply)
@@ -84,7 +86,7 @@ def test_orders_are_accepted_while_redis_is_down_and_everything_catches_up_after
         rng = random.Random(300 + index)
         headers = customers[index]
         while not stop.is_set():
-            token = rng.choice(["tok_visa"] * 4 + ["tok_declined", "tok_async"])
+            token = rng.choice([SUCCEEDS] * 4 + [DECLINED, AUTHENTICATION_REQUIRED])
             reply = api.place(headers, {rng.choice(["MUG-1", "TEE-1"]): 1}, token, timeout=10)
             with lock:
                 replies.append((phase[0], reply))
@@ -142,7 +144,7 @@ def test_orders_are_accepted_while_redis_is_down_and_everything_catches_up_after
     problems = []
     if died:
         problems.append(
-            f"{len(died)} of 2 `rq worker` processes exited when Redis went away:\n"
+            f"{len(died)} of {len(workers)} `rq worker` processes exited when Redis went away:\n"
             + died[0].tail(1500)
         )
     if stuck:

@@ -52,7 +52,7 @@ MOVES_AGAIN_WITHIN = 10  # the goal: a frozen partition moves again within this
 
 
 class OrderFlow:
-    """Clients placing tok_visa orders at a steady pace on threads until stopped."""
+    """Clients placing pm_card_visa orders at a steady pace on threads until stopped."""
 
     def __init__(self, api: ApiClient, customers: list[dict[str, str]], per_second: float):
         self.api = api
@@ -80,7 +80,7 @@ class OrderFlow:
         rng = random.Random(index)
         while not self._stop.is_set():
             lines = {rng.choice(list(STOCK)): rng.randint(1, 2)}
-            reply = self.api.place(self.customers[index], lines, "tok_visa")
+            reply = self.api.place(self.customers[index], lines, "pm_card_visa")
             if reply.status == 202:
                 self.placed.append(reply.body["order_id"])
             else:

@@ -23,6 +23,13 @@ from tests.faults.support import (
 )
 from tests.support.api_client import ApiClient
 from tests.support.event_log import event_count
+from tests.support.payments import (
+    AUTHENTICATION_REQUIRED,
+    DECLINED,
+    INSUFFICIENT_FUNDS,
+    SUCCEEDS,
+    UNKNOWN_METHOD,
+)
 from tests.support.processes import Process, Processes, wait_for_workers
 
 SEEDS = (1101, 2202, 3303)
@@ -32,7 +39,9 @@ CLIENTS = 4
 SETTLE_SECONDS = 90
 STOCK = {"MUG-1": 100_000, "TEE-1": 100_000, "CAP-1": 100_000, "RARE-1": 40}
 PRICES = {"MUG-1": 1250, "TEE-1": 1999, "CAP-1": 899, "RARE-1": 9900}
-TOKENS = ["tok_visa"] * 14 + ["tok_declined", "tok_insufficient_funds", "tok_async", "tok_timeout"]
+# Most succeed; the rest are declined, fail before any charge (no such payment method), or
+# wait on 3-D Secure that nobody completes until the payment deadline cancels the order.
+TOKENS = [SUCCEEDS] * 14 + [DECLINED, INSUFFICIENT_FUNDS, UNKNOWN_METHOD, AUTHENTICATION_REQUIRED]
 
 
 def _place_orders(api: ApiClient, customers: list[dict[str, str]], seed: int) -> list[str]:
