@@ -32,8 +32,8 @@ from kernel.event_store import EventStore, RecordedEvent
 from kernel.registry import EventRegistry
 from kernel.subscriptions import Subscriber, SubscriptionRunner
 from orders.domain import HoldLimits
-from payments.domain import charge_key, refund_key
-from payments.events import PaymentRequested, RefundRequested
+from payments.domain import cancel_key, charge_key, refund_key
+from payments.events import PaymentCancellationRequested, PaymentRequested, RefundRequested
 from payments.inbox import PaymentInbox
 from payments.provider_calls import ProviderCalls
 from payments.stripe_gateway import StripeGateway
@@ -188,7 +188,8 @@ def read_models(settings: Settings, redis: Redis) -> list[Projection]:
 
 
 def _provider_calls(queues: JobQueues) -> AfterCommit:
-    """Once a charge or refund is asked for (committed), a payments worker makes the call."""
+    """Once a charge, refund or cancellation is asked for (committed), a payments worker
+    makes the call."""
 
     def call(recorded: Sequence[RecordedEvent]) -> None:
         for event in recorded:
@@ -197,8 +198,12 @@ def _provider_calls(queues: JobQueues) -> AfterCommit:
                 queues.settle_payment(asked.order_id, charge_key(asked.order_id, asked.attempt))
             elif isinstance(asked, RefundRequested):
                 queues.settle_payment(asked.order_id, refund_key(asked.order_id, asked.attempt))
+            elif isinstance(asked, PaymentCancellationRequested):
+                queues.settle_payment(asked.order_id, cancel_key(asked.order_id, asked.attempt))
 
     return call
 
 
-_ASKING = frozenset({PaymentRequested.__name__, RefundRequested.__name__})
+_ASKING = frozenset(
+    event.__name__ for event in (PaymentRequested, RefundRequested, PaymentCancellationRequested)
+)

@@ -85,8 +85,9 @@ class Jobs:
         longer than PAYMENT_RECONCILE_AFTER (its job lost or given up, its webhook lost);
         returns how many."""
         app = self.application
-        with app.engine.connect() as conn:
+        with app.engine.begin() as conn:
             overdue = tracking.overdue(conn, app.settings.reconcile_after)
+            tracking.checked(conn, [awaiting.order_id for awaiting in overdue])
         for awaiting in overdue:
             app.queues.settle_payment(awaiting.order_id, awaiting.call_key)
         return len(overdue)

@@ -121,7 +121,7 @@ def _instruments() -> Instruments:
         ),
         provider_calls=Counter(
             "shop_payment_provider_calls",
-            "Calls to the payment provider by call (charge, look_up, refund) and outcome"
+            "Calls to the payment provider by call (charge, look_up, cancel, refund) and outcome"
             " (succeeded, failed, pending, unavailable: unknown, retried; error: a bug or"
             " a misconfiguration)",
             ["call", "outcome"], registry=None,
@@ -203,6 +203,12 @@ class MeasuredGateway:
     def charge_status(self, reference: str) -> ChargeResult:
         with self._measure("look_up") as outcome:
             result = self.gateway.charge_status(reference)
+            outcome.append(result.status)
+            return result
+
+    def cancel(self, reference: str, idempotency_key: str) -> ChargeResult:
+        with self._measure("cancel") as outcome:
+            result = self.gateway.cancel(reference, idempotency_key)
             outcome.append(result.status)
             return result
 

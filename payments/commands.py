@@ -28,6 +28,14 @@ class RefundPayment(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class AbandonPayment(Command):
+    """Nobody may pay for the order any more: stop a charge that has not happened."""
+
+    order_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class RecordChargeOutcome(Command):
     """What the provider said of charge `attempt`: "succeeded", "failed" (with `reason`)
     or "pending" (it waits on the customer)."""

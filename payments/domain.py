@@ -4,6 +4,9 @@
     requested -> pending | succeeded | failed     the provider's answer
     pending -> succeeded | failed                 its later answer (webhook, reconciliation)
     failed -> requested                   another attempt, perhaps with another card
+    requested -> abandoned                AbandonPayment: the charge is not to be made
+    pending -> cancelling -> failed       AbandonPayment: cancelled at the provider
+    abandoned | cancelling -> succeeded   the provider charged regardless (then refunded)
     succeeded -> refunding -> refunded | succeeded (the refund was refused)
     succeeded | refunding -> refunded     a refund made at the provider (webhook)
 
@@ -21,6 +24,8 @@ from kernel.errors import DomainError, Invalid
 from kernel.messages import Event
 from kernel.money import Money
 from payments.events import (
+    PaymentAbandoned,
+    PaymentCancellationRequested,
     PaymentFailed,
     PaymentPending,
     PaymentRefunded,
@@ -30,10 +35,17 @@ from payments.events import (
     RefundRequested,
 )
 
-Status = Literal["new", "requested", "pending", "succeeded", "failed", "refunding", "refunded"]
+Status = Literal[
+    "new", "requested", "pending", "succeeded", "failed", "refunding", "refunded",
+    "abandoned", "cancelling",
+]  # fmt: skip
 CHARGE_OUTCOMES = ("succeeded", "failed", "pending")
 REFUND_OUTCOMES = ("succeeded", "failed")
-AWAITING_PROVIDER: frozenset[Status] = frozenset({"requested", "pending", "refunding"})
+AWAITING_PROVIDER: frozenset[Status] = frozenset(
+    {"requested", "pending", "refunding", "cancelling"}
+)
+ANSWERABLE: frozenset[Status] = frozenset({"requested", "pending", "abandoned", "cancelling"})
+"""Statuses in which the provider's answer about the current charge is still news."""
 UNSPECIFIED = "unspecified"
 REFUNDED_AT_PROVIDER = "refunded at the payment provider"
 
@@ -46,6 +58,10 @@ def charge_key(order_id: str, attempt: int) -> str:
 
 def refund_key(order_id: str, attempt: int) -> str:
     return f"payment-{order_id}-refund-{attempt}"
+
+
+def cancel_key(order_id: str, attempt: int) -> str:
+    return f"payment-{order_id}-cancel-{attempt}"
 
 
 class Payment(Aggregate):
@@ -89,6 +105,25 @@ class Payment(Aggregate):
     def charge_key(self) -> str:
         return charge_key(self.id, self.attempt)
 
+    def abandon(self, reason: str) -> None:
+        """Nobody may pay any more (the order's payment deadline passed, or the order was
+        cancelled): a charge not yet made is not made, and one waiting on the customer is
+        to be cancelled at the provider. A charge the provider makes regardless (a call
+        already under way) is still recorded when its answer comes, so it is refunded.
+        A payment that has settled is left alone."""
+        if self.status == "requested":
+            self.record(PaymentAbandoned(self.id, self.amount, reason))
+        elif self.status == "pending":
+            self.record(
+                PaymentCancellationRequested(
+                    self.id, self.amount, reason, self.charge_reference, self.attempt
+                )
+            )
+
+    @property
+    def cancel_due(self) -> bool:
+        return self.status == "cancelling"
+
     def record_charge(
         self,
         attempt: int,
@@ -111,7 +146,7 @@ class Payment(Aggregate):
                 f"attempt {attempt} of order {self.id}'s payment is over (now {self.attempt})",
                 code="payment_attempt_over",
             )
-        if self.status not in ("requested", "pending"):
+        if self.status not in ANSWERABLE:
             if _agrees(self.status, outcome):
                 return
             raise DomainError(
@@ -121,6 +156,14 @@ class Payment(Aggregate):
         if outcome == "pending":
             if self.status == "requested":
                 self.record(PaymentPending(self.id, self.amount, _required(reference)))
+            elif self.status == "abandoned":  # a call under way left a charge waiting
+                self.record(
+                    PaymentCancellationRequested(
+                        self.id, self.amount, "payment abandoned", _required(reference), attempt
+                    )
+                )
+        elif outcome == "failed" and self.status == "abandoned":
+            return  # nothing was charged, as abandoning meant
         elif outcome == "succeeded":
             taken = None if captured is None else Money(captured, self.amount.currency)
             self.record(
@@ -152,6 +195,8 @@ class Payment(Aggregate):
         """The idempotency key of the provider call the payment waits on, if it waits."""
         if self.status in ("requested", "pending"):
             return self.charge_key
+        if self.status == "cancelling":
+            return cancel_key(self.id, self.attempt)
         return self.refund_key if self.status == "refunding" else None
 
     @property
@@ -206,6 +251,10 @@ class Payment(Aggregate):
             case PaymentFailed(amount=amount):
                 self.status, self.amount = "failed", amount
                 self._seen(event.provider_event_id)
+            case PaymentAbandoned():
+                self.status = "abandoned"
+            case PaymentCancellationRequested(provider_reference=reference):
+                self.status, self.charge_reference = "cancelling", reference
             case RefundRequested(reason=reason, attempt=attempt):
                 self.status, self.refund_reason, self.refunds = "refunding", reason, attempt
             case RefundFailed():

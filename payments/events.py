@@ -2,9 +2,11 @@
 
 A charge goes: PaymentRequested (the saga asked; nothing has reached the provider yet)
 -> PaymentPending (the provider waits on the customer, e.g. 3-D Secure) -> PaymentSucceeded
-or PaymentFailed. A refund goes: RefundRequested -> PaymentRefunded or RefundFailed. Only
-the provider's references (PaymentIntent, refund and payment method ids) are kept, never
-card data.
+or PaymentFailed; when the order is given up first, PaymentAbandoned (nothing was
+charged) or PaymentCancellationRequested (the pending charge is cancelled at the
+provider, then PaymentFailed). A refund goes: RefundRequested -> PaymentRefunded or
+RefundFailed. Only the provider's references (PaymentIntent, refund and payment method
+ids) are kept, never card data.
 """
 
 from __future__ import annotations
@@ -54,6 +56,29 @@ class PaymentFailed(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class PaymentAbandoned(Event):
+    """Nobody may pay any more (the order is cancelled): the charge asked for is not to be
+    made. A call already under way may still charge; that charge is then recorded, and
+    refunded."""
+
+    order_id: str
+    amount: Money
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentCancellationRequested(Event):
+    """Nobody may pay any more, and a charge waits on the customer at the provider: a
+    job will cancel it there (or find that it succeeded meanwhile)."""
+
+    order_id: str
+    amount: Money
+    reason: str
+    provider_reference: str
+    attempt: int  # of the charge cancelled
+
+
+@dataclass(frozen=True, slots=True)
 class RefundRequested(Event):
     """The money goes back: a job will ask the provider for a refund of `amount`.
     `attempt` counts the refunds asked (one may be refused, and asked for again)."""
@@ -86,6 +111,8 @@ EVENTS: tuple[type[Event], ...] = (
     PaymentPending,
     PaymentSucceeded,
     PaymentFailed,
+    PaymentAbandoned,
+    PaymentCancellationRequested,
     RefundRequested,
     PaymentRefunded,
     RefundFailed,

@@ -85,6 +85,11 @@ class PaymentGateway(Protocol):
         arrived)."""
         ...
 
+    def cancel(self, reference: str, idempotency_key: str) -> ChargeResult:
+        """Cancel the charge `reference`, which waits on the customer; where it stands
+        afterwards: failed ("canceled"), or succeeded if the customer was quicker."""
+        ...
+
     def refund(
         self, order_id: str, charge_reference: str, amount: Money, idempotency_key: str
     ) -> RefundResult: ...

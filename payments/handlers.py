@@ -8,6 +8,7 @@ from kernel.command_bus import CommandBus
 from kernel.unit_of_work import UnitOfWork
 from payments import tracking
 from payments.commands import (
+    AbandonPayment,
     ProcessPayment,
     RecordChargeOutcome,
     RecordRefundOutcome,
@@ -19,6 +20,7 @@ from payments.domain import Payment
 def register(bus: CommandBus) -> None:
     bus.register(ProcessPayment, process_payment)
     bus.register(RefundPayment, refund_payment)
+    bus.register(AbandonPayment, abandon_payment)
     bus.register(RecordChargeOutcome, record_charge_outcome)
     bus.register(RecordRefundOutcome, record_refund_outcome)
 
@@ -32,6 +34,14 @@ def process_payment(command: ProcessPayment, uow: UnitOfWork) -> str:
 def refund_payment(command: RefundPayment, uow: UnitOfWork) -> str:
     payment = uow.get(Payment, command.order_id)
     payment.request_refund(command.reason)
+    return _save(uow, payment)
+
+
+def abandon_payment(command: AbandonPayment, uow: UnitOfWork) -> str:
+    payment = uow.load(Payment, command.order_id)
+    if payment is None:
+        return command.order_id  # never asked for: nothing to stop
+    payment.abandon(command.reason)
     return _save(uow, payment)
 
 

@@ -41,8 +41,9 @@ class ProviderCalls:
 
     def settle(self, order_id: str) -> str:
         """Make the provider call the order's payment waits on, if it waits on one: a
-        charge or refund asked for, or the lookup of a charge still pending (its webhook
-        may be lost). Returns what was recorded, or why nothing was."""
+        charge or refund asked for, the cancellation of an abandoned charge, or the
+        look-up of a charge still pending (its webhook may be lost). Returns what was
+        recorded, or why nothing was."""
         payment, last = self._current(order_id)
         if payment is None:
             return "no payment"
@@ -52,6 +53,8 @@ class ProviderCalls:
             return self._look_up(payment, last)
         if payment.status == "refunding":
             return self._refund(payment, last)
+        if payment.status == "cancelling":
+            return self._cancel(payment, last)
         return f"nothing due: {payment.status}"
 
     def _charge(self, payment: Payment, last: RecordedEvent | None) -> str:
@@ -62,6 +65,13 @@ class ProviderCalls:
 
     def _look_up(self, payment: Payment, last: RecordedEvent | None) -> str:
         result = self.gateway.charge_status(payment.charge_reference)
+        if result.status == "pending":
+            return "still pending"
+        return self._record_charge(payment, last, result)
+
+    def _cancel(self, payment: Payment, last: RecordedEvent | None) -> str:
+        key = payment.call_key or payment.charge_key
+        result = self.gateway.cancel(payment.charge_reference, key)
         if result.status == "pending":
             return "still pending"
         return self._record_charge(payment, last, result)

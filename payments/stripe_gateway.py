@@ -74,6 +74,21 @@ class StripeGateway:
             intent = self.client.v1.payment_intents.retrieve(reference)
         except UNKNOWN_OUTCOME as error:
             raise ProviderUnavailable(f"looking up {reference}: {error}") from error
+        except stripe.InvalidRequestError as refused:  # no such PaymentIntent
+            return ChargeResult.failed(refused.code or "unknown_payment_intent", reference)
+        return charge_result(intent.to_dict())
+
+    def cancel(self, reference: str, idempotency_key: str) -> ChargeResult:
+        try:
+            intent = self.client.v1.payment_intents.cancel(
+                reference, options={"idempotency_key": idempotency_key}
+            )
+        except UNKNOWN_OUTCOME as error:
+            raise ProviderUnavailable(f"cancelling {reference}: {error}") from error
+        except stripe.InvalidRequestError:
+            # Not cancellable any more (it succeeded, or was cancelled already): say how
+            # it ended.
+            return self.charge_status(reference)
         return charge_result(intent.to_dict())
 
     def refund(

@@ -22,13 +22,17 @@ _TRACK = text(
     " status = EXCLUDED.status, call_key = EXCLUDED.call_key,"
     " awaiting_since = CASE WHEN NOT :awaiting THEN NULL"
     " WHEN provider_payments.status = EXCLUDED.status THEN provider_payments.awaiting_since"
-    " ELSE now() END"
+    " ELSE now() END,"
+    " checked_at = CASE WHEN provider_payments.status = EXCLUDED.status"
+    " THEN provider_payments.checked_at END"
 )
 _OVERDUE = text(
     "SELECT order_id, status, call_key FROM provider_payments"
     " WHERE awaiting_since < now() - make_interval(secs => :seconds)"
-    " ORDER BY awaiting_since LIMIT :limit"
+    " AND (checked_at IS NULL OR checked_at < now() - make_interval(secs => :seconds))"
+    " ORDER BY coalesce(checked_at, awaiting_since) LIMIT :limit"
 )
+_CHECKED = text("UPDATE provider_payments SET checked_at = now() WHERE order_id = ANY(:orders)")
 _ORDER_OF = text("SELECT order_id FROM provider_payments WHERE reference = :reference")
 _SUMMARY = text(
     "SELECT status, count(*), extract(epoch FROM now() - min(awaiting_since))"
@@ -59,10 +63,17 @@ def track(conn: Connection, payment: Payment) -> None:
 
 
 def overdue(conn: Connection, older_than: float, limit: int = 100) -> list[Awaiting]:
-    """Payments that have waited on the provider for more than `older_than` seconds,
-    longest-waiting first."""
+    """Payments that have waited on the provider for more than `older_than` seconds and
+    were not reconciled in that time either, those left alone longest first (so payments
+    that stay pending for good, a 3-D Secure charge nobody completes, cannot crowd out
+    the others)."""
     rows = conn.execute(_OVERDUE, {"seconds": older_than, "limit": limit}).all()
     return [Awaiting(order_id, status, key) for order_id, status, key in rows]
+
+
+def checked(conn: Connection, order_ids: list[str]) -> None:
+    """The payments' provider calls were just queued again by reconciliation."""
+    conn.execute(_CHECKED, {"orders": order_ids})
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,8 @@ from kernel.event_store import RecordedEvent
 from kernel.write_batch import WriteBatch
 from orders.events import OrderCancelled, OrderConfirmed, OrderPlaced, OrderShipped
 from payments.events import (
+    PaymentAbandoned,
+    PaymentCancellationRequested,
     PaymentFailed,
     PaymentPending,
     PaymentRefunded,
@@ -264,6 +266,27 @@ def refunded(event: PaymentRefunded, writes: WriteBatch, gen: int, recorded: Rec
         "amount": to_data(event.amount),
     }
     _change(writes, gen, event.order_id, recorded, moment="payment refunded", payment=payment)
+
+
+@handlers.on(PaymentAbandoned)
+def payment_abandoned(
+    event: PaymentAbandoned, writes: WriteBatch, gen: int, recorded: RecordedEvent
+) -> None:
+    payment = {"status": "abandoned", "reason": event.reason, "amount": to_data(event.amount)}
+    _change(writes, gen, event.order_id, recorded, moment="payment abandoned", payment=payment)
+
+
+@handlers.on(PaymentCancellationRequested)
+def payment_cancelling(
+    event: PaymentCancellationRequested, writes: WriteBatch, gen: int, recorded: RecordedEvent
+) -> None:
+    payment = {
+        "status": "cancelling",
+        "reference": event.provider_reference,
+        "reason": event.reason,
+        "amount": to_data(event.amount),
+    }
+    _change(writes, gen, event.order_id, recorded, moment="payment cancelling", payment=payment)
 
 
 @handlers.on(RefundRequested)

@@ -7,8 +7,10 @@
     PaymentSucceeded           -> ConfirmOrder
     PaymentFailed              -> ReleaseInventory + CancelOrder (the gateway's reason)
     deadline, no payment yet   -> ReleaseInventory + CancelOrder ("payment timed out")
+                                  + AbandonPayment (no charge after this one is made)
     PaymentSucceeded too late  -> RefundPayment
     OrderCancelled after paid  -> RefundPayment + ReleaseInventory
+    OrderCancelled while paying-> ReleaseInventory + AbandonPayment
     PaymentRefunded, unshipped -> CancelOrder (then ReleaseInventory, as above)
     OrderShipped               -> CommitReservation
 
@@ -54,7 +56,7 @@ from kernel.messages import Command, Event, Metadata, utc_now
 from kernel.subscriptions import read_checkpoint, store_checkpoint
 from orders.commands import CancelOrder, ConfirmOrder
 from orders.events import CancelledBy, OrderCancelled, OrderConfirmed, OrderPlaced, OrderShipped
-from payments.commands import ProcessPayment, RefundPayment
+from payments.commands import AbandonPayment, ProcessPayment, RefundPayment
 from payments.events import PaymentFailed, PaymentPending, PaymentRefunded, PaymentSucceeded
 from sagas import store
 from sagas.state import (
@@ -193,6 +195,8 @@ def compensate_cancelled_order(
         commands.append(RefundPayment(state.order_id, "order cancelled"))
     if state.reservation is StockHeld.RESERVED:
         commands.append(ReleaseInventory(state.order_id))
+    if state.step is Step.PAYING:  # cancelled while the charge is under way: stop it
+        commands.append(AbandonPayment(state.order_id, "order cancelled"))
     done = replace(state, step=Step.CANCELLED, state=Progress.COMPENSATED, deadline=None)
     return Decision(done, commands, "cancelled" + (", compensating" if commands else ""))
 
@@ -251,7 +255,9 @@ class OrderFulfillment:
             return Decision(state)
         timed_out = replace(state, step=Step.CANCELLING, deadline=None, timed_out=True)
         cancel = CancelOrder(state.order_id, "payment timed out", CancelledBy.SYSTEM)
-        return Decision(timed_out, [ReleaseInventory(state.order_id), cancel], "payment timed out")
+        abandon = AbandonPayment(state.order_id, "payment timed out")
+        commands: list[Command] = [ReleaseInventory(state.order_id), cancel, abandon]
+        return Decision(timed_out, commands, "payment timed out")
 
 
 class OrderFulfillmentSaga:

@@ -1,7 +1,7 @@
 """Where each payment stands with the payment provider: one row per order's payment,
 with the provider's reference of its charge and, while it waits on the provider (a charge
 or refund asked and not answered, a charge pending), since when and the idempotency key
-of the call it waits on. The payments context
+of the call it waits on, and when reconciliation last asked again. The payments context
 writes the row in the transaction that records the payment's events; reconciliation
 reads the payments that have waited too long, and a provider's webhook about a charge
 finds its order by the reference.
@@ -29,7 +29,8 @@ def upgrade() -> None:
             reference       text,
             status          text NOT NULL,
             call_key        text,
-            awaiting_since  timestamptz
+            awaiting_since  timestamptz,
+            checked_at      timestamptz
         );
         CREATE INDEX provider_payments_reference ON provider_payments (reference);
         CREATE INDEX provider_payments_awaiting ON provider_payments (awaiting_since)

@@ -15,9 +15,12 @@ from config.settings import Settings
 from kernel.messages import new_id
 from kernel.money import Money
 from kernel.results import Failure, Success
-from payments.commands import ProcessPayment, RefundPayment
+from payments import tracking
+from payments.commands import AbandonPayment, ProcessPayment, RefundPayment
 from payments.domain import charge_key, refund_key
 from payments.events import (
+    PaymentAbandoned,
+    PaymentCancellationRequested,
     PaymentFailed,
     PaymentPending,
     PaymentRefunded,
@@ -181,6 +184,73 @@ def test_a_failed_authentication_fails_the_pending_payment(
     assert payment_events(application, order_id)[2:] == [
         PaymentFailed(order_id, EUR_10, "payment_intent_authentication_failure")
     ]
+
+
+def awaiting(application: Application) -> list[str]:
+    """The orders whose payments wait on a provider call."""
+    with application.engine.connect() as conn:
+        return [found.order_id for found in tracking.overdue(conn, older_than=0)]
+
+
+def abandon(application: Application, order_id: str) -> None:
+    result = application.bus.dispatch(AbandonPayment(order_id, "payment timed out"))
+    assert isinstance(result, Success), result
+
+
+def test_an_abandoned_charge_is_never_made(
+    application: Application, stripe_client: stripe.StripeClient, order_id: str
+) -> None:
+    request_payment(application, order_id, "pm_card_visa")
+
+    abandon(application, order_id)
+
+    assert settle(application, order_id) == "nothing due: abandoned"
+    assert intents_of(stripe_client, order_id) == []
+    assert payment_events(application, order_id)[1:] == [
+        PaymentAbandoned(order_id, EUR_10, "payment timed out")
+    ]
+    assert awaiting(application) == []
+
+
+def test_an_abandoned_3d_secure_charge_is_cancelled_at_the_provider(
+    application: Application,
+    settings: Settings,
+    stripe_client: stripe.StripeClient,
+    order_id: str,
+) -> None:
+    request_payment(application, order_id, "pm_card_authenticationRequired")
+    settle(application, order_id)
+    (intent,) = intents_of(stripe_client, order_id)
+
+    abandon(application, order_id)
+    assert awaiting(application) == [order_id]  # the cancellation
+    assert settle(application, order_id) == "failed"
+
+    assert stripe_client.v1.payment_intents.retrieve(intent["id"]).status == "canceled"
+    assert payment_events(application, order_id)[2:] == [
+        PaymentCancellationRequested(order_id, EUR_10, "payment timed out", intent["id"], 1),
+        PaymentFailed(order_id, EUR_10, "canceled"),
+    ]
+    assert awaiting(application) == []
+
+
+def test_a_3d_secure_charge_completed_before_its_cancellation_is_recorded_as_paid(
+    application: Application,
+    settings: Settings,
+    stripe_client: stripe.StripeClient,
+    order_id: str,
+) -> None:
+    request_payment(application, order_id, "pm_card_authenticationRequired")
+    settle(application, order_id)
+    (intent,) = intents_of(stripe_client, order_id)
+    abandon(application, order_id)
+
+    authenticate(settings, intent["id"])  # the customer was quicker than the cancel
+
+    assert settle(application, order_id) == "succeeded"  # to be refunded by the saga
+    assert payment_events(application, order_id)[-1] == PaymentSucceeded(
+        order_id, EUR_10, intent["id"], None, EUR_10
+    )
 
 
 def test_settling_again_calls_and_records_nothing(
@@ -357,6 +427,11 @@ class AnswersLost:
     def charge_status(self, reference: str) -> ChargeResult:
         self.calls.append(f"look up {reference}")
         self.gateway.charge_status(reference)
+        raise ProviderUnavailable("read timed out")
+
+    def cancel(self, reference: str, idempotency_key: str) -> ChargeResult:
+        self.calls.append(f"cancel {reference}")
+        self.gateway.cancel(reference, idempotency_key)
         raise ProviderUnavailable("read timed out")
 
     def refund(

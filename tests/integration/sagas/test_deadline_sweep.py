@@ -65,10 +65,12 @@ def test_the_sweep_compensates_an_overdue_payment_whose_deadline_job_was_lost(
     assert found[overdue]["deadline"] is None
     assert (found[waiting]["state"], found[waiting]["step"]) == ("in_progress", "paying")
     assert found[waiting]["deadline"] is not None
-    assert order_events(application, overdue)[-3:] == [
+    assert order_events(application, overdue)[-5:] == [
         "StockReleased",
         "InventoryReleased",
         "OrderCancelled",
+        "PaymentCancellationRequested",  # its 3-D Secure charge, cancelled at Stripe
+        "PaymentFailed",
     ]
     assert event_data(application, overdue, "OrderCancelled")["reason"] == "payment timed out"
     assert "OrderCancelled" not in order_events(application, waiting)

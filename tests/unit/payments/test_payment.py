@@ -17,6 +17,8 @@ from payments.domain import (
     refund_key,
 )
 from payments.events import (
+    PaymentAbandoned,
+    PaymentCancellationRequested,
     PaymentFailed,
     PaymentPending,
     PaymentRefunded,
@@ -47,6 +49,10 @@ AT_SUCCEEDED = (REQUESTED, SUCCEEDED)
 AT_FAILED = (REQUESTED, FAILED)
 AT_REFUNDING = (REQUESTED, SUCCEEDED, REFUND_REQUESTED)
 AT_REFUNDED = (REQUESTED, SUCCEEDED, REFUND_REQUESTED, REFUNDED)
+ABANDONED = PaymentAbandoned(ORDER, EUR_10, "payment timed out")
+CANCELLING = PaymentCancellationRequested(ORDER, EUR_10, "payment timed out", "pi_1", 1)
+AT_ABANDONED = (REQUESTED, ABANDONED)
+AT_CANCELLING = (REQUESTED, PENDING, CANCELLING)
 
 
 def given(*events: Event) -> Payment:
@@ -72,6 +78,8 @@ def refused(error: pytest.ExceptionInfo[DomainError], payment: Payment) -> str:
         (AT_REFUNDING, "refunding"),
         (AT_REFUNDED, "refunded"),
         ((*AT_REFUNDING, REFUND_FAILED), "succeeded"),
+        (AT_ABANDONED, "abandoned"),
+        (AT_CANCELLING, "cancelling"),
     ],
 )
 def test_the_history_decides_the_status(history: tuple[Event, ...], status: str) -> None:
@@ -320,6 +328,78 @@ def test_a_provider_event_id_is_remembered_with_the_outcome_it_brought() -> None
     assert given(*AT_PENDING, *payment.pending_events).provider_events == {"evt_1"}
 
 
+# --- abandoning a charge ----------------------------------------------------------
+
+
+def test_abandoning_a_charge_not_yet_made_means_it_is_not_made() -> None:
+    payment = given(*AT_REQUESTED)
+
+    payment.abandon("payment timed out")
+
+    assert payment.pending_events == (ABANDONED,)
+    assert not payment.charge_due
+    assert payment.call_key is None  # nothing to ask the provider
+
+
+def test_abandoning_a_charge_waiting_on_the_customer_cancels_it_at_the_provider() -> None:
+    payment = given(*AT_PENDING)
+
+    payment.abandon("payment timed out")
+
+    assert payment.pending_events == (CANCELLING,)
+    assert payment.cancel_due
+    assert payment.call_key == "payment-o-1-cancel-1"
+
+
+@pytest.mark.parametrize("history", [NEW, AT_SUCCEEDED, AT_FAILED, AT_REFUNDED, AT_ABANDONED])
+def test_abandoning_a_settled_or_abandoned_payment_changes_nothing(
+    history: tuple[Event, ...],
+) -> None:
+    payment = given(*history)
+
+    payment.abandon("order cancelled")
+
+    assert payment.pending_events == ()
+
+
+@pytest.mark.parametrize("history", [AT_ABANDONED, AT_CANCELLING])
+def test_a_charge_made_regardless_is_recorded_so_it_can_be_refunded(
+    history: tuple[Event, ...],
+) -> None:
+    payment = given(*history)
+
+    payment.record_charge(1, "succeeded", "pi_1", None, 1000)
+
+    assert payment.pending_events == (PaymentSucceeded(ORDER, EUR_10, "pi_1", None, EUR_10),)
+    assert payment.status == "succeeded"
+
+
+def test_an_abandoned_charge_that_failed_anyway_changes_nothing() -> None:
+    payment = given(*AT_ABANDONED)
+
+    payment.record_charge(1, "failed", None, "card_declined")
+
+    assert payment.pending_events == ()
+
+
+def test_an_abandoned_charge_left_waiting_by_a_call_under_way_is_cancelled_too() -> None:
+    payment = given(*AT_ABANDONED)
+
+    payment.record_charge(1, "pending", "pi_1", None)
+
+    assert payment.pending_events == (
+        PaymentCancellationRequested(ORDER, EUR_10, "payment abandoned", "pi_1", 1),
+    )
+
+
+def test_a_cancelled_charge_fails_with_the_providers_word() -> None:
+    payment = given(*AT_CANCELLING)
+
+    payment.record_charge(1, "failed", "pi_1", "canceled")
+
+    assert payment.pending_events == (PaymentFailed(ORDER, EUR_10, "canceled"),)
+
+
 # --- refunds -----------------------------------------------------------------------
 
 
@@ -463,6 +543,8 @@ def test_a_provider_event_seen_before_does_not_refund() -> None:
         ),
         (*AT_REFUNDING, REFUND_FAILED),
         AT_REFUNDED,
+        AT_ABANDONED,
+        AT_CANCELLING,
     ],
 )
 def test_a_snapshot_restores_the_same_payment(history: tuple[Event, ...]) -> None:

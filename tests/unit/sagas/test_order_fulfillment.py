@@ -36,7 +36,7 @@ from orders.events import (
     OrderShipped,
     PricedLine,
 )
-from payments.commands import ProcessPayment, RefundPayment
+from payments.commands import AbandonPayment, ProcessPayment, RefundPayment
 from payments.events import PaymentFailed, PaymentPending, PaymentRefunded, PaymentSucceeded
 from sagas.order_fulfillment import (
     MOVING_ORDERS_PER_BATCH,
@@ -268,6 +268,7 @@ def test_a_deadline_passed_while_paying_releases_the_stock_and_cancels(
     assert decision.commands == [
         ReleaseInventory(ORDER),
         CancelOrder(ORDER, "payment timed out", CancelledBy.SYSTEM),
+        AbandonPayment(ORDER, "payment timed out"),  # no charge is made after this
     ]
     assert decision.state == replace(state, step=Step.CANCELLING, deadline=None, timed_out=True)
 
@@ -454,12 +455,12 @@ def test_a_reservation_failing_after_the_order_was_cancelled_issues_nothing() ->
     assert when(state, OUT_OF_STOCK) == Decision(state)
 
 
-def test_an_order_cancelled_while_payment_is_pending_releases_the_stock_only() -> None:
+def test_an_order_cancelled_while_payment_is_pending_releases_the_stock_and_abandons_it() -> None:
     state = given(PLACED, RESERVED, PENDING)
 
     decision = when(state, CANCELLED_BY_CUSTOMER)
 
-    assert decision.commands == [ReleaseInventory(ORDER)]
+    assert decision.commands == [ReleaseInventory(ORDER), AbandonPayment(ORDER, "order cancelled")]
     assert decision.state == replace(
         state, step=Step.CANCELLED, state=Progress.COMPENSATED, deadline=None
     )
@@ -483,12 +484,12 @@ def test_a_pending_payment_failing_after_the_order_was_cancelled_issues_nothing(
     assert decision.state == replace(state, payment=Charge.FAILED)
 
 
-def test_an_order_cancelled_before_any_payment_answer_releases_the_stock_only() -> None:
+def test_an_order_cancelled_before_any_payment_answer_releases_the_stock_and_abandons_it() -> None:
     state = given(PLACED, RESERVED)
 
     decision = when(state, CANCELLED_BY_CUSTOMER)
 
-    assert decision.commands == [ReleaseInventory(ORDER)]
+    assert decision.commands == [ReleaseInventory(ORDER), AbandonPayment(ORDER, "order cancelled")]
     assert decision.state == replace(
         state, step=Step.CANCELLED, state=Progress.COMPENSATED, deadline=None
     )
