@@ -72,7 +72,9 @@ def create_app(application: Application) -> Flask:
     for blueprint in (
         orders.api.blueprint(bus, authenticator, holds_last=settings.payment_timeout),
         inventory.api.blueprint(bus, authenticator),
-        payments.api.blueprint(bus, authenticator, application.payment_inbox, webhooks),
+        payments.api.blueprint(
+            bus, authenticator, application.payment_inbox, webhooks, application.provider_calls
+        ),
         projections.api.blueprint(
             read_side, application.redis, authenticator, application.queues.rebuild
         ),

@@ -48,6 +48,7 @@ from payments import tracking
 from payments.gateway import (
     ChargeRequest,
     ChargeResult,
+    CustomerAction,
     PaymentGateway,
     ProviderUnavailable,
     RefundResult,
@@ -121,7 +122,8 @@ def _instruments() -> Instruments:
         ),
         provider_calls=Counter(
             "shop_payment_provider_calls",
-            "Calls to the payment provider by call (charge, look_up, cancel, refund) and outcome"
+            "Calls to the payment provider by call (charge, look_up, cancel, refund,"
+            " customer_action) and outcome"
             " (succeeded, failed, pending, unavailable: unknown, retried; error: a bug or"
             " a misconfiguration)",
             ["call", "outcome"], registry=None,
@@ -205,6 +207,12 @@ class MeasuredGateway:
             result = self.gateway.charge_status(reference)
             outcome.append(result.status)
             return result
+
+    def customer_action(self, reference: str) -> CustomerAction:
+        with self._measure("customer_action") as outcome:
+            action = self.gateway.customer_action(reference)
+            outcome.append("succeeded")
+            return action
 
     def cancel(self, reference: str, idempotency_key: str) -> ChargeResult:
         with self._measure("cancel") as outcome:

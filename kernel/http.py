@@ -188,6 +188,13 @@ STATUS_BY_CODE = {
 }
 
 
+class MoneySchema(ma.Schema):
+    """An amount of money as every response carries it."""
+
+    amount = ma.fields.Integer(required=True, metadata={"description": "In minor units"})
+    currency = ma.fields.String(required=True, metadata={"description": "ISO 4217"})
+
+
 class AcceptedSchema(ma.Schema):
     consistency_token = ma.fields.String(
         required=True, metadata={"description": "Pass to a query to read this write"}

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,9 +25,10 @@ from kernel.http import (
     reject,
 )
 from payments.commands import RefundPayment
+from payments.gateway import ProviderUnavailable
 from payments.inbox import PaymentInbox
-from payments.provider_calls import PROVIDER_ACTOR
-from payments.schemas import RefundAcceptedSchema, RefundPaymentSchema
+from payments.provider_calls import PROVIDER_ACTOR, ProviderCalls
+from payments.schemas import PaymentStatusSchema, RefundAcceptedSchema, RefundPaymentSchema
 from payments.webhooks import SIGNATURE_HEADER, BadWebhook, verified_event
 
 
@@ -87,14 +89,57 @@ _EVENT_BODY = {
 
 
 def blueprint(
-    bus: CommandBus, authenticator: Authenticator, inbox: PaymentInbox, webhooks: WebhookKey
+    bus: CommandBus,
+    authenticator: Authenticator,
+    inbox: PaymentInbox,
+    webhooks: WebhookKey,
+    provider_calls: ProviderCalls,
 ) -> Blueprint:
-    """Refunds (admin) and the provider's webhook, which goes through `inbox`."""
+    """Refunds (admin), a customer's payment and what it waits on, and the provider's
+    webhook, which goes through `inbox`."""
     blp = Blueprint("payments", __name__, description="payments commands")
     auth, commands = BearerAuth(authenticator), Commands(bus)
     admin_only = guarded(
         blp, auth.admin, "The token is not the admin token", unauthorized="No valid bearer token"
     )
+    customer_only = guarded(
+        blp,
+        auth.customer,
+        "The admin token cannot act as a customer",
+        unauthorized="Missing, forged or expired bearer token",
+    )
+
+    @blp.get("/api/orders/<uuid:order_id>/payment")
+    @customer_only
+    @blp.doc(summary="The payment of one of the customer's orders")
+    @blp.response(200, PaymentStatusSchema)
+    @documented_problem(blp, 404, "The order is not the customer's, or has no payment yet")
+    @documented_problem(blp, 503, "The payment provider did not answer; retry later")
+    def customer_payment(order_id: uuid.UUID) -> dict[str, Any]:
+        """Where the payment stands and, while Stripe waits on the customer (3-D Secure),
+        what they must do: hand `action.client_secret` to Stripe.js's handleNextAction.
+        Asked of Stripe at each request (the client secret is never stored); Stripe's
+        webhook then completes the payment, and the order is confirmed."""
+        try:
+            found = provider_calls.for_customer(str(order_id), auth.customer())
+        except ProviderUnavailable:
+            reject(503, "The payment provider did not answer.", headers={"Retry-After": "2"})
+        if found is None:
+            reject(404, "The order has no payment of yours.")
+        action = found.action
+        return {
+            "status": found.status,
+            "amount": {"amount": found.amount.amount, "currency": found.amount.currency},
+            "action": None
+            if action is None
+            else {
+                "provider": "stripe",
+                "payment_intent": action.reference,
+                "status": action.status,
+                "next_action": action.next_action,
+                "client_secret": action.client_secret,
+            },
+        }
 
     @blp.post("/admin/api/orders/<order_id>/refund")
     @admin_only

@@ -19,6 +19,7 @@ class ProcessPayment(Command):
     order_id: str
     amount: Money
     payment_token: str  # the provider's payment method id (Stripe: pm_...)
+    customer_id: str = ""  # who pays: who may see what the provider asks of them
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,6 +73,7 @@ class Payment(Aggregate):
         self.status: Status = "new"
         self.amount = Money.zero("XXX")  # ISO 4217 "no currency" until a charge is asked
         self.payment_method = ""
+        self.customer_id = ""
         self.attempt = 0
         self.charge_reference = ""
         self.captured = self.amount
@@ -82,14 +83,16 @@ class Payment(Aggregate):
 
     # --- charging --------------------------------------------------------------------
 
-    def request(self, amount: Money, payment_method: str) -> None:
+    def request(self, amount: Money, payment_method: str, customer_id: str = "") -> None:
         """Ask for a charge of `amount`. An order is charged successfully at most once:
         while a charge is asked, pending, succeeded or refunded, asking again changes
         nothing. After a failure it asks again (a new attempt, a new idempotency key)."""
         if amount.amount <= 0:
             raise DomainError("a payment amount must be positive", code="invalid_amount")
         if self.status in ("new", "failed"):
-            self.record(PaymentRequested(self.id, amount, payment_method, self.attempt + 1))
+            self.record(
+                PaymentRequested(self.id, amount, payment_method, self.attempt + 1, customer_id)
+            )
         elif amount != self.amount:
             raise DomainError(
                 f"order {self.id} is already being paid with {self.amount}, not {amount}",
@@ -241,6 +244,7 @@ class Payment(Aggregate):
             case PaymentRequested(amount=amount, payment_method=method, attempt=attempt):
                 self.status, self.amount = "requested", amount
                 self.payment_method, self.attempt = method, attempt
+                self.customer_id = event.customer_id
                 self.charge_reference = ""
             case PaymentPending(provider_reference=reference):
                 self.status, self.charge_reference = "pending", reference
@@ -269,6 +273,7 @@ class Payment(Aggregate):
             "status": self.status,
             "amount": _money(self.amount),
             "payment_method": self.payment_method,
+            "customer_id": self.customer_id,
             "attempt": self.attempt,
             "charge_reference": self.charge_reference,
             "captured": _money(self.captured),
@@ -284,6 +289,7 @@ class Payment(Aggregate):
         payment.status = state["status"]
         payment.amount = Money(**state["amount"])
         payment.payment_method = state["payment_method"]
+        payment.customer_id = state.get("customer_id", "")
         payment.attempt = state["attempt"]
         payment.charge_reference = state["charge_reference"]
         payment.captured = Money(**state["captured"])

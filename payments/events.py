@@ -26,6 +26,7 @@ class PaymentRequested(Event):
     amount: Money
     payment_method: str
     attempt: int
+    customer_id: str = ""  # who pays ("": not known when it was asked)
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,6 +65,19 @@ class RefundResult:
         return cls("failed", reason=reason)
 
 
+@dataclass(frozen=True, slots=True)
+class CustomerAction:
+    """Where a pending charge stands at the provider, and what the customer must do to
+    complete it: `next_action` (Stripe: "use_stripe_sdk", "redirect_to_url") with the
+    `client_secret` the customer's browser completes it with (Stripe.js:
+    handleNextAction). Meant for the paying customer only, and never stored."""
+
+    reference: str
+    status: str
+    next_action: str | None
+    client_secret: str | None
+
+
 class PaymentGateway(Protocol):
     """Charges and refunds money at a payment provider.
 
@@ -83,6 +96,10 @@ class PaymentGateway(Protocol):
     def charge_status(self, reference: str) -> ChargeResult:
         """Where the charge `reference` stands now (to reconcile one whose outcome never
         arrived)."""
+        ...
+
+    def customer_action(self, reference: str) -> CustomerAction:
+        """What the customer must do about the pending charge `reference`."""
         ...
 
     def cancel(self, reference: str, idempotency_key: str) -> ChargeResult:

@@ -27,7 +27,7 @@ def register(bus: CommandBus) -> None:
 
 def process_payment(command: ProcessPayment, uow: UnitOfWork) -> str:
     payment = uow.load(Payment, command.order_id) or Payment(command.order_id)
-    payment.request(command.amount, command.payment_token)
+    payment.request(command.amount, command.payment_token, command.customer_id)
     return _save(uow, payment)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
@@ -22,15 +23,23 @@ from kernel.command_bus import CommandBus
 from kernel.driver import autocommit
 from kernel.event_store import RecordedEvent
 from kernel.messages import Command, Metadata
+from kernel.money import Money
 from kernel.results import Failure
 from payments.commands import RecordChargeOutcome, RecordRefundOutcome
 from payments.domain import Payment
-from payments.gateway import ChargeRequest, ChargeResult, PaymentGateway
+from payments.gateway import ChargeRequest, ChargeResult, CustomerAction, PaymentGateway
 
 log = logging.getLogger("payments.provider_calls")
 
 PROVIDER_ACTOR = "payment-provider"
 _IDS = uuid.UUID("8e3f61a4-0b6c-4d57-9a2e-5f14c7d0b93e")  # fixed forever: answers -> ids
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentView:
+    status: str
+    amount: Money
+    action: CustomerAction | None
 
 
 class ProviderCalls:
@@ -56,6 +65,19 @@ class ProviderCalls:
         if payment.status == "cancelling":
             return self._cancel(payment, last)
         return f"nothing due: {payment.status}"
+
+    def for_customer(self, order_id: str, customer_id: str) -> PaymentView | None:
+        """The order's payment as its customer may see it, with what the provider waits
+        for them to do while the charge is pending (asked of the provider now: the
+        client secret is never stored); None when there is no payment of this customer's
+        for the order."""
+        payment, _ = self._current(order_id)
+        if payment is None or not payment.customer_id or payment.customer_id != customer_id:
+            return None
+        action = None
+        if payment.status == "pending":
+            action = self.gateway.customer_action(payment.charge_reference)
+        return PaymentView(payment.status, payment.amount, action)
 
     def _charge(self, payment: Payment, last: RecordedEvent | None) -> str:
         request = ChargeRequest(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
-from kernel.http import AcceptedSchema
+from kernel.http import AcceptedSchema, MoneySchema
 
 
 class RefundPaymentSchema(ma.Schema):
@@ -18,3 +18,38 @@ class RefundPaymentSchema(ma.Schema):
 
 class RefundAcceptedSchema(AcceptedSchema):
     order_id = ma.fields.String(required=True)
+
+
+class CustomerActionSchema(ma.Schema):
+    provider = ma.fields.String(required=True, metadata={"example": "stripe"})
+    payment_intent = ma.fields.String(required=True, metadata={"description": "pi_..."})
+    status = ma.fields.String(
+        required=True, metadata={"description": "The PaymentIntent's status at Stripe"}
+    )
+    next_action = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "What Stripe.js must do (use_stripe_sdk, redirect_to_url)"},
+    )
+    client_secret = ma.fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Hand to Stripe.js (handleNextAction) to let the customer"
+            " authenticate; present while an action is due"
+        },
+    )
+
+
+class PaymentStatusSchema(ma.Schema):
+    status = ma.fields.String(
+        required=True,
+        metadata={
+            "description": "requested, pending (waits on the customer), succeeded, failed,"
+            " refunding, refunded, abandoned or cancelling"
+        },
+    )
+    amount = ma.fields.Nested(MoneySchema, required=True)
+    action = ma.fields.Nested(
+        CustomerActionSchema,
+        allow_none=True,
+        metadata={"description": "While pending: what the customer must do at Stripe"},
+    )

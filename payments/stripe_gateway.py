@@ -14,7 +14,13 @@ from typing import Any
 import stripe
 
 from kernel.money import Money
-from payments.gateway import ChargeRequest, ChargeResult, ProviderUnavailable, RefundResult
+from payments.gateway import (
+    ChargeRequest,
+    ChargeResult,
+    CustomerAction,
+    ProviderUnavailable,
+    RefundResult,
+)
 
 PENDING_STATUSES = frozenset(
     {"requires_action", "requires_confirmation", "requires_capture", "processing"}
@@ -77,6 +83,20 @@ class StripeGateway:
         except stripe.InvalidRequestError as refused:  # no such PaymentIntent
             return ChargeResult.failed(refused.code or "unknown_payment_intent", reference)
         return charge_result(intent.to_dict())
+
+    def customer_action(self, reference: str) -> CustomerAction:
+        try:
+            intent = self.client.v1.payment_intents.retrieve(reference).to_dict()
+        except UNKNOWN_OUTCOME as error:
+            raise ProviderUnavailable(f"looking up {reference}: {error}") from error
+        action = intent.get("next_action")
+        kind = action.get("type") if isinstance(action, dict) else None
+        return CustomerAction(
+            reference,
+            str(intent.get("status")),
+            str(kind) if kind else None,
+            intent.get("client_secret") if kind else None,
+        )
 
     def cancel(self, reference: str, idempotency_key: str) -> ChargeResult:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
+from kernel.http import MoneySchema
 from kernel.status_api import RunningWriterSchema, SubscriptionStatusSchema
 
 ORDER_STATUSES = ("pending", "confirmed", "cancelled", "shipped")
@@ -42,11 +43,6 @@ class SalesArgsSchema(ConsistencySchema):
 
 class TopProductsArgsSchema(ConsistencySchema):
     limit = ma.fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
-
-
-class MoneySchema(ma.Schema):
-    amount = ma.fields.Integer(required=True)
-    currency = ma.fields.String(required=True)
 
 
 class ReadModelSchema(ma.Schema):

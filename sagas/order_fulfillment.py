@@ -132,7 +132,9 @@ def charge_reserved_order(
         paying = replace(
             state, step=Step.PAYING, reservation=StockHeld.RESERVED, deadline=at.payment_deadline
         )
-        charge = ProcessPayment(state.order_id, state.total, state.payment_token)
+        charge = ProcessPayment(
+            state.order_id, state.total, state.payment_token, state.customer_id
+        )
         return Decision(paying, [charge], "stock reserved, charging")
     if state.step in CANCELLED_STEPS:
         # The order was cancelled while stock was being reserved: give it back.
@@ -238,7 +240,7 @@ class OrderFulfillment:
         lines = tuple((line.sku, line.quantity) for line in event.lines)
         state = FulfillmentState(
             event.order_id, Step.RESERVING, Progress.IN_PROGRESS, lines, event.total,
-            event.payment_token,
+            event.payment_token, customer_id=event.customer_id,
         )  # fmt: skip
         reserve = ReserveInventory(
             event.order_id, tuple(ReservationLine(sku, qty) for sku, qty in lines)

@@ -65,3 +65,4 @@ class FulfillmentState:
     payment: Charge = Charge.NOT_STARTED
     deadline: datetime | None = None
     timed_out: bool = False
+    customer_id: str = ""  # who pays (sagas started before it was kept: unknown)

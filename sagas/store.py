@@ -45,6 +45,7 @@ def load(conn: Connection, order_id: str) -> Found | None:
         payment=Charge(data["payment"]),
         deadline=deadline,
         timed_out=data.get("timed_out", False),
+        customer_id=data.get("customer_id", ""),
     )
     return Found(saga, Checkpoint(tx, position), data.get("correlation_id"))
 
@@ -65,6 +66,7 @@ def save(
         "reservation": saga.reservation,
         "payment": saga.payment,
         "timed_out": saga.timed_out,
+        "customer_id": saga.customer_id,
         "correlation_id": correlation_id,
     }
     params = {

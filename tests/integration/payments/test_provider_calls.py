@@ -28,7 +28,13 @@ from payments.events import (
     PaymentSucceeded,
     RefundRequested,
 )
-from payments.gateway import ChargeRequest, ChargeResult, ProviderUnavailable, RefundResult
+from payments.gateway import (
+    ChargeRequest,
+    ChargeResult,
+    CustomerAction,
+    ProviderUnavailable,
+    RefundResult,
+)
 from payments.provider_calls import PROVIDER_ACTOR, ProviderCalls
 from payments.stripe_gateway import StripeGateway
 from tests.integration.payments.conftest import (
@@ -427,6 +433,11 @@ class AnswersLost:
     def charge_status(self, reference: str) -> ChargeResult:
         self.calls.append(f"look up {reference}")
         self.gateway.charge_status(reference)
+        raise ProviderUnavailable("read timed out")
+
+    def customer_action(self, reference: str) -> CustomerAction:
+        self.calls.append(f"customer action {reference}")
+        self.gateway.customer_action(reference)
         raise ProviderUnavailable("read timed out")
 
     def cancel(self, reference: str, idempotency_key: str) -> ChargeResult:

@@ -97,6 +97,7 @@ STARTED = FulfillmentState(
     lines=(("MUG", 2), ("TEE", 1)),
     total=TOTAL,
     payment_token=TOKEN,
+    customer_id="customer-1",  # who pays, carried to ProcessPayment
 )
 
 
@@ -144,7 +145,7 @@ def test_reserved_stock_charges_the_order_total_with_its_token_and_sets_a_deadli
 
     decision = when(given(PLACED), RESERVED, now=reserved_at)
 
-    assert decision.commands == [ProcessPayment(ORDER, TOTAL, TOKEN)]
+    assert decision.commands == [ProcessPayment(ORDER, TOTAL, TOKEN, "customer-1")]
     assert decision.state == replace(
         STARTED, step=Step.PAYING, reservation=StockHeld.RESERVED, deadline=reserved_at + TIMEOUT
     )
@@ -590,7 +591,7 @@ def issued(placed: OrderPlaced, *events: Event) -> list[Command]:
 def test_the_happy_path_reserves_charges_confirms_and_commits() -> None:
     assert issued(PLACED, RESERVED, PAID, CONFIRMED, SHIPPED, COMMITTED) == [
         ReserveInventory(ORDER, (ReservationLine("MUG", 2), ReservationLine("TEE", 1))),
-        ProcessPayment(ORDER, TOTAL, TOKEN),
+        ProcessPayment(ORDER, TOTAL, TOKEN, "customer-1"),
         ConfirmOrder(ORDER),
         CommitReservation(ORDER),
     ]
@@ -610,7 +611,7 @@ def test_a_declined_card_releases_the_stock_once_and_cancels_once() -> None:
 
     assert issued(PLACED, RESERVED, DECLINED, RELEASED, cancelled) == [
         ReserveInventory(ORDER, (ReservationLine("MUG", 2), ReservationLine("TEE", 1))),
-        ProcessPayment(ORDER, TOTAL, TOKEN),
+        ProcessPayment(ORDER, TOTAL, TOKEN, "customer-1"),
         ReleaseInventory(ORDER),
         CancelOrder(ORDER, "payment failed: card_declined", CancelledBy.SYSTEM),
     ]
