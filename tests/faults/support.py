@@ -225,9 +225,9 @@ def lock_holders(application: Application) -> list[str]:
 
 
 def settled(application: Application, timeout: float) -> float:
-    """Wait until every order is confirmed or cancelled, no charge or refund is still to
-    be made (a charge waiting on 3-D Secure that nobody completes may stay pending) and
-    every subscription has applied the whole log; returns the seconds it took."""
+    """Wait until every order is confirmed or cancelled, no charge, refund or cancellation
+    is still to be made at the provider and every subscription has applied the whole log;
+    returns the seconds it took."""
     started = time.monotonic()
 
     def check() -> None:
@@ -312,6 +312,8 @@ SAGA_EVENTS = frozenset(
 AT_MOST_ONCE = (
     "OrderPlaced",
     "PaymentRequested",  # one charge attempt per order: the saga asks once
+    "PaymentAbandoned",
+    "PaymentCancellationRequested",
     "RefundRequested",  # and no refund is refused by the local Stripe
     "OrderConfirmed",
     "OrderCancelled",

@@ -122,6 +122,12 @@ def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothi
             "GET", "/api/orders/{order_id}", customers_only(200, 404), url=f"/api/orders/{ship_me}"
         ),
         Case(
+            "GET",
+            "/api/orders/{order_id}/payment",
+            customers_only(200, 404),
+            url=f"/api/orders/{ship_me}/payment",
+        ),
+        Case(
             "POST",
             "/api/orders/{order_id}/cancel",
             customers_only(202, 404),

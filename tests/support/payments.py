@@ -47,14 +47,15 @@ def settle_payments(application: Application) -> list[str]:
 
 
 def provider_calls_due(engine: Engine) -> list[tuple[str, str]]:
-    """(order, status) of every payment whose charge or refund is asked for and not yet
-    answered by the provider (a charge pending on 3-D Secure is answered: it waits on
-    the customer)."""
+    """(order, status) of every payment whose charge, refund or cancellation is asked for
+    and not yet answered by the provider (a charge pending on 3-D Secure is answered: it
+    waits on the customer)."""
     with engine.connect() as conn:
         rows = conn.execute(
             text(
                 "SELECT order_id, status FROM provider_payments"
-                " WHERE status IN ('requested', 'refunding') ORDER BY awaiting_since"
+                " WHERE status IN ('requested', 'refunding', 'cancelling')"
+                " ORDER BY awaiting_since"
             )
         ).all()
     return [(order_id, status) for order_id, status in rows]
