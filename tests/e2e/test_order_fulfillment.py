@@ -1,11 +1,23 @@
-"""The order-fulfillment saga end to end, with real processes: a gunicorn API, two RQ
-workers running the saga and its deadlines, everything driven over HTTP.
+"""The order-fulfillment saga end to end, with real processes and a real payment provider:
+a gunicorn API, two RQ workers running the saga and its deadlines, a payments worker
+calling the session's local Stripe (localstripe, see localdev.stripe_server) through the
+official SDK, `rq cron`, and Stripe's webhooks coming back to the API; everything driven
+over HTTP, and every outcome checked in the API, the log and at the provider.
 
-Happy path and shipping, out of stock, a declined card, a payment deadline followed by
-a late payment (refunded), and a customer cancelling a confirmed order. The processes
-start once for the module with a 2 s payment deadline; every test starts from an
+Paid and shipped, out of stock, declined cards, a 3-D Secure charge nobody completes by
+the payment deadline (the order compensated, the charge cancelled at the provider, the
+customer's late authentication refused), a customer cancelling while 3-D Secure waits
+(the charge stopped likewise), and a customer cancelling a confirmed order (refunded at
+the provider; the `charge.refunded` webhook that follows changes nothing). A late
+payment that is refunded is in test_payment_provider_faults.py, which can hold the
+provider still to make one.
+
+The processes start once for the module with a 5 s payment deadline: short enough to
+wait out, long enough for a charge (a job, an HTTP call to a local server) to answer
+well inside it on a loaded machine. Reconciliation keeps its default 30 s, so the
+payments here settle by the payments job or the webhook alone. Every test starts from an
 empty log and an empty Redis (the e2e conftest resets both), so each creates its own
-products and customers.
+products and customers; the provider's objects stay, and are looked up by order.
 """
 
 from __future__ import annotations
@@ -18,19 +30,25 @@ import pytest
 
 from config.bootstrap import Application
 from config.settings import Settings
-from payments.simulator import post_notification
 from tests.e2e.fulfillment_support import (
+    CARD_3DS,
+    CARD_DECLINED,
+    CARD_NO_FUNDS,
+    CARD_OK,
+    PROVIDER_ACTOR,
     SAGA_ACTOR,
     Storefront,
     System,
     cause_of,
+    events_of,
     on_hand,
     running_system,
     saga_triggers,
     types_of,
+    wait_for_inbox,
 )
 
-PAYMENT_TIMEOUT = 2.0
+PAYMENT_TIMEOUT = 5.0
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +66,7 @@ def test_a_paid_order_is_confirmed_and_shipping_it_commits_the_reserved_stock(
     ada = shop.register("ada@example.com")
     correlation_id = f"e2e-{uuid.uuid4().hex}"
 
-    order_id = shop.place(ada, {"MUG-1": 2, "TEE-1": 1}, "tok_visa", correlation_id=correlation_id)
+    order_id = shop.place(ada, {"MUG-1": 2, "TEE-1": 1}, CARD_OK, correlation_id=correlation_id)
 
     shop.wait_for_saga(
         order_id,
@@ -63,6 +81,19 @@ def test_a_paid_order_is_confirmed_and_shipping_it_commits_the_reserved_stock(
     assert confirmed["order"]["reservation"] == {"status": "reserved"}
     assert shop.available() == {"MUG-1": 8, "TEE-1": 4}
     assert on_hand(application.engine) == {"MUG-1": 10, "TEE-1": 5}  # set aside, not gone
+
+    # At the provider: one PaymentIntent for the order, succeeded, of the order's amount.
+    (paid,) = events_of(application.engine, "PaymentSucceeded", order_id)
+    reference = paid["provider_reference"]
+    assert confirmed["order"]["payment"]["reference"] == reference
+    (intent,) = shop.provider.intents_of(order_id)
+    assert intent["id"] == reference
+    assert (intent["status"], intent["amount"], intent["currency"]) == ("succeeded", 4998, "eur")
+    assert intent["amount_received"] == 4998
+    assert intent["metadata"] == {"order_id": order_id, "attempt": "1"}
+    # Stripe's payment_intent.succeeded webhook follows the job's answer: nothing more.
+    wait_for_inbox(application.engine, "payment_intent.succeeded", reference)
+    assert len(events_of(application.engine, "PaymentSucceeded", order_id)) == 1
 
     token = shop.ship(order_id, "TRACK-1")
 
@@ -83,6 +114,7 @@ def test_a_paid_order_is_confirmed_and_shipping_it_commits_the_reserved_stock(
         "StockReserved",
         "StockReserved",
         "InventoryReserved",
+        "PaymentRequested",
         "PaymentSucceeded",
         "OrderConfirmed",
         "OrderShipped",
@@ -93,7 +125,7 @@ def test_a_paid_order_is_confirmed_and_shipping_it_commits_the_reserved_stock(
     caused_by = {
         "StockReserved": "OrderPlaced",
         "InventoryReserved": "OrderPlaced",
-        "PaymentSucceeded": "InventoryReserved",
+        "PaymentRequested": "InventoryReserved",
         "OrderConfirmed": "PaymentSucceeded",
         "StockCommitted": "OrderShipped",
         "ReservationCommitted": "OrderShipped",
@@ -102,13 +134,19 @@ def test_a_paid_order_is_confirmed_and_shipping_it_commits_the_reserved_stock(
         if event["type"] in caused_by:
             assert event["actor"] == SAGA_ACTOR, event
             assert cause_of(event, history)["type"] == caused_by[event["type"]], event
+        elif event["type"] == "PaymentSucceeded":
+            assert event["actor"] == PROVIDER_ACTOR, event
         else:
-            assert event["actor"] != SAGA_ACTOR, event
-    placed, shipping = history[0], history[6]
+            assert event["actor"] not in (SAGA_ACTOR, PROVIDER_ACTOR), event
+    placed, shipping = history[0], history[7]
     assert placed["actor"] == f"customer:{ada.customer_id}"
     assert placed["correlation_id"] == correlation_id
-    assert {event["correlation_id"] for event in history[:6]} == {correlation_id}
-    assert {event["correlation_id"] for event in history[6:]} == {shipping["correlation_id"]}
+    # The payments job answers in the placement's conversation (the webhook, in its own,
+    # on the rare run where it records the charge before the job does).
+    answered_by_job = paid["provider_event_id"] is None
+    conversation = history[:7] if answered_by_job else history[:5]
+    assert {event["correlation_id"] for event in conversation} == {correlation_id}
+    assert {event["correlation_id"] for event in history[7:]} == {shipping["correlation_id"]}
 
     assert saga_triggers(saga) == [
         ("OrderPlaced", ["ReserveInventory ok"]),
@@ -127,7 +165,7 @@ def test_an_order_for_more_than_is_in_stock_is_cancelled_naming_the_short_sku(
     shop.add_product("RARE-1", stock=1, amount=9900)
     ada = shop.register("ada@example.com")
 
-    order_id = shop.place(ada, {"MUG-1": 1, "RARE-1": 2}, "tok_visa")
+    order_id = shop.place(ada, {"MUG-1": 1, "RARE-1": 2}, CARD_OK)
 
     saga = shop.wait_for_saga(
         order_id, state="compensated", step="cancelled", reservation="failed", payment="not_started"
@@ -155,31 +193,37 @@ def test_an_order_for_more_than_is_in_stock_is_cancelled_naming_the_short_sku(
         ("InventoryReservationFailed", ["CancelOrder ok"]),
         ("OrderCancelled", []),
     ]
+    assert shop.provider.intents_of(order_id) == []  # the provider was never asked
 
 
-def test_a_declined_card_releases_the_stock_and_cancels_with_the_gateways_reason(
-    shop: Storefront,
+@pytest.mark.parametrize(
+    ("card", "decline_code"),
+    [(CARD_DECLINED, "generic_decline"), (CARD_NO_FUNDS, "insufficient_funds")],
+)
+def test_a_declined_card_releases_the_stock_and_cancels_with_the_providers_reason(
+    shop: Storefront, application: Application, card: str, decline_code: str
 ) -> None:
     shop.add_product("MUG-1", stock=10)
     ada = shop.register("ada@example.com")
 
-    order_id = shop.place(ada, {"MUG-1": 3}, "tok_declined")
+    order_id = shop.place(ada, {"MUG-1": 3}, card)
 
     saga = shop.wait_for_saga(
         order_id, state="compensated", step="cancelled", reservation="released", payment="failed"
     )
     found = shop.wait_for_order(order_id, "cancelled", ["InventoryReleased", "OrderCancelled"])
     assert found["order"]["cancellation"] == {
-        "reason": "payment failed: card_declined",
+        "reason": f"payment failed: {decline_code}",
         "cancelled_by": "system",
     }
     assert found["order"]["payment"]["status"] == "failed"
-    assert found["order"]["payment"]["reason"] == "card_declined"
+    assert found["order"]["payment"]["reason"] == decline_code
     assert found["order"]["reservation"] == {"status": "released"}
     assert types_of(found["history"]) == [
         "OrderPlaced",
         "StockReserved",
         "InventoryReserved",
+        "PaymentRequested",
         "PaymentFailed",
         "StockReleased",
         "InventoryReleased",
@@ -193,81 +237,150 @@ def test_a_declined_card_releases_the_stock_and_cancels_with_the_gateways_reason
         ("InventoryReleased", []),
         ("OrderCancelled", []),
     ]
+    # At the provider: the one attempt, declined with that code, nothing captured.
+    (intent,) = shop.provider.intents_of(order_id)
+    assert intent["status"] == "requires_payment_method"
+    assert intent["amount_received"] == 0
+    assert intent["last_payment_error"]["decline_code"] == decline_code
+    # Its payment_intent.payment_failed webhook follows the job's answer: nothing more.
+    wait_for_inbox(application.engine, "payment_intent.payment_failed", intent["id"])
+    assert len(events_of(application.engine, "PaymentFailed", order_id)) == 1
+    assert shop.order(order_id)["history"] == found["history"]
 
 
-def test_no_payment_by_the_deadline_compensates_and_a_late_payment_is_refunded(
-    shop: Storefront, system: System
+def test_no_payment_by_the_deadline_compensates_and_the_charge_is_cancelled_at_the_provider(
+    shop: Storefront, application: Application
 ) -> None:
     shop.add_product("MUG-1", stock=10)
     ada = shop.register("ada@example.com")
 
-    order_id = shop.place(ada, {"MUG-1": 2}, "tok_timeout")
+    # 3-D Secure: the charge waits on the customer, who does not authenticate in time.
+    order_id = shop.place(ada, {"MUG-1": 2}, CARD_3DS)
+    intent_id, client_secret = shop.secure_action(ada, order_id)
 
     saga = shop.wait_for_saga(
-        order_id, state="compensated", step="cancelled", reservation="released", payment="pending"
+        order_id, state="compensated", step="cancelled", reservation="released", payment="failed"
     )
-    found = shop.wait_for_order(order_id, "cancelled", ["OrderCancelled"])
+    found = shop.wait_for_order(order_id, "cancelled", ["OrderCancelled", "PaymentFailed"])
     assert found["order"]["cancellation"] == {
         "reason": "payment timed out",
         "cancelled_by": "system",
     }
-    assert found["order"]["payment"]["status"] == "pending"
     assert shop.available() == {"MUG-1": 10}
-    # The deadline counts from the charge (the saga decided it in the charge's transaction).
-    pending = next(event for event in found["history"] if event["type"] == "PaymentPending")
+    # The deadline counts from the charge asked for (the saga set it in that transaction).
+    requested = next(e for e in found["history"] if e["type"] == "PaymentRequested")
     timed_out = next(m for m in saga["history"] if m["trigger"] == "payment deadline")
     waited = datetime.fromisoformat(timed_out["at"]) - datetime.fromisoformat(
-        pending["recorded_at"]
+        requested["recorded_at"]
     )
     assert waited.total_seconds() >= PAYMENT_TIMEOUT, "compensated before the deadline"
-
-    # The provider answers after all: the payment succeeds, and is given back.
-    secret = system.settings.payment_webhook_secret
-    assert post_notification(system.url, secret, order_id) == 200
-
-    saga = shop.wait_for_saga(
-        order_id, state="compensated", step="cancelled", reservation="released", payment="refunded"
-    )
-    found = shop.wait_for_order(order_id, "cancelled", ["PaymentRefunded"])
-    payment = found["order"]["payment"]
-    assert payment["status"] == "refunded"
-    assert payment["refund_reason"] == "payment arrived after the order was cancelled"
+    # Nobody may pay for it any more: the charge waiting on the customer is cancelled at
+    # the provider, and the payment has failed.
     assert types_of(found["history"]) == [
         "OrderPlaced",
         "StockReserved",
         "InventoryReserved",
+        "PaymentRequested",
         "PaymentPending",
         "StockReleased",
         "InventoryReleased",
         "OrderCancelled",
-        "PaymentSucceeded",
-        "PaymentRefunded",
+        "PaymentCancellationRequested",
+        "PaymentFailed",
     ]
-    assert shop.available() == {"MUG-1": 10}
-    listed = shop.call("GET", "/admin/api/sagas?state=compensated", headers=shop.admin, expect=200)
-    assert [item["order_id"] for item in listed["items"]] == [order_id]
-    assert listed["counts"] == {"in_progress": 0, "completed": 0, "compensated": 1, "stuck": 0}
+    assert found["order"]["payment"]["status"] == "failed"
+    assert found["order"]["payment"]["reason"] == "canceled"
     assert saga_triggers(saga) == [
         ("OrderPlaced", ["ReserveInventory ok"]),
         ("InventoryReserved", ["ProcessPayment ok"]),
         ("PaymentPending", []),
-        ("payment deadline", ["ReleaseInventory ok", "CancelOrder ok"]),
+        ("payment deadline", ["ReleaseInventory ok", "CancelOrder ok", "AbandonPayment ok"]),
         ("InventoryReleased", []),
         ("OrderCancelled", []),
-        ("PaymentSucceeded", ["RefundPayment ok"]),
-        ("PaymentRefunded", []),
+        ("PaymentFailed", []),
     ]
+    intent = shop.provider.intent(intent_id)
+    assert (intent["status"], intent["amount_received"]) == ("canceled", 0)
+    assert shop.payment(ada, order_id) == {
+        "status": "failed",
+        "amount": {"amount": 2999, "currency": "EUR"},
+        "action": None,
+    }
+    # Stripe's payment_intent.canceled webhook asks nothing more of the shop.
+    wait_for_inbox(application.engine, "payment_intent.canceled", intent_id)
+    history = shop.order(order_id)["history"]
+
+    # The customer comes back to authenticate: the provider refuses, nothing is charged.
+    status, refused = shop.provider.authenticate(intent_id, client_secret)
+    assert status == 400, refused
+    assert shop.provider.intent(intent_id)["status"] == "canceled"
+    assert [i["id"] for i in shop.provider.intents_of(order_id)] == [intent_id]
+    assert shop.order(order_id)["history"] == history
+    listed = shop.call("GET", "/admin/api/sagas?state=compensated", headers=shop.admin, expect=200)
+    assert [item["order_id"] for item in listed["items"]] == [order_id]
+    assert listed["counts"] == {"in_progress": 0, "completed": 0, "compensated": 1, "stuck": 0}
 
 
-def test_a_customer_cancelling_a_confirmed_order_is_refunded_and_the_stock_released(
-    shop: Storefront,
+def test_a_customer_cancelling_while_3d_secure_waits_stops_the_charge(
+    shop: Storefront, application: Application
 ) -> None:
     shop.add_product("MUG-1", stock=10)
     ada = shop.register("ada@example.com")
-    order_id = shop.place(ada, {"MUG-1": 4}, "tok_visa")
+    order_id = shop.place(ada, {"MUG-1": 1}, CARD_3DS)
+    intent_id, client_secret = shop.secure_action(ada, order_id)
+
+    shop.cancel(ada, order_id, "found it cheaper")
+
+    saga = shop.wait_for_saga(
+        order_id, state="compensated", step="cancelled", reservation="released", payment="failed"
+    )
+    found = shop.wait_for_order(order_id, "cancelled", ["PaymentFailed", "InventoryReleased"])
+    assert found["order"]["cancellation"] == {
+        "reason": "found it cheaper",
+        "cancelled_by": "customer",
+    }
+    assert found["order"]["payment"]["reason"] == "canceled"
+    assert types_of(found["history"]) == [
+        "OrderPlaced",
+        "StockReserved",
+        "InventoryReserved",
+        "PaymentRequested",
+        "PaymentPending",
+        "OrderCancelled",
+        "StockReleased",
+        "InventoryReleased",
+        "PaymentCancellationRequested",
+        "PaymentFailed",
+    ]
+    assert saga_triggers(saga) == [
+        ("OrderPlaced", ["ReserveInventory ok"]),
+        ("InventoryReserved", ["ProcessPayment ok"]),
+        ("PaymentPending", []),
+        ("OrderCancelled", ["ReleaseInventory ok", "AbandonPayment ok"]),
+        ("InventoryReleased", []),
+        ("PaymentFailed", []),
+    ]
+    assert shop.available() == {"MUG-1": 10}
+    intent = shop.provider.intent(intent_id)
+    assert (intent["status"], intent["amount_received"]) == ("canceled", 0)
+    wait_for_inbox(application.engine, "payment_intent.canceled", intent_id)
+    # Too late to authenticate: nothing can be charged for the cancelled order.
+    status, refused = shop.provider.authenticate(intent_id, client_secret)
+    assert status == 400, refused
+    assert shop.provider.intent(intent_id)["status"] == "canceled"
+
+
+def test_a_customer_cancelling_a_confirmed_order_is_refunded_and_the_stock_released(
+    shop: Storefront, application: Application
+) -> None:
+    shop.add_product("MUG-1", stock=10)
+    ada = shop.register("ada@example.com")
+    order_id = shop.place(ada, {"MUG-1": 4}, CARD_OK)
     shop.wait_for_saga(order_id, state="completed", step="awaiting_shipment")
-    shop.wait_for_order(order_id, "confirmed")
+    confirmed = shop.wait_for_order(order_id, "confirmed")
     assert shop.available() == {"MUG-1": 6}
+    reference = confirmed["order"]["payment"]["reference"]
+    wait_for_inbox(application.engine, "payment_intent.succeeded", reference)
 
     shop.cancel(ada, order_id, "changed my mind")
 
@@ -282,20 +395,53 @@ def test_a_customer_cancelling_a_confirmed_order_is_refunded_and_the_stock_relea
     assert found["order"]["payment"]["status"] == "refunded"
     assert found["order"]["payment"]["refund_reason"] == "order cancelled"
     assert found["order"]["reservation"] == {"status": "released"}
+    # The refund is asked for with the release, and made afterwards by a payments job.
     assert types_of(found["history"]) == [
         "OrderPlaced",
         "StockReserved",
         "InventoryReserved",
+        "PaymentRequested",
         "PaymentSucceeded",
         "OrderConfirmed",
         "OrderCancelled",
-        "PaymentRefunded",
+        "RefundRequested",
         "StockReleased",
         "InventoryReleased",
+        "PaymentRefunded",
     ]
     assert shop.available() == {"MUG-1": 10}
     assert saga_triggers(saga)[-3:] == [
         ("OrderCancelled", ["RefundPayment ok", "ReleaseInventory ok"]),
-        ("PaymentRefunded", []),
         ("InventoryReleased", []),
+        ("PaymentRefunded", []),
     ]
+    assert found["order"]["total"] == {"amount": 5000, "currency": "EUR"}  # free shipping
+    _assert_refunded_at_provider(shop, application, order_id, reference, 5000)
+
+
+def _assert_refunded_at_provider(
+    shop: Storefront, application: Application, order_id: str, intent_id: str, amount: int
+) -> None:
+    """The order's one charge is refunded in full at the provider, under the reference
+    PaymentRefunded names; Stripe's `charge.refunded` webhook, once received, changed
+    nothing more."""
+    (refunded,) = events_of(application.engine, "PaymentRefunded", order_id)
+    assert refunded["amount"] == {"amount": amount, "currency": "EUR"}
+    (intent,) = shop.provider.intents_of(order_id)
+    assert (intent["id"], intent["status"], intent["amount_received"]) == (
+        intent_id,
+        "succeeded",
+        amount,
+    )
+    charge = shop.provider.charge(intent["latest_charge"])
+    assert (charge["refunded"], charge["amount_refunded"], charge["amount"]) == (
+        True,
+        amount,
+        amount,
+    )
+    refunds = shop.provider.client.v1.refunds.list(params={"payment_intent": intent_id}).data
+    assert [refund.id for refund in refunds] == [refunded["provider_reference"]]
+    history = shop.order(order_id)["history"]
+    wait_for_inbox(application.engine, "charge.refunded", intent_id)
+    assert len(events_of(application.engine, "PaymentRefunded", order_id)) == 1
+    assert shop.order(order_id)["history"] == history
