@@ -2,8 +2,9 @@
 with two workers racing, a rebuild asked for over the API, and the Redis read model
 healing itself after a flush.
 
-The workers (and the saga they run) start once for the module; every test starts from
-an empty log and an empty Redis (the e2e conftest resets both).
+The workers (two, the saga they run, and a payments worker charging at the session's
+local Stripe) start once for the module; every test starts from an empty log and an
+empty Redis (the e2e conftest resets both).
 """
 
 from __future__ import annotations
@@ -26,6 +27,12 @@ from orders.events import CancelledBy
 from projections import order_detail
 from tests.support.api_client import Customer
 from tests.support.event_log import whole_log
+from tests.support.payments import (
+    AUTHENTICATION_REQUIRED,
+    DECLINED,
+    SUCCEEDS,
+    provider_calls_due,
+)
 from tests.support.polling import eventually
 from tests.support.processes import Process, Processes, environment, wait_for_workers
 from tests.support.read_models import ALL_MODELS, contents, lagging, rebuilt_from_zero
@@ -45,7 +52,7 @@ def workers(
 ) -> Iterator[list[Process]]:
     env = environment(settings, SWEEP_INTERVAL="1", PAYMENT_TIMEOUT="2")
     with Processes(tmp_path_factory.mktemp("workers")) as processes:
-        started = [processes.worker(env) for _ in range(2)]
+        started = [processes.worker(env) for _ in range(2)] + processes.payments_workers
         wait_for_workers(settings.require()[1], started)
         yield started
 
@@ -55,12 +62,15 @@ def _alive(workers: list[Process]) -> None:
 
 
 def _settled(application: Application, *, decided: bool = False, timeout: float = 60) -> None:
-    """Wait until the saga and every read model have applied the whole log (and, with
-    `decided`, every order is confirmed or cancelled: no payment deadline is pending)."""
+    """Wait until no charge or refund waits for the payments workers and the saga and
+    every read model have applied the whole log (and, with `decided`, every order is
+    confirmed or cancelled: no payment deadline is pending)."""
 
     def check() -> None:
         if decided:
             assert "pending" not in _final_statuses(whole_log(application)).values()
+        calls = provider_calls_due(application.engine)
+        assert not calls, calls
         behind = lagging(application)
         assert not behind, behind
 
@@ -78,7 +88,7 @@ def settled_afterwards(application: Application) -> Iterator[None]:
 ORDER_BODY = {
     "lines": [{"sku": "MUG-1", "quantity": 2}, {"sku": "TEE-1", "quantity": 1}],
     "shipping_address": ADDRESS_DATA,
-    "payment": {"token": "tok_visa"},
+    "payment": {"token": SUCCEEDS},
 }
 
 
@@ -154,7 +164,7 @@ def test_two_workers_apply_every_event_once_per_read_model_in_log_order(
     customers = [shop.customer(f"c{n}@example.com") for n in range(5)]
     placed = []
     for n in range(60):
-        token = rng.choice(["tok_visa"] * 6 + ["tok_declined", "tok_timeout"])
+        token = rng.choice([SUCCEEDS] * 6 + [DECLINED, AUTHENTICATION_REQUIRED])
         lines = (
             {"RARE-1": 6} if n % 10 == 9 else {rng.choice(["MUG-1", "CAP-1"]): rng.randint(1, 3)}
         )
