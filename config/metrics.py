@@ -122,8 +122,8 @@ def _instruments() -> Instruments:
         ),
         provider_calls=Counter(
             "shop_payment_provider_calls",
-            "Calls to the payment provider by call (charge, look_up, cancel, refund,"
-            " customer_action) and outcome"
+            "Calls to the payment provider by call (charge, look_up, fence, cancel,"
+            " refund, customer_action) and outcome"
             " (succeeded, failed, pending, unavailable: unknown, retried; error: a bug or"
             " a misconfiguration)",
             ["call", "outcome"], registry=None,
@@ -213,6 +213,12 @@ class MeasuredGateway:
             action = self.gateway.customer_action(reference)
             outcome.append("succeeded")
             return action
+
+    def fence(self, request: ChargeRequest) -> ChargeResult:
+        with self._measure("fence") as outcome:
+            result = self.gateway.fence(request)
+            outcome.append(result.status)
+            return result
 
     def cancel(self, reference: str, idempotency_key: str) -> ChargeResult:
         with self._measure("cancel") as outcome:

@@ -4,7 +4,9 @@
     requested -> pending | succeeded | failed     the provider's answer
     pending -> succeeded | failed                 its later answer (webhook, reconciliation)
     failed -> requested                   another attempt, perhaps with another card
-    requested -> abandoned                AbandonPayment: the charge is not to be made
+    requested -> abandoned -> failed      AbandonPayment: the charge is not to be made; a
+                                          call may have reached the provider, so its key
+                                          is fenced there (see ProviderCalls) to be sure
     pending -> cancelling -> failed       AbandonPayment: cancelled at the provider
     abandoned | cancelling -> succeeded   the provider charged regardless (then refunded)
     succeeded -> refunding -> refunded | succeeded (the refund was refused)
@@ -42,7 +44,7 @@ Status = Literal[
 CHARGE_OUTCOMES = ("succeeded", "failed", "pending")
 REFUND_OUTCOMES = ("succeeded", "failed")
 AWAITING_PROVIDER: frozenset[Status] = frozenset(
-    {"requested", "pending", "refunding", "cancelling"}
+    {"requested", "pending", "refunding", "abandoned", "cancelling"}
 )
 ANSWERABLE: frozenset[Status] = frozenset({"requested", "pending", "abandoned", "cancelling"})
 """Statuses in which the provider's answer about the current charge is still news."""
@@ -111,9 +113,10 @@ class Payment(Aggregate):
     def abandon(self, reason: str) -> None:
         """Nobody may pay any more (the order's payment deadline passed, or the order was
         cancelled): a charge not yet made is not made, and one waiting on the customer is
-        to be cancelled at the provider. A charge the provider makes regardless (a call
-        already under way) is still recorded when its answer comes, so it is refunded.
-        A payment that has settled is left alone."""
+        to be cancelled at the provider. A call already made may have charged all the
+        same (its answer was lost): the abandoned payment still waits on the provider
+        until it is known that the call never took effect, or what it did, and a charge
+        made regardless is recorded, so it is refunded. A settled payment is left alone."""
         if self.status == "requested":
             self.record(PaymentAbandoned(self.id, self.amount, reason))
         elif self.status == "pending":
@@ -126,6 +129,12 @@ class Payment(Aggregate):
     @property
     def cancel_due(self) -> bool:
         return self.status == "cancelling"
+
+    @property
+    def fence_due(self) -> bool:
+        """Whether the abandoned charge's key must still be made unusable at the provider
+        (see ProviderCalls), finding out meanwhile whether a call already charged."""
+        return self.status == "abandoned"
 
     def record_charge(
         self,
@@ -165,8 +174,6 @@ class Payment(Aggregate):
                         self.id, self.amount, "payment abandoned", _required(reference), attempt
                     )
                 )
-        elif outcome == "failed" and self.status == "abandoned":
-            return  # nothing was charged, as abandoning meant
         elif outcome == "succeeded":
             taken = None if captured is None else Money(captured, self.amount.currency)
             self.record(
@@ -196,7 +203,7 @@ class Payment(Aggregate):
     @property
     def call_key(self) -> str | None:
         """The idempotency key of the provider call the payment waits on, if it waits."""
-        if self.status in ("requested", "pending"):
+        if self.status in ("requested", "pending", "abandoned"):
             return self.charge_key
         if self.status == "cancelling":
             return cancel_key(self.id, self.attempt)

@@ -102,6 +102,12 @@ class PaymentGateway(Protocol):
         """What the customer must do about the pending charge `reference`."""
         ...
 
+    def fence(self, request: ChargeRequest) -> ChargeResult:
+        """Make sure the charge `request` describes is never made from now on, and say
+        whether an earlier call with its idempotency key made it: failed("abandoned")
+        if none did, else that call's outcome (succeeded: it must be refunded)."""
+        ...
+
     def cancel(self, reference: str, idempotency_key: str) -> ChargeResult:
         """Cancel the charge `reference`, which waits on the customer; where it stands
         afterwards: failed ("canceled"), or succeeded if the customer was quicker."""

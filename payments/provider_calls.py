@@ -50,9 +50,10 @@ class ProviderCalls:
 
     def settle(self, order_id: str) -> str:
         """Make the provider call the order's payment waits on, if it waits on one: a
-        charge or refund asked for, the cancellation of an abandoned charge, or the
-        look-up of a charge still pending (its webhook may be lost). Returns what was
-        recorded, or why nothing was."""
+        charge or refund asked for, the look-up of a charge still pending (its webhook
+        may be lost), or, for an abandoned charge, the cancellation of a pending one or
+        the fencing of its idempotency key. Returns what was recorded, or why nothing
+        was."""
         payment, last = self._current(order_id)
         if payment is None:
             return "no payment"
@@ -64,6 +65,8 @@ class ProviderCalls:
             return self._refund(payment, last)
         if payment.status == "cancelling":
             return self._cancel(payment, last)
+        if payment.status == "abandoned":
+            return self._fence(payment, last)
         return f"nothing due: {payment.status}"
 
     def for_customer(self, order_id: str, customer_id: str) -> PaymentView | None:
@@ -90,6 +93,12 @@ class ProviderCalls:
         if result.status == "pending":
             return "still pending"
         return self._record_charge(payment, last, result)
+
+    def _fence(self, payment: Payment, last: RecordedEvent | None) -> str:
+        request = ChargeRequest(
+            payment.id, payment.attempt, payment.amount, payment.payment_method, payment.charge_key
+        )
+        return self._record_charge(payment, last, self.gateway.fence(request))
 
     def _cancel(self, payment: Payment, last: RecordedEvent | None) -> str:
         key = payment.call_key or payment.charge_key

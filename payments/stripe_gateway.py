@@ -9,6 +9,7 @@ made it is retried with the same key.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import stripe
@@ -97,6 +98,33 @@ class StripeGateway:
             str(kind) if kind else None,
             intent.get("client_secret") if kind else None,
         )
+
+    def fence(self, request: ChargeRequest) -> ChargeResult:
+        """Stripe keeps the first request made with an idempotency key and refuses the key
+        with other parameters (IdempotencyError). So a harmless request (an intent that is
+        neither confirmed nor given a payment method) under the charge's key either takes
+        the key, and a charge call still on its way will be refused, or is refused because
+        a charge call took it first: then that call, repeated with its own parameters,
+        replays what Stripe answered it, without charging again."""
+        claim = {
+            "amount": request.amount.amount,
+            "currency": request.amount.currency.lower(),
+            "payment_method_types": ["card"],
+            "metadata": {"order_id": request.order_id, "attempt": str(request.attempt),
+                         "fence": "abandoned"},
+        }  # fmt: skip
+        try:
+            unused = self.client.v1.payment_intents.create(
+                params=claim,  # type: ignore[arg-type]  # the SDK's TypedDict
+                options={"idempotency_key": request.idempotency_key},
+            )
+        except stripe.IdempotencyError:
+            return self.charge(request)  # replayed: Stripe's answer to the earlier call
+        except UNKNOWN_OUTCOME as error:
+            raise ProviderUnavailable(f"fencing order {request.order_id}: {error}") from error
+        with contextlib.suppress(stripe.StripeError):  # tidiness only: it can charge nothing
+            self.client.v1.payment_intents.cancel(unused.id)
+        return ChargeResult.failed("abandoned")
 
     def cancel(self, reference: str, idempotency_key: str) -> ChargeResult:
         try:

@@ -2,7 +2,7 @@
 recovered by reconciliation; a 3-D Secure payment the provider, slow for a moment, makes
 as the order's payment deadline passes (refunded, the order stays cancelled); a charge
 the provider makes only after the deadline cancelled its order, its webhook lost too
-(to be refunded all the same: a production bug today, see its xfail); and the provider
+(found by fencing the abandoned charge's idempotency key, and refunded); and the provider
 frozen for 30 s in the middle of a steady stream of orders, after which no order is
 charged twice, none kept charged while cancelled, and every one is settled.
 
@@ -202,13 +202,6 @@ def test_a_3d_secure_payment_made_as_the_deadline_passes_is_refunded(
     assert shop.available() == {"MUG-1": 10}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="production bug: a charge abandoned after a call with an unknown outcome is never"
-    " asked about again (payments/domain.py Payment.abandon records PaymentAbandoned, which"
-    " tracking leaves unawaited, and ProviderCalls.settle finds nothing due), so a charge the"
-    " provider made from that call is refunded only if its webhook arrives",
-)
 def test_a_charge_made_after_its_order_was_cancelled_is_refunded_though_its_webhook_is_lost(
     shop: Storefront, system: System, application: Application
 ) -> None:

@@ -204,16 +204,49 @@ def abandon(application: Application, order_id: str) -> None:
 
 
 def test_an_abandoned_charge_is_never_made(
-    application: Application, stripe_client: stripe.StripeClient, order_id: str
+    application: Application,
+    gateway: StripeGateway,
+    stripe_client: stripe.StripeClient,
+    order_id: str,
 ) -> None:
     request_payment(application, order_id, "pm_card_visa")
 
     abandon(application, order_id)
+    assert awaiting(application) == [order_id]  # a call may have reached Stripe: fence it
 
-    assert settle(application, order_id) == "nothing due: abandoned"
-    assert intents_of(stripe_client, order_id) == []
+    assert settle(application, order_id) == "failed"
+    (fence,) = intents_of(stripe_client, order_id)  # the key's harmless claim, cancelled
+    assert (fence["status"], fence["metadata"]["fence"]) == ("canceled", "abandoned")
     assert payment_events(application, order_id)[1:] == [
-        PaymentAbandoned(order_id, EUR_10, "payment timed out")
+        PaymentAbandoned(order_id, EUR_10, "payment timed out"),
+        PaymentFailed(order_id, EUR_10, "abandoned"),
+    ]
+    assert awaiting(application) == []
+    # A charge call still on its way (a job retried late) is refused by Stripe now.
+    late = ChargeRequest(order_id, 1, EUR_10, "pm_card_visa", charge_key(order_id, 1))
+    with pytest.raises(stripe.IdempotencyError):
+        gateway.charge(late)
+    assert [intent["status"] for intent in intents_of(stripe_client, order_id)] == ["canceled"]
+
+
+def test_an_abandoned_charge_whose_answer_was_lost_is_recorded_and_so_refunded(
+    application: Application,
+    gateway: StripeGateway,
+    stripe_client: stripe.StripeClient,
+    order_id: str,
+) -> None:
+    request_payment(application, order_id, "pm_card_visa")
+    with pytest.raises(ProviderUnavailable):  # Stripe charged; the answer never came back
+        ProviderCalls(application.engine, application.bus, AnswersLost(gateway)).settle(order_id)
+    abandon(application, order_id)
+
+    assert settle(application, order_id) == "succeeded"
+
+    (intent,) = intents_of(stripe_client, order_id)  # no second charge, no claim either
+    assert intent["status"] == "succeeded"
+    assert payment_events(application, order_id)[1:] == [
+        PaymentAbandoned(order_id, EUR_10, "payment timed out"),
+        PaymentSucceeded(order_id, EUR_10, intent["id"], None, EUR_10),
     ]
     assert awaiting(application) == []
 
@@ -438,6 +471,11 @@ class AnswersLost:
     def customer_action(self, reference: str) -> CustomerAction:
         self.calls.append(f"customer action {reference}")
         self.gateway.customer_action(reference)
+        raise ProviderUnavailable("read timed out")
+
+    def fence(self, request: ChargeRequest) -> ChargeResult:
+        self.calls.append(f"fence {request.idempotency_key}")
+        self.gateway.fence(request)
         raise ProviderUnavailable("read timed out")
 
     def cancel(self, reference: str, idempotency_key: str) -> ChargeResult:

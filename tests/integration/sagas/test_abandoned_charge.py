@@ -26,11 +26,6 @@ from tests.support.polling import eventually
 from tests.support.shop import Shop
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="production bug: an abandoned payment is never reconciled, so a charge made"
-    " at the provider whose answer was lost is neither recorded nor refunded",
-)
 def test_a_charge_made_but_unrecorded_when_the_deadline_abandons_it_is_refunded(
     jobs: None, application: Application, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -58,7 +53,7 @@ def test_a_charge_made_but_unrecorded_when_the_deadline_abandons_it_is_refunded(
     # The deadline passes with no answer recorded: the saga cancels and abandons.
     assert config.jobs.payment_deadline(order_id) is True
     settle(application)
-    assert order_events(application, order_id)[-1] == "PaymentAbandoned"
+    assert "PaymentAbandoned" in order_events(application, order_id)
     # Whatever the payments workers and reconciliation do next, as often as they like.
     for _ in range(3):
         settle_payments(application)

@@ -338,7 +338,8 @@ def test_abandoning_a_charge_not_yet_made_means_it_is_not_made() -> None:
 
     assert payment.pending_events == (ABANDONED,)
     assert not payment.charge_due
-    assert payment.call_key is None  # nothing to ask the provider
+    assert payment.fence_due  # a call may have reached the provider: fence its key
+    assert payment.call_key == payment.charge_key
 
 
 def test_abandoning_a_charge_waiting_on_the_customer_cancels_it_at_the_provider() -> None:
@@ -374,12 +375,14 @@ def test_a_charge_made_regardless_is_recorded_so_it_can_be_refunded(
     assert payment.status == "succeeded"
 
 
-def test_an_abandoned_charge_that_failed_anyway_changes_nothing() -> None:
+@pytest.mark.parametrize("reason", ["abandoned", "card_declined"])
+def test_an_abandoned_charge_found_never_made_or_declined_fails(reason: str) -> None:
     payment = given(*AT_ABANDONED)
 
-    payment.record_charge(1, "failed", None, "card_declined")
+    payment.record_charge(1, "failed", None, reason)
 
-    assert payment.pending_events == ()
+    assert payment.pending_events == (PaymentFailed(ORDER, EUR_10, reason),)
+    assert payment.call_key is None
 
 
 def test_an_abandoned_charge_left_waiting_by_a_call_under_way_is_cancelled_too() -> None:
