@@ -52,7 +52,8 @@ class Stack:
 def stack(
     settings: Settings, application: Application, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    """An empty shop served by gunicorn (two workers) with one RQ worker."""
+    """An empty shop served by gunicorn (two workers) with one RQ worker and a payments
+    worker (charging at the session's local Stripe)."""
     reset_state(application)
     logs = tmp_path_factory.mktemp("browser-stack")
     port = free_port()
@@ -69,7 +70,7 @@ def stack(
             api = processes.api(env, port)
             worker = processes.worker(env)
             wait_until_ready(base_url, api)
-            wait_for_workers(settings.require()[1], [worker])
+            wait_for_workers(settings.require()[1], [worker, *processes.payments_workers])
             yield Stack(base_url, logs)
     finally:
         reset_state(application)

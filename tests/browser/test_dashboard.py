@@ -105,7 +105,12 @@ def test_an_order_shows_its_event_history_and_causes(page: Page, placed: list[st
     expect(page.locator("[data-status]")).to_have_text("confirmed")
     events = page.locator("tr[data-event-type]")
     expect(events.first).to_have_attribute("data-event-type", "OrderPlaced")
-    for event_type in ("InventoryReserved", "PaymentSucceeded", "OrderConfirmed"):
+    for event_type in (
+        "InventoryReserved",
+        "PaymentRequested",
+        "PaymentSucceeded",
+        "OrderConfirmed",
+    ):
         expect(page.locator(f"tr[data-event-type='{event_type}']")).to_have_count(1)
     reserved = page.locator("tr[data-event-type='InventoryReserved'] td.cause")
     expect(reserved).to_contain_text("by the saga, reacting to")
@@ -181,11 +186,15 @@ def test_sagas_and_inventory_pages(page: Page) -> None:
     screenshot(page, "inventory")
 
 
-def test_rq_dashboard_lists_the_queues_behind_the_same_sign_in(page: Page) -> None:
+def test_rq_dashboard_lists_the_queues_behind_the_same_sign_in(
+    page: Page, placed: list[str]
+) -> None:
     page.goto("/admin/rq/")
 
     expect(page.get_by_role("cell", name="shop-sagas", exact=True)).to_be_visible()
     expect(page.get_by_role("cell", name="shop-projections", exact=True)).to_be_visible()
+    # Created with the first charge a saga asked for.
+    expect(page.get_by_role("cell", name="shop-payments", exact=True)).to_be_visible()
 
 
 def test_metrics_add_up_the_api_and_worker_processes(stack: Stack, placed: list[str]) -> None:
@@ -199,7 +208,10 @@ def test_metrics_add_up_the_api_and_worker_processes(stack: Stack, placed: list[
     def counted(name: str, **labels: Any) -> float:
         return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
-    # PlaceOrder ran in gunicorn; the saga's events were appended by the RQ worker.
+    # PlaceOrder ran in gunicorn; the saga's events were appended by the RQ worker, the
+    # charges made (and their answers recorded) by the payments worker.
     assert counted("shop_commands_handled_total", command="PlaceOrder") == 3
     assert counted("shop_events_appended_total", event="OrderConfirmed", stream_type="order") == 3
-    assert counted("shop_rq_workers") >= 1
+    assert counted("shop_payment_provider_calls_total", call="charge", outcome="succeeded") == 3
+    assert counted("shop_commands_handled_total", command="RecordChargeOutcome") == 3
+    assert counted("shop_rq_workers") >= 2
