@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import abuse, api, appends, hotsku, load, partitioned, projections, results
+from bench import abuse, api, appends, hotsku, load, partitioned, payments, projections, results
 from bench.env import Processes, Servers, bench_settings, new_name
 from bench.results import Metric
 from bench.shop import Shop
@@ -30,11 +30,12 @@ PHASES = (
     "freshness",
     "foreign",
     "frozen",
+    "payments",
     "post",
     "drain",
     "projections",
 )
-WITH_WORKERS = {"idle", "saga", "freshness", "foreign", "frozen"}
+WITH_WORKERS = {"idle", "saga", "freshness", "foreign", "frozen", "payments"}
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,11 @@ class Sizes:
     frozen_before: float = 10
     frozen_seconds: float = 45
     frozen_after: float = 20
+    payments_rate: float = 20
+    payments_seconds: float = 60
+    payments_delay_ms: float = 500
+    payments_workers: int = 16
+    payments_rounds: int = 2
     drain: float = 90
     drain_orders: int = 10_000
     drain_products: int = 40
@@ -96,6 +102,8 @@ QUICK = Sizes(
     frozen_before=3,
     frozen_seconds=15,
     frozen_after=5,
+    payments_seconds=10,
+    payments_rounds=1,
     drain=20,
     drain_orders=2_000,
     drain_give_up=180,
@@ -123,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drain-products", type=int, help="products the drain's orders use")
     parser.add_argument("--events", type=int, help="events in the projection phase's log")
     parser.add_argument("--peer-events", type=int, help="order events the peer projects")
+    parser.add_argument(
+        "--payments-workers", type=int, help="payments workers of the payments phase (16)"
+    )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     if args.events:
@@ -131,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         sizes = dataclasses.replace(sizes, drain_products=args.drain_products)
     if args.peer_events:
         sizes = dataclasses.replace(sizes, peer_events=args.peer_events)
+    if args.payments_workers:
+        sizes = dataclasses.replace(sizes, payments_workers=args.payments_workers)
     # Interrupted (Ctrl-C, or SIGTERM, also when started in the background): still stop
     # every process and drop every database the bench made.
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -188,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         redis_url = servers.claim_redis()
         url = servers.create_database(name)
-        settings = bench_settings(url, redis_url, logs)
+        # The payments workers of every phase pay through a local Stripe (localstripe).
+        settings = bench_settings(url, redis_url, logs, servers.start_stripe(logs))
 
         def run_appends() -> list[Metric]:
             append_url = servers.create_database(name + "_append")
@@ -291,6 +305,19 @@ def main(argv: list[str] | None = None) -> int:
                         sizes.drain,
                     ),
                 )
+                settle("frozen")
+                phase(
+                    "payments",
+                    lambda: payments.payments(
+                        current,
+                        sizes.payments_rate,
+                        sizes.payments_seconds,
+                        sizes.payments_delay_ms,
+                        sizes.payments_workers,
+                        sizes.drain,
+                        sizes.payments_rounds,
+                    ),
+                )
                 shop.stop_workers()
             # Last: the orders it places are never fulfilled (no worker runs).
             phase(
@@ -335,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
             shop.close()
         servers.drop_databases()
         servers.release_redis()
+        servers.stop_stripe()
 
     found = memory.metric()
     if found is not None:

@@ -29,7 +29,7 @@ from kernel.unit_of_work import STREAM_LOCKS
 from projections.order_list import Keys, prefix
 
 
-def post_requests(shop: Shop, token: str = "tok_visa") -> list[dict[str, Any]]:
+def post_requests(shop: Shop, token: str = "pm_card_visa") -> list[dict[str, Any]]:
     return [
         {"method": "POST", "path": "/api/orders", "headers": c.headers, "body": order_body(token)}
         for c in shop.customers
@@ -655,7 +655,7 @@ def saga_latency(
     sustained: bool = False,
     idle_s: float = 3.0,
 ) -> list[Metric]:
-    """Open-loop tok_visa orders at `rate` for `seconds`; the 202 to OrderConfirmed
+    """Open-loop pm_card_visa orders at `rate` for `seconds`; the 202 to OrderConfirmed
     committed (p50/p90/p99, orders never confirmed), and the CPU per order of every
     process until the orders are confirmed and the read models have caught up (with,
     for reference, what the system spends per second when idle, measured just before)."""

@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 
-from bench.env import libpq
+from bench.env import NO_STRIPE, STRIPE_API_KEY, STRIPE_WEBHOOK_SECRET, libpq
 from bench.results import Baseline, Metric
 from bench.stats import percentile
 from kernel.partitions import slot_of
@@ -43,7 +43,7 @@ def _sample_event() -> Any:
     address = Address("Ada Lovelace", "1 Main St", "London", "N1 1AA", "GB")
     return OrderPlaced(
         str(uuid.uuid4()), str(uuid.uuid4()), lines, Money(4900, "EUR"), Money(499, "EUR"),
-        Money(5399, "EUR"), address, "tok_visa",
+        Money(5399, "EUR"), address, "pm_card_visa",
     )  # fmt: skip
 
 
@@ -63,6 +63,9 @@ class _Writers:
             redis_url="redis://127.0.0.1:6379/0",
             admin_token="x",
             secret_key="x",
+            stripe_api_key=STRIPE_API_KEY,  # required by bootstrap; no provider is called
+            stripe_api_base=NO_STRIPE,
+            stripe_webhook_secret=STRIPE_WEBHOOK_SECRET,
         )
         self.application = bootstrap(settings)
         self.registry = self.application.registry

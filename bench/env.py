@@ -27,9 +27,10 @@ import psycopg
 from redis import Redis
 from sqlalchemy.engine import make_url
 
-from config.cli import cron_command, worker_command
+from config.cli import cron_command, payments_worker_command, worker_command
 from config.database import migrate
 from config.settings import Settings
+from localdev.servers import EmbeddedServer, start_stripe
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -38,7 +39,14 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 ADMIN_TOKEN = "bench-admin-token"
 SECRET_KEY = "bench-secret-key"
 WORKER_COMMAND = worker_command()
+PAYMENTS_WORKER_COMMAND = payments_worker_command()
 CRON_COMMAND = cron_command()
+STRIPE_API_KEY = "sk_test_bench"  # any sk_test_ key: the local Stripe accepts them all
+STRIPE_WEBHOOK_SECRET = "whsec_bench"
+NO_STRIPE = "http://127.0.0.1:9"
+"""The Stripe API base of settings that must never reach a provider (nothing listens on
+the discard port): never Stripe itself."""
+WEBHOOK_PATH = "/webhooks/stripe"
 
 
 def libpq(url: str) -> str:
@@ -83,6 +91,7 @@ class Servers:
     redis_url: str
     created: list[str] = field(default_factory=list)
     redis_db: int | None = None
+    stripe: EmbeddedServer | None = None
     _claims: Redis | None = None
 
     @classmethod
@@ -134,6 +143,22 @@ class Servers:
         self._claims.close()
         self.redis_db = None
 
+    def start_stripe(self, var_dir: Path) -> str:
+        """A local Stripe API (localdev.stripe_server, localstripe) for the phases' payments
+        workers, its state under `var_dir`; its URL."""
+        if self.stripe is None:
+            self.stripe = start_stripe(var_dir)
+        return self.stripe.url
+
+    @property
+    def stripe_url(self) -> str | None:
+        return self.stripe.url if self.stripe is not None else None
+
+    def stop_stripe(self) -> None:
+        if self.stripe is not None:
+            self.stripe.stop()
+            self.stripe = None
+
     def versions(self) -> tuple[str, str]:
         with psycopg.connect(self.admin_conninfo(), autocommit=True) as conn:
             row = conn.execute("SHOW server_version").fetchone()
@@ -147,12 +172,19 @@ def redis_with_db(url: str, db: int) -> str:
     return f"{scheme}://{rest.split('/', 1)[0]}/{db}"
 
 
-def bench_settings(database_url: str, redis_url: str, var_dir: Path) -> Settings:
+def bench_settings(
+    database_url: str, redis_url: str, var_dir: Path, stripe_url: str | None = None
+) -> Settings:
+    """The settings of the processes under test; payments go to the local Stripe at
+    `stripe_url` (none: to an address where nothing answers)."""
     settings = Settings(
         database_url=database_url,
         redis_url=redis_url,
         admin_token=ADMIN_TOKEN,
         secret_key=SECRET_KEY,
+        stripe_api_key=STRIPE_API_KEY,
+        stripe_api_base=stripe_url or NO_STRIPE,
+        stripe_webhook_secret=STRIPE_WEBHOOK_SECRET,
         var_dir=var_dir,
     )
     return settings.without_abuse_limits()  # a few customers place hundreds a second
@@ -165,6 +197,9 @@ def environment(settings: Settings, **extra: str) -> dict[str, str]:
         REDIS_URL=settings.redis_url or "",
         ADMIN_TOKEN=settings.admin_token or "",
         SECRET_KEY=settings.secret_key or "",
+        STRIPE_API_KEY=settings.stripe_api_key or "",
+        STRIPE_API_BASE=settings.stripe_api_base or NO_STRIPE,
+        STRIPE_WEBHOOK_SECRET=settings.stripe_webhook_secret or "",
         VAR_DIR=str(settings.var_dir),
         PYTHONPATH=str(ROOT),
     )
@@ -219,6 +254,12 @@ class Processes:
 
     def worker(self, name: str, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
         child = self.start(name, WORKER_COMMAND, env)
+        self.workers.append((name, child))
+        return child
+
+    def payments_worker(self, name: str, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+        """An `rq worker` of the shop-payments queue only: it makes the provider calls."""
+        child = self.start(name, PAYMENTS_WORKER_COMMAND, env)
         self.workers.append((name, child))
         return child
 

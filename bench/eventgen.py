@@ -159,7 +159,7 @@ class Generator:
         subtotal = sum(line.line_total.amount for line in lines)
         placed = OrderPlaced(
             order_id, customer_id, lines, Money(subtotal, "EUR"), Money(499, "EUR"),
-            Money(subtotal + 499, "EUR"), ADDRESS, "tok_visa",
+            Money(subtotal + 499, "EUR"), ADDRESS, "pm_card_visa",
         )  # fmt: skip
         meta = self._meta(actor, at, correlation)
         yield self._make(f"order-{order_id}", "order", 1, placed, meta)
@@ -257,8 +257,8 @@ def placed_orders(
     """`count` orders just placed and nothing after: an `OrderPlaced` each, version 1 of
     its own stream `order-<id>`, as `PlaceOrder` records it: 1-3 lines of `catalog`
     products `(sku, name, unit price)` (which must exist, with the stock), 1-3 of each,
-    priced in EUR, the domain's shipping fee, `tok_visa`, each event with its own message
-    id. What the saga starts from: the backlog the API leaves when no worker runs."""
+    priced in EUR, the domain's shipping fee, `pm_card_visa`, each event with its own
+    message id. What the saga starts from: the backlog the API leaves when no worker runs."""
     rng = random.Random(seed)
     people = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(customers)]
     for _ in range(count):
@@ -273,7 +273,7 @@ def placed_orders(
         shipping = 0 if subtotal >= FREE_SHIPPING_FROM else SHIPPING_FEE
         placed = OrderPlaced(
             order_id, customer_id, lines, Money(subtotal, "EUR"), Money(shipping, "EUR"),
-            Money(subtotal + shipping, "EUR"), ADDRESS, "tok_visa",
+            Money(subtotal + shipping, "EUR"), ADDRESS, "pm_card_visa",
         )  # fmt: skip
         type_name, schema_version, data = registry.encode(placed)
         metadata = Metadata(actor=f"customer:{customer_id}")

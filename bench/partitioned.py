@@ -207,7 +207,7 @@ def _drain_once(
     url = servers.create_database(database)
     redis = Redis.from_url(redis_url)
     redis.flushdb()  # a fresh shop: its order list, queues and wake-up flags start empty
-    shop = Shop.build(bench_settings(url, redis_url, logs), processes)
+    shop = Shop.build(bench_settings(url, redis_url, logs, servers.stripe_url), processes)
     try:
         for sku, product, price in catalog:
             shop.add_product(sku, product, price, PLENTY)

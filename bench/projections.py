@@ -91,7 +91,7 @@ def rebuilds(
     give_up: float = 120,
 ) -> list[Metric]:
     url = servers.create_database(shop_name + "_proj")
-    settings = bench_settings(url, redis_url, var_dir)
+    settings = bench_settings(url, redis_url, var_dir, servers.stripe_url)
     redis = Redis.from_url(redis_url)
     redis.flushdb()
     shop = Shop.build(settings, processes)

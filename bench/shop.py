@@ -14,14 +14,16 @@ from rq import Worker
 from sqlalchemy import make_url, text
 
 from bench.cpu import OBSERVER, CpuMeter
-from bench.env import Processes, environment, libpq
+from bench.env import NO_STRIPE, WEBHOOK_PATH, Processes, environment, libpq
 from config.bootstrap import Application, bootstrap
+from config.cli import PAYMENT_WORKERS
 from config.settings import Settings
 from inventory.commands import AddProduct
 from kernel.event_store import Checkpoint
 from kernel.messages import Metadata
 from kernel.money import Money
 from kernel.partitions import slots_of
+from localdev.stripe_webhooks import register_webhook
 
 PRODUCTS = (("BENCH-MUG", "Stoneware mug", 1200), ("BENCH-TEE", "Black T-shirt, M", 2500))
 PLENTY = 1_000_000_000
@@ -35,7 +37,7 @@ ADDRESS = {
 }
 
 
-def order_body(token: str = "tok_visa") -> dict[str, Any]:
+def order_body(token: str = "pm_card_visa") -> dict[str, Any]:
     return {
         "lines": [{"sku": PRODUCTS[0][0], "quantity": 2}, {"sku": PRODUCTS[1][0], "quantity": 1}],
         "shipping_address": ADDRESS,
@@ -73,6 +75,7 @@ class Shop:
     baseline: str = ""
     customers: list[Customer] = field(default_factory=list)
     workers: list[Any] = field(default_factory=list)
+    payments_workers: list[Any] = field(default_factory=list)
     cron: Any = None
     api_process: Any = None
     baseline_process: Any = None
@@ -105,6 +108,14 @@ class Shop:
         self.baseline, self.baseline_process = self.processes.gunicorn(
             "baseline", "bench.minimal_app:app", self.env(LOG_LEVEL="WARNING")
         )
+        if self.settings.stripe_api_base not in (None, NO_STRIPE):
+            self.register_webhook(self.settings.stripe_api_base or "")
+
+    def register_webhook(self, stripe_url: str) -> None:
+        """Have the local Stripe at `stripe_url` post its events to the API's webhook."""
+        register_webhook(
+            stripe_url, self.api + WEBHOOK_PATH, self.settings.stripe_webhook_secret or ""
+        )
 
     def register_customers(self, count: int) -> None:
         for n in range(count):
@@ -114,19 +125,46 @@ class Shop:
             )
             self.customers.append(Customer(found["customer_id"], found["token"]))
 
-    def start_workers(self, count: int, label: str = "worker", **extra: str) -> None:
-        """`count` more `rq worker` processes, and RQ's cron (the periodic sweep) with the
-        first ones, as a deployment runs them. Their logs are `<label>-<n>.log`."""
+    def start_workers(
+        self, count: int, label: str = "worker", payments: int = PAYMENT_WORKERS, **extra: str
+    ) -> None:
+        """`count` more `rq worker` processes, and RQ's cron (the periodic sweep) and
+        `payments` payments workers (as `shop run`) with the first ones, as a deployment
+        runs them. Their logs are `<label>-<n>.log`."""
         env = self.env(LOG_LEVEL="WARNING", **extra)
         if self.cron is None or self.cron.poll() is not None:
             self.cron = self.processes.cron(f"{label}-cron", env)
+            if not self.payments_workers:
+                self.start_payments_workers(payments, f"{label}-payments", wait=False, **extra)
         for _ in range(count):
             self.workers.append(self.processes.worker(f"{label}-{len(self.workers)}", env))
+        self._wait_registered()
+
+    def start_payments_workers(
+        self, count: int, label: str = "payments", *, wait: bool = True, **extra: str
+    ) -> None:
+        """`count` more `rq worker` processes of the shop-payments queue (they call the
+        payment provider: STRIPE_API_BASE, which `extra` may override)."""
+        env = self.env(LOG_LEVEL="WARNING", **extra)
+        for _ in range(count):
+            name = f"{label}-{len(self.payments_workers)}"
+            self.payments_workers.append(self.processes.payments_worker(name, env))
+        if wait:
+            self._wait_registered()
+
+    def stop_payments_workers(self) -> None:
+        for worker in self.payments_workers:
+            self.processes.stop(worker, timeout=2)
+        self.payments_workers.clear()
+        self._forget_dead_workers()
+
+    def _wait_registered(self) -> None:
+        every = self.workers + self.payments_workers
         redis = Redis.from_url(self.settings.require()[1])
         deadline = time.monotonic() + 60
         try:
-            while len(Worker.all(connection=redis)) < len(self.workers):
-                if any(worker.poll() is not None for worker in self.workers):
+            while len(Worker.all(connection=redis)) < len(every):
+                if any(worker.poll() is not None for worker in every):
                     raise RuntimeError("an rq worker exited while starting; see its log")
                 if time.monotonic() > deadline:
                     raise RuntimeError("the rq workers did not register within 60 s")
@@ -140,6 +178,7 @@ class Shop:
         roots: dict[str, list[int]] = {
             "api": [self.api_process.pid] if self.api_process else [],
             "workers": [w.pid for w in self.workers] + ([self.cron.pid] if self.cron else []),
+            "payments_workers": [w.pid for w in self.payments_workers],
         }
         return CpuMeter(roots, database, libpq(self.settings.require()[0]))
 
@@ -153,15 +192,21 @@ class Shop:
     def stop_workers(self) -> None:
         # A worker finishes its job before a warm shutdown (up to 30 s): killing one is
         # safe by design (exactly-once in effect), and the bench has no time to wait.
-        for worker in self.workers:
+        for worker in self.workers + self.payments_workers:
             self.processes.stop(worker, timeout=2)
         self.workers.clear()
+        self.payments_workers.clear()
         if self.cron is not None:
             self.processes.stop(self.cron, timeout=2)
             self.cron = None
+        self._forget_dead_workers()
+
+    def _forget_dead_workers(self) -> None:
         redis = Redis.from_url(self.settings.require()[1])
+        alive = {w.pid for w in self.workers + self.payments_workers if w.poll() is None}
         for worker in Worker.all(connection=redis):  # a SIGKILLed one stays registered
-            worker.register_death()  # type: ignore[no-untyped-call]
+            if worker.pid not in alive:
+                worker.register_death()  # type: ignore[no-untyped-call]
         redis.close()
 
     def wait_idle(self, timeout: float = 120) -> float:
