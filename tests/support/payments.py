@@ -47,14 +47,14 @@ def settle_payments(application: Application) -> list[str]:
 
 
 def provider_calls_due(engine: Engine) -> list[tuple[str, str]]:
-    """(order, status) of every payment whose charge, refund or cancellation is asked for
-    and not yet answered by the provider (a charge pending on 3-D Secure is answered: it
-    waits on the customer)."""
+    """(order, status) of every payment with a provider call still to make: a charge,
+    refund or cancellation asked for, or an abandoned charge's key still to be fenced (a
+    charge pending on 3-D Secure is not one: it waits on the customer)."""
     with engine.connect() as conn:
         rows = conn.execute(
             text(
                 "SELECT order_id, status FROM provider_payments"
-                " WHERE status IN ('requested', 'refunding', 'cancelling')"
+                " WHERE status IN ('requested', 'refunding', 'cancelling', 'abandoned')"
                 " ORDER BY awaiting_since"
             )
         ).all()
