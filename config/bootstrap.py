@@ -33,7 +33,12 @@ from kernel.registry import EventRegistry
 from kernel.subscriptions import Subscriber, SubscriptionRunner
 from orders.domain import HoldLimits
 from payments.domain import cancel_key, charge_key, refund_key
-from payments.events import PaymentCancellationRequested, PaymentRequested, RefundRequested
+from payments.events import (
+    PaymentAbandoned,
+    PaymentCancellationRequested,
+    PaymentRequested,
+    RefundRequested,
+)
 from payments.inbox import PaymentInbox
 from payments.provider_calls import ProviderCalls
 from payments.stripe_gateway import StripeGateway
@@ -200,10 +205,13 @@ def _provider_calls(queues: JobQueues) -> AfterCommit:
                 queues.settle_payment(asked.order_id, refund_key(asked.order_id, asked.attempt))
             elif isinstance(asked, PaymentCancellationRequested):
                 queues.settle_payment(asked.order_id, cancel_key(asked.order_id, asked.attempt))
+            elif isinstance(asked, PaymentAbandoned):  # its key is to be fenced
+                queues.settle_payment(asked.order_id, charge_key(asked.order_id, asked.attempt))
 
     return call
 
 
 _ASKING = frozenset(
-    event.__name__ for event in (PaymentRequested, RefundRequested, PaymentCancellationRequested)
+    event.__name__
+    for event in (PaymentRequested, RefundRequested, PaymentCancellationRequested, PaymentAbandoned)
 )

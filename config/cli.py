@@ -44,10 +44,16 @@ PAYMENT_WORKERS = 2  # `shop run`'s: enough for a local provider that answers in
 
 
 def _settings(
-    command: str, required: Sequence[str] = EVERYTHING, *, development: bool = False
+    command: str,
+    required: Sequence[str] = EVERYTHING,
+    *,
+    development: bool = False,
+    serves_api: bool = False,
 ) -> Settings:
     try:
-        settings = settings_for(f"shop {command}", required, development=development)
+        settings = settings_for(
+            f"shop {command}", required, development=development, serves_api=serves_api
+        )
     except MissingSettings as missing:
         raise click.ClickException(str(missing)) from None
     configure_logging(settings.log_level)
@@ -103,7 +109,7 @@ def worker(burst: bool, rq_args: tuple[str, ...]) -> None:
 def run(workers: int | None) -> None:
     """Migrate, seed, then serve the API with an RQ worker, two payments workers and RQ's
     cron until Ctrl-C (payments go to a local Stripe unless STRIPE_API_KEY is set)."""
-    settings = _settings("run", development=True)
+    settings = _settings("run", development=True, serves_api=True)
     export(settings)  # the API and the workers start with the same configuration
     address = f"127.0.0.1:{settings.port}"
     # gunicorn.conf.py: gthread workers, timeouts, limits, no access log (the app logs).

@@ -43,20 +43,25 @@ class MissingSettings(Exception):
 
 
 def settings_for(
-    entry_point: str, required: Sequence[str] = EVERYTHING, *, development: bool = False
+    entry_point: str,
+    required: Sequence[str] = EVERYTHING,
+    *,
+    development: bool = False,
+    serves_api: bool = False,
 ) -> Settings:
     """The settings `entry_point` (e.g. "gunicorn wsgi:app") runs with.
 
     Raises MissingSettings naming each of `required` that is unset, unless in development
     mode (SHOP_ENV, or `development` for a command that is only ever that); there, local
     servers and secrets fill the gaps, and the servers this process started are let go
-    of when it exits. A malformed value raises ValueError.
+    of when it exits; an entry point that `serves_api` also points the local Stripe's
+    webhook at itself. A malformed value raises ValueError.
     """
     settings = Settings.from_env()
     if settings.development or development:
         import localdev  # development only: production never imports it
 
-        provisioned = localdev.provision(settings)
+        provisioned = localdev.provision(settings, serves_api=serves_api)
         atexit.register(provisioned.release)
         return provisioned.settings
     missing = settings.missing(required)

@@ -39,8 +39,10 @@ class Provisioned:
             self.servers.pop().stop()
 
 
-def provision(settings: Settings) -> Provisioned:
-    """Fill in every missing URL and secret locally."""
+def provision(settings: Settings, *, serves_api: bool = False) -> Provisioned:
+    """Fill in every missing URL and secret locally. The local Stripe's webhook is pointed
+    at `settings.api_url` only by a process that `serves_api` (`shop run`, a development
+    gunicorn): any other command beside them would take it away from the running API."""
     var_dir = settings.var_dir.resolve()
     found = Provisioned(settings)
     database_url, redis_url = settings.database_url, settings.redis_url
@@ -57,7 +59,8 @@ def provision(settings: Settings) -> Provisioned:
         stripe = start_stripe(var_dir)
         found.servers.append(stripe)
         api_key, api_base = kept["stripe_api_key"], stripe.url
-        register_webhook(stripe.url, settings.api_url + WEBHOOK_PATH, webhook_secret)
+        if serves_api:
+            register_webhook(stripe.url, settings.api_url + WEBHOOK_PATH, webhook_secret)
     found.settings = replace(
         settings,
         database_url=database_url,

@@ -118,7 +118,7 @@ class Payment(Aggregate):
         until it is known that the call never took effect, or what it did, and a charge
         made regardless is recorded, so it is refunded. A settled payment is left alone."""
         if self.status == "requested":
-            self.record(PaymentAbandoned(self.id, self.amount, reason))
+            self.record(PaymentAbandoned(self.id, self.amount, reason, self.attempt))
         elif self.status == "pending":
             self.record(
                 PaymentCancellationRequested(

@@ -65,6 +65,7 @@ class PaymentAbandoned(Event):
     order_id: str
     amount: Money
     reason: str
+    attempt: int  # of the charge abandoned
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,9 +132,7 @@ def charge_reserved_order(
         paying = replace(
             state, step=Step.PAYING, reservation=StockHeld.RESERVED, deadline=at.payment_deadline
         )
-        charge = ProcessPayment(
-            state.order_id, state.total, state.payment_token, state.customer_id
-        )
+        charge = ProcessPayment(state.order_id, state.total, state.payment_token, state.customer_id)
         return Decision(paying, [charge], "stock reserved, charging")
     if state.step in CANCELLED_STEPS:
         # The order was cancelled while stock was being reserved: give it back.

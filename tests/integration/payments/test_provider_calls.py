@@ -218,7 +218,7 @@ def test_an_abandoned_charge_is_never_made(
     (fence,) = intents_of(stripe_client, order_id)  # the key's harmless claim, cancelled
     assert (fence["status"], fence["metadata"]["fence"]) == ("canceled", "abandoned")
     assert payment_events(application, order_id)[1:] == [
-        PaymentAbandoned(order_id, EUR_10, "payment timed out"),
+        PaymentAbandoned(order_id, EUR_10, "payment timed out", 1),
         PaymentFailed(order_id, EUR_10, "abandoned"),
     ]
     assert awaiting(application) == []
@@ -245,7 +245,7 @@ def test_an_abandoned_charge_whose_answer_was_lost_is_recorded_and_so_refunded(
     (intent,) = intents_of(stripe_client, order_id)  # no second charge, no claim either
     assert intent["status"] == "succeeded"
     assert payment_events(application, order_id)[1:] == [
-        PaymentAbandoned(order_id, EUR_10, "payment timed out"),
+        PaymentAbandoned(order_id, EUR_10, "payment timed out", 1),
         PaymentSucceeded(order_id, EUR_10, intent["id"], None, EUR_10),
     ]
     assert awaiting(application) == []
