@@ -65,6 +65,7 @@ class Sizes:
     payments_delay_ms: float = 500
     payments_workers: int = 16
     payments_rounds: int = 2
+    payments_warmup: float = 60
     drain: float = 90
     drain_orders: int = 10_000
     drain_products: int = 40
@@ -104,6 +105,7 @@ QUICK = Sizes(
     frozen_after=5,
     payments_seconds=10,
     payments_rounds=1,
+    payments_warmup=0,
     drain=20,
     drain_orders=2_000,
     drain_give_up=180,
@@ -316,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
                         sizes.payments_workers,
                         sizes.drain,
                         sizes.payments_rounds,
+                        sizes.payments_warmup,
                     ),
                 )
                 shop.stop_workers()

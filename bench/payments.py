@@ -459,12 +459,13 @@ def payments(
     workers: int,
     drain: float,
     rounds: int = 1,
+    warmup: float = 0.0,
 ) -> list[Metric]:
     """Orders at `rate` for `seconds` with the provider as fast as it is, and again with
     every provider call `delay_ms` slower, in `rounds` rounds taking turns (the order
     rotates: without, with; then with, without), served by `workers` payments workers of
     their own (the shop's usual ones stop meanwhile: they would call the provider
-    directly)."""
+    directly). With `warmup`, orders at `rate` for that long (not measured) first."""
     usual = len(shop.payments_workers)
     shop.stop_payments_workers()
     provider: Provider | None = None
@@ -475,6 +476,16 @@ def payments(
         rss_at_start = [round(rss_mb(w.pid), 1) for w in shop.payments_workers]
         # What the system spends per second doing nothing, with this many payments workers.
         idle = idle_cpu(shop, 3.0)
+        if warmup > 0:
+            # Steady state: every order schedules its payment deadline job (at
+            # PAYMENT_TIMEOUT), so from then on the saga's queue gets those of the orders
+            # placed that long before. Measured rounds start once they arrive.
+            provider.set_delay(0.0)
+            load.run(
+                load.spec(shop.api, post_requests(shop), mode="open", rate=rate,
+                          duration=warmup, concurrency=256)
+            )  # fmt: skip
+            shop.wait_caught_up(drain)
         for index in range(rounds):
             for delay in (0.0, delay_ms) if index % 2 == 0 else (delay_ms, 0.0):
                 run = _run(shop, provider, delay, rate, seconds, drain)
@@ -510,6 +521,11 @@ def payments(
         if usual:
             shop.start_payments_workers(usual)
     base, slow = _pooled(runs[0.0]), _pooled(runs[delay_ms])
+    processes["warmup_s_before_the_rounds"] = warmup
+    # The processes under test read PAYMENT_TIMEOUT from the environment they inherit.
+    processes["payment_timeout_s"] = float(
+        os.environ.get("PAYMENT_TIMEOUT") or shop.settings.payment_timeout
+    )
     return _metrics(base, slow, rate, seconds, delay_ms, workers, rounds, processes)
 
 
