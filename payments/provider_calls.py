@@ -83,10 +83,7 @@ class ProviderCalls:
         return PaymentView(payment.status, payment.amount, action)
 
     def _charge(self, payment: Payment, last: RecordedEvent | None) -> str:
-        request = ChargeRequest(
-            payment.id, payment.attempt, payment.amount, payment.payment_method, payment.charge_key
-        )
-        return self._record_charge(payment, last, self.gateway.charge(request))
+        return self._record_charge(payment, last, self.gateway.charge(_request(payment)))
 
     def _look_up(self, payment: Payment, last: RecordedEvent | None) -> str:
         result = self.gateway.charge_status(payment.charge_reference)
@@ -95,10 +92,7 @@ class ProviderCalls:
         return self._record_charge(payment, last, result)
 
     def _fence(self, payment: Payment, last: RecordedEvent | None) -> str:
-        request = ChargeRequest(
-            payment.id, payment.attempt, payment.amount, payment.payment_method, payment.charge_key
-        )
-        return self._record_charge(payment, last, self.gateway.fence(request))
+        return self._record_charge(payment, last, self.gateway.fence(_request(payment)))
 
     def _cancel(self, payment: Payment, last: RecordedEvent | None) -> str:
         key = payment.call_key or payment.charge_key
@@ -156,3 +150,10 @@ class ProviderCalls:
             )  # fmt: skip
             return f"{outcome}, not recorded: {result.code}"
         return str(outcome)
+
+
+def _request(payment: Payment) -> ChargeRequest:
+    """The charge of the payment's current attempt, as the provider is asked for it."""
+    return ChargeRequest(
+        payment.id, payment.attempt, payment.amount, payment.payment_method, payment.charge_key
+    )
