@@ -84,6 +84,16 @@ class Application:
             return [*models, self.saga]
         return self.read_side.subscribers(name)
 
+    def subscriber(self, name: str) -> Subscriber:
+        """The subscriber of the subscription `name`: the saga's, or a read model's
+        generation (`order_detail@2`); KeyError if there is no such subscription."""
+        if name == self.saga.name:
+            return self.saga
+        model, at, generation = name.rpartition("@")
+        if not at or not generation.isdigit():
+            raise KeyError(name)
+        return self.read_side.projection(model).subscriber(int(generation))
+
     def close(self) -> None:
         self.engine.dispose()
         self.redis.close()
@@ -137,6 +147,7 @@ def bootstrap(settings: Settings) -> Application:
         batch_size=settings.subscription_batch_size,
         partitions=settings.subscription_partitions,
         lease_seconds=settings.lease_seconds,
+        park_after=settings.park_after,
     )
     read_side = ReadSide(
         engine,

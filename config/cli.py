@@ -1,4 +1,4 @@
-"""The `shop` operations command: migrate, seed, worker, run, projections, payments.
+"""The `shop` operations command: migrate, seed, worker, run, projections, parked, payments.
 
 Every command but `run` needs its configuration in the environment, or SHOP_ENV=development
 (see config.environment); `run` is the development command and always may fill it in.
@@ -25,10 +25,12 @@ from config.environment import EVERYTHING, MissingSettings, export, settings_for
 from config.queues import PAYMENTS
 from config.seed import seed_catalog
 from config.settings import Settings
+from kernel import parking
+from kernel.errors import ParkedKeyBusy, StillFailing
 from kernel.event_store import START
 from kernel.horizon import HELD_BACK_AFTER, RunningWriter
 from kernel.logging import configure_logging
-from kernel.subscriptions import PartitionStatus, SubscriptionStatus
+from kernel.subscriptions import PartitionStatus, Subscriber, SubscriptionStatus
 
 RQ_OPTIONS = (
     "-c", "config.worker",
@@ -263,6 +265,8 @@ def _echo_held_back(writers: Sequence[RunningWriter]) -> None:
 def _state(status: SubscriptionStatus | PartitionStatus) -> str:
     if status.last_error:
         return f"failed at {status.failed_position}: {status.last_error}"
+    if isinstance(status, SubscriptionStatus) and status.parked_keys:
+        return f"{status.state}, {status.parked_keys} key(s) parked"
     return status.state
 
 
@@ -328,6 +332,78 @@ def projections_rebuild(name: str) -> None:
             f"switched to generation {generation}: {done} events in {seconds:.1f} s"
             f" ({done / seconds if seconds else 0:.0f} events/s)"
         )
+
+
+@main.group()
+def parked() -> None:
+    """List, retry or skip the keys (orders) a subscription parked."""
+
+
+@parked.command("list")
+@click.option("--subscription", help="Only this subscription's (e.g. order_detail@1).")
+def parked_list(subscription: str | None) -> None:
+    """Each parked key: the event and error it stopped at, and how many events wait."""
+    with _application("parked list") as application:
+        with application.engine.connect() as conn:
+            found = parking.listing(conn, subscription=subscription, limit=10_000)
+        if not found:
+            click.echo("nothing is parked")
+            return
+        rows = [("subscription", "key", "failed at", "event", "events", "parked at", "error")]
+        rows += [
+            (p.subscription, p.key, str(p.failed_at.position), p.event_type, str(p.events),
+             f"{p.parked_at:%Y-%m-%d %H:%M:%S}", p.error.splitlines()[-1][:120])
+            for p in found
+        ]  # fmt: skip
+        _echo_table(rows)
+
+
+@parked.command("retry")
+@click.argument("subscription")
+@click.argument("key")
+@click.option("--reason", default="", help="Why (e.g. the fix deployed).")
+def parked_retry(subscription: str, key: str, reason: str) -> None:
+    """Apply KEY's parked events for SUBSCRIPTION in order, after a fix."""
+    with _application("parked retry") as application:
+        applied = _on_parked(
+            lambda found: application.runner.retry(found, key, _operator(), reason),
+            application, subscription,
+        )  # fmt: skip
+        click.echo(f"applied {applied} event(s) of {key}; its events flow again")
+
+
+@parked.command("skip")
+@click.argument("subscription")
+@click.argument("key")
+@click.option("--reason", required=True, help="Why they may go unapplied.")
+def parked_skip(subscription: str, key: str, reason: str) -> None:
+    """Drop KEY's parked events for SUBSCRIPTION unapplied, and say why."""
+    with _application("parked skip") as application:
+        skipped = _on_parked(
+            lambda found: application.runner.skip(found, key, _operator(), reason),
+            application, subscription,
+        )  # fmt: skip
+        click.echo(f"skipped {skipped} event(s) of {key}; its later events flow again")
+
+
+def _on_parked(
+    act: Callable[[Subscriber], int], application: Application, subscription: str
+) -> int:
+    try:
+        found = application.subscriber(subscription)
+    except KeyError:
+        raise click.BadParameter("no such subscription", param_hint="SUBSCRIPTION") from None
+    try:
+        return act(found)
+    except LookupError as missing:
+        raise click.ClickException(str(missing)) from None
+    except (ParkedKeyBusy, StillFailing) as failed:
+        raise click.ClickException(f"{type(failed).__name__}: {failed}") from None
+
+
+def _operator() -> str:
+    """Who acts from the command line, for the parking log."""
+    return f"cli:{os.environ.get('USER') or os.getuid()}"
 
 
 def _rate(started: float, done: Callable[[], int]) -> Callable[[object], str]:

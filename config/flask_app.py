@@ -24,6 +24,7 @@ import sagas.api
 from config import health, metrics, rate_limits
 from config.bootstrap import Application
 from config.database import head_revision
+from kernel import parking_api
 from kernel.http import ProblemApi, problem_response
 from kernel.logging import configure_logging
 from kernel.status_api import subscription_status
@@ -80,6 +81,9 @@ def create_app(application: Application) -> Flask:
         ),
         sagas.api.blueprint(
             application.engine, authenticator, partial(_saga_subscription, application)
+        ),
+        parking_api.blueprint(
+            application.engine, application.runner, authenticator, application.subscriber
         ),
     ):
         api.register_blueprint(blueprint)

@@ -318,6 +318,11 @@ class Operations:
                 "shop_subscription_failed", "1 when the subscription is stopped at a failing event",
                 labels=labels,
             ),
+            "parked": GaugeMetricFamily(
+                "shop_subscription_parked_keys",
+                "Keys (orders) whose events the subscription passes over until retried",
+                labels=labels,
+            ),
         }  # fmt: skip
         generations = GaugeMetricFamily(
             "shop_read_model_generation", "Generation queries read", labels=["name"]
@@ -338,6 +343,7 @@ class Operations:
             families["lag_events"].add_metric(key, sub.lag_events)
             families["lag_seconds"].add_metric(key, sub.lag_seconds)
             families["failed"].add_metric(key, 1 if sub.state == "failed" else 0)
+            families["parked"].add_metric(key, sub.parked_keys)
         LagSamples(c.redis).record(
             {sub.name: (sub.lag_events, sub.lag_seconds) for _, role, sub in found}
         )

@@ -35,6 +35,7 @@ class Settings:
     subscription_batch_size: int = 1000
     subscription_partitions: int = 4
     lease_seconds: float = 5.0
+    park_after: int = 3
     saga_batch_size: int = 20
     statement_timeout: float = 10.0
     idle_in_transaction_timeout: float = 2.0
@@ -78,6 +79,7 @@ class Settings:
             subscription_batch_size=_int(env, "SUBSCRIPTION_BATCH_SIZE", 1000),
             subscription_partitions=_partition_count(env, "SUBSCRIPTION_PARTITIONS", 4),
             lease_seconds=_float(env, "LEASE_SECONDS", 5.0),
+            park_after=_int(env, "PARK_AFTER", 3),
             saga_batch_size=_int(env, "SAGA_BATCH_SIZE", 20),
             statement_timeout=_float(env, "STATEMENT_TIMEOUT", 10.0),
             idle_in_transaction_timeout=_float(env, "IDLE_IN_TRANSACTION_TIMEOUT", 2.0),

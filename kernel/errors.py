@@ -57,3 +57,12 @@ class Retired(Exception):
 class Fenced(Exception):
     """A subscription partition's lease was lost (it expired and another holder may have
     taken it): whatever the old holder was writing must not commit."""
+
+
+class ParkedKeyBusy(Exception):
+    """A parked key cannot be retried or skipped now: the runner holding its partition did
+    not let go in time. Trying again shortly works."""
+
+
+class StillFailing(Exception):
+    """A retried parked key's events failed again; the key stays parked."""

@@ -75,6 +75,9 @@ class ConsistencyToken:
 
 
 START = Checkpoint()
+PARKED = "(parked)"
+"""The type an event of a parked key reads as (see `EventStore.read_all`): no handler
+handles it, so every subscriber passes over it."""
 BIGINT_MAX = 2**63 - 1
 XID8_MAX = 2**64 - 1
 UNIQUE_VIOLATION = "23505"
@@ -85,7 +88,9 @@ class RecordedEvent:
     """An event as stored: its place in the log and stream, payload and metadata.
 
     An event of a type its reader skips (see `EventStore.read_all`'s `types`) is
-    read without payload: its `data` is empty and `event` and `metadata` raise.
+    read without payload: its `data` is empty and `event` and `metadata` raise. So is
+    an event of a key its reader parked (see `read_all`'s `parked`), and its type
+    reads PARKED.
     """
 
     position: int
@@ -99,6 +104,7 @@ class RecordedEvent:
     decoded: Event | None = field(default=None, repr=False)
     decoded_metadata: Metadata | None = field(default=None, repr=False)
     slot: int = 0  # of its partition key (see kernel.partitions)
+    key: str = ""  # its partition key: what it is about (see EventStore.partition_key)
 
     @property
     def event(self) -> Event:
@@ -120,14 +126,24 @@ class RecordedEvent:
 class UndecodableEvent(Exception):
     """A stored event no event class can take (e.g. its shape changed without an upcaster).
 
-    Carries the events of the batch before it, which did decode, and its place.
+    Carries the events of the batch before it, which did decode, its place, type and key.
     """
 
-    def __init__(self, readable: list[RecordedEvent], checkpoint: Checkpoint, reason: str):
+    def __init__(
+        self,
+        readable: list[RecordedEvent],
+        checkpoint: Checkpoint,
+        reason: str,
+        *,
+        type_name: str = "",
+        key: str = "",
+    ):
         super().__init__(reason)
         self.readable = readable
         self.checkpoint = checkpoint
         self.reason = reason
+        self.type_name = type_name
+        self.key = key
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +185,7 @@ _APPEND = text(
 
 # The select list `EventStore.recorded` turns into a RecordedEvent.
 _SELECT_LIST = """position, transaction_id::text::bigint, stream_id, stream_type, version, type,
-    schema_version, {payload}, recorded_at, slot"""
+    schema_version, {payload}, recorded_at, slot, partition_key"""
 COLUMNS = _SELECT_LIST.format(payload="data, metadata")
 
 _READ_STREAM = text(
@@ -257,6 +273,16 @@ def _partition_params(checkpoints: Sequence[Checkpoint]) -> dict[str, Any]:
         "positions": [c.position for c in checkpoints],
     }
 
+
+_READ_EVENTS = text(
+    f"""
+    SELECT {COLUMNS} FROM events
+    JOIN unnest(CAST(:txs AS bigint[]), CAST(:positions AS bigint[])) AS wanted(tx, position)
+      ON events.position = wanted.position
+     AND events.transaction_id = CAST(CAST(wanted.tx AS text) AS xid8)
+    ORDER BY events.transaction_id, events.position
+    """
+)
 
 # The events about one key, in log order: see EventStore.about.
 _ABOUT = """
@@ -366,6 +392,7 @@ class EventStore:
                 decoded=event,
                 decoded_metadata=metadata,
                 slot=row["slot"],
+                key=row["partition_key"],
             )
             for (position, tx, version, recorded_at), row, (event, metadata) in zip(
                 stored, rows, events, strict=True
@@ -387,6 +414,7 @@ class EventStore:
         *,
         slots: Collection[int] | None = None,
         below: int | None = None,
+        parked: Collection[str] = (),
     ) -> list[RecordedEvent]:
         """The next events in log order after `after`, never skipping one.
 
@@ -394,7 +422,8 @@ class EventStore:
         horizon computed in an earlier statement, or one is computed here first. With
         `slots`, only events of those slots (a partition's). With `types`, events of
         other types come without their payload and metadata (their `event` and
-        `metadata` raise): for readers that only need to pass over them.
+        `metadata` raise): for readers that only need to pass over them. Events of the
+        keys in `parked` that the reader handles come undecoded too, typed PARKED.
         """
         params: dict[str, Any] = {
             "tx": after.transaction_id,
@@ -410,12 +439,34 @@ class EventStore:
         with driver.cursor(conn) as cursor:  # a catch-up batch: rows without SQLAlchemy's layers
             rows = cursor.execute(driver.compiled(statement, conn.dialect), params).fetchall()
         for row in rows:
+            if parked and row[7] is not None and row[11] in parked:
+                events.append(_parked(row))
+                continue
             try:
                 events.append(self.recorded(row))
             except Exception as error:
                 at = Checkpoint(row[1], row[0])
                 reason = f"{row[5]}: {type(error).__name__}: {error}"
-                raise UndecodableEvent(events, at, reason) from error
+                raise UndecodableEvent(events, at, reason, type_name=row[5], key=row[11]) from error
+        return events
+
+    def read_events(
+        self, conn: Connection, checkpoints: Sequence[Checkpoint]
+    ) -> list[RecordedEvent]:
+        """The events at `checkpoints`, decoded, in log order (raises UndecodableEvent
+        at the first that no longer decodes)."""
+        params = {
+            "txs": [c.transaction_id for c in checkpoints],
+            "positions": [c.position for c in checkpoints],
+        }
+        events: list[RecordedEvent] = []
+        for row in conn.execute(_READ_EVENTS, params):
+            try:
+                events.append(self.recorded(row))
+            except Exception as error:
+                at = Checkpoint(row[1], row[0])
+                reason = f"{row[5]}: {type(error).__name__}: {error}"
+                raise UndecodableEvent(events, at, reason, type_name=row[5], key=row[11]) from error
         return events
 
     def about(
@@ -528,11 +579,11 @@ class EventStore:
         """The event of a row selected with COLUMNS, upcast and decoded (raises if the
         payload no longer fits its class)."""
         (position, tx, stream_id, stream_type, version, type_name, schema_version, data,
-         metadata, recorded_at, slot) = row  # fmt: skip
+         metadata, recorded_at, slot, key) = row  # fmt: skip
         if data is None:  # read without its payload (see read_all's `types`)
             return RecordedEvent(
                 position, tx, stream_id, stream_type, version, type_name, {}, recorded_at,
-                slot=slot,
+                slot=slot, key=key,
             )  # fmt: skip
         data = self.registry.upcast(type_name, schema_version, data)
         return RecordedEvent(
@@ -547,7 +598,16 @@ class EventStore:
             decoded=self.registry.decode(type_name, data),
             decoded_metadata=Metadata.from_json(metadata),
             slot=slot,
+            key=key,
         )
+
+
+def _parked(row: Any) -> RecordedEvent:
+    """A row of a parked key, undecoded: see read_all's `parked`."""
+    position, tx, stream_id, stream_type, version, _, _, _, _, recorded_at, slot, key = row
+    return RecordedEvent(
+        position, tx, stream_id, stream_type, version, PARKED, {}, recorded_at, slot=slot, key=key
+    )
 
 
 def _unread(type_name: str) -> LookupError:

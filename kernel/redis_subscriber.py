@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from redis import Redis
@@ -78,6 +78,27 @@ class RedisSubscriber:
                 pipe.execute()
             except WatchError:
                 raise CheckpointMoved(f"{self.name}: checkpoint moved while applying") from None
+
+    def apply_parked(
+        self,
+        conn: Connection,
+        events: Sequence[RecordedEvent],
+        lease: Lease,
+        settle: Callable[[Connection], object],
+    ) -> None:
+        """Write parked events (the checkpoint stays), then settle in PostgreSQL: if that
+        is lost, a retry writes them again, which changes nothing."""
+        with autocommit(conn):
+            lease.confirm(conn)
+        with self.redis.pipeline() as pipe:
+            pipe.watch(self.checkpoint_key_of(lease.partition))  # type: ignore[no-untyped-call]
+            loaded = self.load(pipe, events)
+            pipe.multi()
+            self.write(pipe, events, loaded)
+            pipe.execute()
+        with conn.begin():
+            lease.confirm(conn)
+            settle(conn)
 
     def load(self, redis: Pipeline, events: Sequence[RecordedEvent]) -> Any:
         return None

@@ -6,7 +6,10 @@ store. It runs as partitions (see kernel.partitions): each has its own checkpoin
 reads only its events, and is drained by one runner at a time, the holder of its
 lease (see kernel.leases). The runner reads gap-free batches below the horizon (see
 kernel.horizon) and stops at the first event a subscriber cannot apply, recording
-the error: it never skips an event.
+the error: it never skips an event. When the same event fails `park_after` runs in a
+row, its key (the order it is about) is parked for that subscriber (see kernel.parking):
+the key's events are passed over and recorded, to be applied when an operator retries
+the key, and the partition goes on with every other key.
 """
 
 from __future__ import annotations
@@ -14,16 +17,25 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Protocol
 
 from sqlalchemy import Connection, Engine, text
 
+from kernel import parking
 from kernel.driver import autocommit
-from kernel.errors import CheckpointMoved, Fenced, Retired
-from kernel.event_store import START, Checkpoint, EventStore, RecordedEvent, UndecodableEvent
+from kernel.errors import CheckpointMoved, Fenced, ParkedKeyBusy, Retired, StillFailing
+from kernel.event_store import (
+    PARKED,
+    START,
+    Checkpoint,
+    EventStore,
+    RecordedEvent,
+    UndecodableEvent,
+)
 from kernel.horizon import RunningWriter, horizon_and_writers, running_writers
 from kernel.leases import (
     Held,
@@ -74,6 +86,17 @@ class Subscriber(Protocol):
         """`after` is the checkpoint the batch was read after: when the stored one differs,
         raise CheckpointMoved and write nothing. Raise Fenced if the lease was lost."""
 
+    def apply_parked(
+        self,
+        conn: Connection,
+        events: Sequence[RecordedEvent],
+        lease: Lease,
+        settle: Callable[[Connection], object],
+    ) -> None:
+        """Store the effect of parked `events` (at or before the checkpoint, which stays
+        where it is) while `lease` holds, and call `settle(conn)` in the PostgreSQL
+        transaction that stores it (for another store, one right after)."""
+
 
 class PostgresSubscriber:
     """Base for subscribers whose state lives in PostgreSQL beside their checkpoint.
@@ -113,6 +136,18 @@ class PostgresSubscriber:
             self.handle_batch(conn, fresh)
             if fresh:
                 store_checkpoint(conn, self.name, lease.partition, fresh[-1].checkpoint)
+            lease.confirm(conn)
+
+    def apply_parked(
+        self,
+        conn: Connection,
+        events: Sequence[RecordedEvent],
+        lease: Lease,
+        settle: Callable[[Connection], object],
+    ) -> None:
+        with conn.begin():
+            self.handle_batch(conn, events)
+            settle(conn)
             lease.confirm(conn)
 
 
@@ -191,6 +226,7 @@ class SubscriptionStatus:
     last_error: str | None
     failed_at: datetime | None
     partitions: list[PartitionStatus] = field(default_factory=list)
+    parked_keys: int = 0  # keys whose events it passes over (see kernel.parking)
 
     def stranded(self, bound: float) -> list[PartitionStatus]:
         """Partitions with work that have had no holder for longer than `bound` seconds."""
@@ -205,7 +241,8 @@ class SubscriptionRunner:
     """Drains subscribers' partitions, each under a lease this runner takes.
 
     `partitions` is how many partitions a subscription gets when it first runs; one
-    that already runs keeps its recorded count (see docs/DESIGN.md to change it).
+    that already runs keeps its recorded count (see docs/DESIGN.md to change it). A key
+    is parked once one of its events failed `park_after` runs in a row.
     """
 
     def __init__(
@@ -217,10 +254,14 @@ class SubscriptionRunner:
         partitions: int = 1,
         lease_seconds: float = 5.0,
         holder: str | None = None,
+        park_after: int = 3,
     ) -> None:
+        if park_after < 1:
+            raise ValueError("park_after counts failed runs: at least 1")
         self.engine = engine
         self.store = store
         self.batch_size = batch_size
+        self.park_after = park_after
         self.default_partitions = partitions
         self.leases = Leases(holder or default_holder(), lease_seconds)
         self._counts: dict[str, int] = {}  # a subscription's partition count never changes
@@ -371,6 +412,8 @@ class SubscriptionRunner:
                 checkpoint = subscriber.checkpoint(conn, lease.partition)
         except Retired:
             return RunReport(name, 0, START, caught_up=True)
+        with autocommit(conn):  # only this lease's holder parks or unparks its keys
+            parked = parking.keys_in(conn, name, lease.partition)
         applied = 0
         caught_up = False
         slots = lease.slots
@@ -382,7 +425,7 @@ class SubscriptionRunner:
                     below, writing = horizon_and_writers(conn)
                     batch = self.store.read_all(
                         conn, checkpoint, self.batch_size, subscriber.event_types,
-                        slots=slots, below=below,
+                        slots=slots, below=below, parked=parked,
                     )  # fmt: skip
             except UndecodableEvent as bad:
                 batch, undecodable = bad.readable, bad
@@ -397,7 +440,12 @@ class SubscriptionRunner:
                 caught_up = True
                 break
             if batch:
+                held = [recorded for recorded in batch if recorded.type == PARKED]
                 try:
+                    if held:  # recorded before the checkpoint passes them
+                        with conn.begin():
+                            lease.confirm(conn)
+                            parking.hold(conn, name, held)
                     subscriber.apply(conn, batch, lease, checkpoint)
                 except Fenced:
                     log.warning("lease lost mid-drain", extra=_where(name, lease))
@@ -410,9 +458,14 @@ class SubscriptionRunner:
                     checkpoint = subscriber.checkpoint(conn, lease.partition)
                     continue
                 except Exception:
-                    done, error = self._apply_singly(conn, subscriber, lease, batch, checkpoint)
+                    done, error, key = self._apply_singly(
+                        conn, subscriber, lease, batch, checkpoint
+                    )
                     applied += done
                     checkpoint = batch[done - 1].checkpoint if done else checkpoint
+                    if key is not None:
+                        parked.add(key)
+                        continue  # its events are passed over from now on
                     return RunReport(name, applied, checkpoint, error=error, fenced=error is None)
                 applied += len(batch)
                 checkpoint = batch[-1].checkpoint
@@ -429,9 +482,16 @@ class SubscriptionRunner:
                     extra=_where(name, lease)
                     | {"position": undecodable.checkpoint.position, "error": undecodable.reason},
                 )
-                _record_failure(
+                attempts = _record_failure(
                     conn, name, lease.partition, undecodable.checkpoint, undecodable.reason
                 )
+                failing = _Failing(
+                    undecodable.checkpoint, undecodable.key, undecodable.type_name,
+                    undecodable.reason, attempts,
+                )  # fmt: skip
+                if self._park(conn, name, lease, failing):
+                    parked.add(undecodable.key)
+                    continue
                 return RunReport(name, applied, checkpoint, error=undecodable.reason)
         if applied and lease.failed:
             _clear_failure(conn, name, lease.partition)
@@ -444,14 +504,16 @@ class SubscriptionRunner:
         lease: Lease,
         batch: Sequence[RecordedEvent],
         after: Checkpoint,
-    ) -> tuple[int, str | None]:
-        """Apply up to the failing event, then record the failure at it. (0, None) or
-        (n, None) when the lease or the checkpoint moved: the next run carries on."""
+    ) -> tuple[int, str | None, str | None]:
+        """Apply up to the failing event, then record the failure at it, and park its key
+        if it failed `park_after` runs in a row: (applied, error, the key parked or None).
+        (0, None, None) or (n, None, None) when the lease or the checkpoint moved: the
+        next run carries on."""
         for done, recorded in enumerate(batch):
             try:
                 subscriber.apply(conn, [recorded], lease, after)
             except (CheckpointMoved, Fenced):
-                return done, None
+                return done, None, None
             except Exception as exc:
                 error = "".join(traceback.format_exception_only(exc)).strip()
                 with bind_correlation(
@@ -463,10 +525,105 @@ class SubscriptionRunner:
                         extra=_where(subscriber.name, lease)
                         | {"position": recorded.position, "event_type": recorded.type},
                     )
-                _record_failure(conn, subscriber.name, lease.partition, recorded.checkpoint, error)
-                return done, error
+                attempts = _record_failure(
+                    conn, subscriber.name, lease.partition, recorded.checkpoint, error
+                )
+                failing = _Failing(
+                    recorded.checkpoint, recorded.key, recorded.type, error, attempts
+                )
+                if self._park(conn, subscriber.name, lease, failing):
+                    return done, error, recorded.key
+                return done, error, None
             after = recorded.checkpoint
-        return len(batch), "the batch failed but each event applied alone"
+        return len(batch), "the batch failed but each event applied alone", None
+
+    def _park(self, conn: Connection, name: str, lease: Lease, failing: _Failing) -> bool:
+        """Park the failing event's key once it failed `park_after` runs in a row."""
+        if failing.attempts < self.park_after or not failing.key:
+            return False
+        try:
+            with conn.begin():
+                lease.confirm(conn)
+                parking.park(
+                    conn, name, lease.partition, failing.checkpoint, key=failing.key,
+                    event_type=failing.type_name, error=failing.error, attempts=failing.attempts,
+                )  # fmt: skip
+                conn.execute(_CLEAR_FAILURE, {"name": name, "p": lease.partition})
+        except Fenced:
+            return False
+        log.error(
+            "parked a key: the subscription passes over its events until it is retried",
+            extra=_where(name, lease)
+            | {"key": failing.key, "position": failing.checkpoint.position},
+        )
+        return True
+
+    def retry(self, subscriber: Subscriber, key: str, actor: str, reason: str = "") -> int:
+        """Apply a parked key's events in log order (after a fix) and let its later events
+        flow; how many applied. Raises StillFailing if they failed again (the key stays
+        parked, with the new error), LookupError if the key is not parked for the
+        subscriber, ParkedKeyBusy if its partition's holder did not let go in time."""
+        name = subscriber.name
+        with self.engine.connect() as conn:
+            lease = self._lease_of_parked(conn, name, key)
+            try:
+                with autocommit(conn):
+                    events = self.store.read_events(conn, parking.held_events(conn, name, key))
+                settle = partial(
+                    parking.unpark, subscription=name, key=key, action="retried", actor=actor,
+                    reason=reason,
+                )  # fmt: skip
+                subscriber.apply_parked(conn, events, lease, settle)
+            except Fenced as lost:
+                raise ParkedKeyBusy(f"{name} lost partition {lease.partition}'s lease") from lost
+            except Exception as exc:
+                if conn.in_transaction():
+                    conn.rollback()
+                error = "".join(traceback.format_exception_only(exc)).strip()
+                log.warning("a parked key failed again", extra=_where(name, lease) | {"key": key})
+                with conn.begin():
+                    parking.failed_again(conn, name, key, actor, error)
+                raise StillFailing(error) from exc
+            finally:
+                _let_go(conn, self.leases, lease)
+        log.info("retried a parked key", extra={"subscription": name, "key": key, "actor": actor})
+        return len(events)
+
+    def skip(self, subscriber: Subscriber, key: str, actor: str, reason: str) -> int:
+        """Drop a parked key's events unapplied (the read model or process never sees
+        them) and let its later events flow; how many were dropped. Raises as `retry`."""
+        name = subscriber.name
+        with self.engine.connect() as conn:
+            lease = self._lease_of_parked(conn, name, key)
+            try:
+                with conn.begin():
+                    lease.confirm(conn)
+                    dropped = parking.unpark(conn, name, key, "skipped", actor, reason)
+            except Fenced as lost:
+                raise ParkedKeyBusy(f"{name} lost partition {lease.partition}'s lease") from lost
+            finally:
+                _let_go(conn, self.leases, lease)
+        log.warning(
+            "skipped a parked key",
+            extra={"subscription": name, "key": key, "actor": actor, "reason": reason},
+        )
+        return dropped
+
+    def _lease_of_parked(self, conn: Connection, name: str, key: str) -> Lease:
+        """The lease of the partition `key` is parked in: while it is held, no runner
+        parks or passes over the key's events."""
+        with autocommit(conn):
+            found = parking.find(conn, name, key)
+        if found is None:
+            raise LookupError(f"{key} is not parked for {name}")
+        lease = self._take(conn, name, found.partition, max(2 * self.lease_seconds, 1.0))
+        if not isinstance(lease, Lease):
+            raise ParkedKeyBusy(f"partition {found.partition} of {name} is busy; try again")
+        with autocommit(conn):  # parked and unparked only under this lease: look again
+            if parking.find(conn, name, key) is None:
+                _let_go(conn, self.leases, lease)
+                raise LookupError(f"{key} is not parked for {name}")
+        return lease
 
     def status(self, subscribers: Iterable[Subscriber]) -> list[SubscriptionStatus]:
         now = datetime.now(UTC)
@@ -474,6 +631,7 @@ class SubscriptionRunner:
         with self.engine.connect() as conn:
             with conn.begin():
                 head, _ = self.store.head(conn)
+                parked = parking.counts(conn)
             for subscriber in subscribers:
                 try:
                     count = self.partitions(conn, subscriber)
@@ -516,7 +674,8 @@ class SubscriptionRunner:
                         )
                     )
                 if len(partitions) == count:
-                    statuses.append(_summed(subscriber.name, head, partitions))
+                    summed = _summed(subscriber.name, head, partitions)
+                    statuses.append(replace(summed, parked_keys=parked.get(subscriber.name, 0)))
         return statuses
 
     def writers_holding_back(self, older_than: float) -> list[RunningWriter]:
@@ -574,6 +733,17 @@ def _summed(name: str, head: Checkpoint, partitions: list[PartitionStatus]) -> S
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Failing:
+    """An event a subscriber failed on, and how many runs in a row it failed."""
+
+    checkpoint: Checkpoint
+    key: str
+    type_name: str
+    error: str
+    attempts: int
+
+
 class _Unrecorded(Exception):
     """A subscription's partition rows were not there (see `SubscriptionRunner.run`)."""
 
@@ -624,8 +794,8 @@ def _where(name: str, lease: Lease) -> dict[str, object]:
 
 
 def _let_go(conn: Connection, leases: Leases, lease: Lease) -> None:
-    """Release after a crash in the drain, if the connection still works; else the lease
-    runs out on its own."""
+    """Release after a crash in the drain (or an operator's retry or skip), if the
+    connection still works; else the lease runs out on its own."""
     try:
         if conn.in_transaction():
             conn.rollback()
@@ -636,39 +806,45 @@ def _let_go(conn: Connection, leases: Leases, lease: Lease) -> None:
         log.warning("could not release a lease; it runs out", extra=_where(lease.name, lease))
 
 
-def _record_failure(
-    conn: Connection, name: str, partition: int, at: Checkpoint, error: str
-) -> None:
+def _record_failure(conn: Connection, name: str, partition: int, at: Checkpoint, error: str) -> int:
+    """Record the failure at `at`; how many runs in a row failed there."""
     with autocommit(conn):
-        conn.execute(
-            text(
-                """
+        return int(
+            conn.execute(
+                text(
+                    """
                 INSERT INTO subscriptions (name, partition, failed_transaction_id,
-                                           failed_position, last_error, failed_at)
-                VALUES (:name, :p, :tx, :position, :error, now())
+                                           failed_position, last_error, failed_at,
+                                           failed_attempts)
+                VALUES (:name, :p, :tx, :position, :error, now(), 1)
                 ON CONFLICT (name, partition) DO UPDATE
                 SET failed_transaction_id = EXCLUDED.failed_transaction_id,
                     failed_position = EXCLUDED.failed_position, last_error = EXCLUDED.last_error,
-                    failed_at = EXCLUDED.failed_at
+                    failed_at = EXCLUDED.failed_at,
+                    failed_attempts = CASE
+                        WHEN subscriptions.failed_position = EXCLUDED.failed_position
+                        THEN subscriptions.failed_attempts + 1 ELSE 1 END
+                RETURNING failed_attempts
                 """
-            ),
-            {
-                "name": name,
-                "p": partition,
-                "tx": at.transaction_id,
-                "position": at.position,
-                "error": error,
-            },
+                ),
+                {
+                    "name": name,
+                    "p": partition,
+                    "tx": at.transaction_id,
+                    "position": at.position,
+                    "error": error,
+                },
+            ).scalar_one()
         )
+
+
+_CLEAR_FAILURE = text(
+    "UPDATE subscriptions SET failed_transaction_id = NULL, failed_position = NULL,"
+    " last_error = NULL, failed_at = NULL, failed_attempts = 0"
+    " WHERE name = :name AND partition = :p AND last_error IS NOT NULL"
+)
 
 
 def _clear_failure(conn: Connection, name: str, partition: int) -> None:
     with autocommit(conn):
-        conn.execute(
-            text(
-                "UPDATE subscriptions SET failed_transaction_id = NULL, failed_position = NULL,"
-                " last_error = NULL, failed_at = NULL"
-                " WHERE name = :name AND partition = :p AND last_error IS NOT NULL"
-            ),
-            {"name": name, "p": partition},
-        )
+        conn.execute(_CLEAR_FAILURE, {"name": name, "p": partition})

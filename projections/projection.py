@@ -7,6 +7,7 @@ from typing import Literal, Protocol
 
 from sqlalchemy import Connection, text
 
+from kernel import parking
 from kernel.driver import autocommit
 from kernel.event_store import Checkpoint, RecordedEvent
 from kernel.handlers import EventHandlers
@@ -46,7 +47,9 @@ class Projection(Protocol):
 
 
 def forget_subscription(conn: Connection, name: str) -> None:
-    """Delete a subscription's checkpoints and partition leases (a retired generation's)."""
+    """Delete a subscription's checkpoints, partition leases and parked keys (a retired
+    generation's)."""
+    parking.forget(conn, name)
     conn.execute(text("DELETE FROM subscriptions WHERE name = :name"), {"name": name})
     conn.execute(text("DELETE FROM subscription_partitions WHERE name = :name"), {"name": name})
 

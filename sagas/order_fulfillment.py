@@ -349,6 +349,40 @@ class OrderFulfillmentSaga:
         if after is not None and current != after:
             raise CheckpointMoved(f"{self.name}#{lease.partition} is not at {after.token()}")
         fresh = [recorded for recorded in batch if recorded.checkpoint > current]
+        self._react_to(fresh, done)
+        if fresh:
+            store_checkpoint(done.conn, self.name, lease.partition, fresh[-1].checkpoint)
+        lease.confirm(done.conn)
+
+    def apply_parked(
+        self,
+        conn: Connection,
+        events: Sequence[RecordedEvent],
+        lease: Lease,
+        settle: Callable[[Connection], object],
+    ) -> None:
+        """A parked order's events, in the batches `apply` would make; the last settles.
+        A retry after a crash mid-way reacts to nothing twice (see `_react`)."""
+        batches = list(self._batches(events))
+        for index, batch in enumerate(batches):
+            last = index == len(batches) - 1
+            self.bus.transaction(
+                partial(self._handle_parked, batch, lease, settle if last else None), conn=conn
+            )
+
+    def _handle_parked(
+        self,
+        batch: Sequence[RecordedEvent],
+        lease: Lease,
+        settle: Callable[[Connection], object] | None,
+        done: Transaction,
+    ) -> None:
+        self._react_to(batch, done)
+        if settle is not None:
+            settle(done.conn)
+        lease.confirm(done.conn)
+
+    def _react_to(self, fresh: Sequence[RecordedEvent], done: Transaction) -> None:
         by_order: dict[str, list[RecordedEvent]] = {}
         for recorded in fresh:
             if recorded.type in self.event_types:
@@ -367,9 +401,6 @@ class OrderFulfillmentSaga:
             for order_id in moving:
                 for recorded in by_order[order_id]:
                     self._react(recorded, done)
-        if fresh:
-            store_checkpoint(done.conn, self.name, lease.partition, fresh[-1].checkpoint)
-        lease.confirm(done.conn)
 
     def _skus(self, conn: Connection, orders: dict[str, list[RecordedEvent]]) -> set[str]:
         """The SKUs of the orders, from their OrderPlaced or their sagas' state, whose rows
