@@ -277,8 +277,8 @@ def _partition_params(checkpoints: Sequence[Checkpoint]) -> dict[str, Any]:
 _READ_EVENTS = text(
     f"""
     SELECT {COLUMNS} FROM events
-    JOIN unnest(CAST(:txs AS bigint[]), CAST(:positions AS bigint[])) AS wanted(tx, position)
-      ON events.position = wanted.position
+    JOIN unnest(CAST(:txs AS bigint[]), CAST(:positions AS bigint[])) AS wanted(tx, at)
+      ON events.position = wanted.at
      AND events.transaction_id = CAST(CAST(wanted.tx AS text) AS xid8)
     ORDER BY events.transaction_id, events.position
     """

@@ -52,6 +52,10 @@ class SubscriptionStatusSchema(ma.Schema):
     failed_position = ma.fields.Integer(allow_none=True, required=True)
     last_error = ma.fields.String(allow_none=True, required=True)
     partitions = ma.fields.List(ma.fields.Nested(PartitionStatusSchema), required=True)
+    parked_keys = ma.fields.Integer(
+        required=True,
+        metadata={"description": "Keys (orders) whose events it passes over until retried"},
+    )
 
 
 class RunningWriterSchema(ma.Schema):
@@ -78,6 +82,7 @@ def subscription_status(sub: SubscriptionStatus) -> dict[str, Any]:
         "failed_position": sub.failed_position,
         "last_error": sub.last_error,
         "partitions": [partition_status(p) for p in sub.partitions],
+        "parked_keys": sub.parked_keys,
     }
 
 

@@ -580,7 +580,11 @@ class SubscriptionRunner:
                 if conn.in_transaction():
                     conn.rollback()
                 error = "".join(traceback.format_exception_only(exc)).strip()
-                log.warning("a parked key failed again", extra=_where(name, lease) | {"key": key})
+                log.warning(
+                    "a parked key failed again",
+                    exc_info=True,
+                    extra=_where(name, lease) | {"key": key},
+                )
                 with conn.begin():
                     parking.failed_again(conn, name, key, actor, error)
                 raise StillFailing(error) from exc
