@@ -90,7 +90,7 @@ def statuses(application: Application, orders: list[PlacedOrder]) -> dict[str, d
         raw = application.redis.hget(listed.keys.order(order.order_id), "status")
         found[order.order_id] = {
             "order_detail": detail.get(order.order_id, "-"),
-            "order_list": raw.decode() if raw else "-",
+            "order_list": raw.decode() if isinstance(raw, bytes) else raw or "-",
             "saga": sagas.get(order.order_id, "-"),
         }
     return found
