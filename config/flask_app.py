@@ -80,7 +80,11 @@ def create_app(application: Application) -> Flask:
             read_side, application.redis, authenticator, application.queues.rebuild
         ),
         sagas.api.blueprint(
-            application.engine, authenticator, partial(_saga_subscription, application)
+            application.engine,
+            authenticator,
+            partial(_saga_subscription, application),
+            application.saga,
+            settings.saga_step_bounds,
         ),
         parking_api.blueprint(
             application.engine, application.runner, authenticator, application.subscriber
@@ -108,6 +112,8 @@ def create_app(application: Application) -> Flask:
             admin_token=settings.admin_token or "",
             schedule_rebuild=application.queues.rebuild,
             rq_redis_url=settings.redis_url,
+            subscriber=application.subscriber,
+            saga_step_bounds=settings.saga_step_bounds,
         ),
     )
 

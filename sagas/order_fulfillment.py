@@ -70,7 +70,7 @@ from sagas.state import (
 
 log = logging.getLogger("sagas.order_fulfillment")
 
-NAME = "order_fulfillment"
+NAME = store.SUBSCRIPTION
 ACTOR = f"saga:{NAME}"
 _IDS = uuid.UUID("3c0f9d7e-52b1-4f7a-8f61-0d4b5e2c9a18")
 PAYMENT_RESULTS = (PaymentSucceeded.__name__, PaymentFailed.__name__)
@@ -91,6 +91,10 @@ def command_id(cause_id: str, index: int) -> str:
 def deadline_id(order_id: str) -> str:
     """The message id standing for an order's payment deadline, the cause of its commands."""
     return str(uuid.uuid5(_IDS, f"deadline/{order_id}"))
+
+
+class NothingToRetry(Exception):
+    """The saga's step waits on nothing it can issue again (or it has ended)."""
 
 
 @runtime_checkable
@@ -149,7 +153,10 @@ def cancel_out_of_stock(
         return Decision(state)
     skus = ", ".join(shortage.sku for shortage in event.shortages)
     cancel = CancelOrder(state.order_id, f"out of stock: {skus}", CancelledBy.SYSTEM)
-    failed = replace(state, step=Step.CANCELLING, reservation=StockHeld.FAILED)
+    failed = replace(
+        state, step=Step.CANCELLING, reservation=StockHeld.FAILED,
+        compensation=f"out of stock: {skus}",
+    )  # fmt: skip
     return Decision(failed, [cancel], f"out of stock: {skus}")
 
 
@@ -176,8 +183,11 @@ def compensate_failed_payment(
 ) -> Decision:
     if state.step is not Step.PAYING:
         return Decision(replace(state, payment=Charge.FAILED), [], "payment failed late")
-    failed = replace(state, step=Step.CANCELLING, payment=Charge.FAILED, deadline=None)
-    cancel = CancelOrder(state.order_id, f"payment failed: {event.reason}", CancelledBy.SYSTEM)
+    why = f"payment failed: {event.reason}"
+    failed = replace(
+        state, step=Step.CANCELLING, payment=Charge.FAILED, deadline=None, compensation=why
+    )
+    cancel = CancelOrder(state.order_id, why, CancelledBy.SYSTEM)
     return Decision(failed, [ReleaseInventory(state.order_id), cancel], "payment failed")
 
 
@@ -197,7 +207,10 @@ def compensate_cancelled_order(
         commands.append(ReleaseInventory(state.order_id))
     if state.step is Step.PAYING:  # cancelled while the charge is under way: stop it
         commands.append(AbandonPayment(state.order_id, "order cancelled"))
-    done = replace(state, step=Step.CANCELLED, state=Progress.COMPENSATED, deadline=None)
+    why = state.compensation or f"cancelled by {event.cancelled_by}: {event.reason}"
+    done = replace(
+        state, step=Step.CANCELLED, state=Progress.COMPENSATED, deadline=None, compensation=why
+    )
     return Decision(done, commands, "cancelled" + (", compensating" if commands else ""))
 
 
@@ -225,7 +238,8 @@ def cancel_refunded_order(event: PaymentRefunded, state: FulfillmentState, at: M
     # Refunded before it shipped (an admin refund): nobody paid for it, so it must not
     # ship (ShipOrder refuses it meanwhile) and its stock goes back on sale.
     cancel = CancelOrder(state.order_id, "payment refunded", CancelledBy.SYSTEM)
-    return Decision(replace(refunded, step=Step.CANCELLING), [cancel], "refunded, cancelling")
+    cancelling = replace(refunded, step=Step.CANCELLING, compensation="payment refunded")
+    return Decision(cancelling, [cancel], "refunded, cancelling")
 
 
 class OrderFulfillment:
@@ -249,11 +263,36 @@ class OrderFulfillment:
         decision = reactions.handle(event, state, Moment(now, self.payment_timeout))
         return decision or Decision(state)
 
+    def retry(self, state: FulfillmentState) -> Decision:
+        """An operator asks the saga to issue its current step's commands again (their
+        earlier ones were lost or refused while a fault lasted); no commands when the
+        step waits on nothing the saga can ask again."""
+        order_id = state.order_id
+        commands: list[Command] = []
+        if state.step is Step.RESERVING:
+            lines = tuple(ReservationLine(sku, qty) for sku, qty in state.lines)
+            commands.append(ReserveInventory(order_id, lines))
+        elif state.step is Step.PAYING and state.payment is Charge.NOT_STARTED:
+            commands.append(
+                ProcessPayment(order_id, state.total, state.payment_token, state.customer_id)
+            )
+        elif state.step is Step.CONFIRMING:
+            commands.append(ConfirmOrder(order_id))
+        elif state.step is Step.CANCELLING:
+            if state.reservation is StockHeld.RESERVED:
+                commands.append(ReleaseInventory(order_id))
+            why = state.compensation or "cancelled"
+            commands.append(CancelOrder(order_id, why, CancelledBy.SYSTEM))
+        return Decision(state, commands, f"operator retried {state.step}")
+
     def time_out(self, state: FulfillmentState, now: datetime) -> Decision:
         """No payment result by the deadline: compensate as for a failed payment."""
         if state.step is not Step.PAYING or state.deadline is None or state.deadline > now:
             return Decision(state)
-        timed_out = replace(state, step=Step.CANCELLING, deadline=None, timed_out=True)
+        timed_out = replace(
+            state, step=Step.CANCELLING, deadline=None, timed_out=True,
+            compensation="payment timed out",
+        )  # fmt: skip
         cancel = CancelOrder(state.order_id, "payment timed out", CancelledBy.SYSTEM)
         abandon = AbandonPayment(state.order_id, "payment timed out")
         commands: list[Command] = [ReleaseInventory(state.order_id), cancel, abandon]
@@ -329,6 +368,56 @@ class OrderFulfillmentSaga:
             if not store.is_overdue(conn, order_id, utc_now()):
                 return False
         return self.bus.transaction(partial(self._time_out, order_id))
+
+    def retry_step(self, order_id: str, actor: str, action_id: str) -> list[str]:
+        """Issue the saga's current step's commands again for an operator (`action_id`
+        names the request: the same id issues nothing twice); what each command did.
+        Raises LookupError if there is no such saga, NothingToRetry if its step waits
+        on nothing the saga can ask again."""
+        return self.bus.transaction(partial(self._retry_step, order_id, actor, action_id))
+
+    def _retry_step(
+        self, order_id: str, actor: str, action_id: str, done: Transaction
+    ) -> list[str]:
+        found = store.load(done.conn, order_id)
+        if found is None:
+            raise LookupError(f"no saga for order {order_id}")
+        decision = self.decide.retry(found.state)
+        if not decision.commands:
+            raise NothingToRetry(f"the saga is {found.state.step}: nothing to issue again")
+        cause = Metadata(
+            message_id=action_id, correlation_id=found.correlation_id or order_id, actor=actor
+        )
+        results = self._issue(done, decision.commands, cause, action_id)
+        moment = store.moment(f"retry by {actor}", found.state.step, decision.note, results)
+        store.save(
+            done.conn, found.state, found.last, moment,
+            correlation_id=found.correlation_id, step_again=True,
+        )  # fmt: skip
+        return results
+
+    def cancel(self, order_id: str, actor: str, reason: str, action_id: str) -> list[str]:
+        """Cancel the order for an operator; the saga compensates (refund, release, stop
+        the charge) when it handles OrderCancelled. Raises LookupError if there is no such
+        saga, NothingToRetry if it is already cancelled."""
+        return self.bus.transaction(partial(self._cancel, order_id, actor, reason, action_id))
+
+    def _cancel(
+        self, order_id: str, actor: str, reason: str, action_id: str, done: Transaction
+    ) -> list[str]:
+        found = store.load(done.conn, order_id)
+        if found is None:
+            raise LookupError(f"no saga for order {order_id}")
+        if found.state.step in CANCELLED_STEPS:
+            raise NothingToRetry(f"the saga is {found.state.step} already")
+        cause = Metadata(
+            message_id=action_id, correlation_id=found.correlation_id or order_id, actor=actor
+        )
+        cancel = CancelOrder(order_id, reason, CancelledBy.ADMIN)
+        results = self._issue(done, [cancel], cause, action_id)
+        moment = store.moment(f"cancel by {actor}", found.state.step, reason, results)
+        store.save(done.conn, found.state, found.last, moment, correlation_id=found.correlation_id)
+        return results
 
     def overdue(self, limit: int = 100) -> list[str]:
         with self.engine.connect() as conn:

@@ -192,8 +192,9 @@ def test_the_sagas_page_counts_sagas_and_lists_the_stuck_ones(
     settle(application)
     with application.engine.begin() as conn:
         conn.execute(
-            text("UPDATE order_fulfillment_sagas SET deadline = now() - interval '1 minute'"
-                 " WHERE order_id = :id"), {"id": waiting.order_id},
+            text("UPDATE order_fulfillment_sagas SET deadline = now() - interval '1 minute',"
+                 " step_entered_at = now() - interval '1 hour' WHERE order_id = :id"),
+            {"id": waiting.order_id},
         )  # fmt: skip
 
     html = admin.get("/admin/sagas").get_data(as_text=True)
