@@ -34,7 +34,7 @@ def sagas(client: FlaskClient, headers: dict[str, str], **query: str) -> dict[st
 def one(client: FlaskClient, headers: dict[str, str], order_id: str) -> dict[str, Any]:
     found = [s for s in sagas(client, headers, limit="200")["items"] if s["order_id"] == order_id]
     assert len(found) == 1, found
-    return found[0]
+    return dict(found[0])
 
 
 def age_step(application: Application, order_id: str, seconds: int) -> None:
