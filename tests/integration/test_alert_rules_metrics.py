@@ -17,13 +17,6 @@ from tests.support.promtool import ROOT
 RULES = ROOT / "monitoring" / "alerts.yml"
 SHOP_METRIC = re.compile(r"\bshop_[a-z0-9_]+")
 
-# Names being added on main while these rules were written: the rules alert on them
-# already. Delete this list once both are merged (the last test says when).
-PENDING_ON_MAIN = {
-    "shop_subscription_parked_keys",  # {subscription}: keys parked per subscription
-    "shop_sagas_stuck",  # {step}: sagas at a step for longer than its bound
-}
-
 
 def names_in_rules() -> set[str]:
     rules: dict[str, Any] = yaml.safe_load(RULES.read_text())
@@ -53,14 +46,6 @@ def test_every_metric_the_alerts_use_is_exported(client: FlaskClient) -> None:
     used = names_in_rules()
     assert len(used) > 10, used  # the pattern found the rules' names
 
-    missing = used - exported(client) - PENDING_ON_MAIN
+    missing = used - exported(client)
 
     assert missing == set(), f"alerts.yml uses metrics /metrics does not export: {missing}"
-
-
-def test_the_names_pending_on_main_are_used_and_not_exported_yet(client: FlaskClient) -> None:
-    unused = PENDING_ON_MAIN - names_in_rules()
-    assert unused == set(), f"no rule uses {unused} any more: delete them from PENDING_ON_MAIN"
-    landed = PENDING_ON_MAIN & exported(client)
-
-    assert landed == set(), f"{landed} are exported now: delete them from PENDING_ON_MAIN"
