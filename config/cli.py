@@ -6,6 +6,7 @@ Every command but `run` needs its configuration in the environment, or SHOP_ENV=
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import signal
@@ -403,7 +404,7 @@ def _on_parked(
 
 def _operator() -> str:
     """Who acts from the command line, for the parking log."""
-    return f"cli:{os.environ.get('USER') or os.getuid()}"
+    return f"cli:{getpass.getuser()}"
 
 
 def _rate(started: float, done: Callable[[], int]) -> Callable[[object], str]:
