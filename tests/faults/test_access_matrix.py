@@ -34,6 +34,9 @@ class Case:
     body: Callable[[str], Any] | None = None  # caller -> body
 
 
+NO_ORDER = "00000000-0000-4000-8000-000000000000"
+
+
 def public(status: int) -> dict[str, int]:
     return dict.fromkeys(CALLERS, status)
 
@@ -195,6 +198,39 @@ def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothi
             url="/admin/api/projections/sales_analytics/rebuild",
         ),
         Case("GET", "/admin/api/sagas", admins_only(200)),
+        Case(
+            "POST",
+            "/admin/api/sagas/{order_id}/retry",
+            admins_only(404),
+            url=f"/admin/api/sagas/{NO_ORDER}/retry",
+        ),
+        Case(
+            "POST",
+            "/admin/api/sagas/{order_id}/cancel",
+            admins_only(404),
+            url=f"/admin/api/sagas/{NO_ORDER}/cancel",
+            body=lambda who: {"reason": f"by {who}"},
+        ),
+        Case("GET", "/admin/api/parked", admins_only(200)),
+        Case(
+            "GET",
+            "/admin/api/parked/{subscription}/{key}",
+            admins_only(404),  # nothing is parked
+            url=f"/admin/api/parked/order_detail@1/{ship_me}",
+        ),
+        Case(
+            "POST",
+            "/admin/api/parked/{subscription}/{key}/retry",
+            admins_only(404),
+            url=f"/admin/api/parked/order_detail@1/{ship_me}/retry",
+        ),
+        Case(
+            "POST",
+            "/admin/api/parked/{subscription}/{key}/skip",
+            admins_only(404),
+            url=f"/admin/api/parked/order_detail@1/{ship_me}/skip",
+            body=lambda who: {"reason": f"by {who}"},
+        ),
     ]
     spec = api("GET", "/openapi.json").body
     documented = {
