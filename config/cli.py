@@ -353,7 +353,7 @@ def parked_list(subscription: str | None) -> None:
         rows = [("subscription", "key", "failed at", "event", "events", "parked at", "error")]
         rows += [
             (p.subscription, p.key, str(p.failed_at.position), p.event_type, str(p.events),
-             f"{p.parked_at:%Y-%m-%d %H:%M:%S}", p.error.splitlines()[-1][:120])
+             f"{p.parked_at:%Y-%m-%d %H:%M:%S}", p.error.splitlines()[0][:120])
             for p in found
         ]  # fmt: skip
         _echo_table(rows)
