@@ -452,7 +452,7 @@ class OrderFulfillmentSaga:
     ) -> None:
         """A parked order's events, in the batches `apply` would make; the last settles.
         A retry after a crash mid-way reacts to nothing twice (see `_react`)."""
-        batches = list(self._batches(events))
+        batches = list(self._batches(events)) or [[]]  # none: still settle
         for index, batch in enumerate(batches):
             last = index == len(batches) - 1
             self.bus.transaction(
