@@ -30,6 +30,7 @@ class PricedLine:
 class CancelledBy(StrEnum):
     CUSTOMER = "customer"
     SYSTEM = "system"
+    ADMIN = "admin"
 
 
 @dataclass(frozen=True, slots=True)
