@@ -3,7 +3,7 @@ the event store) and returns plain data for one screen."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -174,6 +174,41 @@ class OrderHistory:
                 }
                 for event in self.store.about(conn, order_id)
             ]
+
+
+class CustomerDirectory:
+    """Who the customers are (the customer directory): by id, for the orders on a screen,
+    and by email, to find a customer's orders."""
+
+    def __init__(self, bind: Bind) -> None:
+        self.bind = bind
+
+    def named(self, generation: int, customer_ids: Collection[str]) -> dict[str, dict[str, str]]:
+        """Each of the customers found: {customer_id: {"name", "email"}}."""
+        if not customer_ids:
+            return {}
+        with _connected(self.bind) as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT customer_id, name, email FROM customer_directory"
+                    " WHERE generation = :g AND customer_id = ANY(:ids)"
+                ),
+                {"g": generation, "ids": sorted(set(customer_ids))},
+            ).all()
+        return {row[0]: {"name": row[1], "email": row[2]} for row in rows}
+
+    def with_email(self, generation: int, email: str) -> str | None:
+        """The id of the customer registered with `email` (case and surrounding spaces
+        aside, as registration stores it), if any."""
+        with _connected(self.bind) as conn:
+            found: str | None = conn.execute(
+                text(
+                    "SELECT customer_id FROM customer_directory"
+                    " WHERE generation = :g AND email = :email"
+                ),
+                {"g": generation, "email": email.strip().lower()},
+            ).scalar()
+        return found
 
 
 class SalesByDay:
