@@ -7,6 +7,7 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from typing import Any
 
 from redis import Redis
@@ -35,7 +36,14 @@ def _connected(bind: Bind) -> Iterator[Connection]:
 @dataclass(frozen=True, slots=True)
 class Page:
     items: list[dict[str, Any]]
-    next_cursor: str | None
+    next_cursor: str | None  # for the page of older orders, if any may follow
+    newer_cursor: str | None = None  # for the page of newer orders (see OrderListing)
+
+
+@dataclass(frozen=True, slots=True)
+class Walked:
+    items: list[dict[str, Any]]  # nearest the bound first
+    more_from: int | None  # the bound to walk on from, when more ids may follow
 
 
 class StockLevels:
@@ -86,7 +94,10 @@ class ProductList:
 
 
 class OrderListing:
-    """Newest first; the cursor is the score of the last order on the previous page."""
+    """Newest first, in cursor pages: `cursor` asks for the page just older than it (the
+    score of the last order on the page before), `after` for the page just newer (the
+    score of the first order on the page after, to page back). `next_cursor` leads on to
+    older orders, `newer_cursor` back to newer ones, each when there are any."""
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
@@ -98,8 +109,35 @@ class OrderListing:
         customer_id: str | None = None,
         status: str | None = None,
         cursor: int | None = None,
+        after: int | None = None,
         limit: int = 20,
     ) -> Page:
+        limit = max(1, min(limit, MAX_PAGE))
+        walk = partial(self.walk, generation, customer_id=customer_id, status=status)
+        if after is None:
+            found = walk(cursor, limit=limit)
+            items, next_cursor, newer_cursor = found.items, found.more_from, None
+            if cursor is not None and items and walk(items[0]["seq"], limit=1, newer=True).items:
+                newer_cursor = items[0]["seq"]
+        else:
+            found = walk(after, limit=limit, newer=True)
+            items, next_cursor, newer_cursor = found.items[::-1], None, found.more_from
+            if items and walk(items[-1]["seq"], limit=1).items:
+                next_cursor = items[-1]["seq"]
+        return Page(items, _cursor(next_cursor), _cursor(newer_cursor))
+
+    def walk(
+        self,
+        generation: int,
+        bound: int | None,
+        *,
+        customer_id: str | None = None,
+        status: str | None = None,
+        limit: int = 20,
+        newer: bool = False,
+    ) -> Walked:
+        """Up to `limit` orders past `bound` (exclusive; None: from the newest), older
+        ones or, with `newer`, newer ones, nearest the bound first."""
         keys = Keys(prefix(generation))
         if customer_id:
             source = keys.customer(customer_id)
@@ -107,25 +145,30 @@ class OrderListing:
             source = keys.status(status)
         else:
             source = keys.everyone()
-        limit = max(1, min(limit, MAX_PAGE))
-        top = f"({cursor}" if cursor is not None else "+inf"
+        edge = f"({bound}" if bound is not None else ("-inf" if newer else "+inf")
         items: list[dict[str, Any]] = []
         while True:
             need = limit - len(items)
             # One id more than the page needs: whether it exists tells if a next page does.
-            found: list[Any] = self.redis.zrevrangebyscore(
-                source, top, "-inf", start=0, num=need + 1, withscores=True
+            found: list[Any] = (
+                self.redis.zrangebyscore(
+                    source, edge, "+inf", start=0, num=need + 1, withscores=True
+                )
+                if newer
+                else self.redis.zrevrangebyscore(
+                    source, edge, "-inf", start=0, num=need + 1, withscores=True
+                )
             )
             ids = [order_id for order_id, _score in found[:need]]
             for (_id, score), summary in zip(found, self._summaries(keys, ids), strict=False):
-                top = f"({int(score)}"  # past every id looked at, even one without a hash
+                edge = f"({int(score)}"  # past every id looked at, even one without a hash
                 if summary is None or (status and summary["status"] != status):
                     continue
                 items.append(summary)
             if len(found) <= need:
-                return Page(items, None)
+                return Walked(items, None)
             if len(items) == limit:
-                return Page(items, top[1:])
+                return Walked(items, int(edge[1:]))
 
     def _summaries(self, keys: Keys, ids: list[Any]) -> list[dict[str, Any] | None]:
         """Each order's summary (None where its hash is missing), in one round trip."""
@@ -273,6 +316,10 @@ def _summary(raw: list[Any]) -> dict[str, Any]:
         "placed_at": _text(placed_at),
         "seq": int(seq),
     }
+
+
+def _cursor(score: int | None) -> str | None:
+    return None if score is None else str(score)
 
 
 def _text(value: Any) -> str:
