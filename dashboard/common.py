@@ -54,6 +54,8 @@ class Fresh:
     lag_events: int
     lag_seconds: float
     at: datetime
+    generation: int = 1  # the generation of the read model to read
+    stale: bool = False  # a consistency token was waited for in vain
 
     @property
     def current(self) -> bool:
@@ -72,10 +74,22 @@ def _flat(found: Any) -> list[Any]:
     return list(found) if isinstance(found, list) else [found]
 
 
-def freshness(read_side: ReadSide, name: str) -> Fresh:
-    """How fresh the read model `name` of `read_side` is now."""
-    measured = read_side.freshness(name)
-    return Fresh(name, measured.lag_events, measured.lag_seconds, datetime.now(UTC))
+def freshness(read_side: ReadSide, name: str, token: str | None = None) -> Fresh:
+    """How fresh the read model `name` of `read_side` is now; given a command's
+    consistency token, once it has applied that command or the bounded wait ran out (a
+    token it cannot wait for, malformed or not from this log, is passed over)."""
+    try:
+        measured = read_side.freshness(name, token)
+    except ValueError:  # NotInLog too
+        measured = read_side.freshness(name)
+    return Fresh(
+        name,
+        measured.lag_events,
+        measured.lag_seconds,
+        datetime.now(UTC),
+        measured.generation,
+        measured.stale,
+    )
 
 
 def page(

@@ -170,6 +170,11 @@ class OrderListing:
             if len(items) == limit:
                 return Walked(items, int(edge[1:]))
 
+    def one(self, generation: int, order_id: str) -> dict[str, Any] | None:
+        """One order's summary, if the list holds it."""
+        (found,) = self._summaries(Keys(prefix(generation)), [order_id])
+        return found
+
     def _summaries(self, keys: Keys, ids: list[Any]) -> list[dict[str, Any] | None]:
         """Each order's summary (None where its hash is missing), in one round trip."""
         with self.redis.pipeline(transaction=False) as pipe:
