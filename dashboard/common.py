@@ -8,7 +8,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow as ma
-from flask import Blueprint, Response, make_response, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    Response,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 
 from projections.read_side import ReadSide
@@ -109,6 +117,38 @@ def page(
         **context,
     )
     return make_response(body, status)
+
+
+def confirmation(
+    *,
+    title: str,
+    facts: list[tuple[str, str]],
+    consequence: str,
+    action_url: str,
+    fields: dict[str, str],
+    confirm: str,
+    name: str,
+    back: str,
+) -> Response:
+    """The step before an action: what it will do, a button posting `fields` back to
+    `action_url` with `confirmed=yes`, and a way back (it does not reload itself)."""
+    return page(
+        "dashboard/confirm.html",
+        refresh=False,
+        title=title,
+        facts=facts,
+        consequence=consequence,
+        action_url=action_url,
+        fields=fields,
+        confirm=confirm,
+        confirm_name=name,
+        back=back,
+    )
+
+
+def confirmed() -> bool:
+    """Whether the posted form is the confirmation step's (see `confirmation`)."""
+    return request.form.get("confirmed") == "yes"
 
 
 def problem(status: int, message: str) -> Response:

@@ -22,7 +22,7 @@ from flask.typing import ResponseReturnValue
 from marshmallow import validate
 
 from dashboard.causality import link
-from dashboard.common import field_errors, freshness, page, problem
+from dashboard.common import confirmation, confirmed, field_errors, freshness, page, problem
 from dashboard.filters import money, short_id
 from dashboard.services import Services
 from kernel.http import command_metadata
@@ -259,7 +259,7 @@ def blueprint(services: Services) -> Blueprint:
             attempt = {"action": action.name, "values": {action.field: value}}
             return show(order_id, attempt | {"errors": field_errors(error)}, status=422)
         value = loaded[action.field]
-        if request.form.get("confirmed") != "yes":
+        if not confirmed():
             return _confirmation(side, action, order_id, value)
         result = services.bus.dispatch(action.command(order_id, value), command_metadata(ACTOR))
         if isinstance(result, Failure):
@@ -305,16 +305,14 @@ def _confirmation(side: ReadSide, action: Action, order_id: str, value: str) -> 
             ("Total", money(total["amount"], total["currency"])),
         ]
     facts.append(("Tracking number" if action.name == "ship" else "Reason", value))
-    return page(
-        "dashboard/confirm.html",
-        refresh=False,
+    return confirmation(
         title=f"{action.title} {short_id(order_id)}?",
         facts=facts,
         consequence=_consequence(action.name, document),
         action_url=url_for(f"dashboard.orders.{action.name}", order_id=order_id),
         fields={action.field: value},
         confirm=action.button,
-        confirm_name=action.name,
+        name=action.name,
         back=url_for("dashboard.orders.detail", order_id=order_id),
     )
 
