@@ -6,14 +6,14 @@ No backfill: a read model without a checkpoint replays the log from its first ev
 so the workers fill it once this revision is in.
 
 Revision ID: 0008
-Revises: 0007 (0006 on the dashboard branch until 0007 lands; see the merge note)
+Revises: 0006 for now; 0007 (the parking tables) once that lands on main
 Create Date: 2026-12-06
 """
 
 from alembic import op
 
 revision = "0008"
-# On main this follows 0007 (parking tables): set down_revision = "0007" when merging.
+# Follows 0007 (the parking tables) on main: set down_revision = "0007" when merging.
 down_revision = "0006"
 branch_labels = None
 depends_on = None
