@@ -14,14 +14,7 @@ def test_the_queues_pages_link_back_to_the_shops_pages(admin: FlaskClient) -> No
     html = response.get_data(as_text=True)
     back = re.search(r'<a class="navbar-brand" href="([^"]+)" data-back-to-shop>', html)
     assert back is not None and back.group(1) == "/admin/orders"
-    shop_pages = html.split("data-shop-pages>")[1].split("</ul>")[0]
-    assert re.findall(r'href="([^"]+)"', shop_pages) == [
-        "/admin/orders",
-        "/admin/sales",
-        "/admin/projections",
-        "/admin/sagas",
-        "/admin/inventory",
-    ]
+    assert "« Shop admin</a>" in html
     for tab in ("queues", "jobs", "workers"):  # RQ's own navigation is still there
         assert f'/admin/rq/0/view/{tab}" class="nav-link"' in html
     assert 'id="autorefresh-switch"' in html
