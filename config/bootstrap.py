@@ -42,7 +42,7 @@ from payments.events import (
 from payments.inbox import PaymentInbox
 from payments.provider_calls import ProviderCalls
 from payments.stripe_gateway import StripeGateway
-from projections import catalog, order_detail, order_list, sales_analytics
+from projections import catalog, customer_directory, order_detail, order_list, sales_analytics
 from projections.projection import Mode, Projection
 from projections.read_side import ReadSide
 from sagas.order_fulfillment import OrderFulfillmentSaga
@@ -200,6 +200,7 @@ def read_models(settings: Settings, redis: Redis) -> list[Projection]:
         order_detail.projection(mode("order_detail")),
         sales_analytics.projection(mode("sales_analytics")),
         order_list.OrderList(redis, mode("order_list")),
+        customer_directory.projection(mode("customer_directory")),
     ]
 
 

@@ -68,13 +68,14 @@ def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothi
     registered = api.register("owner@example.com", "Owner Person")
     owner_id, owner = registered.customer_id, registered.headers
     other = api.register("other@example.com", "Other Person").headers
-    ship_me, cancel_me, refund_me = (
-        api.place(owner, {"MUG-1": 1}).body["order_id"] for _ in range(3)
+    ship_me, cancel_me, refund_me, admin_cancels_me = (
+        api.place(owner, {"MUG-1": 1}).body["order_id"] for _ in range(4)
     )
+    orders = (ship_me, cancel_me, refund_me, admin_cancels_me)
 
     def confirmed() -> None:
         statuses = final_statuses(whole_log(application))
-        assert [statuses[o] for o in (ship_me, cancel_me, refund_me)] == ["confirmed"] * 3
+        assert [statuses[o] for o in orders] == ["confirmed"] * 4
 
     eventually(confirmed, timeout=30)
     secret = settings.secret_key or ""
@@ -143,6 +144,13 @@ def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothi
             admins_only(202),
             url=f"/admin/api/orders/{ship_me}/ship",
             body=lambda who: {"tracking_number": "T1"},
+        ),
+        Case(
+            "POST",
+            "/admin/api/orders/{order_id}/cancel",
+            admins_only(202),
+            url=f"/admin/api/orders/{admin_cancels_me}/cancel",
+            body=lambda who: {"reason": f"by {who}"},
         ),
         Case(
             "POST",
@@ -241,7 +249,7 @@ def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothi
     }
     assert {(case.method, case.path) for case in cases} == documented, "classify new endpoints"
 
-    owners_data = [owner_id, "owner@example.com", "Owner Person", ship_me, cancel_me, refund_me]
+    owners_data = [owner_id, "owner@example.com", "Owner Person", *orders]
     wrong: list[str] = []
     leaks: list[str] = []
     for case in cases:
