@@ -1,12 +1,13 @@
 """Sagas: how many are in each state, the ones that wait (and for what), why the
-compensated ones were cancelled; retrying a saga's step or cancelling its order."""
+compensated ones were cancelled; retrying a saga's step, or cancelling its order (the
+order page's cancel action, with its confirmation: the saga compensates)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response, flash, redirect, request, url_for
+from flask import Blueprint, Response, flash, redirect, url_for
 from flask.typing import ResponseReturnValue
 
 from dashboard.common import Fresh, page, problem
@@ -71,27 +72,6 @@ def blueprint(services: Services) -> Blueprint:
             flash(f"Nothing to retry: {nothing}.", "error")
         else:
             flash(f"Retried the step of {order_id}: {', '.join(results)}.", "ok")
-        return redirect(url_for("dashboard.sagas.index"), code=303)
-
-    @pages.post("/sagas/<uuid:order_id>/cancel")
-    def cancel(order_id: uuid.UUID) -> ResponseReturnValue:
-        """Cancel the order; the saga compensates. The reason is required."""
-        reason = request.form.get("reason", "").strip()
-        if not reason or len(reason) > 500:
-            flash("Say why the order is cancelled (1 to 500 characters).", "error")
-            return redirect(url_for("dashboard.sagas.index"), code=303)
-        try:
-            results = services.saga.cancel(str(order_id), ACTOR, reason, str(uuid.uuid4()))
-        except LookupError:
-            return problem(404, "There is no saga for that order.")
-        except NothingToRetry as nothing:
-            flash(f"Not cancelled: {nothing}.", "error")
-        else:
-            refused = [r for r in results if not r.endswith(" ok")]
-            if refused:
-                flash(f"Not cancelled: {'; '.join(refused)}.", "error")
-            else:
-                flash(f"Cancelled {order_id}; the saga compensates.", "ok")
         return redirect(url_for("dashboard.sagas.index"), code=303)
 
     return pages

@@ -1,6 +1,7 @@
 # flask-smorest ships no type hints, so its decorators are untyped; the views stay annotated.
 # mypy: disable-error-code="untyped-decorator"
-"""Admin view of the order-fulfillment sagas, and what an operator can do with one."""
+"""Admin view of the order-fulfillment sagas, and retrying a saga's step. (An operator
+cancels a saga's order with `POST /admin/api/orders/<id>/cancel`: the saga compensates.)"""
 
 from __future__ import annotations
 
@@ -66,10 +67,6 @@ class SagaListSchema(ma.Schema):
     )
 
 
-class CancelSagaSchema(ma.Schema):
-    reason = ma.fields.String(required=True, validate=validate.Length(min=1, max=500))
-
-
 class SagaActionSchema(ma.Schema):
     order_id = ma.fields.String(required=True)
     commands = ma.fields.List(
@@ -120,27 +117,6 @@ def blueprint(
             reject(404, f"There is no saga for order {order_id}.")
         except NothingToRetry as nothing:
             reject(409, str(nothing).capitalize() + ".", code="nothing_to_retry")
-        return {"order_id": str(order_id), "commands": results}
-
-    @blp.route("/admin/api/sagas/<uuid:order_id>/cancel", methods=["POST"])
-    @admin_only
-    @blp.arguments(CancelSagaSchema())
-    @blp.response(200, SagaActionSchema)
-    @documented_problem(blp, 404, "No saga for that order")
-    @documented_problem(blp, 409, "It is cancelled already, or the order can no longer be")
-    def cancel(body: dict[str, str], order_id: uuid.UUID) -> dict[str, Any]:
-        """Cancel the order; the saga compensates what was done (refund, release the stock,
-        stop a charge under way)."""
-        actor = auth.admin().actor
-        try:
-            results = saga.cancel(str(order_id), actor, body["reason"], str(uuid.uuid4()))
-        except LookupError:
-            reject(404, f"There is no saga for order {order_id}.")
-        except NothingToRetry as nothing:
-            reject(409, str(nothing).capitalize() + ".", code="already_cancelled")
-        refused = [r for r in results if not r.endswith(" ok")]
-        if refused:
-            reject(409, f"The order was not cancelled: {'; '.join(refused)}.", code="refused")
         return {"order_id": str(order_id), "commands": results}
 
     return blp

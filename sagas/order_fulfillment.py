@@ -396,29 +396,6 @@ class OrderFulfillmentSaga:
         )  # fmt: skip
         return results
 
-    def cancel(self, order_id: str, actor: str, reason: str, action_id: str) -> list[str]:
-        """Cancel the order for an operator; the saga compensates (refund, release, stop
-        the charge) when it handles OrderCancelled. Raises LookupError if there is no such
-        saga, NothingToRetry if it is already cancelled."""
-        return self.bus.transaction(partial(self._cancel, order_id, actor, reason, action_id))
-
-    def _cancel(
-        self, order_id: str, actor: str, reason: str, action_id: str, done: Transaction
-    ) -> list[str]:
-        found = store.load(done.conn, order_id)
-        if found is None:
-            raise LookupError(f"no saga for order {order_id}")
-        if found.state.step in CANCELLED_STEPS:
-            raise NothingToRetry(f"the saga is {found.state.step} already")
-        cause = Metadata(
-            message_id=action_id, correlation_id=found.correlation_id or order_id, actor=actor
-        )
-        cancel = CancelOrder(order_id, reason, CancelledBy.ADMIN)
-        results = self._issue(done, [cancel], cause, action_id)
-        moment = store.moment(f"cancel by {actor}", found.state.step, reason, results)
-        store.save(done.conn, found.state, found.last, moment, correlation_id=found.correlation_id)
-        return results
-
     def overdue(self, limit: int = 100) -> list[str]:
         with self.engine.connect() as conn:
             return store.overdue(conn, utc_now(), limit)

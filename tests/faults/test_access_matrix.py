@@ -212,13 +212,6 @@ def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothi
             admins_only(404),
             url=f"/admin/api/sagas/{NO_ORDER}/retry",
         ),
-        Case(
-            "POST",
-            "/admin/api/sagas/{order_id}/cancel",
-            admins_only(404),
-            url=f"/admin/api/sagas/{NO_ORDER}/cancel",
-            body=lambda who: {"reason": f"by {who}"},
-        ),
         Case("GET", "/admin/api/parked", admins_only(200)),
         Case(
             "GET",

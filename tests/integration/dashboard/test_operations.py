@@ -87,7 +87,7 @@ def test_the_parked_page_lists_a_parked_order_and_retries_it_or_skips_it_with_a_
     assert forged.status_code in (400, 403)
 
 
-def test_the_sagas_page_cancels_a_saga_and_shows_why_it_was_compensated(
+def test_the_sagas_page_cancels_through_the_order_action_and_shows_why_it_was_compensated(
     admin: FlaskClient, application: Application
 ) -> None:
     shop = Shop(application.bus, application.provider_calls)
@@ -99,15 +99,18 @@ def test_the_sagas_page_cancels_a_saga_and_shows_why_it_was_compensated(
     row = page.split(f'data-saga="{waiting.order_id}"')[1].split("</tr>")[0]
     assert 'data-action="retry-step"' in row and 'data-action="cancel-saga"' in row
 
+    cancel = row.split('data-action="cancel-saga"')[0].rsplit("<form", 1)[1]
+    assert f'action="/admin/orders/{waiting.order_id}/cancel"' in cancel  # the order's action
+    form = {"csrf_token": csrf(admin), "reason": "fraud check failed"}
+    asked = admin.post(f"/admin/orders/{waiting.order_id}/cancel", data=form)
+    assert 'data-confirm-step="cancel"' in asked.get_data(as_text=True)  # confirm first
     cancelled = admin.post(
-        f"/admin/sagas/{waiting.order_id}/cancel",
-        data={"csrf_token": csrf(admin), "reason": "fraud check failed"},
+        f"/admin/orders/{waiting.order_id}/cancel", data=form | {"confirmed": "yes"}
     )
     assert cancelled.status_code == 303
     settle(application)
 
     page = admin.get("/admin/sagas").get_data(as_text=True)
-    assert f"Cancelled {waiting.order_id}; the saga compensates." in page
     compensated = page.split("<h2>Compensated lately")[1]
     assert f'data-saga="{waiting.order_id}"' in compensated
     assert "cancelled by admin: fraud check failed" in compensated
