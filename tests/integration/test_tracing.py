@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from flask import Flask
@@ -34,7 +35,7 @@ from kernel.money import Money
 from kernel.results import Success
 from kernel.tracing import NO_TRACING
 from sagas.order_fulfillment import NAME as SAGA
-from tests.support.payments import SUCCEEDS, settle_payments
+from tests.support.payments import AUTHENTICATION_REQUIRED, SUCCEEDS, settle_payments
 from tests.support.polling import eventually
 from tests.support.read_models import ALL_MODELS, lagging
 from tests.support.shop import ADDRESS_DATA
@@ -91,12 +92,34 @@ def test_each_order_is_one_connected_trace_from_its_request_to_every_read_model(
     assert set(by_trace) == traces
 
 
+def test_a_payment_deadline_compensates_in_the_orders_trace(
+    traced: Traced, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    application, client = traced.application, traced.client
+    headers = _shop_with_a_customer(application, client)
+    monkeypatch.setattr(application.saga.decide, "payment_timeout", timedelta(0))
+    traced.spans.clear()
+
+    order_id = _place(client, headers, AUTHENTICATION_REQUIRED)  # pending: nobody pays
+    _fulfil(application)
+    assert Jobs(application).payment_deadline(order_id)  # what the deadline's job runs
+    _fulfil(application)
+
+    events = _events_about(application, order_id)
+    assert "OrderCancelled" in [e.type for e in events]
+    (trace_id,) = {_trace_id(e) for e in events}
+    spans = [s for s in traced.spans.get_finished_spans() if _trace_of(s) == trace_id]
+    _assert_connected(spans)
+    (deadline,) = [s for s in spans if s.name == f"{SAGA} payment deadline"]
+    (asked,) = [e for e in events if e.type == "PaymentRequested"]
+    assert deadline.parent is not None
+    assert deadline.parent.span_id == _parent_span_id(asked)
+    under = {s.name for s in spans if s.parent and s.parent.span_id == _span_id(deadline)}
+    assert {"ReleaseInventory", "CancelOrder", "AbandonPayment"} <= under
+
+
 def _assert_one_connected_trace(spans: list[ReadableSpan], order_id: str) -> None:
-    ids = {_span_id(span) for span in spans}
-    roots = [span for span in spans if span.parent is None]
-    assert [(r.name, r.kind) for r in roots] == [("POST /api/orders", SpanKind.SERVER)]
-    orphans = [s.name for s in spans if s.parent is not None and s.parent.span_id not in ids]
-    assert orphans == [], f"spans whose parent is not in the trace: {orphans}"
+    _assert_connected(spans)
     names = Counter(span.name for span in spans)
     for step in (
         "PlaceOrder",
@@ -120,6 +143,15 @@ def _assert_one_connected_trace(spans: list[ReadableSpan], order_id: str) -> Non
     assert {"postgresql", "redis"} <= systems
     about = {span.attributes.get("shop.order_id") for span in spans if span.attributes}
     assert about - {None} == {order_id}  # no other order's work in this trace
+
+
+def _assert_connected(spans: list[ReadableSpan]) -> None:
+    """One root, the order's request, and every other span's parent in the trace."""
+    ids = {_span_id(span) for span in spans}
+    roots = [span for span in spans if span.parent is None]
+    assert [(r.name, r.kind) for r in roots] == [("POST /api/orders", SpanKind.SERVER)]
+    orphans = [s.name for s in spans if s.parent is not None and s.parent.span_id not in ids]
+    assert orphans == [], f"spans whose parent is not in the trace: {orphans}"
 
 
 def _assert_work_on_each_event_follows_it(
@@ -192,11 +224,11 @@ def _shop_with_a_customer(application: Application, client: FlaskClient) -> dict
     return {"Authorization": f"Bearer {answer.get_json()['token']}"}
 
 
-def _place(client: FlaskClient, headers: dict[str, str]) -> str:
+def _place(client: FlaskClient, headers: dict[str, str], payment: str = SUCCEEDS) -> str:
     body = {
         "lines": [{"sku": "MUG-1", "quantity": 2}, {"sku": "TEE-1", "quantity": 1}],
         "shipping_address": dict(ADDRESS_DATA),
-        "payment": {"token": SUCCEEDS},
+        "payment": {"token": payment},
     }
     answer = client.post("/api/orders", json=body, headers=headers)
     assert answer.status_code == 202, answer.get_json()
@@ -237,6 +269,11 @@ def _trace_id(event: EventHeader) -> int:
 def _parent_span_id(event: EventHeader) -> int:
     assert event.metadata.traceparent, f"{event.type} carries no trace context"
     return int(event.metadata.traceparent.split("-")[2], 16)
+
+
+def _trace_of(span: ReadableSpan) -> int:
+    assert span.context is not None
+    return int(span.context.trace_id)
 
 
 def _span_id(span: ReadableSpan) -> int:
