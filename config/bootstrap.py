@@ -210,7 +210,7 @@ def bootstrap(settings: Settings, *, span_processor: SpanProcessor | None = None
     )
     return Application(
         settings, engine, redis, registry, store, bus, runner, authenticator, read_side, saga,
-        queues, PaymentInbox(bus), provider_calls, metrics, tracing,
+        queues, PaymentInbox(bus, tracing=tracing or NO_TRACING), provider_calls, metrics, tracing,
     )  # fmt: skip
 
 

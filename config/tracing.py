@@ -116,8 +116,16 @@ class ShopTracing:
     def following(
         self, cause: Metadata | None, name: str, attributes: SpanAttributes
     ) -> AbstractContextManager[object]:
+        if cause is None or not cause.traceparent:
+            parent = None  # the current span's child, or else a new trace's root
+            links = None
+        else:
+            parent = context_of(cause)
+            # Begun inside another trace's span (a webhook's request): linked to it.
+            current = get_current_span().get_span_context()
+            links = [Link(current)] if current.is_valid else None
         return self.tracer.start_as_current_span(
-            name, context_of(cause), SpanKind.CONSUMER, attributes=dict(attributes)
+            name, parent, SpanKind.CONSUMER, attributes=dict(attributes), links=links
         )
 
     def gateway(self, gateway: PaymentGateway) -> PaymentGateway:

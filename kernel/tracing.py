@@ -28,8 +28,10 @@ class Tracing(Protocol):
         self, cause: Metadata | None, name: str, attributes: Attributes
     ) -> AbstractContextManager[object]:
         """A span `name` for work done because of the message `cause`, the child of the
-        trace context it carries (a new trace's root when it carries none), current
-        inside the block; an exception leaving the block marks it failed."""
+        trace context it carries, current inside the block; an exception leaving the
+        block marks it failed. Begun inside a span of another trace (a webhook's
+        request), it links that span. Without a context to follow: the current span's
+        child, or else a new trace's root."""
 
 
 class NoTracing:

@@ -35,7 +35,17 @@ from kernel.money import Money
 from kernel.results import Success
 from kernel.tracing import NO_TRACING
 from sagas.order_fulfillment import NAME as SAGA
-from tests.support.payments import AUTHENTICATION_REQUIRED, SUCCEEDS, settle_payments
+from tests.support.payments import (
+    AUTHENTICATION_REQUIRED,
+    SUCCEEDS,
+    WEBHOOK_PATH,
+    authenticate,
+    payment_intent,
+    pending_charge,
+    settle_payments,
+    signed_headers,
+    stripe_event,
+)
 from tests.support.polling import eventually
 from tests.support.read_models import ALL_MODELS, lagging
 from tests.support.shop import ADDRESS_DATA
@@ -116,6 +126,38 @@ def test_a_payment_deadline_compensates_in_the_orders_trace(
     assert deadline.parent.span_id == _parent_span_id(asked)
     under = {s.name for s in spans if s.parent and s.parent.span_id == _span_id(deadline)}
     assert {"ReleaseInventory", "CancelOrder", "AbandonPayment"} <= under
+
+
+def test_a_payment_completed_by_stripes_webhook_stays_in_the_orders_trace(
+    traced: Traced, settings: Settings
+) -> None:
+    application, client = traced.application, traced.client
+    headers = _shop_with_a_customer(application, client)
+    traced.spans.clear()
+    order_id = _place(client, headers, AUTHENTICATION_REQUIRED)
+    _fulfil(application)  # the charge waits on 3-D Secure
+    intent_id = pending_charge(application.engine, order_id)
+    authenticate(settings, intent_id)  # the customer, at Stripe
+
+    body = stripe_event("payment_intent.succeeded", payment_intent(settings, intent_id))
+    assert settings.stripe_webhook_secret is not None
+    answer = client.post(
+        WEBHOOK_PATH, data=body, headers=signed_headers(settings.stripe_webhook_secret, body)
+    )
+    assert answer.get_json()["status"] == "accepted", answer.get_json()
+    _fulfil(application)
+
+    events = _events_about(application, order_id)
+    assert [e.type for e in events][-1] == "OrderConfirmed", [e.type for e in events]
+    (trace_id,) = {_trace_id(e) for e in events}  # Stripe's request did not split it
+    spans = traced.spans.get_finished_spans()
+    _assert_connected([s for s in spans if _trace_of(s) == trace_id])
+    (webhook,) = [s for s in spans if s.name == "payment webhook"]
+    (pending,) = [e for e in events if e.type == "PaymentPending"]
+    assert webhook.parent is not None
+    assert webhook.parent.span_id == _parent_span_id(pending)
+    (request,) = [s for s in spans if s.name == "POST /webhooks/stripe"]
+    assert [link.context.span_id for link in webhook.links] == [_span_id(request)]
 
 
 def _assert_one_connected_trace(spans: list[ReadableSpan], order_id: str) -> None:
