@@ -229,6 +229,7 @@ def test_with_tracing_off_nothing_is_traced_and_events_carry_no_trace_context(
     assert application.tracing is None
     assert application.saga.tracing is NO_TRACING
     assert application.provider_calls.tracing is NO_TRACING
+    assert application.payment_inbox.tracing is NO_TRACING
     # No tracer provider was installed, and nothing was instrumented.
     assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
     assert not getattr(app, "_is_instrumented_by_opentelemetry", False)
