@@ -11,9 +11,10 @@ records spans) and the composition root wires it in:
   context its metadata carries; the metadata it passes on carries the span's context, so
   every event the command appends stores it (kernel.messages.Metadata.traceparent);
 - work done because of an event is a span whose parent is that context, never the RQ
-  job's (a job is deduplicated and serves many orders): the saga's step per event and the
-  payment provider call (`following`, through the kernel.tracing port), and each
-  read model's write of each event (`read_model`, `sync_read_models`);
+  job's (a job is deduplicated and serves many orders): the saga's step per event, the
+  payment provider call and what Stripe's webhook records (`following`, through the
+  kernel.tracing port), and each read model's write of each event (`read_model`,
+  `sync_read_models`);
 - the Flask app, the engine's connections and the Redis clients are instrumented with
   OpenTelemetry's own instrumentations, on these objects only.
 
