@@ -42,6 +42,8 @@ def create_app(application: Application) -> Flask:
     settings = application.settings
     configure_logging(settings.log_level)
     app = Flask("shop")
+    if application.tracing is not None:  # first: its span must wrap every other hook
+        application.tracing.instrument_app(app)
     app.config.update(
         API_TITLE="Shop order backend",
         API_VERSION="1.0.0",

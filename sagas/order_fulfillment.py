@@ -54,10 +54,17 @@ from kernel.handlers import EventHandlers
 from kernel.leases import Lease
 from kernel.messages import Command, Event, Metadata, utc_now
 from kernel.subscriptions import read_checkpoint, store_checkpoint
+from kernel.tracing import NO_TRACING, Attributes, Tracing
 from orders.commands import CancelOrder, ConfirmOrder
 from orders.events import CancelledBy, OrderCancelled, OrderConfirmed, OrderPlaced, OrderShipped
 from payments.commands import AbandonPayment, ProcessPayment, RefundPayment
-from payments.events import PaymentFailed, PaymentPending, PaymentRefunded, PaymentSucceeded
+from payments.events import (
+    PaymentFailed,
+    PaymentPending,
+    PaymentRefunded,
+    PaymentRequested,
+    PaymentSucceeded,
+)
 from sagas import store
 from sagas.state import (
     CANCELLED_STEPS,
@@ -315,6 +322,7 @@ class OrderFulfillmentSaga:
         *,
         lock_stock: Callable[[Connection, Collection[str]], None] = lambda conn, skus: None,
         batch_size: int = 20,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self.engine = engine
         self.bus = bus
@@ -323,6 +331,7 @@ class OrderFulfillmentSaga:
         self.schedule_deadline = schedule_deadline
         self.lock_stock = lock_stock
         self.batch_size = batch_size
+        self.tracing = tracing
 
     def checkpoint(self, conn: Connection, partition: int = 0) -> Checkpoint:
         with autocommit(conn):
@@ -487,24 +496,32 @@ class OrderFulfillmentSaga:
             return  # an order this saga never started
         if found is not None and found.last >= recorded.checkpoint:
             return  # replayed from an earlier checkpoint: handled already
-        if found is None:
-            assert isinstance(event, OrderPlaced)
-            decision = self.decide.start(event)
-        else:
-            decision = self.decide.handle(found.state, event, utc_now())
         meta = recorded.metadata
-        cause = Metadata(
-            message_id=meta.message_id, correlation_id=meta.correlation_id, actor=ACTOR
-        )
-        results = self._issue(done, decision.commands, cause, meta.message_id)
-        store.save(
-            done.conn,
-            decision.state,
-            recorded.checkpoint,
-            store.moment(recorded.type, decision.state.step, decision.note, results),
-            correlation_id=found.correlation_id if found else meta.correlation_id,
-            created=found is None,
-        )
+        # The step joins the event's trace; the commands it issues are its children.
+        step: Attributes = {
+            "shop.order_id": order_id,
+            "shop.event.type": recorded.type,
+            "shop.event.id": meta.message_id,
+            "shop.event.position": recorded.position,
+        }
+        with self.tracing.following(meta, f"{self.name} {recorded.type}", step):
+            if found is None:
+                assert isinstance(event, OrderPlaced)
+                decision = self.decide.start(event)
+            else:
+                decision = self.decide.handle(found.state, event, utc_now())
+            cause = Metadata(
+                message_id=meta.message_id, correlation_id=meta.correlation_id, actor=ACTOR
+            )
+            results = self._issue(done, decision.commands, cause, meta.message_id)
+            store.save(
+                done.conn,
+                decision.state,
+                recorded.checkpoint,
+                store.moment(recorded.type, decision.state.step, decision.note, results),
+                correlation_id=found.correlation_id if found else meta.correlation_id,
+                created=found is None,
+            )
         deadline = decision.state.deadline
         changed = found is None or found.state.deadline != deadline
         if deadline is not None and changed:
@@ -527,12 +544,26 @@ class OrderFulfillmentSaga:
             correlation_id=found.correlation_id or order_id,
             actor=ACTOR,
         )
-        results = self._issue(done, decision.commands, cause, cause.message_id)
-        moment = store.moment("payment deadline", decision.state.step, decision.note, results)
-        store.save(
-            done.conn, decision.state, found.last, moment, correlation_id=found.correlation_id
-        )
+        with self.tracing.following(
+            self._payment_request(done.conn, order_id),
+            f"{self.name} payment deadline",
+            {"shop.order_id": order_id},
+        ):
+            results = self._issue(done, decision.commands, cause, cause.message_id)
+            moment = store.moment("payment deadline", decision.state.step, decision.note, results)
+            store.save(
+                done.conn, decision.state, found.last, moment, correlation_id=found.correlation_id
+            )
         return True
+
+    def _payment_request(self, conn: Connection, order_id: str) -> Metadata | None:
+        """The metadata of the order's last PaymentRequested, whose deadline passed: the
+        compensation joins the order's trace as that request's consequence (read only
+        while tracing is on)."""
+        if not self.tracing.enabled:
+            return None
+        asked = self.event_store.about(conn, order_id, types=(PaymentRequested.__name__,))
+        return asked[-1].metadata if asked else None
 
     def _issue(
         self, done: Transaction, commands: Sequence[Command], cause: Metadata, cause_id: str
