@@ -17,6 +17,7 @@ from dashboard.partitions import PartitionRow, held_back_by, partition_rows
 from dashboard.services import Services
 from kernel.horizon import HELD_BACK_AFTER
 from kernel.subscriptions import SubscriptionStatus
+from projections.generations import Generations, OlderCode
 
 # name, kind, store, mode, generation, subscription, rebuild
 Current = tuple[str, str, str, str, int | None, SubscriptionStatus, SubscriptionStatus | None]
@@ -34,6 +35,8 @@ class Row:
     trend: Sparkline | None
     samples: int
     partitions: list[PartitionRow]  # of the active subscription (the rebuild shows progress)
+    generations: Generations | None = None  # a read model's, with versions and reasons
+    code_version: int | None = None  # the read model's version in this code
 
 
 def blueprint(services: Services) -> Blueprint:
@@ -59,7 +62,10 @@ def blueprint(services: Services) -> Blueprint:
         """Start replaying the log into a new generation; a worker does the work."""
         if name not in side.projections:
             return problem(404, "There is no such read model.")
-        generation = side.start_rebuild(name)
+        try:
+            generation = side.start_rebuild(name, "dashboard (admin)")
+        except OlderCode as older:
+            return problem(409, f"{older}: a rebuild here would go back to it.")
         services.schedule_rebuild(name)
         flash(f"Rebuilding {name} into generation {generation}.", "ok")
         return redirect(url_for("dashboard.projections.index"), code=303)
@@ -97,10 +103,12 @@ def blueprint(services: Services) -> Blueprint:
 
 def status_rows(services: Services) -> list[Row]:
     """Every read model's subscription and the saga's, each with its recent lag."""
+    statuses = services.read_side.status()
     current: list[Current] = [
         (s.name, "read model", s.store, s.mode, s.generation, s.subscription, s.rebuild)
-        for s in services.read_side.status()
+        for s in statuses
     ]
+    versions = {s.name: (s.generations, s.code_version) for s in statuses}
     (saga,) = services.read_side.runner.status([services.saga])
     current.append((services.saga.name, "saga", "postgres", "async", None, saga, None))
     samples = LagSamples(services.redis)
@@ -113,6 +121,6 @@ def status_rows(services: Services) -> list[Row]:
         partitions = partition_rows(subscription, lease_seconds, now)
         rows.append(
             Row(name, kind, store, mode, generation, subscription, rebuild, sparkline(lags),
-                len(lags), partitions)
+                len(lags), partitions, *versions.get(name, (None, None)))
         )  # fmt: skip
     return rows
