@@ -121,7 +121,7 @@ class Jobs:
             app.queues.rebuild(name)
         return upgrade.started
 
-    def sweep(self) -> None:
+    def sweep(self) -> dict[str, int]:
         """Wake every partition of every subscription, start and keep going the rebuilds
         of read models whose version changed, move the synchronous read models'
         checkpoints on, compensate orders whose payment deadline passed, and have the
@@ -130,16 +130,18 @@ class Jobs:
         queues the catch-up jobs (one per partition at most, as commits do) instead of
         draining itself: `rq cron`
         queues the next sweep whether this one finished or not, and sweeps that drained
-        piled up behind each other exactly when the workers were behind."""
+        piled up behind each other exactly when the workers were behind. Returns the
+        rebuilds it started (see upgrade_read_models)."""
         app = self.application
         app.queues.wake([app.saga.name, *app.read_side.projections])
-        self.upgrade_read_models()
+        started = self.upgrade_read_models()
         for name, projection in app.read_side.projections.items():
             if projection.mode == "sync":  # applied at commit: only its checkpoint moves
                 self.catch_up(name)
         for order_id in app.saga.overdue():
             app.saga.time_out(order_id)
         app.queues.reconcile_payments()
+        return started
 
 
 # --- the functions RQ runs -----------------------------------------------------------
@@ -167,8 +169,8 @@ def reconcile_payments() -> int:
     return _this_worker().reconcile_payments()
 
 
-def sweep() -> None:
-    _this_worker().sweep()
+def sweep() -> dict[str, int]:
+    return _this_worker().sweep()
 
 
 _served: Jobs | None = None
