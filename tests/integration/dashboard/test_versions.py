@@ -46,3 +46,12 @@ def test_the_projections_page_shows_versions_and_why_a_rebuild_runs(
     assert response.status_code == 409
     assert "built with version 2; this code is version 1" in response.get_data(as_text=True)
     assert application.read_side.generations("order_detail").building is None
+
+
+def test_the_generation_number_stands_alone_for_the_page_script_to_update(
+    admin: FlaskClient, application: Application, catalog: None
+) -> None:
+    Jobs(application).sweep()
+    row = row_of(admin.get("/admin/projections").get_data(as_text=True), "order_detail")
+    # dashboard.js replaces this element's text with the new generation after a switch.
+    assert "<span data-generation>1</span>" in row
