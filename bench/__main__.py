@@ -15,7 +15,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import abuse, api, appends, hotsku, load, partitioned, payments, projections, results
+from bench import (
+    abuse,
+    api,
+    appends,
+    hotsku,
+    load,
+    partitioned,
+    payments,
+    projections,
+    results,
+    tracing,
+)
 from bench.env import Processes, Servers, bench_settings, new_name
 from bench.results import Metric
 from bench.shop import Shop
@@ -32,6 +43,7 @@ PHASES = (
     "frozen",
     "payments",
     "post",
+    "tracing",
     "drain",
     "projections",
 )
@@ -86,6 +98,8 @@ class Sizes:
     give_up: float = 120
     request_timeout: float = 30
     orders_per_customer: int = 3
+    tracing_rounds: int = 5
+    tracing_orders: int = 60
 
 
 FULL = Sizes()
@@ -122,6 +136,8 @@ QUICK = Sizes(
     give_up=20,
     request_timeout=5,
     orders_per_customer=2,
+    tracing_rounds=3,
+    tracing_orders=20,
 )
 
 
@@ -330,6 +346,12 @@ def main(argv: list[str] | None = None) -> int:
                 ),
             )
             processes.stop_all()
+        phase(
+            "tracing",
+            lambda: tracing.tracing_cost(
+                servers, name, redis_url, logs, sizes.tracing_rounds, sizes.tracing_orders
+            ),
+        )
         phase(
             "drain",
             lambda: partitioned.drain(

@@ -191,7 +191,9 @@ def bench_settings(
 
 
 def environment(settings: Settings, **extra: str) -> dict[str, str]:
-    env = dict(os.environ)
+    # The processes under test run with tracing off, as deployed by default, whatever
+    # this shell says: the tracing phase measures it on (bench/tracing.py).
+    env = {name: value for name, value in os.environ.items() if not name.startswith("OTEL_")}
     env.update(
         DATABASE_URL=settings.database_url or "",
         REDIS_URL=settings.redis_url or "",

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from opentelemetry.sdk.trace import SpanProcessor
 from redis import Redis
 from sqlalchemy import Engine
 
@@ -26,11 +27,13 @@ from config.database import make_engine
 from config.metrics import Metrics
 from config.queues import EVERY_SUBSCRIPTION, SAGAS, JobQueues
 from config.settings import Settings
+from config.tracing import ShopTracing, start_tracing
 from kernel.auth import Authenticator
-from kernel.command_bus import AfterCommit, CommandBus
+from kernel.command_bus import AfterCommit, CommandBus, Middleware
 from kernel.event_store import EventStore, RecordedEvent
 from kernel.registry import EventRegistry
 from kernel.subscriptions import Subscriber, SubscriptionRunner
+from kernel.tracing import NO_TRACING
 from orders.domain import HoldLimits
 from payments.domain import cancel_key, charge_key, refund_key
 from payments.events import (
@@ -42,7 +45,7 @@ from payments.events import (
 from payments.inbox import PaymentInbox
 from payments.provider_calls import ProviderCalls
 from payments.stripe_gateway import StripeGateway
-from projections import catalog, order_detail, order_list, sales_analytics
+from projections import catalog, customer_directory, order_detail, order_list, sales_analytics
 from projections.projection import Mode, Projection
 from projections.read_side import ReadSide
 from sagas.order_fulfillment import OrderFulfillmentSaga
@@ -66,6 +69,7 @@ class Application:
     payment_inbox: PaymentInbox
     provider_calls: ProviderCalls
     metrics: Metrics
+    tracing: ShopTracing | None = None  # None: tracing off
 
     def subscribers(self, name: str) -> list[Subscriber]:
         """The subscribers a catch-up job for `name` drains: the saga's, a read model's
@@ -79,10 +83,18 @@ class Application:
                 subscriber
                 for model, projection in self.read_side.projections.items()
                 if projection.mode == "async"
-                for subscriber in self.read_side.subscribers(model)
+                for subscriber in self._read_model(model)
             ]
             return [*models, self.saga]
-        return self.read_side.subscribers(name)
+        return self._read_model(name)
+
+    def _read_model(self, name: str) -> list[Subscriber]:
+        found = self.read_side.subscribers(name)
+        if self.tracing is None or self.read_side.projection(name).mode == "sync":
+            return found  # a synchronous model's writes are traced in the command
+        # Only the active generation's writes are spans: a rebuild replays old events.
+        active, *rebuilding = found
+        return [self.tracing.read_model(name, active), *rebuilding]
 
     def subscriber(self, name: str) -> Subscriber:
         """The subscriber of the subscription `name`: the saga's, or a read model's
@@ -98,10 +110,15 @@ class Application:
         self.engine.dispose()
         self.redis.close()
         self.queues.redis.close()
+        if self.tracing is not None:
+            self.tracing.shutdown()
 
 
-def bootstrap(settings: Settings) -> Application:
-    """Wire the system from complete settings (see config.environment); connects nothing."""
+def bootstrap(settings: Settings, *, span_processor: SpanProcessor | None = None) -> Application:
+    """Wire the system from complete settings (see config.environment); connects nothing.
+
+    Tracing is on when the settings say so (OTEL_* variables), or when `span_processor`
+    is given: spans go there instead (tests and the bench read them in-process)."""
     database_url, redis_url = settings.require()
     stripe_api_key, _ = settings.require_stripe()
     if not settings.admin_token or not settings.secret_key:
@@ -112,6 +129,10 @@ def bootstrap(settings: Settings) -> Application:
         idle_in_transaction_timeout=settings.idle_in_transaction_timeout,
     )
     redis = Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
+    tracing = start_tracing(settings, span_processor)
+    if tracing is not None:
+        tracing.instrument_engine(engine)  # before anything connects
+        tracing.instrument_redis(redis)
     registry = EventRegistry()
     registry.register(*inventory.events.EVENTS, *orders.events.EVENTS, *payments.events.EVENTS)
     # Everything about an order (its own, its reservation's and its payment's events)
@@ -120,12 +141,15 @@ def bootstrap(settings: Settings) -> Application:
         registry, key_field="order_id", keyed_stream_types=("order", "reservation", "payment")
     )
     metrics = Metrics(settings.prometheus_dir)
+    middleware: list[Middleware] = [metrics.observe_command]
+    if tracing is not None:
+        middleware.append(tracing.command)  # innermost: its span's context reaches the events
     bus = CommandBus(
         engine,
         store,
         snapshot_interval=settings.snapshot_interval,
         max_attempts=settings.command_attempts,
-        middleware=[metrics.observe_command],
+        middleware=middleware,
     )
     inventory.handlers.register(bus)
     orders.handlers.register(
@@ -156,9 +180,13 @@ def bootstrap(settings: Settings) -> Application:
         read_models(settings, redis),
         wait_timeout=settings.read_wait_timeout,
     )
-    bus.before_commit.append(read_side.apply_sync)
+    bus.before_commit.append(
+        read_side.apply_sync if tracing is None else tracing.sync_read_models(read_side)
+    )
     # Putting jobs on the queues must never hold up a command: fail fast when Redis is away.
     wake_redis = Redis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.25)
+    if tracing is not None:
+        tracing.instrument_redis(wake_redis)
     saga_name = OrderFulfillmentSaga.name
     # One catch-up job per partition a commit touches drains that partition of every
     # subscription in turn: a job costs more than a partition's usual handful of events.
@@ -178,14 +206,22 @@ def bootstrap(settings: Settings) -> Application:
         schedule_deadline=queues.payment_deadline,
         lock_stock=lock_stock,
         batch_size=settings.saga_batch_size,
+        tracing=tracing or NO_TRACING,
     )
     bus.after_commit.extend((queues, metrics.events_appended, _provider_calls(queues)))
     authenticator = Authenticator(
         settings.secret_key, settings.admin_token, settings.customer_token_ttl
     )
+    measured = metrics.measured(gateway)
+    provider_calls = ProviderCalls(
+        engine,
+        bus,
+        measured if tracing is None else tracing.gateway(measured),
+        tracing=tracing or NO_TRACING,
+    )
     return Application(
         settings, engine, redis, registry, store, bus, runner, authenticator, read_side, saga,
-        queues, PaymentInbox(bus), ProviderCalls(engine, bus, metrics.measured(gateway)), metrics,
+        queues, PaymentInbox(bus, tracing=tracing or NO_TRACING), provider_calls, metrics, tracing,
     )  # fmt: skip
 
 
@@ -200,6 +236,7 @@ def read_models(settings: Settings, redis: Redis) -> list[Projection]:
         order_detail.projection(mode("order_detail")),
         sales_analytics.projection(mode("sales_analytics")),
         order_list.OrderList(redis, mode("order_list")),
+        customer_directory.projection(mode("customer_directory")),
     ]
 
 

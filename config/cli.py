@@ -411,7 +411,7 @@ def parked_list(subscription: str | None) -> None:
         rows = [("subscription", "key", "failed at", "event", "events", "parked at", "error")]
         rows += [
             (p.subscription, p.key, str(p.failed_at.position), p.event_type, str(p.events),
-             f"{p.parked_at:%Y-%m-%d %H:%M:%S}", p.error.splitlines()[-1][:120])
+             f"{p.parked_at:%Y-%m-%d %H:%M:%S}", p.error.splitlines()[0][:120])
             for p in found
         ]  # fmt: skip
         _echo_table(rows)
@@ -462,7 +462,7 @@ def _on_parked(
 
 def _operator() -> str:
     """Who acts from the command line, for the parking log."""
-    return f"cli:{os.environ.get('USER') or os.getuid()}"
+    return f"cli:{getpass.getuser()}"
 
 
 def _rate(started: float, done: Callable[[], int]) -> Callable[[object], str]:

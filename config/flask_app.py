@@ -42,6 +42,8 @@ def create_app(application: Application) -> Flask:
     settings = application.settings
     configure_logging(settings.log_level)
     app = Flask("shop")
+    if application.tracing is not None:  # first: its span must wrap every other hook
+        application.tracing.instrument_app(app)
     app.config.update(
         API_TITLE="Shop order backend",
         API_VERSION="1.0.0",
@@ -80,7 +82,11 @@ def create_app(application: Application) -> Flask:
             read_side, application.redis, authenticator, application.queues.rebuild
         ),
         sagas.api.blueprint(
-            application.engine, authenticator, partial(_saga_subscription, application)
+            application.engine,
+            authenticator,
+            partial(_saga_subscription, application),
+            application.saga,
+            settings.saga_step_bounds,
         ),
         parking_api.blueprint(
             application.engine, application.runner, authenticator, application.subscriber
@@ -108,6 +114,8 @@ def create_app(application: Application) -> Flask:
             admin_token=settings.admin_token or "",
             schedule_rebuild=application.queues.rebuild,
             rq_redis_url=settings.redis_url,
+            subscriber=application.subscriber,
+            saga_step_bounds=settings.saga_step_bounds,
         ),
     )
 

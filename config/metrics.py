@@ -371,13 +371,20 @@ class Operations:
 
     def _sagas(self) -> Iterator[Metric]:
         family = GaugeMetricFamily(
-            "shop_sagas", "Order-fulfillment sagas by state (stuck: past the deadline)",
+            "shop_sagas", "Order-fulfillment sagas by state (stuck: at a step past its bound)",
             labels=["state"],
         )  # fmt: skip
+        stuck = GaugeMetricFamily(
+            "shop_sagas_stuck", "Sagas at the step longer than the step's bound, by step",
+            labels=["step"],
+        )  # fmt: skip
+        bounds = self.application.settings.saga_step_bounds
         with self.application.engine.connect() as conn:
-            for state, count in saga_store.counts(conn).items():
+            for state, count in saga_store.counts(conn, bounds).items():
                 family.add_metric([state], count)
-        yield family
+            for step, count in saga_store.stuck_by_step(conn, bounds).items():
+                stuck.add_metric([step], count)
+        yield from (family, stuck)
 
     def _payments(self) -> Iterator[Metric]:
         waiting = GaugeMetricFamily(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from limits import parse_many
@@ -60,6 +60,8 @@ class Settings:
     sign_in_rate_limit: str = "5/minute"  # per client address (dashboard sign-in)
     order_rate_limit: str = "30/minute"  # per customer
     trusted_proxies: int = 0  # reverse proxies in front that set X-Forwarded-For/-Proto
+    saga_step_limits: Mapping[str, float] = field(default_factory=dict)  # SAGA_STEP_BOUNDS
+    traces_exporters: tuple[str, ...] = ()  # OTEL_TRACES_EXPORTER & co.; () = tracing off
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -106,7 +108,22 @@ class Settings:
             sign_in_rate_limit=_rate(env, "SIGN_IN_RATE_LIMIT", "5/minute"),
             order_rate_limit=_rate(env, "ORDER_RATE_LIMIT", "30/minute"),
             trusted_proxies=_count(env, "TRUSTED_PROXIES", 0),
+            saga_step_limits=_step_bounds(env, "SAGA_STEP_BOUNDS"),
+            traces_exporters=_traces_exporters(env),
         )
+
+    @property
+    def saga_step_bounds(self) -> dict[str, float]:
+        """How long a saga may stay at each step before it counts as stuck, in seconds:
+        SAGA_STEP_BOUNDS (`step=seconds,...`) over these defaults. Paying is bounded by
+        the payment deadline, whose job compensates: a minute past it, that job is late."""
+        return {
+            "reserving": 60.0,
+            "paying": self.payment_timeout + 60.0,
+            "confirming": 60.0,
+            "awaiting_shipment": 2 * 24 * 3600.0,  # confirmed, not yet handed to a carrier
+            "cancelling": 600.0,
+        } | dict(self.saga_step_limits)
 
     @property
     def development(self) -> bool:
@@ -221,6 +238,66 @@ def _rate(env: Mapping[str, str], name: str, default: str) -> str:
     except ValueError:
         raise ValueError(f"{name} must be a rate such as 10/hour, got {raw!r}") from None
     return raw
+
+
+SAGA_STEPS = ("reserving", "paying", "confirming", "awaiting_shipment", "cancelling")
+"""The saga's steps that end by themselves (shipped and cancelled are where it rests)."""
+
+
+def _step_bounds(env: Mapping[str, str], name: str) -> dict[str, float]:
+    bounds = {}
+    for part in filter(None, (p.strip() for p in env.get(name, "").split(","))):
+        step, equals, seconds = part.partition("=")
+        if not equals or step.strip() not in SAGA_STEPS:
+            raise ValueError(f"{name} is step=seconds,... with steps among {', '.join(SAGA_STEPS)}")
+        bounds[step.strip()] = _float({name: seconds.strip()}, name, 0.0)
+    return bounds
+
+
+TRACES_EXPORTERS = ("otlp", "console")
+TRACING_VARIABLES = (
+    "OTEL_TRACES_EXPORTER",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_SERVICE_NAME",
+    "OTEL_TRACES_SAMPLER",
+)
+"""Any of these set turns tracing on (see `_traces_exporters`)."""
+
+
+def _traces_exporters(env: Mapping[str, str]) -> tuple[str, ...]:
+    """Where spans go, by OpenTelemetry's own variables; () when tracing is off.
+
+    Off unless one of TRACING_VARIABLES is set, and off when OTEL_SDK_DISABLED is true or
+    OTEL_TRACES_EXPORTER is `none`. The exporter defaults to `otlp` (OTLP over HTTP, to
+    OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, by default http://localhost:4318); `console`
+    prints spans to stdout. The SDK reads every other OTEL_* variable itself (sampler,
+    service name, resource, batching, headers, timeouts).
+    """
+    if (env.get("OTEL_SDK_DISABLED") or "").strip().lower() == "true":
+        return ()
+    if not any((env.get(name) or "").strip() for name in TRACING_VARIABLES):
+        return ()
+    raw = (env.get("OTEL_TRACES_EXPORTER") or "otlp").strip().lower()
+    chosen = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    if chosen == ("none",):
+        return ()
+    unknown = [name for name in chosen if name not in TRACES_EXPORTERS]
+    if unknown or not chosen:
+        raise ValueError(
+            f"OTEL_TRACES_EXPORTER must be {', '.join(TRACES_EXPORTERS)} or none, got {raw!r}"
+        )
+    if "otlp" in chosen:
+        for name in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+            protocol = (env.get(name) or "").strip()
+            if protocol:
+                if protocol != "http/protobuf":
+                    raise ValueError(
+                        f"{name} must be http/protobuf (the shop exports OTLP over HTTP),"
+                        f" got {protocol!r}"
+                    )
+                break
+    return chosen
 
 
 def _names(env: Mapping[str, str], name: str, default: str) -> frozenset[str]:

@@ -5,7 +5,18 @@ from __future__ import annotations
 
 from flask import Flask
 
-from dashboard import auth, common, filters, inventory, orders, projections, queues, sagas, sales
+from dashboard import (
+    auth,
+    common,
+    filters,
+    inventory,
+    orders,
+    parked,
+    projections,
+    queues,
+    sagas,
+    sales,
+)  # fmt: skip
 from dashboard.services import Services
 
 __all__ = ["Services", "init_app"]
@@ -17,7 +28,7 @@ def init_app(app: Flask, services: Services) -> None:
     auth.attach(parent, services.admin_token, services.redis)
     for name, template_filter in filters.FILTERS.items():
         parent.add_app_template_filter(template_filter, name)
-    for group in (orders, sales, projections, sagas, inventory):
+    for group in (orders, sales, projections, sagas, parked, inventory):
         parent.register_blueprint(group.blueprint(services))
     app.register_blueprint(parent)
     if services.rq_redis_url:

@@ -8,7 +8,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow as ma
-from flask import Blueprint, Response, make_response, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    Response,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 
 from projections.read_side import ReadSide
@@ -54,6 +62,8 @@ class Fresh:
     lag_events: int
     lag_seconds: float
     at: datetime
+    generation: int = 1  # the generation of the read model to read
+    stale: bool = False  # a consistency token was waited for in vain
 
     @property
     def current(self) -> bool:
@@ -72,10 +82,22 @@ def _flat(found: Any) -> list[Any]:
     return list(found) if isinstance(found, list) else [found]
 
 
-def freshness(read_side: ReadSide, name: str) -> Fresh:
-    """How fresh the read model `name` of `read_side` is now."""
-    measured = read_side.freshness(name)
-    return Fresh(name, measured.lag_events, measured.lag_seconds, datetime.now(UTC))
+def freshness(read_side: ReadSide, name: str, token: str | None = None) -> Fresh:
+    """How fresh the read model `name` of `read_side` is now; given a command's
+    consistency token, once it has applied that command or the bounded wait ran out (a
+    token it cannot wait for, malformed or not from this log, is passed over)."""
+    try:
+        measured = read_side.freshness(name, token)
+    except ValueError:  # NotInLog too
+        measured = read_side.freshness(name)
+    return Fresh(
+        name,
+        measured.lag_events,
+        measured.lag_seconds,
+        datetime.now(UTC),
+        measured.generation,
+        measured.stale,
+    )
 
 
 def page(
@@ -95,6 +117,38 @@ def page(
         **context,
     )
     return make_response(body, status)
+
+
+def confirmation(
+    *,
+    title: str,
+    facts: list[tuple[str, str]],
+    consequence: str,
+    action_url: str,
+    fields: dict[str, str],
+    confirm: str,
+    name: str,
+    back: str,
+) -> Response:
+    """The step before an action: what it will do, a button posting `fields` back to
+    `action_url` with `confirmed=yes`, and a way back (it does not reload itself)."""
+    return page(
+        "dashboard/confirm.html",
+        refresh=False,
+        title=title,
+        facts=facts,
+        consequence=consequence,
+        action_url=action_url,
+        fields=fields,
+        confirm=confirm,
+        confirm_name=name,
+        back=back,
+    )
+
+
+def confirmed() -> bool:
+    """Whether the posted form is the confirmation step's (see `confirmation`)."""
+    return request.form.get("confirmed") == "yes"
 
 
 def problem(status: int, message: str) -> Response:

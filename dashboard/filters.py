@@ -34,8 +34,22 @@ def percent(value: float | None) -> str:
     return NOTHING if value is None else f"{value * 100:.1f} %"
 
 
+def duration(seconds: float | None) -> str:
+    """A span of time as an operator reads it: 45 s, 12 min, 3.5 h, 2 d."""
+    if seconds is None:
+        return NOTHING
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
 FILTERS: dict[str, Callable[..., str]] = {
     "money": money,
+    "duration": duration,
     "short_id": short_id,
     "when": when,
     "percent": percent,

@@ -11,13 +11,14 @@ from flask import Blueprint, Response, flash, jsonify, redirect, url_for
 from flask.typing import ResponseReturnValue
 
 from dashboard.charts import Sparkline, sparkline
-from dashboard.common import page, problem
+from dashboard.common import confirmation, confirmed, page, problem
 from dashboard.lag import LagSamples
 from dashboard.partitions import PartitionRow, held_back_by, partition_rows
 from dashboard.services import Services
 from kernel.horizon import HELD_BACK_AFTER
 from kernel.subscriptions import SubscriptionStatus
 from projections.generations import Generations, OlderCode
+from projections.read_side import ReadSide
 
 # name, kind, store, mode, generation, subscription, rebuild
 Current = tuple[str, str, str, str, int | None, SubscriptionStatus, SubscriptionStatus | None]
@@ -59,9 +60,12 @@ def blueprint(services: Services) -> Blueprint:
 
     @pages.post("/projections/<name>/rebuild")
     def rebuild(name: str) -> ResponseReturnValue:
-        """Start replaying the log into a new generation; a worker does the work."""
+        """Start replaying the log into a new generation; a worker does the work. The
+        first post asks for confirmation."""
         if name not in side.projections:
             return problem(404, "There is no such read model.")
+        if not confirmed():
+            return _confirm_rebuild(side, name)
         try:
             generation = side.start_rebuild(name, "dashboard (admin)")
         except OlderCode as older:
@@ -80,6 +84,7 @@ def blueprint(services: Services) -> Blueprint:
         generations = side.generations(name)
         body: dict[str, Any] = {
             "name": name,
+            "subscription": side.projection(name).subscriber(generations.active).name,
             "active": generations.active,
             "building": generations.building,
             "done": generations.building is None,
@@ -99,6 +104,22 @@ def blueprint(services: Services) -> Blueprint:
         return jsonify(body)
 
     return pages
+
+
+def _confirm_rebuild(side: ReadSide, name: str) -> Response:
+    active = side.generations(name).active
+    return confirmation(
+        title=f"Rebuild {name}?",
+        facts=[("Read model", name), ("Queries read", f"generation {active}")],
+        consequence=f"A worker replays the whole event log into generation {active + 1};"
+        f" queries keep reading generation {active} until it has caught up, then switch to"
+        f" it, and generation {active} is deleted.",
+        action_url=url_for("dashboard.projections.rebuild", name=name),
+        fields={},
+        confirm=f"Yes, rebuild {name}",
+        name="rebuild",
+        back=url_for("dashboard.projections.index"),
+    )
 
 
 def status_rows(services: Services) -> list[Row]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from redis import Redis
@@ -11,23 +11,27 @@ from sqlalchemy import Engine
 from kernel.command_bus import CommandBus
 from kernel.subscriptions import Subscriber
 from projections.read_side import ReadSide
+from sagas.order_fulfillment import OrderFulfillmentSaga
 
 
 @dataclass(frozen=True, slots=True)
 class Services:
     """The read side and the command bus, plus the few other things pages show.
 
-    `saga` is the fulfillment saga's subscription (for its lag), `engine` the
-    shop's database (where the sagas' state lives), `schedule_rebuild(name)` queues
-    a rebuild job, `rq_redis_url` the Redis that RQ uses (the RQ dashboard is
-    mounted only when it is given).
+    `saga` is the fulfillment saga (its lag, and an operator's retry or cancel),
+    `engine` the shop's database (where the sagas' state lives), `schedule_rebuild(name)`
+    queues a rebuild job, `rq_redis_url` the Redis that RQ uses (the RQ dashboard is
+    mounted only when it is given), `subscriber(name)` a subscription's subscriber
+    (KeyError if none; for parked keys), `saga_step_bounds` when a saga is stuck.
     """
 
     read_side: ReadSide
     bus: CommandBus
     redis: Redis
-    saga: Subscriber
+    saga: OrderFulfillmentSaga
     engine: Engine
     admin_token: str
     schedule_rebuild: Callable[[str], None]
+    subscriber: Callable[[str], Subscriber]
+    saga_step_bounds: Mapping[str, float]
     rq_redis_url: str | None = None

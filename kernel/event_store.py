@@ -8,7 +8,7 @@ without skipping events whose transactions commit out of position order.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -435,20 +435,9 @@ class EventStore:
         statement = _READ_ALL_EVERY_PAYLOAD
         if types is not None:
             statement, params["types"] = _READ_ALL_SOME_PAYLOADS, sorted(types)
-        events: list[RecordedEvent] = []
         with driver.cursor(conn) as cursor:  # a catch-up batch: rows without SQLAlchemy's layers
             rows = cursor.execute(driver.compiled(statement, conn.dialect), params).fetchall()
-        for row in rows:
-            if parked and row[7] is not None and row[11] in parked:
-                events.append(_parked(row))
-                continue
-            try:
-                events.append(self.recorded(row))
-            except Exception as error:
-                at = Checkpoint(row[1], row[0])
-                reason = f"{row[5]}: {type(error).__name__}: {error}"
-                raise UndecodableEvent(events, at, reason, type_name=row[5], key=row[11]) from error
-        return events
+        return self._decoded(rows, parked)
 
     def read_events(
         self, conn: Connection, checkpoints: Sequence[Checkpoint]
@@ -459,8 +448,16 @@ class EventStore:
             "txs": [c.transaction_id for c in checkpoints],
             "positions": [c.position for c in checkpoints],
         }
+        return self._decoded(conn.execute(_READ_EVENTS, params))
+
+    def _decoded(self, rows: Iterable[Any], parked: Collection[str] = ()) -> list[RecordedEvent]:
+        """The events of rows selected with COLUMNS; raises UndecodableEvent, carrying those
+        before it, at the first that no longer decodes."""
         events: list[RecordedEvent] = []
-        for row in conn.execute(_READ_EVENTS, params):
+        for row in rows:
+            if parked and row[7] is not None and row[11] in parked:
+                events.append(_parked(row))
+                continue
             try:
                 events.append(self.recorded(row))
             except Exception as error:

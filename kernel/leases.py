@@ -41,6 +41,7 @@ class Lease:
     fence: int
     seconds: float
     failed: bool = False  # the partition stopped at a failing event when it was taken
+    parked: tuple[str, ...] = ()  # the keys parked in the partition when it was taken
 
     @property
     def slots(self) -> list[int]:
@@ -119,8 +120,9 @@ class Leases:
         if not row.taken:
             return Held(row.expires_at)
         return Lease(
-            name, partition, row.partitions, self.holder, row.fence, self.seconds, row.failed
-        )
+            name, partition, row.partitions, self.holder, row.fence, self.seconds, row.failed,
+            tuple(row.parked),
+        )  # fmt: skip
 
     def release(self, conn: Connection, lease: Lease) -> bool:
         """Let go of the lease, unless another runner wanted the partition meanwhile: then
@@ -163,7 +165,9 @@ _TAKE = text(
     FROM old WHERE p.name = :name AND p.partition = :partition
     RETURNING old.free AS taken, p.fence, p.partitions, p.expires_at,
         EXISTS (SELECT FROM subscriptions AS s WHERE s.name = :name
-                AND s.partition = :partition AND s.last_error IS NOT NULL) AS failed
+                AND s.partition = :partition AND s.last_error IS NOT NULL) AS failed,
+        ARRAY(SELECT k.key FROM parked_keys AS k WHERE k.subscription = :name
+              AND k.partition = :partition) AS parked
     """
 )
 _RENEW = text(

@@ -37,7 +37,11 @@ class Metadata:
     """Who asked, and which message caused which.
 
     A command's metadata is propagated to the events it causes: same correlation
-    id and actor, causation id = the command's message id.
+    id and actor, causation id = the command's message id, and, while tracing is on,
+    the trace context (W3C `traceparent` and `tracestate`) of the command's span, so
+    work done on an event later, in any process, joins the trace that caused it.
+    Without tracing both stay None and are not stored: metadata stored before they
+    existed reads back the same.
     """
 
     message_id: str = field(default_factory=new_id)
@@ -45,6 +49,8 @@ class Metadata:
     causation_id: str | None = None
     actor: str = "system"
     occurred_at: datetime = field(default_factory=utc_now)
+    traceparent: str | None = None
+    tracestate: str | None = None
 
     def __post_init__(self) -> None:
         if not self.correlation_id:
@@ -60,13 +66,18 @@ class Metadata:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        stored: dict[str, Any] = {
             "message_id": self.message_id,
             "correlation_id": self.correlation_id,
             "causation_id": self.causation_id,
             "actor": self.actor,
             "occurred_at": self.occurred_at.isoformat(),
         }
+        if self.traceparent:  # only while tracing is on: the stored shape is unchanged
+            stored["traceparent"] = self.traceparent
+            if self.tracestate:
+                stored["tracestate"] = self.tracestate
+        return stored
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Metadata:
@@ -76,4 +87,6 @@ class Metadata:
             causation_id=data.get("causation_id"),
             actor=data.get("actor", "system"),
             occurred_at=datetime.fromisoformat(data["occurred_at"]),
+            traceparent=data.get("traceparent"),
+            tracestate=data.get("tracestate"),
         )

@@ -46,16 +46,6 @@ class ParkingAction:
     at: datetime
 
 
-def keys_in(conn: Connection, subscription: str, partition: int) -> set[str]:
-    """The keys parked for one partition of a subscription."""
-    return set(
-        conn.execute(
-            text("SELECT key FROM parked_keys WHERE subscription = :s AND partition = :p"),
-            {"s": subscription, "p": partition},
-        ).scalars()
-    )
-
-
 def park(
     conn: Connection,
     subscription: str,

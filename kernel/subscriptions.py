@@ -345,9 +345,10 @@ class SubscriptionRunner:
             return RunReport(subscriber.name, 0, START, busy=True, busy_until=lease.expires_at)
         applied = 0
         known: Checkpoint | None = checkpoint
+        parked = set(lease.parked)  # only this lease's holder parks or unparks its keys
         try:
             while True:
-                report = self._drain(conn, subscriber, lease, deadline, known)
+                report = self._drain(conn, subscriber, lease, parked, deadline, known)
                 applied += report.applied
                 known = None  # read again if the partition was wanted meanwhile
                 if report.fenced or report.error or not report.caught_up:
@@ -402,18 +403,18 @@ class SubscriptionRunner:
         conn: Connection,
         subscriber: Subscriber,
         lease: Lease,
+        parked: set[str],
         deadline: float | None,
         checkpoint: Checkpoint | None = None,
     ) -> RunReport:
-        """From the partition's checkpoint (`checkpoint`, if just read) to the visible end."""
+        """From the partition's checkpoint (`checkpoint`, if just read) to the visible end,
+        passing over the events of the `parked` keys (and adding a key it parks)."""
         name = subscriber.name
         try:
             if checkpoint is None:
                 checkpoint = subscriber.checkpoint(conn, lease.partition)
         except Retired:
             return RunReport(name, 0, START, caught_up=True)
-        with autocommit(conn):  # only this lease's holder parks or unparks its keys
-            parked = parking.keys_in(conn, name, lease.partition)
         applied = 0
         caught_up = False
         slots = lease.slots

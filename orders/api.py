@@ -137,6 +137,22 @@ def blueprint(
         accepted = commands.dispatch(command, command_metadata(f"customer:{customer_id}"))
         return {"order_id": str(order_id), "consistency_token": accepted.consistency_token}
 
+    @blp.route("/admin/api/orders/<uuid:order_id>/cancel", methods=["POST"])
+    @admin_only
+    @blp.arguments(CancelOrderSchema())
+    @blp.response(202, OrderAcceptedSchema)
+    @documented_problem(blp, 404, "No such order")
+    @documented_problem(
+        blp, 409, "The order can no longer be cancelled (order_not_cancellable: it has shipped)"
+    )
+    def cancel_any_order(body: dict[str, str], order_id: uuid.UUID) -> dict[str, str]:
+        """Cancel any order as the admin (recorded as the actor); cancelling a cancelled
+        order changes nothing. The fulfillment saga then puts its stock back and refunds a
+        payment taken, or stops one under way."""
+        command = CancelOrder(str(order_id), body["reason"], CancelledBy.ADMIN)
+        accepted = commands.dispatch(command, command_metadata(auth.admin().actor))
+        return {"order_id": str(order_id), "consistency_token": accepted.consistency_token}
+
     @blp.route("/admin/api/orders/<uuid:order_id>/ship", methods=["POST"])
     @admin_only
     @blp.arguments(ShipOrderSchema())

@@ -30,6 +30,7 @@ class PricedLine:
 class CancelledBy(StrEnum):
     CUSTOMER = "customer"
     SYSTEM = "system"
+    ADMIN = "admin"  # an operator, from the admin API or the dashboard
 
 
 @dataclass(frozen=True, slots=True)

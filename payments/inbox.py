@@ -10,13 +10,15 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from kernel.command_bus import CommandBus, Transaction
 from kernel.logging import bind_correlation
 from kernel.messages import Metadata
 from kernel.results import Failure
+from kernel.tracing import NO_TRACING, Tracing
 from payments import tracking
+from payments.domain import Payment
 from payments.provider_calls import PROVIDER_ACTOR
 from payments.webhooks import Ignored, ProviderEvent, command_for
 
@@ -59,8 +61,9 @@ class PaymentInbox:
       and nothing is stored.
     """
 
-    def __init__(self, bus: CommandBus) -> None:
+    def __init__(self, bus: CommandBus, *, tracing: Tracing = NO_TRACING) -> None:
         self.bus = bus
+        self.tracing = tracing
 
     def receive(
         self, event: ProviderEvent, payload: Mapping[str, Any], *, correlation_id: str = ""
@@ -77,6 +80,13 @@ class PaymentInbox:
                        "status": receipt.status, "reason": receipt.reason},
             )  # fmt: skip
             return receipt
+
+    def _payment_asked(self, conn: Connection, order_id: str) -> Metadata | None:
+        """The metadata of the payment's last event (read only while tracing is on)."""
+        if not self.tracing.enabled:
+            return None
+        history = self.bus.store.read_stream(conn, Payment.stream_for(order_id))
+        return history[-1].metadata if history else None
 
     def _receive_once(
         self,
@@ -98,7 +108,14 @@ class PaymentInbox:
         command = command_for(event, partial(tracking.order_of, done.conn))
         if isinstance(command, Ignored):
             return Receipt("ignored", reason=command.reason, detail=command.detail)
-        result = done.dispatch(command, metadata)
+        # The provider answers a call of an order's payment: what the answer records
+        # joins the order's trace (the request's, which Stripe starts, is linked).
+        order_id = str(getattr(command, "order_id", ""))  # Record{Charge,Refund}Outcome's
+        about = {"shop.order_id": order_id, "shop.provider_event_id": event.id}
+        with self.tracing.following(
+            self._payment_asked(done.conn, order_id), "payment webhook", about
+        ):
+            result = done.dispatch(command, metadata)
         if isinstance(result, Failure):
             return Receipt("ignored", reason=result.code, detail=result.message)
         return Receipt("accepted", consistency_token=result.consistency_token)

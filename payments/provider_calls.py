@@ -25,6 +25,7 @@ from kernel.event_store import RecordedEvent
 from kernel.messages import Command, Metadata
 from kernel.money import Money
 from kernel.results import Failure
+from kernel.tracing import NO_TRACING, Tracing
 from payments.commands import RecordChargeOutcome, RecordRefundOutcome
 from payments.domain import Payment
 from payments.gateway import ChargeRequest, ChargeResult, CustomerAction, PaymentGateway
@@ -43,10 +44,18 @@ class PaymentView:
 
 
 class ProviderCalls:
-    def __init__(self, engine: Engine, bus: CommandBus, gateway: PaymentGateway) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        bus: CommandBus,
+        gateway: PaymentGateway,
+        *,
+        tracing: Tracing = NO_TRACING,
+    ) -> None:
         self.engine = engine
         self.bus = bus
         self.gateway = gateway
+        self.tracing = tracing
 
     def settle(self, order_id: str) -> str:
         """Make the provider call the order's payment waits on, if it waits on one: a
@@ -55,8 +64,15 @@ class ProviderCalls:
         the fencing of its idempotency key. Returns what was recorded, or why nothing
         was."""
         payment, last = self._current(order_id)
-        if payment is None:
+        if payment is None or last is None:
             return "no payment"
+        # The job serves one call of one order: its span joins the trace of the event
+        # that asked for it (a charge, refund or cancellation), not the job's.
+        call = {"shop.order_id": order_id, "shop.payment.status": payment.status}
+        with self.tracing.following(last.metadata, "settle_payment", call):
+            return self._settle(payment, last)
+
+    def _settle(self, payment: Payment, last: RecordedEvent) -> str:
         if payment.status == "requested":
             return self._charge(payment, last)
         if payment.status == "pending":

@@ -9,7 +9,7 @@ of its handlers or tables changes what it stores. A worker whose code declares a
 version than the active generation's starts a rebuild (`upgrade`); code never writes a
 generation built with a newer version than its own (`Generations.writable`), so during a
 rolling deploy old workers leave the new generation alone. A read model without a row
-has never run (migration 0009 recorded every one that had): the first process to record
+has never run (migration 0010 recorded every one that had): the first process to record
 it states its own code's version.
 """
 

@@ -1,4 +1,9 @@
-"""Order detail: one denormalised document per order, with its status timeline."""
+"""Order detail: one denormalised document per order, with its status timeline.
+
+A refunded payment makes the order `refunded` (a shipped order sent back, or a
+confirmed one the saga is about to cancel), unless the order is cancelled already:
+a cancelled order stays cancelled, its refund is part of cancelling it.
+"""
 
 from __future__ import annotations
 
@@ -46,6 +51,10 @@ class Documents:
     patch1 || patch2` equals `document || (patch1 merged with patch2)` (jsonb `||`
     replaces top-level keys, as dict.update does), its timeline gains the moments in
     order, and the status and time are the last ones given.
+
+    A status given `unless` the order then has another one (see `change`) is decided
+    here when an earlier change of the batch set the status, else in the UPDATE
+    against the stored status; so is its moment's status.
     """
 
     def __init__(self) -> None:
@@ -64,16 +73,29 @@ class Documents:
         moment: dict[str, Any],
         status: str | None,
         at: str,
+        *,
+        unless: str | None = None,
     ) -> None:
+        """Merge one event's change; `status` is the order's new one, kept from being
+        set when the order's status is then `unless` (one such status, `cancelled`)."""
         orders = self.changed.setdefault(gen, {})
         merged = orders.get(order_id)
         if merged is None:
             merged = orders[order_id] = {"order_id": order_id, "patch": {}, "moments": []}
-            merged["status"] = None
+            merged |= {"status": None, "unless": None, "resolve": False}
         merged["patch"].update(patch)
-        merged["moments"].append(moment)
+        if status is not None and unless is not None:
+            if merged["status"] is not None and merged["unless"] is None:  # known: decide
+                if merged["status"] == unless:
+                    status = moment["status"] = None
+            else:  # after the stored status only: the UPDATE decides, the moment's too
+                assert merged["unless"] in (None, unless), "one kind of condition at a time"
+                merged["status"], merged["unless"], merged["resolve"] = status, unless, True
+                moment["unless"] = unless
+                status = None
         if status is not None:
-            merged["status"] = status
+            merged["status"], merged["unless"] = status, None
+        merged["moments"].append(moment)
         merged["at"] = at
 
     def statements(self) -> Iterable[tuple[TextClause, Mapping[str, Any]]]:
@@ -93,15 +115,27 @@ _INSERT = text(
     ON CONFLICT (generation, order_id) DO NOTHING
     """
 )
+# The batch's status: none, one set outright, or one set unless the stored status is
+# r.unless. Moments marked `unless` lose their status when that held.
+_STATUS = """CASE WHEN r.status IS NULL OR d.status = r.unless THEN d.status
+                  ELSE r.status END"""
 _CHANGE = text(
-    """
+    f"""
     UPDATE order_details AS d
     SET document = (d.document || r.patch) || jsonb_build_object(
-            'timeline', d.document -> 'timeline' || r.moments),
-        status = coalesce(r.status, d.status),
+            'status', {_STATUS},
+            'timeline', d.document -> 'timeline' || CASE WHEN NOT r.resolve THEN r.moments
+                ELSE (SELECT jsonb_agg(CASE WHEN NOT m ? 'unless' THEN m
+                                            WHEN d.status = m ->> 'unless'
+                                            THEN (m - 'unless') || '{{"status": null}}'
+                                            ELSE (m - 'unless') END ORDER BY i)
+                      FROM jsonb_array_elements(r.moments) WITH ORDINALITY AS e(m, i))
+                END),
+        status = {_STATUS},
         updated_at = r.at
     FROM jsonb_to_recordset(CAST(:rows AS jsonb))
-         AS r(order_id text, patch jsonb, moments jsonb, status text, at timestamptz)
+         AS r(order_id text, patch jsonb, moments jsonb, status text, unless text,
+              resolve boolean, at timestamptz)
     WHERE d.generation = :gen AND d.order_id = r.order_id
     """
 )
@@ -269,7 +303,16 @@ def refunded(event: PaymentRefunded, writes: WriteBatch, gen: int, recorded: Rec
         "refund_reason": event.reason,
         "amount": to_data(event.amount),
     }
-    _change(writes, gen, event.order_id, recorded, moment="payment refunded", payment=payment)
+    _change(
+        writes,
+        gen,
+        event.order_id,
+        recorded,
+        moment="payment refunded",
+        status="refunded",
+        unless="cancelled",
+        payment=payment,
+    )
 
 
 @handlers.on(PaymentAbandoned)
@@ -334,19 +377,19 @@ def _change(
     *,
     moment: str,
     status: str | None = None,
+    unless: str | None = None,
     **fields: Any,
 ) -> None:
-    """Merge `fields` (and the status) into the order's document and add a timeline moment."""
-    patch: dict[str, Any] = dict(fields)
-    if status is not None:
-        patch["status"] = status
+    """Merge `fields` into the order's document, set its status (unless it is `unless`)
+    and add a timeline moment."""
     writes.collector(Documents).change(
         gen,
         order_id,
-        patch,
+        dict(fields),
         _moment(moment, status, recorded),
         status,
         recorded.metadata.occurred_at.isoformat(),
+        unless=unless,
     )
 
 

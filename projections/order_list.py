@@ -4,6 +4,10 @@ Keys of generation G live under `rm:order_list:G:`: a hash per order with its
 summary, and sorted sets (`all`, `customer:<id>`, `status:<status>`) scored by
 the log position of the order's OrderPlaced, which orders them newest first
 and makes a unique, stable pagination cursor.
+
+A refunded payment makes the order `refunded` (a shipped order sent back, or a
+confirmed one the saga is about to cancel), unless the order is cancelled already:
+a cancelled order stays cancelled, its refund is part of cancelling it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from kernel.event_store import Checkpoint, RecordedEvent
 from kernel.handlers import EventHandlers
 from kernel.redis_subscriber import RedisSubscriber
 from orders.events import OrderCancelled, OrderConfirmed, OrderPlaced, OrderShipped
+from payments.events import PaymentRefunded
 from projections import generations
 from projections.projection import Mode, forget_subscription
 
@@ -58,6 +63,14 @@ Summary = dict[Any, str | int]
 typed Any because redis-py's `hset` wants a mapping keyed by any of its key types."""
 
 
+@dataclass(frozen=True, slots=True)
+class Move:
+    """A status change: to `status`, unless the order's status is then `unless`."""
+
+    status: str
+    unless: str | None = None
+
+
 @dataclass
 class Listed:
     """Where an order stands in the list: its status, customer and score."""
@@ -77,18 +90,18 @@ class OrderListWrites:
 
     def __init__(self, keys: Keys) -> None:
         self.keys = keys
-        self._changes: list[tuple[str, Summary | str]] = []  # order id, summary or new status
+        self._changes: list[tuple[str, Summary | Move]] = []  # order id, summary or move
         self._listed: dict[str, Listed] = {}
 
     def place(self, summary: Summary) -> None:
         self._changes.append((str(summary["order_id"]), summary))
 
-    def change_status(self, order_id: str, status: str) -> None:
-        self._changes.append((order_id, status))
+    def change_status(self, order_id: str, status: str, *, unless: str | None = None) -> None:
+        self._changes.append((order_id, Move(status, unless)))
 
     def read(self, redis: Redis) -> None:
         changing = sorted(
-            {order_id for order_id, change in self._changes if isinstance(change, str)}
+            {order_id for order_id, change in self._changes if isinstance(change, Move)}
         )
         if not changing:
             return
@@ -105,7 +118,7 @@ class OrderListWrites:
 
     def queue(self, pipe: Pipeline) -> None:
         for order_id, change in self._changes:
-            if isinstance(change, str):
+            if isinstance(change, Move):
                 self._move(pipe, order_id, change)
             else:
                 self._add(pipe, change)
@@ -123,10 +136,13 @@ class OrderListWrites:
             pipe.zadd(key, {order_id: seq})
         self._listed[order_id] = Listed("pending", customer_id, seq)
 
-    def _move(self, pipe: Pipeline, order_id: str, status: str) -> None:
+    def _move(self, pipe: Pipeline, order_id: str, move: Move) -> None:
         listed = self._listed.get(order_id)
         if listed is None:
             return  # an order this list never saw placed
+        if listed.status == move.unless:
+            return
+        status = move.status
         pipe.zrem(self.keys.status(listed.status), order_id)
         pipe.zadd(self.keys.status(status), {order_id: listed.seq})
         pipe.hset(self.keys.order(order_id), "status", status)
@@ -165,6 +181,11 @@ def cancelled(event: OrderCancelled, writes: OrderListWrites, recorded: Recorded
 @handlers.on(OrderShipped)
 def shipped(event: OrderShipped, writes: OrderListWrites, recorded: RecordedEvent) -> None:
     writes.change_status(event.order_id, "shipped")
+
+
+@handlers.on(PaymentRefunded)
+def refunded(event: PaymentRefunded, writes: OrderListWrites, recorded: RecordedEvent) -> None:
+    writes.change_status(event.order_id, "refunded", unless="cancelled")
 
 
 class OrderListGeneration(RedisSubscriber):

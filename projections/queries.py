@@ -3,10 +3,11 @@ the event store) and returns plain data for one screen."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from typing import Any
 
 from redis import Redis
@@ -35,7 +36,14 @@ def _connected(bind: Bind) -> Iterator[Connection]:
 @dataclass(frozen=True, slots=True)
 class Page:
     items: list[dict[str, Any]]
-    next_cursor: str | None
+    next_cursor: str | None  # for the page of older orders, if any may follow
+    newer_cursor: str | None = None  # for the page of newer orders (see OrderListing)
+
+
+@dataclass(frozen=True, slots=True)
+class Walked:
+    items: list[dict[str, Any]]  # nearest the bound first
+    more_from: int | None  # the bound to walk on from, when more ids may follow
 
 
 class StockLevels:
@@ -86,7 +94,10 @@ class ProductList:
 
 
 class OrderListing:
-    """Newest first; the cursor is the score of the last order on the previous page."""
+    """Newest first, in cursor pages: `cursor` asks for the page just older than it (the
+    score of the last order on the page before), `after` for the page just newer (the
+    score of the first order on the page after, to page back). `next_cursor` leads on to
+    older orders, `newer_cursor` back to newer ones, each when there are any."""
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
@@ -98,8 +109,35 @@ class OrderListing:
         customer_id: str | None = None,
         status: str | None = None,
         cursor: int | None = None,
+        after: int | None = None,
         limit: int = 20,
     ) -> Page:
+        limit = max(1, min(limit, MAX_PAGE))
+        walk = partial(self.walk, generation, customer_id=customer_id, status=status)
+        if after is None:
+            found = walk(cursor, limit=limit)
+            items, next_cursor, newer_cursor = found.items, found.more_from, None
+            if cursor is not None and items and walk(items[0]["seq"], limit=1, newer=True).items:
+                newer_cursor = items[0]["seq"]
+        else:
+            found = walk(after, limit=limit, newer=True)
+            items, next_cursor, newer_cursor = found.items[::-1], None, found.more_from
+            if items and walk(items[-1]["seq"], limit=1).items:
+                next_cursor = items[-1]["seq"]
+        return Page(items, _cursor(next_cursor), _cursor(newer_cursor))
+
+    def walk(
+        self,
+        generation: int,
+        bound: int | None,
+        *,
+        customer_id: str | None = None,
+        status: str | None = None,
+        limit: int = 20,
+        newer: bool = False,
+    ) -> Walked:
+        """Up to `limit` orders past `bound` (exclusive; None: from the newest), older
+        ones or, with `newer`, newer ones, nearest the bound first."""
         keys = Keys(prefix(generation))
         if customer_id:
             source = keys.customer(customer_id)
@@ -107,25 +145,35 @@ class OrderListing:
             source = keys.status(status)
         else:
             source = keys.everyone()
-        limit = max(1, min(limit, MAX_PAGE))
-        top = f"({cursor}" if cursor is not None else "+inf"
+        edge = f"({bound}" if bound is not None else ("-inf" if newer else "+inf")
         items: list[dict[str, Any]] = []
         while True:
             need = limit - len(items)
             # One id more than the page needs: whether it exists tells if a next page does.
-            found: list[Any] = self.redis.zrevrangebyscore(
-                source, top, "-inf", start=0, num=need + 1, withscores=True
+            found: list[Any] = (
+                self.redis.zrangebyscore(
+                    source, edge, "+inf", start=0, num=need + 1, withscores=True
+                )
+                if newer
+                else self.redis.zrevrangebyscore(
+                    source, edge, "-inf", start=0, num=need + 1, withscores=True
+                )
             )
             ids = [order_id for order_id, _score in found[:need]]
             for (_id, score), summary in zip(found, self._summaries(keys, ids), strict=False):
-                top = f"({int(score)}"  # past every id looked at, even one without a hash
+                edge = f"({int(score)}"  # past every id looked at, even one without a hash
                 if summary is None or (status and summary["status"] != status):
                     continue
                 items.append(summary)
             if len(found) <= need:
-                return Page(items, None)
+                return Walked(items, None)
             if len(items) == limit:
-                return Page(items, top[1:])
+                return Walked(items, int(edge[1:]))
+
+    def one(self, generation: int, order_id: str) -> dict[str, Any] | None:
+        """One order's summary, if the list holds it."""
+        (found,) = self._summaries(Keys(prefix(generation)), [order_id])
+        return found
 
     def _summaries(self, keys: Keys, ids: list[Any]) -> list[dict[str, Any] | None]:
         """Each order's summary (None where its hash is missing), in one round trip."""
@@ -174,6 +222,41 @@ class OrderHistory:
                 }
                 for event in self.store.about(conn, order_id)
             ]
+
+
+class CustomerDirectory:
+    """Who the customers are (the customer directory): by id, for the orders on a screen,
+    and by email, to find a customer's orders."""
+
+    def __init__(self, bind: Bind) -> None:
+        self.bind = bind
+
+    def named(self, generation: int, customer_ids: Collection[str]) -> dict[str, dict[str, str]]:
+        """Each of the customers found: {customer_id: {"name", "email"}}."""
+        if not customer_ids:
+            return {}
+        with _connected(self.bind) as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT customer_id, name, email FROM customer_directory"
+                    " WHERE generation = :g AND customer_id = ANY(:ids)"
+                ),
+                {"g": generation, "ids": sorted(set(customer_ids))},
+            ).all()
+        return {row[0]: {"name": row[1], "email": row[2]} for row in rows}
+
+    def with_email(self, generation: int, email: str) -> str | None:
+        """The id of the customer registered with `email` (case and surrounding spaces
+        aside, as registration stores it), if any."""
+        with _connected(self.bind) as conn:
+            found: str | None = conn.execute(
+                text(
+                    "SELECT customer_id FROM customer_directory"
+                    " WHERE generation = :g AND email = :email"
+                ),
+                {"g": generation, "email": email.strip().lower()},
+            ).scalar()
+        return found
 
 
 class SalesByDay:
@@ -238,6 +321,10 @@ def _summary(raw: list[Any]) -> dict[str, Any]:
         "placed_at": _text(placed_at),
         "seq": int(seq),
     }
+
+
+def _cursor(score: int | None) -> str | None:
+    return None if score is None else str(score)
 
 
 def _text(value: Any) -> str:

@@ -1,8 +1,12 @@
 """Sales analytics: revenue and orders per day, top products, spend per customer.
 
 An order counts as a sale when it is confirmed (paid), on the day it was
-confirmed; a confirmed order cancelled later is taken back out of its products'
-and customer's figures, and its refund is counted on the day it was refunded.
+confirmed; daily revenue stays what was taken that day. A refund is counted (and
+its amount) on the day it was refunded, so a day's net is revenue minus refunded.
+A confirmed order cancelled later, or refunded (sent back after it shipped), is
+taken back out of its products' and customer's figures, once: a cancellation and
+the refund that follows it, or a refund and the cancellation the saga makes of it,
+take it out together once (`sales_orders.withdrawn`).
 """
 
 from __future__ import annotations
@@ -32,8 +36,9 @@ handlers: PostgresHandlers = PostgresHandlers()
 
 _PLACE = text(
     """
-    INSERT INTO sales_orders (generation, order_id, customer_id, currency, total, lines)
-    SELECT :gen, r.order_id, r.customer_id, r.currency, r.total, r.lines
+    INSERT INTO sales_orders (generation, order_id, customer_id, currency, total, lines,
+                              withdrawn)
+    SELECT :gen, r.order_id, r.customer_id, r.currency, r.total, r.lines, false
     FROM jsonb_to_recordset(CAST(:rows AS jsonb))
          AS r(order_id text, customer_id text, currency text, total bigint, lines jsonb)
     ON CONFLICT (generation, order_id) DO NOTHING
@@ -90,33 +95,51 @@ _CONFIRM = text(
     """
 )
 
-# A cancellation counts on its day; a confirmed order's sale is taken back out.
-_CANCEL = text(
-    f"""
-    WITH placed AS (
-        SELECT customer_id, currency, total, lines, confirmed_on FROM sales_orders
-        WHERE generation = :gen AND order_id = :order_id
-    ), daily AS (
-        INSERT INTO sales_daily (generation, day, currency, cancellations)
-        SELECT :gen, :day, currency, 1 FROM placed
-        ON CONFLICT (generation, day, currency) DO UPDATE
-        SET cancellations = sales_daily.cancellations + 1
-    ), orders AS (
-        SELECT * FROM placed WHERE confirmed_on IS NOT NULL
-    ), products AS ({_ORDER_PRODUCTS})
+# Taking a confirmed order's sale back out, once. `withdrawn` is NULL on rows from
+# before migration 0009, which keep the old rule: a cancellation takes the sale out,
+# a refund does not.
+_WITHDRAWN = """
+    UPDATE sales_orders SET withdrawn = true
+    WHERE generation = :gen AND order_id = :order_id AND confirmed_on IS NOT NULL
+      AND withdrawn {taken_out}
+    RETURNING customer_id, currency, total, lines
+"""
+_CANCEL_WITHDRAWS = _WITHDRAWN.format(taken_out="IS NOT TRUE")
+_REFUND_WITHDRAWS = _WITHDRAWN.format(taken_out="= false")
+_TAKE_BACK = f"""
+    products AS ({_ORDER_PRODUCTS})
     UPDATE sales_customers c
     SET orders = c.orders - 1, total_spent = c.total_spent - o.total
     FROM orders o
     WHERE c.generation = :gen AND c.customer_id = o.customer_id AND c.currency = o.currency
+"""
+
+# A cancellation counts on its day; a confirmed order's sale is taken back out.
+_CANCEL = text(
+    f"""
+    WITH daily AS (
+        INSERT INTO sales_daily (generation, day, currency, cancellations)
+        SELECT :gen, :day, currency, 1 FROM sales_orders
+        WHERE generation = :gen AND order_id = :order_id
+        ON CONFLICT (generation, day, currency) DO UPDATE
+        SET cancellations = sales_daily.cancellations + 1
+    ), orders AS ({_CANCEL_WITHDRAWS}),
+    {_TAKE_BACK}
     """
 )
 
+# A refund counts on its day; a confirmed order's sale is taken back out, unless its
+# cancellation did already.
 _REFUND = text(
-    """
-    INSERT INTO sales_daily (generation, day, currency, refunds, refunded)
-    VALUES (:gen, :day, :currency, 1, :amount)
-    ON CONFLICT (generation, day, currency) DO UPDATE
-    SET refunds = sales_daily.refunds + 1, refunded = sales_daily.refunded + EXCLUDED.refunded
+    f"""
+    WITH daily AS (
+        INSERT INTO sales_daily (generation, day, currency, refunds, refunded)
+        VALUES (:gen, :day, :currency, 1, :amount)
+        ON CONFLICT (generation, day, currency) DO UPDATE
+        SET refunds = sales_daily.refunds + 1,
+            refunded = sales_daily.refunded + EXCLUDED.refunded
+    ), orders AS ({_REFUND_WITHDRAWS}),
+    {_TAKE_BACK}
     """
 )
 
@@ -162,9 +185,11 @@ def refunded(event: PaymentRefunded, writes: WriteBatch, gen: int, recorded: Rec
         _REFUND,
         {
             "gen": gen,
+            "order_id": event.order_id,
             "day": _day(recorded),
             "currency": event.amount.currency,
             "amount": event.amount.amount,
+            "sign": -1,
         },
     )
 

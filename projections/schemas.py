@@ -8,7 +8,7 @@ from marshmallow import validate
 from kernel.http import MoneySchema
 from kernel.status_api import RunningWriterSchema, SubscriptionStatusSchema
 
-ORDER_STATUSES = ("pending", "confirmed", "cancelled", "shipped")
+ORDER_STATUSES = ("pending", "confirmed", "cancelled", "shipped", "refunded")
 
 
 class ConsistencySchema(ma.Schema):

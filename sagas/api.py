@@ -1,9 +1,11 @@
 # flask-smorest ships no type hints, so its decorators are untyped; the views stay annotated.
 # mypy: disable-error-code="untyped-decorator"
-"""Admin view of the order-fulfillment sagas."""
+"""Admin view of the order-fulfillment sagas, and retrying a saga's step. (An operator
+cancels a saga's order with `POST /admin/api/orders/<id>/cancel`: the saga compensates.)"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -12,9 +14,10 @@ from marshmallow import validate
 from sqlalchemy import Engine
 
 from kernel.auth import Authenticator
-from kernel.http import BearerAuth, Blueprint, guarded
+from kernel.http import BearerAuth, Blueprint, documented_problem, guarded, reject
 from kernel.status_api import SubscriptionStatusSchema
 from sagas import store
+from sagas.order_fulfillment import NothingToRetry, OrderFulfillmentSaga
 
 
 class SagaArgsSchema(ma.Schema):
@@ -25,8 +28,21 @@ class SagaArgsSchema(ma.Schema):
 class SagaSchema(ma.Schema):
     order_id = ma.fields.String(required=True)
     state = ma.fields.String(required=True)
-    stuck = ma.fields.Boolean(required=True, metadata={"description": "Past its deadline"})
+    stuck = ma.fields.Boolean(
+        required=True, metadata={"description": "At its step for longer than the step's bound"}
+    )
     step = ma.fields.String(required=True)
+    step_entered_at = ma.fields.String(required=True)
+    at_step_seconds = ma.fields.Float(required=True)
+    step_bound_seconds = ma.fields.Float(
+        allow_none=True, required=True, metadata={"description": "null: a step it rests at"}
+    )
+    parked = ma.fields.Boolean(
+        required=True, metadata={"description": "The saga parked this order's events"}
+    )
+    compensation = ma.fields.String(
+        allow_none=True, required=True, metadata={"description": "Why it was cancelled"}
+    )
     reservation = ma.fields.String(required=True)
     payment = ma.fields.String(required=True)
     deadline = ma.fields.String(allow_none=True, required=True)
@@ -38,6 +54,12 @@ class SagaSchema(ma.Schema):
 class SagaListSchema(ma.Schema):
     items = ma.fields.List(ma.fields.Nested(SagaSchema), required=True)
     counts = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), required=True)
+    step_bounds = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.Float(),
+        required=True,
+        metadata={"description": "Seconds a saga may stay at each step before it is stuck"},
+    )
     subscription = ma.fields.Nested(
         SubscriptionStatusSchema,
         required=True,
@@ -45,11 +67,22 @@ class SagaListSchema(ma.Schema):
     )
 
 
+class SagaActionSchema(ma.Schema):
+    order_id = ma.fields.String(required=True)
+    commands = ma.fields.List(
+        ma.fields.String(), required=True, metadata={"description": "What each command did"}
+    )
+
+
 def blueprint(
-    engine: Engine, authenticator: Authenticator, subscription: Callable[[], dict[str, Any]]
+    engine: Engine,
+    authenticator: Authenticator,
+    subscription: Callable[[], dict[str, Any]],
+    saga: OrderFulfillmentSaga,
+    bounds: store.StepBounds,
 ) -> Blueprint:
     """The admin view of the sagas whose state lives in `engine`'s database, with their
-    subscription's status as `subscription()` reads it."""
+    subscription's status as `subscription()` reads it; `bounds` say when one is stuck."""
     blp = Blueprint("sagas", __name__, description="Order-fulfillment sagas")
     auth = BearerAuth(authenticator)
     admin_only = guarded(blp, auth.admin, "A customer token cannot use admin endpoints")
@@ -59,12 +92,31 @@ def blueprint(
     @blp.arguments(SagaArgsSchema(), location="query")
     @blp.response(200, SagaListSchema)
     def sagas(args: dict[str, Any]) -> dict[str, Any]:
-        """Sagas newest first, by state ("stuck": in progress past the payment deadline)."""
+        """Sagas newest first, by state ("stuck": at a step longer than its bound, longest
+        first)."""
         with engine.connect() as conn:
             return {
-                "items": store.listing(conn, args.get("state"), args["limit"]),
-                "counts": store.counts(conn),
+                "items": store.listing(conn, args.get("state"), args["limit"], bounds),
+                "counts": store.counts(conn, bounds),
+                "step_bounds": dict(bounds),
                 "subscription": subscription(),
             }
+
+    @blp.route("/admin/api/sagas/<uuid:order_id>/retry", methods=["POST"])
+    @admin_only
+    @blp.response(200, SagaActionSchema)
+    @documented_problem(blp, 404, "No saga for that order")
+    @documented_problem(blp, 409, "Its step waits on nothing the saga can issue again")
+    def retry(order_id: uuid.UUID) -> dict[str, Any]:
+        """Issue the saga's current step's commands again (after a fault lost or refused
+        them): reserve, charge, confirm, or the compensation under way."""
+        actor = auth.admin().actor
+        try:
+            results = saga.retry_step(str(order_id), actor, str(uuid.uuid4()))
+        except LookupError:
+            reject(404, f"There is no saga for order {order_id}.")
+        except NothingToRetry as nothing:
+            reject(409, str(nothing).capitalize() + ".", code="nothing_to_retry")
+        return {"order_id": str(order_id), "commands": results}
 
     return blp

@@ -54,10 +54,17 @@ from kernel.handlers import EventHandlers
 from kernel.leases import Lease
 from kernel.messages import Command, Event, Metadata, utc_now
 from kernel.subscriptions import read_checkpoint, store_checkpoint
+from kernel.tracing import NO_TRACING, Attributes, Tracing
 from orders.commands import CancelOrder, ConfirmOrder
 from orders.events import CancelledBy, OrderCancelled, OrderConfirmed, OrderPlaced, OrderShipped
 from payments.commands import AbandonPayment, ProcessPayment, RefundPayment
-from payments.events import PaymentFailed, PaymentPending, PaymentRefunded, PaymentSucceeded
+from payments.events import (
+    PaymentFailed,
+    PaymentPending,
+    PaymentRefunded,
+    PaymentRequested,
+    PaymentSucceeded,
+)
 from sagas import store
 from sagas.state import (
     CANCELLED_STEPS,
@@ -70,7 +77,7 @@ from sagas.state import (
 
 log = logging.getLogger("sagas.order_fulfillment")
 
-NAME = "order_fulfillment"
+NAME = store.SUBSCRIPTION
 ACTOR = f"saga:{NAME}"
 _IDS = uuid.UUID("3c0f9d7e-52b1-4f7a-8f61-0d4b5e2c9a18")
 PAYMENT_RESULTS = (PaymentSucceeded.__name__, PaymentFailed.__name__)
@@ -91,6 +98,10 @@ def command_id(cause_id: str, index: int) -> str:
 def deadline_id(order_id: str) -> str:
     """The message id standing for an order's payment deadline, the cause of its commands."""
     return str(uuid.uuid5(_IDS, f"deadline/{order_id}"))
+
+
+class NothingToRetry(Exception):
+    """The saga's step waits on nothing it can issue again (or it has ended)."""
 
 
 @runtime_checkable
@@ -149,7 +160,10 @@ def cancel_out_of_stock(
         return Decision(state)
     skus = ", ".join(shortage.sku for shortage in event.shortages)
     cancel = CancelOrder(state.order_id, f"out of stock: {skus}", CancelledBy.SYSTEM)
-    failed = replace(state, step=Step.CANCELLING, reservation=StockHeld.FAILED)
+    failed = replace(
+        state, step=Step.CANCELLING, reservation=StockHeld.FAILED,
+        compensation=f"out of stock: {skus}",
+    )  # fmt: skip
     return Decision(failed, [cancel], f"out of stock: {skus}")
 
 
@@ -176,8 +190,11 @@ def compensate_failed_payment(
 ) -> Decision:
     if state.step is not Step.PAYING:
         return Decision(replace(state, payment=Charge.FAILED), [], "payment failed late")
-    failed = replace(state, step=Step.CANCELLING, payment=Charge.FAILED, deadline=None)
-    cancel = CancelOrder(state.order_id, f"payment failed: {event.reason}", CancelledBy.SYSTEM)
+    why = f"payment failed: {event.reason}"
+    failed = replace(
+        state, step=Step.CANCELLING, payment=Charge.FAILED, deadline=None, compensation=why
+    )
+    cancel = CancelOrder(state.order_id, why, CancelledBy.SYSTEM)
     return Decision(failed, [ReleaseInventory(state.order_id), cancel], "payment failed")
 
 
@@ -197,7 +214,10 @@ def compensate_cancelled_order(
         commands.append(ReleaseInventory(state.order_id))
     if state.step is Step.PAYING:  # cancelled while the charge is under way: stop it
         commands.append(AbandonPayment(state.order_id, "order cancelled"))
-    done = replace(state, step=Step.CANCELLED, state=Progress.COMPENSATED, deadline=None)
+    why = state.compensation or f"cancelled by {event.cancelled_by}: {event.reason}"
+    done = replace(
+        state, step=Step.CANCELLED, state=Progress.COMPENSATED, deadline=None, compensation=why
+    )
     return Decision(done, commands, "cancelled" + (", compensating" if commands else ""))
 
 
@@ -225,7 +245,8 @@ def cancel_refunded_order(event: PaymentRefunded, state: FulfillmentState, at: M
     # Refunded before it shipped (an admin refund): nobody paid for it, so it must not
     # ship (ShipOrder refuses it meanwhile) and its stock goes back on sale.
     cancel = CancelOrder(state.order_id, "payment refunded", CancelledBy.SYSTEM)
-    return Decision(replace(refunded, step=Step.CANCELLING), [cancel], "refunded, cancelling")
+    cancelling = replace(refunded, step=Step.CANCELLING, compensation="payment refunded")
+    return Decision(cancelling, [cancel], "refunded, cancelling")
 
 
 class OrderFulfillment:
@@ -249,11 +270,36 @@ class OrderFulfillment:
         decision = reactions.handle(event, state, Moment(now, self.payment_timeout))
         return decision or Decision(state)
 
+    def retry(self, state: FulfillmentState) -> Decision:
+        """An operator asks the saga to issue its current step's commands again (their
+        earlier ones were lost or refused while a fault lasted); no commands when the
+        step waits on nothing the saga can ask again."""
+        order_id = state.order_id
+        commands: list[Command] = []
+        if state.step is Step.RESERVING:
+            lines = tuple(ReservationLine(sku, qty) for sku, qty in state.lines)
+            commands.append(ReserveInventory(order_id, lines))
+        elif state.step is Step.PAYING and state.payment is Charge.NOT_STARTED:
+            commands.append(
+                ProcessPayment(order_id, state.total, state.payment_token, state.customer_id)
+            )
+        elif state.step is Step.CONFIRMING:
+            commands.append(ConfirmOrder(order_id))
+        elif state.step is Step.CANCELLING:
+            if state.reservation is StockHeld.RESERVED:
+                commands.append(ReleaseInventory(order_id))
+            why = state.compensation or "cancelled"
+            commands.append(CancelOrder(order_id, why, CancelledBy.SYSTEM))
+        return Decision(state, commands, f"operator retried {state.step}")
+
     def time_out(self, state: FulfillmentState, now: datetime) -> Decision:
         """No payment result by the deadline: compensate as for a failed payment."""
         if state.step is not Step.PAYING or state.deadline is None or state.deadline > now:
             return Decision(state)
-        timed_out = replace(state, step=Step.CANCELLING, deadline=None, timed_out=True)
+        timed_out = replace(
+            state, step=Step.CANCELLING, deadline=None, timed_out=True,
+            compensation="payment timed out",
+        )  # fmt: skip
         cancel = CancelOrder(state.order_id, "payment timed out", CancelledBy.SYSTEM)
         abandon = AbandonPayment(state.order_id, "payment timed out")
         commands: list[Command] = [ReleaseInventory(state.order_id), cancel, abandon]
@@ -276,6 +322,7 @@ class OrderFulfillmentSaga:
         *,
         lock_stock: Callable[[Connection, Collection[str]], None] = lambda conn, skus: None,
         batch_size: int = 20,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self.engine = engine
         self.bus = bus
@@ -284,6 +331,7 @@ class OrderFulfillmentSaga:
         self.schedule_deadline = schedule_deadline
         self.lock_stock = lock_stock
         self.batch_size = batch_size
+        self.tracing = tracing
 
     def checkpoint(self, conn: Connection, partition: int = 0) -> Checkpoint:
         with autocommit(conn):
@@ -330,6 +378,33 @@ class OrderFulfillmentSaga:
                 return False
         return self.bus.transaction(partial(self._time_out, order_id))
 
+    def retry_step(self, order_id: str, actor: str, action_id: str) -> list[str]:
+        """Issue the saga's current step's commands again for an operator (`action_id`
+        names the request: the same id issues nothing twice); what each command did.
+        Raises LookupError if there is no such saga, NothingToRetry if its step waits
+        on nothing the saga can ask again."""
+        return self.bus.transaction(partial(self._retry_step, order_id, actor, action_id))
+
+    def _retry_step(
+        self, order_id: str, actor: str, action_id: str, done: Transaction
+    ) -> list[str]:
+        found = store.load(done.conn, order_id)
+        if found is None:
+            raise LookupError(f"no saga for order {order_id}")
+        decision = self.decide.retry(found.state)
+        if not decision.commands:
+            raise NothingToRetry(f"the saga is {found.state.step}: nothing to issue again")
+        cause = Metadata(
+            message_id=action_id, correlation_id=found.correlation_id or order_id, actor=actor
+        )
+        results = self._issue(done, decision.commands, cause, action_id)
+        moment = store.moment(f"retry by {actor}", found.state.step, decision.note, results)
+        store.save(
+            done.conn, found.state, found.last, moment,
+            correlation_id=found.correlation_id, step_again=True,
+        )  # fmt: skip
+        return results
+
     def overdue(self, limit: int = 100) -> list[str]:
         with self.engine.connect() as conn:
             return store.overdue(conn, utc_now(), limit)
@@ -363,7 +438,7 @@ class OrderFulfillmentSaga:
     ) -> None:
         """A parked order's events, in the batches `apply` would make; the last settles.
         A retry after a crash mid-way reacts to nothing twice (see `_react`)."""
-        batches = list(self._batches(events))
+        batches = list(self._batches(events)) or [[]]  # none: still settle
         for index, batch in enumerate(batches):
             last = index == len(batches) - 1
             self.bus.transaction(
@@ -421,24 +496,32 @@ class OrderFulfillmentSaga:
             return  # an order this saga never started
         if found is not None and found.last >= recorded.checkpoint:
             return  # replayed from an earlier checkpoint: handled already
-        if found is None:
-            assert isinstance(event, OrderPlaced)
-            decision = self.decide.start(event)
-        else:
-            decision = self.decide.handle(found.state, event, utc_now())
         meta = recorded.metadata
-        cause = Metadata(
-            message_id=meta.message_id, correlation_id=meta.correlation_id, actor=ACTOR
-        )
-        results = self._issue(done, decision.commands, cause, meta.message_id)
-        store.save(
-            done.conn,
-            decision.state,
-            recorded.checkpoint,
-            store.moment(recorded.type, decision.state.step, decision.note, results),
-            correlation_id=found.correlation_id if found else meta.correlation_id,
-            created=found is None,
-        )
+        # The step joins the event's trace; the commands it issues are its children.
+        step: Attributes = {
+            "shop.order_id": order_id,
+            "shop.event.type": recorded.type,
+            "shop.event.id": meta.message_id,
+            "shop.event.position": recorded.position,
+        }
+        with self.tracing.following(meta, f"{self.name} {recorded.type}", step):
+            if found is None:
+                assert isinstance(event, OrderPlaced)
+                decision = self.decide.start(event)
+            else:
+                decision = self.decide.handle(found.state, event, utc_now())
+            cause = Metadata(
+                message_id=meta.message_id, correlation_id=meta.correlation_id, actor=ACTOR
+            )
+            results = self._issue(done, decision.commands, cause, meta.message_id)
+            store.save(
+                done.conn,
+                decision.state,
+                recorded.checkpoint,
+                store.moment(recorded.type, decision.state.step, decision.note, results),
+                correlation_id=found.correlation_id if found else meta.correlation_id,
+                created=found is None,
+            )
         deadline = decision.state.deadline
         changed = found is None or found.state.deadline != deadline
         if deadline is not None and changed:
@@ -461,12 +544,26 @@ class OrderFulfillmentSaga:
             correlation_id=found.correlation_id or order_id,
             actor=ACTOR,
         )
-        results = self._issue(done, decision.commands, cause, cause.message_id)
-        moment = store.moment("payment deadline", decision.state.step, decision.note, results)
-        store.save(
-            done.conn, decision.state, found.last, moment, correlation_id=found.correlation_id
-        )
+        with self.tracing.following(
+            self._payment_request(done.conn, order_id),
+            f"{self.name} payment deadline",
+            {"shop.order_id": order_id},
+        ):
+            results = self._issue(done, decision.commands, cause, cause.message_id)
+            moment = store.moment("payment deadline", decision.state.step, decision.note, results)
+            store.save(
+                done.conn, decision.state, found.last, moment, correlation_id=found.correlation_id
+            )
         return True
+
+    def _payment_request(self, conn: Connection, order_id: str) -> Metadata | None:
+        """The metadata of the order's last PaymentRequested, whose deadline passed: the
+        compensation joins the order's trace as that request's consequence (read only
+        while tracing is on)."""
+        if not self.tracing.enabled:
+            return None
+        asked = self.event_store.about(conn, order_id, types=(PaymentRequested.__name__,))
+        return asked[-1].metadata if asked else None
 
     def _issue(
         self, done: Transaction, commands: Sequence[Command], cause: Metadata, cause_id: str

@@ -66,3 +66,4 @@ class FulfillmentState:
     deadline: datetime | None = None
     timed_out: bool = False
     customer_id: str = ""  # who pays (sagas started before it was kept: unknown)
+    compensation: str = ""  # why it was cancelled and compensated (empty: it was not)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,8 @@ from kernel.event_store import Checkpoint
 from kernel.messages import utc_now
 from kernel.money import Money
 from sagas.state import Charge, FulfillmentState, Progress, Step, StockHeld
+
+SUBSCRIPTION = "order_fulfillment"  # the saga's subscription name, which parks its orders
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,7 @@ def load(conn: Connection, order_id: str) -> Found | None:
         deadline=deadline,
         timed_out=data.get("timed_out", False),
         customer_id=data.get("customer_id", ""),
+        compensation=data.get("compensation", ""),
     )
     return Found(saga, Checkpoint(tx, position), data.get("correlation_id"))
 
@@ -58,7 +62,10 @@ def save(
     *,
     correlation_id: str | None,
     created: bool = False,
+    step_again: bool = False,
 ) -> None:
+    """Store the saga's state and add `moment` to its history. The time at its step runs
+    from when it entered the step, or from now with `step_again` (an operator retried it)."""
     data = {
         "lines": [list(line) for line in saga.lines],
         "total": {"amount": saga.total.amount, "currency": saga.total.currency},
@@ -67,6 +74,7 @@ def save(
         "payment": saga.payment,
         "timed_out": saga.timed_out,
         "customer_id": saga.customer_id,
+        "compensation": saga.compensation,
         "correlation_id": correlation_id,
     }
     params = {
@@ -78,6 +86,7 @@ def save(
         "tx": last.transaction_id,
         "position": last.position,
         "moment": jsonb.dumps([moment]),
+        "again": step_again,
     }
     if created:
         conn.execute(
@@ -98,7 +107,9 @@ def save(
             UPDATE order_fulfillment_sagas
             SET state = :state, step = :step, data = CAST(:data AS jsonb), deadline = :deadline,
                 last_transaction_id = :tx, last_position = :position,
-                history = history || CAST(:moment AS jsonb), updated_at = now()
+                history = history || CAST(:moment AS jsonb), updated_at = now(),
+                step_entered_at = CASE WHEN step = :step AND NOT :again THEN step_entered_at
+                                       ELSE now() END
             WHERE order_id = :id
             """
         ),
@@ -157,26 +168,56 @@ def overdue(conn: Connection, now: datetime, limit: int) -> list[str]:
 
 STUCK = "stuck"
 COUNTED = (*Progress, STUCK)
-"""What `counts` counts: each Progress, and `stuck` (in progress past the payment deadline)."""
+"""What `counts` counts: each Progress, and `stuck` (at a step longer than its bound)."""
+
+StepBounds = Mapping[str, float]
+"""How long a saga may be at a step, in seconds, by step (a step without one: for ever)."""
+
+# The bounds joined to the sagas: stuck means at a bounded step for longer than its bound.
+_BOUNDED = """
+    FROM order_fulfillment_sagas AS s
+    LEFT JOIN unnest(CAST(:steps AS text[]), CAST(:bounds AS float8[])) AS b(step, seconds)
+      ON b.step = s.step
+"""
+_STUCK = "(b.seconds IS NOT NULL AND s.step_entered_at < now() - make_interval(secs => b.seconds))"
 
 
-def listing(conn: Connection, state: str | None, limit: int) -> list[dict[str, Any]]:
-    """Sagas newest first; `stuck` means in progress past the payment deadline."""
-    where = ""
+def _bounds(bounds: StepBounds) -> dict[str, Any]:
+    return {"steps": list(bounds), "bounds": [float(b) for b in bounds.values()]}
+
+
+def listing(
+    conn: Connection,
+    state: str | None,
+    limit: int,
+    bounds: StepBounds,
+    *,
+    order_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """Sagas newest first (`stuck`: those at a step longer than its bound, longest
+    first), each with why it was compensated and whether the saga parked its order."""
+    where, order = "", "s.started_at DESC"
     if state == STUCK:
-        where = "WHERE state = 'in_progress' AND deadline < now()"
+        where, order = f"WHERE {_STUCK}", "s.step_entered_at"
     elif state:
-        where = "WHERE state = :state"
+        where = "WHERE s.state = :state"
+    if order_id is not None:
+        where = "WHERE s.order_id = :order_id"
     rows = conn.execute(
         text(
             f"""
-            SELECT order_id, state, step, data, deadline, history, started_at, updated_at,
-                   (state = 'in_progress' AND deadline < now()) AS stuck
-            FROM order_fulfillment_sagas {where}
-            ORDER BY started_at DESC LIMIT :limit
+            SELECT s.order_id, s.state, s.step, s.data, s.deadline, s.history, s.started_at,
+                   s.updated_at, s.step_entered_at, {_STUCK} AS stuck,
+                   extract(epoch FROM now() - s.step_entered_at) AS at_step_seconds,
+                   b.seconds AS bound,
+                   EXISTS (SELECT FROM parked_keys p WHERE p.subscription = :saga
+                           AND p.key = s.order_id) AS parked
+            {_BOUNDED} {where}
+            ORDER BY {order} LIMIT :limit
             """
         ),
-        {"state": state, "limit": limit},
+        {"state": state, "limit": limit, "saga": SUBSCRIPTION, "order_id": order_id}
+        | _bounds(bounds),
     ).mappings()
     return [
         {
@@ -184,6 +225,11 @@ def listing(conn: Connection, state: str | None, limit: int) -> list[dict[str, A
             "state": row["state"],
             "stuck": bool(row["stuck"]),
             "step": row["step"],
+            "step_entered_at": row["step_entered_at"].isoformat(),
+            "at_step_seconds": round(float(row["at_step_seconds"]), 1),
+            "step_bound_seconds": row["bound"],
+            "parked": bool(row["parked"]),
+            "compensation": row["data"].get("compensation") or _compensation(row["history"]),
             "reservation": row["data"]["reservation"],
             "payment": row["data"]["payment"],
             "deadline": row["deadline"].isoformat() if row["deadline"] else None,
@@ -195,14 +241,34 @@ def listing(conn: Connection, state: str | None, limit: int) -> list[dict[str, A
     ]
 
 
-def counts(conn: Connection) -> dict[str, int]:
+def _compensation(history: list[dict[str, Any]]) -> str | None:
+    """Why a saga recorded before the reason was kept went to cancelling: the note of its
+    first moment there (None: it was never cancelled)."""
+    for moment in history:
+        if moment.get("step") in ("cancelling", "cancelled"):
+            return f"{moment.get('trigger')}: {moment.get('note')}"
+    return None
+
+
+def counts(conn: Connection, bounds: StepBounds) -> dict[str, int]:
     rows = conn.execute(
         text(
             "SELECT state, count(*) FROM order_fulfillment_sagas GROUP BY state"
-            " UNION ALL SELECT 'stuck', count(*) FROM order_fulfillment_sagas"
-            " WHERE state = 'in_progress' AND deadline < now()"
-        )
+            f" UNION ALL SELECT 'stuck', count(*) {_BOUNDED} WHERE {_STUCK}"
+        ),
+        _bounds(bounds),
     ).all()
     found = dict.fromkeys(COUNTED, 0)
     found.update({state: int(n) for state, n in rows})
+    return found
+
+
+def stuck_by_step(conn: Connection, bounds: StepBounds) -> dict[str, int]:
+    """How many sagas are stuck at each bounded step."""
+    rows = conn.execute(
+        text(f"SELECT s.step, count(*) {_BOUNDED} WHERE {_STUCK} GROUP BY s.step"),
+        _bounds(bounds),
+    ).all()
+    found = dict.fromkeys(bounds, 0)
+    found.update({step: int(n) for step, n in rows})
     return found

@@ -35,6 +35,9 @@
             var row = box.closest("tr");
             var generation = row && row.querySelector("[data-generation]");
             if (generation) { generation.textContent = body.active; }
+            // The row's subscription is now the new generation's, named by the server.
+            var label = row && row.querySelector("[data-subscription-name]");
+            if (label && body.subscription) { label.textContent = body.subscription; }
             return;
           }
           bar.max = body.head || 1;

@@ -1,6 +1,8 @@
 """An operator's tour of the dashboard in real Chromium, against the real API
 (gunicorn) and a real RQ worker: sign in, watch placed orders arrive, read one
-order's history, check the sales chart, rebuild a read model, restock a product.
+order's history, check the sales chart, rebuild a read model, restock a product,
+then act on orders (ship, refund, cancel, each confirmed first), search and page
+the orders list both ways.
 
 The tests run in file order on one browser tab and one shop.
 """
@@ -25,6 +27,7 @@ PRODUCTS = (
     ("TEE-BLK-M", "Black T-shirt, M", 2500, 25),
     ("LAMP-DESK", "Desk lamp", 5900, 5),
 )
+NAMES = {"ada@example.com": "Ada Lovelace", "grace@example.com": "Grace Hopper"}
 ORDERS = (  # (customer, lines)
     ("ada@example.com", {"MUG-001": 2}),
     ("grace@example.com", {"TEE-BLK-M": 1, "MUG-001": 1}),
@@ -46,7 +49,7 @@ def placed(api: ApiClient) -> list[str]:
     order_ids = []
     for email, lines in ORDERS:
         if email not in customers:
-            customers[email] = api.register(email, email.split("@")[0])
+            customers[email] = api.register(email, NAMES[email])
         reply = api.place(customers[email].headers, lines)
         assert reply.status == 202, reply.body
         order_ids.append(reply.body["order_id"])
@@ -94,7 +97,9 @@ def test_placed_orders_appear_on_the_orders_page_by_themselves(
     assert [row.get_attribute("data-order-id") for row in rows.all()] == placed[::-1]
     expect(page.locator("tr[data-order-id] .status.confirmed")).to_have_count(3, timeout=30_000)
     expect(page.locator(".freshness")).to_contain_text("order_list")
-    screenshot(page, "orders")
+    grace = page.locator(f"tr[data-order-id='{placed[1]}'] td.customer")
+    expect(grace.locator("[data-customer-name]")).to_have_text("Grace Hopper")
+    expect(grace.locator("[data-customer-email]")).to_have_text("grace@example.com")
 
 
 def test_an_order_shows_its_event_history_and_causes(page: Page, placed: list[str]) -> None:
@@ -117,6 +122,13 @@ def test_an_order_shows_its_event_history_and_causes(page: Page, placed: list[st
     reserved.locator("a").click()  # to the OrderPlaced that led to it
     expect(page).to_have_url(re.compile(r"#event-\d+$"))
     expect(page.locator("tr:target")).to_have_attribute("data-event-type", "OrderPlaced")
+    actions = page.locator("[data-actions] form[data-action]")
+    expect(actions).to_have_count(3)
+    assert [form.get_attribute("data-action") for form in actions.all()] == [
+        "ship",
+        "cancel",
+        "refund",
+    ]
     screenshot(page, "order")
 
 
@@ -149,10 +161,20 @@ def test_a_rebuild_runs_to_completion_while_the_page_follows_it(page: Page) -> N
 
     row.locator("button[data-rebuild]").click()
 
+    # A confirmation first: going back starts nothing.
+    expect(page.locator("[data-confirm-step=rebuild] h1")).to_have_text("Rebuild order_detail?")
+    page.locator("[data-confirm-step=rebuild] [data-back]").click()
+    expect(page).to_have_url(re.compile(r"/admin/projections$"))
+    row = page.locator("tr[data-subscription='order_detail']")
+    expect(row.locator("button[data-rebuild]")).to_be_visible()
+    row.locator("button[data-rebuild]").click()
+    page.locator("button[data-confirm=rebuild]").click()
+
     expect(page.locator(".flash")).to_have_text("Rebuilding order_detail into generation 2.")
     screenshot(page, "projections-rebuilding")
     row = page.locator("tr[data-subscription='order_detail']")
     expect(row.locator("[data-generation]")).to_have_text("2", timeout=30_000)
+    expect(row.locator("[data-subscription-name]")).to_have_text("order_detail@2")
     page.goto("/admin/projections")
     expect(page.locator("tr[data-subscription='order_detail']")).to_have_attribute(
         "data-state", "caught_up", timeout=30_000
@@ -196,6 +218,11 @@ def test_rq_dashboard_lists_the_queues_behind_the_same_sign_in(
     # Created with the first charge a saga asked for.
     expect(page.get_by_role("cell", name="shop-payments", exact=True)).to_be_visible()
 
+    page.locator("[data-back-to-shop]").click()  # and back to the shop's pages
+
+    expect(page).to_have_url(re.compile(r"/admin/orders$"))
+    expect(page.locator("h1")).to_have_text("Orders")
+
 
 def test_metrics_add_up_the_api_and_worker_processes(stack: Stack, placed: list[str]) -> None:
     with urllib.request.urlopen(f"{stack.base_url}/metrics", timeout=10) as response:
@@ -215,3 +242,111 @@ def test_metrics_add_up_the_api_and_worker_processes(stack: Stack, placed: list[
     assert counted("shop_payment_provider_calls_total", call="charge", outcome="succeeded") == 3
     assert counted("shop_commands_handled_total", command="RecordChargeOutcome") == 3
     assert counted("shop_rq_workers") >= 2
+
+
+# After the metrics: from here on the shop changes (orders shipped, refunded, cancelled
+# and placed), which the figures above do not count.
+
+
+def _act(page: Page, order_id: str, action: str, value: str) -> None:
+    """Fill the action's form on the order's page and send it to its confirmation."""
+    page.goto(f"/admin/orders/{order_id}")
+    form = page.locator(f"form[data-action={action}]")
+    form.locator("input[name=tracking_number], input[name=reason]").fill(value)
+    form.locator("button").click()
+    expect(page.locator(f"[data-confirm-step={action}]")).to_be_visible()
+
+
+def test_shipping_an_order_after_confirming(page: Page, placed: list[str]) -> None:
+    _act(page, placed[0], "ship", "1Z999AA10123456784")
+    expect(page.locator("[data-confirm-step=ship] dd").last).to_have_text("1Z999AA10123456784")
+    screenshot(page, "order-confirm")
+
+    page.locator("button[data-confirm=ship]").click()
+
+    short = placed[0][:8]
+    expect(page.locator(".flash")).to_have_text(
+        f"Order {short} shipped with tracking number 1Z999AA10123456784."
+    )
+    expect(page.locator("[data-status]")).to_have_text("shipped", timeout=30_000)
+    actions = page.locator("[data-actions] form[data-action]")
+    expect(actions).to_have_count(1)
+    expect(actions).to_have_attribute("data-action", "refund")
+
+
+def test_refunding_the_shipped_order_after_confirming(page: Page, placed: list[str]) -> None:
+    _act(page, placed[0], "refund", "sent back")
+    expect(page.locator("[data-confirm-step=refund] .notice")).to_contain_text("stays shipped")
+
+    page.locator("button[data-confirm=refund]").click()
+
+    expect(page.locator(".flash")).to_contain_text(f"Refund of order {placed[0][:8]} asked for")
+    # The payments worker refunds at Stripe; the page reloads itself until it shows.
+    expect(page.locator("[data-status]")).to_have_text("refunded", timeout=30_000)
+    expect(page.locator("[data-payment]")).to_have_text("refunded")
+    expect(page.locator(".timeline li").last).to_contain_text("payment refunded")
+    expect(page.locator("[data-no-actions]")).to_be_visible()
+
+
+def test_cancelling_an_order_after_confirming_or_not(page: Page, placed: list[str]) -> None:
+    _act(page, placed[2], "cancel", "customer called")
+    page.locator("[data-confirm-step=cancel] [data-back]").click()  # not after all
+    expect(page.locator("[data-status]")).to_have_text("confirmed")
+
+    _act(page, placed[2], "cancel", "customer called")
+    page.locator("button[data-confirm=cancel]").click()
+
+    expect(page.locator(".flash")).to_contain_text(f"Order {placed[2][:8]} cancelled")
+    expect(page.locator("[data-status]")).to_have_text("cancelled", timeout=30_000)
+    # The saga refunds the payment taken.
+    expect(page.locator("[data-payment]")).to_have_text("refunded", timeout=30_000)
+
+    page.goto("/admin/orders")
+    statuses = {
+        order_id: page.locator(f"tr[data-order-id='{order_id}'] .status") for order_id in placed
+    }
+    expect(statuses[placed[0]]).to_have_text("refunded")
+    expect(statuses[placed[1]]).to_have_text("confirmed")
+    expect(statuses[placed[2]]).to_have_text("cancelled")
+    screenshot(page, "orders")
+
+
+def test_searching_by_email_or_order_id(page: Page, placed: list[str]) -> None:
+    page.goto("/admin/orders")
+    page.fill("input[name=q]", "Grace@example.com")
+    page.click(".filters button[type=submit]")
+
+    expect(page.locator("tr[data-order-id]")).to_have_count(1)
+    expect(page.locator("tr[data-order-id]")).to_have_attribute("data-order-id", placed[1])
+
+    page.fill("input[name=q]", placed[2])
+    page.click(".filters button[type=submit]")
+
+    expect(page.locator("tr[data-order-id]")).to_have_count(1)
+    expect(page.locator("tr[data-order-id]")).to_have_attribute("data-order-id", placed[2])
+
+
+def test_paging_older_and_back_newer(page: Page, api: ApiClient, placed: list[str]) -> None:
+    lin = api.register("lin@example.com", "Lin Chen")
+    more = []
+    for _ in range(23):  # 26 orders: a page of 25, and one older
+        reply = api.place(lin.headers, {"MUG-001": 1})
+        assert reply.status == 202, reply.body
+        more.append(reply.body["order_id"])
+    page.goto("/admin/orders")
+    rows = page.locator("tr[data-order-id]")
+    expect(rows).to_have_count(25, timeout=30_000)
+    expect(page.locator("[data-page=newer]")).to_have_count(0)
+
+    page.click("[data-page=older]")
+
+    expect(rows).to_have_count(1)
+    expect(rows).to_have_attribute("data-order-id", placed[0])
+    expect(page.locator("[data-page=older]")).to_have_count(0)
+    page.click("[data-page=newer]")
+
+    expect(rows).to_have_count(25)
+    assert rows.first.get_attribute("data-order-id") == more[-1]
+    assert rows.last.get_attribute("data-order-id") == placed[1]
+    expect(page.locator("[data-page=newer]")).to_have_count(0)
+    expect(page.locator("[data-page=older]")).to_be_visible()

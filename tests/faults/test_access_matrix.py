@@ -34,6 +34,9 @@ class Case:
     body: Callable[[str], Any] | None = None  # caller -> body
 
 
+NO_ORDER = "00000000-0000-4000-8000-000000000000"
+
+
 def public(status: int) -> dict[str, int]:
     return dict.fromkeys(CALLERS, status)
 
@@ -65,13 +68,14 @@ def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothi
     registered = api.register("owner@example.com", "Owner Person")
     owner_id, owner = registered.customer_id, registered.headers
     other = api.register("other@example.com", "Other Person").headers
-    ship_me, cancel_me, refund_me = (
-        api.place(owner, {"MUG-1": 1}).body["order_id"] for _ in range(3)
+    ship_me, cancel_me, refund_me, admin_cancels_me = (
+        api.place(owner, {"MUG-1": 1}).body["order_id"] for _ in range(4)
     )
+    orders = (ship_me, cancel_me, refund_me, admin_cancels_me)
 
     def confirmed() -> None:
         statuses = final_statuses(whole_log(application))
-        assert [statuses[o] for o in (ship_me, cancel_me, refund_me)] == ["confirmed"] * 3
+        assert [statuses[o] for o in orders] == ["confirmed"] * 4
 
     eventually(confirmed, timeout=30)
     secret = settings.secret_key or ""
@@ -143,6 +147,13 @@ def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothi
         ),
         Case(
             "POST",
+            "/admin/api/orders/{order_id}/cancel",
+            admins_only(202),
+            url=f"/admin/api/orders/{admin_cancels_me}/cancel",
+            body=lambda who: {"reason": f"by {who}"},
+        ),
+        Case(
+            "POST",
             "/admin/api/orders/{order_id}/refund",
             admins_only(202),
             url=f"/admin/api/orders/{refund_me}/refund",
@@ -195,6 +206,32 @@ def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothi
             url="/admin/api/projections/sales_analytics/rebuild",
         ),
         Case("GET", "/admin/api/sagas", admins_only(200)),
+        Case(
+            "POST",
+            "/admin/api/sagas/{order_id}/retry",
+            admins_only(404),
+            url=f"/admin/api/sagas/{NO_ORDER}/retry",
+        ),
+        Case("GET", "/admin/api/parked", admins_only(200)),
+        Case(
+            "GET",
+            "/admin/api/parked/{subscription}/{key}",
+            admins_only(404),  # nothing is parked
+            url=f"/admin/api/parked/order_detail@1/{ship_me}",
+        ),
+        Case(
+            "POST",
+            "/admin/api/parked/{subscription}/{key}/retry",
+            admins_only(404),
+            url=f"/admin/api/parked/order_detail@1/{ship_me}/retry",
+        ),
+        Case(
+            "POST",
+            "/admin/api/parked/{subscription}/{key}/skip",
+            admins_only(404),
+            url=f"/admin/api/parked/order_detail@1/{ship_me}/skip",
+            body=lambda who: {"reason": f"by {who}"},
+        ),
     ]
     spec = api("GET", "/openapi.json").body
     documented = {
@@ -205,7 +242,7 @@ def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothi
     }
     assert {(case.method, case.path) for case in cases} == documented, "classify new endpoints"
 
-    owners_data = [owner_id, "owner@example.com", "Owner Person", ship_me, cancel_me, refund_me]
+    owners_data = [owner_id, "owner@example.com", "Owner Person", *orders]
     wrong: list[str] = []
     leaks: list[str] = []
     for case in cases:

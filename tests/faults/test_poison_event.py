@@ -6,7 +6,9 @@ a fresh rebuild."""
 
 from __future__ import annotations
 
+import getpass
 import json
+import subprocess
 import time
 from typing import Any
 
@@ -25,7 +27,7 @@ from tests.faults.support import (
 from tests.support.api_client import ApiClient
 from tests.support.event_log import whole_log
 from tests.support.polling import eventually
-from tests.support.processes import Processes, wait_for_workers
+from tests.support.processes import BIN, Processes, wait_for_workers
 from tests.support.read_models import contents
 
 PLANT = """
@@ -220,7 +222,15 @@ def test_an_event_no_reader_can_decode_parks_its_order_everywhere_and_is_skipped
         assert shown.body["order"]["status"] == "confirmed", shown.body
 
     eventually(confirmed, timeout=30)
+    # The operator's command line lists them and skips one; the API skips the others.
+    listed = _shop(env, "parked", "list")
+    assert all(item["subscription"] in listed and order_id in listed for item in parked), listed
+    reason = "written by hand during an incident"
+    skipped_here = _shop(env, "parked", "skip", "order_list@1", order_id, "--reason", reason)
+    assert f"skipped 1 event(s) of {order_id}" in skipped_here
     for item in parked:
+        if item["subscription"] == "order_list@1":
+            continue
         skipped = api(
             "POST",
             f"/admin/api/parked/{item['subscription']}/{order_id}/skip",
@@ -229,3 +239,19 @@ def test_an_event_no_reader_can_decode_parks_its_order_everywhere_and_is_skipped
         )
         assert (skipped.status, skipped.body.get("skipped")) == (200, 1), skipped.body
     assert api("GET", "/admin/api/parked", headers=api.admin).body["items"] == []
+    with application.engine.connect() as conn:
+        actors = set(
+            conn.execute(
+                text("SELECT actor FROM parking_actions WHERE action = 'skipped'")
+            ).scalars()
+        )
+    assert actors == {"admin", f"cli:{getpass.getuser()}"}, actors
+
+
+def _shop(env: dict[str, str], *args: str) -> str:
+    """Run the `shop` command as an operator would, against the running system."""
+    done = subprocess.run(
+        [str(BIN / "shop"), *args], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout

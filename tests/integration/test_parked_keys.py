@@ -354,3 +354,31 @@ def _append_undecodable(application: Application, order_id: str) -> None:
                 "slot": slot_of(order_id),
             },
         )
+
+
+def test_a_redis_read_model_parks_an_order_and_a_retry_writes_it_in_order(
+    application: Application,
+    shop: Shop,
+    client: FlaskClient,
+    admin_headers: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ada = shop.customer("ada@example.com")
+    poison = shop.place(ada, {SKU: 1})
+    with monkeypatch.context() as patched:
+        raising_for(patched, order_list.handlers, "OrderPlaced", poison.order_id)
+        others = [shop.place(ada, {SKU: 1}) for _ in range(10)]
+        work(application, passes=application.runner.park_after + 1)
+        found = statuses(application, [poison, *others])
+        assert {found[o.order_id]["order_list"] for o in others} == {"confirmed"}
+        assert found[poison.order_id]["order_list"] == "-"
+        (item,) = parked(client, admin_headers, subscription="order_list@1")["items"]
+        assert (item["key"], item["event_type"]) == (poison.order_id, "OrderPlaced")
+
+    retried = client.post(
+        f"/admin/api/parked/order_list@1/{poison.order_id}/retry", headers=admin_headers, json={}
+    )
+
+    assert retried.status_code == 200, retried.get_json()
+    assert statuses(application, [poison])[poison.order_id]["order_list"] == "confirmed"
+    assert contents(application, "order_list", 1) == rebuilt_from_zero(application, "order_list")

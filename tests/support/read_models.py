@@ -18,7 +18,7 @@ from projections import order_list
 from projections.projection import PostgresProjection
 from tests.support.polling import eventually
 
-ASYNC_MODELS = ("order_detail", "sales_analytics", "order_list")
+ASYNC_MODELS = ("order_detail", "sales_analytics", "order_list", "customer_directory")
 ALL_MODELS = ("catalog", *ASYNC_MODELS)
 SCRATCH = 9000  # the generation a fresh rebuild goes into for comparison; no query reads it
 

@@ -166,8 +166,14 @@ def test_the_projections_page_shows_every_subscription_and_rebuilds_one(
     assert 'data-subscription="order_fulfillment" data-state="running"' in html
     assert "collecting" in html  # one reading so far: no line yet
 
+    asked = admin.post("/admin/projections/order_detail/rebuild", data={"csrf_token": _csrf(admin)})
+    assert asked.status_code == 200
+    assert 'data-confirm-step="rebuild"' in asked.get_data(as_text=True)
+    assert "into generation 2" in asked.get_data(as_text=True)
+    assert application.read_side.generations("order_detail").building is None, "not yet"
     response = admin.post(
-        "/admin/projections/order_detail/rebuild", data={"csrf_token": _csrf(admin)}
+        "/admin/projections/order_detail/rebuild",
+        data={"csrf_token": _csrf(admin), "confirmed": "yes"},
     )
     assert response.status_code == 303
     progress = admin.get("/admin/projections/order_detail/rebuild.json").get_json()
@@ -180,7 +186,19 @@ def test_the_projections_page_shows_every_subscription_and_rebuilds_one(
     assert jobs.rebuild("order_detail") == "switched to generation 2"
 
     progress = admin.get("/admin/projections/order_detail/rebuild.json").get_json()
-    assert progress == {"name": "order_detail", "active": 2, "building": None, "done": True}
+    assert progress == {
+        "name": "order_detail",
+        "subscription": "order_detail@2",
+        "active": 2,
+        "building": None,
+        "done": True,
+    }
+    row = (
+        admin.get("/admin/projections")
+        .get_data(as_text=True)
+        .split('data-subscription="order_detail"')[1]
+    )
+    assert "<code data-subscription-name>order_detail@2</code>" in row.split("</tr>")[0]
     assert admin.get("/admin/projections/nothing/rebuild.json").status_code == 404
 
 
@@ -192,8 +210,9 @@ def test_the_sagas_page_counts_sagas_and_lists_the_stuck_ones(
     settle(application)
     with application.engine.begin() as conn:
         conn.execute(
-            text("UPDATE order_fulfillment_sagas SET deadline = now() - interval '1 minute'"
-                 " WHERE order_id = :id"), {"id": waiting.order_id},
+            text("UPDATE order_fulfillment_sagas SET deadline = now() - interval '1 minute',"
+                 " step_entered_at = now() - interval '1 hour' WHERE order_id = :id"),
+            {"id": waiting.order_id},
         )  # fmt: skip
 
     html = admin.get("/admin/sagas").get_data(as_text=True)

@@ -41,7 +41,8 @@ def test_the_projections_page_shows_versions_and_why_a_rebuild_runs(
     row = row_of(admin.get("/admin/projections").get_data(as_text=True), "order_detail")
     assert ">v2 (code v1)</span>" in row
     response = admin.post(
-        "/admin/projections/order_detail/rebuild", data={"csrf_token": csrf(admin)}
+        "/admin/projections/order_detail/rebuild",
+        data={"csrf_token": csrf(admin), "confirmed": "yes"},  # past the confirmation step
     )
     assert response.status_code == 409
     assert "built with version 2; this code is version 1" in response.get_data(as_text=True)

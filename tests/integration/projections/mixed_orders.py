@@ -28,6 +28,14 @@ FATES: dict[str, tuple[tuple[str, ...], str]] = {
         "cancelled",
     ),
     "out_of_stock": (("place", "reserve", "cancel"), "cancelled"),
+    "returned": (
+        ("place", "reserve", "pay", "confirm", "ship", "commit", "refund"),
+        "refunded",
+    ),
+    "refunded_unshipped": (
+        ("place", "reserve", "pay", "confirm", "refund", "cancel", "release"),
+        "cancelled",
+    ),
 }
 
 
@@ -119,6 +127,8 @@ def _step(shop: Shop, scripted: ScriptedOrder, step: str) -> None:
     if step == "cancel":
         by = CancelledBy.CUSTOMER if scripted.fate == "cancelled" else CancelledBy.SYSTEM
         shop.cancel(order, reason=f"{scripted.fate} order", by=by)
+    elif step == "refund":
+        shop.refund(order, reason=f"{scripted.fate} order")
     elif step == "ship":
         shop.ship(order, tracking_number=f"TRACK-{order.order_id[-6:]}")
     else:

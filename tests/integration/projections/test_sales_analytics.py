@@ -5,6 +5,7 @@ from datetime import date
 from typing import Any
 
 from flask.testing import FlaskClient
+from sqlalchemy import text
 
 from config.bootstrap import Application
 from orders.events import CancelledBy
@@ -137,3 +138,72 @@ def test_sales_count_confirmed_orders_per_day_and_take_back_cancelled_ones(
         {"sku": "TEE-1", "name": "Logo T-shirt", "currency": "EUR", "units": 5, "revenue": 9995},
         {"sku": "MUG-1", "name": "Enamel mug", "currency": "EUR", "units": 2, "revenue": 2500},
     ]
+
+
+def _taken_out(application: Application) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(sales_products, sales_customers) of generation 1, without names."""
+    stored = contents(application, "sales_analytics", 1)
+    products = [{k: v for k, v in row.items() if k != "name"} for row in stored["sales_products"]]
+    return products, stored["sales_customers"]
+
+
+def test_a_return_or_a_refund_and_a_cancellation_take_a_sale_out_once(
+    application: Application, shop: Shop
+) -> None:
+    shop.add_products(CATALOG)
+    ada = shop.customer("ada@example.com", "Ada Lovelace")
+    kept = shop.place(ada, {"MUG-1": 4})  # 5000 EUR, ships free
+    returned = shop.place(ada, {"TEE-1": 3})  # 5997 EUR
+    refunded_first = shop.place(ada, {"TEE-1": 1})  # 2498 EUR
+    cancelled_first = shop.place(ada, {"MUG-1": 1})  # 1749 EUR
+    for order in (kept, returned, refunded_first, cancelled_first):
+        for step in (shop.reserve, shop.pay, shop.confirm):
+            step(order)
+    for step in (shop.ship, shop.commit, shop.refund):
+        step(returned)
+    shop.refund(refunded_first, "out of stock")
+    shop.cancel(refunded_first, "payment refunded")  # as the saga does
+    shop.cancel(cancelled_first, "changed my mind", by=CancelledBy.CUSTOMER)
+    shop.refund(cancelled_first, "order cancelled")  # as the saga does
+
+    drain(application, ["sales_analytics"])
+
+    products, customers = _taken_out(application)
+    assert products == [
+        {"sku": "MUG-1", "currency": "EUR", "units": 4, "revenue": 5000},
+        {"sku": "TEE-1", "currency": "EUR", "units": 0, "revenue": 0},
+    ]
+    assert customers == [{"customer_id": ada, "currency": "EUR", "orders": 1, "total_spent": 5000}]
+    (day,) = contents(application, "sales_analytics", 1)["sales_daily"]
+    # Revenue is what was taken on the day; the refunds are told apart.
+    assert (day["orders"], day["revenue"]) == (4, 5000 + 5997 + 2498 + 1749)
+    assert (day["cancellations"], day["refunds"], day["refunded"]) == (2, 3, 5997 + 2498 + 1749)
+
+
+def test_orders_from_before_the_withdrawn_flag_keep_the_old_rule(
+    application: Application, shop: Shop
+) -> None:
+    """Rows written before migration 0009 say nothing of what was taken out: a
+    cancellation takes their sale out, a refund never does (until a rebuild)."""
+    shop.add_products(CATALOG)
+    ada = shop.customer("ada@example.com", "Ada Lovelace")
+    returned, cancelled = shop.place(ada, {"TEE-1": 3}), shop.place(ada, {"MUG-1": 1})
+    for order in (returned, cancelled):
+        for step in (shop.reserve, shop.pay, shop.confirm):
+            step(order)
+    shop.ship(returned)
+    drain(application, ["sales_analytics"])
+    with application.engine.begin() as conn:
+        conn.execute(text("UPDATE sales_orders SET withdrawn = NULL"))
+
+    shop.refund(returned, "sent back")
+    shop.cancel(cancelled, "changed my mind", by=CancelledBy.CUSTOMER)
+    shop.refund(cancelled, "order cancelled")
+    drain(application, ["sales_analytics"])
+
+    products, customers = _taken_out(application)
+    assert products == [
+        {"sku": "MUG-1", "currency": "EUR", "units": 0, "revenue": 0},
+        {"sku": "TEE-1", "currency": "EUR", "units": 3, "revenue": 5997},
+    ]
+    assert customers == [{"customer_id": ada, "currency": "EUR", "orders": 1, "total_spent": 5997}]

@@ -1,4 +1,4 @@
-"""Migration 0009 records the generations that exist as built with version 1: those with a
+"""Migration 0010 records the generations that exist as built with version 1: those with a
 row, a rebuild under way, and read models that ran without ever being rebuilt (no row:
 their subscription is the evidence); and it can be undone."""
 
@@ -34,7 +34,7 @@ def database(server_settings: Settings) -> Iterator[str]:
 
 def test_existing_generations_become_version_1(database: str) -> None:
     config = alembic_config(database)
-    command.upgrade(config, "0007")
+    command.upgrade(config, "0009")
     engine = create_engine(database.replace("postgresql://", "postgresql+psycopg://", 1))
     try:
         with engine.begin() as conn:
@@ -51,7 +51,7 @@ def test_existing_generations_become_version_1(database: str) -> None:
                     """
                 )
             )
-        command.upgrade(config, "0009")
+        command.upgrade(config, "0010")
 
         with engine.connect() as conn:
             found = generations.read_all(conn)
@@ -67,7 +67,7 @@ def test_existing_generations_become_version_1(database: str) -> None:
             "order_list": Generations(1, None, v1),
         }
 
-        command.downgrade(config, "0007")
-        command.upgrade(config, "0009")
+        command.downgrade(config, "0009")
+        command.upgrade(config, "0010")
     finally:
         engine.dispose()

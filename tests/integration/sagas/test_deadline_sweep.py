@@ -10,6 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 from rq import Queue
 from rq.cron import CronScheduler
+from sqlalchemy import text
 
 import config.jobs
 from config.bootstrap import Application
@@ -50,6 +51,14 @@ def test_the_sweep_compensates_an_overdue_payment_whose_deadline_job_was_lost(
     application.redis.flushdb()  # every scheduled job is gone, the deadlines' too
 
     assert _scheduled(application, SAGAS) == []
+    with application.engine.begin() as conn:  # paying for longer than its step's bound
+        conn.execute(
+            text(
+                "UPDATE order_fulfillment_sagas SET step_entered_at = now() - interval '1 hour'"
+                " WHERE order_id = :id"
+            ),
+            {"id": overdue},
+        )
     stuck = client.get("/admin/api/sagas?state=stuck", headers=admin_headers).get_json()
     assert [item["order_id"] for item in stuck["items"]] == [overdue]
     assert stuck["counts"]["stuck"] == 1

@@ -8,7 +8,7 @@ from kernel.event_store import START, Checkpoint, ConsistencyToken
 from kernel.handlers import EventHandlers
 from orders import events as order_events
 from payments import events as payment_events
-from projections import catalog, order_detail, order_list, sales_analytics
+from projections import catalog, customer_directory, order_detail, order_list, sales_analytics
 from projections.schemas import ConsistencySchema, SalesArgsSchema
 
 
@@ -47,8 +47,10 @@ def test_each_read_model_handles_the_events_it_shows() -> None:
     }
     assert order_detail.handlers.types == order_level
     assert order_list.handlers.types == {
-        e.__name__ for e in order_events.EVENTS if e is not order_events.CustomerRegistered
+        *(e.__name__ for e in order_events.EVENTS if e is not order_events.CustomerRegistered),
+        "PaymentRefunded",  # a refunded order reads `refunded`
     }
+    assert customer_directory.handlers.types == {"CustomerRegistered"}
     assert all(
         e.__name__ not in catalog.handlers.types
         for e in (inventory_events.InventoryReserved, inventory_events.ReservationCommitted)

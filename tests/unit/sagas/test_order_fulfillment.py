@@ -158,7 +158,12 @@ def test_a_failed_reservation_cancels_the_order_naming_every_short_sku() -> None
     decision = when(given(PLACED), OUT_OF_STOCK)
 
     assert decision.commands == [CancelOrder(ORDER, "out of stock: MUG, TEE", CancelledBy.SYSTEM)]
-    assert decision.state == replace(STARTED, step=Step.CANCELLING, reservation=StockHeld.FAILED)
+    assert decision.state == replace(
+        STARTED,
+        step=Step.CANCELLING,
+        reservation=StockHeld.FAILED,
+        compensation="out of stock: MUG, TEE",
+    )
 
 
 def test_a_failed_reservation_of_one_sku_names_that_sku() -> None:
@@ -176,7 +181,11 @@ def test_the_order_cancelled_for_want_of_stock_is_compensated_with_nothing_to_un
 
     assert decision.commands == []
     assert decision.state == replace(
-        STARTED, step=Step.CANCELLED, state=Progress.COMPENSATED, reservation=StockHeld.FAILED
+        STARTED,
+        step=Step.CANCELLED,
+        state=Progress.COMPENSATED,
+        reservation=StockHeld.FAILED,
+        compensation="out of stock: MUG, TEE",
     )
 
 
@@ -234,6 +243,7 @@ def test_a_failed_payment_releases_the_stock_and_cancels_with_the_gateways_reaso
         reservation=StockHeld.RESERVED,
         payment=Charge.FAILED,
         deadline=None,
+        compensation="payment failed: card_declined",
     )
 
 
@@ -251,6 +261,7 @@ def test_the_order_cancelled_for_a_failed_payment_is_compensated_with_nothing_mo
         state=Progress.COMPENSATED,
         reservation=StockHeld.RELEASED,
         payment=Charge.FAILED,
+        compensation="payment failed: card_declined",
     )
 
 
@@ -271,7 +282,9 @@ def test_a_deadline_passed_while_paying_releases_the_stock_and_cancels(
         CancelOrder(ORDER, "payment timed out", CancelledBy.SYSTEM),
         AbandonPayment(ORDER, "payment timed out"),  # no charge is made after this
     ]
-    assert decision.state == replace(state, step=Step.CANCELLING, deadline=None, timed_out=True)
+    assert decision.state == replace(
+        state, step=Step.CANCELLING, deadline=None, timed_out=True, compensation="payment timed out"
+    )
 
 
 def test_a_deadline_not_yet_passed_issues_nothing() -> None:
@@ -347,6 +360,7 @@ def test_the_order_cancelled_for_timing_out_is_compensated_with_nothing_more() -
         reservation=StockHeld.RELEASED,
         payment=Charge.PENDING,
         timed_out=True,
+        compensation="payment timed out",
     )
 
 
@@ -389,7 +403,11 @@ def test_a_paid_order_cancelled_is_refunded_and_its_stock_released(history: list
 
     assert decision.commands == [RefundPayment(ORDER, "order cancelled"), ReleaseInventory(ORDER)]
     assert decision.state == replace(
-        state, step=Step.CANCELLED, state=Progress.COMPENSATED, deadline=None
+        state,
+        step=Step.CANCELLED,
+        state=Progress.COMPENSATED,
+        deadline=None,
+        compensation="cancelled by customer: changed my mind",
     )
 
 
@@ -406,6 +424,7 @@ def test_the_refund_and_release_of_a_cancelled_order_update_the_state_only() -> 
         state=Progress.COMPENSATED,
         reservation=StockHeld.RELEASED,
         payment=Charge.REFUNDED,
+        compensation="cancelled by customer: changed my mind",
     )
 
 
@@ -419,7 +438,9 @@ def test_a_confirmed_order_refunded_before_shipping_is_cancelled_and_its_stock_r
     cancelled = when(refunded.state, CANCELLED_BY_SAGA)
 
     assert refunded.commands == [CancelOrder(ORDER, "payment refunded", CancelledBy.SYSTEM)]
-    assert refunded.state == replace(state, step=Step.CANCELLING, payment=Charge.REFUNDED)
+    assert refunded.state == replace(
+        state, step=Step.CANCELLING, payment=Charge.REFUNDED, compensation="payment refunded"
+    )
     assert cancelled.commands == [ReleaseInventory(ORDER)]  # no second refund
     assert cancelled.state.state is Progress.COMPENSATED
 
@@ -437,7 +458,12 @@ def test_an_order_cancelled_while_reserving_issues_nothing() -> None:
     decision = when(given(PLACED), CANCELLED_BY_CUSTOMER)
 
     assert decision.commands == []
-    assert decision.state == replace(STARTED, step=Step.CANCELLED, state=Progress.COMPENSATED)
+    assert decision.state == replace(
+        STARTED,
+        step=Step.CANCELLED,
+        state=Progress.COMPENSATED,
+        compensation="cancelled by customer: changed my mind",
+    )
 
 
 def test_stock_reserved_after_the_order_was_cancelled_is_released() -> None:
@@ -463,7 +489,11 @@ def test_an_order_cancelled_while_payment_is_pending_releases_the_stock_and_aban
 
     assert decision.commands == [ReleaseInventory(ORDER), AbandonPayment(ORDER, "order cancelled")]
     assert decision.state == replace(
-        state, step=Step.CANCELLED, state=Progress.COMPENSATED, deadline=None
+        state,
+        step=Step.CANCELLED,
+        state=Progress.COMPENSATED,
+        deadline=None,
+        compensation="cancelled by customer: changed my mind",
     )
 
 
@@ -492,7 +522,11 @@ def test_an_order_cancelled_before_any_payment_answer_releases_the_stock_and_aba
 
     assert decision.commands == [ReleaseInventory(ORDER), AbandonPayment(ORDER, "order cancelled")]
     assert decision.state == replace(
-        state, step=Step.CANCELLED, state=Progress.COMPENSATED, deadline=None
+        state,
+        step=Step.CANCELLED,
+        state=Progress.COMPENSATED,
+        deadline=None,
+        compensation="cancelled by customer: changed my mind",
     )
 
 

@@ -1,4 +1,6 @@
-"""Parking: a subscription that keeps failing on an event of one key (an order) parks
+"""Operations: parked keys, and how long each saga has been at its step.
+
+Parking: a subscription that keeps failing on an event of one key (an order) parks
 that key's events and goes on with every other key.
 
 `parked_keys` holds one row per parked key and subscription (the event it failed on,
@@ -7,6 +9,10 @@ subscription passed over since, in log order, to be applied on a retry; `parking
 who retried or skipped a parked key, and why. `subscriptions.failed_attempts` counts
 the runs that failed on the same event, so a key is parked only after a bounded number
 of them (a deadlock or a lost connection is not a reason to park).
+
+`order_fulfillment_sagas.step_entered_at` says since when a saga is at its current step,
+so a saga at any step for longer than that step's bound counts as stuck (sagas started
+before this revision take their last update as that moment).
 
 Revision ID: 0007
 Revises: 0006
@@ -61,6 +67,13 @@ def upgrade() -> None:
             at              timestamptz NOT NULL DEFAULT now()
         );
         CREATE INDEX parking_actions_by_key ON parking_actions (subscription, key, at);
+
+        ALTER TABLE order_fulfillment_sagas ADD COLUMN step_entered_at timestamptz;
+        UPDATE order_fulfillment_sagas SET step_entered_at = updated_at;
+        ALTER TABLE order_fulfillment_sagas ALTER COLUMN step_entered_at SET NOT NULL,
+            ALTER COLUMN step_entered_at SET DEFAULT now();
+        CREATE INDEX order_fulfillment_sagas_at_step ON order_fulfillment_sagas
+            (step, step_entered_at) WHERE step NOT IN ('shipped', 'cancelled');
         """
     )
 
@@ -68,6 +81,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute(
         """
+        DROP INDEX order_fulfillment_sagas_at_step;
+        ALTER TABLE order_fulfillment_sagas DROP COLUMN step_entered_at;
         DROP TABLE parking_actions;
         DROP TABLE parked_events;
         DROP TABLE parked_keys;

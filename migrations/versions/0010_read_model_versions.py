@@ -16,16 +16,15 @@ being rebuilt (it has no row yet: generation 1 was implied) gets a row saying ge
 with no row after this has never run: the first worker to look records the version of
 its own code (see projections/generations.py).
 
-Revision ID: 0009
-Revises: 0007
-Create Date: 2026-12-08
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-12-06
 """
 
 from alembic import op
 
-revision = "0009"
-# 0008 (customer directory) is on another branch: set this to "0008" when merging.
-down_revision = "0007"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
