@@ -10,6 +10,7 @@ import getpass
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -32,6 +33,8 @@ from kernel.event_store import START
 from kernel.horizon import HELD_BACK_AFTER, RunningWriter
 from kernel.logging import configure_logging
 from kernel.subscriptions import PartitionStatus, Subscriber, SubscriptionStatus
+from projections.generations import OlderCode
+from projections.read_side import ProjectionStatus
 
 RQ_OPTIONS = (
     "-c", "config.worker",
@@ -222,11 +225,14 @@ def projections_status() -> None:
     """Each read model's and the saga's checkpoint, the log head, lag and state, then each
     partition's with its lease holder; and the writers holding every subscription back."""
     with _application("projections status") as application:
-        rows = [("subscription", "gen", "mode", "checkpoint", "head", "lag", "lag s", "state")]
+        rows = [
+            ("subscription", "gen", "version", "mode", "checkpoint", "head", "lag", "lag s",
+             "state")
+        ]  # fmt: skip
         stranded_after, now = application.runner.lease_seconds, datetime.now(UTC)
-        for name, generation, mode, sub, note in _subscriptions(application):
+        for name, generation, version, mode, sub, note in _subscriptions(application):
             rows.append(
-                (name, generation, mode, sub.checkpoint.token(), sub.head.token(),
+                (name, generation, version, mode, sub.checkpoint.token(), sub.head.token(),
                  str(sub.lag_events), f"{sub.lag_seconds:.1f}", _state(sub) + note)
             )  # fmt: skip
             stranded = {p.partition for p in sub.stranded(stranded_after)}
@@ -235,17 +241,43 @@ def projections_status() -> None:
         _echo_held_back(application.read_side.writers_holding_back(HELD_BACK_AFTER))
 
 
-def _subscriptions(application: Application) -> list[tuple[str, str, str, SubscriptionStatus, str]]:
-    """(name, generation, mode, status, note) of each read model, then of the saga."""
+def _subscriptions(
+    application: Application,
+) -> list[tuple[str, str, str, str, SubscriptionStatus, str]]:
+    """(name, generation, version, mode, status, note) of each read model, then of the saga."""
     found = []
     for status in application.read_side.status():
-        note = ""
-        if status.rebuild:
-            note = f" (rebuilding gen {status.generation + 1}: {status.rebuild.lag_events} to go)"
-        found.append((status.name, str(status.generation), status.mode, status.subscription, note))
+        found.append(
+            (status.name, str(status.generation), _version(status), status.mode,
+             status.subscription, _rebuild_note(status))
+        )  # fmt: skip
     (saga,) = application.runner.status([application.saga])
-    found.append((application.saga.name, "-", "saga", saga, ""))
+    found.append((application.saga.name, "-", "-", "saga", saga, ""))
     return found
+
+
+def _version(status: ProjectionStatus) -> str:
+    """The active generation's version, and this code's when it differs."""
+    built = status.generations.built
+    version = "-" if built is None else str(built.version)
+    if built is None or built.version != status.code_version:
+        version += f" (code {status.code_version})"
+    if built is not None and built.reason:
+        version += f", {built.reason}"
+    return version
+
+
+def _rebuild_note(status: ProjectionStatus) -> str:
+    """Which generation a rebuild under way fills, with which version, why and for whom."""
+    current = status.generations
+    if status.rebuild is None or current.rebuild is None:
+        return ""
+    build = current.rebuild
+    who = f" by {build.requested_by}" if build.requested_by else ""
+    return (
+        f" (rebuilding gen {current.building} with version {build.version}, {build.reason}"
+        f"{who}: {status.rebuild.lag_events} to go)"
+    )
 
 
 def _echo_held_back(writers: Sequence[RunningWriter]) -> None:
@@ -273,7 +305,7 @@ def _state(status: SubscriptionStatus | PartitionStatus) -> str:
 
 def _partition_row(
     part: PartitionStatus, stranded: bool, now: datetime
-) -> tuple[str, str, str, str, str, str, str, str]:
+) -> tuple[str, str, str, str, str, str, str, str, str]:
     """A partition's line under its subscription's: the state column also says who holds
     its lease until when, or how long it has had no holder."""
     if part.holder is not None and part.lease_expires_at is not None:
@@ -284,7 +316,7 @@ def _partition_row(
         since = f" for {unheld:.1f} s" if unheld else ""  # 0: never held, since unknown
         holding = ("STRANDED: " if stranded else "") + f"no holder{since}"
     return (
-        f"  partition {part.partition}", "", "", part.checkpoint.token(), "",
+        f"  partition {part.partition}", "", "", "", part.checkpoint.token(), "",
         str(part.lag_events), f"{part.lag_seconds:.1f}", f"{_state(part)}; {holding}",
     )  # fmt: skip
 
@@ -299,7 +331,13 @@ def _echo_table(rows: Sequence[Sequence[str]]) -> None:
 
 @projections.command("rebuild")
 @click.argument("name")
-def projections_rebuild(name: str) -> None:
+@click.option(
+    "--older",
+    is_flag=True,
+    help="Rebuild with this code's version even if the active generation was built with a"
+    " newer one (after rolling a release back, with no worker of it left running).",
+)
+def projections_rebuild(name: str, older: bool) -> None:
     """Replay the log into a new generation of NAME here, then switch to it."""
     with _application("projections rebuild") as application:
         side = application.read_side
@@ -307,7 +345,12 @@ def projections_rebuild(name: str) -> None:
             raise click.BadParameter(
                 f"choose one of {', '.join(side.projections)}", param_hint="NAME"
             )
-        generation = side.start_rebuild(name)
+        try:
+            generation = side.start_rebuild(name, f"shop CLI ({_who()})", allow_older=older)
+        except OlderCode as refused:
+            raise click.ClickException(
+                f"{refused}: a rebuild here would go back to it (--older to do so anyway)"
+            ) from None
         with application.engine.connect() as conn, conn.begin():
             total = application.store.backlog(conn, START)[0]
         started = time.monotonic()
@@ -326,6 +369,12 @@ def projections_rebuild(name: str) -> None:
                 done = reached
                 if progress.error:
                     raise click.ClickException(f"stopped: {progress.error}")
+                if progress.needs_version is not None:
+                    raise click.ClickException(
+                        f"generation {generation} is being built with version"
+                        f" {progress.needs_version} of {name}, newer than this code's: the"
+                        " workers running that version carry it on"
+                    )
                 if progress.switched:
                     break
         seconds = time.monotonic() - started
@@ -333,6 +382,15 @@ def projections_rebuild(name: str) -> None:
             f"switched to generation {generation}: {done} events in {seconds:.1f} s"
             f" ({done / seconds if seconds else 0:.0f} events/s)"
         )
+
+
+def _who() -> str:
+    """The operator running this command, as `user@host`."""
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no login name nor passwd entry (a bare container)
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
 
 
 @main.group()

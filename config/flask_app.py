@@ -170,12 +170,12 @@ def _saga_subscription(application: Application) -> dict[str, Any]:
 
 
 def _drained_by_workers(application: Application) -> list[Subscriber]:
-    """The saga's subscriber and each async read model's live ones (a rebuild's too): what
-    only the workers move forward, so what /readyz watches for stranded partitions."""
+    """The saga's subscriber and each async read model's live ones (a rebuild's too, of
+    any version: one no worker runs the code for is stranded): what only the workers move
+    forward, so what /readyz watches for stranded partitions."""
     side = application.read_side
-    names = [application.saga.name]
-    names += [name for name, projection in side.projections.items() if projection.mode == "async"]
-    return [subscriber for name in names for subscriber in application.subscribers(name)]
+    names = [name for name, projection in side.projections.items() if projection.mode == "async"]
+    return [application.saga, *(s for name in names for s in side.live_subscribers(name))]
 
 
 def _unavailable(error: Exception) -> str | None:

@@ -12,13 +12,17 @@ duplicated job is harmless: RQ only wakes the runners.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING
 
+from kernel.leases import default_holder
 from payments import tracking
 
 if TYPE_CHECKING:
     from config.bootstrap import Application
+
+log = logging.getLogger("config.jobs")
 
 RUN_SECONDS = 5  # one job drains at most this long, then yields the worker to other queues
 
@@ -59,9 +63,17 @@ class Jobs:
         return applied
 
     def rebuild(self, name: str) -> str:
-        """Continue the rebuild of `name`; requeue itself until the switch is done."""
+        """Continue the rebuild of `name`; requeue itself until the switch is done. A
+        rebuild built with a newer version of the read model than this worker's code is
+        left to the workers running that code (the sweep queues the job again)."""
         app = self.application
+        app.queues.rebuild_started(name)
         progress = app.read_side.continue_rebuild(name, max_seconds=RUN_SECONDS)
+        if progress.needs_version is not None:
+            return (
+                f"generation {progress.generation} is built with version"
+                f" {progress.needs_version}: left to workers running it"
+            )
         if progress.error:
             return f"stopped: {progress.error}"
         if not progress.switched:
@@ -92,23 +104,44 @@ class Jobs:
             app.queues.settle_payment(awaiting.order_id, awaiting.call_key)
         return len(overdue)
 
-    def sweep(self) -> None:
-        """Wake every partition of every subscription, move the synchronous read models'
+    def upgrade_read_models(self) -> dict[str, int]:
+        """Start a rebuild of every read model whose active generation was built with an
+        older version than this worker's code declares (none if one is under way), and
+        keep a job on every rebuild under way, however it was started (a lost job would
+        leave it unswitched). Returns the rebuilds this call started (read model ->
+        generation); of many workers racing, one starts each."""
+        app = self.application
+        upgrade = app.read_side.upgrade(requested_by=default_holder())
+        for name, generation in upgrade.started.items():
+            log.info(
+                "rebuilding a read model for its new version",
+                extra={"read_model": name, "generation": generation},
+            )
+        for name in upgrade.rebuilding:
+            app.queues.rebuild(name)
+        return upgrade.started
+
+    def sweep(self) -> dict[str, int]:
+        """Wake every partition of every subscription, start and keep going the rebuilds
+        of read models whose version changed, move the synchronous read models'
         checkpoints on, compensate orders whose payment deadline passed, and have the
         payments workers reconcile payments that waited on the provider too long (`rq
         cron` runs it every SWEEP_INTERVAL). For the asynchronous subscriptions it only
         queues the catch-up jobs (one per partition at most, as commits do) instead of
         draining itself: `rq cron`
         queues the next sweep whether this one finished or not, and sweeps that drained
-        piled up behind each other exactly when the workers were behind."""
+        piled up behind each other exactly when the workers were behind. Returns the
+        rebuilds it started (see upgrade_read_models)."""
         app = self.application
         app.queues.wake([app.saga.name, *app.read_side.projections])
+        started = self.upgrade_read_models()
         for name, projection in app.read_side.projections.items():
             if projection.mode == "sync":  # applied at commit: only its checkpoint moves
                 self.catch_up(name)
         for order_id in app.saga.overdue():
             app.saga.time_out(order_id)
         app.queues.reconcile_payments()
+        return started
 
 
 # --- the functions RQ runs -----------------------------------------------------------
@@ -136,8 +169,8 @@ def reconcile_payments() -> int:
     return _this_worker().reconcile_payments()
 
 
-def sweep() -> None:
-    _this_worker().sweep()
+def sweep() -> dict[str, int]:
+    return _this_worker().sweep()
 
 
 _served: Jobs | None = None

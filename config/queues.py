@@ -124,8 +124,23 @@ class JobQueues:
             log.warning("could not schedule a retry", extra={"error": str(error)})
 
     def rebuild(self, name: str) -> None:
-        """Continue the rebuild of the read model `name` (see Jobs.rebuild)."""
-        self._queues[PROJECTIONS].enqueue(jobs.rebuild, name, result_ttl=0)
+        """Continue the rebuild of the read model `name` (see Jobs.rebuild), unless a job
+        for it is queued already: a flag, set here and cleared when the job starts
+        (`rebuild_started`), as for catch-up jobs, so the sweep's calls and a job's own
+        requeue make one chain. When Redis is unreachable the sweep queues it later."""
+        try:
+            if self.redis.set(_rebuild_flag(name), 1, nx=True, ex=60):
+                self._queues[PROJECTIONS].enqueue(
+                    jobs.rebuild, name, result_ttl=0, failure_ttl=3600
+                )
+        except RedisError as error:
+            log.warning(
+                "could not queue a rebuild", extra={"read_model": name, "error": str(error)}
+            )
+
+    def rebuild_started(self, name: str) -> None:
+        """A rebuild job of `name` has started: a later call needs another."""
+        self.redis.delete(_rebuild_flag(name))
 
     def payment_deadline(self, order_id: str, at: datetime) -> None:
         """Compensate the order at `at` if it is still unpaid; the sweep covers a lost job."""
@@ -190,3 +205,7 @@ class JobQueues:
 
 def _flag(name: str, partition: int) -> str:
     return f"shop:wake:{name}:{partition}"
+
+
+def _rebuild_flag(name: str) -> str:
+    return f"shop:rebuild:{name}"

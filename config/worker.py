@@ -18,17 +18,25 @@ Redis calls wait out an outage instead of ending the worker. `--maintenance-inte
 lets a worker take over RQ's scheduler within seconds when the one running it died,
 rather than RQ's default ten minutes. The periodic sweep comes from `rq cron`, whose
 schedule lives in its process, so Redis losing every queued job does not lose it.
+
+At start, a process also starts the rebuild of each read model whose stored generation
+was built with an older version than its code declares (the sweep does too; see
+Jobs.upgrade_read_models), so a deploy's new workers need not wait for a sweep to land
+on one of them rather than on a worker of the previous release.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from redis import Redis
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
+from sqlalchemy.exc import SQLAlchemyError
 
 from config import jobs as job_functions
 from config.bootstrap import bootstrap
@@ -45,7 +53,17 @@ REDIS_URL = settings.redis_url
 QUEUES = list(_QUEUES)
 
 application = bootstrap(settings)
-job_functions.serve(Jobs(application))
+_jobs = Jobs(application)
+job_functions.serve(_jobs)
+try:
+    _jobs.upgrade_read_models()
+except (SQLAlchemyError, RedisError) as error:  # the sweep tries again
+    logging.getLogger("config.worker").warning(
+        "could not check the read models' versions", extra={"error": str(error)}
+    )
+finally:
+    # RQ forks its scheduler from this process: leave it no database connection to share.
+    application.engine.dispose()
 
 
 class PatientRedis(Redis):

@@ -17,6 +17,7 @@ from dashboard.partitions import PartitionRow, held_back_by, partition_rows
 from dashboard.services import Services
 from kernel.horizon import HELD_BACK_AFTER
 from kernel.subscriptions import SubscriptionStatus
+from projections.generations import Generations, OlderCode
 from projections.read_side import ReadSide
 
 # name, kind, store, mode, generation, subscription, rebuild
@@ -35,6 +36,8 @@ class Row:
     trend: Sparkline | None
     samples: int
     partitions: list[PartitionRow]  # of the active subscription (the rebuild shows progress)
+    generations: Generations | None = None  # a read model's, with versions and reasons
+    code_version: int | None = None  # the read model's version in this code
 
 
 def blueprint(services: Services) -> Blueprint:
@@ -63,7 +66,10 @@ def blueprint(services: Services) -> Blueprint:
             return problem(404, "There is no such read model.")
         if not confirmed():
             return _confirm_rebuild(side, name)
-        generation = side.start_rebuild(name)
+        try:
+            generation = side.start_rebuild(name, "dashboard (admin)")
+        except OlderCode as older:
+            return problem(409, f"{older}: a rebuild here would go back to it.")
         services.schedule_rebuild(name)
         flash(f"Rebuilding {name} into generation {generation}.", "ok")
         return redirect(url_for("dashboard.projections.index"), code=303)
@@ -118,10 +124,12 @@ def _confirm_rebuild(side: ReadSide, name: str) -> Response:
 
 def status_rows(services: Services) -> list[Row]:
     """Every read model's subscription and the saga's, each with its recent lag."""
+    statuses = services.read_side.status()
     current: list[Current] = [
         (s.name, "read model", s.store, s.mode, s.generation, s.subscription, s.rebuild)
-        for s in services.read_side.status()
+        for s in statuses
     ]
+    versions = {s.name: (s.generations, s.code_version) for s in statuses}
     (saga,) = services.read_side.runner.status([services.saga])
     current.append((services.saga.name, "saga", "postgres", "async", None, saga, None))
     samples = LagSamples(services.redis)
@@ -134,6 +142,6 @@ def status_rows(services: Services) -> list[Row]:
         partitions = partition_rows(subscription, lease_seconds, now)
         rows.append(
             Row(name, kind, store, mode, generation, subscription, rebuild, sparkline(lags),
-                len(lags), partitions)
+                len(lags), partitions, *versions.get(name, (None, None)))
         )  # fmt: skip
     return rows

@@ -28,6 +28,7 @@ from kernel.auth import Authenticator
 from kernel.horizon import HELD_BACK_AFTER
 from kernel.http import BearerAuth, Blueprint, documented_problem, guarded, reject
 from kernel.status_api import running_writer, subscription_status
+from projections.generations import Build, OlderCode
 from projections.queries import (
     OrderDetail,
     OrderHistory,
@@ -208,11 +209,21 @@ def blueprint(
     @admin_only
     @blp.response(202, RebuildAcceptedSchema)
     @problem(blp, 404, "No read model of that name")
+    @problem(
+        blp,
+        409,
+        "The active generation was built with a newer version of the read model than this"
+        " API process runs (a release being rolled out): ask again once it is done",
+    )
     def rebuild(name: str) -> dict[str, Any]:
-        """Replay the log into a new generation; queries switch to it once it caught up."""
+        """Replay the log into a new generation; queries switch to it once it caught up.
+        A rebuild already under way is the answer (its generation)."""
         if name not in read_side.projections:
             reject(404, f"There is no read model named {name!r}.")
-        generation = read_side.start_rebuild(name)
+        try:
+            generation = read_side.start_rebuild(name, f"admin API ({auth.admin().actor})")
+        except OlderCode as older:
+            reject(409, f"{older}: a rebuild here would go back to it.", code="older_code")
         schedule_rebuild(name)
         return {"name": name, "generation": generation}
 
@@ -295,11 +306,28 @@ def _page(page: Page, found: Fresh) -> tuple[dict[str, Any], dict[str, str]]:
 
 def _status(status: ProjectionStatus) -> dict[str, Any]:
     main = subscription_status(status.subscription)
+    current = status.generations
+    rebuild = None
+    if status.rebuild and current.building is not None:
+        rebuild = {
+            **subscription_status(status.rebuild),
+            "generation": current.building,
+            **_build(current.rebuild),
+            "started_at": current.rebuild_started_at,
+        }
     return {
         "name": status.name,
         "store": status.store,
         "mode": status.mode,
         "generation": status.generation,
+        **_build(current.built),
+        "code_version": status.code_version,
         **main,
-        "rebuild": subscription_status(status.rebuild) if status.rebuild else None,
+        "rebuild": rebuild,
     }
+
+
+def _build(build: Build | None) -> dict[str, Any]:
+    if build is None:
+        return {"version": None, "reason": None, "requested_by": None}
+    return {"version": build.version, "reason": build.reason, "requested_by": build.requested_by}

@@ -28,6 +28,10 @@ from kernel.money import Money
 from kernel.write_batch import WriteBatch
 from projections.projection import Mode, PostgresHandlers, PostgresProjection
 
+VERSION = 1
+"""Bump it with any change that alters what this read model stores: workers running the new
+code rebuild it (docs/DESIGN.md, "Read model versions")."""
+
 handlers: PostgresHandlers = PostgresHandlers()
 
 
@@ -118,7 +122,9 @@ def _update_statement(columns: tuple[str, ...]) -> TextClause:
 
 
 def projection(mode: Mode = "sync") -> PostgresProjection:
-    return PostgresProjection("catalog", ["catalog_products"], handlers, mode, sync_safe=True)
+    return PostgresProjection(
+        "catalog", ["catalog_products"], handlers, mode, version=VERSION, sync_safe=True
+    )
 
 
 @dataclass(frozen=True, slots=True)

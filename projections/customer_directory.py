@@ -14,6 +14,10 @@ from kernel.write_batch import WriteBatch
 from orders.events import CustomerRegistered
 from projections.projection import Mode, PostgresHandlers, PostgresProjection
 
+VERSION = 1
+"""Bump it when what this read model stores changes (see docs/DESIGN.md, read model
+versions): workers then rebuild it on their own."""
+
 handlers: PostgresHandlers = PostgresHandlers()
 
 _REGISTER = text(
@@ -43,5 +47,10 @@ def registered(
 
 def projection(mode: Mode = "async") -> PostgresProjection:
     return PostgresProjection(
-        "customer_directory", ["customer_directory"], handlers, mode, sync_safe=True
+        "customer_directory",
+        ["customer_directory"],
+        handlers,
+        mode,
+        version=VERSION,
+        sync_safe=True,
     )

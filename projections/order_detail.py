@@ -36,6 +36,10 @@ from payments.events import (
 )
 from projections.projection import Mode, PostgresHandlers, PostgresProjection
 
+VERSION = 1
+"""Bump it with any change that alters what this read model stores: workers running the new
+code rebuild it (docs/DESIGN.md, "Read model versions")."""
+
 handlers: PostgresHandlers = PostgresHandlers()
 
 
@@ -390,4 +394,4 @@ def _change(
 
 
 def projection(mode: Mode = "async") -> PostgresProjection:
-    return PostgresProjection("order_detail", ["order_details"], handlers, mode)
+    return PostgresProjection("order_detail", ["order_details"], handlers, mode, version=VERSION)

@@ -29,6 +29,10 @@ from payments.events import PaymentRefunded
 from projections import generations
 from projections.projection import Mode, forget_subscription
 
+VERSION = 1
+"""Bump it with any change that alters what this read model stores: workers running the new
+code rebuild it (docs/DESIGN.md, "Read model versions")."""
+
 
 def prefix(generation: int) -> str:
     return f"rm:order_list:{generation}:"
@@ -224,6 +228,7 @@ class OrderList:
             raise ValueError("order_list cannot be synchronous: it lives in Redis")
         self.redis = redis
         self.mode: Mode = mode
+        self.version = VERSION
 
     def subscriber(self, generation: int) -> OrderListGeneration:
         return OrderListGeneration(self.redis, generation)

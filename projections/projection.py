@@ -30,11 +30,13 @@ class Projection(Protocol):
     """A read model: rebuilt into numbered generations, queried from the active one.
 
     `sync` projections are also applied inside each command's transaction, so
-    their handlers must be idempotent per stream version.
+    their handlers must be idempotent per stream version. `version` is its module's
+    VERSION: a generation built with an older one is rebuilt (projections.generations).
     """
 
     name: str
     mode: Mode
+    version: int
 
     @property
     def store(self) -> Literal["postgres", "redis"]: ...
@@ -64,6 +66,7 @@ class PostgresProjection:
         handlers: PostgresHandlers,
         mode: Mode = "async",
         *,
+        version: int,
         sync_safe: bool = False,
     ) -> None:
         if mode == "sync" and not sync_safe:
@@ -74,6 +77,7 @@ class PostgresProjection:
         self.tables = tuple(tables)
         self.handlers = handlers
         self.mode = mode
+        self.version = version
 
     def subscriber(self, generation: int) -> PostgresGeneration:
         return PostgresGeneration(self, generation)

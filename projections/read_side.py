@@ -20,7 +20,7 @@ from kernel.subscriptions import (
     SubscriptionStatus,
 )
 from projections import generations
-from projections.generations import Generations
+from projections.generations import OPERATOR, Build, Generations
 from projections.progress import ProgressWatch
 from projections.projection import PostgresProjection, Projection
 
@@ -47,6 +47,8 @@ class ProjectionStatus:
     generation: int
     subscription: SubscriptionStatus
     rebuild: SubscriptionStatus | None  # the generation being rebuilt, if any
+    generations: Generations  # with the version and reason each of them is built with
+    code_version: int  # the read model's version in this process's code
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,16 @@ class RebuildProgress:
     lag_events: int
     switched: bool
     error: str | None = None
+    needs_version: int | None = None  # built with a newer version than this code's: left alone
+
+
+@dataclass(frozen=True, slots=True)
+class Upgrade:
+    started: dict[str, int]  # read model -> the generation a rebuild for its version fills
+    rebuilding: list[str]  # every read model with a rebuild under way (started here or not)
+
+
+_NONE = Generations(1, None)
 
 
 class ReadSide:
@@ -97,7 +109,15 @@ class ReadSide:
             return generations.read(conn, name)
 
     def subscribers(self, name: str) -> list[Subscriber]:
-        """The active generation's subscriber, then the one being rebuilt, if any."""
+        """The active generation's subscriber, then the one being rebuilt, if any: those
+        this process's code may apply events to (none built with a newer version)."""
+        projection = self.projection(name)
+        writable = self.generations(name).writable(projection.version)
+        return [projection.subscriber(generation) for generation in writable]
+
+    def live_subscribers(self, name: str) -> list[Subscriber]:
+        """The active generation's subscriber, then the one being rebuilt, if any,
+        whatever version they are built with (what status pages watch)."""
         return self._live(name)[1]
 
     def _live(self, name: str) -> tuple[Generations, list[Subscriber]]:
@@ -114,8 +134,11 @@ class ReadSide:
             if projection.mode != "sync" or not isinstance(projection, PostgresProjection):
                 continue
             if any(projection.handlers.handles(recorded.type) for recorded in events):
-                active = generations.read(conn, projection.name).active
-                projection.apply_in_transaction(conn, active, events)
+                current = generations.read(conn, projection.name)
+                # Not into a generation of a newer version: a worker running that code
+                # applies these events within a sweep (see docs/DESIGN.md).
+                if current.active in current.writable(projection.version):
+                    projection.apply_in_transaction(conn, current.active, events)
 
     def freshness(
         self, name: str, token: str | None = None, conn: Connection | None = None
@@ -229,22 +252,60 @@ class ReadSide:
                     generation=current.active,
                     subscription=found[0],
                     rebuild=found[1] if len(found) > 1 else None,
+                    generations=current,
+                    code_version=projection.version,
                 )
             )
         return statuses
 
-    def start_rebuild(self, name: str) -> int:
-        self.projection(name)
+    def start_rebuild(
+        self, name: str, requested_by: str | None = None, *, allow_older: bool = False
+    ) -> int:
+        """Start an operator's rebuild of `name` (or find the one under way), built with
+        this code's version; returns its generation. Raises KeyError for an unknown read
+        model, generations.OlderCode if this code is older than the active generation's
+        unless `allow_older` (rolling a release back)."""
+        build = Build(self.projection(name).version, OPERATOR, requested_by)
         with self.engine.begin() as conn:
-            return generations.start_rebuild(conn, name)
+            return generations.start_rebuild(conn, name, build, allow_older=allow_older)
+
+    def upgrade(self, requested_by: str) -> Upgrade:
+        """Start a rebuild of every read model whose active generation was built with an
+        older version than this code declares and that has none under way (race-free
+        across processes: see generations.upgrade). Cheap when there is nothing to do:
+        one read of every read model's generations."""
+        with self.connect() as conn:
+            known = generations.read_all(conn)
+            started = {}
+            for name, projection in self.projections.items():
+                current = known.get(name)
+                due = current is None or (
+                    current.building is None
+                    and current.built is not None
+                    and current.built.version < projection.version
+                )
+                if not due:
+                    continue
+                building = generations.upgrade(conn, name, projection.version, requested_by)
+                if building is not None:
+                    started[name] = building
+                    known[name] = generations.read(conn, name)
+        rebuilding = [name for name in self.projections if known.get(name, _NONE).building]
+        return Upgrade(started, rebuilding)
 
     def continue_rebuild(self, name: str, max_seconds: float = 30) -> RebuildProgress:
         """Replay into the generation being built; switch to it once it has caught up."""
         projection = self.projection(name)
-        building = self.generations(name).building
+        current = self.generations(name)
+        building = current.building
         if building is None:
-            return RebuildProgress(name, self.generations(name).active, 0, 0, switched=True)
+            return RebuildProgress(name, current.active, 0, 0, switched=True)
         subscriber = projection.subscriber(building)
+        if building not in current.writable(projection.version):
+            # Built with a newer version of the read model: that code's workers build it.
+            (status,) = self.runner.status([subscriber])
+            needs = current.rebuild.version if current.rebuild else None
+            return RebuildProgress(name, building, 0, status.lag_events, False, None, needs)
         report = self.runner.run(subscriber, max_seconds=max_seconds, wait_for_lock=5)
         (status,) = self.runner.status([subscriber])
         if report.error or report.busy or status.lag_events:
@@ -255,10 +316,15 @@ class ReadSide:
             # Deleting a whole retired generation may take longer than a statement of the
             # shop is otherwise allowed to.
             conn.execute(text("SET LOCAL statement_timeout = '10min'"))
+            # Locked first, so of two jobs that both found it caught up one switches and
+            # the other sees that it did.
+            locked = generations.lock(conn, name)
+            if locked.building != building:
+                return RebuildProgress(name, building, report.applied, 0, switched=True)
             # Fence off every holder of the old generation's partitions: one mid-batch
             # cannot commit after this (its lease confirmation waits for us, then finds
             # the partition gone); one that comes later finds the generation retired.
-            old = projection.subscriber(generations.read(conn, name).active).name
+            old = projection.subscriber(locked.active).name
             conn.execute(
                 text(
                     "UPDATE subscription_partitions SET fence = fence + 1, holder = NULL"

@@ -24,6 +24,10 @@ from orders.events import OrderCancelled, OrderConfirmed, OrderPlaced
 from payments.events import PaymentRefunded
 from projections.projection import Mode, PostgresHandlers, PostgresProjection
 
+VERSION = 1
+"""Bump it with any change that alters what this read model stores: workers running the new
+code rebuild it (docs/DESIGN.md, "Read model versions")."""
+
 handlers: PostgresHandlers = PostgresHandlers()
 
 # The handlers' statements go out in one pipeline per batch (see WriteBatch), so
@@ -196,4 +200,4 @@ def _day(recorded: RecordedEvent) -> date:
 
 def projection(mode: Mode = "async") -> PostgresProjection:
     tables = ["sales_orders", "sales_daily", "sales_products", "sales_customers"]
-    return PostgresProjection("sales_analytics", tables, handlers, mode)
+    return PostgresProjection("sales_analytics", tables, handlers, mode, version=VERSION)

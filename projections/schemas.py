@@ -130,12 +130,61 @@ class TopProductsSchema(ma.Schema):
     read_model = ma.fields.Nested(ReadModelSchema, required=True)
 
 
+_REASON = (
+    "Why it was built: `operator` (asked for by the admin API, the dashboard or `shop"
+    " projections rebuild`) or `version 1 -> 2` (started by a worker whose code declares a"
+    " newer version)"
+)
+
+
+class RebuildStatusSchema(SubscriptionStatusSchema):
+    generation = ma.fields.Integer(required=True, metadata={"description": "The one being built"})
+    version = ma.fields.Integer(
+        required=True, metadata={"description": "The read model version it is built with"}
+    )
+    reason = ma.fields.String(required=True, metadata={"description": _REASON})
+    requested_by = ma.fields.String(
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "Who asked: the operator's way in and name (`admin API (admin)`,"
+            " `shop CLI (user@host)`), or the worker that started it (host:pid)"
+        },
+    )
+    started_at = ma.fields.DateTime(required=True)
+
+
 class ProjectionStatusSchema(SubscriptionStatusSchema):
     name = ma.fields.String(required=True)
     store = ma.fields.String(required=True)
     mode = ma.fields.String(required=True)
-    generation = ma.fields.Integer(required=True)
-    rebuild = ma.fields.Nested(SubscriptionStatusSchema, allow_none=True, required=True)
+    generation = ma.fields.Integer(
+        required=True, metadata={"description": "The active generation: what queries read"}
+    )
+    version = ma.fields.Integer(
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "The read model version the active generation was built with"
+            " (null: not recorded yet, the read model has not run)"
+        },
+    )
+    reason = ma.fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": _REASON + "; null for its first generation"},
+    )
+    requested_by = ma.fields.String(
+        allow_none=True, required=True, metadata={"description": "Who asked for that build"}
+    )
+    code_version = ma.fields.Integer(
+        required=True,
+        metadata={
+            "description": "The version this API process's code declares: a newer one than"
+            " `version` is rebuilt by the workers running it"
+        },
+    )
+    rebuild = ma.fields.Nested(RebuildStatusSchema, allow_none=True, required=True)
 
 
 class ProjectionsSchema(ma.Schema):
