@@ -19,6 +19,7 @@ from kernel.parking import ParkedKey, ParkingAction
 from kernel.subscriptions import Subscriber, SubscriptionRunner
 
 BUSY_RETRY_AFTER = "5"
+Action = Callable[[Subscriber, str, str, str], int]  # (subscriber, key, actor, reason)
 
 
 class ParkedArgsSchema(ma.Schema):
@@ -106,6 +107,17 @@ def blueprint(
         except KeyError:  # parked by a generation no longer running
             reject(404, f"There is no subscription named {name!r}.")
 
+    def acting(act: Action, name: str, key: str, reason: str) -> int:
+        """`act` (the runner's retry or skip) on a parked key as the admin: 404 when it
+        is not parked, 503 when its partition's holder does not let go in time."""
+        found, _ = parked_or_404(name, key)
+        try:
+            return act(found, key, auth.admin().actor, reason)
+        except LookupError:
+            reject(404, f"{key} is not parked for {name}.")
+        except ParkedKeyBusy as busy:
+            reject(503, str(busy), headers={"Retry-After": BUSY_RETRY_AFTER})
+
     @blp.route("/admin/api/parked", methods=["GET"])
     @admin_only
     @blp.arguments(ParkedArgsSchema(), location="query")
@@ -139,13 +151,8 @@ def blueprint(
     def retry(body: dict[str, str], subscription: str, key: str) -> dict[str, Any]:
         """Apply the key's parked events in order (after a fix) and let its later events
         flow again."""
-        found_subscriber, _ = parked_or_404(subscription, key)
         try:
-            applied = runner.retry(found_subscriber, key, auth.admin().actor, body["reason"])
-        except LookupError:
-            reject(404, f"{key} is not parked for {subscription}.")
-        except ParkedKeyBusy as busy:
-            reject(503, str(busy), headers={"Retry-After": BUSY_RETRY_AFTER})
+            applied = acting(runner.retry, subscription, key, body["reason"])
         except StillFailing as failing:
             reject(409, f"The parked events failed again: {failing}", code="still_failing")
         return {"subscription": subscription, "key": key, "applied": applied}
@@ -159,13 +166,7 @@ def blueprint(
     def skip(body: dict[str, str], subscription: str, key: str) -> dict[str, Any]:
         """Drop the key's parked events unapplied, saying why, and let its later events
         flow again."""
-        found_subscriber, _ = parked_or_404(subscription, key)
-        try:
-            skipped = runner.skip(found_subscriber, key, auth.admin().actor, body["reason"])
-        except LookupError:
-            reject(404, f"{key} is not parked for {subscription}.")
-        except ParkedKeyBusy as busy:
-            reject(503, str(busy), headers={"Retry-After": BUSY_RETRY_AFTER})
+        skipped = acting(runner.skip, subscription, key, body["reason"])
         return {"subscription": subscription, "key": key, "skipped": skipped}
 
     return blp
