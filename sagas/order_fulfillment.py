@@ -200,6 +200,10 @@ def compensate_failed_payment(
 
 @reactions.on(OrderConfirmed)
 def await_shipment(event: OrderConfirmed, state: FulfillmentState, at: Moment) -> Decision:
+    if state.payment is Charge.REFUNDED:
+        # Refunded (an admin refund) before its confirmation was handled: as for a refund
+        # while it awaits shipment, it must not ship and its stock goes back on sale.
+        return _cancel_refunded(state)
     return Decision(replace(state, step=Step.AWAITING_SHIPMENT, state=Progress.COMPLETED))
 
 
@@ -244,8 +248,12 @@ def cancel_refunded_order(event: PaymentRefunded, state: FulfillmentState, at: M
         return Decision(refunded)
     # Refunded before it shipped (an admin refund): nobody paid for it, so it must not
     # ship (ShipOrder refuses it meanwhile) and its stock goes back on sale.
+    return _cancel_refunded(refunded)
+
+
+def _cancel_refunded(state: FulfillmentState) -> Decision:
     cancel = CancelOrder(state.order_id, "payment refunded", CancelledBy.SYSTEM)
-    cancelling = replace(refunded, step=Step.CANCELLING, compensation="payment refunded")
+    cancelling = replace(state, step=Step.CANCELLING, compensation="payment refunded")
     return Decision(cancelling, [cancel], "refunded, cancelling")
 
 

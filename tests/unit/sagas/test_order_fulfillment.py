@@ -411,6 +411,19 @@ def test_a_paid_order_cancelled_is_refunded_and_its_stock_released(history: list
     )
 
 
+def test_an_order_refunded_before_its_confirmation_was_handled_is_cancelled_on_it() -> None:
+    paid = given(PLACED, RESERVED, PAID)  # ConfirmOrder issued; an admin refunds meanwhile
+
+    refunded = when(paid, REFUNDED)
+    confirmed = when(refunded.state, CONFIRMED)
+
+    assert refunded.commands == []
+    assert confirmed.commands == [CancelOrder(ORDER, "payment refunded", CancelledBy.SYSTEM)]
+    assert confirmed.state == replace(
+        paid, step=Step.CANCELLING, payment=Charge.REFUNDED, compensation="payment refunded"
+    )
+
+
 def test_the_refund_and_release_of_a_cancelled_order_update_the_state_only() -> None:
     state = given(PLACED, RESERVED, PAID, CONFIRMED, CANCELLED_BY_CUSTOMER)
 
