@@ -3,6 +3,7 @@ one of their events; retrying one after a fix, or skipping it with a reason."""
 
 from __future__ import annotations
 
+import marshmallow as ma
 from flask import Blueprint, Response, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
@@ -10,6 +11,7 @@ from dashboard.common import page, problem
 from dashboard.services import Services
 from kernel import parking
 from kernel.errors import ParkedKeyBusy, StillFailing
+from kernel.parking_api import SkipSchema
 
 ACTOR = "admin:dashboard"
 
@@ -43,8 +45,9 @@ def blueprint(services: Services) -> Blueprint:
     @pages.post("/parked/<subscription>/<key>/skip")
     def skip(subscription: str, key: str) -> ResponseReturnValue:
         """Drop the key's parked events unapplied; the reason is required."""
-        reason = request.form.get("reason", "").strip()
-        if not reason or len(reason) > 500:
+        try:  # the admin API's rule for a reason
+            reason = SkipSchema().load({"reason": request.form.get("reason", "").strip()})["reason"]
+        except ma.ValidationError:
             flash("Say why the events may be skipped (1 to 500 characters).", "error")
             return redirect(url_for("dashboard.parked.index"), code=303)
         try:
