@@ -135,6 +135,8 @@ def bootstrap(settings: Settings, *, span_processor: SpanProcessor | None = None
         tracing.instrument_redis(redis)
     registry = EventRegistry()
     registry.register(*inventory.events.EVENTS, *orders.events.EVENTS, *payments.events.EVENTS)
+    for type_name, from_version, upcaster in orders.events.UPCASTERS:
+        registry.add_upcaster(type_name, from_version, upcaster)
     # Everything about an order (its own, its reservation's and its payment's events)
     # shares the order's partition; stock and customer events go by their stream.
     store = EventStore(

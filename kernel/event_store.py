@@ -8,7 +8,7 @@ without skipping events whose transactions commit out of position order.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,6 +20,7 @@ from kernel import driver, horizon, jsonb
 from kernel.errors import ConcurrencyError
 from kernel.messages import Event, Metadata
 from kernel.partitions import SLOTS, slot_of
+from kernel.personal_data import ENVELOPE, PersonalDataKeys, sealed_payload, subject_of
 from kernel.registry import EventRegistry
 
 
@@ -105,6 +106,9 @@ class RecordedEvent:
     decoded_metadata: Metadata | None = field(default=None, repr=False)
     slot: int = 0  # of its partition key (see kernel.partitions)
     key: str = ""  # its partition key: what it is about (see EventStore.partition_key)
+    # Its personal fields as stored, sealed (see kernel.personal_data), None if it has
+    # none: `data` and `event` hold them opened, or erased once their person is forgotten.
+    sealed: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def event(self) -> Event:
@@ -315,6 +319,7 @@ class EventStore:
         keyed_stream_types: Collection[str] = (),
     ) -> None:
         self.registry = registry
+        self.personal_keys = PersonalDataKeys()
         if key_field is not None and not _KEY_FIELD.fullmatch(key_field):
             raise ValueError(f"not a payload field name: {key_field!r}")
         self.key_field = key_field
@@ -348,9 +353,17 @@ class EventStore:
             return []
         horizon.declare_writer(conn)
         rows: list[dict[str, Any]] = []
+        opened: list[dict[str, Any]] = []
         for offset, (event, metadata) in enumerate(events, start=1):
             type_name, schema_version, data = self.registry.encode(event)
+            opened.append(data)
             key = self.partition_key(stream_id, stream_type, data)
+            declared = type(event).personal_fields
+            if declared is not None:
+                subject = str(data[declared.subject])
+                data = sealed_payload(
+                    declared, data, self.personal_keys.key_for_sealing(conn, subject)
+                )
             rows.append(
                 {
                     "version": expected_version + offset,
@@ -387,15 +400,16 @@ class EventStore:
                 stream_type=stream_type,
                 version=version,
                 type=row["type"],
-                data=row["data"],
+                data=data,
                 recorded_at=recorded_at,
                 decoded=event,
                 decoded_metadata=metadata,
                 slot=row["slot"],
                 key=row["partition_key"],
+                sealed=row["data"].get(ENVELOPE),
             )
-            for (position, tx, version, recorded_at), row, (event, metadata) in zip(
-                stored, rows, events, strict=True
+            for (position, tx, version, recorded_at), row, data, (event, metadata) in zip(
+                stored, rows, opened, events, strict=True
             )
         ]
 
@@ -403,7 +417,7 @@ class EventStore:
         self, conn: Connection, stream_id: str, after_version: int = 0
     ) -> list[RecordedEvent]:
         rows = conn.execute(_READ_STREAM, {"stream_id": stream_id, "after": after_version})
-        return [self.recorded(row) for row in rows]
+        return self._decoded(conn, rows)
 
     def read_all(
         self,
@@ -437,7 +451,7 @@ class EventStore:
             statement, params["types"] = _READ_ALL_SOME_PAYLOADS, sorted(types)
         with driver.cursor(conn) as cursor:  # a catch-up batch: rows without SQLAlchemy's layers
             rows = cursor.execute(driver.compiled(statement, conn.dialect), params).fetchall()
-        return self._decoded(rows, parked)
+        return self._decoded(conn, rows, parked)
 
     def read_events(
         self, conn: Connection, checkpoints: Sequence[Checkpoint]
@@ -448,18 +462,28 @@ class EventStore:
             "txs": [c.transaction_id for c in checkpoints],
             "positions": [c.position for c in checkpoints],
         }
-        return self._decoded(conn.execute(_READ_EVENTS, params))
+        return self._decoded(conn, conn.execute(_READ_EVENTS, params))
 
-    def _decoded(self, rows: Iterable[Any], parked: Collection[str] = ()) -> list[RecordedEvent]:
-        """The events of rows selected with COLUMNS; raises UndecodableEvent, carrying those
-        before it, at the first that no longer decodes."""
+    def _decoded(
+        self, conn: Connection, rows: Iterable[Any], parked: Collection[str] = ()
+    ) -> list[RecordedEvent]:
+        """The events of rows selected with COLUMNS, their personal fields opened with keys
+        read in one statement; raises UndecodableEvent, carrying those before it, at the
+        first that no longer decodes."""
+        rows = list(rows)
+        if parked:
+            rows = [_parked(row) if row[7] is not None and row[11] in parked else row
+                    for row in rows]  # fmt: skip
+        subjects = {subject for row in rows if not isinstance(row, RecordedEvent)
+                    and row[7] is not None and (subject := subject_of(row[7]))}  # fmt: skip
+        keys = self.personal_keys.keys(conn, subjects)
         events: list[RecordedEvent] = []
         for row in rows:
-            if parked and row[7] is not None and row[11] in parked:
-                events.append(_parked(row))
+            if isinstance(row, RecordedEvent):  # parked
+                events.append(row)
                 continue
             try:
-                events.append(self.recorded(row))
+                events.append(self.recorded(row, keys))
             except Exception as error:
                 at = Checkpoint(row[1], row[0])
                 reason = f"{row[5]}: {type(error).__name__}: {error}"
@@ -572,9 +596,10 @@ class EventStore:
             },
         )
 
-    def recorded(self, row: Any) -> RecordedEvent:
-        """The event of a row selected with COLUMNS, upcast and decoded (raises if the
-        payload no longer fits its class)."""
+    def recorded(self, row: Any, keys: Mapping[str, bytes]) -> RecordedEvent:
+        """The event of a row selected with COLUMNS, opened with its subject's key in
+        `keys` (erased if it has none), upcast and decoded (raises if the payload no
+        longer fits its class)."""
         (position, tx, stream_id, stream_type, version, type_name, schema_version, data,
          metadata, recorded_at, slot, key) = row  # fmt: skip
         if data is None:  # read without its payload (see read_all's `types`)
@@ -582,6 +607,9 @@ class EventStore:
                 position, tx, stream_id, stream_type, version, type_name, {}, recorded_at,
                 slot=slot, key=key,
             )  # fmt: skip
+        sealed = data.get(ENVELOPE)
+        if sealed is not None:
+            data = self.registry.opened(type_name, data, keys.get(subject_of(data) or ""))
         data = self.registry.upcast(type_name, schema_version, data)
         return RecordedEvent(
             position=position,
@@ -596,6 +624,7 @@ class EventStore:
             decoded_metadata=Metadata.from_json(metadata),
             slot=slot,
             key=key,
+            sealed=sealed,
         )
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from kernel.personal_data import PersonalFields  # the codec reads the hints at run time
+
 
 @dataclass(frozen=True, slots=True)
 class Command:
@@ -19,9 +21,13 @@ class Event:
 
     `schema_version` is bumped whenever the stored shape changes; an upcaster
     registered for the old version turns stored payloads into the new shape.
+
+    `personal_fields`, when set, names the fields holding a person's data: they are
+    stored sealed with that person's key (see kernel.personal_data).
     """
 
     schema_version: ClassVar[int] = 1
+    personal_fields: ClassVar[PersonalFields | None] = None
 
 
 def new_id() -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from kernel.codec import from_data, to_data
 from kernel.errors import UnknownEventType
 from kernel.messages import Event
+from kernel.personal_data import check_declaration, opened_payload
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -29,6 +30,7 @@ class EventRegistry:
             known = self._classes.get(cls.__name__)
             if known is not None and known is not cls:
                 raise ValueError(f"two event classes are named {cls.__name__}")
+            check_declaration(cls)
             self._classes[cls.__name__] = cls
 
     def add_upcaster(self, type_name: str, from_version: int, upcaster: Upcaster) -> None:
@@ -66,9 +68,18 @@ class EventRegistry:
             version += 1
         return data
 
-    def read(self, type_name: str, schema_version: int, data: dict[str, Any]) -> Event:
-        """The event stored as `data` at `schema_version`, upcast and decoded."""
-        return self.decode(type_name, self.upcast(type_name, schema_version, data))
+    def opened(self, type_name: str, data: dict[str, Any], key: bytes | None) -> dict[str, Any]:
+        """The stored payload with its personal fields opened with `key`, or erased without
+        one (see kernel.personal_data). Upcasters see payloads opened."""
+        return opened_payload(self._class(type_name), data, key)
+
+    def read(
+        self, type_name: str, schema_version: int, data: dict[str, Any], key: bytes | None = None
+    ) -> Event:
+        """The event stored as `data` at `schema_version`, opened with `key` (personal
+        fields erased without it), upcast and decoded."""
+        opened = self.opened(type_name, data, key)
+        return self.decode(type_name, self.upcast(type_name, schema_version, opened))
 
     def decode(self, type_name: str, data: dict[str, Any]) -> Event:
         """Build the event from an already upcast payload."""

@@ -151,6 +151,11 @@ class UnitOfWork:
             )  # fmt: skip
             self.store.save_snapshot(self.conn, aggregate.stream_type, snapshot)
 
+    def forget_personal_data(self, subject: str) -> None:
+        """Destroy `subject`'s key: their sealed personal data reads as erased from now on
+        (see kernel.personal_data)."""
+        self.store.personal_keys.forget(self.conn, subject)
+
     def _rebuilt(self, cls: type[A], aggregate_id: str, rows: Sequence[Sequence[Any]]) -> A | None:
         snapshot_version, state = rows[0][1], rows[0][2]
         read = self.store.registry.read

@@ -24,6 +24,14 @@ class RegisterCustomer(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class ForgetCustomer(Command):
+    """Erase the customer's personal data (GDPR art. 17): their key is destroyed, so every
+    sealed copy of it reads as erased; their orders stay, for the books."""
+
+    customer_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class PlaceOrder(Command):
     order_id: str
     customer_id: str

@@ -16,6 +16,7 @@ from orders.commands import OrderLineRequest
 from orders.events import (
     Address,
     CancelledBy,
+    CustomerForgotten,
     CustomerRegistered,
     OrderCancelled,
     OrderConfirmed,
@@ -41,37 +42,48 @@ def customer_id_for(email: str) -> str:
 
 
 class Customer(Aggregate):
+    """A registered customer. Holds no personal data: its events' personal fields are
+    sealed, and a command replays them without the key (see kernel.personal_data)."""
+
     stream_type = "customer"
+    snapshot_version = 2  # v1 held the email and name
 
     def __init__(self, aggregate_id: str) -> None:
         super().__init__(aggregate_id)
-        self.email = ""
-        self.name = ""
         self.registered = False
+        self.forgotten = False
 
     def register(self, email: str, name: str) -> None:
         if self.registered:
-            raise DomainError(f"{self.email} is already registered", code="email_taken")
+            raise DomainError("this customer is already registered", code="email_taken")
         if self.id != customer_id_for(email):
-            raise Invalid(f"customer id {self.id} does not belong to {email}")
+            raise Invalid(f"customer id {self.id} does not belong to this email")
         self.record(CustomerRegistered(self.id, normalise_email(email), name))
+
+    def forget(self) -> bool:
+        """Record that the customer's personal data is erased; False if it was already."""
+        if self.forgotten:
+            return False
+        self.record(CustomerForgotten(self.id))
+        return True
 
     def apply(self, event: Event) -> None:
         match event:
-            case CustomerRegistered(email=email, name=name):
-                self.email, self.name, self.registered = email, name, True
+            case CustomerRegistered():
+                self.registered = True
+            case CustomerForgotten():
+                self.forgotten = True
             case _:
                 super().apply(event)
 
     def snapshot_state(self) -> dict[str, Any]:
-        return {"email": self.email, "name": self.name, "registered": self.registered}
+        return {"registered": self.registered, "forgotten": self.forgotten}
 
     @classmethod
     def from_snapshot(cls, aggregate_id: str, version: int, state: dict[str, Any]) -> Self:
         customer = cls(aggregate_id)
         customer.version = version
-        customer.email, customer.name = state["email"], state["name"]
-        customer.registered = state["registered"]
+        customer.registered, customer.forgotten = state["registered"], state["forgotten"]
         return customer
 
 

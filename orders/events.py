@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, ClassVar
 
 from kernel.messages import Event
 from kernel.money import Money
+from kernel.personal_data import PersonalFields
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,14 +37,32 @@ class CancelledBy(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class CustomerRegistered(Event):
+    """v2: email and name are stored sealed with the customer's key (v1: in the clear)."""
+
+    schema_version: ClassVar[int] = 2
+    personal_fields: ClassVar[PersonalFields] = PersonalFields("customer_id", ("email", "name"))
+
     customer_id: str
     email: str
     name: str
 
 
 @dataclass(frozen=True, slots=True)
+class CustomerForgotten(Event):
+    """The customer's key was destroyed: their personal data reads as erased everywhere."""
+
+    customer_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class OrderPlaced(Event):
-    """Carries everything readers need (names, prices, totals): no lookups later."""
+    """Carries everything readers need (names, prices, totals): no lookups later.
+
+    v2: the shipping address is stored sealed with the customer's key (v1: in the clear).
+    """
+
+    schema_version: ClassVar[int] = 2
+    personal_fields: ClassVar[PersonalFields] = PersonalFields("customer_id", ("shipping_address",))
 
     order_id: str
     customer_id: str
@@ -75,8 +95,21 @@ class OrderShipped(Event):
 
 EVENTS: tuple[type[Event], ...] = (
     CustomerRegistered,
+    CustomerForgotten,
     OrderPlaced,
     OrderConfirmed,
     OrderCancelled,
     OrderShipped,
+)
+
+
+def _unchanged(data: dict[str, Any]) -> dict[str, Any]:
+    return data
+
+
+# v1 -> v2 sealed the personal fields. Upcasters see payloads opened, so a v1 payload (its
+# fields in the clear) already has the v2 shape; migration 0013 sealed the v1 events.
+UPCASTERS = (
+    ("CustomerRegistered", 1, _unchanged),
+    ("OrderPlaced", 1, _unchanged),
 )

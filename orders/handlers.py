@@ -7,7 +7,14 @@ from collections.abc import Callable
 from kernel.command_bus import CommandBus
 from kernel.unit_of_work import UnitOfWork
 from orders import holds
-from orders.commands import CancelOrder, ConfirmOrder, PlaceOrder, RegisterCustomer, ShipOrder
+from orders.commands import (
+    CancelOrder,
+    ConfirmOrder,
+    ForgetCustomer,
+    PlaceOrder,
+    RegisterCustomer,
+    ShipOrder,
+)
 from orders.domain import Customer, HoldLimits, Order
 from orders.ports import PaymentLedger, ProductCatalog
 
@@ -17,6 +24,7 @@ def register(
 ) -> None:
     """Register this context's command handlers."""
     bus.register(RegisterCustomer, register_customer)
+    bus.register(ForgetCustomer, forget_customer)
     bus.register(PlaceOrder, place_order_from(catalog, limits))
     bus.register(ConfirmOrder, confirm_order)
     bus.register(CancelOrder, cancel_order)
@@ -26,6 +34,16 @@ def register(
 def register_customer(command: RegisterCustomer, uow: UnitOfWork) -> str:
     customer = uow.load(Customer, command.customer_id) or Customer(command.customer_id)
     customer.register(command.email, command.name)
+    uow.save(customer)
+    return customer.id
+
+
+def forget_customer(command: ForgetCustomer, uow: UnitOfWork) -> str:
+    # The key first: this waits for commands sealing with it (an order being placed), and
+    # anything sealed after reads as erased.
+    uow.forget_personal_data(command.customer_id)
+    customer = uow.get(Customer, command.customer_id)
+    customer.forget()
     uow.save(customer)
     return customer.id
 

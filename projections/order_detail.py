@@ -1,5 +1,9 @@
 """Order detail: one denormalised document per order, with its status timeline.
 
+The shipping address is kept as its event sealed it (`personal`, see
+kernel.personal_data): the query opens it with the customer's key, so forgetting the
+customer erases it here at once, and CustomerForgotten then drops the ciphertext too.
+
 A refunded payment makes the order `refunded` (a shipped order sent back, or a
 confirmed one the saga is about to cancel), unless the order is cancelled already:
 a cancelled order stays cancelled, its refund is part of cancelling it.
@@ -21,8 +25,15 @@ from inventory.events import (
 from kernel import jsonb
 from kernel.codec import to_data
 from kernel.event_store import RecordedEvent
+from kernel.personal_data import ERASED
 from kernel.write_batch import WriteBatch
-from orders.events import OrderCancelled, OrderConfirmed, OrderPlaced, OrderShipped
+from orders.events import (
+    CustomerForgotten,
+    OrderCancelled,
+    OrderConfirmed,
+    OrderPlaced,
+    OrderShipped,
+)
 from payments.events import (
     PaymentAbandoned,
     PaymentCancellationRequested,
@@ -36,7 +47,7 @@ from payments.events import (
 )
 from projections.projection import Mode, PostgresHandlers, PostgresProjection
 
-VERSION = 1
+VERSION = 2  # 2: the shipping address is stored sealed
 """Bump it with any change that alters what this read model stores: workers running the new
 code rebuild it (docs/DESIGN.md, "Read model versions")."""
 
@@ -154,7 +165,8 @@ def placed(event: OrderPlaced, writes: WriteBatch, gen: int, recorded: RecordedE
         "subtotal": event.subtotal,
         "shipping": event.shipping,
         "total": event.total,
-        "shipping_address": event.shipping_address,
+        # None when read after the customer was forgotten (a rebuild): nothing to keep.
+        "personal": None if event.shipping_address.line1 == ERASED else recorded.sealed,
         "item_count": sum(line.quantity for line in event.lines),
         "placed_at": at.isoformat(),
         "payment": {"status": "not_started"},
@@ -166,6 +178,21 @@ def placed(event: OrderPlaced, writes: WriteBatch, gen: int, recorded: RecordedE
     writes.collector(Documents).place(
         gen, event.order_id, event.customer_id, at.isoformat(), document
     )
+
+
+_FORGET = text(
+    "UPDATE order_details SET document = document - 'personal'"
+    " WHERE generation = :gen AND customer_id = :customer_id AND document ? 'personal'"
+)
+
+
+@handlers.on(CustomerForgotten)
+def forgotten(
+    event: CustomerForgotten, writes: WriteBatch, gen: int, recorded: RecordedEvent
+) -> None:
+    # Queued after the batch's documents (see WriteBatch), so an order placed in the same
+    # batch loses its ciphertext too.
+    writes.execute(_FORGET, {"gen": gen, "customer_id": event.customer_id})
 
 
 @handlers.on(OrderConfirmed)

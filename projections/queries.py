@@ -14,6 +14,8 @@ from redis import Redis
 from sqlalchemy import Connection, Engine, text
 
 from kernel.event_store import EventStore
+from kernel.personal_data import erased_fields, lookup_digest, opened_payload
+from orders.events import CustomerRegistered, OrderPlaced
 from projections.order_list import Keys, prefix
 
 MAX_PAGE = 100
@@ -187,16 +189,32 @@ class OrderListing:
 
 
 class OrderDetail:
+    """One order's document, its shipping address opened with the customer's key (read
+    in the same statement): erased once the customer is forgotten."""
+
     def __init__(self, bind: Bind) -> None:
         self.bind = bind
 
     def __call__(self, generation: int, order_id: str) -> dict[str, Any] | None:
         with _connected(self.bind) as conn:
-            document: dict[str, Any] | None = conn.execute(
-                text("SELECT document FROM order_details WHERE generation = :g AND order_id = :id"),
-                {"g": generation, "id": order_id},
-            ).scalar()
-            return document
+            row = conn.execute(_ORDER_DETAIL, {"g": generation, "id": order_id}).first()
+        if row is None:
+            return None
+        document: dict[str, Any] = row[0]
+        sealed = document.pop("personal", None)
+        key = None if row[1] is None else bytes(row[1])
+        if sealed is None:
+            return document | erased_fields(OrderPlaced)
+        return document | opened_payload(OrderPlaced, {"personal": sealed}, key)
+
+
+_ORDER_DETAIL = text(
+    """
+    SELECT d.document, k.key FROM order_details AS d
+    LEFT JOIN personal_data_keys AS k ON k.subject_id = d.customer_id
+    WHERE d.generation = :g AND d.order_id = :id
+    """
+)
 
 
 class OrderHistory:
@@ -232,31 +250,41 @@ class CustomerDirectory:
         self.bind = bind
 
     def named(self, generation: int, customer_ids: Collection[str]) -> dict[str, dict[str, str]]:
-        """Each of the customers found: {customer_id: {"name", "email"}}."""
+        """Each of the customers found: {customer_id: {"name", "email"}}, opened with their
+        keys (read in the same statement), erased for a forgotten customer."""
         if not customer_ids:
             return {}
         with _connected(self.bind) as conn:
-            rows = conn.execute(
-                text(
-                    "SELECT customer_id, name, email FROM customer_directory"
-                    " WHERE generation = :g AND customer_id = ANY(:ids)"
-                ),
-                {"g": generation, "ids": sorted(set(customer_ids))},
-            ).all()
-        return {row[0]: {"name": row[1], "email": row[2]} for row in rows}
+            rows = conn.execute(_NAMED, {"g": generation, "ids": sorted(set(customer_ids))}).all()
+        named: dict[str, dict[str, str]] = {}
+        for customer_id, sealed, key in rows:
+            opened = opened_payload(
+                CustomerRegistered, {"personal": sealed}, None if key is None else bytes(key)
+            ) if sealed is not None else erased_fields(CustomerRegistered)  # fmt: skip
+            named[customer_id] = {"name": opened["name"], "email": opened["email"]}
+        return named
 
     def with_email(self, generation: int, email: str) -> str | None:
         """The id of the customer registered with `email` (case and surrounding spaces
-        aside, as registration stores it), if any."""
+        aside, as registration stores it), if any: found by its digest."""
         with _connected(self.bind) as conn:
             found: str | None = conn.execute(
                 text(
                     "SELECT customer_id FROM customer_directory"
-                    " WHERE generation = :g AND email = :email"
+                    " WHERE generation = :g AND email_digest = :digest"
                 ),
-                {"g": generation, "email": email.strip().lower()},
+                {"g": generation, "digest": lookup_digest(email.strip().lower())},
             ).scalar()
         return found
+
+
+_NAMED = text(
+    """
+    SELECT c.customer_id, c.personal, k.key FROM customer_directory AS c
+    LEFT JOIN personal_data_keys AS k ON k.subject_id = c.customer_id
+    WHERE c.generation = :g AND c.customer_id = ANY(:ids)
+    """
+)
 
 
 class SalesByDay:

@@ -31,6 +31,7 @@ from config.queues import PROJECTIONS
 from config.settings import Settings
 from inventory.commands import RestockProduct
 from kernel.event_store import START
+from projections import order_detail
 from projections.generations import Build
 from tests.integration.projections.mixed_orders import mixed_orders
 from tests.support.read_models import contents, drain, is_empty, rebuilt_from_zero
@@ -40,6 +41,11 @@ from tests.support.shop import Shop
 WORKER = f"{socket.gethostname()}:{os.getpid()}"  # what a worker names itself (default_holder)
 RACERS = 6
 T = TypeVar("T")
+
+# order_detail's version in this code, and the next release's.
+OLD = order_detail.VERSION
+NEW = OLD + 1
+UPGRADE = f"version {OLD} -> {NEW}"
 
 
 def race(applications: list[Application], work: Callable[[Application], T]) -> list[T]:
@@ -89,18 +95,18 @@ def test_workers_of_a_new_version_rebuild_it_once_and_switch_when_it_has_caught_
     scenario = mixed_orders(shop, count=40, seed=7, every=13)
     drain(application)
     assert Jobs(application).sweep() == {}  # the running release records its versions
-    assert application.read_side.generations("order_detail").built == Build(1, None, None)
+    assert application.read_side.generations("order_detail").built == Build(OLD, None, None)
     some_order = scenario.orders[0].order.order_id
     before = detail(client, admin_headers, some_order)
 
     with ExitStack() as stack:
-        new = [stack.enter_context(release(settings, order_detail=2)) for _ in range(RACERS)]
+        new = [stack.enter_context(release(settings, order_detail=NEW)) for _ in range(RACERS)]
         started = race(new, lambda app: Jobs(app).sweep())
 
         assert sorted(started, key=len) == [{}] * (RACERS - 1) + [{"order_detail": 2}]
         current = application.read_side.generations("order_detail")
         assert (current.active, current.building) == (1, 2)
-        assert current.rebuild == Build(2, "version 1 -> 2", WORKER)
+        assert current.rebuild == Build(NEW, UPGRADE, WORKER)
         assert rebuild_jobs(application) == 1, "the sweeps queued more than one rebuild job"
         for other in ("catalog", "sales_analytics", "order_list"):
             assert application.read_side.generations(other).building is None
@@ -109,15 +115,15 @@ def test_workers_of_a_new_version_rebuild_it_once_and_switch_when_it_has_caught_
         assert is_empty(contents(application, "order_detail", 2))
         assert detail(client, admin_headers, some_order) == before
         status = status_of(api(new[0]), admin_headers, "order_detail")
-        assert (status["generation"], status["version"], status["code_version"]) == (1, 1, 2)
+        assert (status["generation"], status["version"], status["code_version"]) == (1, OLD, NEW)
         assert (status["reason"], status["requested_by"]) == (None, None)
         rebuild = status["rebuild"]
         assert (rebuild["subscription"], rebuild["generation"], rebuild["version"]) == (
-            "order_detail@2", 2, 2
+            "order_detail@2", 2, NEW
         )  # fmt: skip
-        assert (rebuild["reason"], rebuild["requested_by"]) == ("version 1 -> 2", WORKER)
+        assert (rebuild["reason"], rebuild["requested_by"]) == (UPGRADE, WORKER)
         assert rebuild["lag_events"] > 0 and rebuild["started_at"]
-        assert status_of(client, admin_headers, "order_detail")["code_version"] == 1
+        assert status_of(client, admin_headers, "order_detail")["code_version"] == OLD
 
         # An order placed meanwhile reaches both generations; the job switches once
         # generation 2 has caught up.
@@ -126,15 +132,15 @@ def test_workers_of_a_new_version_rebuild_it_once_and_switch_when_it_has_caught_
 
         current = application.read_side.generations("order_detail")
         assert (current.active, current.building) == (2, None)
-        assert current.built == Build(2, "version 1 -> 2", WORKER)
+        assert current.built == Build(NEW, UPGRADE, WORKER)
         assert is_empty(contents(application, "order_detail", 1)), "generation 1 not purged"
         assert contents(application, "order_detail", 2) == rebuilt_from_zero(
             application, "order_detail"
         )
         assert detail(client, admin_headers, late.order_id)["status"] == "pending"
         status = status_of(client, admin_headers, "order_detail")
-        assert (status["generation"], status["version"], status["rebuild"]) == (2, 2, None)
-        assert (status["reason"], status["requested_by"]) == ("version 1 -> 2", WORKER)
+        assert (status["generation"], status["version"], status["rebuild"]) == (2, NEW, None)
+        assert (status["reason"], status["requested_by"]) == (UPGRADE, WORKER)
 
         # Done: neither the new release nor the old one starts another.
         assert race(new, lambda app: Jobs(app).sweep()) == [{}] * RACERS
@@ -153,7 +159,7 @@ def test_a_worker_of_the_old_version_leaves_the_new_generation_alone(
     drain(application)
     old = Jobs(application)
     old.sweep()
-    with release(settings, order_detail=2) as next_release:
+    with release(settings, order_detail=NEW) as next_release:
         new = Jobs(next_release)
         assert new.sweep() == {"order_detail": 2}
 
@@ -163,7 +169,7 @@ def test_a_worker_of_the_old_version_leaves_the_new_generation_alone(
             "order_detail@1"
         ]
         assert old.rebuild("order_detail") == (
-            "generation 2 is built with version 2: left to workers running it"
+            f"generation 2 is built with version {NEW}: left to workers running it"
         )
         placed = shop.place(scenario.customers[0], {"MUG-1": 2})
         applied = old.catch_up("order_detail")
@@ -180,7 +186,7 @@ def test_a_worker_of_the_old_version_leaves_the_new_generation_alone(
 
         assert new.rebuild("order_detail") == "switched to generation 2"
 
-        # After the switch: the old worker neither rebuilds back to version 1 nor writes
+        # After the switch: the old worker neither rebuilds back to version OLD nor writes
         # the new generation; the new workers keep it current.
         assert old.sweep() == {}
         assert application.read_side.subscribers("order_detail") == []
@@ -200,10 +206,10 @@ def test_a_worker_of_the_old_version_leaves_the_new_generation_alone(
         assert response.content_type == "application/problem+json"
         problem = response.get_json()
         assert problem["type"] == "/problems/older-code"
-        assert "built with version 2; this code is version 1" in problem["detail"]
+        assert f"built with version {NEW}; this code is version {OLD}" in problem["detail"]
         current = application.read_side.generations("order_detail")
         assert (current.active, current.building, current.built) == (
-            2, None, Build(2, "version 1 -> 2", WORKER)
+            2, None, Build(NEW, UPGRADE, WORKER)
         )  # fmt: skip
 
 
