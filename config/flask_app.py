@@ -21,7 +21,7 @@ import orders.api
 import payments.api
 import projections.api
 import sagas.api
-from config import health, metrics, rate_limits
+from config import health, metrics, privacy_api, rate_limits
 from config.bootstrap import Application
 from config.database import head_revision
 from kernel import parking_api
@@ -91,6 +91,7 @@ def create_app(application: Application) -> Flask:
         parking_api.blueprint(
             application.engine, application.runner, authenticator, application.subscriber
         ),
+        privacy_api.blueprint(application.engine, application.store, authenticator),
     ):
         api.register_blueprint(blueprint)
     schema_head = head_revision(application.settings.require()[0])

@@ -297,6 +297,10 @@ _ABOUT = """
       AND (CAST(:types AS text[]) IS NULL OR type = ANY(:types))
     ORDER BY events.transaction_id, events.position
 """
+_READ_ABOUT = """
+    SELECT {columns} FROM events WHERE data ->> '{key_field}' = ANY(:keys)
+    ORDER BY events.transaction_id, events.position
+"""
 _KEY_FIELD = re.compile(r"[a-z_]{1,63}")
 
 
@@ -325,6 +329,9 @@ class EventStore:
         self.key_field = key_field
         self.keyed_stream_types = frozenset(keyed_stream_types)
         self._about = text(_ABOUT.format(key_field=key_field)) if key_field else None
+        self._read_about = (
+            text(_READ_ABOUT.format(key_field=key_field, columns=COLUMNS)) if key_field else None
+        )
 
     def partition_key(self, stream_id: str, stream_type: str, data: dict[str, Any]) -> str:
         """What an event is about, for partitioning: its `key_field` in a keyed stream,
@@ -514,6 +521,14 @@ class EventStore:
                 self._about, params
             )
         ]
+
+    def read_about(self, conn: Connection, keys: Collection[str]) -> list[RecordedEvent]:
+        """Every event whose `key_field` is one of `keys`, with its payload, in log order."""
+        if self._read_about is None:
+            raise RuntimeError("this event store was given no key_field")
+        if not keys:
+            return []
+        return self._decoded(conn, conn.execute(self._read_about, {"keys": sorted(set(keys))}))
 
     def holds(self, conn: Connection, token: ConsistencyToken) -> bool:
         """Whether the log holds the event `token` names (in its slot, if it names one):

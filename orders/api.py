@@ -19,12 +19,13 @@ from kernel.http import (
     guarded,
 )
 from kernel.messages import new_id
-from orders.commands import CancelOrder, PlaceOrder, RegisterCustomer, ShipOrder
+from orders.commands import CancelOrder, ForgetCustomer, PlaceOrder, RegisterCustomer, ShipOrder
 from orders.domain import customer_id_for
 from orders.events import CancelledBy
 from orders.schemas import (
     CancelOrderSchema,
     CustomerCreatedSchema,
+    CustomerForgottenSchema,
     IdempotencyKeySchema,
     OrderAcceptedSchema,
     PendingOrderSchema,
@@ -164,6 +165,29 @@ def blueprint(
         command = ShipOrder(str(order_id), body["tracking_number"])
         accepted = commands.dispatch(command, command_metadata(auth.admin().actor))
         return {"order_id": str(order_id), "consistency_token": accepted.consistency_token}
+
+    @blp.route("/api/me", methods=["DELETE"])
+    @customer_only
+    @blp.response(202, CustomerForgottenSchema)
+    def forget_me() -> dict[str, str]:
+        """Erase the caller's personal data and close their account (GDPR art. 17): their
+        name, email and addresses read as erased everywhere from now on, and their token
+        stops working. Orders stay, without the personal data, for the books."""
+        customer_id = auth.customer()
+        command = ForgetCustomer(customer_id)
+        accepted = commands.dispatch(command, command_metadata(f"customer:{customer_id}"))
+        return {"customer_id": customer_id, "consistency_token": accepted.consistency_token}
+
+    @blp.route("/admin/api/customers/<uuid:customer_id>/forget", methods=["POST"])
+    @admin_only
+    @blp.response(202, CustomerForgottenSchema)
+    @documented_problem(blp, 404, "No such customer")
+    def forget_customer(customer_id: uuid.UUID) -> dict[str, str]:
+        """Erase a customer's personal data (GDPR art. 17), as the admin (recorded as the
+        actor); forgetting a forgotten customer changes nothing."""
+        command = ForgetCustomer(str(customer_id))
+        accepted = commands.dispatch(command, command_metadata(auth.admin().actor))
+        return {"customer_id": str(customer_id), "consistency_token": accepted.consistency_token}
 
     return blp
 

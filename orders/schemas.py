@@ -90,6 +90,10 @@ class OrderAcceptedSchema(AcceptedSchema):
     order_id = ma.fields.String(required=True)
 
 
+class CustomerForgottenSchema(AcceptedSchema):
+    customer_id = ma.fields.String(required=True)
+
+
 class PendingOrderSchema(OrderAcceptedSchema):
     status = ma.fields.String(required=True, metadata={"example": "pending"})
 

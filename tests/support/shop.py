@@ -109,11 +109,15 @@ class Shop:
         return customer_id
 
     def place(
-        self, customer_id: str, lines: Mapping[str, int], token: str = "pm_card_visa"
+        self,
+        customer_id: str,
+        lines: Mapping[str, int],
+        token: str = "pm_card_visa",
+        address: Address = ADDRESS,
     ) -> PlacedOrder:
         order_id = new_id()
         requested = tuple(OrderLineRequest(sku, quantity) for sku, quantity in lines.items())
-        done = self.do(PlaceOrder(order_id, customer_id, requested, ADDRESS, token))
+        done = self.do(PlaceOrder(order_id, customer_id, requested, address, token))
         return PlacedOrder(
             order_id, customer_id, dict(lines), self.quote(lines), token, done.consistency_token
         )
