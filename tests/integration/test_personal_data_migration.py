@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine import make_url
 
 from config.database import alembic_config
@@ -134,8 +134,8 @@ def test_events_of_before_are_sealed_in_place_and_read_back_the_same(database: s
         engine.dispose()
 
 
-def _everything_but_events(conn: object) -> list[object]:
-    found = []
+def _everything_but_events(conn: Connection) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
     for table in ("snapshots", "customer_directory", "order_details"):
-        found += [dict(row) for row in conn.execute(text(f"SELECT * FROM {table}")).mappings()]  # type: ignore[attr-defined]
+        found += [dict(row) for row in conn.execute(text(f"SELECT * FROM {table}")).mappings()]
     return found

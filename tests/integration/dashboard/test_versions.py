@@ -11,9 +11,13 @@ from flask.testing import FlaskClient
 from config.bootstrap import Application
 from config.jobs import Jobs
 from config.settings import Settings
+from projections import order_detail
 from tests.integration.dashboard.support import csrf, place, settle
 from tests.support.api_client import Customer
 from tests.support.releases import release
+
+OLD = order_detail.VERSION  # in this code
+NEW = OLD + 1  # in the next release
 
 
 def row_of(html: str, name: str) -> str:
@@ -27,25 +31,27 @@ def test_the_projections_page_shows_versions_and_why_a_rebuild_runs(
     settle(application)
     Jobs(application).sweep()
     row = row_of(admin.get("/admin/projections").get_data(as_text=True), "order_detail")
-    assert "data-version" in row and ">v1</span>" in row
+    assert "data-version" in row and f">v{OLD}</span>" in row
     assert "data-rebuild-reason" not in row
 
-    with release(settings, order_detail=2) as next_release:
+    with release(settings, order_detail=NEW) as next_release:
         assert Jobs(next_release).sweep() == {"order_detail": 2}
         row = row_of(admin.get("/admin/projections").get_data(as_text=True), "order_detail")
         worker = f"{socket.gethostname()}:{os.getpid()}"
-        assert f"v2: version 1 -&gt; 2 by {worker}</span>" in row
+        assert f"v{NEW}: version {OLD} -&gt; {NEW} by {worker}</span>" in row
         assert Jobs(next_release).rebuild("order_detail") == "switched to generation 2"
 
     # This (older) code shows the newer version it does not run, and will not go back.
     row = row_of(admin.get("/admin/projections").get_data(as_text=True), "order_detail")
-    assert ">v2 (code v1)</span>" in row
+    assert f">v{NEW} (code v{OLD})</span>" in row
     response = admin.post(
         "/admin/projections/order_detail/rebuild",
         data={"csrf_token": csrf(admin), "confirmed": "yes"},  # past the confirmation step
     )
     assert response.status_code == 409
-    assert "built with version 2; this code is version 1" in response.get_data(as_text=True)
+    assert f"built with version {NEW}; this code is version {OLD}" in response.get_data(
+        as_text=True
+    )
     assert application.read_side.generations("order_detail").building is None
 
 

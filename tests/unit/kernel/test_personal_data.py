@@ -43,7 +43,7 @@ REGISTERED_V2 = {
     },
 }
 MONEY = {"amount": 1250, "currency": "USD"}
-ORDER = {
+ORDER: dict[str, Any] = {
     "order_id": "9d2b7c1e-0a4f-4c6e-8b3d-5f1e2a7c9b40",
     "customer_id": GRACE,
     "lines": [
