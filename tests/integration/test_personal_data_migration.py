@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import psycopg
 import pytest
@@ -50,8 +51,8 @@ def store() -> EventStore:
 
 
 def _v1(
-    stream_id: str, stream_type: str, type_name: str, data: dict[str, object]
-) -> dict[str, object]:
+    stream_id: str, stream_type: str, type_name: str, data: Mapping[str, Any]
+) -> dict[str, Any]:
     key = data.get("order_id", stream_id) if stream_type == "order" else stream_id
     return {
         "stream_id": stream_id, "stream_type": stream_type, "type": type_name,
