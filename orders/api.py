@@ -115,7 +115,8 @@ def blueprint(
         accepted = commands.dispatch(
             command,
             metadata,
-            statuses=PRICING_FAILURES | dict.fromkeys(HOLD_CAPS, 429),
+            # A forgotten customer is no customer any more (their tokens end with them).
+            statuses=PRICING_FAILURES | dict.fromkeys(HOLD_CAPS, 429) | {"forgotten": 404},
             headers={code: {"Retry-After": str(ceil(holds_last))} for code in HOLD_CAPS},
         )
         placed = {
