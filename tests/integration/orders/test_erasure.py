@@ -21,8 +21,11 @@ from sqlalchemy import text
 
 from config.bootstrap import Application
 from config.jobs import Jobs
+from kernel.messages import new_id
 from kernel.personal_data import ERASED, unseal
-from orders.events import Address
+from kernel.results import Failure
+from orders.commands import OrderLineRequest, PlaceOrder
+from orders.events import Address, CustomerRegistered
 from projections.queries import CustomerDirectory
 from tests.support.api_client import Customer
 from tests.support.read_models import ALL_MODELS, drain
@@ -248,3 +251,39 @@ def test_a_forgotten_customer_is_in_no_dump_and_stays_forgotten_through_a_rebuil
     assert [
         line for line in log_lines if ada_person.found_in(line) or bob_person.found_in(line)
     ] == []
+
+
+def test_a_customer_forgets_themselves_and_can_place_no_order_after(
+    application: Application,
+    client: FlaskClient,
+    admin_headers: dict[str, str],
+    register_customer: Callable[..., Customer],
+) -> None:
+    person = Person("Eve")
+    eve = register_customer(person.email, person.name)
+
+    gone = client.delete("/api/me", headers=eve.headers)
+    assert gone.status_code == 202, gone.get_json()
+    assert gone.get_json()["customer_id"] == eve.customer_id
+
+    refused = application.bus.dispatch(
+        PlaceOrder(new_id(), eve.customer_id, (OrderLineRequest("MUG-1", 1),), person.address, "pm")
+    )
+    assert isinstance(refused, Failure) and refused.code == "forgotten"
+    with application.engine.connect() as conn:
+        events = application.store.read_stream(conn, f"customer-{eve.customer_id}")
+    assert [recorded.type for recorded in events] == ["CustomerRegistered", "CustomerForgotten"]
+    assert events[0].event == CustomerRegistered(eve.customer_id, ERASED, ERASED)
+    assert events[1].metadata.actor == f"customer:{eve.customer_id}"
+
+    # Forgetting again changes nothing; forgetting nobody is a 404.
+    again = client.post(f"/admin/api/customers/{eve.customer_id}/forget", headers=admin_headers)
+    assert again.status_code == 202
+    with application.engine.connect() as conn:
+        assert len(application.store.read_stream(conn, f"customer-{eve.customer_id}")) == 2
+    nobody = client.post(f"/admin/api/customers/{uuid.uuid4()}/forget", headers=admin_headers)
+    assert nobody.status_code == 404
+    assert nobody.content_type == "application/problem+json"
+    with application.engine.connect() as conn:
+        tombstones = conn.execute(text("SELECT count(*) FROM personal_data_keys")).scalar()
+    assert tombstones == 1, "a failed forget left a key row behind"
