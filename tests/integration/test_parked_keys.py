@@ -183,8 +183,12 @@ def test_a_read_model_parks_the_order_it_cannot_handle_and_applies_it_on_a_retry
         ).all()
     assert [tuple(row) for row in history] == [
         ("parked", "system", f"RuntimeError: cannot handle OrderPlaced of {poison.order_id}"),
-        ("retry_failed", "admin", f"RuntimeError: cannot handle OrderPlaced of {poison.order_id}"),
-        ("retried", "admin", "fix deployed"),
+        (
+            "retry_failed",
+            "admin:bootstrap",
+            f"RuntimeError: cannot handle OrderPlaced of {poison.order_id}",
+        ),
+        ("retried", "admin:bootstrap", "fix deployed"),
     ]
     assert client.get(url, headers=admin_headers).status_code == 404
 

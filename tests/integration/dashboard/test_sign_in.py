@@ -51,7 +51,7 @@ def test_a_wrong_token_is_refused_and_signs_nobody_in(client: FlaskClient) -> No
     response = sign_in(client, "not-the-admin-token")
 
     assert response.status_code == 401
-    assert "That is not the admin token." in response.get_data(as_text=True)
+    assert "That is not an admin's token." in response.get_data(as_text=True)
     assert client.get("/admin/orders").status_code == 302
 
 
