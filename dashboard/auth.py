@@ -163,7 +163,7 @@ def attach(
                 "dashboard/login.html",
                 status=401,
                 next=wanted,
-                error="That is not an admin's token.",
+                error="That is not an admin token.",
                 refresh=False,
             )
         try:

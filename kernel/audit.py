@@ -92,7 +92,8 @@ def _events(
         text(
             """
             SELECT recorded_at, position, type, metadata ->> 'actor', data ->> 'order_id',
-                   data ->> 'sku', coalesce(data ->> 'tracking_number', data ->> 'reason', '')
+                   data ->> 'sku', data ->> 'tracking_number', data ->> 'reason',
+                   data ->> 'quantity', data #>> '{price,amount}', data #>> '{price,currency}'
             FROM events
             WHERE (metadata ->> 'actor') LIKE 'admin%'"""
             + only
@@ -102,9 +103,27 @@ def _events(
         {"limit": limit, "actor": actor, **values},
     )
     return [
-        AdminAction(at, who, type_, order_id, sku, detail, Cursor(at, EVENT, position))
-        for at, position, type_, who, order_id, sku, detail in rows
+        AdminAction(at, who, type_, order_id, sku, _detail(*said), Cursor(at, EVENT, position))
+        for at, position, type_, who, order_id, sku, *said in rows
     ]
+
+
+def _detail(
+    tracking: str | None,
+    reason: str | None,
+    quantity: str | None,
+    amount: str | None,
+    currency: str | None,
+) -> str:
+    """What an admin's event says beyond its type: a tracking number, a reason, the
+    units restocked or the new price (prices are in minor units, two decimals)."""
+    if tracking or reason:
+        return tracking or reason or ""
+    if quantity:
+        return f"{int(quantity):+d} units"
+    if amount and currency:
+        return f"price {currency} {int(amount) / 100:.2f}"
+    return ""
 
 
 def _parking(

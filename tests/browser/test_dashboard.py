@@ -78,7 +78,7 @@ def test_signing_in_with_the_admin_token(page: Page, settings: Settings) -> None
     expect(page).to_have_url(re.compile(r"/admin/login\?next="))
     page.fill("#token", "wrong-token")
     page.click("button[type=submit]")
-    expect(page.get_by_role("alert")).to_have_text("That is not an admin's token.")
+    expect(page.get_by_role("alert")).to_have_text("That is not an admin token.")
     screenshot(page, "login")
     page.fill("#token", settings.admin_token or "")
     page.click("button[type=submit]")

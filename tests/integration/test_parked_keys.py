@@ -308,7 +308,7 @@ def test_an_undecodable_event_parks_its_order_everywhere_and_a_skip_lets_its_lat
                 text("SELECT actor || ': ' || reason FROM parking_actions WHERE action = 'skipped'")
             ).scalars()
         )
-    assert reasons == {"admin: written by a broken import; the order never shipped"}
+    assert reasons == {"admin:bootstrap: written by a broken import; the order never shipped"}
 
 
 def test_retry_and_skip_answer_404_for_what_is_not_parked_and_need_the_admin_token(
