@@ -61,8 +61,10 @@ class AdminAccounts:
         """A new admin and their token (to show once: it is not kept)."""
         if not LOGIN.match(login):
             raise AdminError(f"a login is {LOGIN_RULE}")
-        if role not in ROLES or login == BOOTSTRAP:
-            raise AdminError(f"the role is one of {', '.join(ROLES)}; no admin is named bootstrap")
+        if login == BOOTSTRAP:
+            raise AdminError(f"{BOOTSTRAP} is ADMIN_TOKEN's name: choose another login")
+        if role not in ROLES:
+            raise AdminError(f"the role is one of {', '.join(ROLES)}")
         token = new_token()
         try:
             with self.engine.begin() as conn:
