@@ -81,10 +81,10 @@ class Sessions:
             return None
         admin_id, _, fingerprint = held.decode().partition(" ")
         if admin_id == BOOTSTRAP:
-            admin, digest = BOOTSTRAP_ADMIN, token_digest(self.admin_token)
             if not self.admin_token:
                 return None
-        else:
+            admin, digest = BOOTSTRAP_ADMIN, token_digest(self.admin_token)
+        else:  # a record from before named admins holds no id: it is signed out
             account = self.admins.find(admin_id)
             if account is None or account.disabled_at is not None:
                 return None
