@@ -28,6 +28,7 @@ from config.metrics import Metrics
 from config.queues import EVERY_SUBSCRIPTION, SAGAS, JobQueues
 from config.settings import Settings
 from config.tracing import ShopTracing, start_tracing
+from kernel.admins import AdminAccounts
 from kernel.auth import Authenticator
 from kernel.command_bus import AfterCommit, CommandBus, Middleware
 from kernel.event_store import EventStore, RecordedEvent
@@ -69,6 +70,7 @@ class Application:
     payment_inbox: PaymentInbox
     provider_calls: ProviderCalls
     metrics: Metrics
+    admins: AdminAccounts
     tracing: ShopTracing | None = None  # None: tracing off
 
     def subscribers(self, name: str) -> list[Subscriber]:
@@ -211,8 +213,9 @@ def bootstrap(settings: Settings, *, span_processor: SpanProcessor | None = None
         tracing=tracing or NO_TRACING,
     )
     bus.after_commit.extend((queues, metrics.events_appended, _provider_calls(queues)))
+    admins = AdminAccounts(engine)
     authenticator = Authenticator(
-        settings.secret_key, settings.admin_token, settings.customer_token_ttl
+        settings.secret_key, settings.admin_token, settings.customer_token_ttl, admins
     )
     measured = metrics.measured(gateway)
     provider_calls = ProviderCalls(
@@ -223,7 +226,8 @@ def bootstrap(settings: Settings, *, span_processor: SpanProcessor | None = None
     )
     return Application(
         settings, engine, redis, registry, store, bus, runner, authenticator, read_side, saga,
-        queues, PaymentInbox(bus, tracing=tracing or NO_TRACING), provider_calls, metrics, tracing,
+        queues, PaymentInbox(bus, tracing=tracing or NO_TRACING), provider_calls, metrics, admins,
+        tracing,
     )  # fmt: skip
 
 

@@ -1,4 +1,4 @@
-"""The `shop` operations command: migrate, seed, worker, run, projections, parked, payments.
+"""The `shop` operations command: migrate, seed, worker, run, projections, parked, admins.
 
 Every command but `run` needs its configuration in the environment, or SHOP_ENV=development
 (see config.environment); `run` is the development command and always may fill it in.
@@ -28,6 +28,8 @@ from config.queues import PAYMENTS
 from config.seed import seed_catalog
 from config.settings import Settings
 from kernel import parking
+from kernel.admins import AdminError
+from kernel.auth import ROLES
 from kernel.errors import ParkedKeyBusy, StillFailing
 from kernel.event_store import START
 from kernel.horizon import HELD_BACK_AFTER, RunningWriter
@@ -463,6 +465,77 @@ def _on_parked(
 def _operator() -> str:
     """Who acts from the command line, for the parking log."""
     return f"cli:{getpass.getuser()}"
+
+
+@main.group()
+def admins() -> None:
+    """Create, list, rotate the token of, or disable the named admins.
+
+    ADMIN_TOKEN stays the bootstrap credential (an operator, recorded as admin:bootstrap):
+    use it to start, then give each person their own admin and retire the shared token."""
+
+
+@admins.command("create")
+@click.argument("login")
+@click.option("--role", type=click.Choice(ROLES), required=True, help="A viewer only reads.")
+def admins_create(login: str, role: str) -> None:
+    """Create the admin LOGIN and print their token, once (only its hash is kept)."""
+    with _application("admins create") as application:
+        try:
+            account, token = application.admins.create(login, role, _operator())
+        except AdminError as refused:
+            raise click.ClickException(str(refused)) from None
+    click.echo(f"created {account.login} ({account.role}), admin id {account.admin_id}")
+    _echo_token(token)
+
+
+@admins.command("list")
+def admins_list() -> None:
+    """Every admin, with their role, who created them and whether they are disabled."""
+    with _application("admins list") as application:
+        found = application.admins.listing()
+    if not found:
+        click.echo("no named admins yet (only ADMIN_TOKEN signs in)")
+        return
+    rows = [("login", "role", "admin id", "created", "created by", "disabled")]
+    rows += [
+        (a.login, a.role, a.admin_id, f"{a.created_at:%Y-%m-%d %H:%M}", a.created_by,
+         f"{a.disabled_at:%Y-%m-%d %H:%M}" if a.disabled_at else "-")
+        for a in found
+    ]  # fmt: skip
+    _echo_table(rows)
+
+
+@admins.command("rotate")
+@click.argument("login")
+def admins_rotate(login: str) -> None:
+    """Give LOGIN a new token (printed once); the old one, and the dashboard sessions
+    signed in with it, stop working at once."""
+    with _application("admins rotate") as application:
+        try:
+            token = application.admins.rotate(login)
+        except AdminError as refused:
+            raise click.ClickException(str(refused)) from None
+    click.echo(f"rotated the token of {login}; the old one no longer works")
+    _echo_token(token)
+
+
+@admins.command("disable")
+@click.argument("login")
+def admins_disable(login: str) -> None:
+    """Stop every token and dashboard session of LOGIN (their actions stay in the log,
+    under their name)."""
+    with _application("admins disable") as application:
+        try:
+            application.admins.disable(login)
+        except AdminError as refused:
+            raise click.ClickException(str(refused)) from None
+    click.echo(f"disabled {login}")
+
+
+def _echo_token(token: str) -> None:
+    click.echo("token (shown only now; hand it over privately):")
+    click.echo(token)
 
 
 def _rate(started: float, done: Callable[[], int]) -> Callable[[object], str]:

@@ -112,6 +112,8 @@ def create_app(application: Application) -> Flask:
             redis=application.redis,
             saga=application.saga,
             engine=application.engine,
+            authenticator=authenticator,
+            admins=application.admins,
             admin_token=settings.admin_token or "",
             schedule_rebuild=application.queues.rebuild,
             rq_redis_url=settings.redis_url,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Flask
 
 from dashboard import (
+    audit,
     auth,
     common,
     filters,
@@ -25,11 +26,13 @@ __all__ = ["Services", "init_app"]
 def init_app(app: Flask, services: Services) -> None:
     """Serve the dashboard under /admin (and RQ's own under /admin/rq if asked)."""
     parent = common.parent()
-    auth.attach(parent, services.admin_token, services.redis)
+    auth.attach(
+        parent, services.authenticator, services.admins, services.admin_token, services.redis
+    )
     for name, template_filter in filters.FILTERS.items():
         parent.add_app_template_filter(template_filter, name)
-    for group in (orders, sales, projections, sagas, parked, inventory):
+    for group in (orders, sales, projections, sagas, parked, inventory, audit):
         parent.register_blueprint(group.blueprint(services))
     app.register_blueprint(parent)
     if services.rq_redis_url:
-        queues.mount(app, services.rq_redis_url, services.admin_token)
+        queues.mount(app, services.rq_redis_url)

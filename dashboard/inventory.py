@@ -15,6 +15,7 @@ from flask import Blueprint, Response, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from marshmallow import validate
 
+from dashboard.auth import acting_admin
 from dashboard.common import field_errors, freshness, page
 from dashboard.filters import money
 from dashboard.services import Services
@@ -64,7 +65,7 @@ def blueprint(services: Services) -> Blueprint:
     def dispatch(
         command: Command, sku: str, form: str, values: dict[str, Any], done: str
     ) -> ResponseReturnValue:
-        result = services.bus.dispatch(command, command_metadata("admin"))
+        result = services.bus.dispatch(command, command_metadata(acting_admin().actor))
         if isinstance(result, Failure):
             status = STATUS_BY_CODE.get(result.code, 409)
             typed = {name: str(value) for name, value in values.items()}

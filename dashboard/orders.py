@@ -21,6 +21,8 @@ from flask import Blueprint, Response, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from marshmallow import validate
 
+from dashboard.actors import named
+from dashboard.auth import acting_admin
 from dashboard.causality import link
 from dashboard.common import confirmation, confirmed, field_errors, freshness, page, problem
 from dashboard.filters import money, short_id
@@ -44,7 +46,6 @@ from projections.schemas import ORDER_STATUSES
 
 PAGE_SIZE = 25
 SCAN_LIMIT = 2000  # orders looked at per page when a date range filters them
-ACTOR = "admin"  # who the dashboard's commands are recorded as, as the admin API does
 STATUS_BY_CODE = {"not_found": 404, "invalid": 422}
 PAYMENT_GOING_BACK = ("refunding", "refunded")
 SEARCH_HELP = "Enter a whole order id or a customer's email address."
@@ -241,6 +242,7 @@ def blueprint(services: Services) -> Blueprint:
             actions=allowed_actions(document),
             attempt=attempt or {"action": None, "values": {}, "errors": {}},
             history=link(history, order_id),
+            actors=named(services.admins, (event["actor"] for event in history)),
             types={event["position"]: event["type"] for event in history},
         )
 
@@ -261,7 +263,8 @@ def blueprint(services: Services) -> Blueprint:
         value = loaded[action.field]
         if not confirmed():
             return _confirmation(side, action, order_id, value)
-        result = services.bus.dispatch(action.command(order_id, value), command_metadata(ACTOR))
+        metadata = command_metadata(acting_admin().actor)
+        result = services.bus.dispatch(action.command(order_id, value), metadata)
         if isinstance(result, Failure):
             attempt = {"action": action.name, "values": {action.field: value}}
             errors = {"_": [result.message]}

@@ -7,13 +7,12 @@ import marshmallow as ma
 from flask import Blueprint, Response, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
+from dashboard.auth import acting_admin
 from dashboard.common import page, problem
 from dashboard.services import Services
 from kernel import parking
 from kernel.errors import ParkedKeyBusy, StillFailing
 from kernel.parking_api import SkipSchema
-
-ACTOR = "admin:dashboard"
 
 
 def blueprint(services: Services) -> Blueprint:
@@ -31,7 +30,7 @@ def blueprint(services: Services) -> Blueprint:
     def retry(subscription: str, key: str) -> ResponseReturnValue:
         """Apply the key's parked events in order, after a fix."""
         try:
-            applied = runner.retry(services.subscriber(subscription), key, ACTOR)
+            applied = runner.retry(services.subscriber(subscription), key, acting_admin().actor)
         except (KeyError, LookupError):
             return problem(404, f"{key} is not parked for {subscription}.")
         except ParkedKeyBusy as busy:
@@ -51,7 +50,8 @@ def blueprint(services: Services) -> Blueprint:
             flash("Say why the events may be skipped (1 to 500 characters).", "error")
             return redirect(url_for("dashboard.parked.index"), code=303)
         try:
-            skipped = runner.skip(services.subscriber(subscription), key, ACTOR, reason)
+            actor = acting_admin().actor
+            skipped = runner.skip(services.subscriber(subscription), key, actor, reason)
         except (KeyError, LookupError):
             return problem(404, f"{key} is not parked for {subscription}.")
         except ParkedKeyBusy as busy:

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Blueprint, Response, flash, jsonify, redirect, url_for
 from flask.typing import ResponseReturnValue
 
+from dashboard.auth import acting_admin
 from dashboard.charts import Sparkline, sparkline
 from dashboard.common import confirmation, confirmed, page, problem
 from dashboard.lag import LagSamples
@@ -67,7 +68,7 @@ def blueprint(services: Services) -> Blueprint:
         if not confirmed():
             return _confirm_rebuild(side, name)
         try:
-            generation = side.start_rebuild(name, "dashboard (admin)")
+            generation = side.start_rebuild(name, acting_admin().actor)
         except OlderCode as older:
             return problem(409, f"{older}: a rebuild here would go back to it.")
         services.schedule_rebuild(name)

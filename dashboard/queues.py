@@ -10,15 +10,15 @@ from __future__ import annotations
 from flask import Flask, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
-from dashboard.auth import same_origin, signed_in
+from dashboard.auth import READ_ONLY, current_admin, same_origin
 from dashboard.common import problem
 
 PREFIX = "/admin/rq"
 
 
-def mount(app: Flask, redis_url: str, admin_token: str) -> None:
-    """Serve RQ's dashboard for the Redis at `redis_url` to whoever signed in with
-    `admin_token`."""
+def mount(app: Flask, redis_url: str) -> None:
+    """Serve RQ's dashboard for the Redis at `redis_url` to the admins signed in (its
+    actions to operators only)."""
     import rq_dashboard
     from rq_dashboard.web import setup_rq_connection
 
@@ -31,8 +31,11 @@ def mount(app: Flask, redis_url: str, admin_token: str) -> None:
     def guard() -> ResponseReturnValue | None:
         if request.blueprint != "rq_dashboard":
             return None
-        if not signed_in(admin_token):
+        admin = current_admin()
+        if admin is None:
             return redirect(url_for("dashboard.login", next=PREFIX + "/"))
+        if request.method != "GET" and not admin.may_change:
+            return problem(403, READ_ONLY)
         if request.method != "GET" and not same_origin():
             return problem(403, "Queue actions must come from the queue page itself.")
         if request.method == "GET" and request.endpoint == "rq_dashboard.requeue_all":

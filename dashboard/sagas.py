@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, flash, redirect, url_for
 from flask.typing import ResponseReturnValue
 
+from dashboard.auth import acting_admin
 from dashboard.common import Fresh, page, problem
 from dashboard.partitions import held_back_by, partition_rows
 from dashboard.services import Services
@@ -17,7 +18,6 @@ from kernel.horizon import HELD_BACK_AFTER
 from sagas import store
 from sagas.order_fulfillment import NothingToRetry
 
-ACTOR = "admin:dashboard"
 WAITING_FOR = {
     "reserving": "inventory to be reserved",
     "paying": "the payment result",
@@ -65,7 +65,8 @@ def blueprint(services: Services) -> Blueprint:
     def retry(order_id: uuid.UUID) -> ResponseReturnValue:
         """Issue the saga's current step's commands again."""
         try:
-            results = services.saga.retry_step(str(order_id), ACTOR, str(uuid.uuid4()))
+            actor = acting_admin().actor
+            results = services.saga.retry_step(str(order_id), actor, str(uuid.uuid4()))
         except LookupError:
             return problem(404, "There is no saga for that order.")
         except NothingToRetry as nothing:

@@ -13,6 +13,7 @@ from inventory.schemas import NewProductSchema, PriceSchema, ProductAcceptedSche
 from kernel.auth import Authenticator
 from kernel.command_bus import CommandBus
 from kernel.http import (
+    OPERATOR_ONLY,
     BearerAuth,
     Blueprint,
     Commands,
@@ -27,20 +28,18 @@ def blueprint(bus: CommandBus, authenticator: Authenticator) -> Blueprint:
     """The catalog's admin endpoints, dispatching through `bus`."""
     blp = Blueprint("inventory", __name__, description="Products and stock (admin only)")
     auth, commands = BearerAuth(authenticator), Commands(bus)
-    # Every endpoint here is for the admin; the check runs before the body is parsed.
-    admin_only = guarded(
-        blp, auth.admin, "Not the admin token", unauthorized="No valid bearer token"
-    )
+    # Every endpoint here changes the catalog; the check runs before the body is parsed.
+    operator_only = guarded(blp, auth.operator, OPERATOR_ONLY, unauthorized="No valid bearer token")
     invalid = documented_problem(blp, 422, "Invalid fields; `errors` lists the messages per field")
     unknown_sku = documented_problem(blp, 404, "No product has this SKU")
 
     def accept(command: AddProduct | RestockProduct | ChangePrice) -> dict[str, str]:
-        result = commands.dispatch(command, command_metadata(auth.admin().actor))
+        result = commands.dispatch(command, command_metadata(auth.operator().actor))
         return {"sku": result.aggregate_id, "consistency_token": result.consistency_token}
 
     @blp.route("/admin/api/products")
     class Products(MethodView):
-        @admin_only
+        @operator_only
         @blp.arguments(NewProductSchema())
         @blp.response(202, ProductAcceptedSchema)
         @invalid
@@ -52,7 +51,7 @@ def blueprint(bus: CommandBus, authenticator: Authenticator) -> Blueprint:
 
     @blp.route("/admin/api/products/<string:sku>/restock")
     class Restock(MethodView):
-        @admin_only
+        @operator_only
         @blp.arguments(RestockSchema())
         @blp.response(202, ProductAcceptedSchema)
         @invalid
@@ -63,7 +62,7 @@ def blueprint(bus: CommandBus, authenticator: Authenticator) -> Blueprint:
 
     @blp.route("/admin/api/products/<string:sku>/price")
     class Price(MethodView):
-        @admin_only
+        @operator_only
         @blp.arguments(PriceSchema())
         @blp.response(202, ProductAcceptedSchema)
         @invalid

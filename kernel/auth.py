@@ -1,11 +1,22 @@
-"""Bearer credentials: signed customer tokens and the operator's admin token."""
+"""Bearer credentials: signed customer tokens, named admins' tokens and the bootstrap
+admin token."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from dataclasses import dataclass
+from typing import Protocol
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+VIEWER, OPERATOR = "viewer", "operator"
+ROLES = (VIEWER, OPERATOR)  # a viewer reads; an operator also acts
+BOOTSTRAP = "bootstrap"  # the admin id and login of whoever holds ADMIN_TOKEN
+ADMIN_TOKEN_PREFIX = "shop_admin_"
+"""How every named admin's token starts: it tells an admin token from a customer's without
+a lookup (a customer token is never looked up in admin_accounts), and secret scanners can
+spot one pasted where it should not be."""
 
 
 class AuthError(Exception):
@@ -16,22 +27,58 @@ class AuthError(Exception):
 class Principal:
     kind: str  # "customer" or "admin"
     customer_id: str | None = None
+    admin_id: str | None = None  # an admin_accounts id, or BOOTSTRAP
+    login: str | None = None
+    role: str | None = None  # an admin's: VIEWER or OPERATOR
 
     @property
     def actor(self) -> str:
-        return f"customer:{self.customer_id}" if self.customer_id else self.kind
+        """Who acted, as the metadata of the events a command records says."""
+        if self.customer_id:
+            return f"customer:{self.customer_id}"
+        if self.kind == "admin" and self.admin_id:
+            return f"admin:{self.admin_id}"
+        return self.kind
+
+    @property
+    def may_change(self) -> bool:
+        """Whether this admin may change anything (a viewer only reads)."""
+        return self.kind == "admin" and self.role == OPERATOR
+
+
+BOOTSTRAP_ADMIN = Principal("admin", admin_id=BOOTSTRAP, login=BOOTSTRAP, role=OPERATOR)
+
+
+class AdminLookup(Protocol):
+    """Where named admins are kept (kernel.admins.AdminAccounts in the shop)."""
+
+    def by_token_digest(self, digest: bytes) -> Principal | None:
+        """The enabled admin whose current token has this SHA-256 digest, else None."""
+
+
+def token_digest(token: str) -> bytes:
+    """What is stored of an admin token: its SHA-256 (the token itself is shown once)."""
+    return hashlib.sha256(token.encode()).digest()
 
 
 class Authenticator:
-    """Issues customer tokens and verifies any bearer token without a lookup.
+    """Issues customer tokens and verifies any bearer token.
 
-    Customer tokens are signed with the secret key and expire after `ttl_seconds`;
-    the admin token is compared in constant time.
+    Customer tokens are signed with the secret key and expire after `ttl_seconds`; the
+    bootstrap admin token (ADMIN_TOKEN) is compared in constant time; a named admin's
+    token (ADMIN_TOKEN_PREFIX...) is found by its digest in `admins`, one indexed lookup.
     """
 
-    def __init__(self, secret_key: str, admin_token: str, ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        secret_key: str,
+        admin_token: str,
+        ttl_seconds: int,
+        admins: AdminLookup | None = None,
+    ) -> None:
         self._signer = URLSafeTimedSerializer(secret_key, salt="customer-token")
         self._admin_token = admin_token
+        self._admins = admins
         self.ttl_seconds = ttl_seconds
 
     def issue(self, customer_id: str) -> str:
@@ -39,7 +86,9 @@ class Authenticator:
 
     def verify(self, token: str) -> Principal:
         if hmac.compare_digest(token.encode(), self._admin_token.encode()):
-            return Principal("admin")
+            return BOOTSTRAP_ADMIN
+        if token.startswith(ADMIN_TOKEN_PREFIX):
+            return self._named_admin(token)
         try:
             claims = self._signer.loads(token, max_age=self.ttl_seconds)
         except SignatureExpired:
@@ -49,3 +98,9 @@ class Authenticator:
         if not isinstance(claims, dict) or not isinstance(claims.get("sub"), str):
             raise AuthError("the token is not valid")
         return Principal("customer", claims["sub"])
+
+    def _named_admin(self, token: str) -> Principal:
+        found = self._admins.by_token_digest(token_digest(token)) if self._admins else None
+        if found is None:  # never issued, rotated away, or its admin disabled
+            raise AuthError("the token is not valid")
+        return found

@@ -201,6 +201,12 @@ class AcceptedSchema(ma.Schema):
     )
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+ADMIN_ONLY = "Not an admin token (a customer's)"
+OPERATOR_ONLY = "Not an operator admin's token (a customer's, or a viewer's: viewers only read)"
+_PRINCIPAL = "shop.principal"  # request.environ key: who is calling, once verified
+
+
 class BearerAuth:
     """Who is calling: the request's bearer token, verified by the authenticator."""
 
@@ -208,14 +214,21 @@ class BearerAuth:
         self.authenticator = authenticator
 
     def principal(self) -> Principal:
-        """The authenticated caller; aborts with 401 when the bearer token is missing or bad."""
+        """The authenticated caller; aborts with 401 when the bearer token is missing or bad.
+        Verified once per request (a named admin's token costs a lookup): the guard and
+        the view both ask."""
+        known = request.environ.get(_PRINCIPAL)
+        if isinstance(known, Principal):
+            return known
         token = bearer_token()
         if token is None:
             reject(401, "Send `Authorization: Bearer <token>`.", headers=_CHALLENGE)
         try:
-            return self.authenticator.verify(token)
+            caller = self.authenticator.verify(token)
         except AuthError as error:
             reject(401, str(error).capitalize() + ".", headers=_CHALLENGE)
+        request.environ[_PRINCIPAL] = caller
+        return caller
 
     def customer(self) -> str:
         """The calling customer's id; 403 for an admin token, 401 without a valid token."""
@@ -225,10 +238,25 @@ class BearerAuth:
         return caller.customer_id
 
     def admin(self) -> Principal:
+        """The calling admin; 403 for a customer token, and for a viewer unless the request
+        only reads (so an admin endpoint that changes something refuses viewers even if it
+        was guarded with this rather than `operator`)."""
         caller = self.principal()
         if caller.kind != "admin":
-            reject(403, "This endpoint needs the admin token.")
+            reject(403, "This endpoint needs an admin token.")
+        if request.method not in SAFE_METHODS and not caller.may_change:
+            self._read_only(caller)
         return caller
+
+    def operator(self) -> Principal:
+        """The calling admin, who may change things; 403 for a viewer or a customer."""
+        caller = self.admin()
+        if not caller.may_change:
+            self._read_only(caller)
+        return caller
+
+    def _read_only(self, caller: Principal) -> NoReturn:
+        reject(403, f"{caller.login} is a viewer: viewers only read.", code="read_only_admin")
 
 
 def bearer_token() -> str | None:

@@ -14,7 +14,15 @@ from sqlalchemy import Engine
 from kernel import parking
 from kernel.auth import Authenticator
 from kernel.errors import ParkedKeyBusy, StillFailing
-from kernel.http import BearerAuth, Blueprint, documented_problem, guarded, reject
+from kernel.http import (
+    ADMIN_ONLY,
+    OPERATOR_ONLY,
+    BearerAuth,
+    Blueprint,
+    documented_problem,
+    guarded,
+    reject,
+)
 from kernel.parking import ParkedKey, ParkingAction
 from kernel.subscriptions import Subscriber, SubscriptionRunner
 
@@ -95,7 +103,8 @@ def blueprint(
     """`subscriber(name)` finds a subscription's subscriber (KeyError if there is none)."""
     blp = Blueprint("parked", __name__, description="Events parked per key and subscription")
     auth = BearerAuth(authenticator)
-    admin_only = guarded(blp, auth.admin, "A customer token cannot use admin endpoints")
+    admin_only = guarded(blp, auth.admin, ADMIN_ONLY)
+    operator_only = guarded(blp, auth.operator, OPERATOR_ONLY)
 
     def parked_or_404(name: str, key: str) -> tuple[Subscriber, ParkedKey]:
         with engine.connect() as conn:
@@ -112,7 +121,7 @@ def blueprint(
         is not parked, 503 when its partition's holder does not let go in time."""
         found, _ = parked_or_404(name, key)
         try:
-            return act(found, key, auth.admin().actor, reason)
+            return act(found, key, auth.operator().actor, reason)
         except LookupError:
             reject(404, f"{key} is not parked for {name}.")
         except ParkedKeyBusy as busy:
@@ -142,7 +151,7 @@ def blueprint(
         return parked_key(found) | {"history": [action(a) for a in history]}
 
     @blp.route("/admin/api/parked/<subscription>/<key>/retry", methods=["POST"])
-    @admin_only
+    @operator_only
     @blp.arguments(RetrySchema())
     @blp.response(200, RetriedSchema)
     @documented_problem(blp, 404, "The key is not parked for that subscription")
@@ -158,7 +167,7 @@ def blueprint(
         return {"subscription": subscription, "key": key, "applied": applied}
 
     @blp.route("/admin/api/parked/<subscription>/<key>/skip", methods=["POST"])
-    @admin_only
+    @operator_only
     @blp.arguments(SkipSchema())
     @blp.response(200, SkippedSchema)
     @documented_problem(blp, 404, "The key is not parked for that subscription")

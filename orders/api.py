@@ -11,6 +11,7 @@ from typing import Any
 from kernel.auth import Authenticator
 from kernel.command_bus import CommandBus
 from kernel.http import (
+    OPERATOR_ONLY,
     BearerAuth,
     Blueprint,
     Commands,
@@ -60,9 +61,7 @@ def blueprint(
     customer_only = guarded(
         blp, auth.customer, "The admin token cannot act as a customer", unauthorized=UNAUTHORIZED
     )
-    admin_only = guarded(
-        blp, auth.admin, "A customer token cannot use admin endpoints", unauthorized=UNAUTHORIZED
-    )
+    operator_only = guarded(blp, auth.operator, OPERATOR_ONLY, unauthorized=UNAUTHORIZED)
 
     @blp.route("/api/customers", methods=["POST"])
     @blp.arguments(RegisterCustomerSchema())
@@ -140,7 +139,7 @@ def blueprint(
         return {"order_id": str(order_id), "consistency_token": accepted.consistency_token}
 
     @blp.route("/admin/api/orders/<uuid:order_id>/cancel", methods=["POST"])
-    @admin_only
+    @operator_only
     @blp.arguments(CancelOrderSchema())
     @blp.response(202, OrderAcceptedSchema)
     @documented_problem(blp, 404, "No such order")
@@ -152,11 +151,11 @@ def blueprint(
         order changes nothing. The fulfillment saga then puts its stock back and refunds a
         payment taken, or stops one under way."""
         command = CancelOrder(str(order_id), body["reason"], CancelledBy.ADMIN)
-        accepted = commands.dispatch(command, command_metadata(auth.admin().actor))
+        accepted = commands.dispatch(command, command_metadata(auth.operator().actor))
         return {"order_id": str(order_id), "consistency_token": accepted.consistency_token}
 
     @blp.route("/admin/api/orders/<uuid:order_id>/ship", methods=["POST"])
-    @admin_only
+    @operator_only
     @blp.arguments(ShipOrderSchema())
     @blp.response(202, OrderAcceptedSchema)
     @documented_problem(blp, 404, "No such order")
@@ -164,7 +163,7 @@ def blueprint(
     def ship_order(body: dict[str, str], order_id: uuid.UUID) -> dict[str, str]:
         """Hand a confirmed order to the carrier."""
         command = ShipOrder(str(order_id), body["tracking_number"])
-        accepted = commands.dispatch(command, command_metadata(auth.admin().actor))
+        accepted = commands.dispatch(command, command_metadata(auth.operator().actor))
         return {"order_id": str(order_id), "consistency_token": accepted.consistency_token}
 
     @blp.route("/api/me", methods=["DELETE"])

@@ -16,6 +16,7 @@ from kernel.auth import Authenticator
 from kernel.command_bus import CommandBus
 from kernel.errors import ConcurrencyError
 from kernel.http import (
+    OPERATOR_ONLY,
     BearerAuth,
     Blueprint,
     Commands,
@@ -99,9 +100,7 @@ def blueprint(
     webhook, which goes through `inbox`."""
     blp = Blueprint("payments", __name__, description="payments commands")
     auth, commands = BearerAuth(authenticator), Commands(bus)
-    admin_only = guarded(
-        blp, auth.admin, "The token is not the admin token", unauthorized="No valid bearer token"
-    )
+    operator_only = guarded(blp, auth.operator, OPERATOR_ONLY, unauthorized="No valid bearer token")
     customer_only = guarded(
         blp,
         auth.customer,
@@ -142,7 +141,7 @@ def blueprint(
         }
 
     @blp.post("/admin/api/orders/<order_id>/refund")
-    @admin_only
+    @operator_only
     @blp.doc(summary="Refund an order's payment")
     @blp.arguments(RefundPaymentSchema())
     @blp.response(202, RefundAcceptedSchema)
@@ -156,7 +155,7 @@ def blueprint(
         order's payment reads `refunded` (or `succeeded` with `refund_failure`, when
         the provider refused).
         """
-        metadata = command_metadata(auth.admin().actor)
+        metadata = command_metadata(auth.operator().actor)
         result = commands.dispatch(RefundPayment(order_id, body["reason"]), metadata)
         return {"order_id": order_id, "consistency_token": result.consistency_token}
 

@@ -26,7 +26,15 @@ from sqlalchemy import Connection
 
 from kernel.auth import Authenticator
 from kernel.horizon import HELD_BACK_AFTER
-from kernel.http import BearerAuth, Blueprint, documented_problem, guarded, reject
+from kernel.http import (
+    ADMIN_ONLY,
+    OPERATOR_ONLY,
+    BearerAuth,
+    Blueprint,
+    documented_problem,
+    guarded,
+    reject,
+)
 from kernel.status_api import running_writer, subscription_status
 from projections.generations import Build, OlderCode
 from projections.queries import (
@@ -91,7 +99,8 @@ def blueprint(
         return found
 
     customer_only = guarded(blp, customer, "The admin token cannot act as a customer")
-    admin_only = guarded(blp, auth.admin, "A customer token cannot use admin endpoints")
+    admin_only = guarded(blp, auth.admin, ADMIN_ONLY)
+    operator_only = guarded(blp, auth.operator, OPERATOR_ONLY)
 
     @blp.route("/api/products", methods=["GET"])
     @blp.arguments(ConsistencySchema(), location="query")
@@ -206,7 +215,7 @@ def blueprint(
         }
 
     @blp.route("/admin/api/projections/<name>/rebuild", methods=["POST"])
-    @admin_only
+    @operator_only
     @blp.response(202, RebuildAcceptedSchema)
     @problem(blp, 404, "No read model of that name")
     @problem(
@@ -221,7 +230,7 @@ def blueprint(
         if name not in read_side.projections:
             reject(404, f"There is no read model named {name!r}.")
         try:
-            generation = read_side.start_rebuild(name, f"admin API ({auth.admin().actor})")
+            generation = read_side.start_rebuild(name, auth.operator().actor)
         except OlderCode as older:
             reject(409, f"{older}: a rebuild here would go back to it.", code="older_code")
         schedule_rebuild(name)

@@ -147,8 +147,8 @@ class RebuildStatusSchema(SubscriptionStatusSchema):
         allow_none=True,
         required=True,
         metadata={
-            "description": "Who asked: the operator's way in and name (`admin API (admin)`,"
-            " `shop CLI (user@host)`), or the worker that started it (host:pid)"
+            "description": "Who asked: the admin, as events record them (`admin:<admin_id>`),"
+            " `shop CLI (user@host)`, or the worker that started it (host:pid)"
         },
     )
     started_at = ma.fields.DateTime(required=True)

@@ -14,7 +14,15 @@ from marshmallow import validate
 from sqlalchemy import Engine
 
 from kernel.auth import Authenticator
-from kernel.http import BearerAuth, Blueprint, documented_problem, guarded, reject
+from kernel.http import (
+    ADMIN_ONLY,
+    OPERATOR_ONLY,
+    BearerAuth,
+    Blueprint,
+    documented_problem,
+    guarded,
+    reject,
+)
 from kernel.status_api import SubscriptionStatusSchema
 from sagas import store
 from sagas.order_fulfillment import NothingToRetry, OrderFulfillmentSaga
@@ -85,7 +93,8 @@ def blueprint(
     subscription's status as `subscription()` reads it; `bounds` say when one is stuck."""
     blp = Blueprint("sagas", __name__, description="Order-fulfillment sagas")
     auth = BearerAuth(authenticator)
-    admin_only = guarded(blp, auth.admin, "A customer token cannot use admin endpoints")
+    admin_only = guarded(blp, auth.admin, ADMIN_ONLY)
+    operator_only = guarded(blp, auth.operator, OPERATOR_ONLY)
 
     @blp.route("/admin/api/sagas", methods=["GET"])
     @admin_only
@@ -103,14 +112,14 @@ def blueprint(
             }
 
     @blp.route("/admin/api/sagas/<uuid:order_id>/retry", methods=["POST"])
-    @admin_only
+    @operator_only
     @blp.response(200, SagaActionSchema)
     @documented_problem(blp, 404, "No saga for that order")
     @documented_problem(blp, 409, "Its step waits on nothing the saga can issue again")
     def retry(order_id: uuid.UUID) -> dict[str, Any]:
         """Issue the saga's current step's commands again (after a fault lost or refused
         them): reserve, charge, confirm, or the compensation under way."""
-        actor = auth.admin().actor
+        actor = auth.operator().actor
         try:
             results = saga.retry_step(str(order_id), actor, str(uuid.uuid4()))
         except LookupError:

@@ -1,8 +1,9 @@
 """An operator's tour of the dashboard in real Chromium, against the real API
 (gunicorn) and a real RQ worker: sign in, watch placed orders arrive, read one
 order's history, check the sales chart, rebuild a read model, restock a product,
-then act on orders (ship, refund, cancel, each confirmed first), search and page
-the orders list both ways.
+then act on orders (ship, refund, cancel, each confirmed first), read who did what on
+the Audit page (signed in again as a named admin), search and page the orders list both
+ways.
 
 The tests run in file order on one browser tab and one shop.
 """
@@ -17,6 +18,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from prometheus_client.parser import text_string_to_metric_families
 
+from config.bootstrap import Application
 from config.settings import Settings
 from tests.browser.conftest import Stack, screenshot
 from tests.support.api_client import ApiClient, Customer
@@ -78,7 +80,7 @@ def test_signing_in_with_the_admin_token(page: Page, settings: Settings) -> None
     expect(page).to_have_url(re.compile(r"/admin/login\?next="))
     page.fill("#token", "wrong-token")
     page.click("button[type=submit]")
-    expect(page.get_by_role("alert")).to_have_text("That is not the admin token.")
+    expect(page.get_by_role("alert")).to_have_text("That is not an admin token.")
     screenshot(page, "login")
     page.fill("#token", settings.admin_token or "")
     page.click("button[type=submit]")
@@ -309,6 +311,30 @@ def test_cancelling_an_order_after_confirming_or_not(page: Page, placed: list[st
     expect(statuses[placed[1]]).to_have_text("confirmed")
     expect(statuses[placed[2]]).to_have_text("cancelled")
     screenshot(page, "orders")
+
+
+def test_the_audit_page_names_the_admin_of_each_action(
+    page: Page, api: ApiClient, application: Application, placed: list[str]
+) -> None:
+    _, token = application.admins.create("ada.ops", "operator", "cli:browser-test")
+    named = {"Authorization": f"Bearer {token}"}
+    reply = api("POST", "/admin/api/products/LAMP-DESK/restock", {"quantity": 5}, named)
+    assert reply.status == 202, reply.body
+    page.goto("/admin/orders")
+    page.click(".logout button")  # then in as ada.ops
+    page.fill("#token", token)
+    page.click("button[type=submit]")
+    expect(page.locator("[data-signed-in]")).to_contain_text("ada.ops operator")
+
+    page.goto("/admin/audit")
+
+    rows = page.locator("tr[data-audit]")
+    expect(rows.first).to_have_attribute("data-audit", "StockReplenished")
+    expect(rows.first.locator("[data-actor]")).to_have_text("ada.ops")
+    shipped = page.locator("tr[data-audit=OrderShipped]")
+    expect(shipped.locator("[data-actor]")).to_have_text("the bootstrap admin (ADMIN_TOKEN)")
+    expect(shipped.locator("a[data-order]")).to_have_attribute("data-order", placed[0])
+    screenshot(page, "audit")
 
 
 def test_searching_by_email_or_order_id(page: Page, placed: list[str]) -> None:

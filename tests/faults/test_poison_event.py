@@ -245,7 +245,7 @@ def test_an_event_no_reader_can_decode_parks_its_order_everywhere_and_is_skipped
                 text("SELECT actor FROM parking_actions WHERE action = 'skipped'")
             ).scalars()
         )
-    assert actors == {"admin", f"cli:{getpass.getuser()}"}, actors
+    assert actors == {"admin:bootstrap", f"cli:{getpass.getuser()}"}, actors
 
 
 def _shop(env: dict[str, str], *args: str) -> str:

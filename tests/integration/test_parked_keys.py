@@ -183,8 +183,12 @@ def test_a_read_model_parks_the_order_it_cannot_handle_and_applies_it_on_a_retry
         ).all()
     assert [tuple(row) for row in history] == [
         ("parked", "system", f"RuntimeError: cannot handle OrderPlaced of {poison.order_id}"),
-        ("retry_failed", "admin", f"RuntimeError: cannot handle OrderPlaced of {poison.order_id}"),
-        ("retried", "admin", "fix deployed"),
+        (
+            "retry_failed",
+            "admin:bootstrap",
+            f"RuntimeError: cannot handle OrderPlaced of {poison.order_id}",
+        ),
+        ("retried", "admin:bootstrap", "fix deployed"),
     ]
     assert client.get(url, headers=admin_headers).status_code == 404
 
@@ -304,7 +308,7 @@ def test_an_undecodable_event_parks_its_order_everywhere_and_a_skip_lets_its_lat
                 text("SELECT actor || ': ' || reason FROM parking_actions WHERE action = 'skipped'")
             ).scalars()
         )
-    assert reasons == {"admin: written by a broken import; the order never shipped"}
+    assert reasons == {"admin:bootstrap: written by a broken import; the order never shipped"}
 
 
 def test_retry_and_skip_answer_404_for_what_is_not_parked_and_need_the_admin_token(

@@ -37,7 +37,7 @@ def test_restocking_dispatches_restock_product_and_shows_the_new_stock(
     (event,) = _events(application, "StockReplenished")
     assert event["data"]["sku"] == "MUG-1"
     assert event["data"]["quantity"] == 25
-    assert event["metadata"]["actor"] == "admin"
+    assert event["metadata"]["actor"] == "admin:bootstrap"
     html = admin.get("/admin/inventory").get_data(as_text=True)
     assert "Restocked MUG-1 by 25." in html
     assert "data-on-hand>125<" in _row(html, "MUG-1")

@@ -81,8 +81,8 @@ def test_the_parked_page_lists_a_parked_order_and_retries_it_or_skips_it_with_a_
             text("SELECT action, actor, reason FROM parking_actions WHERE actor <> 'system'")
         ).all()
     assert sorted(tuple(row) for row in done) == [
-        ("retried", "admin:dashboard", ""),
-        ("skipped", "admin:dashboard", "test order"),
+        ("retried", "admin:bootstrap", ""),
+        ("skipped", "admin:bootstrap", "test order"),
     ]
     forged = admin.post(f"/admin/parked/order_detail@1/{second.order_id}/retry", data={})
     assert forged.status_code in (400, 403)

@@ -73,7 +73,7 @@ def test_shipping_asks_for_confirmation_then_dispatches_ship_order_as_the_admin(
     assert re.search(rf"/admin/orders/{confirmed}\?consistency_token=\d+\.\d+\.\d+$", done.location)
     (shipped,) = _events(application, confirmed, "OrderShipped")
     assert shipped["data"]["tracking_number"] == "1Z999AA1"
-    assert shipped["metadata"]["actor"] == "admin"
+    assert shipped["metadata"]["actor"] == "admin:bootstrap"
     settle(application)
     page = admin.get(done.location).get_data(as_text=True)
     assert f"Order {confirmed[:8]} shipped with tracking number 1Z999AA1." in page
@@ -98,7 +98,7 @@ def test_cancelling_a_pending_order_is_recorded_as_cancelled_by_the_admin(
     (cancelled,) = _events(application, waiting.order_id, "OrderCancelled")
     assert cancelled["data"]["cancelled_by"] == "admin"
     assert cancelled["data"]["reason"] == "duplicate order"
-    assert cancelled["metadata"]["actor"] == "admin"
+    assert cancelled["metadata"]["actor"] == "admin:bootstrap"
     settle(application)
     page = admin.get(done.location).get_data(as_text=True)
     assert "data-status>cancelled<" in page
@@ -119,7 +119,10 @@ def test_refunding_a_shipped_order_leaves_it_shipped_but_reading_refunded(
 
     assert done.status_code == 303
     (refund,) = _events(application, confirmed, "RefundRequested")
-    assert (refund["data"]["reason"], refund["metadata"]["actor"]) == ("sent back", "admin")
+    assert (refund["data"]["reason"], refund["metadata"]["actor"]) == (
+        "sent back",
+        "admin:bootstrap",
+    )
     settle(application)  # the payments worker refunds at Stripe
     page = admin.get(done.location).get_data(as_text=True)
     assert f"Refund of order {confirmed[:8]} asked for" in page

@@ -103,7 +103,7 @@ def test_an_order_shows_its_timeline_and_each_event_with_what_it_caused(
     assert f'data-command="{reserved["causation_id"]}"' in row
     assert f'href="#event-{reserved["position"]}"' in row
     assert f'reacting to <a href="#event-{placed["position"]}">' in _row(html, reserved["position"])
-    assert "requested by customer:" in text_of(row)
+    assert "requested by the customer " in text_of(row)
     assert str(placed["correlation_id"])[:8] in row
 
 

@@ -16,6 +16,7 @@ from redis.retry import Retry
 from config.bootstrap import Application
 from config.flask_app import create_app
 from config.settings import Settings
+from kernel.auth import Authenticator
 from tests.integration.dashboard.support import PAGES, csrf, sign_in
 from tests.support.polling import eventually
 from tests.support.processes import free_port
@@ -92,7 +93,11 @@ def test_a_session_from_before_the_admin_token_changed_is_refused(
     admin: FlaskClient, app: Flask, application: Application, settings: Settings
 ) -> None:
     # The same shop restarted with a new ADMIN_TOKEN: same SECRET_KEY, same Redis.
-    rotated = create_app(replace(application, settings=replace(settings, admin_token="rotated")))
+    restarted = replace(settings, admin_token="rotated")
+    authenticator = Authenticator(
+        settings.secret_key or "", "rotated", settings.customer_token_ttl, application.admins
+    )
+    rotated = create_app(replace(application, settings=restarted, authenticator=authenticator))
     old = copy_of(admin, rotated)
 
     assert records(application.redis), "its record is still there: the token decides"

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from config.bootstrap import Application
 from config.flask_app import create_app
 from config.settings import Settings
+from kernel.auth import Authenticator
 from tests.integration.dashboard.support import PAGES, csrf, sign_in
 from tests.support.api_client import Customer
 
@@ -51,7 +52,7 @@ def test_a_wrong_token_is_refused_and_signs_nobody_in(client: FlaskClient) -> No
     response = sign_in(client, "not-the-admin-token")
 
     assert response.status_code == 401
-    assert "That is not the admin token." in response.get_data(as_text=True)
+    assert "That is not an admin token." in response.get_data(as_text=True)
     assert client.get("/admin/orders").status_code == 302
 
 
@@ -149,7 +150,17 @@ def test_queue_actions_must_come_from_the_dashboard_itself(admin: FlaskClient) -
 def test_two_apps_in_one_process_each_sign_in_with_their_own_admin_token(
     client: FlaskClient, application: Application, settings: Settings
 ) -> None:
-    other = replace(application, settings=replace(settings, admin_token="another-admin-token"))
+    authenticator = Authenticator(
+        settings.secret_key or "",
+        "another-admin-token",
+        settings.customer_token_ttl,
+        application.admins,
+    )
+    other = replace(
+        application,
+        settings=replace(settings, admin_token="another-admin-token"),
+        authenticator=authenticator,
+    )
     other_client = create_app(other).test_client()
 
     assert sign_in(other_client, settings.admin_token or "").status_code == 401

@@ -59,7 +59,7 @@ def test_events_record_the_admin_as_actor(
 
     with application.engine.connect() as conn:
         (recorded,) = application.store.read_stream(conn, "stock_item-MUG-001")
-    assert recorded.metadata.actor == "admin"
+    assert recorded.metadata.actor == "admin:bootstrap"
 
 
 @pytest.mark.usefixtures("mug")

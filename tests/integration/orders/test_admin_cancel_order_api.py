@@ -61,7 +61,7 @@ def test_the_admin_cancels_a_pending_or_confirmed_order(
     assert recorded.event == OrderCancelled(
         order_id, "customer called", CancelledBy.ADMIN, previous
     )
-    assert recorded.metadata.actor == "admin"
+    assert recorded.metadata.actor == "admin:bootstrap"
 
 
 def test_cancelling_a_cancelled_order_again_changes_nothing(

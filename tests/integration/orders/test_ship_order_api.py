@@ -40,7 +40,7 @@ def test_the_admin_ships_a_confirmed_order(
     with application.engine.connect() as conn:
         recorded = application.store.read_stream(conn, f"order-{confirmed_order}")[-1]
     assert recorded.event == OrderShipped(confirmed_order, "1Z999AA10123456784")
-    assert recorded.metadata.actor == "admin"
+    assert recorded.metadata.actor == "admin:bootstrap"
 
 
 def test_a_pending_order_cannot_ship_yet(

@@ -57,7 +57,7 @@ def test_an_admin_refund_is_asked_for_at_once_and_made_by_the_payments_worker(
     Checkpoint.parse(body["consistency_token"])
     asked = payment_history(application, order_id)[-1]
     assert asked.event == RefundRequested(order_id, EUR_10, "damaged in transit", 1)
-    assert asked.metadata.actor == "admin"
+    assert asked.metadata.actor == "admin:bootstrap"
     assert refunds_of(stripe_client, charged.provider_reference) == []  # not made in the request
 
     assert settle_payments(application) == ["succeeded"]

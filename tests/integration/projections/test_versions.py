@@ -258,11 +258,11 @@ def test_an_operators_rebuild_records_who_asked_and_older_code_must_insist(
     status = status_of(client, admin_headers, "sales_analytics")
     rebuild = status["rebuild"]
     assert (rebuild["generation"], rebuild["version"], rebuild["reason"]) == (2, 1, "operator")
-    assert rebuild["requested_by"] == "admin API (admin)"
+    assert rebuild["requested_by"] == "admin:bootstrap"
     assert Jobs(application).rebuild("sales_analytics") == "switched to generation 2"
     status = status_of(client, admin_headers, "sales_analytics")
     assert (status["version"], status["reason"], status["requested_by"]) == (
-        1, "operator", "admin API (admin)"
+        1, "operator", "admin:bootstrap"
     )  # fmt: skip
 
     # Version 2 is rolled out, then rolled back: the old code's `shop projections rebuild`

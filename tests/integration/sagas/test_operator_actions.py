@@ -97,7 +97,10 @@ def test_a_saga_whose_reservation_was_lost_is_stuck_at_reserving_and_a_retry_ful
     settle(application)
     saga = one(client, admin_headers, order.order_id)
     assert (saga["state"], saga["step"], saga["stuck"]) == ("completed", "awaiting_shipment", False)
-    assert [m["trigger"] for m in saga["history"]][:2] == ["OrderPlaced", "retry by admin"]
+    assert [m["trigger"] for m in saga["history"]][:2] == [
+        "OrderPlaced",
+        "retry by admin:bootstrap",
+    ]
     assert order_events(application, order.order_id)[-1] == "OrderConfirmed"
     assert available(application) == {"MUG-1": 8}
     nothing = client.post(f"/admin/api/sagas/{order.order_id}/retry", headers=admin_headers)
