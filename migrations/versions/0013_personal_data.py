@@ -25,7 +25,7 @@ from kernel.personal_data import ENVELOPE, new_key, opened_payload, sealed_paylo
 from orders.events import CustomerRegistered, OrderPlaced
 
 revision = "0013"
-down_revision = "0010"  # MERGE: 0012
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
