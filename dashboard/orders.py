@@ -29,8 +29,9 @@ from dashboard.filters import money, short_id
 from dashboard.services import Services
 from kernel.http import command_metadata
 from kernel.messages import Command
+from kernel.personal_data import ERASED
 from kernel.results import Failure
-from orders.commands import CancelOrder, ShipOrder
+from orders.commands import CancelOrder, ForgetCustomer, ShipOrder
 from orders.events import CancelledBy
 from payments.commands import RefundPayment
 from projections.queries import (
@@ -240,6 +241,7 @@ def blueprint(services: Services) -> Blueprint:
             order=document,
             customer=customer,
             actions=allowed_actions(document),
+            erased=customer is not None and customer["name"] == ERASED,
             attempt=attempt or {"action": None, "values": {}, "errors": {}},
             history=link(history, order_id),
             actors=named(services.admins, (event["actor"] for event in history)),
@@ -294,7 +296,46 @@ def blueprint(services: Services) -> Blueprint:
         """Give the order's payment back (RefundPayment), once confirmed."""
         return act(ACTIONS["refund"], str(order_id))
 
+    @pages.post("/customers/<uuid:customer_id>/forget")
+    def forget_customer(customer_id: uuid.UUID) -> ResponseReturnValue:
+        """Erase the customer's personal data (ForgetCustomer), once confirmed; the form
+        names the order page to go back to."""
+        order_id = _uuid(request.form.get("order_id", ""))
+        if order_id is None:
+            return problem(422, "Say which order's page this came from.")
+        back = url_for("dashboard.orders.detail", order_id=order_id)
+        if not confirmed():
+            names, names_generation = directory()
+            known = names.named(names_generation, [str(customer_id)]).get(str(customer_id), {})
+            return confirmation(
+                title=f"Forget customer {short_id(str(customer_id))}?",
+                facts=[("Customer", str(customer_id)), *known.items()],
+                consequence=(
+                    "Their name, email and addresses are erased everywhere, for good (their"
+                    " key is destroyed), and their account is closed. Their orders, totals"
+                    " and the sales figures stay."
+                ),
+                action_url=url_for("dashboard.orders.forget_customer", customer_id=customer_id),
+                fields={"order_id": order_id},
+                confirm="Yes, forget them",
+                name="forget",
+                back=back,
+            )
+        metadata = command_metadata(acting_admin().actor)
+        result = services.bus.dispatch(ForgetCustomer(str(customer_id)), metadata)
+        if isinstance(result, Failure):
+            return problem(STATUS_BY_CODE.get(result.code, 409), result.message)
+        flash(f"Customer {short_id(str(customer_id))} forgotten.", "ok")
+        return redirect(back, code=303)
+
     return pages
+
+
+def _uuid(text: str) -> str | None:
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return None
 
 
 def _confirmation(side: ReadSide, action: Action, order_id: str, value: str) -> Response:

@@ -222,3 +222,42 @@ def test_actions_need_the_sessions_csrf_token_and_a_sign_in(
     assert signed_out.status_code == 302
     assert "/admin/login" in signed_out.location
     assert _event_count(application) == before
+
+
+def test_forgetting_the_customer_from_an_order_page_erases_them_there_and_then(
+    admin: FlaskClient, application: Application, confirmed: str, ada: Customer
+) -> None:
+    page = admin.get(f"/admin/orders/{confirmed}").get_data(as_text=True)
+    assert "Ada Lovelace" in page and "data-forget" in page
+    before = _event_count(application)
+    form = {"order_id": confirmed, "csrf_token": csrf(admin)}
+
+    asked = admin.post(f"/admin/customers/{ada.customer_id}/forget", data=form)
+
+    assert asked.status_code == 200
+    html = asked.get_data(as_text=True)
+    assert 'data-confirm-step="forget"' in html and "ada@example.com" in html
+    assert _event_count(application) == before, "nothing is dispatched before confirming"
+
+    done = admin.post(
+        f"/admin/customers/{ada.customer_id}/forget", data=form | {"confirmed": "yes"}
+    )
+
+    assert done.status_code == 303 and done.location.endswith(f"/admin/orders/{confirmed}")
+    with application.engine.connect() as conn:
+        actor = conn.execute(
+            text("SELECT metadata ->> 'actor' FROM events WHERE type = 'CustomerForgotten'")
+        ).scalar_one()
+    assert actor == "admin:bootstrap"
+    page = admin.get(done.location).get_data(as_text=True)
+    assert "Ada Lovelace" not in page and "ada@example.com" not in page
+    assert "data-erased" in page and "(erased)" in page  # its address, at once
+    assert "data-status>confirmed<" in page
+
+
+def test_forgetting_needs_the_order_page_it_came_from(admin: FlaskClient, ada: Customer) -> None:
+    refused = admin.post(
+        f"/admin/customers/{ada.customer_id}/forget",
+        data={"order_id": "nonsense", "csrf_token": csrf(admin)},
+    )
+    assert refused.status_code == 422
