@@ -17,6 +17,7 @@ from config.bootstrap import Application, bootstrap
 from config.flask_app import create_app
 from config.settings import Settings
 from kernel.subscriptions import Subscriber
+from projections import order_detail
 from projections.generations import Build
 from tests.support.event_log import whole_log
 from tests.support.payments import SUCCEEDS, provider_calls_due
@@ -51,6 +52,8 @@ def api(settings: Settings) -> Iterator[FlaskClient]:
     yield app.test_client()
     application.close()
 
+OLD = order_detail.VERSION  # the running release's; the next one's is one higher
+
 
 def _caught_up(application: Application) -> None:
     """Every live generation of every read model, whatever version built it, and the
@@ -78,7 +81,7 @@ def test_a_worker_of_the_next_release_rebuilds_the_changed_read_model_without_do
     customers = [shop.customer(f"c{n}@example.com") for n in range(3)]
     placed = [shop.place(customers[n % 3], {"MUG-1": 1 + n % 2}, SUCCEEDS) for n in range(20)]
     eventually(lambda: _caught_up(application), timeout=60)
-    assert application.read_side.generations("order_detail").built == Build(1, None, None)
+    assert application.read_side.generations("order_detail").built == Build(OLD, None, None)
 
     # Queries and orders keep coming during the deploy; every query must be answered.
     answers: list[int] = []
@@ -102,7 +105,7 @@ def test_a_worker_of_the_next_release_rebuilds_the_changed_read_model_without_do
         def switched() -> None:
             current = application.read_side.generations("order_detail")
             assert (current.active, current.building) == (2, None), current
-            assert current.built == Build(2, "version 1 -> 2", worker)
+            assert current.built == Build(OLD + 1, f"version {OLD} -> {OLD + 1}", worker)
 
         eventually(switched, timeout=90, interval=0.2)
         eventually(lambda: len(answers) >= 5, timeout=30)  # some after the switch, too
@@ -121,6 +124,6 @@ def test_a_worker_of_the_next_release_rebuilds_the_changed_read_model_without_do
         assert application.read_side.generations(name).active == 1, name
     # The running release's workers swept all along and still do: nothing went back.
     assert application.read_side.generations("order_detail").built == Build(
-        2, "version 1 -> 2", worker
+        OLD + 1, f"version {OLD} -> {OLD + 1}", worker
     )
     assert all(process.alive for process in [*running, next_release]), processes.tails()
