@@ -52,6 +52,7 @@ def api(settings: Settings) -> Iterator[FlaskClient]:
     yield app.test_client()
     application.close()
 
+
 OLD = order_detail.VERSION  # the running release's; the next one's is one higher
 
 
