@@ -34,7 +34,9 @@ from kernel.event_store import EventStore, RecordedEvent
 from kernel.registry import EventRegistry
 from kernel.subscriptions import Subscriber, SubscriptionRunner
 from kernel.tracing import NO_TRACING
+from orders.accounts import Accounts
 from orders.domain import HoldLimits
+from orders.passwords import Passwords
 from payments.domain import cancel_key, charge_key, refund_key
 from payments.events import (
     PaymentAbandoned,
@@ -63,6 +65,7 @@ class Application:
     bus: CommandBus
     runner: SubscriptionRunner
     authenticator: Authenticator
+    accounts: Accounts
     read_side: ReadSide
     saga: OrderFulfillmentSaga
     queues: JobQueues
@@ -209,9 +212,13 @@ def bootstrap(settings: Settings, *, span_processor: SpanProcessor | None = None
         tracing=tracing or NO_TRACING,
     )
     bus.after_commit.extend((queues, metrics.events_appended, _provider_calls(queues)))
-    authenticator = Authenticator(
-        settings.secret_key, settings.admin_token, settings.customer_token_ttl
+    accounts = Accounts(
+        engine,
+        Passwords(),
+        access_ttl=settings.access_token_ttl,
+        refresh_ttl=settings.refresh_token_ttl,
     )
+    authenticator = Authenticator(settings.admin_token, customer_tokens=accounts)
     measured = metrics.measured(gateway)
     provider_calls = ProviderCalls(
         engine,
@@ -220,8 +227,9 @@ def bootstrap(settings: Settings, *, span_processor: SpanProcessor | None = None
         tracing=tracing or NO_TRACING,
     )
     return Application(
-        settings, engine, redis, registry, store, bus, runner, authenticator, read_side, saga,
-        queues, PaymentInbox(bus, tracing=tracing or NO_TRACING), provider_calls, metrics, tracing,
+        settings, engine, redis, registry, store, bus, runner, authenticator, accounts,
+        read_side, saga, queues, PaymentInbox(bus, tracing=tracing or NO_TRACING),
+        provider_calls, metrics, tracing,
     )  # fmt: skip
 
 

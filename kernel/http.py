@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 import flask_smorest
 import marshmallow as ma
 import orjson
-from flask import Request, Response, json, request
+from flask import Request, Response, g, json, request
 from flask_smorest import Api, abort
 from flask_smorest.utils import prepare_response
 from webargs.flaskparser import FlaskParser, is_json_request
@@ -213,7 +213,7 @@ class BearerAuth:
         if token is None:
             reject(401, "Send `Authorization: Bearer <token>`.", headers=_CHALLENGE)
         try:
-            return self.authenticator.verify(token)
+            return verified(self.authenticator, token)
         except AuthError as error:
             reject(401, str(error).capitalize() + ".", headers=_CHALLENGE)
 
@@ -229,6 +229,21 @@ class BearerAuth:
         if caller.kind != "admin":
             reject(403, "This endpoint needs the admin token.")
         return caller
+
+
+def verified(authenticator: Authenticator, token: str) -> Principal:
+    """`authenticator.verify(token)`, once per request: a customer's token costs a database
+    lookup, and a rate limit, a guard and the view may each ask who is calling."""
+    answers: dict[str, Principal | AuthError] = g.setdefault("verified_tokens", {})
+    if token not in answers:
+        try:
+            answers[token] = authenticator.verify(token)
+        except AuthError as error:
+            answers[token] = error
+    answer = answers[token]
+    if isinstance(answer, AuthError):
+        raise answer
+    return answer
 
 
 def bearer_token() -> str | None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from kernel.command_bus import CommandBus
 from kernel.unit_of_work import UnitOfWork
-from orders import holds
+from orders import accounts, holds
 from orders.commands import CancelOrder, ConfirmOrder, PlaceOrder, RegisterCustomer, ShipOrder
 from orders.domain import Customer, HoldLimits, Order
 from orders.ports import PaymentLedger, ProductCatalog
@@ -26,6 +26,8 @@ def register(
 def register_customer(command: RegisterCustomer, uow: UnitOfWork) -> str:
     customer = uow.load(Customer, command.customer_id) or Customer(command.customer_id)
     customer.register(command.email, command.name)
+    # In this transaction: the email is claimed if and only if the customer is registered.
+    accounts.claim_email(uow, customer.id, command.email, command.password_hash)
     uow.save(customer)
     return customer.id
 
