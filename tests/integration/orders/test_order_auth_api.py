@@ -1,14 +1,14 @@
 from __future__ import annotations
 
-import time
+import secrets
 import uuid
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import text
 
 from config.bootstrap import Application
-from kernel.auth import Authenticator
 from tests.integration.orders.support import order_body, problem
 from tests.support.api_client import Customer
 
@@ -24,13 +24,6 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _expired_token(authenticator: Authenticator, customer_id: str) -> str:
-    issued_at = time.time() - authenticator.ttl_seconds - 60
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(time, "time", lambda: issued_at)
-        return authenticator.issue(customer_id)
-
-
 @pytest.mark.parametrize(("path", "body"), [*CUSTOMER_ENDPOINTS, SHIP])
 def test_no_token_is_unauthorized(client: FlaskClient, path: str, body: dict[str, Any]) -> None:
     response = client.post(path, json=body)
@@ -43,7 +36,7 @@ def test_no_token_is_unauthorized(client: FlaskClient, path: str, body: dict[str
 def test_a_forged_token_is_unauthorized(
     client: FlaskClient, customer: Customer, path: str, body: dict[str, Any]
 ) -> None:
-    forged = Authenticator("not-the-secret", "x", 3600).issue(customer.customer_id)
+    forged = secrets.token_urlsafe(32)  # as a real one looks, but no session's
 
     response = client.post(path, json=body, headers=_bearer(forged))
 
@@ -58,9 +51,10 @@ def test_an_expired_token_is_unauthorized(
     path: str,
     body: dict[str, Any],
 ) -> None:
-    expired = _expired_token(application.authenticator, customer.customer_id)
+    with application.engine.begin() as conn:  # as if its access token were 15 minutes old
+        conn.execute(text("UPDATE customer_sessions SET access_expires_at = now()"))
 
-    response = client.post(path, json=body, headers=_bearer(expired))
+    response = client.post(path, json=body, headers=customer.headers)
 
     assert problem(response, 401)["detail"] == "The token has expired."
 
