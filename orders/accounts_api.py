@@ -47,7 +47,10 @@ CHALLENGE = {"WWW-Authenticate": 'Bearer realm="shop"'}
 # Tokens are credentials: no cache along the way may keep an answer carrying them.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 TOKEN_HEADERS = {
-    "Cache-Control": {"description": "`no-store`: the answer holds credentials"},
+    "Cache-Control": {
+        "description": "`no-store`: the answer holds credentials",
+        "schema": {"type": "string"},
+    },
 }
 
 
