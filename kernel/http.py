@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 import flask_smorest
 import marshmallow as ma
 import orjson
-from flask import Request, Response, g, json, request
+from flask import Request, Response, json, request
 from flask_smorest import Api, abort
 from flask_smorest.utils import prepare_response
 from webargs.flaskparser import FlaskParser, is_json_request
@@ -234,7 +234,11 @@ class BearerAuth:
 def verified(authenticator: Authenticator, token: str) -> Principal:
     """`authenticator.verify(token)`, once per request: a customer's token costs a database
     lookup, and a rate limit, a guard and the view may each ask who is calling."""
-    answers: dict[str, Principal | AuthError] = g.setdefault("verified_tokens", {})
+    # Kept with the request itself (flask.g may outlive one, in an app context pushed
+    # around several): a token revoked by one request is checked afresh by the next.
+    answers: dict[str, Principal | AuthError] = request.environ.setdefault(
+        "shop.verified_tokens", {}
+    )
     if token not in answers:
         try:
             answers[token] = authenticator.verify(token)
