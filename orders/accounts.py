@@ -105,8 +105,10 @@ _RENEW = text(
     " WHERE refresh_hash = :old AND revoked_at IS NULL AND refresh_expires_at > now()"
     " RETURNING customer_id"
 )
+# An ended session's refresh expiry moves to its end: `forget_ended_sessions` finds both.
 _END = text(
-    "UPDATE customer_sessions SET revoked_at = now()"
+    "UPDATE customer_sessions SET revoked_at = now(),"
+    " refresh_expires_at = least(refresh_expires_at, now())"
     " WHERE access_hash = :access AND revoked_at IS NULL RETURNING session_id"
 )
 _SET_PASSWORD = text(
@@ -114,9 +116,21 @@ _SET_PASSWORD = text(
     " WHERE customer_id = :customer AND password_hash = :old"
 )
 _END_OTHERS = text(
-    "UPDATE customer_sessions SET revoked_at = now()"
+    "UPDATE customer_sessions SET revoked_at = now(),"
+    " refresh_expires_at = least(refresh_expires_at, now())"
     " WHERE customer_id = :customer AND revoked_at IS NULL AND access_hash <> :keep"
 )
+# In bounded batches, by the index on refresh_expires_at: a sweep never holds a long lock.
+_FORGET = text(
+    "WITH gone AS (DELETE FROM customer_sessions WHERE session_id IN ("
+    " SELECT session_id FROM customer_sessions"
+    " WHERE refresh_expires_at < now() - make_interval(secs => :kept_for)"
+    " ORDER BY refresh_expires_at LIMIT :batch) RETURNING 1)"
+    " SELECT count(*) AS forgotten FROM gone"
+)
+ENDED_SESSIONS_KEPT = 24 * 3600
+"""Seconds a session is kept once it ended or its refresh token expired (so a late token
+is told it was revoked or has expired, not that it is unknown); then it is deleted."""
 
 
 class Accounts:
@@ -198,6 +212,14 @@ class Accounts:
             keep = token_digest(access_token)
             conn.execute(_END_OTHERS, {"customer": customer_id, "keep": keep})
         return PasswordChange.CHANGED
+
+    def forget_ended_sessions(
+        self, kept_for: float = ENDED_SESSIONS_KEPT, batch: int = 1000
+    ) -> int:
+        """Delete up to `batch` sessions that ended (or whose refresh token expired) more
+        than `kept_for` seconds ago; returns how many (the periodic sweep calls it)."""
+        found = self._run(_FORGET, {"kept_for": kept_for, "batch": batch})
+        return 0 if found is None else int(found.forgotten)
 
     def _password_of(self, customer_id: str) -> str | None:
         found = self._run(_PASSWORD_OF, {"customer": customer_id})

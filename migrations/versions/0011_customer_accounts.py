@@ -5,7 +5,8 @@
 own transaction; a digest, so this table holds no plaintext personal data) and the argon2
 hash of the password. `customer_sessions` holds one row per sign-in: the SHA-256 digests
 of its current access and refresh tokens (never the tokens), their expiry, and when the
-session was ended, if it was.
+session was ended, if it was (its refresh expiry is then moved to that moment: the sweep
+deletes sessions a day after their refresh expiry, indexed).
 
 Backfill: every customer registered before this revision gets an account with the digest
 of the email its CustomerRegistered recorded (already normalised), so those emails stay
@@ -47,6 +48,8 @@ def upgrade() -> None:
             revoked_at          timestamptz
         );
         CREATE INDEX customer_sessions_customer ON customer_sessions (customer_id);
+        -- Ending a session moves its refresh expiry to then: dead sessions are found here.
+        CREATE INDEX customer_sessions_refresh_expiry ON customer_sessions (refresh_expires_at);
 
         INSERT INTO customer_accounts (customer_id, email_digest, created_at, password_changed_at)
         SELECT DISTINCT ON (data ->> 'email')

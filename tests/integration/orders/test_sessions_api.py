@@ -11,14 +11,16 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import text
 from werkzeug.test import TestResponse
 
-from config.bootstrap import bootstrap
+from config.bootstrap import Application, bootstrap
 from config.flask_app import create_app
 from config.settings import Settings
 from tests.integration.orders.support import problem
 from tests.support.api_client import Customer
 from tests.support.shop import PASSWORD
+from tests.support.state import row_count
 
 EMAIL = "ada@example.com"
 NEW_PASSWORD = "a much better passphrase"
@@ -255,3 +257,27 @@ def test_the_openapi_document_describes_the_account_endpoints(client: FlaskClien
     assert {"access_token", "token", "token_type", "expires_in", "refresh_token"} <= set(
         components[schema]["properties"]
     )
+
+
+def test_sessions_over_for_a_day_are_forgotten_and_live_ones_kept(
+    client: FlaskClient, application: Application, customer: Customer
+) -> None:
+    ended, renewed, live = _session(client), _session(client), _session(client)
+    client.delete("/api/sessions/current", headers=_bearer(ended["access_token"]))
+    _renew(client, renewed["refresh_token"])
+    accounts = application.accounts
+
+    assert accounts.forget_ended_sessions() == 0  # ended, but only just
+    with application.engine.begin() as conn:  # as if a day and a minute had passed
+        conn.execute(
+            text(
+                "UPDATE customer_sessions SET refresh_expires_at = refresh_expires_at"
+                " - interval '1 day 1 minute' WHERE revoked_at IS NOT NULL"
+            )
+        )
+    assert accounts.forget_ended_sessions() == 1
+
+    # Left: the registration's session, the renewed one and the live one.
+    assert row_count(application.engine, "customer_sessions") == 3
+    assert problem(client.get("/api/orders", headers=_bearer(ended["access_token"])), 401)
+    assert _works(client, live["access_token"])
