@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import uuid
 from typing import Any
@@ -9,6 +10,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from config.bootstrap import Application
+from config.flask_app import create_app
+from kernel.auth import Authenticator, CustomerTokens
 from tests.integration.orders.support import order_body, problem
 from tests.support.api_client import Customer
 
@@ -77,3 +80,32 @@ def test_credentials_are_checked_before_the_body(
     client: FlaskClient, path: str, body: dict[str, Any]
 ) -> None:
     problem(client.post(path, json={"unexpected": True}), 401)
+
+
+class CountingTokens:
+    """The application's customer tokens, counting the lookups (each a database query)."""
+
+    def __init__(self, inner: CustomerTokens) -> None:
+        self.inner = inner
+        self.lookups = 0
+
+    def customer_for(self, token: str) -> str:
+        self.lookups += 1
+        return self.inner.customer_for(token)
+
+
+def test_a_customer_token_is_looked_up_once_per_request(
+    application: Application, customer: Customer
+) -> None:
+    """Placing an order asks who calls three times (rate limit, guard, view): one lookup."""
+    counting = CountingTokens(application.accounts)
+    authenticator = Authenticator(application.settings.admin_token or "", counting)
+    app = create_app(dataclasses.replace(application, authenticator=authenticator))
+    app.testing = True
+    client = app.test_client()
+
+    placed = client.post("/api/orders", json=order_body(), headers=customer.headers)
+    listed = client.get("/api/orders", headers=customer.headers)
+
+    assert (placed.status_code, listed.status_code) == (202, 200)
+    assert counting.lookups == 2
