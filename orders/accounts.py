@@ -101,9 +101,18 @@ _OPEN = text(
 _RENEW = text(
     "UPDATE customer_sessions SET access_hash = :access,"
     " access_expires_at = now() + make_interval(secs => :access_ttl),"
-    " refresh_hash = :refresh, refresh_expires_at = now() + make_interval(secs => :refresh_ttl)"
+    " refresh_hash = :refresh, refresh_expires_at = now() + make_interval(secs => :refresh_ttl),"
+    " replaced_refresh_hash = refresh_hash"
     " WHERE refresh_hash = :old AND revoked_at IS NULL AND refresh_expires_at > now()"
     " RETURNING customer_id"
+)
+# A refresh token already exchanged, presented again: either the customer or someone who
+# copied it used it first, and nothing tells which, so the session ends for both (OAuth
+# 2.0 Security BCP, refresh token rotation). A token two renewals old is simply unknown.
+_END_REPLAYED = text(
+    "UPDATE customer_sessions SET revoked_at = now(),"
+    " refresh_expires_at = least(refresh_expires_at, now())"
+    " WHERE replaced_refresh_hash = :old AND revoked_at IS NULL RETURNING session_id"
 )
 # An ended session's refresh expiry moves to its end: `forget_ended_sessions` finds both.
 _END = text(
@@ -176,12 +185,14 @@ class Accounts:
 
     def renew(self, refresh_token: str) -> Tokens | None:
         """New tokens for the session `refresh_token` belongs to, which then stops working,
-        as does its access token; None when it is unknown, expired or ended."""
+        as does its access token; None when it is unknown, expired or ended. The refresh
+        token the session had before, presented again, ends the session (it was copied)."""
         access, refresh = _new_token(), _new_token()
+        old = token_digest(refresh_token)
         renewed = self._run(
             _RENEW,
             {
-                "old": token_digest(refresh_token),
+                "old": old,
                 "access": token_digest(access),
                 "refresh": token_digest(refresh),
                 "access_ttl": self.access_ttl,
@@ -189,6 +200,7 @@ class Accounts:
             },
         )
         if renewed is None:
+            self._run(_END_REPLAYED, {"old": old})
             return None
         return Tokens(renewed.customer_id, access, refresh, self.access_ttl, self.refresh_ttl)
 

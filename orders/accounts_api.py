@@ -97,10 +97,16 @@ def blueprint(bus: CommandBus, authenticator: Authenticator, accounts: Accounts)
     @blp.route("/api/sessions/renew", methods=["POST"])
     @blp.arguments(RenewSessionSchema())
     @blp.response(200, SessionSchema, headers=TOKEN_HEADERS)
-    @documented_problem(blp, 401, "The refresh token is unknown, expired or its session ended")
+    @documented_problem(
+        blp,
+        401,
+        "The refresh token is unknown, expired, already used (which ends its session) or its"
+        " session ended (session_over)",
+    )
     def renew_session(body: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
         """Exchange the refresh token for new access and refresh tokens; the session's
-        previous tokens (this refresh token and its access token) stop working."""
+        previous tokens (this refresh token and its access token) stop working. A refresh
+        token already exchanged, presented again, ends the session (it was copied)."""
         tokens = accounts.renew(body["refresh_token"])
         if tokens is None:
             reject(401, SESSION_OVER, code="session_over", headers=CHALLENGE)

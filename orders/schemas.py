@@ -96,7 +96,8 @@ class SessionSchema(ma.Schema):
         required=True,
         metadata={
             "description": "Exchange at POST /api/sessions/renew for new tokens before it"
-            " expires (each use replaces it)"
+            " expires. Each use replaces it: keep the new one (the old one, presented again,"
+            " ends the session)"
         },
     )
     refresh_expires_in = ma.fields.Integer(

@@ -4,7 +4,9 @@
 (unique: the set validation that keeps emails unique, checked by RegisterCustomer in its
 own transaction; a digest, so this table holds no plaintext personal data) and the argon2
 hash of the password. `customer_sessions` holds one row per sign-in: the SHA-256 digests
-of its current access and refresh tokens (never the tokens), their expiry, and when the
+of its current access and refresh tokens (never the tokens), their expiry, the digest of
+the refresh token the last renewal replaced (presented again, it ends the session: one of
+two holders of it stole it), and when the
 session was ended, if it was (its refresh expiry is then moved to that moment: the sweep
 deletes sessions a day after their refresh expiry, indexed).
 
@@ -37,15 +39,16 @@ def upgrade() -> None:
         );
 
         CREATE TABLE customer_sessions (
-            session_id          uuid PRIMARY KEY,
-            customer_id         text NOT NULL
-                                REFERENCES customer_accounts ON DELETE CASCADE,
-            access_hash         bytea NOT NULL UNIQUE,
-            access_expires_at   timestamptz NOT NULL,
-            refresh_hash        bytea NOT NULL UNIQUE,
-            refresh_expires_at  timestamptz NOT NULL,
-            created_at          timestamptz NOT NULL DEFAULT now(),
-            revoked_at          timestamptz
+            session_id             uuid PRIMARY KEY,
+            customer_id            text NOT NULL
+                                   REFERENCES customer_accounts ON DELETE CASCADE,
+            access_hash            bytea NOT NULL UNIQUE,
+            access_expires_at      timestamptz NOT NULL,
+            refresh_hash           bytea NOT NULL UNIQUE,
+            refresh_expires_at     timestamptz NOT NULL,
+            replaced_refresh_hash  bytea UNIQUE,
+            created_at             timestamptz NOT NULL DEFAULT now(),
+            revoked_at             timestamptz
         );
         CREATE INDEX customer_sessions_customer ON customer_sessions (customer_id);
         -- Ending a session moves its refresh expiry to then: dead sessions are found here.

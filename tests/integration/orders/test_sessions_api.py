@@ -108,9 +108,23 @@ def test_renewing_replaces_both_tokens_and_the_old_ones_stop_working(
     )
     assert _works(client, renewed["access_token"])
     assert not _works(client, first["access_token"])
-    body = problem(_renew(client, first["refresh_token"]), 401)  # a refresh token works once
-    assert body["type"] == "/problems/session-over"
     assert _renew(client, renewed["refresh_token"]).status_code == 200
+
+
+def test_a_refresh_token_presented_twice_ends_its_session(
+    client: FlaskClient, customer: Customer
+) -> None:
+    """Whoever presents it second, the customer or someone who copied it, one of them is
+    an intruder: the session ends for both."""
+    first = _session(client)
+    renewed = _renew(client, first["refresh_token"]).get_json()
+
+    body = problem(_renew(client, first["refresh_token"]), 401)
+
+    assert body["type"] == "/problems/session-over"
+    assert not _works(client, renewed["access_token"])
+    problem(_renew(client, renewed["refresh_token"]), 401)
+    assert _sign_in(client).status_code == 201  # signing in again is the way back
 
 
 def test_an_access_token_is_no_refresh_token(client: FlaskClient, customer: Customer) -> None:
