@@ -86,6 +86,11 @@ _ACCOUNT_BY_EMAIL = text(
     "SELECT customer_id, password_hash FROM customer_accounts WHERE email_digest = :email"
 )
 _PASSWORD_OF = text("SELECT password_hash FROM customer_accounts WHERE customer_id = :customer")
+# The same password, hashed again with today's parameters (not a change: no date moves).
+_REHASH = text(
+    "UPDATE customer_accounts SET password_hash = :new"
+    " WHERE customer_id = :customer AND password_hash = :old RETURNING customer_id"
+)
 # Only while the password checked is still the account's: a sign-in checked against a
 # password that a concurrent change has just replaced opens nothing.
 _OPEN = text(
@@ -178,10 +183,16 @@ class Accounts:
         """A new session when `password` is the password of the account of `email`; None
         when it is not, or there is no such account, after the same work."""
         account = self._run(_ACCOUNT_BY_EMAIL, {"email": email_digest(email)})
-        password_hash = None if account is None else account.password_hash
-        if not self.passwords.matches(password_hash, password) or account is None:
+        password_hash: str | None = None if account is None else account.password_hash
+        matched = self.passwords.matches(password_hash, password)  # even without: timing
+        if account is None or password_hash is None or not matched:
             return None
-        return self._open(account.customer_id, password_hash)
+        tokens = self._open(account.customer_id, password_hash)
+        if tokens is not None and self.passwords.outdated(password_hash):
+            # The password is at hand only now: rehash it (outside any transaction).
+            params = {"customer": account.customer_id, "old": password_hash}
+            self._run(_REHASH, params | {"new": self.passwords.hash(password)})
+        return tokens
 
     def renew(self, refresh_token: str) -> Tokens | None:
         """New tokens for the session `refresh_token` belongs to, which then stops working,

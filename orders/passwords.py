@@ -29,6 +29,11 @@ class Passwords:
             return False
         return verified and password_hash is not None
 
+    def outdated(self, password_hash: str) -> bool:
+        """Whether the hash was made with other parameters than this hasher's (weaker ones,
+        from before they were raised): it is to be made again at the next sign-in."""
+        return self._hasher.check_needs_rehash(password_hash)
+
     @functools.cached_property
     def _decoy(self) -> str:
         """Checked against when there is no hash to check: an unknown email then costs as

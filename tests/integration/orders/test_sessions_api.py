@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
@@ -17,6 +18,9 @@ from werkzeug.test import TestResponse
 from config.bootstrap import Application, bootstrap
 from config.flask_app import create_app
 from config.settings import Settings
+from kernel.messages import new_id
+from kernel.results import Success
+from orders.commands import RegisterCustomer
 from tests.integration.orders.support import problem
 from tests.support.api_client import Customer
 from tests.support.shop import PASSWORD
@@ -295,3 +299,23 @@ def test_sessions_over_for_a_day_are_forgotten_and_live_ones_kept(
     assert row_count(application.engine, "customer_sessions") == 3
     assert problem(client.get("/api/orders", headers=_bearer(ended["access_token"])), 401)
     assert _works(client, live["access_token"])
+
+
+def test_a_password_hashed_with_weaker_parameters_is_rehashed_at_sign_in(
+    client: FlaskClient, application: Application
+) -> None:
+    weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(PASSWORD)
+    customer_id = new_id()
+    registered = application.bus.dispatch(RegisterCustomer(customer_id, EMAIL, "Ada", weak))
+    assert isinstance(registered, Success), registered
+
+    _session(client)
+
+    with application.engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT password_hash FROM customer_accounts WHERE customer_id = :id"),
+            {"id": customer_id},
+        ).scalar_one()
+    assert stored != weak
+    assert not application.accounts.passwords.outdated(stored)
+    assert _sign_in(client).status_code == 201  # the same password, under the new hash
