@@ -1,6 +1,6 @@
 """Customer accounts and their sessions: the credentials of the write side.
 
-They live in tables of their own (migrations 0011), not in the event log: a password hash
+They live in tables of their own (migration 0011), not in the event log: a password hash
 or a token is a secret to be replaced and forgotten, not a fact to keep forever.
 
 - `customer_accounts`: per customer, the SHA-256 digest of the normalised email (unique)
