@@ -186,6 +186,7 @@ def bench_settings(
         stripe_api_base=stripe_url or NO_STRIPE,
         stripe_webhook_secret=STRIPE_WEBHOOK_SECRET,
         var_dir=var_dir,
+        access_token_ttl=24 * 3600,  # a run outlasts 15 minutes; its customers sign in once
     )
     return settings.without_abuse_limits()  # a few customers place hundreds a second
 
@@ -203,6 +204,7 @@ def environment(settings: Settings, **extra: str) -> dict[str, str]:
         STRIPE_API_BASE=settings.stripe_api_base or NO_STRIPE,
         STRIPE_WEBHOOK_SECRET=settings.stripe_webhook_secret or "",
         VAR_DIR=str(settings.var_dir),
+        ACCESS_TOKEN_TTL=str(settings.access_token_ttl),
         PYTHONPATH=str(ROOT),
     )
     env.update(settings.abuse_limits())

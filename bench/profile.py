@@ -24,7 +24,7 @@ from pyinstrument import Profiler
 
 from bench import eventgen
 from bench.env import Processes, Servers, bench_settings, libpq, new_name
-from bench.shop import Shop, order_body
+from bench.shop import PASSWORD, Shop, order_body
 from config.flask_app import create_app
 
 RESULTS = Path(__file__).parent / "results"
@@ -71,7 +71,9 @@ def post(orders: int) -> tuple[float, str]:
     with _shop() as shop:
         shop.seed_products()
         client = create_app(shop.application).test_client()
-        customer = client.post("/api/customers", json={"email": "p@example.com", "name": "P"})
+        customer = client.post(
+            "/api/customers", json={"email": "p@example.com", "name": "P", "password": PASSWORD}
+        )
         headers = {"Authorization": f"Bearer {customer.get_json()['token']}"}
         body = order_body()
         for _ in range(20):  # warm up: pools, caches, first-request setup

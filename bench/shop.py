@@ -27,6 +27,7 @@ from localdev.stripe_webhooks import register_webhook
 
 PRODUCTS = (("BENCH-MUG", "Stoneware mug", 1200), ("BENCH-TEE", "Black T-shirt, M", 2500))
 PLENTY = 1_000_000_000
+PASSWORD = "bench customer password"  # every bench customer's
 OWN = f"application_name={OBSERVER}"
 ADDRESS = {
     "name": "Ada Lovelace",
@@ -120,9 +121,8 @@ class Shop:
     def register_customers(self, count: int) -> None:
         for n in range(count):
             email = f"bench-{uuid.uuid4().hex[:8]}-{n}@example.com"
-            found = http_json(
-                "POST", f"{self.api}/api/customers", {"email": email, "name": f"Bench {n}"}
-            )
+            body = {"email": email, "name": f"Bench {n}", "password": PASSWORD}
+            found = http_json("POST", f"{self.api}/api/customers", body)
             self.customers.append(Customer(found["customer_id"], found["token"]))
 
     def start_workers(

@@ -36,7 +36,7 @@ from sqlalchemy import text
 
 from bench.env import Servers, bench_settings
 from bench.results import Baseline, Metric
-from bench.shop import PLENTY, PRODUCTS, order_body
+from bench.shop import PASSWORD, PLENTY, PRODUCTS, order_body
 from bench.stats import ms, percentile
 from config.bootstrap import Application, bootstrap
 from config.flask_app import create_app
@@ -83,7 +83,8 @@ class _Orders:
             name for name, p in self.application.read_side.projections.items() if p.mode == "sync"
         ]
         answer = self.client.post(
-            "/api/customers", json={"email": f"{condition}@example.com", "name": condition}
+            "/api/customers",
+            json={"email": f"{condition}@example.com", "name": condition, "password": PASSWORD},
         )
         assert answer.status_code == 201, answer.get_json()
         self.headers = {"Authorization": f"Bearer {answer.get_json()['token']}"}

@@ -35,7 +35,9 @@ from kernel.event_store import EventStore, RecordedEvent
 from kernel.registry import EventRegistry
 from kernel.subscriptions import Subscriber, SubscriptionRunner
 from kernel.tracing import NO_TRACING
+from orders.accounts import Accounts
 from orders.domain import HoldLimits
+from orders.passwords import Passwords
 from payments.domain import cancel_key, charge_key, refund_key
 from payments.events import (
     PaymentAbandoned,
@@ -64,6 +66,7 @@ class Application:
     bus: CommandBus
     runner: SubscriptionRunner
     authenticator: Authenticator
+    accounts: Accounts
     read_side: ReadSide
     saga: OrderFulfillmentSaga
     queues: JobQueues
@@ -214,9 +217,13 @@ def bootstrap(settings: Settings, *, span_processor: SpanProcessor | None = None
     )
     bus.after_commit.extend((queues, metrics.events_appended, _provider_calls(queues)))
     admins = AdminAccounts(engine)
-    authenticator = Authenticator(
-        settings.secret_key, settings.admin_token, settings.customer_token_ttl, admins
+    accounts = Accounts(
+        engine,
+        Passwords(),
+        access_ttl=settings.access_token_ttl,
+        refresh_ttl=settings.refresh_token_ttl,
     )
+    authenticator = Authenticator(settings.admin_token, customer_tokens=accounts, admins=admins)
     measured = metrics.measured(gateway)
     provider_calls = ProviderCalls(
         engine,
@@ -225,9 +232,9 @@ def bootstrap(settings: Settings, *, span_processor: SpanProcessor | None = None
         tracing=tracing or NO_TRACING,
     )
     return Application(
-        settings, engine, redis, registry, store, bus, runner, authenticator, read_side, saga,
-        queues, PaymentInbox(bus, tracing=tracing or NO_TRACING), provider_calls, metrics, admins,
-        tracing,
+        settings, engine, redis, registry, store, bus, runner, authenticator, accounts,
+        read_side, saga, queues, PaymentInbox(bus, tracing=tracing or NO_TRACING),
+        provider_calls, metrics, admins, tracing,
     )  # fmt: skip
 
 

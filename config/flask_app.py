@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 import dashboard
 import inventory.api
+import orders.accounts_api
 import orders.api
 import payments.api
 import projections.api
@@ -73,6 +74,7 @@ def create_app(application: Application) -> Flask:
     )
     webhooks = WebhookKey(settings.require_stripe()[1], settings.webhook_tolerance)
     for blueprint in (
+        orders.accounts_api.blueprint(bus, authenticator, application.accounts),
         orders.api.blueprint(bus, authenticator, holds_last=settings.payment_timeout),
         inventory.api.blueprint(bus, authenticator),
         payments.api.blueprint(

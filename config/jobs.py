@@ -125,8 +125,9 @@ class Jobs:
         """Wake every partition of every subscription, start and keep going the rebuilds
         of read models whose version changed, move the synchronous read models'
         checkpoints on, compensate orders whose payment deadline passed, and have the
-        payments workers reconcile payments that waited on the provider too long (`rq
-        cron` runs it every SWEEP_INTERVAL). For the asynchronous subscriptions it only
+        payments workers reconcile payments that waited on the provider too long, and
+        delete customers' sessions over for a day (`rq cron` runs it every
+        SWEEP_INTERVAL). For the asynchronous subscriptions it only
         queues the catch-up jobs (one per partition at most, as commits do) instead of
         draining itself: `rq cron`
         queues the next sweep whether this one finished or not, and sweeps that drained
@@ -141,6 +142,7 @@ class Jobs:
         for order_id in app.saga.overdue():
             app.saga.time_out(order_id)
         app.queues.reconcile_payments()
+        app.accounts.forget_ended_sessions()
         return started
 
 

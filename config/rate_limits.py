@@ -1,5 +1,5 @@
-"""Rate limits on the endpoints abuse aims at: registration and sign-in per client
-address, order placement per customer.
+"""Rate limits on the endpoints abuse aims at: registration and sign-in (customers' and
+the dashboard's) per client address, password changes and order placement per customer.
 
 Counted in Redis by flask-limiter (over the `limits` library, moving windows), so every
 gunicorn worker and host shares one count. A refused request gets 429 problem+json with
@@ -21,12 +21,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config.settings import Settings
 from kernel.auth import Authenticator, AuthError
-from kernel.http import bearer_token
+from kernel.http import bearer_token, verified
 
 
 def init_app(app: Flask, settings: Settings, redis: Redis, authenticator: Authenticator) -> None:
-    """Limit the app's registration, dashboard sign-in and order placement endpoints
-    (call once every blueprint is registered)."""
+    """Limit the app's registration, sign-in, password change and order placement
+    endpoints (call once every blueprint is registered)."""
     if settings.trusted_proxies:
         hops = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
@@ -48,7 +48,7 @@ def init_app(app: Flask, settings: Settings, redis: Redis, authenticator: Authen
         token = bearer_token()
         if token is not None:
             try:
-                customer = authenticator.verify(token).customer_id
+                customer = verified(authenticator, token).customer_id
             except AuthError:
                 customer = None
             if customer:
@@ -56,7 +56,10 @@ def init_app(app: Flask, settings: Settings, redis: Redis, authenticator: Authen
         return f"address:{get_remote_address()}"
 
     limited = [
-        ("orders.register_customer", settings.registration_rate_limit, get_remote_address),
+        ("accounts.register_customer", settings.registration_rate_limit, get_remote_address),
+        ("accounts.sign_in", settings.sign_in_rate_limit, get_remote_address),
+        # A stolen access token must not buy unlimited guesses at the password.
+        ("accounts.change_password", settings.sign_in_rate_limit, customer_or_address),
         ("dashboard.login", settings.sign_in_rate_limit, get_remote_address),
         ("orders.place_order", settings.order_rate_limit, customer_or_address),
     ]

@@ -40,7 +40,8 @@ class Settings:
     statement_timeout: float = 10.0
     idle_in_transaction_timeout: float = 2.0
     max_request_bytes: int = 64 * 1024
-    customer_token_ttl: int = 30 * 24 * 3600
+    access_token_ttl: int = 15 * 60  # seconds a customer's access token works
+    refresh_token_ttl: int = 30 * 24 * 3600  # seconds a session lasts unrenewed
     read_wait_timeout: float = 2.0
     sync_projections: frozenset[str] = frozenset({"catalog"})
     sweep_interval: int = 5
@@ -57,7 +58,7 @@ class Settings:
     max_pending_orders: int = 5  # per customer, awaiting payment at once
     max_reserved_units: int = 100  # per customer, in orders awaiting payment
     registration_rate_limit: str = "10/hour"  # per client address
-    sign_in_rate_limit: str = "5/minute"  # per client address (dashboard sign-in)
+    sign_in_rate_limit: str = "5/minute"  # per client address (customers' and dashboard sign-in)
     order_rate_limit: str = "30/minute"  # per customer
     trusted_proxies: int = 0  # reverse proxies in front that set X-Forwarded-For/-Proto
     saga_step_limits: Mapping[str, float] = field(default_factory=dict)  # SAGA_STEP_BOUNDS
@@ -86,7 +87,8 @@ class Settings:
             statement_timeout=_float(env, "STATEMENT_TIMEOUT", 10.0),
             idle_in_transaction_timeout=_float(env, "IDLE_IN_TRANSACTION_TIMEOUT", 2.0),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 64 * 1024),
-            customer_token_ttl=_int(env, "CUSTOMER_TOKEN_TTL", 30 * 24 * 3600),
+            access_token_ttl=_int(env, "ACCESS_TOKEN_TTL", 15 * 60),
+            refresh_token_ttl=_int(env, "REFRESH_TOKEN_TTL", 30 * 24 * 3600),
             read_wait_timeout=_float(env, "READ_WAIT_TIMEOUT", 2.0),
             sync_projections=_names(env, "SYNC_PROJECTIONS", "catalog"),
             sweep_interval=_int(env, "SWEEP_INTERVAL", 5),

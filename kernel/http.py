@@ -204,7 +204,6 @@ class AcceptedSchema(ma.Schema):
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ADMIN_ONLY = "Not an admin token (a customer's)"
 OPERATOR_ONLY = "Not an operator admin's token (a customer's, or a viewer's: viewers only read)"
-_PRINCIPAL = "shop.principal"  # request.environ key: who is calling, once verified
 
 
 class BearerAuth:
@@ -215,20 +214,14 @@ class BearerAuth:
 
     def principal(self) -> Principal:
         """The authenticated caller; aborts with 401 when the bearer token is missing or bad.
-        Verified once per request (a named admin's token costs a lookup): the guard and
-        the view both ask."""
-        known = request.environ.get(_PRINCIPAL)
-        if isinstance(known, Principal):
-            return known
+        Verified once per request (see `verified`)."""
         token = bearer_token()
         if token is None:
             reject(401, "Send `Authorization: Bearer <token>`.", headers=_CHALLENGE)
         try:
-            caller = self.authenticator.verify(token)
+            return verified(self.authenticator, token)
         except AuthError as error:
             reject(401, str(error).capitalize() + ".", headers=_CHALLENGE)
-        request.environ[_PRINCIPAL] = caller
-        return caller
 
     def customer(self) -> str:
         """The calling customer's id; 403 for an admin token, 401 without a valid token."""
@@ -257,6 +250,25 @@ class BearerAuth:
 
     def _read_only(self, caller: Principal) -> NoReturn:
         reject(403, f"{caller.login} is a viewer: viewers only read.", code="read_only_admin")
+
+
+def verified(authenticator: Authenticator, token: str) -> Principal:
+    """`authenticator.verify(token)`, once per request: a customer's token costs a database
+    lookup, and a rate limit, a guard and the view may each ask who is calling."""
+    # Kept with the request itself (flask.g may outlive one, in an app context pushed
+    # around several): a token revoked by one request is checked afresh by the next.
+    answers: dict[str, Principal | AuthError] = request.environ.setdefault(
+        "shop.verified_tokens", {}
+    )
+    if token not in answers:
+        try:
+            answers[token] = authenticator.verify(token)
+        except AuthError as error:
+            answers[token] = error
+    answer = answers[token]
+    if isinstance(answer, AuthError):
+        raise answer
+    return answer
 
 
 def bearer_token() -> str | None:

@@ -1,6 +1,7 @@
 # flask-smorest ships no type hints, so its decorators are untyped; the views stay annotated.
 # mypy: disable-error-code="untyped-decorator"
-"""HTTP endpoints of the orders context: each turns a request into one command."""
+"""HTTP endpoints of the orders context: each turns a request into one command. (Customer
+accounts and sessions are orders.accounts_api's.)"""
 
 from __future__ import annotations
 
@@ -20,18 +21,15 @@ from kernel.http import (
     guarded,
 )
 from kernel.messages import new_id
-from orders.commands import CancelOrder, ForgetCustomer, PlaceOrder, RegisterCustomer, ShipOrder
-from orders.domain import customer_id_for
+from orders.commands import CancelOrder, ForgetCustomer, PlaceOrder, ShipOrder
 from orders.events import CancelledBy
 from orders.schemas import (
     CancelOrderSchema,
-    CustomerCreatedSchema,
     CustomerForgottenSchema,
     IdempotencyKeySchema,
     OrderAcceptedSchema,
     PendingOrderSchema,
     PlaceOrderSchema,
-    RegisterCustomerSchema,
     ShipOrderSchema,
 )
 
@@ -44,10 +42,7 @@ PRICING_FAILURES = {
     "order_too_large": 422,
 }
 HOLD_CAPS = ("too_many_pending_orders", "too_many_reserved_units")
-# The same answer whether or not the email is registered already would need the account
-# to be confirmed out of band; at least the answer does not echo the address back.
-EMAIL_TAKEN = "This email cannot be registered."
-UNAUTHORIZED = "Missing, forged or expired bearer token"
+UNAUTHORIZED = "Missing, forged, expired or revoked bearer token"
 
 
 def blueprint(
@@ -62,22 +57,6 @@ def blueprint(
         blp, auth.customer, "The admin token cannot act as a customer", unauthorized=UNAUTHORIZED
     )
     operator_only = guarded(blp, auth.operator, OPERATOR_ONLY, unauthorized=UNAUTHORIZED)
-
-    @blp.route("/api/customers", methods=["POST"])
-    @blp.arguments(RegisterCustomerSchema())
-    @blp.response(201, CustomerCreatedSchema)
-    @documented_problem(blp, 409, "The email cannot be registered")
-    @documented_problem(blp, 429, "Too many registrations from this address; see Retry-After")
-    def register_customer(body: dict[str, str]) -> dict[str, str]:
-        """Register a customer and get their bearer token."""
-        customer_id = customer_id_for(body["email"])
-        command = RegisterCustomer(customer_id, body["email"], body["name"])
-        commands.dispatch(
-            command,
-            command_metadata(f"customer:{customer_id}"),
-            messages={"email_taken": EMAIL_TAKEN},
-        )
-        return {"customer_id": customer_id, "token": authenticator.issue(customer_id)}
 
     @blp.route("/api/orders", methods=["POST"])
     @customer_only

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kernel.messages import Command
 from orders.events import Address, CancelledBy
@@ -16,11 +16,14 @@ class OrderLineRequest:
 
 @dataclass(frozen=True, slots=True)
 class RegisterCustomer(Command):
-    """`customer_id` must be `domain.customer_id_for(email)`: that keeps emails unique."""
+    """`customer_id` is a new random id; the email must have no account yet.
+    `password_hash` is the argon2 hash of the password, made before dispatching (hashing
+    is slow on purpose, and nothing slow runs inside the command's transaction)."""
 
     customer_id: str
     email: str
     name: str
+    password_hash: str = field(repr=False)  # kept out of logs and error messages
 
 
 @dataclass(frozen=True, slots=True)

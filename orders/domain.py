@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -29,21 +28,16 @@ from orders.ports import CatalogEntry
 SHIPPING_FEE = 499  # minor units, in the order's currency
 FREE_SHIPPING_FROM = 5000  # subtotal (minor units) from which shipping is free
 
-CUSTOMER_IDS = uuid.UUID("6f1f7a5e-3c1b-4d59-9a53-0c3f6f0a8d21")
-
 
 def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def customer_id_for(email: str) -> str:
-    """One id per email, so a second registration finds the first one's stream."""
-    return str(uuid.uuid5(CUSTOMER_IDS, normalise_email(email)))
-
-
 class Customer(Aggregate):
-    """A registered customer. Holds no personal data: its events' personal fields are
-    sealed, and a command replays them without the key (see kernel.personal_data)."""
+    """A registered customer. Its id is random; that an email is registered once is not
+    this aggregate's to know (it sees one customer), but the account's claim on it
+    (orders.accounts). It holds no personal data: its events' personal fields are sealed,
+    and a command replays them without the key (see kernel.personal_data)."""
 
     stream_type = "customer"
     snapshot_version = 2  # v1 held the email and name
@@ -55,9 +49,7 @@ class Customer(Aggregate):
 
     def register(self, email: str, name: str) -> None:
         if self.registered:
-            raise DomainError("this customer is already registered", code="email_taken")
-        if self.id != customer_id_for(email):
-            raise Invalid(f"customer id {self.id} does not belong to this email")
+            raise DomainError(f"customer {self.id} is already registered", code="email_taken")
         self.record(CustomerRegistered(self.id, normalise_email(email), name))
 
     def forget(self) -> bool:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from kernel.command_bus import CommandBus
 from kernel.unit_of_work import UnitOfWork
-from orders import holds
+from orders import accounts, holds
 from orders.commands import (
     CancelOrder,
     ConfirmOrder,
@@ -34,6 +34,8 @@ def register(
 def register_customer(command: RegisterCustomer, uow: UnitOfWork) -> str:
     customer = uow.load(Customer, command.customer_id) or Customer(command.customer_id)
     customer.register(command.email, command.name)
+    # In this transaction: the email is claimed if and only if the customer is registered.
+    accounts.claim_email(uow, customer.id, command.email, command.password_hash)
     uow.save(customer)
     return customer.id
 
@@ -44,6 +46,7 @@ def forget_customer(command: ForgetCustomer, uow: UnitOfWork) -> str:
     uow.forget_personal_data(command.customer_id)
     customer = uow.get(Customer, command.customer_id)
     customer.forget()
+    accounts.close(uow, customer.id)  # their sessions end with it
     uow.save(customer)
     return customer.id
 

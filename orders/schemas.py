@@ -25,15 +25,83 @@ def _text(max_length: int, **metadata: Any) -> ma.fields.String:
     )
 
 
+PASSWORD_LENGTH = (8, 256)
+
+
+def _password(description: str) -> ma.fields.String:
+    # Taken as sent, spaces and all: a password is never trimmed or normalised.
+    return ma.fields.String(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=PASSWORD_LENGTH[0], max=PASSWORD_LENGTH[1]),
+        metadata={"description": description, "format": "password"},
+    )
+
+
+def _email() -> ma.fields.Email:
+    return ma.fields.Email(required=True, validate=validate.Length(max=254))
+
+
 class RegisterCustomerSchema(ma.Schema):
-    email = ma.fields.Email(required=True, validate=validate.Length(max=254))
+    email = _email()
     name = _text(120)
+    password = _password(f"{PASSWORD_LENGTH[0]} to {PASSWORD_LENGTH[1]} characters")
 
 
-class CustomerCreatedSchema(ma.Schema):
+class SignInSchema(ma.Schema):
+    email = _email()
+    password = ma.fields.String(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=1, max=PASSWORD_LENGTH[1]),
+        metadata={"format": "password"},
+    )
+
+
+class RenewSessionSchema(ma.Schema):
+    refresh_token = ma.fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "The refresh token of the session's latest tokens"},
+    )
+
+
+class ChangePasswordSchema(ma.Schema):
+    current_password = ma.fields.String(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=1, max=PASSWORD_LENGTH[1]),
+        metadata={"format": "password"},
+    )
+    new_password = _password(f"{PASSWORD_LENGTH[0]} to {PASSWORD_LENGTH[1]} characters")
+
+
+class SessionSchema(ma.Schema):
+    """A session's tokens, given once: only their digests are kept."""
+
     customer_id = ma.fields.String(required=True)
+    access_token = ma.fields.String(
+        required=True,
+        metadata={"description": "Send as `Authorization: Bearer <access_token>`"},
+    )
     token = ma.fields.String(
-        required=True, metadata={"description": "Send as `Authorization: Bearer <token>`"}
+        required=True,
+        metadata={"description": "The access token again (the name earlier clients read)"},
+    )
+    token_type = ma.fields.String(required=True, metadata={"example": "Bearer"})
+    expires_in = ma.fields.Integer(
+        required=True, metadata={"description": "Seconds the access token works for"}
+    )
+    refresh_token = ma.fields.String(
+        required=True,
+        metadata={
+            "description": "Exchange at POST /api/sessions/renew for new tokens before it"
+            " expires. Each use replaces it: keep the new one (the old one, presented again,"
+            " ends the session)"
+        },
+    )
+    refresh_expires_in = ma.fields.Integer(
+        required=True, metadata={"description": "Seconds the refresh token works for"}
     )
 
 

@@ -27,6 +27,7 @@ from config.flask_app import create_app
 from config.settings import Settings
 from localdev.servers import start_stripe
 from tests.support.api_client import Customer
+from tests.support.shop import PASSWORD
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_DATABASES = range(1, 16)  # db 0 holds the claims
@@ -140,12 +141,13 @@ def admin_headers(settings: Settings) -> dict[str, str]:
 
 @pytest.fixture
 def register_customer(client: FlaskClient) -> Callable[..., Customer]:
-    """Register a customer through the API; returns its id and auth headers."""
+    """Register a customer through the API (with PASSWORD); returns its id and auth headers."""
 
     def register(email: str = "ada@example.com", name: str = "Ada Lovelace") -> Customer:
-        response = client.post("/api/customers", json={"email": email, "name": name})
+        body = {"email": email, "name": name, "password": PASSWORD}
+        response = client.post("/api/customers", json=body)
         assert response.status_code == 201, response.get_json()
-        body = response.get_json()
-        return Customer(body["customer_id"], {"Authorization": f"Bearer {body['token']}"})
+        answer = response.get_json()
+        return Customer(answer["customer_id"], {"Authorization": f"Bearer {answer['token']}"})
 
     return register

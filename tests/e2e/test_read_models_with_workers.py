@@ -36,7 +36,7 @@ from tests.support.payments import (
 from tests.support.polling import eventually
 from tests.support.processes import Process, Processes, environment, wait_for_workers
 from tests.support.read_models import ALL_MODELS, contents, lagging, rebuilt_from_zero
-from tests.support.shop import ADDRESS_DATA, BIG_CATALOG, CATALOG, Shop
+from tests.support.shop import ADDRESS_DATA, BIG_CATALOG, CATALOG, PASSWORD, Shop
 
 STATUS_BY_EVENT = {
     "OrderPlaced": "pending",
@@ -109,7 +109,9 @@ def test_a_query_given_the_commands_token_answers_with_the_order_at_once(
 ) -> None:
     client = patient_client
     Shop(application.bus).add_products(CATALOG)
-    response = client.post("/api/customers", json={"email": "ada@example.com", "name": "Ada"})
+    response = client.post(
+        "/api/customers", json={"email": "ada@example.com", "name": "Ada", "password": PASSWORD}
+    )
     assert response.status_code == 201
     ada = Customer(
         response.get_json()["customer_id"],

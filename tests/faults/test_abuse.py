@@ -16,6 +16,7 @@ from tests.support.event_log import whole_log
 from tests.support.payments import AUTHENTICATION_REQUIRED
 from tests.support.polling import eventually
 from tests.support.processes import Processes, wait_for_workers
+from tests.support.shop import PASSWORD
 
 
 def _problem(reply: Reply, status: int) -> dict[str, Any]:
@@ -154,7 +155,12 @@ def test_floods_of_registrations_sign_ins_and_orders_get_429_with_retry_after(
     )
     api.add_product("MUG-1", stock=100)
     registered = [
-        api("POST", "/api/customers", {"email": f"c{n}@example.com", "name": "C"}) for n in range(5)
+        api(
+            "POST",
+            "/api/customers",
+            {"email": f"c{n}@example.com", "name": "C", "password": PASSWORD},
+        )
+        for n in range(5)
     ]
     assert [reply.status for reply in registered] == [201, 201, 201, 429, 429]
     assert int(registered[-1].headers["Retry-After"]) > 0
@@ -175,10 +181,18 @@ def test_floods_of_registrations_sign_ins_and_orders_get_429_with_retry_after(
     sign_ins = [_sign_in(api, "wrong-token") for _ in range(3)]
     assert [status for status, _ in sign_ins] == [401, 401, 429]
     assert int(sign_ins[-1][1]["Retry-After"]) > 0
+    guesses = [
+        api("POST", "/api/sessions", {"email": "c0@example.com", "password": f"guess {n}"})
+        for n in range(3)
+    ]
+    assert [reply.status for reply in guesses] == [401, 401, 429]  # counted apart from the above
+    assert int(guesses[-1].headers["Retry-After"]) > 0
+    _problem(guesses[-1], 429)
     figures.update(
         registrations=[reply.status for reply in registered],
         placements=placements,
         sign_ins=[status for status, _ in sign_ins],
+        customer_sign_ins=[reply.status for reply in guesses],
     )
 
 

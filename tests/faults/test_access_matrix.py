@@ -4,22 +4,25 @@ gets the expected status, and no body shown to someone else carries the owner's 
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from sqlalchemy import text
 
 from config.bootstrap import Application
 from config.settings import Settings
+from kernel.auth import token_digest
 from tests.faults.support import final_statuses, start_api
-from tests.support.api_client import Reply
+from tests.support.api_client import ApiClient, Reply
 from tests.support.event_log import whole_log
 from tests.support.payments import succeeded_intent
 from tests.support.polling import eventually
 from tests.support.processes import Processes, wait_for_workers
+from tests.support.shop import PASSWORD
 
 CALLERS = ("none", "forged", "expired", "other", "owner", "admin")
 UNAUTHENTICATED = ("none", "forged", "expired")
@@ -49,13 +52,25 @@ def admins_only(admin: int) -> dict[str, int]:
     return {**dict.fromkeys(UNAUTHENTICATED, 401), "other": 403, "owner": 403, "admin": admin}
 
 
-def _token(secret: str, customer_id: str, age: int = 0) -> str:
-    class Aged(TimestampSigner):
-        def get_timestamp(self) -> int:
-            return int(time.time()) - age
+def _signed_in(api: ApiClient, email: str) -> dict[str, Any]:
+    """A new session of the customer registered with `email` (and PASSWORD)."""
+    reply = api("POST", "/api/sessions", {"email": email, "password": PASSWORD})
+    assert reply.status == 201, (reply.status, reply.body)
+    session: dict[str, Any] = reply.body
+    return session
 
-    serializer = URLSafeTimedSerializer(secret, salt="customer-token", signer=Aged)
-    return str(serializer.dumps({"sub": customer_id}))
+
+def _expired(application: Application, access_token: str) -> str:
+    """`access_token`, its session's access expired a minute ago (as after its TTL)."""
+    with application.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE customer_sessions SET access_expires_at = now() - interval '1 minute'"
+                " WHERE access_hash = :access"
+            ),
+            {"access": token_digest(access_token)},
+        )
+    return access_token
 
 
 def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothing(
@@ -68,6 +83,7 @@ def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothi
     registered = api.register("owner@example.com", "Owner Person")
     owner_id, owner = registered.customer_id, registered.headers
     other = api.register("other@example.com", "Other Person").headers
+    api.register("signer@example.com", "Signs In")  # whose sessions anyone may open
     ship_me, cancel_me, refund_me, admin_cancels_me = (
         api.place(owner, {"MUG-1": 1}).body["order_id"] for _ in range(4)
     )
@@ -78,14 +94,12 @@ def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothi
         assert [statuses[o] for o in orders] == ["confirmed"] * 4
 
     eventually(confirmed, timeout=30)
-    secret = settings.secret_key or ""
     today = datetime.now(UTC).date()
+    expired = _expired(application, _signed_in(api, "owner@example.com")["access_token"])
     headers = {
         "none": {},
-        "forged": {"Authorization": f"Bearer {_token('not-the-secret', owner_id)}"},
-        "expired": {
-            "Authorization": f"Bearer {_token(secret, owner_id, settings.customer_token_ttl + 60)}"
-        },
+        "forged": {"Authorization": f"Bearer {secrets.token_urlsafe(32)}"},  # no session's
+        "expired": {"Authorization": f"Bearer {expired}"},
         "other": other,
         "owner": owner,
         "admin": api.admin,
@@ -106,7 +120,31 @@ def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothi
             "POST",
             "/api/customers",
             public(201),
-            body=lambda who: {"email": f"new-{who}@example.com", "name": "New"},
+            body=lambda who: {
+                "email": f"new-{who}@example.com",
+                "name": "New",
+                "password": PASSWORD,
+            },
+        ),
+        Case(
+            "POST",
+            "/api/sessions",
+            public(201),  # credentials in the body, whatever the token
+            body=lambda who: {"email": "signer@example.com", "password": PASSWORD},
+        ),
+        Case(
+            "POST",
+            "/api/sessions/renew",
+            public(200),  # the refresh token in the body is the credential
+            body=lambda who: {
+                "refresh_token": _signed_in(api, "signer@example.com")["refresh_token"]
+            },
+        ),
+        Case(
+            "POST",
+            "/api/me/password",
+            customers_only(204, 204),  # each changes their own
+            body=lambda who: {"current_password": PASSWORD, "new_password": f"{PASSWORD} {who}"},
         ),
         Case("GET", "/api/products", public(200)),
         Case(
@@ -232,6 +270,8 @@ def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothi
             url=f"/admin/api/parked/order_detail@1/{ship_me}/skip",
             body=lambda who: {"reason": f"by {who}"},
         ),
+        # Last: signing out ends the sessions the other and the owner call with.
+        Case("DELETE", "/api/sessions/current", customers_only(204, 204)),
     ]
     spec = api("GET", "/openapi.json").body
     documented = {

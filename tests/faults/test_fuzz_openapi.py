@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections import Counter
 from typing import Any
 
@@ -35,8 +36,11 @@ from tests.support.payments import (
     succeeded_intent,
 )
 from tests.support.processes import Processes, wait_for_workers
+from tests.support.shop import PASSWORD
 
 EXAMPLES = 12  # per operation and generation mode: ~450 cases in all
+ENDS_SESSIONS = ("/api/sessions/current", "/api/me/password")  # sign out, or others out
+FORGETS = "/api/me"  # DELETE: the customer is forgotten, their account closed
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -66,6 +70,10 @@ def test_fuzzed_requests_get_documented_answers_and_never_a_server_error(
     def auth(path: str, secured: bool) -> dict[str, str]:
         if not secured:
             return {}
+        if path in ENDS_SESSIONS:  # a session of its own: the customer's goes on for the rest
+            return _new_session(api.base_url, "fuzz@example.com")
+        if path == FORGETS:  # a customer of its own to forget
+            return _new_customer(api.base_url)
         return dict(api.admin if path.startswith("/admin/") else customer)
 
     def send(case: schemathesis.Case[Any], secured: bool) -> Any:
@@ -134,6 +142,21 @@ def test_fuzzed_requests_get_documented_answers_and_never_a_server_error(
 NUL = "\u0000"
 
 
+def _new_session(base_url: str, email: str) -> dict[str, str]:
+    """The headers of a new session of the customer registered with `email`."""
+    reply = call("POST", base_url + "/api/sessions", {"email": email, "password": PASSWORD})
+    assert reply.status == 201, (reply.status, reply.body)
+    return {"Authorization": f"Bearer {reply.body['access_token']}"}
+
+
+def _new_customer(base_url: str) -> dict[str, str]:
+    """The headers of a customer registered for the occasion."""
+    body = {"email": f"{uuid.uuid4().hex}@example.com", "name": "Throwaway", "password": PASSWORD}
+    reply = call("POST", base_url + "/api/customers", body)
+    assert reply.status == 201, (reply.status, reply.body)
+    return {"Authorization": f"Bearer {reply.body['access_token']}"}
+
+
 def test_text_with_a_nul_character_is_refused_with_a_4xx_not_a_server_error(
     settings: Settings, application: Application, processes: Processes, figures: dict[str, Any]
 ) -> None:
@@ -164,7 +187,11 @@ def test_text_with_a_nul_character_is_refused_with_a_4xx_not_a_server_error(
     ).encode()
     signed = signed_headers(settings.require_stripe()[1], body)
     tries = {
-        "register: name": api("POST", "/api/customers", {"email": "n@example.com", "name": NUL}),
+        "register: name": api(
+            "POST",
+            "/api/customers",
+            {"email": "n@example.com", "name": NUL, "password": PASSWORD},
+        ),
         "place order: address": api(
             "POST",
             "/api/orders",

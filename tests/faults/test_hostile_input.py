@@ -21,7 +21,7 @@ from tests.support.api_client import Reply, call
 from tests.support.event_log import event_count
 from tests.support.payments import WEBHOOK_PATH, signed_headers, succeeded_intent
 from tests.support.processes import Processes
-from tests.support.shop import ADDRESS_DATA
+from tests.support.shop import ADDRESS_DATA, PASSWORD
 
 SURROGATE = "\ud800"  # json.dumps sends it as the escape "\ud800", valid JSON syntax
 DEEP = b"[" * 1500 + b"]" * 1500  # beyond orjson's 1024 levels and Python's recursion limit
@@ -68,7 +68,9 @@ def test_hostile_json_is_refused_with_a_4xx_problem_and_nothing_is_written(
     before = _row_counts(application)
     tries = {
         "register: name": api(
-            "POST", "/api/customers", {"email": "s@example.com", "name": SURROGATE}
+            "POST",
+            "/api/customers",
+            {"email": "s@example.com", "name": SURROGATE, "password": PASSWORD},
         ),
         **{
             f"place order: address {field}": api("POST", "/api/orders", address(field), customer)
@@ -191,7 +193,7 @@ def test_query_strings_paths_and_headers_cannot_smuggle_a_lone_surrogate(
             b"POST",
             b"/api/customers",
             b"",
-            b'{"email": "c@example.com", "name": "C"}',
+            b'{"email": "c@example.com", "name": "C", "password": "%s"}' % PASSWORD.encode(),
             headers={b"X-Correlation-ID": encoded},
         ),
         **{

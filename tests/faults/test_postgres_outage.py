@@ -36,6 +36,7 @@ from tests.faults.support import (
 from tests.support.api_client import ApiClient, Reply
 from tests.support.polling import eventually
 from tests.support.processes import Processes, wait_for_workers
+from tests.support.shop import PASSWORD
 
 PROMPT = 5.0  # seconds: the bound on any answer while PostgreSQL is down
 OUTAGE_SECONDS = 4
@@ -164,7 +165,11 @@ def test_commands_fail_fast_with_503_while_postgres_is_down_and_nothing_is_half_
         postgres.crash()
         time.sleep(0.5)
         others = {
-            "register": api("POST", "/api/customers", {"email": "late@example.com", "name": "L"}),
+            "register": api(
+                "POST",
+                "/api/customers",
+                {"email": "late@example.com", "name": "L", "password": PASSWORD},
+            ),
             "cancel": api(
                 "POST",
                 f"/api/orders/{first.body['order_id']}/cancel",

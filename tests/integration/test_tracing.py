@@ -48,7 +48,7 @@ from tests.support.payments import (
 )
 from tests.support.polling import eventually
 from tests.support.read_models import ALL_MODELS, lagging
-from tests.support.shop import ADDRESS_DATA
+from tests.support.shop import ADDRESS_DATA, PASSWORD
 from tests.support.state import row_count
 
 ORDERS = 3
@@ -263,7 +263,9 @@ def _shop_with_a_customer(application: Application, client: FlaskClient) -> dict
         AddProduct("TEE-1", "Logo T-shirt", Money(1999, "EUR"), 100),
     ):
         assert isinstance(application.bus.dispatch(product), Success)
-    answer = client.post("/api/customers", json={"email": "ada@example.com", "name": "Ada"})
+    answer = client.post(
+        "/api/customers", json={"email": "ada@example.com", "name": "Ada", "password": PASSWORD}
+    )
     assert answer.status_code == 201, answer.get_json()
     return {"Authorization": f"Bearer {answer.get_json()['token']}"}
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tests.support.shop import ADDRESS_DATA
+from tests.support.shop import ADDRESS_DATA, PASSWORD
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class ApiClient:
         return call(method, self.base_url + path, body, headers, timeout=timeout)
 
     def register(self, email: str, name: str = "A Customer") -> Customer:
-        reply = self("POST", "/api/customers", {"email": email, "name": name})
+        reply = self("POST", "/api/customers", {"email": email, "name": name, "password": PASSWORD})
         assert reply.status == 201, (reply.status, reply.body)
         return Customer(
             reply.body["customer_id"], {"Authorization": f"Bearer {reply.body['token']}"}

@@ -95,7 +95,7 @@ def test_a_session_from_before_the_admin_token_changed_is_refused(
     # The same shop restarted with a new ADMIN_TOKEN: same SECRET_KEY, same Redis.
     restarted = replace(settings, admin_token="rotated")
     authenticator = Authenticator(
-        settings.secret_key or "", "rotated", settings.customer_token_ttl, application.admins
+        "rotated", customer_tokens=application.accounts, admins=application.admins
     )
     rotated = create_app(replace(application, settings=restarted, authenticator=authenticator))
     old = copy_of(admin, rotated)

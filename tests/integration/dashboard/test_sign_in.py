@@ -151,10 +151,7 @@ def test_two_apps_in_one_process_each_sign_in_with_their_own_admin_token(
     client: FlaskClient, application: Application, settings: Settings
 ) -> None:
     authenticator = Authenticator(
-        settings.secret_key or "",
-        "another-admin-token",
-        settings.customer_token_ttl,
-        application.admins,
+        "another-admin-token", customer_tokens=application.accounts, admins=application.admins
     )
     other = replace(
         application,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from inventory.events import PriceChanged, ProductAdded, StockReplenished
 from kernel.event_store import Checkpoint
 from kernel.money import Money
 from tests.integration.inventory.conftest import StreamFn
+from tests.support.api_client import Customer
 
 PRODUCT = {"sku": "MUG-001", "name": "Stoneware mug", "price": {"amount": 1200, "currency": "EUR"},
            "stock": 40}  # fmt: skip
@@ -200,11 +202,13 @@ def test_without_a_valid_token_the_answer_is_401(
 
 @pytest.mark.parametrize(("path", "body"), ENDPOINTS)
 def test_a_customer_token_is_forbidden(
-    client: FlaskClient, application: Application, stream: StreamFn, path: str, body: Any
+    client: FlaskClient,
+    register_customer: Callable[..., Customer],
+    stream: StreamFn,
+    path: str,
+    body: Any,
 ) -> None:
-    token = application.authenticator.issue("some-customer-id")
-
-    response = client.post(path, json=body, headers={"Authorization": f"Bearer {token}"})
+    response = client.post(path, json=body, headers=register_customer().headers)
 
     problem(response, 403)
     assert stream("stock_item-MUG-001") == []

@@ -265,6 +265,13 @@ def test_a_customer_forgets_themselves_and_can_place_no_order_after(
     gone = client.delete("/api/me", headers=eve.headers)
     assert gone.status_code == 202, gone.get_json()
     assert gone.get_json()["customer_id"] == eve.customer_id
+    assert client.get("/api/me/export", headers=eve.headers).status_code == 401  # signed out
+    with application.engine.connect() as conn:
+        accounts = conn.execute(
+            text("SELECT count(*) FROM customer_accounts WHERE customer_id = :c"),
+            {"c": eve.customer_id},
+        ).scalar()
+    assert accounts == 0, "the account (email digest, password hash) outlived the customer"
 
     refused = application.bus.dispatch(
         PlaceOrder(new_id(), eve.customer_id, (OrderLineRequest("MUG-1", 1),), person.address, "pm")

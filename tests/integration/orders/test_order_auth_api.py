@@ -1,14 +1,17 @@
 from __future__ import annotations
 
-import time
+import dataclasses
+import secrets
 import uuid
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import text
 
 from config.bootstrap import Application
-from kernel.auth import Authenticator
+from config.flask_app import create_app
+from kernel.auth import Authenticator, CustomerTokens
 from tests.integration.orders.support import order_body, problem
 from tests.support.api_client import Customer
 
@@ -24,13 +27,6 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _expired_token(authenticator: Authenticator, customer_id: str) -> str:
-    issued_at = time.time() - authenticator.ttl_seconds - 60
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(time, "time", lambda: issued_at)
-        return authenticator.issue(customer_id)
-
-
 @pytest.mark.parametrize(("path", "body"), [*CUSTOMER_ENDPOINTS, SHIP])
 def test_no_token_is_unauthorized(client: FlaskClient, path: str, body: dict[str, Any]) -> None:
     response = client.post(path, json=body)
@@ -43,7 +39,7 @@ def test_no_token_is_unauthorized(client: FlaskClient, path: str, body: dict[str
 def test_a_forged_token_is_unauthorized(
     client: FlaskClient, customer: Customer, path: str, body: dict[str, Any]
 ) -> None:
-    forged = Authenticator("not-the-secret", "x", 3600).issue(customer.customer_id)
+    forged = secrets.token_urlsafe(32)  # as a real one looks, but no session's
 
     response = client.post(path, json=body, headers=_bearer(forged))
 
@@ -58,9 +54,10 @@ def test_an_expired_token_is_unauthorized(
     path: str,
     body: dict[str, Any],
 ) -> None:
-    expired = _expired_token(application.authenticator, customer.customer_id)
+    with application.engine.begin() as conn:  # as if its access token were 15 minutes old
+        conn.execute(text("UPDATE customer_sessions SET access_expires_at = now()"))
 
-    response = client.post(path, json=body, headers=_bearer(expired))
+    response = client.post(path, json=body, headers=customer.headers)
 
     assert problem(response, 401)["detail"] == "The token has expired."
 
@@ -83,3 +80,32 @@ def test_credentials_are_checked_before_the_body(
     client: FlaskClient, path: str, body: dict[str, Any]
 ) -> None:
     problem(client.post(path, json={"unexpected": True}), 401)
+
+
+class CountingTokens:
+    """The application's customer tokens, counting the lookups (each a database query)."""
+
+    def __init__(self, inner: CustomerTokens) -> None:
+        self.inner = inner
+        self.lookups = 0
+
+    def customer_for(self, token: str) -> str:
+        self.lookups += 1
+        return self.inner.customer_for(token)
+
+
+def test_a_customer_token_is_looked_up_once_per_request(
+    application: Application, customer: Customer
+) -> None:
+    """Placing an order asks who calls three times (rate limit, guard, view): one lookup."""
+    counting = CountingTokens(application.accounts)
+    authenticator = Authenticator(application.settings.admin_token or "", counting)
+    app = create_app(dataclasses.replace(application, authenticator=authenticator))
+    app.testing = True
+    client = app.test_client()
+
+    placed = client.post("/api/orders", json=order_body(), headers=customer.headers)
+    listed = client.get("/api/orders", headers=customer.headers)
+
+    assert (placed.status_code, listed.status_code) == (202, 200)
+    assert counting.lookups == 2

@@ -3,6 +3,7 @@ a payments worker then makes it at the provider."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from tests.integration.payments.conftest import (
     request_payment,
     settle,
 )
+from tests.support.api_client import Customer
 from tests.support.payments import settle_payments
 
 
@@ -114,10 +116,14 @@ def test_a_refund_needs_a_valid_token(
 
 @pytest.mark.parametrize("body", [{"reason": "damaged"}, {}])
 def test_a_customer_cannot_refund_even_before_validation(
-    client: FlaskClient, application: Application, order_id: str, body: dict[str, str]
+    client: FlaskClient,
+    application: Application,
+    register_customer: Callable[..., Customer],
+    order_id: str,
+    body: dict[str, str],
 ) -> None:
     paid(application, order_id)
-    headers = {"Authorization": f"Bearer {application.authenticator.issue('c-1')}"}
+    headers = register_customer("c-1@example.com").headers
 
     response = client.post(url(order_id), json=body, headers=headers)
 

@@ -17,7 +17,7 @@ from config.bootstrap import Application, bootstrap
 from config.flask_app import create_app
 from config.settings import Settings
 from tests.support.event_log import event_count
-from tests.support.shop import CATALOG, Shop
+from tests.support.shop import CATALOG, PASSWORD, Shop
 
 BOUND = 0.2
 
@@ -32,7 +32,9 @@ def impatient(settings: Settings) -> Iterator[tuple[Application, Flask]]:
 
 
 def _customer(client: FlaskClient) -> dict[str, str]:
-    response = client.post("/api/customers", json={"email": "ada@example.com", "name": "Ada"})
+    response = client.post(
+        "/api/customers", json={"email": "ada@example.com", "name": "Ada", "password": PASSWORD}
+    )
     assert response.status_code == 201
     return {"Authorization": f"Bearer {response.get_json()['token']}"}
 

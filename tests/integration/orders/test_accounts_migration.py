@@ -1,0 +1,76 @@
+"""Migration 0011 gives every customer registered before it an account holding the digest
+of their email (so it stays taken) and no password (so it cannot sign in); and it can be
+undone."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from alembic import command
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+import orders.events
+from config.database import alembic_config
+from config.settings import Settings
+from kernel.event_store import EventStore
+from kernel.messages import Metadata
+from kernel.registry import EventRegistry
+from orders.accounts import Accounts, email_digest
+from orders.events import CustomerRegistered
+from orders.passwords import Passwords
+from tests.support.shop import PASSWORD
+
+EARLIER = {"ada@example.com": str(uuid.uuid4()), "grace@example.com": str(uuid.uuid4())}
+
+
+@pytest.fixture
+def database(server_settings: Settings) -> Iterator[str]:
+    """A database of its own on the test server, dropped afterwards."""
+    server = make_url(server_settings.require()[0])
+    name = f"shop_test_{uuid.uuid4().hex[:12]}"
+    admin = server.render_as_string(hide_password=False).replace("+psycopg", "")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield server.set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_customers_registered_before_get_accounts_without_passwords(database: str) -> None:
+    config = alembic_config(database)
+    command.upgrade(config, "0010")
+    engine = create_engine(database.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        registry = EventRegistry()
+        registry.register(*orders.events.EVENTS)
+        store = EventStore(registry)
+        with engine.begin() as conn:
+            for email, customer_id in EARLIER.items():
+                registered = CustomerRegistered(customer_id, email, "Someone")
+                store.append(
+                    conn,
+                    stream_id=f"customer-{customer_id}",
+                    stream_type="customer",
+                    expected_version=0,
+                    events=[(registered, Metadata())],
+                )
+        command.upgrade(config, "0011")
+
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT customer_id, email_digest, password_hash FROM customer_accounts")
+            ).all()
+        assert sorted((row[0], bytes(row[1]), row[2]) for row in rows) == sorted(
+            (customer_id, email_digest(email), None) for email, customer_id in EARLIER.items()
+        )
+        accounts = Accounts(engine, Passwords(), access_ttl=60, refresh_ttl=60)
+        assert accounts.sign_in("ada@example.com", PASSWORD) is None
+
+        command.downgrade(config, "0010")
+        command.upgrade(config, "0011")
+    finally:
+        engine.dispose()
