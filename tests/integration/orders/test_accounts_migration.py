@@ -4,6 +4,7 @@ undone."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 
@@ -13,14 +14,11 @@ from alembic import command
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-import orders.events
 from config.database import alembic_config
 from config.settings import Settings
-from kernel.event_store import EventStore
 from kernel.messages import Metadata
-from kernel.registry import EventRegistry
+from kernel.partitions import slot_of
 from orders.accounts import Accounts, email_digest
-from orders.events import CustomerRegistered
 from orders.passwords import Passwords
 from tests.support.shop import PASSWORD
 
@@ -45,18 +43,24 @@ def test_customers_registered_before_get_accounts_without_passwords(database: st
     command.upgrade(config, "0010")
     engine = create_engine(database.replace("postgresql://", "postgresql+psycopg://", 1))
     try:
-        registry = EventRegistry()
-        registry.register(*orders.events.EVENTS)
-        store = EventStore(registry)
-        with engine.begin() as conn:
+        with engine.begin() as conn:  # as registrations stored them then: v1, in the clear
             for email, customer_id in EARLIER.items():
-                registered = CustomerRegistered(customer_id, email, "Someone")
-                store.append(
-                    conn,
-                    stream_id=f"customer-{customer_id}",
-                    stream_type="customer",
-                    expected_version=0,
-                    events=[(registered, Metadata())],
+                stream = f"customer-{customer_id}"
+                conn.execute(
+                    text(
+                        "INSERT INTO events (stream_id, stream_type, version, type,"
+                        " schema_version, data, metadata, partition_key, slot)"
+                        " VALUES (:stream, 'customer', 1, 'CustomerRegistered', 1,"
+                        " CAST(:data AS jsonb), CAST(:metadata AS jsonb), :stream, :slot)"
+                    ),
+                    {
+                        "stream": stream,
+                        "data": json.dumps(
+                            {"customer_id": customer_id, "email": email, "name": "Someone"}
+                        ),
+                        "metadata": json.dumps(Metadata().to_json()),
+                        "slot": slot_of(stream),
+                    },
                 )
         command.upgrade(config, "0011")
 
