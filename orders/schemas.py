@@ -17,10 +17,17 @@ def _not_blank(value: str) -> None:
         raise ma.ValidationError("Must not be blank.")
 
 
+def _no_nul(value: str) -> None:
+    # PostgreSQL refuses U+0000 in text and jsonb; a sealed field would slip it through
+    # inside its ciphertext, so every free-text field refuses it up front, the same way.
+    if "\x00" in value:
+        raise ma.ValidationError("Must not contain a NUL character.")
+
+
 def _text(max_length: int, **metadata: Any) -> ma.fields.String:
     return ma.fields.String(
         required=True,
-        validate=[validate.Length(min=1, max=max_length), _not_blank],
+        validate=[validate.Length(min=1, max=max_length), _not_blank, _no_nul],
         metadata=metadata,
     )
 

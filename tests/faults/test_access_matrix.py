@@ -35,6 +35,9 @@ class Case:
     expected: dict[str, int]
     url: str = ""  # with path parameters and query filled in
     body: Callable[[str], Any] | None = None  # caller -> body
+    # For the customer callers (other, owner): a customer of their own, for an action
+    # that would leave them unable to call the rest (their headers).
+    customer: Callable[[str], dict[str, str]] | None = None
 
 
 NO_ORDER = "00000000-0000-4000-8000-000000000000"
@@ -84,6 +87,7 @@ def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothi
     owner_id, owner = registered.customer_id, registered.headers
     other = api.register("other@example.com", "Other Person").headers
     api.register("signer@example.com", "Signs In")  # whose sessions anyone may open
+    forget_me = api.register("forget-me@example.com", "Forget Me").customer_id
     ship_me, cancel_me, refund_me, admin_cancels_me = (
         api.place(owner, {"MUG-1": 1}).body["order_id"] for _ in range(4)
     )
@@ -145,6 +149,19 @@ def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothi
             "/api/me/password",
             customers_only(204, 204),  # each changes their own
             body=lambda who: {"current_password": PASSWORD, "new_password": f"{PASSWORD} {who}"},
+        ),
+        Case("GET", "/api/me/export", customers_only(200, 200)),  # each their own
+        Case(
+            "DELETE",
+            "/api/me",
+            customers_only(202, 202),  # each forgets themselves
+            customer=lambda who: api.register(f"{who}-{secrets.token_hex(4)}@example.com").headers,
+        ),
+        Case(
+            "POST",
+            "/admin/api/customers/{customer_id}/forget",
+            admins_only(202),
+            url=f"/admin/api/customers/{forget_me}/forget",
         ),
         Case("GET", "/api/products", public(200)),
         Case(
@@ -289,13 +306,19 @@ def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothi
         for who in CALLERS:  # the entitled caller last: its effect must not change the others'
             if who in ("owner", "admin") and case.expected[who] in (202, 201):
                 continue
-            _check(api, case, who, headers[who], wrong, leaks, owners_data)
+            _check(api, case, who, _headers(case, who, headers), wrong, leaks, owners_data)
         for who in ("owner", "admin"):
             if case.expected[who] in (202, 201):
-                _check(api, case, who, headers[who], wrong, leaks, owners_data)
+                _check(api, case, who, _headers(case, who, headers), wrong, leaks, owners_data)
     assert not wrong, "\n".join(wrong)
     assert not leaks, "\n".join(leaks)
     figures.update(endpoints=len(cases), callers=len(CALLERS), requests=len(cases) * len(CALLERS))
+
+
+def _headers(case: Case, who: str, headers: dict[str, dict[str, str]]) -> dict[str, str]:
+    if case.customer is not None and who in ("other", "owner"):
+        return case.customer(who)
+    return headers[who]
 
 
 def _check(
