@@ -6,18 +6,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-import psycopg
-import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, create_engine, text
-from sqlalchemy.engine import make_url
 
 from config.database import alembic_config
-from config.settings import Settings
 from kernel.event_store import EventStore
 from kernel.partitions import slot_of
 from kernel.personal_data import ERASED
@@ -27,19 +23,6 @@ from tests.unit.kernel.test_personal_data import ADDRESS, PLACED_V1, grace_place
 
 GRACE = PLACED_V1["customer_id"]
 ALAN = str(uuid.uuid4())
-
-
-@pytest.fixture
-def database(server_settings: Settings) -> Iterator[str]:
-    """A database of its own on the test server, dropped afterwards."""
-    server = make_url(server_settings.require()[0])
-    name = f"shop_test_{uuid.uuid4().hex[:12]}"
-    admin = server.render_as_string(hide_password=False).replace("+psycopg", "")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield server.set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def store() -> EventStore:

@@ -6,16 +6,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 
-import psycopg
-import pytest
 from alembic import command
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from config.database import alembic_config
-from config.settings import Settings
 from kernel.messages import Metadata
 from kernel.partitions import slot_of
 from orders.accounts import Accounts, email_digest
@@ -23,19 +18,6 @@ from orders.passwords import Passwords
 from tests.support.shop import PASSWORD
 
 EARLIER = {"ada@example.com": str(uuid.uuid4()), "grace@example.com": str(uuid.uuid4())}
-
-
-@pytest.fixture
-def database(server_settings: Settings) -> Iterator[str]:
-    """A database of its own on the test server, dropped afterwards."""
-    server = make_url(server_settings.require()[0])
-    name = f"shop_test_{uuid.uuid4().hex[:12]}"
-    admin = server.render_as_string(hide_password=False).replace("+psycopg", "")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield server.set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_customers_registered_before_get_accounts_without_passwords(database: str) -> None:

@@ -4,32 +4,12 @@ their subscription is the evidence); and it can be undone."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
-import psycopg
-import pytest
 from alembic import command
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from config.database import alembic_config
-from config.settings import Settings
 from projections import generations
 from projections.generations import OPERATOR, Build, Generations
-
-
-@pytest.fixture
-def database(server_settings: Settings) -> Iterator[str]:
-    """A database of its own on the test server, dropped afterwards."""
-    server = make_url(server_settings.require()[0])
-    name = f"shop_test_{uuid.uuid4().hex[:12]}"
-    admin = server.render_as_string(hide_password=False).replace("+psycopg", "")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield server.set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_existing_generations_become_version_1(database: str) -> None:
