@@ -472,7 +472,8 @@ def admins() -> None:
     """Create, list, rotate the token of, or disable the named admins.
 
     ADMIN_TOKEN stays the bootstrap credential (an operator, recorded as admin:bootstrap):
-    use it to start, then give each person their own admin and retire the shared token."""
+    use it to start, give each person their own admin, then keep it as a break-glass
+    credential in the secret store (docs/RUNBOOK.md, "Admins")."""
 
 
 @admins.command("create")

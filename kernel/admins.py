@@ -13,7 +13,7 @@ import re
 import secrets
 import uuid
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -38,7 +38,7 @@ class AdminAccount:
     created_at: datetime
     created_by: str
     disabled_at: datetime | None
-    token_hash: bytes = b""
+    token_hash: bytes = field(default=b"", repr=False)
 
     @property
     def principal(self) -> Principal:

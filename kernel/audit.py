@@ -36,11 +36,14 @@ class Cursor:
 
     @classmethod
     def parse(cls, token: str) -> Cursor:
-        """Raises ValueError for a token no page gave."""
+        """Raises ValueError for a token no page gave (out of range included)."""
         micros, source, id_ = (int(part) for part in token.split("."))
-        if source not in _SOURCES or id_ < 0:
+        if source not in _SOURCES or not 0 <= id_ <= _PAST_EVERY_ID:
             raise ValueError(token)
-        return cls(_EPOCH + timedelta(microseconds=micros), source, id_)
+        try:
+            return cls(_EPOCH + timedelta(microseconds=micros), source, id_)
+        except OverflowError:
+            raise ValueError(token) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +96,7 @@ def _events(
             """
             SELECT recorded_at, position, type, metadata ->> 'actor', data ->> 'order_id',
                    data ->> 'sku', data ->> 'tracking_number', data ->> 'reason',
+                   data ->> 'customer_id',
                    data ->> 'quantity', data #>> '{price,amount}', data #>> '{price,currency}'
             FROM events
             WHERE (metadata ->> 'actor') LIKE 'admin%'"""
@@ -111,6 +115,7 @@ def _events(
 def _detail(
     tracking: str | None,
     reason: str | None,
+    customer: str | None,
     quantity: str | None,
     amount: str | None,
     currency: str | None,
@@ -119,6 +124,8 @@ def _detail(
     units restocked or the new price (prices are in minor units, two decimals)."""
     if tracking or reason:
         return tracking or reason or ""
+    if customer:  # an order's events carry their customer too: those said what matters
+        return f"customer {customer}"
     if quantity:
         return f"{int(quantity):+d} units"
     if amount and currency:

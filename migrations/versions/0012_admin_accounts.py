@@ -13,7 +13,7 @@ index is built CONCURRENTLY: the log takes writes while it is built (an index is
 change to the append-only events).
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-06
 """
 
@@ -22,6 +22,11 @@ from alembic import op
 revision = "0012"
 down_revision = "0011"
 branch_labels = None
+# The Audit page's: every admin's actions newest first, and one admin's.
+AUDIT_INDEXES = {
+    "events_admin_actions": "recorded_at, position",
+    "events_admin_actions_by_actor": "(metadata ->> 'actor'), recorded_at, position",
+}
 depends_on = None
 
 
@@ -43,18 +48,20 @@ def upgrade() -> None:
         """
     )
     with op.get_context().autocommit_block():
-        op.execute(
-            """
-            CREATE INDEX CONCURRENTLY IF NOT EXISTS events_admin_actions
-                ON events (recorded_at, position)
-                WHERE (metadata ->> 'actor') LIKE 'admin%'
-            """
-        )
+        for name, columns in AUDIT_INDEXES.items():
+            # A build that failed part-way leaves an invalid index behind, which the planner
+            # never uses: drop any leftover and build it again.
+            op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+            op.execute(
+                f"CREATE INDEX CONCURRENTLY {name} ON events ({columns})"
+                " WHERE (metadata ->> 'actor') LIKE 'admin%'"
+            )
 
 
 def downgrade() -> None:
     with op.get_context().autocommit_block():
-        op.execute("DROP INDEX CONCURRENTLY IF EXISTS events_admin_actions")
+        for name in AUDIT_INDEXES:
+            op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
     op.execute(
         """
         DROP INDEX parking_actions_by_people;

@@ -120,6 +120,9 @@ def test_a_cursor_no_page_gave_is_refused(client: FlaskClient, operator: Admin) 
     assert sign_in(client, operator.token).status_code == 303
     assert client.get("/admin/audit?before=yesterday").status_code == 422
     assert client.get("/admin/audit?before=1.7.1").status_code == 422
+    too_far = client.get("/admin/audit?before=99999999999999999999.0.1")  # past datetime
+    assert too_far.status_code == 422
+    assert client.get(f"/admin/audit?before=1.0.{2**63}").status_code == 422  # past bigint
 
 
 def test_pages_of_the_audit_trail_read_the_partial_indexes(application: Application) -> None:
@@ -138,11 +141,13 @@ def test_pages_of_the_audit_trail_read_the_partial_indexes(application: Applicat
         try:
             audit.page(conn, limit=10)
             audit.page(conn, limit=10, before=audit.Cursor.parse("1800000000000000.1.5"))
+            audit.page(conn, limit=10, actor="admin:bootstrap")
         finally:
             event.remove(conn, "before_execute", explained)
             conn.execute(text("RESET enable_seqscan"))
 
-    assert len(plans) == 4
+    assert len(plans) == 6
     assert all("Index" in plan for plan in plans), plans
-    assert sum("events_admin_actions" in plan for plan in plans) == 2, plans
-    assert sum("parking_actions_by_people" in plan for plan in plans) == 2, plans
+    assert sum("events_admin_actions" in plan for plan in plans) == 3, plans
+    assert "events_admin_actions_by_actor" in plans[4], plans[4]  # one admin's actions
+    assert sum("parking_actions_by_people" in plan for plan in plans) == 3, plans

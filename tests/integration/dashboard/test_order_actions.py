@@ -253,6 +253,8 @@ def test_forgetting_the_customer_from_an_order_page_erases_them_there_and_then(
     assert "Ada Lovelace" not in page and "ada@example.com" not in page
     assert "data-erased" in page and "(erased)" in page  # its address, at once
     assert "data-status>confirmed<" in page
+    audit = admin.get("/admin/audit").get_data(as_text=True)
+    assert "CustomerForgotten" in audit and f"customer {ada.customer_id}" in audit
 
 
 def test_forgetting_needs_the_order_page_it_came_from(admin: FlaskClient, ada: Customer) -> None:
