@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from kernel.command_bus import CommandBus
+from kernel.personal_data import Forgotten
 from kernel.unit_of_work import UnitOfWork
 from orders import accounts, holds
 from orders.commands import (
@@ -41,8 +42,8 @@ def register_customer(command: RegisterCustomer, uow: UnitOfWork) -> str:
 
 
 def forget_customer(command: ForgetCustomer, uow: UnitOfWork) -> str:
-    # The key first: this waits for commands sealing with it (an order being placed), and
-    # anything sealed after reads as erased.
+    # Anything sealed with the key from now on, by a command already under way, opens with
+    # no key anywhere: it reads erased like the rest.
     uow.forget_personal_data(command.customer_id)
     customer = uow.get(Customer, command.customer_id)
     customer.forget()
@@ -55,7 +56,9 @@ def place_order_from(
     catalog: ProductCatalog, limits: HoldLimits
 ) -> Callable[[PlaceOrder, UnitOfWork], str]:
     def place_order(command: PlaceOrder, uow: UnitOfWork) -> str:
-        uow.require(Customer, command.customer_id)  # a customer's stream exists once registered
+        customer = uow.get(Customer, command.customer_id, lock=False)
+        if customer.forgotten:
+            raise Forgotten(f"customer {customer.id} was forgotten")
         order = uow.load(Order, command.order_id) or Order(command.order_id)
         entries = catalog.describe(uow, {line.sku for line in command.lines})
         order.place(

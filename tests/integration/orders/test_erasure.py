@@ -10,6 +10,7 @@ import subprocess
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,12 @@ from sqlalchemy import text
 
 from config.bootstrap import Application
 from config.jobs import Jobs
-from kernel.messages import new_id
+from kernel.messages import Metadata, new_id
+from kernel.money import Money
 from kernel.personal_data import ERASED, unseal
-from kernel.results import Failure
-from orders.commands import OrderLineRequest, PlaceOrder
-from orders.events import Address, CustomerRegistered
+from kernel.results import Failure, Success
+from orders.commands import ForgetCustomer, OrderLineRequest, PlaceOrder
+from orders.events import Address, CustomerRegistered, OrderPlaced
 from projections.queries import CustomerDirectory
 from tests.support.api_client import Customer
 from tests.support.read_models import ALL_MODELS, drain
@@ -294,3 +296,32 @@ def test_a_customer_forgets_themselves_and_can_place_no_order_after(
     with application.engine.connect() as conn:
         tombstones = conn.execute(text("SELECT count(*) FROM personal_data_keys")).scalar()
     assert tombstones == 1, "a failed forget left a key row behind"
+
+
+def test_a_key_kept_for_sealing_past_an_erasure_seals_what_nobody_can_open(
+    application: Application, register_customer: Callable[..., Customer]
+) -> None:
+    person = Person("Mallory")
+    customer = register_customer(person.email, person.name)
+    store = application.store
+    with application.engine.begin() as conn:  # read once: kept in memory for a while
+        kept = store.personal_keys.key_for_sealing(conn, customer.customer_id)
+    forgotten = application.bus.dispatch(ForgetCustomer(customer.customer_id))
+    assert isinstance(forgotten, Success), forgotten
+
+    # An append already under way when the erasure committed seals with the kept key...
+    with application.engine.begin() as conn:
+        assert store.personal_keys.key_for_sealing(conn, customer.customer_id) == kept
+        placed = OrderPlaced(
+            new_id(), customer.customer_id, (), Money(0, "EUR"), Money(0, "EUR"),
+            Money(0, "EUR"), person.address, "pm",
+        )  # fmt: skip
+        store.append(
+            conn, stream_id=f"order-{placed.order_id}", stream_type="order",
+            expected_version=0, events=[(placed, Metadata())],
+        )  # fmt: skip
+    # ...and what it sealed reads erased: no key the database holds opens it.
+    with application.engine.connect() as conn:
+        (read,) = store.read_stream(conn, f"order-{placed.order_id}")
+    assert read.event == replace(placed, shipping_address=Address(*[ERASED] * 5))
+    assert person.found_in(pg_dump(application)) == []
