@@ -119,6 +119,16 @@ def opened_payload(
     return opened
 
 
+def opened_envelope(
+    event_class: type[Any], envelope: Mapping[str, Any] | None, key: bytes | memoryview | None
+) -> dict[str, Any]:
+    """The personal fields of `event_class` in a stored `envelope` (as a read model keeps
+    it), opened with `key` as read from the database; erased without either."""
+    if envelope is None or key is None:
+        return erased_fields(event_class)
+    return unseal(bytes(key), envelope)
+
+
 def erased_fields(event_class: type[Any]) -> dict[str, Any]:
     """The declared personal fields of `event_class`, each erased."""
     declared: PersonalFields = event_class.personal_fields

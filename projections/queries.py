@@ -14,7 +14,7 @@ from redis import Redis
 from sqlalchemy import Connection, Engine, text
 
 from kernel.event_store import EventStore
-from kernel.personal_data import erased_fields, lookup_digest, opened_payload
+from kernel.personal_data import lookup_digest, opened_envelope
 from orders.events import CustomerRegistered, OrderPlaced
 from projections.order_list import Keys, prefix
 
@@ -202,10 +202,7 @@ class OrderDetail:
             return None
         document: dict[str, Any] = row[0]
         sealed = document.pop("personal", None)
-        key = None if row[1] is None else bytes(row[1])
-        if sealed is None:
-            return document | erased_fields(OrderPlaced)
-        return document | opened_payload(OrderPlaced, {"personal": sealed}, key)
+        return document | opened_envelope(OrderPlaced, sealed, row[1])
 
 
 _ORDER_DETAIL = text(
@@ -258,9 +255,7 @@ class CustomerDirectory:
             rows = conn.execute(_NAMED, {"g": generation, "ids": sorted(set(customer_ids))}).all()
         named: dict[str, dict[str, str]] = {}
         for customer_id, sealed, key in rows:
-            opened = opened_payload(
-                CustomerRegistered, {"personal": sealed}, None if key is None else bytes(key)
-            ) if sealed is not None else erased_fields(CustomerRegistered)  # fmt: skip
+            opened = opened_envelope(CustomerRegistered, sealed, key)
             named[customer_id] = {"name": opened["name"], "email": opened["email"]}
         return named
 
