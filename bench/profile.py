@@ -9,6 +9,8 @@ were found; run one again to see where a path spends its time now.
   read model over the generated log, as a rebuild job does.
 - `post`: `POST /api/orders` through the whole Flask app (the WSGI app gunicorn
   serves, driven by its test client), no worker running.
+- `get`: `GET /api/orders` and `GET /api/orders/{id}` in turn, the same way, over
+  orders the read models hold.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from bench import eventgen
 from bench.env import Processes, Servers, bench_settings, libpq, new_name
 from bench.shop import PASSWORD, Shop, order_body
 from config.flask_app import create_app
+from config.jobs import Jobs
+from config.queues import EVERY_SUBSCRIPTION
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -89,15 +93,48 @@ def post(orders: int) -> tuple[float, str]:
     return orders / seconds, profiler.output_text(unicode=True, show_all=False)
 
 
+def get(requests: int) -> tuple[float, str]:
+    """(requests/s, profile text) of reading a customer's order list and one order."""
+    with _shop() as shop:
+        shop.seed_products()
+        client = create_app(shop.application).test_client()
+        customer = client.post(
+            "/api/customers", json={"email": "g@example.com", "name": "G", "password": PASSWORD}
+        )
+        headers = {"Authorization": f"Bearer {customer.get_json()['token']}"}
+        placed = [
+            client.post("/api/orders", json=order_body(), headers=headers).get_json()
+            for _ in range(5)
+        ]
+        Jobs(shop.application).catch_up(EVERY_SUBSCRIPTION)
+        paths = ["/api/orders", f"/api/orders/{placed[0]['order_id']}"]
+        for path in paths * 20:  # warm up
+            client.get(path, headers=headers)
+        profiler = Profiler(interval=0.0005)
+        began = time.monotonic()
+        with profiler:
+            for index in range(requests):
+                answer = client.get(paths[index % 2], headers=headers)
+                if answer.status_code != 200:
+                    raise RuntimeError(answer.get_json())
+        seconds = time.monotonic() - began
+    return requests / seconds, profiler.output_text(unicode=True, show_all=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile")
-    parser.add_argument("what", choices=["rebuild", "post"])
+    parser.add_argument("what", choices=["rebuild", "post", "get"])
     parser.add_argument("--read-model", default="order_detail")
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--orders", type=int, default=500)
+    parser.add_argument("--requests", type=int, default=2000)
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
-    if args.what == "post":
+    if args.what == "get":
+        rate, profile = get(args.requests)
+        out = RESULTS / "profile-get.txt"
+        print(f"GET /api/orders[/id]: {rate:,.0f} requests/s (under the profiler); profile in {out}")
+    elif args.what == "post":
         rate, profile = post(args.orders)
         out = RESULTS / "profile-post.txt"
         print(f"POST /api/orders: {rate:,.0f} requests/s (under the profiler); profile in {out}")

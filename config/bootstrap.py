@@ -38,6 +38,7 @@ from kernel.tracing import NO_TRACING
 from orders.accounts import Accounts
 from orders.domain import HoldLimits
 from orders.passwords import Passwords
+from orders.session_cache import SessionCache
 from payments.domain import cancel_key, charge_key, refund_key
 from payments.events import (
     PaymentAbandoned,
@@ -217,11 +218,14 @@ def bootstrap(settings: Settings, *, span_processor: SpanProcessor | None = None
     )
     bus.after_commit.extend((queues, metrics.events_appended, _provider_calls(queues)))
     admins = AdminAccounts(engine)
+    sessions = SessionCache(redis)
+    bus.after_commit.append(sessions.after_commit)
     accounts = Accounts(
         engine,
         Passwords(),
         access_ttl=settings.access_token_ttl,
         refresh_ttl=settings.refresh_token_ttl,
+        cache=sessions,
     )
     authenticator = Authenticator(settings.admin_token, customer_tokens=accounts, admins=admins)
     measured = metrics.measured(gateway)

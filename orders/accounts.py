@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -32,6 +33,7 @@ from kernel.personal_data import lookup_digest
 from kernel.unit_of_work import UnitOfWork
 from orders.domain import normalise_email
 from orders.passwords import Passwords
+from orders.session_cache import REVOKED, SessionCache
 
 
 def email_digest(email: str) -> bytes:
@@ -84,8 +86,8 @@ class PasswordChange(Enum):
 
 
 _SESSION_OF = text(
-    "SELECT customer_id, access_expires_at > now() AS live, revoked_at IS NOT NULL AS ended"
-    " FROM customer_sessions WHERE access_hash = :access"
+    "SELECT customer_id, extract(epoch FROM access_expires_at - now()) AS live_for,"
+    " revoked_at IS NOT NULL AS ended FROM customer_sessions WHERE access_hash = :access"
 )
 _ACCOUNT_BY_EMAIL = text(
     "SELECT customer_id, password_hash FROM customer_accounts WHERE email_digest = :email"
@@ -108,13 +110,16 @@ _OPEN = text(
     " RETURNING session_id"
 )
 # Rotation: both tokens are replaced, so the old access and refresh tokens die at once.
+# The old access digest comes back from the row as it was, for the session cache.
 _RENEW = text(
-    "UPDATE customer_sessions SET access_hash = :access,"
+    "UPDATE customer_sessions AS s SET access_hash = :access,"
     " access_expires_at = now() + make_interval(secs => :access_ttl),"
     " refresh_hash = :refresh, refresh_expires_at = now() + make_interval(secs => :refresh_ttl),"
-    " replaced_refresh_hash = refresh_hash"
-    " WHERE refresh_hash = :old AND revoked_at IS NULL AND refresh_expires_at > now()"
-    " RETURNING customer_id"
+    " replaced_refresh_hash = s.refresh_hash"
+    " FROM customer_sessions AS before"
+    " WHERE before.session_id = s.session_id AND s.refresh_hash = :old"
+    " AND s.revoked_at IS NULL AND s.refresh_expires_at > now()"
+    " RETURNING s.customer_id, before.access_hash AS replaced_access_hash"
 )
 # A refresh token already exchanged, presented again: either the customer or someone who
 # copied it used it first, and nothing tells which, so the session ends for both (OAuth
@@ -122,13 +127,13 @@ _RENEW = text(
 _END_REPLAYED = text(
     "UPDATE customer_sessions SET revoked_at = now(),"
     " refresh_expires_at = least(refresh_expires_at, now())"
-    " WHERE replaced_refresh_hash = :old AND revoked_at IS NULL RETURNING session_id"
+    " WHERE replaced_refresh_hash = :old AND revoked_at IS NULL RETURNING access_hash"
 )
 # An ended session's refresh expiry moves to its end: `forget_ended_sessions` finds both.
 _END = text(
     "UPDATE customer_sessions SET revoked_at = now(),"
     " refresh_expires_at = least(refresh_expires_at, now())"
-    " WHERE access_hash = :access AND revoked_at IS NULL RETURNING session_id"
+    " WHERE access_hash = :access AND revoked_at IS NULL RETURNING access_hash"
 )
 _SET_PASSWORD = text(
     "UPDATE customer_accounts SET password_hash = :new, password_changed_at = now()"
@@ -138,6 +143,7 @@ _END_OTHERS = text(
     "UPDATE customer_sessions SET revoked_at = now(),"
     " refresh_expires_at = least(refresh_expires_at, now())"
     " WHERE customer_id = :customer AND revoked_at IS NULL AND access_hash <> :keep"
+    " RETURNING access_hash"
 )
 # In bounded batches, by the index on refresh_expires_at: a sweep never holds a long lock.
 _FORGET = text(
@@ -157,23 +163,39 @@ class Accounts:
     kernel's `CustomerTokens`: what a customer's bearer token stands for."""
 
     def __init__(
-        self, engine: Engine, passwords: Passwords, *, access_ttl: int, refresh_ttl: int
+        self,
+        engine: Engine,
+        passwords: Passwords,
+        *,
+        access_ttl: int,
+        refresh_ttl: int,
+        cache: SessionCache | None = None,
     ) -> None:
         self.engine = engine
         self.passwords = passwords
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
+        self.cache = cache
 
     def customer_for(self, token: str) -> str:
-        """The customer of a live session whose access token is `token` (one lookup by
-        the unique index on its digest); AuthError otherwise."""
-        found = self._run(_SESSION_OF, {"access": token_digest(token)})
+        """The customer of a live session whose access token is `token`: from the
+        session cache, else one lookup by the unique index on its digest; AuthError
+        otherwise."""
+        digest = token_digest(token)
+        cached = self.cache.lookup(digest) if self.cache else None
+        if cached == REVOKED:
+            raise AuthError("the token was revoked")
+        if cached is not None:
+            return cached
+        found = self._run(_SESSION_OF, {"access": digest})
         if found is None:
             raise AuthError("the token is not valid")
         if found.ended:
             raise AuthError("the token was revoked")
-        if not found.live:
+        if found.live_for <= 0:
             raise AuthError("the token has expired")
+        if self.cache:
+            self.cache.remember(digest, str(found.customer_id), float(found.live_for))
         return str(found.customer_id)
 
     def open_session(self, customer_id: str) -> Tokens:
@@ -216,13 +238,14 @@ class Accounts:
             },
         )
         if renewed is None:
-            self._run(_END_REPLAYED, {"old": old})
+            self._revoked(self._all(_END_REPLAYED, {"old": old}))
             return None
+        self._revoked([renewed])
         return Tokens(renewed.customer_id, access, refresh, self.access_ttl, self.refresh_ttl)
 
     def sign_out(self, access_token: str) -> None:
         """End the session `access_token` belongs to: both its tokens stop working now."""
-        self._run(_END, {"access": token_digest(access_token)})
+        self._revoked(self._all(_END, {"access": token_digest(access_token)}))
 
     def change_password(
         self, customer_id: str, access_token: str, current: str, new: str
@@ -238,7 +261,8 @@ class Accounts:
             if conn.execute(_SET_PASSWORD, params).rowcount != 1:
                 return PasswordChange.RACED
             keep = token_digest(access_token)
-            conn.execute(_END_OTHERS, {"customer": customer_id, "keep": keep})
+            ended = conn.execute(_END_OTHERS, {"customer": customer_id, "keep": keep}).all()
+        self._revoked(ended)
         return PasswordChange.CHANGED
 
     def forget_ended_sessions(
@@ -271,11 +295,22 @@ class Accounts:
             return None
         return Tokens(customer_id, access, refresh, self.access_ttl, self.refresh_ttl)
 
+    def _revoked(self, ended: Sequence[Row[Any]]) -> None:
+        """Tell the session cache about sessions whose access tokens just stopped working
+        (rows of `access_hash`, or `replaced_access_hash` for a renewal)."""
+        if self.cache and ended:
+            self.cache.revoke([row[-1] for row in ended])
+
     def _run(self, statement: TextClause, params: dict[str, object]) -> Row[Any] | None:
         """The first row of one statement run as a transaction of its own (autocommit: no
         BEGIN and COMMIT round trips for a single statement)."""
         with self.engine.connect() as conn, autocommit(conn):
             return conn.execute(statement, params).first()
+
+    def _all(self, statement: TextClause, params: dict[str, object]) -> Sequence[Row[Any]]:
+        """Every row of one statement run as a transaction of its own."""
+        with self.engine.connect() as conn, autocommit(conn):
+            return conn.execute(statement, params).all()
 
 
 def _new_token() -> str:
