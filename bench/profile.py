@@ -133,7 +133,7 @@ def main() -> None:
     if args.what == "get":
         rate, profile = get(args.requests)
         out = RESULTS / "profile-get.txt"
-        print(f"GET /api/orders[/id]: {rate:,.0f} requests/s (under the profiler); profile in {out}")
+        print(f"GET /api/orders[/id]: {rate:,.0f} requests/s (profiled); profile in {out}")
     elif args.what == "post":
         rate, profile = post(args.orders)
         out = RESULTS / "profile-post.txt"
