@@ -15,6 +15,7 @@ from datetime import timedelta
 from opentelemetry.sdk.trace import SpanProcessor
 from redis import Redis
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 
 import inventory.events
 import inventory.handlers
@@ -23,7 +24,7 @@ import orders.handlers
 import payments.events
 import payments.handlers
 from config.adapters import InventoryCatalog, PaymentsLedger, lock_stock
-from config.database import make_engine
+from config.database import make_engine, sqlalchemy_url
 from config.metrics import Metrics
 from config.queues import EVERY_SUBSCRIPTION, SAGAS, JobQueues
 from config.settings import Settings
@@ -52,6 +53,7 @@ from payments.stripe_gateway import StripeGateway
 from projections import catalog, customer_directory, order_detail, order_list, sales_analytics
 from projections.projection import Mode, Projection
 from projections.read_side import ReadSide
+from projections.replicas import Replica, Replicas
 from sagas.order_fulfillment import OrderFulfillmentSaga
 
 
@@ -114,6 +116,8 @@ class Application:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.read_side.replicas is not None:
+            self.read_side.replicas.dispose()
         self.redis.close()
         self.queues.redis.close()
         if self.tracing is not None:
@@ -181,12 +185,17 @@ def bootstrap(settings: Settings, *, span_processor: SpanProcessor | None = None
         lease_seconds=settings.lease_seconds,
         park_after=settings.park_after,
     )
+    replicas = read_replicas(settings, store)
+    if tracing is not None and replicas is not None:
+        for replica in replicas.replicas:
+            tracing.instrument_engine(replica.engine)
     read_side = ReadSide(
         engine,
         store,
         runner,
         read_models(settings, redis),
         wait_timeout=settings.read_wait_timeout,
+        replicas=replicas,
     )
     bus.before_commit.append(
         read_side.apply_sync if tracing is None else tracing.sync_read_models(read_side)
@@ -240,6 +249,24 @@ def bootstrap(settings: Settings, *, span_processor: SpanProcessor | None = None
         read_side, saga, queues, PaymentInbox(bus, tracing=tracing or NO_TRACING),
         provider_calls, metrics, admins, tracing,
     )  # fmt: skip
+
+
+def read_replicas(settings: Settings, store: EventStore) -> Replicas | None:
+    """The streaming replicas READ_DATABASE_URL names, bounded as the primary's sessions
+    are; None without any (queries read from the primary)."""
+    if not settings.read_database_urls:
+        return None
+    replicas = []
+    for number, url in enumerate(settings.read_database_urls, start=1):
+        engine = make_engine(
+            url,
+            statement_timeout=settings.statement_timeout,
+            idle_in_transaction_timeout=settings.idle_in_transaction_timeout,
+        )
+        where = make_url(sqlalchemy_url(url))
+        name = f"replica {number} ({where.host or 'local'}:{where.port or 5432})"
+        replicas.append(Replica(name, engine, store, poll_interval=0.01))
+    return Replicas(replicas)
 
 
 def read_models(settings: Settings, redis: Redis) -> list[Projection]:

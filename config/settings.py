@@ -7,6 +7,7 @@ needs, and what development mode fills in, is `config.environment`'s business.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,6 +25,7 @@ servers and generated secrets (see config.environment)."""
 class Settings:
     environment: str = "production"  # SHOP_ENV
     database_url: str | None = None
+    read_database_urls: tuple[str, ...] = ()  # READ_DATABASE_URL: () = queries on the primary
     redis_url: str | None = None
     admin_token: str | None = None
     secret_key: str | None = None
@@ -71,6 +73,7 @@ class Settings:
         return cls(
             environment=_choice(env, "SHOP_ENV", ("production", DEVELOPMENT)),
             database_url=env.get("DATABASE_URL") or None,
+            read_database_urls=_database_urls(env, "READ_DATABASE_URL"),
             redis_url=env.get("REDIS_URL") or None,
             admin_token=env.get("ADMIN_TOKEN") or None,
             secret_key=env.get("SECRET_KEY") or None,
@@ -201,6 +204,20 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise ValueError(f"{name} must be positive, got {value}")
     return value
+
+
+_URL_SEPARATOR = re.compile(r"\s+|,(?=\s*postgres(?:ql)?(?:\+psycopg)?://)")
+"""Between replica URLs: whitespace, or a comma before the next URL's scheme (a comma
+inside one URL is libpq's list of hosts, `postgresql://a:5432,b:5432/shop`)."""
+
+
+def _database_urls(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """One or more PostgreSQL URLs, separated by spaces or commas; () when unset."""
+    urls = tuple(part for part in _URL_SEPARATOR.split(env.get(name) or "") if part)
+    for url in urls:
+        if not re.match(r"postgres(?:ql)?(?:\+psycopg)?://", url):
+            raise ValueError(f"{name} must be postgresql:// URLs, got {url!r}")
+    return tuple(dict.fromkeys(urls))
 
 
 def _partition_count(env: Mapping[str, str], name: str, default: int) -> int:

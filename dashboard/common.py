@@ -18,6 +18,7 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from sqlalchemy import Connection
 
 from projections.read_side import ReadSide
 
@@ -82,14 +83,17 @@ def _flat(found: Any) -> list[Any]:
     return list(found) if isinstance(found, list) else [found]
 
 
-def freshness(read_side: ReadSide, name: str, token: str | None = None) -> Fresh:
-    """How fresh the read model `name` of `read_side` is now; given a command's
-    consistency token, once it has applied that command or the bounded wait ran out (a
-    token it cannot wait for, malformed or not from this log, is passed over)."""
+def freshness(
+    read_side: ReadSide, name: str, token: str | None = None, conn: Connection | None = None
+) -> Fresh:
+    """How fresh the read model `name` of `read_side` is now (as `conn`, the page's query
+    connection, sees it, when given); given a command's consistency token, once it has
+    applied that command or the bounded wait ran out (a token it cannot wait for,
+    malformed or not from this log, is passed over)."""
     try:
-        measured = read_side.freshness(name, token)
+        measured = read_side.freshness(name, token, conn)
     except ValueError:  # NotInLog too
-        measured = read_side.freshness(name)
+        measured = read_side.freshness(name, None, conn)
     return Fresh(
         name,
         measured.lag_events,

@@ -81,8 +81,9 @@ def blueprint(services: Services) -> Blueprint:
         *,
         status: int = 200,
     ) -> Response:
-        fresh = freshness(side, "catalog")
-        products = StockLevels(side.engine)(side.generations("catalog").active)
+        with side.query() as conn:
+            fresh = freshness(side, "catalog", conn=conn)
+            products = StockLevels(conn)(fresh.generation)
         attempt = {"sku": sku, "form": form, "values": values or {}, "errors": errors or {}}
         return page(
             "dashboard/inventory.html",

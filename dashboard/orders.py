@@ -20,6 +20,7 @@ import marshmallow as ma
 from flask import Blueprint, Response, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from marshmallow import validate
+from sqlalchemy import Connection
 
 from dashboard.actors import named
 from dashboard.auth import acting_admin
@@ -147,8 +148,8 @@ def blueprint(services: Services) -> Blueprint:
     pages = Blueprint("orders", __name__)
     side = services.read_side
 
-    def directory() -> tuple[CustomerDirectory, int]:
-        return CustomerDirectory(side.engine), side.generations("customer_directory").active
+    def directory(conn: Connection) -> tuple[CustomerDirectory, int]:
+        return CustomerDirectory(conn), side.generations("customer_directory", conn).active
 
     @pages.get("/orders")
     def index() -> Response:
@@ -161,10 +162,16 @@ def blueprint(services: Services) -> Blueprint:
         except ma.ValidationError as error:
             errors = field_errors(error)
             filters = {}
-        fresh = freshness(side, "order_list")
-        generation = side.generations("order_list").active
+        with side.query() as conn:
+            return listed(conn, raw, filters, errors)
+
+    def listed(
+        conn: Connection, raw: dict[str, str], filters: dict[str, Any], errors: dict[str, list[str]]
+    ) -> Response:
+        fresh = freshness(side, "order_list", conn=conn)
+        generation = fresh.generation
         listing = OrderListing(services.redis)
-        names, names_generation = directory()
+        names, names_generation = directory(conn)
         customer_id, order_id, searched = filters.get("customer"), None, filters.get("q")
         if searched:
             order_id, email = _search(searched)
@@ -221,17 +228,18 @@ def blueprint(services: Services) -> Blueprint:
         status: int = 200,
         token: str | None = None,
     ) -> Response:
-        fresh = freshness(side, "order_detail", token)
-        document = OrderDetail(side.engine)(fresh.generation, order_id)
-        history = OrderHistory(side.store, side.engine)(order_id)
-        if document is None and not history:
-            return problem(404, "There is no such order.")
-        names, names_generation = directory()
-        customer = None
-        if document is not None:
-            customer = names.named(names_generation, [document["customer_id"]]).get(
-                document["customer_id"]
-            )
+        with side.query() as conn:
+            fresh = freshness(side, "order_detail", token, conn)
+            document = OrderDetail(conn)(fresh.generation, order_id)
+            history = OrderHistory(side.store, conn)(order_id)
+            if document is None and not history:
+                return problem(404, "There is no such order.")
+            names, names_generation = directory(conn)
+            customer = None
+            if document is not None:
+                customer = names.named(names_generation, [document["customer_id"]]).get(
+                    document["customer_id"]
+                )
         return page(
             "dashboard/order.html",
             status=status,
@@ -305,8 +313,10 @@ def blueprint(services: Services) -> Blueprint:
             return problem(422, "Say which order's page this came from.")
         back = url_for("dashboard.orders.detail", order_id=order_id)
         if not confirmed():
-            names, names_generation = directory()
-            known = names.named(names_generation, [str(customer_id)]).get(str(customer_id), {})
+            with side.query() as conn:
+                names, names_generation = directory(conn)
+                found = names.named(names_generation, [str(customer_id)])
+            known = found.get(str(customer_id), {})
             return confirmation(
                 title=f"Forget customer {short_id(str(customer_id))}?",
                 facts=[("Customer", str(customer_id)), *known.items()],
@@ -340,7 +350,8 @@ def _uuid(text: str) -> str | None:
 
 def _confirmation(side: ReadSide, action: Action, order_id: str, value: str) -> Response:
     """What the action will do to the order, and the button that does it."""
-    document = OrderDetail(side.engine)(side.generations("order_detail").active, order_id)
+    with side.query() as conn:
+        document = OrderDetail(conn)(side.generations("order_detail", conn).active, order_id)
     facts: list[tuple[str, str]] = [("Order", order_id)]
     if document is not None:
         total = document["total"]

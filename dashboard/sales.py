@@ -69,11 +69,11 @@ def blueprint(services: Services) -> Blueprint:
         except ma.ValidationError as error:
             errors = field_errors(error)
             start, end = first, today
-        fresh = freshness(side, "sales_analytics")
-        generation = side.generations("sales_analytics").active
-        rows = SalesByDay(side.engine)(generation, start, end)
+        with side.query() as conn:
+            fresh = freshness(side, "sales_analytics", conn=conn)
+            rows = SalesByDay(conn)(fresh.generation, start, end)
+            top = TopProducts(conn)(fresh.generation, 10)
         currencies = summarise(rows, start, end)
-        top = TopProducts(side.engine)(generation, 10)
         return page(
             "dashboard/sales.html",
             status=422 if errors else 200,

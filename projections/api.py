@@ -3,7 +3,9 @@
 """GET endpoints: storefront and admin queries, each answered from one read model.
 
 Every answer says how far behind the log its read model is (`read_model` in the
-body, `X-Read-Model-Lag` / `X-Read-Model-Lag-Seconds` headers). Given a command's
+body, `X-Read-Model-Lag` / `X-Read-Model-Lag-Seconds` headers), and, read from a
+streaming replica, how far that is behind the primary (`X-Replica-Lag-Seconds` /
+`-Bytes`). Given a command's
 consistency token, a query first waits (bounded) until the read model has
 applied that command; if the bound runs out it answers anyway, marked stale (and
 a document it does not hold yet is 503 not-visible-yet, not 404). A token naming no
@@ -75,6 +77,13 @@ LAG_HEADERS = {
                          "schema": {"type": "integer"}},
     "X-Read-Model-Lag-Seconds": {"description": "Age of the oldest event not yet applied",
                                  "schema": {"type": "number"}},
+    "X-Replica-Lag-Seconds": {"description": "Read from a streaming replica (READ_DATABASE_URL):"
+                              " how far its data is behind the primary's, in seconds (0 once it"
+                              " replayed all it received); absent when read from the primary",
+                              "schema": {"type": "number"}},
+    "X-Replica-Lag-Bytes": {"description": "Read from a streaming replica: WAL it received and"
+                            " has not replayed yet; absent when read from the primary",
+                            "schema": {"type": "integer"}},
 }  # fmt: skip
 
 
@@ -212,6 +221,7 @@ def blueprint(
             "held_back_by": [
                 running_writer(w) for w in read_side.writers_holding_back(HELD_BACK_AFTER)
             ],
+            "replicas": _replicas(read_side),
         }
 
     @blp.route("/admin/api/projections/<name>/rebuild", methods=["POST"])
@@ -285,7 +295,7 @@ def reading(
 ) -> Iterator[tuple[Connection, Fresh]]:
     """One connection for the freshness check and the query's reads: one pool checkout
     (and any pre-ping) per request rather than one per group of statements."""
-    with read_side.connect() as conn:
+    with read_side.query() as conn:
         yield conn, fresh(read_side, name, args, conn)
 
 
@@ -303,6 +313,9 @@ def _headers(freshness: Freshness) -> dict[str, str]:
         "X-Read-Model-Lag": str(freshness.lag_events),
         "X-Read-Model-Lag-Seconds": f"{freshness.lag_seconds:.3f}",
     }
+    if freshness.replica is not None:
+        headers["X-Replica-Lag-Seconds"] = f"{freshness.replica.seconds:.3f}"
+        headers["X-Replica-Lag-Bytes"] = str(freshness.replica.bytes)
     if freshness.stale:
         headers["X-Read-Model-Stale"] = "true"
     return headers
@@ -334,6 +347,22 @@ def _status(status: ProjectionStatus) -> dict[str, Any]:
         **main,
         "rebuild": rebuild,
     }
+
+
+def _replicas(read_side: ReadSide) -> list[dict[str, Any]]:
+    if read_side.replicas is None:
+        return []
+    return [
+        {
+            "name": replica.name,
+            "reachable": lag is not None,
+            "lag_seconds": None if lag is None else round(lag.seconds, 3),
+            "lag_bytes": None if lag is None else lag.bytes,
+            "replay_paused": None if lag is None else lag.paused,
+            "error": error,
+        }
+        for replica, lag, error in read_side.replicas.statuses()
+    ]
 
 
 def _build(build: Build | None) -> dict[str, Any]:

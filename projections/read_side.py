@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import OperationalError
 
 from kernel.event_store import START, Checkpoint, ConsistencyToken, EventStore, RecordedEvent
 from kernel.horizon import HELD_BACK_AFTER, RunningWriter
@@ -23,6 +25,7 @@ from projections import generations
 from projections.generations import OPERATOR, Build, Generations
 from projections.progress import ProgressWatch
 from projections.projection import PostgresProjection, Projection
+from projections.replicas import Replica, ReplicaLag, Replicas
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +36,7 @@ class Freshness:
     lag_events: int
     lag_seconds: float
     stale: bool  # a consistency token was given and the wait for it ran out
+    replica: ReplicaLag | None = None  # read from a streaming replica, this far behind
 
 
 class NotInLog(ValueError):
@@ -81,13 +85,20 @@ class ReadSide:
         *,
         wait_timeout: float = 2.0,
         poll_interval: float = 0.01,
+        replicas: Replicas | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
         self.runner = runner
         self.projections = {projection.name: projection for projection in projections}
         self.wait_timeout = wait_timeout
-        self.progress = ProgressWatch(self._positions, poll_interval)
+        self.replicas = replicas
+        # A watch per database queries read from: a replica's checkpoints are its own.
+        self.progress = ProgressWatch(partial(self._positions, engine), poll_interval)
+        self._progress = {engine: self.progress} | {
+            replica.engine: ProgressWatch(partial(self._positions, replica.engine), poll_interval)
+            for replica in (replicas.replicas if replicas else ())
+        }
         # The generation queries last found active, per read model: a guess each query
         # checks in a round trip it makes anyway (see `_reached`), never trusted blindly.
         self._active: dict[str, int] = {}
@@ -95,18 +106,31 @@ class ReadSide:
         self._partitions: dict[str, int] = {}
 
     def connect(self) -> Connection:
-        """A connection for one query, its freshness check and its reads. Autocommit: each
-        statement sees the latest commits, as in a READ COMMITTED transaction, without the
-        BEGIN and COMMIT round trips, and a wait for a token sees the checkpoint move."""
+        """A connection to the primary for reading the read side's bookkeeping (what
+        workers and operators act on). Autocommit: each statement sees the latest
+        commits, as in a READ COMMITTED transaction, without the BEGIN and COMMIT round
+        trips, and a wait for a token sees the checkpoint move."""
         return self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+    def query(self) -> Connection:
+        """A connection for one query, its freshness check and its reads: to a streaming
+        replica when there are any (raising OperationalError when none answers), else
+        to the primary. Autocommit, as `connect`."""
+        if self.replicas is None:
+            return self.connect()
+        return self.replicas.connect().execution_options(isolation_level="AUTOCOMMIT")
 
     def projection(self, name: str) -> Projection:
         """Raises KeyError for an unknown read model."""
         return self.projections[name]
 
-    def generations(self, name: str) -> Generations:
-        with self.connect() as conn:
+    def generations(self, name: str, conn: Connection | None = None) -> Generations:
+        """The read model's generations, on `conn` when given (a query's, so that it reads
+        the generation its own database holds), else on the primary."""
+        if conn is not None:
             return generations.read(conn, name)
+        with self.connect() as own:
+            return generations.read(own, name)
 
     def subscribers(self, name: str) -> list[Subscriber]:
         """The active generation's subscriber, then the one being rebuilt, if any: those
@@ -152,21 +176,28 @@ class ReadSide:
         wanted = ConsistencyToken.parse(token) if token else None
         projection = self.projection(name)
         if conn is None:
-            with self.connect() as own:
+            with self.query() as own:
                 return self._freshness(own, projection, wanted)
         return self._freshness(conn, projection, wanted)
 
     def _freshness(
         self, conn: Connection, projection: Projection, wanted: ConsistencyToken | None
     ) -> Freshness:
+        replica = self.replicas.of(conn.engine) if self.replicas else None
+        lag = replica.lag(conn) if replica else None
         if projection.mode == "sync":
-            return Freshness(generations.read(conn, projection.name).active, 0, 0.0, False)
+            # Written in the command's transaction: applied wherever its event is.
+            stale = wanted is not None and not self._replayed(conn, replica, wanted)
+            active = generations.read(conn, projection.name).active
+            return Freshness(active, 0, 0.0, stale, lag)
         stale = False
         generation, checkpoints = self._position(conn, projection)
+        # A replica showing a PostgreSQL read model's checkpoint past the token has also
+        # replayed the read model's writes up to it: they committed together.
         if wanted is not None and not _reached(checkpoints, wanted):
-            if not self.store.holds(conn, wanted):
+            if not self._issued(conn, replica, wanted):
                 raise NotInLog(f"no event in the log at {wanted}")
-            found = self.progress.wait(
+            found = self._progress[conn.engine].wait(
                 projection.name, lambda position: _reached(position[1], wanted), self.wait_timeout
             )
             if found is None:
@@ -174,9 +205,34 @@ class ReadSide:
                 generation, checkpoints = self._position(conn, projection)
             else:
                 generation, checkpoints = found
-        lag, oldest = self._backlog(conn, checkpoints)
+        behind, oldest = self._backlog(conn, checkpoints)
         seconds = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
-        return Freshness(generation, lag, max(seconds, 0.0), stale)
+        return Freshness(generation, behind, max(seconds, 0.0), stale, lag)
+
+    def _issued(self, conn: Connection, replica: Replica | None, wanted: ConsistencyToken) -> bool:
+        """Whether the log holds the token's event. A replica may not have replayed it yet,
+        so only the primary can say it does not; when the primary cannot be asked, the
+        token is given the benefit of the doubt (a bounded wait, then a stale answer)."""
+        if self.store.holds(conn, wanted):
+            return True
+        if replica is None:
+            return False
+        try:
+            with self.connect() as primary:
+                return self.store.holds(primary, wanted)
+        except OperationalError:
+            return True
+
+    def _replayed(
+        self, conn: Connection, replica: Replica | None, wanted: ConsistencyToken
+    ) -> bool:
+        """Whether the database `conn` reads has the token's commit, once the bounded wait
+        for a replica to replay it is over (the primary has it: it answered the command)."""
+        if replica is None or self.store.holds(conn, wanted):
+            return True
+        if not self._issued(conn, replica, wanted):
+            raise NotInLog(f"no event in the log at {wanted}")
+        return replica.wait_replayed(wanted, self.wait_timeout)
 
     def _position(self, conn: Connection, projection: Projection) -> tuple[int, list[Checkpoint]]:
         """The active generation and its partitions' checkpoints (partition p's at p).
@@ -209,10 +265,12 @@ class ReadSide:
                 return generation, found
             generation = active  # a rebuild switched since: read the new one's checkpoints
 
-    def _positions(self, names: list[str]) -> dict[str, tuple[int, list[Checkpoint]]]:
-        """`_position` of each named read model, on one connection: what the progress
-        watch reads for the queries waiting on them."""
-        with self.connect() as conn:
+    def _positions(
+        self, engine: Engine, names: list[str]
+    ) -> dict[str, tuple[int, list[Checkpoint]]]:
+        """`_position` of each named read model, on one connection to `engine`'s database:
+        what its progress watch reads for the queries waiting on them."""
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             return {name: self._position(conn, self.projection(name)) for name in names}
 
     def _partition_count(self, conn: Connection, subscriber: Subscriber) -> int:

@@ -187,6 +187,20 @@ class ProjectionStatusSchema(SubscriptionStatusSchema):
     rebuild = ma.fields.Nested(RebuildStatusSchema, allow_none=True, required=True)
 
 
+class ReplicaStatusSchema(ma.Schema):
+    name = ma.fields.String(required=True, metadata={"description": "replica N (host:port)"})
+    reachable = ma.fields.Boolean(required=True)
+    lag_seconds = ma.fields.Float(
+        allow_none=True,
+        metadata={"description": "Behind the primary (0 once it replayed all it received)"},
+    )
+    lag_bytes = ma.fields.Integer(
+        allow_none=True, metadata={"description": "WAL received, not replayed yet"}
+    )
+    replay_paused = ma.fields.Boolean(allow_none=True)
+    error = ma.fields.String(allow_none=True, metadata={"description": "Why it did not answer"})
+
+
 class ProjectionsSchema(ma.Schema):
     projections = ma.fields.List(ma.fields.Nested(ProjectionStatusSchema), required=True)
     held_back_by = ma.fields.List(
@@ -196,6 +210,11 @@ class ProjectionsSchema(ma.Schema):
             "description": "Event-store writer transactions running for more than 5 s: every"
             " subscription waits for them to end"
         },
+    )
+    replicas = ma.fields.List(
+        ma.fields.Nested(ReplicaStatusSchema),
+        required=True,
+        metadata={"description": "The streaming replicas queries read from (READ_DATABASE_URL)"},
     )
 
 
