@@ -288,6 +288,7 @@ class Operations:
             ("queues", self._queues),
             ("sagas", self._sagas),
             ("payments", self._payments),
+            ("replicas", self._replicas),
         ):
             try:
                 yield from collect()
@@ -385,6 +386,27 @@ class Operations:
             for step, count in saga_store.stuck_by_step(conn, bounds).items():
                 stuck.add_metric([step], count)
         yield from (family, stuck)
+
+    def _replicas(self) -> Iterator[Metric]:
+        """Each streaming replica queries read from (none without READ_DATABASE_URL); one
+        that does not answer is down, with no lag to tell."""
+        labels = ["replica"]
+        up = GaugeMetricFamily("shop_replica_up", "1 when the replica answers", labels=labels)
+        seconds = GaugeMetricFamily(
+            "shop_replica_lag_seconds",
+            "How far the replica's data is behind the primary's (0 once it replayed all it got)",
+            labels=labels,
+        )
+        behind = GaugeMetricFamily(
+            "shop_replica_lag_bytes", "WAL the replica received and has not replayed", labels=labels
+        )
+        replicas = self.application.read_side.replicas
+        for replica, lag, _error in replicas.statuses() if replicas else ():
+            up.add_metric([replica.name], 0 if lag is None else 1)
+            if lag is not None:
+                seconds.add_metric([replica.name], lag.seconds)
+                behind.add_metric([replica.name], lag.bytes)
+        yield from (up, seconds, behind)
 
     def _payments(self) -> Iterator[Metric]:
         waiting = GaugeMetricFamily(

@@ -359,6 +359,7 @@ def _replicas(read_side: ReadSide) -> list[dict[str, Any]]:
             "lag_seconds": None if lag is None else round(lag.seconds, 3),
             "lag_bytes": None if lag is None else lag.bytes,
             "replay_paused": None if lag is None else lag.paused,
+            "replayed_at": None if lag is None else lag.replayed_at,
             "error": error,
         }
         for replica, lag, error in read_side.replicas.statuses()

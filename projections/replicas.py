@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
@@ -32,6 +33,7 @@ class ReplicaLag:
     seconds: float  # since the newest commit it replayed, or 0 when it replayed all it got
     bytes: int  # WAL received and not replayed yet
     paused: bool = False  # replay paused (pg_wal_replay_pause)
+    replayed_at: datetime | None = None  # the newest commit it replayed was made then
 
 
 # When the replica has replayed all it received, it is as current as it knows: 0, even
@@ -43,7 +45,8 @@ _LAG = text(
                 ELSE greatest(0, extract(epoch FROM now() - pg_last_xact_replay_timestamp()))
            END,
            coalesce(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0),
-           CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END
+           CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END,
+           pg_last_xact_replay_timestamp()
     """
 )
 
@@ -71,8 +74,8 @@ class Replica:
         return measured
 
     def measure(self, conn: Connection) -> ReplicaLag:
-        seconds, behind, paused = conn.execute(_LAG).one()
-        return ReplicaLag(self.name, float(seconds), int(behind), bool(paused))
+        seconds, behind, paused, replayed_at = conn.execute(_LAG).one()
+        return ReplicaLag(self.name, float(seconds), int(behind), bool(paused), replayed_at)
 
     def wait_replayed(self, token: ConsistencyToken, timeout: float) -> bool:
         """Whether the replica replayed the commit of `token`'s event within `timeout`

@@ -198,6 +198,10 @@ class ReplicaStatusSchema(ma.Schema):
         allow_none=True, metadata={"description": "WAL received, not replayed yet"}
     )
     replay_paused = ma.fields.Boolean(allow_none=True)
+    replayed_at = ma.fields.DateTime(
+        allow_none=True,
+        metadata={"description": "When the newest commit the replica replayed was made"},
+    )
     error = ma.fields.String(allow_none=True, metadata={"description": "Why it did not answer"})
 
 
