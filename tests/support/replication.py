@@ -88,13 +88,14 @@ def start_replication() -> Replication:
     return started
 
 
-def caught_up(replication: Replication, database: str, timeout: float = 30.0) -> None:
-    """Wait until the replica has replayed everything the primary has written so far."""
-    with psycopg.connect(replication.url("primary", database), autocommit=True) as primary:
+def caught_up(replication: Replication, timeout: float = 30.0) -> None:
+    """Wait until the replica has replayed everything the primary has written so far (on
+    the servers' `postgres` databases: one just created may not be on the replica yet)."""
+    with psycopg.connect(replication.primary_url, autocommit=True) as primary:
         written = primary.execute("SELECT pg_current_wal_lsn()").fetchone()
     assert written is not None
     deadline = time.monotonic() + timeout
-    with psycopg.connect(replication.url("replica", database), autocommit=True) as replica:
+    with psycopg.connect(replication.replica_url, autocommit=True) as replica:
         while True:
             row = replica.execute(
                 "SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), %s) >= 0", written

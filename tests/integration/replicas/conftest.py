@@ -4,6 +4,7 @@ a private primary and its replica, started once for the tests of this directory.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterator
 
 import psycopg
@@ -28,7 +29,7 @@ def replication() -> Iterator[Replication]:
         with psycopg.connect(started.primary_url, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{DATABASE}"')
         migrate(started.url("primary", DATABASE))
-        caught_up(started, DATABASE)
+        caught_up(started)
         yield started
     finally:
         started.stop()
@@ -65,7 +66,7 @@ def replica_state(replication: Replication, replica_application: Application) ->
     """Every test starts with replay running, an empty shop and a replica caught up."""
     resume(replication)
     reset_state(replica_application)
-    caught_up(replication, DATABASE)
+    caught_up(replication)
     yield
     resume(replication)
 
@@ -76,10 +77,18 @@ def clean_state() -> None:
 
 
 def pause(replication: Replication) -> None:
-    with psycopg.connect(replication.url("replica", DATABASE), autocommit=True) as conn:
+    """Pause the replica's replay, and wait until it has (a pause is only requested)."""
+    with psycopg.connect(replication.replica_url, autocommit=True) as conn:
         conn.execute("SELECT pg_wal_replay_pause()")
+        deadline = time.monotonic() + 10
+        while True:
+            row = conn.execute("SELECT pg_get_wal_replay_pause_state()").fetchone()
+            if row is not None and row[0] == "paused":
+                return
+            assert time.monotonic() < deadline, f"replay still {row}"
+            time.sleep(0.01)
 
 
 def resume(replication: Replication) -> None:
-    with psycopg.connect(replication.url("replica", DATABASE), autocommit=True) as conn:
+    with psycopg.connect(replication.replica_url, autocommit=True) as conn:
         conn.execute("SELECT pg_wal_replay_resume()")

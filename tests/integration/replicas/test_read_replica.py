@@ -18,6 +18,7 @@ from config.settings import Settings
 from inventory.commands import AddProduct
 from kernel.money import Money
 from projections.queries import OrderDetail
+from tests.integration.dashboard.support import sign_in
 from tests.integration.replicas.conftest import BOUND, DATABASE, pause, resume
 from tests.support.polling import eventually
 from tests.support.processes import free_port
@@ -55,7 +56,7 @@ def test_a_token_waits_for_the_replica_to_replay_its_write(
     client: FlaskClient, replica_application: Application, replication: Replication
 ) -> None:
     headers = _customer(client)
-    caught_up(replication, DATABASE)
+    caught_up(replication)
     pause(replication)
 
     placed = _place(client, headers)  # a command: on the primary, replay paused or not
@@ -85,7 +86,7 @@ def test_a_token_waits_for_the_replica_to_replay_its_write(
 def test_a_synchronous_read_model_waits_for_the_replica_too(
     client: FlaskClient, replica_application: Application, replication: Replication
 ) -> None:
-    caught_up(replication, DATABASE)
+    caught_up(replication)
     pause(replication)
     added = Shop(replica_application.bus).do(
         AddProduct("CAP-1", "Cap", Money(899, "EUR"), 5)
@@ -110,7 +111,7 @@ def test_the_redis_order_list_needs_no_replay(
     """The order list lives in Redis: a token its checkpoint has passed is answered at once,
     however far behind the replica is."""
     headers = _customer(client)
-    caught_up(replication, DATABASE)
+    caught_up(replication)
     pause(replication)
     placed = _place(client, headers)
     drain(replica_application, ["order_list"])
@@ -146,7 +147,7 @@ def test_the_lag_headers_report_the_replica_delay(
     replication: Replication,
     admin_headers: dict[str, str],
 ) -> None:
-    caught_up(replication, DATABASE)
+    caught_up(replication)
     time.sleep(0.6)  # past the reuse of the last measurement
 
     def current() -> None:
@@ -171,7 +172,7 @@ def test_the_lag_headers_report_the_replica_delay(
     assert replica["name"].startswith("replica 1 (127.0.0.1:")
 
     resume(replication)
-    caught_up(replication, DATABASE)
+    caught_up(replication)
     time.sleep(0.6)
     eventually(current, timeout=5)
 
@@ -214,3 +215,22 @@ def test_a_replica_down_is_a_clean_503_or_passed_over(
         found = beside_another.get("/api/products")
         assert found.status_code == 200
         assert {item["sku"] for item in found.get_json()["items"]} >= {"MUG-1"}
+
+
+def test_the_dashboard_reads_the_replica_and_waits_for_an_actions_token(
+    client: FlaskClient, replica_application: Application, replication: Replication
+) -> None:
+    headers = _customer(client)
+    assert sign_in(client, replica_application.settings.admin_token or "").status_code == 303
+    caught_up(replication)
+    pause(replication)
+    placed = _place(client, headers)
+    drain(replica_application, ["order_detail"])
+    page = f"/admin/orders/{placed['order_id']}"
+
+    assert client.get(page).status_code == 404  # the replica has neither document nor events
+    resume(replication)
+    caught_up(replication)
+    shown = client.get(f"{page}?consistency_token={placed['consistency_token']}")
+    assert shown.status_code == 200
+    assert placed["order_id"] in shown.get_data(as_text=True)
