@@ -60,9 +60,15 @@ class Replication:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
+PREFIX = "shop-replication-"
+OWNER = "owner.pid"  # the test process the servers of a directory belong to
+
+
 def start_replication() -> Replication:
     run_as = _server_user()
-    directory = Path(tempfile.mkdtemp(prefix="shop-replication-"))
+    _stop_orphans(run_as)
+    directory = Path(tempfile.mkdtemp(prefix=PREFIX))
+    (directory / OWNER).write_text(str(os.getpid()))
     if run_as is not None:
         account = pwd.getpwnam(run_as)
         os.chown(directory, account.pw_uid, account.pw_gid)
@@ -105,6 +111,27 @@ def caught_up(replication: Replication, timeout: float = 30.0) -> None:
             if time.monotonic() > deadline:
                 raise TimeoutError("the replica did not catch up")
             time.sleep(0.02)
+
+
+def _stop_orphans(run_as: str | None) -> None:
+    """Stop and delete the servers of test runs that died without stopping them (killed)."""
+    for directory in Path(tempfile.gettempdir()).glob(f"{PREFIX}*"):
+        try:
+            owner = int((directory / OWNER).read_text())
+        except (OSError, ValueError):
+            continue  # being set up right now, or not ours
+        if not _alive(owner):
+            Replication("", "", directory, run_as).stop()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _start(run_as: str | None, data: Path, port: int, sockets: Path) -> None:
