@@ -104,6 +104,7 @@ def create_app(application: Application) -> Flask:
             schema_head,
             application.runner,
             partial(_drained_by_workers, application),
+            read_side.replicas,
         )
     )
     dashboard.init_app(

@@ -14,11 +14,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from config.database import current_revision
 from kernel.subscriptions import Subscriber, SubscriptionRunner
+from projections.replicas import Replicas
 
 READY_CHECKS = ("postgres", "redis", "migrations")
 """The checks that decide readiness. The subscriptions check only degrades it: the API
 serves commands and queries while no worker drains a partition (answers grow stale), so
-taking it out of rotation would not help."""
+taking it out of rotation would not help. So does a replica that does not answer: every
+API process reads the same replicas, and commands go on without them."""
 
 
 def blueprint(
@@ -27,11 +29,13 @@ def blueprint(
     schema_head: str | None,
     runner: SubscriptionRunner,
     watched: Callable[[], Sequence[Subscriber]],
+    replicas: Replicas | None = None,
 ) -> Blueprint:
     """`/healthz` and `/readyz` over the database at `engine` (expected at migration
     `schema_head`) and `redis`; `/readyz` also names the partitions of the `watched`
     subscriptions (the saga's and the async read models') that `runner`'s workers left
-    unheld, with work waiting, for longer than a lease lasts."""
+    unheld, with work waiting, for longer than a lease lasts, and the streaming `replicas`
+    queries read from that do not answer."""
     probes = Blueprint("health", __name__)
 
     @probes.get("/healthz")
@@ -63,10 +67,17 @@ def blueprint(
         checks["subscriptions"] = _subscriptions(runner, watched) if reachable else "unknown"
         if not all(checks[name] == "ok" for name in READY_CHECKS):
             return jsonify(status="not ready", checks=checks), 503
-        degraded = checks["subscriptions"] != "ok"
+        if replicas is not None:  # queries fail or move to others; commands do not
+            checks["replicas"] = _replicas(replicas)
+        degraded = checks["subscriptions"] != "ok" or checks.get("replicas", "ok") != "ok"
         return jsonify(status="degraded" if degraded else "ready", checks=checks), 200
 
     return probes
+
+
+def _replicas(replicas: Replicas) -> str:
+    down = [replica.name for replica, lag, _error in replicas.statuses() if lag is None]
+    return f"unreachable: {', '.join(down)}" if down else "ok"
 
 
 def _subscriptions(runner: SubscriptionRunner, watched: Callable[[], Sequence[Subscriber]]) -> str:

@@ -216,6 +216,13 @@ def test_a_replica_down_is_a_clean_503_or_passed_over(
         assert found.status_code == 200
         assert {item["sku"] for item in found.get_json()["items"]} >= {"MUG-1"}
 
+    # Still ready (commands need no replica), degraded, naming the replica.
+    ready = alone.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.get_json()["status"] == "degraded"
+    assert ready.get_json()["checks"]["replicas"].startswith("unreachable: replica 1 (")
+    assert client.get("/readyz").get_json()["checks"]["replicas"] == "ok"
+
 
 def test_the_dashboard_reads_the_replica_and_waits_for_an_actions_token(
     client: FlaskClient, replica_application: Application, replication: Replication
