@@ -170,8 +170,9 @@ class ReadSide:
         """Wait (bounded) until the read model has applied `token`, then measure its lag.
 
         A malformed token raises ValueError, one naming no event in the log NotInLog, at
-        once. Sync read models are fresh at commit. Pass the query's own `conn` (from
-        `connect`) to spare a pool checkout.
+        once. Sync read models are fresh at commit (read from a replica: once it has
+        replayed that commit). Pass the query's own `conn` (from `query`) to spare a pool
+        checkout and measure what it reads.
         """
         wanted = ConsistencyToken.parse(token) if token else None
         projection = self.projection(name)
@@ -184,12 +185,11 @@ class ReadSide:
         self, conn: Connection, projection: Projection, wanted: ConsistencyToken | None
     ) -> Freshness:
         replica = self.replicas.of(conn.engine) if self.replicas else None
-        lag = replica.lag(conn) if replica else None
         if projection.mode == "sync":
             # Written in the command's transaction: applied wherever its event is.
             stale = wanted is not None and not self._replayed(conn, replica, wanted)
             active = generations.read(conn, projection.name).active
-            return Freshness(active, 0, 0.0, stale, lag)
+            return Freshness(active, 0, 0.0, stale, replica.lag(conn) if replica else None)
         stale = False
         generation, checkpoints = self._position(conn, projection)
         # A replica showing a PostgreSQL read model's checkpoint past the token has also
@@ -207,16 +207,20 @@ class ReadSide:
                 generation, checkpoints = found
         behind, oldest = self._backlog(conn, checkpoints)
         seconds = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
+        lag = replica.lag(conn) if replica else None  # after any wait: as the query reads it
         return Freshness(generation, behind, max(seconds, 0.0), stale, lag)
 
     def _issued(self, conn: Connection, replica: Replica | None, wanted: ConsistencyToken) -> bool:
         """Whether the log holds the token's event. A replica may not have replayed it yet,
-        so only the primary can say it does not; when the primary cannot be asked, the
-        token is given the benefit of the doubt (a bounded wait, then a stale answer)."""
+        so only the primary can say it does not."""
         if self.store.holds(conn, wanted):
             return True
-        if replica is None:
-            return False
+        return replica is not None and self._primary_holds(wanted)
+
+    def _primary_holds(self, wanted: ConsistencyToken) -> bool:
+        """Whether the primary's log holds the token's event; when the primary cannot be
+        asked, the token is given the benefit of the doubt (a bounded wait, then a stale
+        answer)."""
         try:
             with self.connect() as primary:
                 return self.store.holds(primary, wanted)
@@ -230,7 +234,7 @@ class ReadSide:
         for a replica to replay it is over (the primary has it: it answered the command)."""
         if replica is None or self.store.holds(conn, wanted):
             return True
-        if not self._issued(conn, replica, wanted):
+        if not self._primary_holds(wanted):
             raise NotInLog(f"no event in the log at {wanted}")
         return replica.wait_replayed(wanted, self.wait_timeout)
 
