@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +50,17 @@ class Replication:
         """The URL of `database` on the primary or the replica."""
         base = self.primary_url if server == "primary" else self.replica_url
         return base.rsplit("/", 1)[0] + f"/{database}"
+
+    @contextlib.contextmanager
+    def replica_down(self) -> Iterator[None]:
+        """The replica stopped (as a crash would: immediate), started again on leaving."""
+        data = self.directory / "replica"
+        _run(self.run_as, "pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
+        try:
+            yield
+        finally:
+            port = int(self.replica_url.rsplit(":", 1)[1].split("/", 1)[0])
+            _start(self.run_as, data, port, self.directory)
 
     def stop(self) -> None:
         for name in ("replica", "primary"):

@@ -241,3 +241,22 @@ def test_the_dashboard_reads_the_replica_and_waits_for_an_actions_token(
     shown = client.get(f"{page}?consistency_token={placed['consistency_token']}")
     assert shown.status_code == 200
     assert placed["order_id"] in shown.get_data(as_text=True)
+
+
+def test_a_replica_that_goes_down_fails_queries_cleanly_and_serves_again_once_back(
+    client: FlaskClient, replication: Replication
+) -> None:
+    assert client.get("/api/products").status_code == 200  # the pool holds a connection
+    with replication.replica_down():
+        time.sleep(1.1)  # idle long enough for the pool to check it before use
+        down = client.get("/api/products")
+        assert down.status_code == 503
+        assert down.content_type == "application/problem+json"
+        commands = client.post("/api/customers", json={"email": "bo@example.com",
+                               "name": "Bo", "password": PASSWORD})  # fmt: skip
+        assert commands.status_code == 201  # on the primary
+
+    def serves() -> None:
+        assert client.get("/api/products").status_code == 200
+
+    eventually(serves, timeout=20, interval=0.2)
