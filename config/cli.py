@@ -37,6 +37,7 @@ from kernel.logging import configure_logging
 from kernel.subscriptions import PartitionStatus, Subscriber, SubscriptionStatus
 from projections.generations import OlderCode
 from projections.read_side import ProjectionStatus
+from projections.replicas import Replicas
 
 RQ_OPTIONS = (
     "-c", "config.worker",
@@ -241,6 +242,7 @@ def projections_status() -> None:
             rows += [_partition_row(p, p.partition in stranded, now) for p in sub.partitions]
         _echo_table(rows)
         _echo_held_back(application.read_side.writers_holding_back(HELD_BACK_AFTER))
+        _echo_replicas(application.read_side.replicas)
 
 
 def _subscriptions(
@@ -280,6 +282,19 @@ def _rebuild_note(status: ProjectionStatus) -> str:
         f" (rebuilding gen {current.building} with version {build.version}, {build.reason}"
         f"{who}: {status.rebuild.lag_events} to go)"
     )
+
+
+def _echo_replicas(replicas: Replicas | None) -> None:
+    """The streaming replicas queries read from (READ_DATABASE_URL), if any."""
+    if replicas is None:
+        return
+    click.echo("\nreplicas queries read from:")
+    for replica, lag, error in replicas.statuses():
+        if lag is None:
+            click.echo(f"  {replica.name}  UNREACHABLE  {error}")
+            continue
+        paused = "  replay PAUSED" if lag.paused else ""
+        click.echo(f"  {replica.name}  {lag.seconds:.1f} s behind  {lag.bytes} bytes{paused}")
 
 
 def _echo_held_back(writers: Sequence[RunningWriter]) -> None:

@@ -1,10 +1,14 @@
-"""`gunicorn wsgi:app` reads READ_DATABASE_URL from its environment, as production starts
-it, and its queries read the replica."""
+"""The entry points read READ_DATABASE_URL from their environment: `gunicorn wsgi:app`, as
+production starts it, reads the replica; `shop projections status` lists it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
+from config import cli
 from config.bootstrap import Application
 from config.settings import Settings
 from tests.integration.replicas.conftest import DATABASE, pause
@@ -36,3 +40,18 @@ def test_the_api_process_reads_the_replica_its_environment_names(
         assert {item["sku"] for item in reply.body["items"]} == {"MUG-1", "TEE-1", "BOOK-1"}
         assert "X-Replica-Lag-Seconds" in reply.headers
         assert call("GET", f"{base}/readyz").body["checks"]["replicas"] == "ok"
+
+
+def test_shop_projections_status_lists_the_replicas(
+    replica_settings: Settings, replication: Replication, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = environment(replica_settings, READ_DATABASE_URL=replication.url("replica", DATABASE))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    pause(replication)
+
+    result = CliRunner().invoke(cli.main, ["projections", "status"])
+
+    assert result.exit_code == 0, result.output
+    (line,) = [line for line in result.output.splitlines() if "replica 1 (127.0.0.1:" in line]
+    assert "behind" in line and "replay PAUSED" in line
