@@ -3,6 +3,7 @@
 Without DATABASE_URL, REDIS_URL, SECRET_KEY, ADMIN_TOKEN, STRIPE_API_KEY and
 STRIPE_WEBHOOK_SECRET it refuses to start, naming the missing ones (SHOP_ENV=development
 fills them in locally instead, and points the local Stripe's webhook at this API).
+READ_DATABASE_URL, optional, names the streaming replicas its queries read from.
 """
 
 from config.bootstrap import bootstrap

@@ -75,6 +75,7 @@ def export(settings: Settings) -> None:
     workers) start with the same, complete configuration."""
     values = {
         "DATABASE_URL": settings.database_url,
+        "READ_DATABASE_URL": " ".join(settings.read_database_urls),
         "REDIS_URL": settings.redis_url,
         "ADMIN_TOKEN": settings.admin_token,
         "SECRET_KEY": settings.secret_key,

@@ -54,6 +54,7 @@ def environment(settings: Settings, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         DATABASE_URL=settings.database_url or "",
+        READ_DATABASE_URL=" ".join(settings.read_database_urls),
         REDIS_URL=settings.redis_url or "",
         ADMIN_TOKEN=settings.admin_token or "",
         SECRET_KEY=settings.secret_key or "",

@@ -27,7 +27,8 @@ def test_the_api_process_reads_the_replica_its_environment_names(
     shop = Shop(replica_application.bus)
     shop.add_products(CATALOG)
     caught_up(replication)
-    env = environment(replica_settings, READ_DATABASE_URL=replication.url("replica", DATABASE))
+    env = environment(replica_settings)  # READ_DATABASE_URL: the replica
+    assert env["READ_DATABASE_URL"] == replication.url("replica", DATABASE)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with Processes(tmp_path) as processes:
@@ -45,7 +46,7 @@ def test_the_api_process_reads_the_replica_its_environment_names(
 def test_shop_projections_status_lists_the_replicas(
     replica_settings: Settings, replication: Replication, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = environment(replica_settings, READ_DATABASE_URL=replication.url("replica", DATABASE))
+    env = environment(replica_settings)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     pause(replication)
