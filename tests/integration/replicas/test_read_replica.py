@@ -260,3 +260,31 @@ def test_a_replica_that_goes_down_fails_queries_cleanly_and_serves_again_once_ba
         assert client.get("/api/products").status_code == 200
 
     eventually(serves, timeout=20, interval=0.2)
+
+
+def test_queries_take_the_replicas_in_turn_bounded_as_the_primary_is(
+    replica_settings: Settings, replication: Replication
+) -> None:
+    by_address = replication.url("replica", DATABASE)
+    by_name = by_address.replace("@127.0.0.1:", "@localhost:")  # the same server, twice
+    application = bootstrap(
+        dataclasses.replace(replica_settings, read_database_urls=(by_address, by_name))
+    )
+    try:
+        side = application.read_side
+        assert side.replicas is not None
+        served = []
+        for _ in range(4):
+            with side.query() as conn:
+                served.append(side.replicas.of(conn.engine))
+                timeout = conn.exec_driver_sql("SHOW statement_timeout").scalar()
+                assert conn.exec_driver_sql("SELECT pg_is_in_recovery()").scalar() is True
+            assert timeout == f"{int(replica_settings.statement_timeout)}s"
+        first, second = side.replicas.replicas
+        assert served == [first, second, first, second]
+        assert (first.name, second.name) == (
+            f"replica 1 (127.0.0.1:{by_address.rsplit(':', 1)[1].split('/')[0]})",
+            f"replica 2 (localhost:{by_address.rsplit(':', 1)[1].split('/')[0]})",
+        )
+    finally:
+        application.close()
