@@ -9,6 +9,13 @@ were found; run one again to see where a path spends its time now.
   read model over the generated log, as a rebuild job does.
 - `post`: `POST /api/orders` through the whole Flask app (the WSGI app gunicorn
   serves, driven by its test client), no worker running.
+- `reserve`: `ReserveInventory` of one unit of one SKU through the command bus, one
+  client (the hot-SKU phase's command, without its contention).
+- `append`: `EventStore.append` of one OrderPlaced in `engine.begin()`, five per stream
+  (the appends phase's store writer).
+
+Each also prints the CPU this process spent per unit (`time.process_time`, outside the
+profiler's run, so without its overhead) over as many units again.
 """
 
 from __future__ import annotations
@@ -16,16 +23,20 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from pyinstrument import Profiler
 
 from bench import eventgen
+from bench.appends import sample_event
 from bench.env import Processes, Servers, bench_settings, libpq, new_name
 from bench.shop import PASSWORD, Shop, order_body
 from config.flask_app import create_app
+from inventory.commands import ReservationLine, ReserveInventory
+from kernel.messages import Metadata
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -89,15 +100,73 @@ def post(orders: int) -> tuple[float, str]:
     return orders / seconds, profiler.output_text(unicode=True, show_all=False)
 
 
+def _timed(units: int, one: Callable[[int], None]) -> tuple[float, float, str]:
+    """(units/s under the profiler, CPU ms per unit without it, profile text): `one(i)`
+    run `units` times unprofiled (warm-up and CPU), then `units` times profiled."""
+    for index in range(units // 10):
+        one(index)
+    began = time.process_time()
+    for index in range(units):
+        one(units + index)
+    cpu_ms = (time.process_time() - began) * 1000 / units
+    profiler = Profiler(interval=0.0005)
+    began = time.monotonic()
+    with profiler:
+        for index in range(units):
+            one(2 * units + index)
+    rate = units / (time.monotonic() - began)
+    return rate, cpu_ms, profiler.output_text(unicode=True, show_all=False)
+
+
+def reserve(units: int) -> tuple[float, float, str]:
+    """Reservations of one unit of one SKU, one client, through the command bus."""
+    with _shop() as shop:
+        shop.add_product("HOT", "Hot item", 999, 10**9)
+        bus = shop.application.bus
+
+        def one(_: int) -> None:
+            command = ReserveInventory(str(uuid.uuid4()), (ReservationLine("HOT", 1),))
+            if not bus.dispatch(command, Metadata(actor="bench")).ok:
+                raise RuntimeError("a reservation failed")
+
+        return _timed(units, one)
+
+
+def append(units: int) -> tuple[float, float, str]:
+    """Appends of one OrderPlaced per transaction, five per stream."""
+    with _shop() as shop:
+        application, event, run = shop.application, sample_event(), uuid.uuid4().hex[:8]
+
+        def one(index: int) -> None:
+            with application.engine.begin() as conn:
+                application.store.append(
+                    conn,
+                    stream_id=f"order-{run}-{index // 5}",
+                    stream_type="order",
+                    expected_version=index % 5,
+                    events=[(event, Metadata(actor="bench"))],
+                )
+
+        return _timed(units, one)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile")
-    parser.add_argument("what", choices=["rebuild", "post"])
+    parser.add_argument("what", choices=["rebuild", "post", "reserve", "append"])
     parser.add_argument("--read-model", default="order_detail")
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--orders", type=int, default=500)
+    parser.add_argument("--units", type=int, default=2000, help="reserve, append: per pass")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
-    if args.what == "post":
+    if args.what in ("reserve", "append"):
+        rate, cpu_ms, profile = (reserve if args.what == "reserve" else append)(args.units)
+        out = RESULTS / f"profile-{args.what}.txt"
+        print(
+            f"{args.what}: {rate:,.0f}/s under the profiler, {cpu_ms:.3f} ms of this"
+            f" process's CPU per unit without it; profile in {out}"
+        )
+    elif args.what == "post":
         rate, profile = post(args.orders)
         out = RESULTS / "profile-post.txt"
         print(f"POST /api/orders: {rate:,.0f} requests/s (under the profiler); profile in {out}")

@@ -8,9 +8,10 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, text
 
+from kernel import driver
 from kernel.aggregate import Aggregate
 from kernel.errors import NotFound
-from kernel.event_store import EventStore, RecordedEvent, Snapshot
+from kernel.event_store import EventStore, PendingAppend, RecordedEvent, Snapshot
 from kernel.messages import Metadata
 
 A = TypeVar("A", bound=Aggregate)
@@ -79,6 +80,10 @@ class UnitOfWork:
     stream queue up instead of failing on version conflicts; the expected-version
     check on append still guards correctness. Lock streams in a stable order
     (sorted ids) when a command touches several.
+
+    With `write_behind`, `save` only encodes the events, and `flush` appends everything
+    saved since in one round trip (the command bus flushes after the handler has
+    decided, and before a load, so reads see the writes). Without it, `save` appends.
     """
 
     def __init__(
@@ -88,12 +93,16 @@ class UnitOfWork:
         metadata: Metadata,
         *,
         snapshot_interval: int = 100,
+        write_behind: bool = False,
     ) -> None:
         self.conn = conn
         self.store = store
         self.metadata = metadata
         self.snapshot_interval = snapshot_interval
+        self.write_behind = write_behind
         self.recorded: list[RecordedEvent] = []
+        self._pending: list[PendingAppend] = []
+        self._snapshots: list[tuple[str, Snapshot]] = []
 
     def load(self, cls: type[A], aggregate_id: str, *, lock: bool = True) -> A | None:
         """The aggregate rebuilt from snapshot + later events, or None if it has no events.
@@ -107,9 +116,10 @@ class UnitOfWork:
             # NULL matches no snapshot: the aggregate is rebuilt from its events.
             "schema_version": cls.snapshot_version if cls.supports_snapshots() else None,
         }
-        rows = self.conn.execute(_LOAD_LOCKED if lock else _LOAD_UNLOCKED, params).all()
-        if not rows[0].fresh:  # waited for the lock: read what its holder committed
-            rows = self.conn.execute(_LOAD_UNLOCKED, params).all()
+        self.flush()
+        rows = driver.fetch(self.conn, _LOAD_LOCKED if lock else _LOAD_UNLOCKED, params)
+        if not rows[0][0]:  # waited for the lock (not fresh): read what its holder committed
+            rows = driver.fetch(self.conn, _LOAD_UNLOCKED, params)
         return self._rebuilt(cls, aggregate_id, rows)
 
     def get(self, cls: type[A], aggregate_id: str, *, lock: bool = True) -> A:
@@ -135,12 +145,8 @@ class UnitOfWork:
             (event, self.metadata.caused(self._event_id(aggregate.stream_id, base + offset)))
             for offset, event in enumerate(pending, start=1)
         ]
-        self.recorded += self.store.append(
-            self.conn,
-            stream_id=aggregate.stream_id,
-            stream_type=aggregate.stream_type,
-            expected_version=base,
-            events=events,
+        self._pending.append(
+            self.store.prepare(self.conn, aggregate.stream_id, aggregate.stream_type, base, events)
         )
         aggregate.mark_saved()
         interval = self.snapshot_interval
@@ -149,7 +155,19 @@ class UnitOfWork:
                 aggregate.stream_id, aggregate.version, aggregate.snapshot_version,
                 aggregate.snapshot_state(),
             )  # fmt: skip
-            self.store.save_snapshot(self.conn, aggregate.stream_type, snapshot)
+            self._snapshots.append((aggregate.stream_type, snapshot))
+        if not self.write_behind:
+            self.flush()
+
+    def flush(self) -> None:
+        """Append what was saved and not yet appended, in one round trip (raises
+        ConcurrencyError as `EventStore.append` does), then any snapshots it earned."""
+        if self._pending:
+            appends, self._pending = self._pending, []
+            self.recorded += self.store.append_all(self.conn, appends)
+        snapshots, self._snapshots = self._snapshots, []
+        for stream_type, snapshot in snapshots:
+            self.store.save_snapshot(self.conn, stream_type, snapshot)
 
     def forget_personal_data(self, subject: str) -> None:
         """Destroy `subject`'s key: their sealed personal data reads as erased from now on

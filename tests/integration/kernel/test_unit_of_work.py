@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 import pytest
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, text
 
 from config.bootstrap import Application
 from kernel.command_bus import CommandBus
@@ -22,16 +23,22 @@ from tests.support.tally import Count, OpenTally, Tally
 
 @contextmanager
 def statements(conn: Connection) -> Iterator[list[str]]:
+    """The statements run on `conn`'s psycopg connection (the unit of work skips
+    SQLAlchemy's layers)."""
     seen: list[str] = []
+    driver = conn.connection.driver_connection
+    execute = psycopg.Cursor.execute
 
-    def note(*args: Any) -> None:
-        seen.append(args[2])
+    def noted(cursor: psycopg.Cursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        if cursor.connection is driver:
+            seen.append(str(query))
+        return execute(cursor, query, *args, **kwargs)
 
-    event.listen(conn, "before_cursor_execute", note)
+    psycopg.Cursor.execute = noted  # type: ignore[method-assign,assignment]
     try:
         yield seen
     finally:
-        event.remove(conn, "before_cursor_execute", note)
+        psycopg.Cursor.execute = execute  # type: ignore[method-assign]
 
 
 def _waiting_for_a_lock(application: Application) -> bool:
