@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine, TextClause, text
 from sqlalchemy.exc import DBAPIError
 
 from kernel import driver, horizon
+from kernel.aggregate_cache import AggregateCache
 from kernel.codec import to_data
 from kernel.errors import ConcurrencyError, DomainError, DuplicateHandler, NoHandler
 from kernel.event_store import UNIQUE_VIOLATION, ConsistencyToken, EventStore, RecordedEvent
@@ -105,6 +106,7 @@ class CommandBus:
         self._middleware = [log_command, *middleware]
         self.before_commit: list[BeforeCommit] = []
         self.after_commit: list[AfterCommit] = []
+        self.cache = AggregateCache()  # the hot aggregates' states, shared by its commands
 
     def register(self, command_type: type[C], handler: Callable[[C, UnitOfWork], str]) -> None:
         if command_type in self._handlers:
@@ -202,7 +204,12 @@ class CommandBus:
             return self._earlier_result(conn, metadata.message_id, fingerprint)
         horizon.declared(conn, claimed[0][0])
         uow = UnitOfWork(
-            conn, self.store, metadata, snapshot_interval=self.snapshot_interval, write_behind=True
+            conn,
+            self.store,
+            metadata,
+            snapshot_interval=self.snapshot_interval,
+            write_behind=True,
+            cache=self.cache,
         )
         aggregate_id = self._handlers[type(command)](command, uow)
         uow.flush()  # every stream it saved, in one round trip

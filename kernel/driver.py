@@ -16,9 +16,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from psycopg.pq import ExecStatus
 from sqlalchemy import Connection, TextClause
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.exc import DBAPIError
+
+TUPLES_OK = ExecStatus.TUPLES_OK
 
 
 @contextmanager
@@ -38,7 +41,8 @@ def fetch(conn: Connection, statement: TextClause, params: Mapping[str, Any]) ->
     connection."""
     with cursor(conn) as found:
         found.execute(compiled(statement, conn.dialect), params)
-        return found.fetchall() if found.description else []
+        result = found.pgresult  # not `description`, which builds a column object per column
+        return found.fetchall() if result and result.status == TUPLES_OK else []
 
 
 @functools.lru_cache(maxsize=512)
