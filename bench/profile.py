@@ -14,8 +14,8 @@ were found; run one again to see where a path spends its time now.
 - `append`: `EventStore.append` of one OrderPlaced in `engine.begin()`, five per stream
   (the appends phase's store writer).
 
-Each also prints the CPU this process spent per unit (`time.process_time`, outside the
-profiler's run, so without its overhead) over as many units again.
+Each also prints the CPU spent per unit by this process (`time.process_time`) and by
+the database's PostgreSQL backends (`/proc`), over a pass without the profiler.
 """
 
 from __future__ import annotations
@@ -29,10 +29,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pyinstrument import Profiler
+from sqlalchemy import make_url
 
 from bench import eventgen
 from bench.appends import sample_event
-from bench.env import Processes, Servers, bench_settings, libpq, new_name
+from bench.cpu import postgres_backends
+from bench.env import Processes, Servers, bench_settings, cpu_seconds, libpq, new_name
 from bench.shop import PASSWORD, Shop, order_body
 from config.flask_app import create_app
 from inventory.commands import ReservationLine, ReserveInventory
@@ -100,25 +102,36 @@ def post(orders: int) -> tuple[float, str]:
     return orders / seconds, profiler.output_text(unicode=True, show_all=False)
 
 
-def _timed(units: int, one: Callable[[int], None]) -> tuple[float, float, str]:
-    """(units/s under the profiler, CPU ms per unit without it, profile text): `one(i)`
-    run `units` times unprofiled (warm-up and CPU), then `units` times profiled."""
+@dataclasses.dataclass(frozen=True)
+class Timed:
+    rate: float  # units/s under the profiler
+    client_ms: float  # this process's CPU per unit, without the profiler
+    postgres_ms: float  # the database's backends' CPU per unit, in the same pass
+    profile: str
+
+
+def _timed(shop: Shop, units: int, one: Callable[[int], None]) -> Timed:
+    """`one(i)` run `units` // 10 times to warm up, `units` times for the CPU per unit,
+    then `units` times under the profiler."""
     for index in range(units // 10):
         one(index)
+    backends = postgres_backends(make_url(shop.settings.require()[0]).database or "")
+    postgres = sum(cpu_seconds(pid) for pid in backends)
     began = time.process_time()
     for index in range(units):
         one(units + index)
-    cpu_ms = (time.process_time() - began) * 1000 / units
+    client_ms = (time.process_time() - began) * 1000 / units
+    postgres_ms = (sum(cpu_seconds(pid) for pid in backends) - postgres) * 1000 / units
     profiler = Profiler(interval=0.0005)
     began = time.monotonic()
     with profiler:
         for index in range(units):
             one(2 * units + index)
     rate = units / (time.monotonic() - began)
-    return rate, cpu_ms, profiler.output_text(unicode=True, show_all=False)
+    return Timed(rate, client_ms, postgres_ms, profiler.output_text(unicode=True, show_all=False))
 
 
-def reserve(units: int) -> tuple[float, float, str]:
+def reserve(units: int) -> Timed:
     """Reservations of one unit of one SKU, one client, through the command bus."""
     with _shop() as shop:
         shop.add_product("HOT", "Hot item", 999, 10**9)
@@ -129,10 +142,10 @@ def reserve(units: int) -> tuple[float, float, str]:
             if not bus.dispatch(command, Metadata(actor="bench")).ok:
                 raise RuntimeError("a reservation failed")
 
-        return _timed(units, one)
+        return _timed(shop, units, one)
 
 
-def append(units: int) -> tuple[float, float, str]:
+def append(units: int) -> Timed:
     """Appends of one OrderPlaced per transaction, five per stream."""
     with _shop() as shop:
         application, event, run = shop.application, sample_event(), uuid.uuid4().hex[:8]
@@ -147,7 +160,7 @@ def append(units: int) -> tuple[float, float, str]:
                     events=[(event, Metadata(actor="bench"))],
                 )
 
-        return _timed(units, one)
+        return _timed(shop, units, one)
 
 
 def main() -> None:
@@ -160,11 +173,12 @@ def main() -> None:
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
     if args.what in ("reserve", "append"):
-        rate, cpu_ms, profile = (reserve if args.what == "reserve" else append)(args.units)
-        out = RESULTS / f"profile-{args.what}.txt"
+        timed = (reserve if args.what == "reserve" else append)(args.units)
+        out, profile = RESULTS / f"profile-{args.what}.txt", timed.profile
         print(
-            f"{args.what}: {rate:,.0f}/s under the profiler, {cpu_ms:.3f} ms of this"
-            f" process's CPU per unit without it; profile in {out}"
+            f"{args.what}: CPU per unit without the profiler {timed.client_ms:.3f} ms in this"
+            f" process, {timed.postgres_ms:.3f} ms in PostgreSQL; {timed.rate:,.0f}/s under"
+            f" the profiler; profile in {out}"
         )
     elif args.what == "post":
         rate, profile = post(args.orders)
