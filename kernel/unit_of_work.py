@@ -155,6 +155,7 @@ class UnitOfWork:
     def require(self, cls: type[Aggregate], aggregate_id: str) -> None:
         """Raise NotFound as `get` would, without locking or loading the aggregate
         (for a command that only needs to know it exists)."""
+        self.flush()
         found = self.conn.execute(_EXISTS, {"stream_id": cls.stream_for(aggregate_id)})
         if not found.scalar_one():
             raise _missing(cls, aggregate_id)
