@@ -32,7 +32,7 @@ RAW_INSERT = (
 )
 
 
-def _sample_event() -> Any:
+def sample_event() -> Any:
     from kernel.money import Money
     from orders.events import Address, OrderPlaced, PricedLine
 
@@ -57,7 +57,7 @@ class _Writers:
 
         self.index = index
         self.metadata_type = Metadata
-        self.event = _sample_event()
+        self.event = sample_event()
         settings = Settings(
             database_url=url,
             redis_url="redis://127.0.0.1:6379/0",

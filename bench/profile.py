@@ -11,6 +11,13 @@ were found; run one again to see where a path spends its time now.
   serves, driven by its test client), no worker running.
 - `get`: `GET /api/orders` and `GET /api/orders/{id}` in turn, the same way, over
   orders the read models hold.
+- `reserve`: `ReserveInventory` of one unit of one SKU through the command bus, one
+  client (the hot-SKU phase's command, without its contention).
+- `append`: `EventStore.append` of one OrderPlaced in `engine.begin()`, five per stream
+  (the appends phase's store writer).
+
+Each also prints the CPU spent per unit by this process (`time.process_time`) and by
+the database's PostgreSQL backends (`/proc`), over a pass without the profiler.
 """
 
 from __future__ import annotations
@@ -18,18 +25,24 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from pyinstrument import Profiler
+from sqlalchemy import make_url
 
 from bench import eventgen
-from bench.env import Processes, Servers, bench_settings, libpq, new_name
+from bench.appends import sample_event
+from bench.cpu import postgres_backends
+from bench.env import Processes, Servers, bench_settings, cpu_seconds, libpq, new_name
 from bench.shop import PASSWORD, Shop, order_body
 from config.flask_app import create_app
 from config.jobs import Jobs
 from config.queues import EVERY_SUBSCRIPTION
+from inventory.commands import ReservationLine, ReserveInventory
+from kernel.messages import Metadata
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -121,16 +134,86 @@ def get(requests: int) -> tuple[float, str]:
     return requests / seconds, profiler.output_text(unicode=True, show_all=False)
 
 
+@dataclasses.dataclass(frozen=True)
+class Timed:
+    rate: float  # units/s under the profiler
+    client_ms: float  # this process's CPU per unit, without the profiler
+    postgres_ms: float  # the database's backends' CPU per unit, in the same pass
+    profile: str
+
+
+def _timed(shop: Shop, units: int, one: Callable[[int], None]) -> Timed:
+    """`one(i)` run `units` // 10 times to warm up, `units` times for the CPU per unit,
+    then `units` times under the profiler."""
+    for index in range(units // 10):
+        one(index)
+    backends = postgres_backends(make_url(shop.settings.require()[0]).database or "")
+    postgres = sum(cpu_seconds(pid) for pid in backends)
+    began = time.process_time()
+    for index in range(units):
+        one(units + index)
+    client_ms = (time.process_time() - began) * 1000 / units
+    postgres_ms = (sum(cpu_seconds(pid) for pid in backends) - postgres) * 1000 / units
+    profiler = Profiler(interval=0.0005)
+    began = time.monotonic()
+    with profiler:
+        for index in range(units):
+            one(2 * units + index)
+    rate = units / (time.monotonic() - began)
+    return Timed(rate, client_ms, postgres_ms, profiler.output_text(unicode=True, show_all=False))
+
+
+def reserve(units: int) -> Timed:
+    """Reservations of one unit of one SKU, one client, through the command bus."""
+    with _shop() as shop:
+        shop.add_product("HOT", "Hot item", 999, 10**9)
+        bus = shop.application.bus
+
+        def one(_: int) -> None:
+            command = ReserveInventory(str(uuid.uuid4()), (ReservationLine("HOT", 1),))
+            if not bus.dispatch(command, Metadata(actor="bench")).ok:
+                raise RuntimeError("a reservation failed")
+
+        return _timed(shop, units, one)
+
+
+def append(units: int) -> Timed:
+    """Appends of one OrderPlaced per transaction, five per stream."""
+    with _shop() as shop:
+        application, event, run = shop.application, sample_event(), uuid.uuid4().hex[:8]
+
+        def one(index: int) -> None:
+            with application.engine.begin() as conn:
+                application.store.append(
+                    conn,
+                    stream_id=f"order-{run}-{index // 5}",
+                    stream_type="order",
+                    expected_version=index % 5,
+                    events=[(event, Metadata(actor="bench"))],
+                )
+
+        return _timed(shop, units, one)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile")
-    parser.add_argument("what", choices=["rebuild", "post", "get"])
+    parser.add_argument("what", choices=["rebuild", "post", "get", "reserve", "append"])
     parser.add_argument("--read-model", default="order_detail")
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--orders", type=int, default=500)
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--units", type=int, default=2000, help="reserve, append: per pass")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
-    if args.what == "get":
+    if args.what in ("reserve", "append"):
+        timed = (reserve if args.what == "reserve" else append)(args.units)
+        out, profile = RESULTS / f"profile-{args.what}.txt", timed.profile
+        print(
+            f"{args.what}: CPU per unit without the profiler {timed.client_ms:.3f} ms in this"
+            f" process, {timed.postgres_ms:.3f} ms in PostgreSQL; {timed.rate:,.0f}/s under"
+            f" the profiler; profile in {out}"
+        )
+    elif args.what == "get":
         rate, profile = get(args.requests)
         out = RESULTS / "profile-get.txt"
         print(f"GET /api/orders[/id]: {rate:,.0f} requests/s (profiled); profile in {out}")

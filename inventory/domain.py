@@ -42,6 +42,7 @@ class StockItem(Aggregate):
     """One SKU: its name, price, stock on hand and the stock each open order holds."""
 
     stream_type = "stock_item"
+    kept_in_memory = True  # every reservation of the SKU loads it
 
     def __init__(self, aggregate_id: str) -> None:
         super().__init__(aggregate_id)

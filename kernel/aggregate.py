@@ -18,6 +18,10 @@ class Aggregate:
 
     stream_type: ClassVar[str]
     snapshot_version: ClassVar[int] = 1
+    kept_in_memory: ClassVar[bool] = False
+    """Hot aggregates (loaded by many commands) set it: a process then loads one again
+    from the state it last loaded, reading only the events since (kernel.aggregate_cache).
+    Needs snapshots, and `from_snapshot` must copy what it keeps of the state given."""
 
     def __init__(self, aggregate_id: str) -> None:
         self.id = aggregate_id

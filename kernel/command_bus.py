@@ -11,6 +11,7 @@ run again on a conflict, the workers woken once it has committed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -20,13 +21,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, TextClause, text
 from sqlalchemy.exc import DBAPIError
 
+from kernel import driver, horizon
+from kernel.aggregate_cache import AggregateCache
 from kernel.codec import to_data
 from kernel.errors import ConcurrencyError, DomainError, DuplicateHandler, NoHandler
 from kernel.event_store import UNIQUE_VIOLATION, ConsistencyToken, EventStore, RecordedEvent
-from kernel.horizon import declare_writer
 from kernel.logging import bind_correlation
 from kernel.messages import Command, Metadata
 from kernel.results import Failure, Result, Success, result_from_json, result_to_json
@@ -43,6 +45,18 @@ BeforeCommit = Callable[[Connection, Sequence[RecordedEvent]], None]
 AfterCommit = Callable[[Sequence[RecordedEvent]], None]
 
 log = logging.getLogger("kernel.commands")
+
+# Claiming the id, and declaring the transaction a writer (kernel.horizon) first if it
+# has not yet: one round trip.
+_CLAIM = """
+    WITH {declared}
+    INSERT INTO processed_commands (command_id, command_type, fingerprint)
+    SELECT :id, :type, :fingerprint FROM declared
+    ON CONFLICT DO NOTHING RETURNING (SELECT clean FROM declared)
+"""
+_STORE_RESULT = text(
+    "UPDATE processed_commands SET result = CAST(:result AS jsonb) WHERE command_id = :id"
+)
 
 
 class Transaction:
@@ -92,6 +106,7 @@ class CommandBus:
         self._middleware = [log_command, *middleware]
         self.before_commit: list[BeforeCommit] = []
         self.after_commit: list[AfterCommit] = []
+        self.cache = AggregateCache()  # the hot aggregates' states, shared by its commands
 
     def register(self, command_type: type[C], handler: Callable[[C, UnitOfWork], str]) -> None:
         if command_type in self._handlers:
@@ -114,10 +129,22 @@ class CommandBus:
         listeners, then its own `after_commit` actions run. Any other exception rolls
         back and propagates.
         """
+        return self._run(work, conn)
+
+    def _run(
+        self,
+        work: Callable[[Transaction], T],
+        conn: Connection | None = None,
+        *,
+        alone: bool = False,
+    ) -> T:
+        # `alone`: the work is one command's `_apply`, which declares the writer itself
+        # with its first statement, the claim.
         for attempt in range(1, self.max_attempts + 1):
             try:
                 with _begin(self.engine, conn) as begun:
-                    declare_writer(begun)  # first, before anything it writes
+                    if not alone:
+                        horizon.declare_writer(begun)  # first, before anything it writes
                     done = Transaction(self, begun)
                     result = work(done)
             except (ConcurrencyError, DBAPIError) as error:
@@ -135,7 +162,7 @@ class CommandBus:
         # Its own transaction, without a savepoint: a refusal rolls it all back, and the
         # refusal is then kept in a transaction of its own.
         try:
-            return self.transaction(lambda done: self._apply(done, command, metadata))
+            return self._run(lambda done: self._apply(done, command, metadata), alone=True)
         except DomainError as error:
             return self._remember_failure(command, metadata, Failure(error.code, error.message))
         except ConcurrencyError:
@@ -167,22 +194,32 @@ class CommandBus:
         # Claiming the id first makes a concurrent duplicate wait for this one.
         conn = done.conn
         fingerprint = _fingerprint(command)
-        claimed = conn.execute(
-            text(
-                "INSERT INTO processed_commands (command_id, command_type, fingerprint)"
-                " VALUES (:id, :type, :fingerprint) ON CONFLICT DO NOTHING RETURNING command_id"
-            ),
-            {"id": metadata.message_id, "type": type(command).__name__, "fingerprint": fingerprint},
-        ).first()
-        if claimed is None:
+        claim = {
+            "id": metadata.message_id,
+            "type": type(command).__name__,
+            "fingerprint": fingerprint,
+        }
+        claimed = driver.fetch(conn, _claim(horizon.declaring_cte(conn)), claim)
+        if not claimed:
             return self._earlier_result(conn, metadata.message_id, fingerprint)
-        uow = UnitOfWork(conn, self.store, metadata, snapshot_interval=self.snapshot_interval)
+        horizon.declared(conn, claimed[0][0])
+        uow = UnitOfWork(
+            conn,
+            self.store,
+            metadata,
+            snapshot_interval=self.snapshot_interval,
+            write_behind=True,
+            cache=self.cache,
+        )
         aggregate_id = self._handlers[type(command)](command, uow)
+        uow.flush()  # every stream it saved, in one round trip
         for hook in self.before_commit:
             hook(conn, uow.recorded)
         token = str(ConsistencyToken.of(uow.recorded[-1])) if uow.recorded else "0.0"
         result: Result = Success(aggregate_id, token)
-        self._store_result(conn, metadata.message_id, result)
+        driver.fetch(
+            conn, _STORE_RESULT, {"id": metadata.message_id, "result": _result_json(result)}
+        )
         done.recorded += uow.recorded
         return result
 
@@ -204,22 +241,12 @@ class CommandBus:
                 "id": metadata.message_id,
                 "type": type(command).__name__,
                 "fingerprint": _fingerprint(command),
-                "result": json.dumps(result_to_json(failure)),
+                "result": _result_json(failure),
             },
         ).first()
         if stored is None:
             return self._earlier_result(conn, metadata.message_id, _fingerprint(command))
         return failure
-
-    @staticmethod
-    def _store_result(conn: Connection, command_id: str, result: Result) -> None:
-        conn.execute(
-            text(
-                "UPDATE processed_commands SET result = CAST(:result AS jsonb)"
-                " WHERE command_id = :id"
-            ),
-            {"id": command_id, "result": json.dumps(result_to_json(result))},
-        )
 
     @staticmethod
     def _earlier_result(conn: Connection, command_id: str, fingerprint: str) -> Result:
@@ -260,6 +287,15 @@ def _fingerprint(command: Command) -> str:
     """What the command asks for; a reused command id must ask for the same thing."""
     payload = json.dumps([type(command).__name__, to_data(command)], sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@functools.cache
+def _claim(declared: str) -> TextClause:
+    return text(_CLAIM.format(declared=declared))
+
+
+def _result_json(result: Result) -> str:
+    return json.dumps(result_to_json(result))
 
 
 def _link(middleware: Middleware, call_next: Next) -> Next:

@@ -7,13 +7,14 @@ without skipping events whose transactions commit out of position order.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, TextClause, text
 from sqlalchemy.exc import IntegrityError
 
 from kernel import driver, horizon, jsonb
@@ -171,21 +172,35 @@ class Snapshot:
     state: dict[str, Any]
 
 
-_APPEND = text(
-    """
+# Every stream a command saves, in one statement: each row goes in only if its stream
+# is at the row's expected version (the unique key catches a writer that got there
+# first), in the order given. The first CTE declares the writer (kernel.horizon) if the
+# transaction has not yet: it is read, in FROM, before anything is inserted.
+_APPEND = """
+    WITH {declared}
     INSERT INTO events (stream_id, stream_type, version, type, schema_version, data, metadata,
                         partition_key, slot)
-    SELECT :stream_id, :stream_type, r.version, r.type, r.schema_version, r.data, r.metadata,
+    SELECT r.stream_id, r.stream_type, r.version, r.type, r.schema_version, r.data, r.metadata,
            r.partition_key, r.slot
-    FROM jsonb_to_recordset(CAST(:rows AS jsonb))
-         AS r(version int, type text, schema_version int, data jsonb, metadata jsonb,
-              partition_key text, slot smallint)
-    WHERE CAST(:expected AS int) = 0
-       OR EXISTS (SELECT 1 FROM events WHERE stream_id = :stream_id AND version = :expected)
-    ORDER BY r.version
-    RETURNING position, transaction_id::text::bigint, version, recorded_at
-    """
-)
+    FROM declared, jsonb_to_recordset(CAST(:rows AS jsonb))
+         AS r(n int, stream_id text, stream_type text, expected int, version int, type text,
+              schema_version int, data jsonb, metadata jsonb, partition_key text, slot smallint)
+    -- LIMIT 1 keeps this an index probe per row (a hashed subplan would read every event)
+    LEFT JOIN LATERAL (
+        SELECT true AS found FROM events
+        WHERE events.stream_id = r.stream_id AND events.version = r.expected LIMIT 1
+    ) AS at ON true
+    WHERE r.expected = 0 OR at.found
+    ORDER BY r.n
+    RETURNING stream_id, version, position, transaction_id::text::bigint, recorded_at,
+              (SELECT clean FROM declared)
+"""
+
+
+@functools.cache
+def _append(declared: str) -> TextClause:
+    return text(_APPEND.format(declared=declared))
+
 
 # The select list `EventStore.recorded` turns into a RecordedEvent.
 _SELECT_LIST = """position, transaction_id::text::bigint, stream_id, stream_type, version, type,
@@ -304,6 +319,41 @@ _READ_ABOUT = """
 _KEY_FIELD = re.compile(r"[a-z_]{1,63}")
 
 
+@dataclass(frozen=True, slots=True)
+class PendingAppend:
+    """Events of one stream encoded and sealed, to be appended by `EventStore.append_all`."""
+
+    stream_id: str
+    stream_type: str
+    expected_version: int
+    events: Sequence[tuple[Event, Metadata]]
+    rows: list[dict[str, Any]]  # as stored (sealed), each with its stream and expected version
+    opened: list[dict[str, Any]]  # their payloads as encoded, before sealing
+
+    def recorded(self, stored: Sequence[Any]) -> list[RecordedEvent]:
+        """The events as stored, `stored` being the statement's rows for them."""
+        return [
+            RecordedEvent(
+                position=position,
+                transaction_id=tx,
+                stream_id=self.stream_id,
+                stream_type=self.stream_type,
+                version=row["version"],
+                type=row["type"],
+                data=data,
+                recorded_at=recorded_at,
+                decoded=event,
+                decoded_metadata=metadata,
+                slot=row["slot"],
+                key=row["partition_key"],
+                sealed=row["data"].get(ENVELOPE),
+            )
+            for (position, tx, recorded_at), row, data, (event, metadata) in zip(
+                stored, self.rows, self.opened, self.events, strict=True
+            )
+        ]
+
+
 class EventStore:
     """Reads and appends events; every method works inside the caller's transaction.
 
@@ -358,7 +408,20 @@ class EventStore:
         """
         if not events:
             return []
-        horizon.declare_writer(conn)
+        return self.append_all(
+            conn, [self.prepare(conn, stream_id, stream_type, expected_version, events)]
+        )
+
+    def prepare(
+        self,
+        conn: Connection,
+        stream_id: str,
+        stream_type: str,
+        expected_version: int,
+        events: Sequence[tuple[Event, Metadata]],
+    ) -> PendingAppend:
+        """`events` encoded and sealed for `append_all` (reads a sealing key only when
+        this process has not read it in the last minute)."""
         rows: list[dict[str, Any]] = []
         opened: list[dict[str, Any]] = []
         for offset, (event, metadata) in enumerate(events, start=1):
@@ -368,11 +431,16 @@ class EventStore:
             declared = type(event).personal_fields
             if declared is not None:
                 subject = str(data[declared.subject])
+                if not self.personal_keys.kept(subject):
+                    horizon.declare_writer(conn)  # reading the key may make one: a write
                 data = sealed_payload(
                     declared, data, self.personal_keys.key_for_sealing(conn, subject)
                 )
             rows.append(
                 {
+                    "stream_id": stream_id,
+                    "stream_type": stream_type,
+                    "expected": expected_version,
                     "version": expected_version + offset,
                     "type": type_name,
                     "schema_version": schema_version,
@@ -382,43 +450,38 @@ class EventStore:
                     "slot": slot_of(key),
                 }
             )
-        params = {
-            "stream_id": stream_id,
-            "stream_type": stream_type,
-            "expected": expected_version,
-            "rows": jsonb.dumps(rows),
-        }
+        return PendingAppend(stream_id, stream_type, expected_version, events, rows, opened)
+
+    def append_all(self, conn: Connection, appends: Sequence[PendingAppend]) -> list[RecordedEvent]:
+        """Every append, in order, in one statement, which also declares the transaction
+        as a writer (kernel.horizon) if it has not declared yet. Each stream must be at
+        its expected version, else ConcurrencyError: the caller's transaction must then
+        be rolled back."""
+        rows = [row for pending in appends for row in pending.rows]
+        if not rows:
+            return []
+        for n, row in enumerate(rows):
+            row["n"] = n
+        statement = _append(horizon.declaring_cte(conn))
         try:
-            with driver.cursor(conn) as cursor:  # the hottest statement: no SQLAlchemy layers
-                cursor.execute(driver.compiled(_APPEND, conn.dialect), params)
-                stored = cursor.fetchall()
+            stored = driver.fetch(conn, statement, {"rows": jsonb.dumps(rows)})
         except IntegrityError as error:
             if getattr(error.orig, "sqlstate", None) != UNIQUE_VIOLATION:
                 raise
-            raise ConcurrencyError(f"{stream_id} moved past version {expected_version}") from error
-        if len(stored) != len(rows):
-            raise ConcurrencyError(f"{stream_id} is not at version {expected_version}")
-        stored.sort(key=lambda row: row[2])
-        return [
-            RecordedEvent(
-                position=position,
-                transaction_id=tx,
-                stream_id=stream_id,
-                stream_type=stream_type,
-                version=version,
-                type=row["type"],
-                data=data,
-                recorded_at=recorded_at,
-                decoded=event,
-                decoded_metadata=metadata,
-                slot=row["slot"],
-                key=row["partition_key"],
-                sealed=row["data"].get(ENVELOPE),
-            )
-            for (position, tx, version, recorded_at), row, data, (event, metadata) in zip(
-                stored, rows, opened, events, strict=True
-            )
-        ]
+            streams = ", ".join(pending.stream_id for pending in appends)
+            raise ConcurrencyError(f"{streams}: one moved past its expected version") from error
+        if stored:
+            horizon.declared(conn, stored[0][5])
+        placed = {(row[0], row[1]): row[2:5] for row in stored}
+        recorded: list[RecordedEvent] = []
+        for pending in appends:
+            mine = [placed.get((pending.stream_id, row["version"])) for row in pending.rows]
+            if None in mine:
+                raise ConcurrencyError(
+                    f"{pending.stream_id} is not at version {pending.expected_version}"
+                )
+            recorded += pending.recorded(mine)
+        return recorded
 
     def read_stream(
         self, conn: Connection, stream_id: str, after_version: int = 0

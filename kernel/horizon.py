@@ -24,6 +24,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, text
 
+from kernel import driver
+
 WRITER_LOCKS = 3
 """Advisory-lock namespace of declared writers (streams use 1, subscriptions 2)."""
 
@@ -37,10 +39,12 @@ _DECLARED = "kernel.horizon.declared"
 DECLARE_SQL = f"SELECT pg_advisory_xact_lock({WRITER_LOCKS}, pg_backend_pid())"
 """The declaration as plain SQL, for writers that bypass the event store (bulk loads)."""
 
-_DECLARE = text(
-    "SELECT pg_current_xact_id_if_assigned() IS NULL,"
-    " pg_advisory_xact_lock(:ns, pg_backend_pid())::text"
+# Whether the transaction has an id yet (it wrote), then the lock, in that order.
+_DECLARING = (
+    "SELECT pg_current_xact_id_if_assigned() IS NULL AS clean,"
+    f" pg_advisory_xact_lock({WRITER_LOCKS}, pg_backend_pid())::text"
 )
+_DECLARE = text(_DECLARING)
 
 # The declared writers of this database still running, with their transaction ids
 # (32-bit in pg_stat_activity: widened against the snapshot's xmax in Python).
@@ -72,16 +76,36 @@ def declare_writer(conn: Connection) -> None:
     transaction is enough, and repeating it is harmless. Raises RuntimeError when the
     transaction already wrote without declaring.
     """
+    if must_declare(conn):
+        ((clean, _),) = driver.fetch(conn, _DECLARE, {})
+        declared(conn, clean)
+
+
+def must_declare(conn: Connection) -> bool:
+    """Whether the transaction on `conn` has yet to declare itself."""
     transaction = conn.get_transaction()
-    if transaction is not None and conn.info.get(_DECLARED) is transaction:
-        return
-    clean = conn.execute(_DECLARE, {"ns": WRITER_LOCKS}).scalar_one()
+    return transaction is None or conn.info.get(_DECLARED) is not transaction
+
+
+def declaring_cte(conn: Connection) -> str:
+    """A CTE `declared(clean)` for a writer's first statement, which must read it before
+    it writes (e.g. in its FROM list) and hand `clean` to `declared`: it declares the
+    transaction if it has not declared yet (`clean` then says whether it had written
+    before), and is a constant true otherwise. One round trip instead of two."""
+    if must_declare(conn):
+        return f"declared AS MATERIALIZED ({_DECLARING})"
+    return "declared AS MATERIALIZED (SELECT true AS clean)"
+
+
+def declared(conn: Connection, clean: bool) -> None:
+    """Note that the transaction on `conn` has declared (`declare_writer`, or a statement
+    with `declaring_cte`); raises RuntimeError if it had written before (not `clean`)."""
     if not clean:
         raise RuntimeError(
             "a transaction that appends events must declare itself before it writes"
             " (kernel.horizon.declare_writer)"
         )
-    conn.info[_DECLARED] = transaction
+    conn.info[_DECLARED] = conn.get_transaction()
 
 
 def horizon(conn: Connection) -> int:

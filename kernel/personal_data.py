@@ -175,6 +175,11 @@ class PersonalDataKeys:
         self._sealing: dict[str, tuple[bytes, float]] = {}
         self._lock = threading.Lock()
 
+    def kept(self, subject: str) -> bool:
+        """Whether `key_for_sealing` has the subject's key in memory: it reads nothing."""
+        kept = self._sealing.get(subject)
+        return kept is not None and kept[1] > time.monotonic()
+
     def key_for_sealing(self, conn: Connection, subject: str) -> bytes:
         """The subject's key, made on first use; raises Forgotten for a forgotten subject
         (the customer's aggregate refuses their commands first: this is the last guard)."""

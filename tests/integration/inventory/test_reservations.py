@@ -159,24 +159,28 @@ def test_committing_a_released_or_unknown_reservation_is_rejected(application: A
 def test_a_writer_winning_on_one_sku_leaves_no_partial_reservation(
     application: Application, stream: StreamFn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Another writer takes every TEE after MUG was appended: the retry must reserve nothing."""
-    append = EventStore.append
+    """Another writer takes every TEE before the appends of MUG and TEE go out together:
+    MUG's append runs, TEE's fails, and the retry must reserve nothing."""
+    append_all = EventStore.append_all
     intruder = StockReserved("TEE", "o-other", 3, 3, 0)
-    intruded: list[int] = []
+    intruded: list[list[str]] = []
 
-    def append_after_an_intruder(self: EventStore, conn: Any, **kwargs: Any) -> Any:
-        if kwargs["stream_id"] == "stock_item-TEE" and not intruded:
-            intruded.append(len(self.read_stream(conn, "stock_item-MUG")))
+    def append_after_an_intruder(self: EventStore, conn: Any, appends: Any) -> Any:
+        streams = [pending.stream_id for pending in appends]
+        if "stock_item-TEE" in streams and not intruded:
+            intruded.append(streams)
             with application.engine.begin() as other:
-                append(self, other, stream_id="stock_item-TEE", stream_type="stock_item",
-                       expected_version=1, events=[(intruder, Metadata())])  # fmt: skip
-        return append(self, conn, **kwargs)
+                self.append(other, stream_id="stock_item-TEE", stream_type="stock_item",
+                            expected_version=1, events=[(intruder, Metadata())])  # fmt: skip
+        return append_all(self, conn, appends)
 
-    monkeypatch.setattr(EventStore, "append", append_after_an_intruder)
+    monkeypatch.setattr(EventStore, "append_all", append_after_an_intruder)
 
     result = application.bus.dispatch(reserve("o-1", MUG=2, TEE=2))
 
-    assert intruded == [2], "MUG was appended in the attempt that lost"
+    assert intruded == [["stock_item-MUG", "stock_item-TEE", "reservation-o-1"]], (
+        "MUG was appended in the attempt that lost"
+    )
     assert isinstance(result, Success)
     assert stream("reservation-o-1") == [
         InventoryReservationFailed("o-1", (Shortage("TEE", 2, 0),))

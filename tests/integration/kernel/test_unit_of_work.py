@@ -1,4 +1,5 @@
-"""Loading aggregates: one statement each, and never a stale read after waiting for the lock."""
+"""Loading aggregates: one statement each, never a stale read after waiting for the lock,
+and a state kept in memory only as far as the log confirms it."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 import pytest
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, text
 
 from config.bootstrap import Application
+from kernel.aggregate_cache import AggregateCache
 from kernel.command_bus import CommandBus
 from kernel.errors import NotFound
 from kernel.event_store import EventStore
@@ -22,16 +25,22 @@ from tests.support.tally import Count, OpenTally, Tally
 
 @contextmanager
 def statements(conn: Connection) -> Iterator[list[str]]:
+    """The statements run on `conn`'s psycopg connection (the unit of work skips
+    SQLAlchemy's layers)."""
     seen: list[str] = []
+    driver = conn.connection.driver_connection
+    execute = psycopg.Cursor.execute
 
-    def note(*args: Any) -> None:
-        seen.append(args[2])
+    def noted(cursor: psycopg.Cursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        if cursor.connection is driver:
+            seen.append(str(query))
+        return execute(cursor, query, *args, **kwargs)
 
-    event.listen(conn, "before_cursor_execute", note)
+    psycopg.Cursor.execute = noted  # type: ignore[method-assign,assignment]
     try:
         yield seen
     finally:
-        event.remove(conn, "before_cursor_execute", note)
+        psycopg.Cursor.execute = execute  # type: ignore[method-assign]
 
 
 def _waiting_for_a_lock(application: Application) -> bool:
@@ -128,3 +137,76 @@ def test_require_checks_existence_like_get(
             uow.get(Tally, "t-2")
 
     assert str(missing.value) == str(by_get.value) == "tally t-2 does not exist"
+
+
+class KeptTally(Tally):
+    """A Tally its loads keep in memory, as StockItem is."""
+
+    kept_in_memory = True
+
+
+def _kept_load(application: Application, store: EventStore, cache: AggregateCache) -> Tally:
+    with application.engine.begin() as conn:
+        return UnitOfWork(conn, store, Metadata(), snapshot_interval=10, cache=cache).get(
+            KeptTally, "t-1"
+        )
+
+
+def test_a_kept_state_loads_again_with_only_the_events_since(
+    bus: CommandBus, application: Application, store: EventStore
+) -> None:
+    bus.dispatch(OpenTally("t-1", "books"))
+    for amount in range(1, 5):
+        bus.dispatch(Count("t-1", amount))
+    cache = AggregateCache()
+    first = _kept_load(application, store, cache)
+    for amount in range(5, 14):  # a snapshot at 10 meanwhile: it is not read, so spoil it
+        bus.dispatch(Count("t-1", amount))
+    with application.engine.begin() as conn:
+        conn.execute(text("UPDATE snapshots SET state = state || '{\"total\": -1}'"))
+
+    with application.engine.begin() as conn, statements(conn) as seen:
+        again = UnitOfWork(conn, store, Metadata(), snapshot_interval=10, cache=cache).get(
+            KeptTally, "t-1"
+        )
+
+    assert (first.version, first.total) == (5, 10)
+    assert len(seen) == 1
+    assert (again.version, again.total, again.counts) == (14, 91, 13)
+    kept = cache.get("tally-t-1")
+    assert kept is not None and (kept.version, kept.state["total"]) == (14, 91)
+
+
+def test_a_snapshot_well_ahead_of_a_kept_state_is_read_instead(
+    bus: CommandBus, application: Application, store: EventStore
+) -> None:
+    bus.dispatch(OpenTally("t-1", "books"))
+    cache = AggregateCache()
+    _kept_load(application, store, cache)
+    for amount in range(1, 25):  # snapshots at 10 and 20: 20 is past 1 + the interval
+        bus.dispatch(Count("t-1", amount))
+
+    again = _kept_load(application, store, cache)
+
+    assert (again.version, again.total, again.counts) == (25, 300, 24)
+
+
+def test_a_state_kept_from_a_transaction_that_rolled_back_is_not_trusted(
+    bus: CommandBus, application: Application, store: EventStore
+) -> None:
+    """A load inside a transaction sees its own writes; if it rolls back, another writer's
+    events take those versions, and the kept state must not stand for them."""
+    bus.dispatch(OpenTally("t-1", "books"))
+    cache = AggregateCache()
+    with pytest.raises(RuntimeError), application.engine.begin() as conn:
+        uow = UnitOfWork(conn, store, Metadata(), cache=cache)
+        tally = uow.get(KeptTally, "t-1")
+        tally.count(1000)
+        uow.save(tally)
+        assert uow.get(KeptTally, "t-1").total == 1000  # kept at version 2, uncommitted
+        raise RuntimeError("roll back")
+    bus.dispatch(Count("t-1", 7))
+
+    reloaded = _kept_load(application, store, cache)
+
+    assert (reloaded.version, reloaded.total) == (2, 7)

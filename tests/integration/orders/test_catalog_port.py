@@ -4,9 +4,11 @@ stock items whenever that read model has not applied every event of a SKU."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
+import psycopg
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from config.adapters import InventoryCatalog
 from config.bootstrap import Application
@@ -19,19 +21,25 @@ from orders.ports import CatalogEntry
 
 
 def describe(application: Application, *skus: str) -> tuple[Mapping[str, CatalogEntry], int]:
-    """The entries, and how many statements it took."""
+    """The entries, and how many statements it took (on the driver: the unit of work's
+    loads skip SQLAlchemy)."""
     executed: list[object] = []
-
-    def note(*args: object) -> None:
-        executed.append(args[2])
+    execute = psycopg.Cursor.execute
 
     with application.engine.begin() as conn:
-        event.listen(conn, "before_cursor_execute", note)
+        driver = conn.connection.driver_connection
+
+        def noted(cursor: psycopg.Cursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+            if cursor.connection is driver:
+                executed.append(query)
+            return execute(cursor, query, *args, **kwargs)
+
+        psycopg.Cursor.execute = noted  # type: ignore[method-assign,assignment]
         try:
             uow = UnitOfWork(conn, application.store, Metadata())
             entries = InventoryCatalog().describe(uow, skus)
         finally:
-            event.remove(conn, "before_cursor_execute", note)
+            psycopg.Cursor.execute = execute  # type: ignore[method-assign]
     return entries, len(executed)
 
 
