@@ -165,6 +165,10 @@ class UnitOfWork:
         pending = aggregate.pending_events
         if not pending:
             return
+        if any(queued.stream_id == aggregate.stream_id for queued in self._pending):
+            # Saved twice before a flush: the statement's check of the second append's
+            # expected version could not see the first's rows, so append those first.
+            self.flush()
         base = aggregate.version
         events = [
             (event, self.metadata.caused(self._event_id(aggregate.stream_id, base + offset)))

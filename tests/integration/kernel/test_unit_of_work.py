@@ -210,3 +210,23 @@ def test_a_state_kept_from_a_transaction_that_rolled_back_is_not_trusted(
     reloaded = _kept_load(application, store, cache)
 
     assert (reloaded.version, reloaded.total) == (2, 7)
+
+
+def test_an_aggregate_saved_twice_before_a_flush_appends_both_in_order(
+    bus: CommandBus, application: Application, store: EventStore
+) -> None:
+    bus.dispatch(OpenTally("t-1", "books"))
+
+    with application.engine.begin() as conn:
+        uow = UnitOfWork(conn, store, Metadata(), write_behind=True)
+        tally = uow.get(Tally, "t-1")
+        tally.count(2)
+        uow.save(tally)
+        tally.count(3)
+        uow.save(tally)  # the first save is appended before this one is queued
+        uow.flush()
+
+    assert [recorded.version for recorded in uow.recorded] == [2, 3]
+    with application.engine.connect() as conn:
+        reloaded = UnitOfWork(conn, store, Metadata()).get(Tally, "t-1", lock=False)
+    assert (reloaded.version, reloaded.total) == (3, 5)
