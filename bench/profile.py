@@ -26,6 +26,7 @@ from bench import eventgen
 from bench.env import Processes, Servers, bench_settings, libpq, new_name
 from bench.shop import PASSWORD, Shop, order_body
 from config.flask_app import create_app
+from projections.read_side import REBUILD_BATCHES
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -59,7 +60,8 @@ def rebuild(read_model: str, events: int) -> tuple[float, str]:
         profiler = Profiler(interval=0.0005)
         began = time.monotonic()
         with profiler:
-            report = shop.application.runner.run(subscriber)
+            runner = shop.application.runner
+            report = runner.run(subscriber, batch_size=runner.batch_size * REBUILD_BATCHES)
         seconds = time.monotonic() - began
     if report.error:
         raise RuntimeError(report.error)
