@@ -310,6 +310,7 @@ class SubscriptionRunner:
         a time: fewer round trips and commits per event).
         """
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        size = batch_size or self.batch_size
         with self.engine.connect() as conn:
             for remembered in (True, False):
                 try:
@@ -318,10 +319,7 @@ class SubscriptionRunner:
                     else:  # its partitions were deleted and recorded again since
                         count = self.partitions(conn, subscriber)
                     reports = [
-                        self._run_partition(
-                            conn, subscriber, p, deadline, wait_for_lock,
-                            batch_size or self.batch_size,
-                        )  # fmt: skip
+                        self._run_partition(conn, subscriber, p, deadline, wait_for_lock, size)
                         for p in _covering(partition, of or count, count)
                     ]
                 except Retired:
@@ -354,9 +352,7 @@ class SubscriptionRunner:
         parked = set(lease.parked)  # only this lease's holder parks or unparks its keys
         try:
             while True:
-                report = self._drain(
-                    conn, subscriber, lease, parked, deadline, batch_size, known
-                )
+                report = self._drain(conn, subscriber, lease, parked, deadline, batch_size, known)
                 applied += report.applied
                 known = None  # read again if the partition was wanted meanwhile
                 if report.fenced or report.error or not report.caught_up:

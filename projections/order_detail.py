@@ -124,16 +124,8 @@ class Documents:
             yield _INSERT, {"gen": gen, "rows": jsonb.dumps(list(placed.values()))}
         for gen, orders in self.changed.items():
             for change in orders.values():
-                yield _CHANGE, {
-                    "gen": gen,
-                    "order_id": change["order_id"],
-                    "patch": jsonb.dumps(change["patch"]),
-                    "moments": jsonb.dumps(change["moments"]),
-                    "status": change["status"],
-                    "unless": change["unless"],
-                    "resolve": change["resolve"],
-                    "at": change["at"],
-                }
+                patch, moments = jsonb.dumps(change["patch"]), jsonb.dumps(change["moments"])
+                yield _CHANGE, change | {"gen": gen, "patch": patch, "moments": moments}
 
 
 def _fold(
