@@ -26,7 +26,6 @@ from bench import eventgen
 from bench.env import Processes, Servers, bench_settings, libpq, new_name
 from bench.shop import PASSWORD, Shop, order_body
 from config.flask_app import create_app
-from projections.read_side import REBUILD_BATCHES
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -60,8 +59,7 @@ def rebuild(read_model: str, events: int) -> tuple[float, str]:
         profiler = Profiler(interval=0.0005)
         began = time.monotonic()
         with profiler:
-            runner = shop.application.runner
-            report = runner.run(subscriber, batch_size=runner.batch_size * REBUILD_BATCHES)
+            report = shop.application.runner.run(subscriber)
         seconds = time.monotonic() - began
     if report.error:
         raise RuntimeError(report.error)

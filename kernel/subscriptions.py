@@ -296,7 +296,6 @@ class SubscriptionRunner:
         of: int | None = None,
         max_seconds: float | None = None,
         wait_for_lock: float = 0,
-        batch_size: int | None = None,
     ) -> RunReport:
         """Drain one partition of the subscriber (every one, in turn, when `partition` is
         None) from its checkpoint to the log's visible end.
@@ -306,11 +305,9 @@ class SubscriptionRunner:
         same slots are drained. A partition another runner holds is marked wanted, so
         its holder drains again before letting go, and reported `busy` once
         `wait_for_lock` seconds have passed. `max_seconds` bounds one call so a job
-        never hogs a worker. `batch_size` overrides the runner's (a rebuild reads more at
-        a time: fewer round trips and commits per event).
+        never hogs a worker.
         """
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
-        size = batch_size or self.batch_size
         with self.engine.connect() as conn:
             for remembered in (True, False):
                 try:
@@ -319,7 +316,7 @@ class SubscriptionRunner:
                     else:  # its partitions were deleted and recorded again since
                         count = self.partitions(conn, subscriber)
                     reports = [
-                        self._run_partition(conn, subscriber, p, deadline, wait_for_lock, size)
+                        self._run_partition(conn, subscriber, p, deadline, wait_for_lock)
                         for p in _covering(partition, of or count, count)
                     ]
                 except Retired:
@@ -336,7 +333,6 @@ class SubscriptionRunner:
         partition: int,
         deadline: float | None,
         wait: float,
-        batch_size: int,
     ) -> RunReport:
         checkpoint = subscriber.checkpoint(conn, partition)
         if not wait and self._nothing_new(conn, subscriber, partition, checkpoint):
@@ -352,7 +348,7 @@ class SubscriptionRunner:
         parked = set(lease.parked)  # only this lease's holder parks or unparks its keys
         try:
             while True:
-                report = self._drain(conn, subscriber, lease, parked, deadline, batch_size, known)
+                report = self._drain(conn, subscriber, lease, parked, deadline, known)
                 applied += report.applied
                 known = None  # read again if the partition was wanted meanwhile
                 if report.fenced or report.error or not report.caught_up:
@@ -409,7 +405,6 @@ class SubscriptionRunner:
         lease: Lease,
         parked: set[str],
         deadline: float | None,
-        batch_size: int,
         checkpoint: Checkpoint | None = None,
     ) -> RunReport:
         """From the partition's checkpoint (`checkpoint`, if just read) to the visible end,
@@ -430,7 +425,7 @@ class SubscriptionRunner:
                 with autocommit(conn):  # the horizon, then the events: two statements
                     below, writing = horizon_and_writers(conn)
                     batch = self.store.read_all(
-                        conn, checkpoint, batch_size, subscriber.event_types,
+                        conn, checkpoint, self.batch_size, subscriber.event_types,
                         slots=slots, below=below, parked=parked,
                     )  # fmt: skip
             except UndecodableEvent as bad:
@@ -475,7 +470,7 @@ class SubscriptionRunner:
                     return RunReport(name, applied, checkpoint, error=error, fenced=error is None)
                 applied += len(batch)
                 checkpoint = batch[-1].checkpoint
-                if len(batch) < batch_size and not _rereads(subscriber):
+                if len(batch) < self.batch_size and not _rereads(subscriber):
                     # The visible end of the log when it was read. Whoever commits after
                     # that queues a job, which finds the partition held and marks it
                     # wanted: the release below drains again. No need to read once more.

@@ -70,11 +70,6 @@ class Upgrade:
 
 _NONE = Generations(1, None)
 
-REBUILD_BATCHES = 5
-"""A rebuild reads this many of the runner's batches at a time: nobody waits on each
-commit of a generation being built, and every batch costs a few round trips (horizon,
-checkpoint, lease, commit) and statements. Measured in docs/BENCHMARKS.md (issue 18)."""
-
 
 class ReadSide:
     def __init__(
@@ -311,12 +306,7 @@ class ReadSide:
             (status,) = self.runner.status([subscriber])
             needs = current.rebuild.version if current.rebuild else None
             return RebuildProgress(name, building, 0, status.lag_events, False, None, needs)
-        report = self.runner.run(
-            subscriber,
-            max_seconds=max_seconds,
-            wait_for_lock=5,
-            batch_size=self.runner.batch_size * REBUILD_BATCHES,
-        )
+        report = self.runner.run(subscriber, max_seconds=max_seconds, wait_for_lock=5)
         (status,) = self.runner.status([subscriber])
         if report.error or report.busy or status.lag_events:
             return RebuildProgress(
