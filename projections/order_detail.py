@@ -55,26 +55,32 @@ handlers: PostgresHandlers = PostgresHandlers()
 
 
 class Documents:
-    """A batch's writes to order_details: the orders it places in one INSERT, then
-    every other change in one UPDATE with a row per order.
+    """A batch's writes to order_details, each order's row written once per batch.
 
-    An order's changes in the batch are merged in log order first: `document ||
-    patch1 || patch2` equals `document || (patch1 merged with patch2)` (jsonb `||`
-    replaces top-level keys, as dict.update does), its timeline gains the moments in
-    order, and the status and time are the last ones given.
+    An order placed in the batch is folded in memory: its later events of the batch
+    change the document before it is inserted, in one INSERT of every such order. An
+    order placed in an earlier batch gets one UPDATE, with its changes of the batch
+    merged in log order first: `document || patch1 || patch2` equals `document ||
+    (patch1 merged with patch2)` (jsonb `||` replaces top-level keys, as dict.update
+    does), its timeline gains the moments in order, and the status and time are the
+    last ones given. That UPDATE names its row by primary key, not by a join, so a
+    generation growing faster than its statistics (a rebuild) cannot lead PostgreSQL
+    to scan the whole generation once per batch.
 
     A status given `unless` the order then has another one (see `change`) is decided
-    here when an earlier change of the batch set the status, else in the UPDATE
-    against the stored status; so is its moment's status.
+    here when the status is known in the batch (the order was placed in it, or an
+    earlier change of the batch set it), else in the UPDATE against the stored status;
+    so is its moment's status.
     """
 
     def __init__(self) -> None:
-        self.placed: dict[int, list[dict[str, Any]]] = {}
+        self.placed: dict[int, dict[str, dict[str, Any]]] = {}
         self.changed: dict[int, dict[str, dict[str, Any]]] = {}
 
     def place(self, gen: int, order_id: str, customer_id: str, at: str, document: Any) -> None:
-        row = {"order_id": order_id, "customer_id": customer_id, "at": at, "document": document}
-        self.placed.setdefault(gen, []).append(row)
+        row = {"order_id": order_id, "customer_id": customer_id, "status": "pending"}
+        row |= {"placed_at": at, "updated_at": at, "document": document}
+        self.placed.setdefault(gen, {}).setdefault(order_id, row)
 
     def change(
         self,
@@ -89,7 +95,11 @@ class Documents:
     ) -> None:
         """Merge one event's change; `status` is the order's new one, kept from being
         set when the order's status is then `unless` (one such status, `cancelled`)."""
+        placed = self.placed.get(gen, {}).get(order_id)
         orders = self.changed.setdefault(gen, {})
+        if placed is not None and order_id not in orders:
+            _fold(placed, patch, moment, status, at, unless)
+            return
         merged = orders.get(order_id)
         if merged is None:
             merged = orders[order_id] = {"order_id": order_id, "patch": {}, "moments": []}
@@ -110,44 +120,65 @@ class Documents:
         merged["at"] = at
 
     def statements(self) -> Iterable[tuple[TextClause, Mapping[str, Any]]]:
-        for gen, rows in self.placed.items():
-            yield _INSERT, {"gen": gen, "rows": jsonb.dumps(rows)}
+        for gen, placed in self.placed.items():
+            yield _INSERT, {"gen": gen, "rows": jsonb.dumps(list(placed.values()))}
         for gen, orders in self.changed.items():
-            yield _CHANGE, {"gen": gen, "rows": jsonb.dumps(list(orders.values()))}
+            for change in orders.values():
+                patch, moments = jsonb.dumps(change["patch"]), jsonb.dumps(change["moments"])
+                yield _CHANGE, change | {"gen": gen, "patch": patch, "moments": moments}
+
+
+def _fold(
+    row: dict[str, Any],
+    patch: dict[str, Any],
+    moment: dict[str, Any],
+    status: str | None,
+    at: str,
+    unless: str | None,
+) -> None:
+    """Apply one change to a row not written yet, as the UPDATE would to a stored one."""
+    document = row["document"]
+    document.update(patch)
+    if status is not None and unless is not None and row["status"] == unless:
+        status = moment["status"] = None
+    if status is not None:
+        row["status"] = document["status"] = status
+    document["timeline"].append(moment)
+    row["updated_at"] = at
 
 
 _INSERT = text(
     """
     INSERT INTO order_details (generation, order_id, customer_id, status, placed_at,
                                updated_at, document)
-    SELECT :gen, r.order_id, r.customer_id, 'pending', r.at, r.at, r.document
+    SELECT :gen, r.order_id, r.customer_id, r.status, r.placed_at, r.updated_at, r.document
     FROM jsonb_to_recordset(CAST(:rows AS jsonb))
-         AS r(order_id text, customer_id text, at timestamptz, document jsonb)
+         AS r(order_id text, customer_id text, status text, placed_at timestamptz,
+              updated_at timestamptz, document jsonb)
     ON CONFLICT (generation, order_id) DO NOTHING
     """
 )
 # The batch's status: none, one set outright, or one set unless the stored status is
-# r.unless. Moments marked `unless` lose their status when that held.
-_STATUS = """CASE WHEN r.status IS NULL OR d.status = r.unless THEN d.status
-                  ELSE r.status END"""
+# :unless. Moments marked `unless` lose their status when that held.
+_STATUS = """CASE WHEN CAST(:status AS text) IS NULL OR d.status = CAST(:unless AS text)
+                  THEN d.status ELSE CAST(:status AS text) END"""
 _CHANGE = text(
     f"""
     UPDATE order_details AS d
-    SET document = (d.document || r.patch) || jsonb_build_object(
+    SET document = (d.document || CAST(:patch AS jsonb)) || jsonb_build_object(
             'status', {_STATUS},
-            'timeline', d.document -> 'timeline' || CASE WHEN NOT r.resolve THEN r.moments
+            'timeline', d.document -> 'timeline' || CASE WHEN NOT CAST(:resolve AS boolean)
+                THEN CAST(:moments AS jsonb)
                 ELSE (SELECT jsonb_agg(CASE WHEN NOT m ? 'unless' THEN m
                                             WHEN d.status = m ->> 'unless'
                                             THEN (m - 'unless') || '{{"status": null}}'
                                             ELSE (m - 'unless') END ORDER BY i)
-                      FROM jsonb_array_elements(r.moments) WITH ORDINALITY AS e(m, i))
+                      FROM jsonb_array_elements(CAST(:moments AS jsonb))
+                           WITH ORDINALITY AS e(m, i))
                 END),
         status = {_STATUS},
-        updated_at = r.at
-    FROM jsonb_to_recordset(CAST(:rows AS jsonb))
-         AS r(order_id text, patch jsonb, moments jsonb, status text, unless text,
-              resolve boolean, at timestamptz)
-    WHERE d.generation = :gen AND d.order_id = r.order_id
+        updated_at = CAST(:at AS timestamptz)
+    WHERE d.generation = :gen AND d.order_id = :order_id
     """
 )
 

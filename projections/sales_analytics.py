@@ -37,29 +37,140 @@ handlers: PostgresHandlers = PostgresHandlers()
 _PLACE = text(
     """
     INSERT INTO sales_orders (generation, order_id, customer_id, currency, total, lines,
-                              withdrawn)
-    SELECT :gen, r.order_id, r.customer_id, r.currency, r.total, r.lines, false
+                              confirmed_on, withdrawn)
+    SELECT :gen, r.order_id, r.customer_id, r.currency, r.total, r.lines, r.confirmed_on,
+           r.withdrawn
     FROM jsonb_to_recordset(CAST(:rows AS jsonb))
-         AS r(order_id text, customer_id text, currency text, total bigint, lines jsonb)
+         AS r(order_id text, customer_id text, currency text, total bigint, lines jsonb,
+              confirmed_on date, withdrawn boolean)
     ON CONFLICT (generation, order_id) DO NOTHING
     """
 )
+_ADD_DAILY = text(
+    """
+    INSERT INTO sales_daily AS d (generation, day, currency, orders, revenue, cancellations,
+                                  refunds, refunded)
+    SELECT :gen, r.day, r.currency, r.orders, r.revenue, r.cancellations, r.refunds, r.refunded
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+         AS r(day date, currency text, orders integer, revenue bigint, cancellations integer,
+              refunds integer, refunded bigint)
+    ON CONFLICT (generation, day, currency) DO UPDATE
+    SET orders = d.orders + EXCLUDED.orders, revenue = d.revenue + EXCLUDED.revenue,
+        cancellations = d.cancellations + EXCLUDED.cancellations,
+        refunds = d.refunds + EXCLUDED.refunds, refunded = d.refunded + EXCLUDED.refunded
+    """
+)
+_ADD_PRODUCTS = text(
+    """
+    INSERT INTO sales_products AS p (generation, sku, currency, name, units, revenue)
+    SELECT :gen, r.sku, r.currency, r.name, r.units, r.revenue
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+         AS r(sku text, currency text, name text, units bigint, revenue bigint)
+    ON CONFLICT (generation, sku, currency) DO UPDATE
+    SET units = p.units + EXCLUDED.units, revenue = p.revenue + EXCLUDED.revenue,
+        name = EXCLUDED.name
+    """
+)
+_ADD_CUSTOMERS = text(
+    """
+    INSERT INTO sales_customers AS c (generation, customer_id, currency, orders, total_spent)
+    SELECT :gen, r.customer_id, r.currency, r.orders, r.total_spent
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+         AS r(customer_id text, currency text, orders integer, total_spent bigint)
+    ON CONFLICT (generation, customer_id, currency) DO UPDATE
+    SET orders = c.orders + EXCLUDED.orders, total_spent = c.total_spent + EXCLUDED.total_spent
+    """
+)
+
+_DAILY = ("orders", "revenue", "cancellations", "refunds", "refunded")
 
 
-class PlacedOrders:
-    """A batch's new orders, inserted in one statement before the batch's other
-    statements: an order's OrderPlaced comes before anything else about it, and
-    those statements touch only their own order's rows, so the result is the same."""
+class Sales:
+    """A batch's sales of the orders it places, counted in memory and written at flush
+    in one statement per table, before the batch's other statements.
+
+    An order placed in the batch is known here (placed, confirmed or not, taken out or
+    not), so its confirmation, cancellation and refund are decided here as the
+    statements below decide them against the stored row, and only their sums are
+    written: a rebuild writes a few rows per batch instead of a statement per event.
+    The events of orders placed in an earlier batch go out as those statements, after
+    these; what they add to the shared rows (days, products, customers) are sums, so
+    the order does not change the result, and each touches only its own order's row.
+    """
 
     def __init__(self) -> None:
-        self.rows: dict[int, list[dict[str, Any]]] = {}
+        self.orders: dict[int, dict[str, dict[str, Any]]] = {}
+        self.daily: dict[int, dict[tuple[str, str], dict[str, int]]] = {}
+        self.products: dict[int, dict[tuple[str, str], dict[str, Any]]] = {}
+        self.customers: dict[int, dict[tuple[str, str], dict[str, Any]]] = {}
 
-    def add(self, gen: int, row: dict[str, Any]) -> None:
-        self.rows.setdefault(gen, []).append(row)
+    def order(self, gen: int, order_id: str) -> dict[str, Any] | None:
+        """The row of an order placed in this batch, None for any other."""
+        return self.orders.get(gen, {}).get(order_id)
+
+    def place(self, gen: int, row: dict[str, Any]) -> None:
+        row |= {"confirmed_on": None, "withdrawn": False}
+        self.orders.setdefault(gen, {}).setdefault(row["order_id"], row)
+
+    def confirm(self, gen: int, order: dict[str, Any], day: str) -> None:
+        if order["confirmed_on"] is not None:  # counted once
+            return
+        order["confirmed_on"] = day
+        self._day(gen, day, order["currency"], orders=1, revenue=order["total"])
+        self._sale(gen, order, 1)
+
+    def cancel(self, gen: int, order: dict[str, Any], day: str) -> None:
+        self._day(gen, day, order["currency"], cancellations=1)
+        if order["confirmed_on"] is not None and not order["withdrawn"]:
+            order["withdrawn"] = True
+            self._sale(gen, order, -1)
+
+    def refund(self, gen: int, order: dict[str, Any], day: str, currency: str, amount: int) -> None:
+        self._day(gen, day, currency, refunds=1, refunded=amount)
+        if order["confirmed_on"] is not None and not order["withdrawn"]:
+            order["withdrawn"] = True
+            self._sale(gen, order, -1)
+
+    def _day(self, gen: int, day: str, currency: str, **counts: int) -> None:
+        days = self.daily.setdefault(gen, {})
+        figures = days.get((day, currency))
+        if figures is None:
+            figures = days[(day, currency)] = dict.fromkeys(_DAILY, 0)
+        for name, count in counts.items():
+            figures[name] += count
+
+    def _sale(self, gen: int, order: dict[str, Any], sign: int) -> None:
+        currency = order["currency"]
+        products = self.products.setdefault(gen, {})
+        for line in order["lines"]:
+            product = products.get((line["sku"], currency))
+            if product is None:
+                product = products[(line["sku"], currency)] = {"units": 0, "revenue": 0}
+            product["name"] = line["name"]
+            product["units"] += sign * line["units"]
+            product["revenue"] += sign * line["revenue"]
+        customers = self.customers.setdefault(gen, {})
+        customer = customers.get((order["customer_id"], currency))
+        if customer is None:
+            customer = customers[(order["customer_id"], currency)] = {"orders": 0, "spent": 0}
+        customer["orders"] += sign
+        customer["spent"] += sign * order["total"]
 
     def statements(self) -> Iterable[tuple[TextClause, Mapping[str, Any]]]:
-        for gen, rows in self.rows.items():
-            yield _PLACE, {"gen": gen, "rows": jsonb.dumps(rows)}
+        for gen, orders in self.orders.items():
+            yield _PLACE, {"gen": gen, "rows": jsonb.dumps(list(orders.values()))}
+        for gen, days in self.daily.items():
+            rows = [{"day": d, "currency": c} | f for (d, c), f in days.items()]
+            yield _ADD_DAILY, {"gen": gen, "rows": jsonb.dumps(rows)}
+        for gen, products in self.products.items():
+            rows = [{"sku": s, "currency": c} | p for (s, c), p in products.items()]
+            yield _ADD_PRODUCTS, {"gen": gen, "rows": jsonb.dumps(rows)}
+        for gen, customers in self.customers.items():
+            rows = [
+                {"customer_id": k, "currency": c, "orders": f["orders"], "total_spent": f["spent"]}
+                for (k, c), f in customers.items()
+            ]
+            yield _ADD_CUSTOMERS, {"gen": gen, "rows": jsonb.dumps(rows)}
 
 
 # `order_products` and `customer` take an `orders` CTE of the order and a :sign.
@@ -162,11 +273,16 @@ def placed(event: OrderPlaced, writes: WriteBatch, gen: int, recorded: RecordedE
         "total": event.total.amount,
         "lines": lines,
     }
-    writes.collector(PlacedOrders).add(gen, row)
+    writes.collector(Sales).place(gen, row)
 
 
 @handlers.on(OrderConfirmed)
 def confirmed(event: OrderConfirmed, writes: WriteBatch, gen: int, recorded: RecordedEvent) -> None:
+    sales = writes.collector(Sales)
+    order = sales.order(gen, event.order_id)
+    if order is not None:
+        sales.confirm(gen, order, _day(recorded).isoformat())
+        return
     writes.execute(
         _CONFIRM, {"gen": gen, "order_id": event.order_id, "day": _day(recorded), "sign": 1}
     )
@@ -174,6 +290,11 @@ def confirmed(event: OrderConfirmed, writes: WriteBatch, gen: int, recorded: Rec
 
 @handlers.on(OrderCancelled)
 def cancelled(event: OrderCancelled, writes: WriteBatch, gen: int, recorded: RecordedEvent) -> None:
+    sales = writes.collector(Sales)
+    order = sales.order(gen, event.order_id)
+    if order is not None:
+        sales.cancel(gen, order, _day(recorded).isoformat())
+        return
     writes.execute(
         _CANCEL, {"gen": gen, "order_id": event.order_id, "day": _day(recorded), "sign": -1}
     )
@@ -181,6 +302,12 @@ def cancelled(event: OrderCancelled, writes: WriteBatch, gen: int, recorded: Rec
 
 @handlers.on(PaymentRefunded)
 def refunded(event: PaymentRefunded, writes: WriteBatch, gen: int, recorded: RecordedEvent) -> None:
+    sales = writes.collector(Sales)
+    order = sales.order(gen, event.order_id)
+    if order is not None:
+        day, amount = _day(recorded).isoformat(), event.amount
+        sales.refund(gen, order, day, amount.currency, amount.amount)
+        return
     writes.execute(
         _REFUND,
         {
