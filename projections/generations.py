@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, text
 
+from kernel import driver
 from kernel.errors import Retired
 
 OPERATOR = "operator"
@@ -72,12 +73,14 @@ _COLUMNS = """
 # A rebuild started by code from before versions has no building_version: version 1.
 
 
+# Read by every command that writes a synchronous read model, so on the driver: without
+# SQLAlchemy's result machinery (see kernel.driver).
+_READ = text(f"SELECT {_COLUMNS} FROM projection_generations WHERE name = :name")
+
+
 def read(conn: Connection, name: str) -> Generations:
-    row = conn.execute(
-        text(f"SELECT {_COLUMNS} FROM projection_generations WHERE name = :name"),
-        {"name": name},
-    ).first()
-    return _generations(row) if row else Generations(1, None)
+    rows = driver.fetch(conn, _READ, {"name": name})
+    return _generations(rows[0]) if rows else Generations(1, None)
 
 
 def read_all(conn: Connection) -> dict[str, Generations]:
@@ -86,7 +89,7 @@ def read_all(conn: Connection) -> dict[str, Generations]:
     return {row[0]: _generations(row) for row in rows}
 
 
-def _generations(row: Row[Any]) -> Generations:
+def _generations(row: Row[Any] | tuple[Any, ...]) -> Generations:
     _, active, building, version, reason, by, b_version, b_reason, b_by, started = tuple(row)
     return Generations(
         active,
