@@ -5,10 +5,12 @@ SNAPSHOT_INTERVAL events old, holding every open reservation of the SKU) plus th
 events after it. Kept here instead, the next load reads only the events since, under
 the same stream lock, and no snapshot.
 
-An entry is trusted only as far as the log confirms it: it names the position of the
-event at its version, and a load reads that event too. A state a transaction loaded
-from its own writes, then rolled back, names a position no event will ever have again,
-so its next load finds a mismatch and reads the stream as if nothing were kept.
+An entry is trusted only as far as the log confirms it: it names the position and the
+id of the event at its version, and a load reads that event too. A state a transaction
+loaded from its own writes, then rolled back, names a position no event will have
+again; a log emptied or restored from a backup meanwhile may hand that position out
+again, but not with that id (an event's id comes from the command that recorded it). So
+either way its next load finds a mismatch and reads the stream as if nothing were kept.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 class Kept:
     version: int
     position: int  # of the event at `version`
+    event_id: str  # and its id (its metadata's message id)
     state: dict[str, Any]  # the aggregate's snapshot_state() at `version`: never changed
 
 

@@ -54,8 +54,8 @@ _LOAD = """
     ORDER BY later.version
 """
 # A replay needs each event's payload and type, not its place in the log or metadata;
-# the position of the last one names a state kept in memory.
-_REPLAYED = "version, type, schema_version, data, position"
+# the position and id of the last one name a state kept in memory.
+_REPLAYED = "version, type, schema_version, data, position, metadata ->> 'message_id'"
 _LOAD_LOCKED = text(_LOAD.format(lock=_TAKE_LOCK, columns=_REPLAYED))
 _LOAD_UNLOCKED = text(_LOAD.format(lock="SELECT true AS fresh", columns=_REPLAYED))
 
@@ -140,10 +140,10 @@ class UnitOfWork:
             kept = None
         aggregate = self._rebuilt(cls, aggregate_id, rows, kept)
         if aggregate is not None and self.cache is not None and cls.kept_in_memory:
-            last_position = rows[-1][7]
+            last_position, last_id = rows[-1][7], rows[-1][8]
             if last_position is not None:
                 state = aggregate.snapshot_state()
-                self.cache.keep(stream_id, Kept(aggregate.version, last_position, state))
+                self.cache.keep(stream_id, Kept(aggregate.version, last_position, last_id, state))
         return aggregate
 
     def get(self, cls: type[A], aggregate_id: str, *, lock: bool = True) -> A:
@@ -211,8 +211,9 @@ class UnitOfWork:
             snapshot_version, state = kept.version, kept.state
             rows = rows[1:]  # the kept version's own event, read to confirm it
         read = self.store.registry.read
-        history = [read(type_name, schema, data) for _, _, _, version, type_name, schema, data, _
-                   in rows if version is not None]  # fmt: skip
+        history = [read(type_name, schema, data)
+                   for _, _, _, version, type_name, schema, data, _, _ in rows
+                   if version is not None]  # fmt: skip
         if snapshot_version is not None:
             aggregate = cls.from_snapshot(aggregate_id, snapshot_version, state)
         elif history:
@@ -230,7 +231,8 @@ class UnitOfWork:
 
 def _confirms(kept: Kept, rows: Sequence[Sequence[Any]]) -> bool:
     """Whether the first event read is the one the kept state was loaded at."""
-    return bool(rows[0][3] == kept.version and rows[0][7] == kept.position)
+    version, position, event_id = rows[0][3], rows[0][7], rows[0][8]
+    return (version, position, event_id) == (kept.version, kept.position, kept.event_id)
 
 
 def _missing(cls: type[Aggregate], aggregate_id: str) -> NotFound:
