@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from flask.testing import FlaskClient
 from pyinstrument import Profiler
 from sqlalchemy import make_url
 
@@ -83,15 +84,20 @@ def rebuild(read_model: str, events: int) -> tuple[float, str]:
     return report.applied / seconds, profiler.output_text(unicode=True, show_all=False)
 
 
+def _customer_client(shop: Shop) -> tuple[FlaskClient, dict[str, str]]:
+    """A test client of the shop's API (products seeded) and a new customer's headers."""
+    shop.seed_products()
+    client = create_app(shop.application).test_client()
+    customer = client.post(
+        "/api/customers", json={"email": "p@example.com", "name": "P", "password": PASSWORD}
+    )
+    return client, {"Authorization": f"Bearer {customer.get_json()['token']}"}
+
+
 def post(orders: int) -> tuple[float, str]:
     """(requests/s, profile text) of placing `orders` orders through the API."""
     with _shop() as shop:
-        shop.seed_products()
-        client = create_app(shop.application).test_client()
-        customer = client.post(
-            "/api/customers", json={"email": "p@example.com", "name": "P", "password": PASSWORD}
-        )
-        headers = {"Authorization": f"Bearer {customer.get_json()['token']}"}
+        client, headers = _customer_client(shop)
         body = order_body()
         for _ in range(20):  # warm up: pools, caches, first-request setup
             client.post("/api/orders", json=body, headers=headers)
@@ -109,12 +115,7 @@ def post(orders: int) -> tuple[float, str]:
 def get(requests: int) -> tuple[float, str]:
     """(requests/s, profile text) of reading a customer's order list and one order."""
     with _shop() as shop:
-        shop.seed_products()
-        client = create_app(shop.application).test_client()
-        customer = client.post(
-            "/api/customers", json={"email": "g@example.com", "name": "G", "password": PASSWORD}
-        )
-        headers = {"Authorization": f"Bearer {customer.get_json()['token']}"}
+        client, headers = _customer_client(shop)
         placed = [
             client.post("/api/orders", json=order_body(), headers=headers).get_json()
             for _ in range(5)

@@ -67,7 +67,7 @@ def _once(action: Callable[[], None]) -> Callable[[], None]:
     return run
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """True if ``pid`` is a running process (zombies count as exited)."""
     if pid <= 0:
         return False
@@ -151,7 +151,7 @@ def _forget_dead_handles(server: PostgresServer) -> None:
     handles = server.global_process_id_list
     with server._lock:  # pgserver's inter-process lock guarding that file
         pids = handles.get()
-        alive = [pid for pid in pids if _pid_alive(pid)]
+        alive = [pid for pid in pids if pid_alive(pid)]
         if alive != pids:
             handles.put(alive)
 
@@ -176,7 +176,7 @@ def start_redis(var_dir: Path, *, timeout: float = START_TIMEOUT) -> EmbeddedSer
     users = _Users(redis_dir / "users")
     with _file_lock(redis_dir / "start.lock"):
         pid = _read_int(pidfile)
-        started = pid is None or not _pid_alive(pid) or not _redis_ping(sock)
+        started = pid is None or not pid_alive(pid) or not _redis_ping(sock)
         if started:
             _spawn_redis(redis_dir, sock, pidfile, timeout)
             pid = _read_int(pidfile)
@@ -218,7 +218,7 @@ class _Users:
         self.mine.unlink(missing_ok=True)
         others = False
         for entry in self.directory.iterdir():
-            if entry.name.isdigit() and _pid_alive(int(entry.name)):
+            if entry.name.isdigit() and pid_alive(int(entry.name)):
                 others = True
             else:
                 entry.unlink(missing_ok=True)  # a process that died without leaving
@@ -257,7 +257,7 @@ def _spawn_redis(redis_dir: Path, sock: Path, pidfile: Path, timeout: float) -> 
         if _redis_ping(sock):
             return
         pid = _read_int(pidfile)
-        if pid is not None and not _pid_alive(pid):
+        if pid is not None and not pid_alive(pid):
             break
         time.sleep(0.05)
     raise RuntimeError(
@@ -270,11 +270,11 @@ def _spawn_redis(redis_dir: Path, sock: Path, pidfile: Path, timeout: float) -> 
 def _stop_daemon(name: str, pid: int, pidfile: Path, timeout: float) -> None:
     """SIGTERM and wait: redis fsyncs its AOF and removes its pidfile, the Stripe server
     writes its state."""
-    if not _pid_alive(pid) or _read_int(pidfile) != pid:
+    if not pid_alive(pid) or _read_int(pidfile) != pid:
         return  # already stopped (perhaps replaced by a newer server)
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while _pid_alive(pid):
+    while pid_alive(pid):
         if time.monotonic() > deadline:
             raise RuntimeError(f"{name} (pid {pid}) did not exit within {timeout}s")
         time.sleep(0.05)
@@ -315,7 +315,7 @@ def start_stripe(var_dir: Path, *, timeout: float = START_TIMEOUT) -> EmbeddedSe
     users = _Users(stripe_dir / "users")
     with _file_lock(stripe_dir / "start.lock"):
         pid, port = _read_int(pidfile), _read_int(portfile)
-        started = pid is None or port is None or not _pid_alive(pid) or not _stripe_answers(port)
+        started = pid is None or port is None or not pid_alive(pid) or not _stripe_answers(port)
         if started:
             port = _stripe_port(portfile, port)
             pid = _spawn_stripe(stripe_dir, port, pidfile, timeout)

@@ -25,6 +25,7 @@ from pathlib import Path
 import pgserver
 import psycopg
 
+from localdev.servers import pid_alive
 from tests.support.processes import free_port
 
 BIN = Path(pgserver.__file__).parent / "pginstall" / "bin"
@@ -131,18 +132,8 @@ def _stop_orphans(run_as: str | None) -> None:
             owner = int((directory / OWNER).read_text())
         except (OSError, ValueError):
             continue  # being set up right now, or not ours
-        if not _alive(owner):
+        if not pid_alive(owner):
             Replication("", "", directory, run_as).stop()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _start(run_as: str | None, data: Path, port: int, sockets: Path) -> None:
