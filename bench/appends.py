@@ -36,14 +36,21 @@ def sample_event() -> Any:
     from kernel.money import Money
     from orders.events import Address, OrderPlaced, PricedLine
 
+    def eur(amount: int) -> Money:
+        return Money(amount, "EUR")
+
     lines = (
-        PricedLine("BENCH-MUG", "Stoneware mug", 2, Money(1200, "EUR"), Money(2400, "EUR")),
-        PricedLine("BENCH-TEE", "Black T-shirt, M", 1, Money(2500, "EUR"), Money(2500, "EUR")),
+        PricedLine(
+            "BENCH-MUG", "Stoneware mug", 2, eur(1200), eur(2400), eur(0), eur(0), eur(2400)
+        ),
+        PricedLine(
+            "BENCH-TEE", "Black T-shirt, M", 1, eur(2500), eur(2500), eur(0), eur(0), eur(2500)
+        ),
     )
     address = Address("Ada Lovelace", "1 Main St", "London", "N1 1AA", "GB")
     return OrderPlaced(
         str(uuid.uuid4()), str(uuid.uuid4()), lines, Money(4900, "EUR"), Money(499, "EUR"),
-        Money(5399, "EUR"), address, "pm_card_visa",
+        Money(5399, "EUR"), address, "pm_card_visa", (), eur(0), (), eur(0), address,
     )  # fmt: skip
 
 

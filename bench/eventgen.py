@@ -58,6 +58,7 @@ def catalog(products: int) -> tuple[tuple[str, str, int], ...]:
 
 CATALOG = catalog(40)
 ADDRESS = Address("Ada Lovelace", "1 Main St", "London", "N1 1AA", "GB")
+NONE = Money(0, "EUR")  # generated orders are untaxed and undiscounted
 COLUMNS = (
     "stream_id, stream_type, version, type, schema_version, data, metadata, partition_key, slot"
 )
@@ -153,13 +154,22 @@ class Generator:
         actor = f"customer:{customer_id}"
         picked = rng.sample(CATALOG, rng.randint(1, 3))
         lines = tuple(
-            PricedLine(sku, name, qty, Money(price, "EUR"), Money(price * qty, "EUR"))
+            PricedLine(
+                sku,
+                name,
+                qty,
+                Money(price, "EUR"),
+                Money(price * qty, "EUR"),
+                NONE,
+                NONE,
+                Money(price * qty, "EUR"),
+            )
             for (sku, name, price), qty in ((p, rng.randint(1, 3)) for p in picked)
         )
         subtotal = sum(line.line_total.amount for line in lines)
         placed = OrderPlaced(
             order_id, customer_id, lines, Money(subtotal, "EUR"), Money(499, "EUR"),
-            Money(subtotal + 499, "EUR"), ADDRESS, "pm_card_visa",
+            Money(subtotal + 499, "EUR"), ADDRESS, "pm_card_visa", (), NONE, (), NONE, ADDRESS,
         )  # fmt: skip
         meta = self._meta(actor, at, correlation)
         yield self._make(f"order-{order_id}", "order", 1, placed, meta)
@@ -266,14 +276,24 @@ def placed_orders(
         customer_id = rng.choice(people)
         picked = rng.sample(catalog, rng.randint(1, min(3, len(catalog))))
         lines = tuple(
-            PricedLine(sku, name, qty, Money(price, "EUR"), Money(price * qty, "EUR"))
+            PricedLine(
+                sku,
+                name,
+                qty,
+                Money(price, "EUR"),
+                Money(price * qty, "EUR"),
+                NONE,
+                NONE,
+                Money(price * qty, "EUR"),
+            )
             for (sku, name, price), qty in ((p, rng.randint(1, 3)) for p in picked)
         )
         subtotal = sum(line.line_total.amount for line in lines)
         shipping = 0 if subtotal >= FREE_SHIPPING_FROM else SHIPPING_FEE
         placed = OrderPlaced(
             order_id, customer_id, lines, Money(subtotal, "EUR"), Money(shipping, "EUR"),
-            Money(subtotal + shipping, "EUR"), ADDRESS, "pm_card_visa",
+            Money(subtotal + shipping, "EUR"), ADDRESS, "pm_card_visa", (), NONE, (), NONE,
+            ADDRESS,
         )  # fmt: skip
         type_name, schema_version, data = registry.encode(placed)
         metadata = Metadata(actor=f"customer:{customer_id}")

@@ -96,8 +96,9 @@ def subject_of(data: Mapping[str, Any]) -> str | None:
 
 
 def sealed_payload(declared: PersonalFields, data: dict[str, Any], key: bytes) -> dict[str, Any]:
-    """The payload to store: `data` with the declared fields moved into an envelope."""
-    personal = {name: data[name] for name in declared.fields}
+    """The payload to store: `data` with the declared fields moved into an envelope (an
+    older payload may lack a field declared since: it has nothing of it to seal)."""
+    personal = {name: data[name] for name in declared.fields if name in data}
     stored = {name: value for name, value in data.items() if name not in personal}
     stored[ENVELOPE] = seal(key, str(data[declared.subject]), personal)
     return stored

@@ -36,11 +36,17 @@ class ForgetCustomer(Command):
 
 @dataclass(frozen=True, slots=True)
 class PlaceOrder(Command):
+    """Price the lines as the pricing context says now (promotions, the coupon, the
+    destination's tax), redeem the coupon and place the order, in one transaction."""
+
     order_id: str
     customer_id: str
     lines: tuple[OrderLineRequest, ...]
     shipping_address: Address
     payment_token: str
+    billing_address: Address | None = None  # None: billed where it ships
+    coupon_code: str | None = None
+    cart_id: str | None = None  # set by the cart's checkout
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,5 +64,47 @@ class CancelOrder(Command):
 
 @dataclass(frozen=True, slots=True)
 class ShipOrder(Command):
+    """Ship everything the order still holds, as one shipment."""
+
     order_id: str
     tracking_number: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShipOrderLines(Command):
+    """Ship some units of a confirmed order; `shipment_id` names the shipment (the same
+    id again changes nothing)."""
+
+    order_id: str
+    shipment_id: str
+    lines: tuple[OrderLineRequest, ...]
+    tracking_number: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestReturn(Command):
+    """Announce shipped units coming back; `customer_id` is set when a customer asks (only
+    for their own orders)."""
+
+    order_id: str
+    return_id: str
+    lines: tuple[OrderLineRequest, ...]
+    reason: str
+    customer_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveReturn(Command):
+    order_id: str
+    return_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class InspectReturn(Command):
+    """Accept `accepted` units of what came back (restocked and refunded); the rest of the
+    return is rejected."""
+
+    order_id: str
+    return_id: str
+    accepted: tuple[OrderLineRequest, ...]
+    note: str = ""

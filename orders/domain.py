@@ -116,8 +116,10 @@ def quote(requested: Sequence[OrderLineRequest], catalog: Mapping[str, CatalogEn
 
 
 def _priced(line: OrderLineRequest, entry: CatalogEntry) -> PricedLine:
+    line_total = entry.unit_price * line.quantity
+    zero = Money.zero(line_total.currency)
     return PricedLine(
-        line.sku, entry.name, line.quantity, entry.unit_price, entry.unit_price * line.quantity
+        line.sku, entry.name, line.quantity, entry.unit_price, line_total, zero, zero, line_total
     )
 
 
@@ -203,6 +205,11 @@ class Order(Aggregate):
                 total=priced.total,
                 shipping_address=shipping_address,
                 payment_token=payment_token,
+                discounts=(),
+                discount_total=Money.zero(priced.total.currency),
+                taxes=(),
+                tax_total=Money.zero(priced.total.currency),
+                billing_address=shipping_address,
             )
         )
 

@@ -18,15 +18,51 @@ class Address:
     city: str
     postal_code: str
     country: str  # ISO 3166-1 alpha-2
+    line2: str = ""
+    region: str = ""  # state, province or county, where the country uses one
 
 
 @dataclass(frozen=True, slots=True)
 class PricedLine:
+    """One line as it was charged: `line_total` is unit price x quantity, `discount` the
+    line's share of every discount (its own promotion's and the order's, allocated),
+    `tax` the tax on what is left, and `total` = line_total - discount + tax."""
+
     sku: str
     name: str
     quantity: int
     unit_price: Money
     line_total: Money
+    discount: Money
+    tax: Money
+    total: Money
+
+
+@dataclass(frozen=True, slots=True)
+class Discount:
+    """One discount that applied, by its source: `promotion:<id>` or `coupon:<CODE>`."""
+
+    source: str
+    description: str
+    amount: Money
+
+
+@dataclass(frozen=True, slots=True)
+class TaxLine:
+    """Tax at one rate (basis points: 1900 = 19 %) on `taxable`, for the destination."""
+
+    country: str
+    rate_bp: int
+    taxable: Money
+    amount: Money
+
+
+@dataclass(frozen=True, slots=True)
+class ItemLine:
+    """Units of one SKU in a shipment, a return or a cart."""
+
+    sku: str
+    quantity: int
 
 
 class CancelledBy(StrEnum):
@@ -56,13 +92,20 @@ class CustomerForgotten(Event):
 
 @dataclass(frozen=True, slots=True)
 class OrderPlaced(Event):
-    """Carries everything readers need (names, prices, totals): no lookups later.
+    """Carries everything readers need (names, prices, the whole price breakdown): no
+    lookups and no recomputing later. total = subtotal - discount_total + tax_total +
+    shipping; `taxes` include the shipping's tax. With `prices_include_tax` the storefront
+    showed prices with tax (the destination's custom); the figures are the same either way.
 
     v2: the shipping address is stored sealed with the customer's key (v1: in the clear).
+    v3: the breakdown (discounts, taxes, per-line shares), the billing address, the coupon
+    and the cart; v2 orders read as untaxed and undiscounted, billed where they shipped.
     """
 
-    schema_version: ClassVar[int] = 2
-    personal_fields: ClassVar[PersonalFields] = PersonalFields("customer_id", ("shipping_address",))
+    schema_version: ClassVar[int] = 3
+    personal_fields: ClassVar[PersonalFields] = PersonalFields(
+        "customer_id", ("shipping_address", "billing_address")
+    )
 
     order_id: str
     customer_id: str
@@ -72,6 +115,14 @@ class OrderPlaced(Event):
     total: Money
     shipping_address: Address
     payment_token: str
+    discounts: tuple[Discount, ...]
+    discount_total: Money
+    taxes: tuple[TaxLine, ...]
+    tax_total: Money
+    billing_address: Address
+    prices_include_tax: bool = False
+    coupon_code: str | None = None
+    cart_id: str | None = None  # the cart checked out, if the order came from one
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +139,52 @@ class OrderCancelled(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ShipmentDispatched(Event):
+    """Some units of a confirmed order left with the carrier (a whole order ships as one
+    shipment; the last shipment is followed by OrderShipped)."""
+
+    order_id: str
+    shipment_id: str
+    lines: tuple[ItemLine, ...]
+    tracking_number: str
+
+
+@dataclass(frozen=True, slots=True)
 class OrderShipped(Event):
+    """Everything the order holds has shipped (with the last shipment's tracking number)."""
+
     order_id: str
     tracking_number: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnRequested(Event):
+    """The customer (or an operator for them) announced shipped units coming back."""
+
+    order_id: str
+    return_id: str
+    lines: tuple[ItemLine, ...]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnReceived(Event):
+    order_id: str
+    return_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnInspected(Event):
+    """The warehouse looked at what came back: `accepted` units go back on the shelf and
+    `refund` (what they were charged, discounts and tax included; shipping is not
+    refunded) goes back to the customer; `rejected` units are neither."""
+
+    order_id: str
+    return_id: str
+    accepted: tuple[ItemLine, ...]
+    rejected: tuple[ItemLine, ...]
+    refund: Money
+    note: str = ""
 
 
 EVENTS: tuple[type[Event], ...] = (
@@ -99,7 +193,11 @@ EVENTS: tuple[type[Event], ...] = (
     OrderPlaced,
     OrderConfirmed,
     OrderCancelled,
+    ShipmentDispatched,
     OrderShipped,
+    ReturnRequested,
+    ReturnReceived,
+    ReturnInspected,
 )
 
 
@@ -107,9 +205,28 @@ def _unchanged(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _order_placed_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """A v2 order had no discounts and no tax, and was billed where it shipped."""
+    zero = {"amount": 0, "currency": data["total"]["currency"]}
+    lines = [
+        {**line, "discount": zero, "tax": zero, "total": line["line_total"]}
+        for line in data["lines"]
+    ]
+    return {
+        **data,
+        "lines": lines,
+        "discounts": [],
+        "discount_total": zero,
+        "taxes": [],
+        "tax_total": zero,
+        "billing_address": data["shipping_address"],
+    }
+
+
 # v1 -> v2 sealed the personal fields. Upcasters see payloads opened, so a v1 payload (its
 # fields in the clear) already has the v2 shape; migration 0013 sealed the v1 events.
 UPCASTERS = (
     ("CustomerRegistered", 1, _unchanged),
     ("OrderPlaced", 1, _unchanged),
+    ("OrderPlaced", 2, _order_placed_v3),
 )

@@ -222,12 +222,14 @@ def test_a_forgotten_customer_is_in_no_dump_and_stays_forgotten_through_a_rebuil
         left = sealed_envelopes(application, ada.customer_id)
         assert left and not any(opens(envelope, keys_held(application)) for envelope in left)
         erased = order_detail(client, admin_headers, ada_order.order_id)
-        assert erased["shipping_address"] == {
-            "name": ERASED, "line1": ERASED, "city": ERASED, "postal_code": ERASED,
-            "country": ERASED,
-        }  # fmt: skip
-        assert {k: v for k, v in erased.items() if k != "shipping_address"} == {
-            k: v for k, v in ada_before.items() if k != "shipping_address"
+        addresses = ("shipping_address", "billing_address")
+        for address in addresses:
+            assert erased[address] == {
+                "name": ERASED, "line1": ERASED, "line2": ERASED, "city": ERASED,
+                "region": ERASED, "postal_code": ERASED, "country": ERASED,
+            }  # fmt: skip
+        assert {k: v for k, v in erased.items() if k not in addresses} == {
+            k: v for k, v in ada_before.items() if k not in addresses
         }
         assert order_detail(client, admin_headers, bob_order.order_id) == bob_before
         assert sales(client, admin_headers) == sales_before
@@ -314,7 +316,8 @@ def test_a_key_kept_for_sealing_past_an_erasure_seals_what_nobody_can_open(
         assert store.personal_keys.key_for_sealing(conn, customer.customer_id) == kept
         placed = OrderPlaced(
             new_id(), customer.customer_id, (), Money(0, "EUR"), Money(0, "EUR"),
-            Money(0, "EUR"), person.address, "pm",
+            Money(0, "EUR"), person.address, "pm", (), Money(0, "EUR"), (), Money(0, "EUR"),
+            person.address,
         )  # fmt: skip
         store.append(
             conn, stream_id=f"order-{placed.order_id}", stream_type="order",
@@ -323,5 +326,6 @@ def test_a_key_kept_for_sealing_past_an_erasure_seals_what_nobody_can_open(
     # ...and what it sealed reads erased: no key the database holds opens it.
     with application.engine.connect() as conn:
         (read,) = store.read_stream(conn, f"order-{placed.order_id}")
-    assert read.event == replace(placed, shipping_address=Address(*[ERASED] * 5))
+    erased = Address(*[ERASED] * 7)
+    assert read.event == replace(placed, shipping_address=erased, billing_address=erased)
     assert person.found_in(pg_dump(application)) == []

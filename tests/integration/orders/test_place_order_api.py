@@ -32,14 +32,23 @@ def test_placing_an_order_records_it_priced_from_the_catalog(
             order_id=body["order_id"],
             customer_id=customer.customer_id,
             lines=(
-                PricedLine("MUG-1", "Enamel mug", 2, eur(1250), eur(2500)),
-                PricedLine("TEE-1", "Logo T-shirt", 1, eur(1999), eur(1999)),
+                PricedLine(
+                    "MUG-1", "Enamel mug", 2, eur(1250), eur(2500), eur(0), eur(0), eur(2500)
+                ),
+                PricedLine(
+                    "TEE-1", "Logo T-shirt", 1, eur(1999), eur(1999), eur(0), eur(0), eur(1999)
+                ),
             ),
             subtotal=eur(4499),
             shipping=eur(499),
             total=eur(4998),
             shipping_address=Address(**ADDRESS_DATA),
             payment_token="pm_card_visa",
+            discounts=(),
+            discount_total=eur(0),
+            taxes=(),
+            tax_total=eur(0),
+            billing_address=Address(**ADDRESS_DATA),
         )
     ]
 

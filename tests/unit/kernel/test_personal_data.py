@@ -64,7 +64,7 @@ PLACED_V2 = ORDER | {
         "OpF/7WYJdlIrAwPFlFNmsX6Qgx98SfqnJr2MttwkQzT",
     }
 }
-ERASED_ADDRESS = Address(ERASED, ERASED, ERASED, ERASED, ERASED)
+ERASED_ADDRESS = Address(*[ERASED] * 7)
 
 
 @pytest.fixture
@@ -77,10 +77,11 @@ def registry() -> EventRegistry:
 
 
 def grace_placed(address: Address) -> OrderPlaced:
-    usd = Money(1250, "USD")
+    usd, none = Money(1250, "USD"), Money(0, "USD")
+    line = PricedLine("MUG-1", "Enamel mug", 1, usd, usd, none, none, usd)
     return OrderPlaced(
-        ORDER["order_id"], GRACE, (PricedLine("MUG-1", "Enamel mug", 1, usd, usd),), usd,
-        Money(499, "USD"), Money(1749, "USD"), address, "pm_card_visa",
+        ORDER["order_id"], GRACE, (line,), usd, Money(499, "USD"), Money(1749, "USD"), address,
+        "pm_card_visa", (), none, (), none, address,
     )  # fmt: skip
 
 

@@ -24,7 +24,7 @@ CATALOG = {
 
 
 def placed(order_id: str = ORDER, customer_id: str = CUSTOMER) -> OrderPlaced:
-    line = PricedLine("MUG", "Enamel mug", 2, eur(1250), eur(2500))
+    line = PricedLine("MUG", "Enamel mug", 2, eur(1250), eur(2500), eur(0), eur(0), eur(2500))
     return OrderPlaced(
         order_id=order_id,
         customer_id=customer_id,
@@ -34,4 +34,9 @@ def placed(order_id: str = ORDER, customer_id: str = CUSTOMER) -> OrderPlaced:
         total=eur(2999),
         shipping_address=ADDRESS,
         payment_token="pm_card_visa",
+        discounts=(),
+        discount_total=eur(0),
+        taxes=(),
+        tax_total=eur(0),
+        billing_address=ADDRESS,
     )

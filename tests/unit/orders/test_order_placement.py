@@ -30,14 +30,21 @@ def test_placing_an_order_records_priced_lines_and_totals() -> None:
             order_id=ORDER,
             customer_id=CUSTOMER,
             lines=(
-                PricedLine("MUG", "Enamel mug", 2, eur(1250), eur(2500)),
-                PricedLine("TEE", "Logo T-shirt", 1, eur(1999), eur(1999)),
+                PricedLine("MUG", "Enamel mug", 2, eur(1250), eur(2500), eur(0), eur(0), eur(2500)),
+                PricedLine(
+                    "TEE", "Logo T-shirt", 1, eur(1999), eur(1999), eur(0), eur(0), eur(1999)
+                ),
             ),
             subtotal=eur(4499),
             shipping=eur(499),
             total=eur(4998),
             shipping_address=ADDRESS,
             payment_token="pm_card_visa",
+            discounts=(),
+            discount_total=eur(0),
+            taxes=(),
+            tax_total=eur(0),
+            billing_address=ADDRESS,
         ),
     )
 
@@ -63,7 +70,9 @@ def test_shipping_is_a_flat_fee_below_the_threshold_and_free_from_it(
 def test_line_totals_multiply_the_unit_price_by_the_quantity() -> None:
     priced = quote([OrderLineRequest("LAMP", 3)], CATALOG)
 
-    assert priced.lines == (PricedLine("LAMP", "Desk lamp", 3, eur(4999), eur(14997)),)
+    assert priced.lines == (
+        PricedLine("LAMP", "Desk lamp", 3, eur(4999), eur(14997), eur(0), eur(0), eur(14997)),
+    )
 
 
 def test_unknown_skus_are_rejected_and_named() -> None:

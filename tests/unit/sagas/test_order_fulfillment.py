@@ -64,14 +64,19 @@ PLACED = OrderPlaced(
     order_id=ORDER,
     customer_id="customer-1",
     lines=(
-        PricedLine("MUG", "Enamel mug", 2, eur(1250), eur(2500)),
-        PricedLine("TEE", "Logo T-shirt", 1, eur(1999), eur(1999)),
+        PricedLine("MUG", "Enamel mug", 2, eur(1250), eur(2500), eur(0), eur(0), eur(2500)),
+        PricedLine("TEE", "Logo T-shirt", 1, eur(1999), eur(1999), eur(0), eur(0), eur(1999)),
     ),
     subtotal=eur(4499),
     shipping=eur(499),
     total=TOTAL,
     shipping_address=ADDRESS,
     payment_token=TOKEN,
+    discounts=(),
+    discount_total=eur(0),
+    taxes=(),
+    tax_total=eur(0),
+    billing_address=ADDRESS,
 )
 STOCK = (StockLine("MUG", 2), StockLine("TEE", 1))
 RESERVED = InventoryReserved(ORDER, STOCK)
