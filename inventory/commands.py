@@ -49,6 +49,18 @@ class ReleaseInventory(Command):
 
 @dataclass(frozen=True, slots=True)
 class CommitReservation(Command):
-    """The order shipped: its reserved stock leaves the warehouse."""
+    """Reserved stock left the warehouse: `lines` of a shipment, or (None) everything the
+    order still has reserved; `shipment_id` names the shipment (again: no change)."""
 
     order_id: str
+    lines: tuple[ReservationLine, ...] | None = None
+    shipment_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnStock(Command):
+    """Units a customer sent back passed inspection: back on hand, and available."""
+
+    order_id: str
+    return_id: str
+    lines: tuple[ReservationLine, ...]

@@ -75,6 +75,16 @@ class StockCommitted(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class StockReturned(Event):
+    sku: str
+    order_id: str
+    return_id: str
+    quantity: int
+    on_hand: int
+    available: int
+
+
+@dataclass(frozen=True, slots=True)
 class InventoryReserved(Event):
     order_id: str
     lines: tuple[StockLine, ...]
@@ -94,7 +104,19 @@ class InventoryReleased(Event):
 
 @dataclass(frozen=True, slots=True)
 class ReservationCommitted(Event):
+    """`lines` left the warehouse (a shipment's, or all that was left); `complete` once
+    nothing of the order stays reserved."""
+
     order_id: str
+    lines: tuple[StockLine, ...]
+    shipment_id: str = ""
+    complete: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnRestocked(Event):
+    order_id: str
+    return_id: str
     lines: tuple[StockLine, ...]
 
 
@@ -105,8 +127,10 @@ EVENTS: tuple[type[Event], ...] = (
     StockReserved,
     StockReleased,
     StockCommitted,
+    StockReturned,
     InventoryReserved,
     InventoryReservationFailed,
     InventoryReleased,
     ReservationCommitted,
+    ReturnRestocked,
 )

@@ -24,8 +24,13 @@ class ProcessPayment(Command):
 
 @dataclass(frozen=True, slots=True)
 class RefundPayment(Command):
+    """Give back `amount` (None: everything captured and not yet refunded); `refund_id`
+    names the refund (a return's id), so asking again changes nothing."""
+
     order_id: str
     reason: str
+    amount: Money | None = None
+    refund_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,14 +89,21 @@ class RefundRequested(Event):
     amount: Money
     reason: str
     attempt: int
+    refund_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class PaymentRefunded(Event):
+    """`amount` went back with this refund; `refunded_total` is all refunded so far (None
+    on events of before partial refunds: `amount`, all of it)."""
+
     order_id: str
     amount: Money
     reason: str
     provider_reference: str  # the refund's reference at the provider
+    refund_id: str = ""
+    fully_refunded: bool = True
+    refunded_total: Money | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +113,7 @@ class RefundFailed(Event):
     order_id: str
     amount: Money
     reason: str
+    refund_id: str = ""
 
 
 EVENTS: tuple[type[Event], ...] = (
