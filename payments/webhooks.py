@@ -18,7 +18,7 @@ PaymentIntent (payments.tracking).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from json import JSONDecodeError
 from typing import Any
@@ -137,18 +137,33 @@ def _refunded(
     if order_id is None:
         return Ignored("not_an_order_payment", "the charge belongs to no order's payment")
     whole = bool(charge.get("refunded"))
-    refunds = (charge.get("refunds") or {}).get("data") or []
-    newest = refunds[0] if refunds and isinstance(refunds[0], dict) else {}
-    key = (newest.get("metadata") or {}).get("refund_key")
-    attempt = refund_attempt(key) if isinstance(key, str) else None
-    if attempt is None and not whole:
+    refunds = [
+        refund for refund in (charge.get("refunds") or {}).get("data") or ()
+        if isinstance(refund, dict)
+    ]  # fmt: skip
+    ours = _latest_asked(refunds)
+    if ours is None and not whole:
         return Ignored("partial_refund", "a partial refund the shop did not ask for")
-    reference = newest.get("id") if attempt is not None else None
+    attempt, reference = ours or (None, refunds[0].get("id") if refunds else None)
     return RecordRefundOutcome(
         order_id,
         "succeeded",
-        str(reference or newest.get("id") or charge.get("id")),
+        str(reference or charge.get("id")),
         provider_event_id=event.id,
         attempt=attempt,
         whole_charge=whole,
     )
+
+
+def _latest_asked(refunds: Sequence[Mapping[str, Any]]) -> tuple[int, Any] | None:
+    """The attempt and id of the latest refund the shop asked for among `refunds` (its
+    idempotency key is in the refund's metadata). The shop has one refund at a time with
+    the provider, so the latest asked is the one the event can be news about; the order
+    the provider lists refunds in does not matter."""
+    asked = []
+    for refund in refunds:
+        key = (refund.get("metadata") or {}).get("refund_key")
+        attempt = refund_attempt(key) if isinstance(key, str) else None
+        if attempt is not None:
+            asked.append((attempt, refund.get("id")))
+    return max(asked, key=lambda found: found[0], default=None)
