@@ -49,6 +49,20 @@ class ReleaseInventory(Command):
 
 @dataclass(frozen=True, slots=True)
 class CommitReservation(Command):
-    """The order shipped: its reserved stock leaves the warehouse."""
+    """Reserved stock leaves the warehouse: `lines` of it (one shipment of some lines,
+    named by `shipment_id`: the same shipment again changes nothing), or, when None,
+    everything the order still holds (the order shipped)."""
 
     order_id: str
+    lines: tuple[ReservationLine, ...] | None = None
+    shipment_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnStock(Command):
+    """Goods the order shipped came back and passed inspection: back on hand, available
+    again. The same `return_id` again changes nothing."""
+
+    order_id: str
+    return_id: str
+    lines: tuple[ReservationLine, ...]

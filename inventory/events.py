@@ -1,7 +1,8 @@
 """Events of the inventory context.
 
 Per-SKU events live in `stock_item-<sku>` streams and carry the stock figures
-after the change; order-level reservation outcomes live in `reservation-<order_id>`.
+after the change; order-level reservation outcomes live in `reservation-<order_id>`,
+and so do the order's shipments (ReservationCommitted) and returns (ReturnRestocked).
 """
 
 from __future__ import annotations
@@ -75,6 +76,18 @@ class StockCommitted(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class StockReturned(Event):
+    """Units the order shipped came back (return `return_id`) and are on hand again."""
+
+    sku: str
+    order_id: str
+    return_id: str
+    quantity: int
+    on_hand: int
+    available: int
+
+
+@dataclass(frozen=True, slots=True)
 class InventoryReserved(Event):
     order_id: str
     lines: tuple[StockLine, ...]
@@ -94,7 +107,21 @@ class InventoryReleased(Event):
 
 @dataclass(frozen=True, slots=True)
 class ReservationCommitted(Event):
+    """`lines` left the warehouse (shipment `shipment_id`, "" when none was named);
+    `complete` when nothing of the order is reserved any more."""
+
     order_id: str
+    lines: tuple[StockLine, ...]
+    shipment_id: str = ""
+    complete: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnRestocked(Event):
+    """The order's return `return_id` is back on hand: `lines` of what it shipped."""
+
+    order_id: str
+    return_id: str
     lines: tuple[StockLine, ...]
 
 
@@ -105,8 +132,10 @@ EVENTS: tuple[type[Event], ...] = (
     StockReserved,
     StockReleased,
     StockCommitted,
+    StockReturned,
     InventoryReserved,
     InventoryReservationFailed,
     InventoryReleased,
     ReservationCommitted,
+    ReturnRestocked,
 )
