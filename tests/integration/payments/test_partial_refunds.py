@@ -27,6 +27,7 @@ from tests.integration.payments.conftest import (
     paid,
     payment_events,
     post_webhook,
+    provider_row,
     queued_calls,
     refunds_of,
     settle,
@@ -147,6 +148,9 @@ def test_a_refund_asked_while_one_is_in_flight_is_made_once_that_one_is_settled(
         order_id, EUR_4, "returned", 2, "ret-2"
     )
     assert queued_calls(application)[-1] == refund_key(order_id, 2)
+    row = provider_row(application, order_id)
+    assert row is not None
+    assert (row["status"], row["call_key"]) == ("refunding", refund_key(order_id, 2))
     assert settle(application, order_id) == "succeeded"
     assert amounts_refunded(stripe_client, intent) == [300, 400]
     assert [event.refund_id for event in payment_events(application, order_id)[-3:]] == [  # type: ignore[attr-defined]
