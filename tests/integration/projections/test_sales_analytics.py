@@ -41,12 +41,10 @@ def test_sales_count_confirmed_orders_per_day_and_take_back_cancelled_ones(
 
     drain(application, ["sales_analytics"])
 
+    figures_of_a_day = ("orders", "revenue", "cancellations", "refunds", "refunded", "gross",
+                        "discounts", "tax", "shipping")  # fmt: skip
     daily: dict[tuple[date, str], dict[str, int]] = defaultdict(
-        lambda: dict.fromkeys(
-            ("orders", "revenue", "cancellations", "refunds", "refunded", "gross", "discounts",
-             "tax", "shipping"),
-            0,
-        )  # fmt: skip
+        lambda: dict.fromkeys(figures_of_a_day, 0)
     )
     for order in (kept, refunded, shipped):
         figures = daily[(_on(application, order.order_id, "OrderConfirmed"), order.total.currency)]
