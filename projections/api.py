@@ -15,6 +15,7 @@ event in the log is refused at once. Waiting queries share one watcher per proce
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -51,6 +52,7 @@ from projections.queries import (
 )
 from projections.read_side import Freshness, NotInLog, ProjectionStatus, ReadSide
 from projections.schemas import (
+    SKU,
     AdminOrderDetailSchema,
     AdminOrdersArgsSchema,
     ConsistencySchema,
@@ -141,7 +143,9 @@ def blueprint(
     def product(args: dict[str, Any], sku: str) -> tuple[dict[str, Any], dict[str, str]]:
         """One product: its name, price and available stock."""
         with reading(read_side, "catalog", args) as (conn, found):
-            listed = ProductList(conn).one(found.generation, sku)
+            # Not SKU-shaped (a NUL PostgreSQL would refuse, say): no product has it.
+            known = re.match(SKU, sku) is not None
+            listed = ProductList(conn).one(found.generation, sku) if known else None
         if listed is None:
             missing(found, "product")
         return {"product": listed, "read_model": found.described}, found.headers

@@ -54,11 +54,17 @@ class ReadModelSchema(ma.Schema):
     stale = ma.fields.Boolean(required=True)
 
 
+def _no_nul(value: str) -> None:
+    # PostgreSQL refuses U+0000 in text: refused here as bad input, not failed there.
+    if "\x00" in value:
+        raise ma.ValidationError("Must not contain a NUL character.")
+
+
 class ProductArgsSchema(ConsistencySchema):
     """The storefront's product search: every filter optional, combined with AND."""
 
     q = ma.fields.String(
-        validate=validate.Length(min=1, max=100),
+        validate=[validate.Length(min=1, max=100), _no_nul],
         metadata={"description": "Name or SKU contains this (case-insensitive)"},
     )
     in_stock = ma.fields.Boolean(metadata={"description": "Only products (not) available now"})

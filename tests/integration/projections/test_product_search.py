@@ -49,7 +49,7 @@ def test_one_product_reads_with_its_price_and_stock_and_an_unknown_one_is_a_404(
     sold_out = client.get("/api/products/MUG-2").get_json()["product"]
     assert (sold_out["available"], sold_out["in_stock"]) == (0, False)
 
-    for unknown in ("NOPE-1", "mug-1", "x"):
+    for unknown in ("NOPE-1", "mug-1", "x", "MUG%00-1"):
         missing = client.get(f"/api/products/{unknown}")
         assert missing.status_code == 404, unknown
         assert missing.content_type == "application/problem+json"
@@ -129,6 +129,7 @@ def test_the_list_pages_by_sku_with_a_cursor_and_never_repeats_or_skips(
         ("max_price=abc", "max_price"),
         ("min_price=2000&max_price=1000", "max_price"),
         ("q=", "q"),
+        ("q=a%00b", "q"),
         (f"q={'x' * 101}", "q"),
         ("cursor=lower-case", "cursor"),
         ("cursor=", "cursor"),
