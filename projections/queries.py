@@ -76,23 +76,92 @@ class StockLevels:
             ]
 
 
+@dataclass(frozen=True, slots=True)
+class ProductFilter:
+    """What the storefront's product search asks for; None: any."""
+
+    q: str | None = None  # name or SKU contains it, case-insensitive
+    in_stock: bool | None = None
+    min_price: int | None = None  # minor units, whatever the currency
+    max_price: int | None = None
+
+
 class ProductList:
-    """The storefront's product list: what is for sale, not how much is on the shelf."""
+    """The storefront's product list: what is for sale, not how much is on the shelf.
+    By SKU, in keyset pages: `cursor` is the last SKU of the page before.
+
+    Only the filters given become conditions, so each search is planned for what it
+    asks (a generic plan with `:x IS NULL OR ...` could not use the trigram indexes of
+    migration 0015 for `q`)."""
 
     def __init__(self, bind: Bind) -> None:
-        self.levels = StockLevels(bind)
+        self.bind = bind
 
-    def __call__(self, generation: int) -> list[dict[str, Any]]:
-        return [
-            {
-                "sku": product["sku"],
-                "name": product["name"],
-                "price": product["price"],
-                "available": product["available"],
-                "in_stock": product["available"] > 0,
-            }
-            for product in self.levels(generation)
-        ]
+    def __call__(
+        self,
+        generation: int,
+        wanted: ProductFilter = ProductFilter(),
+        *,
+        cursor: str | None = None,
+        limit: int = MAX_PAGE,
+    ) -> Page:
+        limit = max(1, min(limit, MAX_PAGE))
+        conditions = ["generation = :g"]
+        params: dict[str, Any] = {"g": generation, "limit": limit + 1}
+        if wanted.q is not None:
+            conditions.append("(name ILIKE :pattern OR sku ILIKE :pattern)")
+            params["pattern"] = f"%{_like_escaped(wanted.q)}%"
+        if wanted.in_stock is not None:
+            conditions.append("available > 0" if wanted.in_stock else "available <= 0")
+        if wanted.min_price is not None:
+            conditions.append("price_amount >= :min_price")
+            params["min_price"] = wanted.min_price
+        if wanted.max_price is not None:
+            conditions.append("price_amount <= :max_price")
+            params["max_price"] = wanted.max_price
+        if cursor is not None:
+            conditions.append("sku > :cursor")
+            params["cursor"] = cursor
+        statement = text(
+            "SELECT sku, name, price_amount, currency, available FROM catalog_products"
+            f" WHERE {' AND '.join(conditions)} ORDER BY sku LIMIT :limit"
+        )
+        with _connected(self.bind) as conn:
+            rows = conn.execute(statement, params).mappings().all()
+        items = [_product(row) for row in rows[:limit]]
+        more = len(rows) > limit  # one row past the page: another page follows
+        return Page(items, items[-1]["sku"] if more else None)
+
+    def one(self, generation: int, sku: str) -> dict[str, Any] | None:
+        """One product, if the catalog lists it."""
+        with _connected(self.bind) as conn:
+            row = (
+                conn.execute(
+                    text(
+                        "SELECT sku, name, price_amount, currency, available"
+                        " FROM catalog_products WHERE generation = :g AND sku = :sku"
+                    ),
+                    {"g": generation, "sku": sku},
+                )
+                .mappings()
+                .first()
+            )
+        return None if row is None else _product(row)
+
+
+def _product(row: Any) -> dict[str, Any]:
+    return {
+        "sku": row["sku"],
+        "name": row["name"],
+        "price": {"amount": row["price_amount"], "currency": row["currency"]},
+        "available": row["available"],
+        "in_stock": row["available"] > 0,
+    }
+
+
+def _like_escaped(value: str) -> str:
+    """`value` matched literally by LIKE (backslash is its default escape)."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class OrderListing:
@@ -189,8 +258,8 @@ class OrderListing:
 
 
 class OrderDetail:
-    """One order's document, its shipping address opened with the customer's key (read
-    in the same statement): erased once the customer is forgotten."""
+    """One order's document, its shipping and billing addresses opened with the
+    customer's key (read in the same statement): erased once the customer is forgotten."""
 
     def __init__(self, bind: Bind) -> None:
         self.bind = bind
@@ -201,8 +270,15 @@ class OrderDetail:
         if row is None:
             return None
         document: dict[str, Any] = row[0]
-        sealed = document.pop("personal", None)
-        return document | opened_envelope(OrderPlaced, sealed, row[1])
+        opened = opened_envelope(OrderPlaced, document.pop("personal", None), row[1])
+        # An order placed before billing addresses (OrderPlaced v2) sealed only where it
+        # shipped, and was billed there; its address had no second line nor region.
+        shipping = _ADDRESS_DEFAULTS | opened["shipping_address"]
+        billing = _ADDRESS_DEFAULTS | opened.get("billing_address", shipping)
+        return document | {"shipping_address": shipping, "billing_address": billing}
+
+
+_ADDRESS_DEFAULTS = {"line2": "", "region": ""}
 
 
 _ORDER_DETAIL = text(
@@ -291,7 +367,8 @@ class SalesByDay:
             rows = conn.execute(
                 text(
                     """
-                    SELECT day, currency, orders, revenue, cancellations, refunds, refunded
+                    SELECT day, currency, orders, revenue, cancellations, refunds, refunded,
+                           gross, discounts, tax, shipping
                     FROM sales_daily WHERE generation = :g AND day BETWEEN :start AND :end
                     ORDER BY day, currency
                     """
@@ -308,6 +385,12 @@ class SalesByDay:
                     "cancellations": row["cancellations"],
                     "refunds": row["refunds"],
                     "refunded": row["refunded"],
+                    "gross": row["gross"],
+                    "discounts": row["discounts"],
+                    "tax": row["tax"],
+                    "shipping": row["shipping"],
+                    # Revenue after discounts and refunds, without tax and shipping.
+                    "net": row["gross"] - row["discounts"] - row["refunded"],
                 }
                 for row in rows
             ]
@@ -322,7 +405,7 @@ class TopProducts:
             rows = conn.execute(
                 text(
                     """
-                    SELECT sku, name, currency, units, revenue FROM sales_products
+                    SELECT sku, name, currency, units, revenue, returned FROM sales_products
                     WHERE generation = :g AND units > 0
                     ORDER BY revenue DESC, units DESC, sku LIMIT :limit
                     """

@@ -164,6 +164,7 @@ def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothi
             url=f"/admin/api/customers/{forget_me}/forget",
         ),
         Case("GET", "/api/products", public(200)),
+        Case("GET", "/api/products/{sku}", public(200), url="/api/products/MUG-1"),
         Case(
             "POST",
             "/webhooks/stripe",

@@ -37,6 +37,7 @@ def test_each_read_model_handles_the_events_it_shows() -> None:
         "OrderConfirmed",
         "OrderCancelled",
         "PaymentRefunded",
+        "ReturnInspected",  # units returned per product
     }
     order_level = {
         *(e.__name__ for e in order_events.EVENTS if e is not order_events.CustomerRegistered),
@@ -50,8 +51,11 @@ def test_each_read_model_handles_the_events_it_shows() -> None:
     }
     assert order_detail.handlers.types == order_level
     customer_level = {order_events.CustomerRegistered, order_events.CustomerForgotten}
+    # Returns leave an order's status alone: the list does not read them.
+    returns = {order_events.ReturnRequested, order_events.ReturnReceived}
+    returns |= {order_events.ReturnInspected}
     assert order_list.handlers.types == {  # the list holds no personal data
-        *(e.__name__ for e in order_events.EVENTS if e not in customer_level),
+        *(e.__name__ for e in order_events.EVENTS if e not in customer_level | returns),
         "PaymentRefunded",  # a refunded order reads `refunded`
     }
     assert customer_directory.handlers.types == {"CustomerRegistered", "CustomerForgotten"}
