@@ -169,6 +169,7 @@ def bootstrap(settings: Settings, *, span_processor: SpanProcessor | None = None
         catalog=InventoryCatalog(),
         payments=PaymentsLedger(),
         limits=HoldLimits(settings.max_pending_orders, settings.max_reserved_units),
+        cart_ttl=timedelta(seconds=settings.cart_ttl),
     )
     payments.handlers.register(bus)
     gateway = StripeGateway(

@@ -108,3 +108,81 @@ class InspectReturn(Command):
     return_id: str
     accepted: tuple[OrderLineRequest, ...]
     note: str = ""
+
+
+# --- carts ---------------------------------------------------------------------------
+# `customer_id` is the caller: None for an anonymous shopper, who may use an anonymous cart
+# by its id alone; a customer's cart answers only its customer (anyone else: not found).
+
+
+@dataclass(frozen=True, slots=True)
+class StartCart(Command):
+    """Start an anonymous cart under a new random id (a customer's starts by being used)."""
+
+    cart_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AddItemToCart(Command):
+    cart_id: str
+    sku: str
+    quantity: int
+    customer_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeCartItemQuantity(Command):
+    """Set a line's quantity; 0 removes the line."""
+
+    cart_id: str
+    sku: str
+    quantity: int
+    customer_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveItemFromCart(Command):
+    cart_id: str
+    sku: str
+    customer_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyCoupon(Command):
+    """Give the cart a coupon code (replacing any other); the pricing context judges it
+    at checkout."""
+
+    cart_id: str
+    code: str
+    customer_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveCoupon(Command):
+    cart_id: str
+    customer_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MergeCarts(Command):
+    """Move the anonymous cart `from_cart_id`'s lines into the customer's cart `cart_id`,
+    and close the anonymous one."""
+
+    cart_id: str
+    from_cart_id: str
+    customer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckOutCart(Command):
+    """Place the customer's cart as the order `order_id`, in one transaction: the order is
+    placed if and only if the cart is checked out (and emptied). With `merge_from`, the
+    anonymous cart of that id is merged into it first, in the same transaction."""
+
+    cart_id: str
+    order_id: str
+    customer_id: str
+    shipping_address: Address
+    payment_token: str
+    billing_address: Address | None = None
+    merge_from: str | None = None
