@@ -8,7 +8,6 @@ time to live is emptied (CartExpired) by the next command on it, before that com
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -18,7 +17,7 @@ from kernel.aggregate import Aggregate
 from kernel.errors import DomainError, Invalid, NotFound
 from kernel.messages import Event
 from kernel.money import Money
-from orders.commands import OrderLineRequest
+from orders.commands import OrderLineRequest, customer_cart_id
 from orders.events import (
     CartCheckedOut,
     CartExpired,
@@ -36,13 +35,6 @@ from orders.ports import CatalogEntry
 
 MAX_LINES = 50  # as many lines as an order may have (PlaceOrderSchema)
 MAX_UNITS = 1000  # per line, as an order line's most
-
-_CUSTOMER_CARTS = uuid.UUID("6f1d3c2a-4b5e-4a8f-9c7d-1e2f3a4b5c6d")
-
-
-def customer_cart_id(customer_id: str) -> str:
-    """The id of the customer's cart: always the same one, so no lookup is needed."""
-    return str(uuid.uuid5(_CUSTOMER_CARTS, customer_id))
 
 
 def normalise_coupon(code: str) -> str:
@@ -105,10 +97,9 @@ class Cart(Aggregate):
         self._expire_if_idle(touch)
 
     def _expire_if_idle(self, touch: Touch) -> None:
-        if self.touched_at is None or touch.now - self.touched_at <= touch.ttl:
-            return
-        if self.lines or self.coupon_code is not None:
-            self.record(CartExpired(self.id, touch.at))
+        # Even an empty cart: its read model copy expired, and learns again whose it is.
+        if self.touched_at is not None and touch.now - self.touched_at > touch.ttl:
+            self.record(CartExpired(self.id, touch.at, self.customer_id))
 
     # --- lines -----------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 from kernel.messages import Command
@@ -111,6 +112,16 @@ class InspectReturn(Command):
 
 
 # --- carts ---------------------------------------------------------------------------
+
+_CUSTOMER_CARTS = uuid.UUID("6f1d3c2a-4b5e-4a8f-9c7d-1e2f3a4b5c6d")
+
+
+def customer_cart_id(customer_id: str) -> str:
+    """The id of a signed-in customer's cart: always the same one, so no lookup is needed
+    (the read side finds it the same way)."""
+    return str(uuid.uuid5(_CUSTOMER_CARTS, customer_id))
+
+
 # `customer_id` is the caller: None for an anonymous shopper, who may use an anonymous cart
 # by its id alone; a customer's cart answers only its customer (anyone else: not found).
 

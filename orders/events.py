@@ -335,10 +335,12 @@ class CartCheckedOut(Event):
 
 @dataclass(frozen=True, slots=True)
 class CartExpired(Event):
-    """The cart was left untouched longer than CART_TTL: it is empty again."""
+    """The cart was left untouched longer than CART_TTL: it is as new (empty, whose it is
+    said again, since the read model's copy expired with it)."""
 
     cart_id: str
     at: str
+    customer_id: str | None = None
 
 
 EVENTS += (

@@ -9,8 +9,8 @@ import pytest
 
 from kernel.errors import DomainError, Invalid, NotFound
 from kernel.messages import Event
-from orders.carts import MAX_LINES, MAX_UNITS, Cart, Touch, customer_cart_id
-from orders.commands import OrderLineRequest
+from orders.carts import MAX_LINES, MAX_UNITS, Cart, Touch
+from orders.commands import OrderLineRequest, customer_cart_id
 from orders.events import (
     CartCheckedOut,
     CartExpired,
@@ -338,12 +338,13 @@ def test_a_cart_used_within_its_ttl_does_not_expire() -> None:
     assert cart.pending_events == ()
 
 
-def test_an_empty_cart_past_its_ttl_has_nothing_to_expire() -> None:
-    cart = given(STARTED)
+def test_an_empty_customers_cart_past_its_ttl_expires_saying_whose_it_is() -> None:
+    cart = given(MINE_STARTED, MINE)
+    later = Touch(T0 + 2 * TTL, TTL)
 
-    cart.use(None, Touch(T0 + 2 * TTL, TTL))
+    cart.use(CUSTOMER, later)
 
-    assert cart.pending_events == ()
+    assert cart.pending_events == (CartExpired(MINE, later.at, CUSTOMER),)
 
 
 def test_a_snapshot_restores_the_cart() -> None:
