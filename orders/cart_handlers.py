@@ -34,7 +34,7 @@ def register(
 ) -> None:
     """Register the carts' handlers: `place_order` is the orders' own placing handler,
     `ttl` how long a cart may lie untouched before it is emptied."""
-    bus.register(StartCart, lambda command, uow: start_cart(command, uow, ttl))
+    bus.register(StartCart, start_cart_from(catalog, ttl))
     bus.register(AddItemToCart, add_item_from(catalog, ttl))
     bus.register(ChangeCartItemQuantity, lambda c, uow: change_quantity(c, uow, ttl))
     bus.register(RemoveItemFromCart, lambda c, uow: remove_item(c, uow, ttl))
@@ -55,11 +55,20 @@ def _used(uow: UnitOfWork, cart_id: str, customer_id: str | None, touch: Touch) 
     return cart
 
 
-def start_cart(command: StartCart, uow: UnitOfWork, ttl: timedelta) -> str:
-    cart = uow.load(Cart, command.cart_id) or Cart(command.cart_id)
-    cart.start(None, _touch(uow, ttl))
-    uow.save(cart)
-    return cart.id
+def start_cart_from(
+    catalog: ProductCatalog, ttl: timedelta
+) -> Callable[[StartCart, UnitOfWork], str]:
+    def start_cart(command: StartCart, uow: UnitOfWork) -> str:
+        touch = _touch(uow, ttl)
+        cart = uow.load(Cart, command.cart_id) or Cart(command.cart_id)
+        cart.start(None, touch)
+        entries = catalog.describe(uow, {line.sku for line in command.lines})
+        for line in command.lines:
+            cart.add_item(line.sku, line.quantity, entries, touch)
+        uow.save(cart)
+        return cart.id
+
+    return start_cart
 
 
 def add_item_from(

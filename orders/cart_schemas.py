@@ -6,8 +6,15 @@ import marshmallow as ma
 from marshmallow import validate
 
 from kernel.http import AcceptedSchema
-from orders.carts import MAX_UNITS
-from orders.schemas import AddressSchema, PaymentMethodSchema, SessionSchema, SignInSchema, _text
+from orders.carts import MAX_LINES, MAX_UNITS
+from orders.schemas import (
+    AddressSchema,
+    OrderLineSchema,
+    PaymentMethodSchema,
+    SessionSchema,
+    SignInSchema,
+    _text,
+)
 
 
 class CartAcceptedSchema(AcceptedSchema):
@@ -18,6 +25,15 @@ class AddItemSchema(ma.Schema):
     sku = _text(32)
     quantity = ma.fields.Integer(
         required=True, strict=True, validate=validate.Range(min=1, max=MAX_UNITS)
+    )
+
+
+class StartCartSchema(ma.Schema):
+    lines = ma.fields.List(
+        ma.fields.Nested(OrderLineSchema),
+        load_default=list,
+        validate=validate.Length(max=MAX_LINES),
+        metadata={"description": "Products to put in the cart at once (optional)"},
     )
 
 

@@ -38,6 +38,7 @@ from orders.cart_schemas import (
     CheckedOutSchema,
     CheckOutCartSchema,
     MergeCartSchema,
+    StartCartSchema,
 )
 from orders.commands import (
     AddItemToCart,
@@ -114,11 +115,18 @@ def blueprint(
 
     @blp.route("/api/carts", methods=["POST"])
     @anyone
+    @blp.arguments(StartCartSchema(), required=False)
     @blp.response(201, CartAcceptedSchema)
-    def start_cart() -> dict[str, str]:
-        """Start an anonymous cart. Its id is its only key: keep it as you would a token
-        (whoever has it can use the cart). Signing in with it merges it into your own."""
-        return dispatch(StartCart(new_id()))
+    @documented_problem(
+        blp,
+        422,
+        "Invalid fields, an unknown SKU, more than one currency, more than 1000 units of a SKU",
+    )
+    def start_cart(body: dict[str, Any]) -> dict[str, str]:
+        """Start an anonymous cart, with the lines given in it already. Its id is its only
+        key: keep it as you would a token (whoever has it can use the cart). Signing in
+        with it merges it into your own."""
+        return dispatch(StartCart(new_id(), tuple(body.get("lines", ()))))
 
     @blp.route("/api/carts/<uuid:cart_id>/items", methods=["POST"])
     @anyone

@@ -128,9 +128,11 @@ def customer_cart_id(customer_id: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class StartCart(Command):
-    """Start an anonymous cart under a new random id (a customer's starts by being used)."""
+    """Start an anonymous cart under a new random id, with `lines` in it already (a
+    storefront's first "add to cart" is one request); a customer's starts by being used."""
 
     cart_id: str
+    lines: tuple[OrderLineRequest, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -198,9 +198,8 @@ def test_a_refused_checkout_leaves_both_carts_as_they_were(
 def test_the_cart_shows_todays_price_and_stock_beside_what_was_added(
     client: FlaskClient, application: Application
 ) -> None:
-    cart_id = _start(client)
-    _ok(client.post(f"/api/carts/{cart_id}/items", json={"sku": "MUG-1", "quantity": 5}))
-    _ok(client.post(f"/api/carts/{cart_id}/items", json={"sku": "TEE-1", "quantity": 1}))
+    lines = [{"sku": "MUG-1", "quantity": 5}, {"sku": "TEE-1", "quantity": 1}]
+    cart_id = _ok(client.post("/api/carts", json={"lines": lines}), 201)["cart_id"]
     bus = application.bus
     assert isinstance(bus.dispatch(ChangePrice("MUG-1", Money(1400, "EUR"))), Success)
     hold = ReserveInventory("other-order", (ReservationLine("TEE-1", 99),))
@@ -258,6 +257,11 @@ def test_bad_cart_requests_are_refused_with_field_errors(
     cart_id = _start(client)
     items = f"/api/carts/{cart_id}/items"
 
+    unknown_at_start = client.post("/api/carts", json={"lines": [{"sku": "NOPE-1", "quantity": 1}]})
+    assert unknown_at_start.get_json()["type"] == "/problems/unknown-sku"
+    bad_start = client.post("/api/carts", json={"lines": [{"sku": "MUG-1"}], "other": 1})
+    assert bad_start.status_code == 422
+    assert set(bad_start.get_json()["errors"]) == {"lines", "other"}
     bad = client.post(items, json={"sku": "", "quantity": 0})
     unknown = client.post(items, json={"sku": "NOPE-1", "quantity": 1})
     _ok(client.post(items, json={"sku": "MUG-1", "quantity": 1}))
