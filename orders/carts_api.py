@@ -28,7 +28,7 @@ from kernel.http import (
     documented_problem,
     guarded,
 )
-from kernel.messages import Command, new_id
+from kernel.messages import new_id
 from orders.api import HOLD_CAPS, IDEMPOTENCY_IDS, PRICING_FAILURES, UNAUTHORIZED
 from orders.cart_schemas import (
     AddItemSchema,
@@ -73,6 +73,10 @@ CHECKOUT_FAILURES = {
     "forgotten": 404,
     **dict.fromkeys(HOLD_CAPS, 429),
 }
+CartCommand = (
+    StartCart | AddItemToCart | ChangeCartItemQuantity | RemoveItemFromCart | ApplyCoupon
+    | RemoveCoupon | MergeCarts
+)  # fmt: skip
 NO_CART = "No such cart, or not yours (a customer's cart answers only its customer)"
 OPTIONAL_TOKEN = "A bearer token was sent and is missing, forged, expired or revoked"
 
@@ -106,12 +110,11 @@ def blueprint(
         documented = documented_problem(blp, 401, OPTIONAL_TOKEN)(documented)
         return documented_problem(blp, 403, "The admin token cannot act as a customer")(documented)
 
-    def dispatch(command: Command, statuses: dict[str, int] = CART_FAILURES) -> dict[str, str]:
+    def dispatch(command: CartCommand) -> dict[str, str]:
         customer_id = caller()
         actor = "anonymous" if customer_id is None else f"customer:{customer_id}"
-        accepted = commands.dispatch(command, command_metadata(actor), statuses)
-        cart_id: str = getattr(command, "cart_id")  # noqa: B009  # every cart command's
-        return {"cart_id": cart_id, "consistency_token": accepted.consistency_token}
+        accepted = commands.dispatch(command, command_metadata(actor), CART_FAILURES)
+        return {"cart_id": command.cart_id, "consistency_token": accepted.consistency_token}
 
     @blp.route("/api/carts", methods=["POST"])
     @anyone
