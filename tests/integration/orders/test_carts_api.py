@@ -312,3 +312,20 @@ def test_a_cart_left_untouched_past_its_ttl_starts_empty(
         assert list(types)[-2:] == ["CartExpired", "CartItemAdded"]
     ttl = application.redis.pttl(f"rm:carts:1:cart:{cart_id}")
     assert 0 < ttl <= 61_000  # the key goes with the cart (CART_TTL, plus a minute's grace)
+
+
+def test_signing_in_with_a_cart_that_cannot_be_merged_still_signs_in(
+    client: FlaskClient, application: Application, customer: Customer
+) -> None:
+    sign_in = {"email": "ada@example.com", "password": PASSWORD}
+    mine = customer_cart_id(customer.customer_id)
+
+    unknown = _ok(client.post("/api/sessions", json={**sign_in, "cart_id": str(uuid.uuid4())}), 201)
+    own = _ok(client.post("/api/sessions", json={**sign_in, "cart_id": mine}), 201)
+    without = _ok(client.post("/api/sessions", json=sign_in), 201)
+
+    for signed_in in (unknown, own, without):
+        assert signed_in["cart_id"] == mine and signed_in["cart_merged"] is False
+        assert signed_in["consistency_token"] is None
+    bad = client.post("/api/sessions", json={**sign_in, "cart_id": "not-a-cart"})
+    assert bad.status_code == 422 and set(bad.get_json()["errors"]) == {"cart_id"}
