@@ -3,10 +3,11 @@ the event store) and returns plain data for one screen."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+import json
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -14,8 +15,10 @@ from redis import Redis
 from sqlalchemy import Connection, Engine, text
 
 from kernel.event_store import EventStore
+from kernel.messages import utc_now
 from kernel.personal_data import lookup_digest, opened_envelope
 from orders.events import CustomerRegistered, OrderPlaced
+from projections import carts
 from projections.order_list import Keys, prefix
 
 MAX_PAGE = 100
@@ -435,3 +438,100 @@ def _cursor(score: int | None) -> str | None:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+# The active catalog generation's listing of each wanted SKU (none for a SKU it lacks).
+_CART_LISTINGS = text(
+    """
+    SELECT sku, name, price_amount, currency, available FROM catalog_products
+    WHERE sku = ANY(CAST(:skus AS text[])) AND generation = coalesce(
+        (SELECT active FROM projection_generations WHERE name = 'catalog'), 1)
+    """
+)
+
+QuoteCart = Callable[[list[tuple[str, int]], str | None, str], dict[str, Any] | None]
+"""The pricing context's quote for a cart's lines (SKU, quantity), its coupon and where it
+ships to (a country, "" if not known yet): discounts, tax, shipping and the total, as a
+JSON-ready dict; None when it cannot quote (e.g. the coupon does not apply)."""
+
+
+class CartView:
+    """A cart as its shopper sees it now: each line at today's price and availability
+    (from the catalog read model), beside the price it was added at, with a note where they
+    differ or stock falls short; the subtotal at today's prices; and, given `quote`, the
+    pricing context's quote (None: `quote` stays null)."""
+
+    def __init__(
+        self, redis: Redis, bind: Bind, ttl: timedelta, quote: QuoteCart | None = None
+    ) -> None:
+        self.redis = redis
+        self.bind = bind
+        self.ttl = ttl
+        self.quote = quote
+
+    def stored(self, generation: int, cart_id: str) -> dict[str, Any] | None:
+        raw = self.redis.get(carts.cart_key(generation, cart_id))
+        return None if raw is None else dict(json.loads(raw))
+
+    def __call__(
+        self, document: dict[str, Any], *, destination: str = "", now: datetime | None = None
+    ) -> dict[str, Any]:
+        updated = document["updated_at"]
+        expired = (
+            updated is not None and (now or utc_now()) - datetime.fromisoformat(updated) > self.ttl
+        )
+        lines = [] if expired else document["lines"]
+        with _connected(self.bind) as conn:
+            rows = conn.execute(_CART_LISTINGS, {"skus": [line["sku"] for line in lines]})
+            listed = {row.sku: row for row in rows}
+        shown = [_cart_line(line, listed.get(line["sku"])) for line in lines]
+        currencies = {line["unit_price"]["currency"] for line in shown if line["unit_price"]}
+        subtotal = None
+        if len(currencies) == 1:
+            amount = sum(line["line_total"]["amount"] for line in shown if line["line_total"])
+            subtotal = {"amount": amount, "currency": currencies.pop()}
+        coupon = None if expired else document["coupon_code"]
+        quote = None
+        if self.quote is not None and shown:
+            wanted = [(line["sku"], line["quantity"]) for line in shown if line["unit_price"]]
+            quote = self.quote(wanted, coupon, destination) if wanted else None
+        return {
+            "cart_id": document["cart_id"],
+            "lines": shown,
+            "coupon_code": coupon,
+            "item_count": sum(line["quantity"] for line in shown),
+            "subtotal": subtotal,
+            "quote": quote,
+            "expired": expired,
+            "last_order_id": document["last_order_id"],
+            "updated_at": updated,
+        }
+
+
+def _cart_line(line: dict[str, Any], listing: Any) -> dict[str, Any]:
+    added = line["unit_price"]
+    wanted = line["quantity"]
+    if listing is None:
+        return {
+            **line, "unit_price": None, "unit_price_when_added": added,
+            "price_changed": None, "line_total": None, "available": 0,
+            "availability": "This product is no longer sold.",
+        }  # fmt: skip
+    now = {"amount": listing.price_amount, "currency": listing.currency}
+    available = max(listing.available, 0)
+    short = None
+    if available == 0:
+        short = "Out of stock."
+    elif available < wanted:
+        short = f"Only {available} available."
+    return {
+        "sku": line["sku"],
+        "name": listing.name,
+        "quantity": wanted,
+        "unit_price": now,
+        "unit_price_when_added": added,
+        "price_changed": None if now == added else {"was": added, "now": now},
+        "line_total": {"amount": now["amount"] * wanted, "currency": now["currency"]},
+        "available": available,
+        "availability": short,
+    }
