@@ -343,7 +343,7 @@ class CartExpired(Event):
     customer_id: str | None = None
 
 
-EVENTS += (
+CART_EVENTS: tuple[type[Event], ...] = (
     CartStarted,
     CartItemAdded,
     CartItemQuantityChanged,
@@ -355,3 +355,4 @@ EVENTS += (
     CartCheckedOut,
     CartExpired,
 )
+EVENTS += CART_EVENTS
