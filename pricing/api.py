@@ -112,6 +112,7 @@ def blueprint(bus: CommandBus, authenticator: Authenticator, engine: Engine) -> 
 
         @operator_only
         @blp.response(202, PricingAcceptedSchema)
+        @invalid
         @documented_problem(blp, 404, "The country has no tax rate")
         def delete(self, country: str) -> dict[str, str]:
             """Remove the country's rate: its orders go untaxed."""
@@ -141,6 +142,7 @@ def blueprint(bus: CommandBus, authenticator: Authenticator, engine: Engine) -> 
 
         @operator_only
         @blp.response(202, PricingAcceptedSchema)
+        @invalid
         @documented_problem(blp, 404, "The SKU has no list price in the currency")
         def delete(self, currency: str, sku: str) -> dict[str, str]:
             """Remove the SKU's list price in the currency."""

@@ -204,3 +204,27 @@ def test_a_customer_cannot_use_the_pricing_admin(
     response = client.post(f"{PREFIX}/coupons", json=COUPON, headers=customer.headers)
     assert problem(response, 403)
     assert client.get(f"{PREFIX}/coupons").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "statuses"),
+    [
+        ("/tax-rates", "get", {"200", "401", "403"}),
+        ("/tax-rates/{country}", "put", {"202", "401", "403", "422"}),
+        ("/tax-rates/{country}", "delete", {"202", "401", "403", "404"}),
+        ("/list-prices", "get", {"200", "401", "403"}),
+        ("/list-prices/{currency}/{sku}", "put", {"202", "401", "403", "422"}),
+        ("/promotions", "post", {"202", "401", "403", "422"}),
+        ("/promotions/{promotion_id}/end", "post", {"202", "401", "403", "404"}),
+        ("/coupons", "get", {"200", "401", "403"}),
+        ("/coupons", "post", {"202", "401", "403", "409", "422"}),
+        ("/coupons/{code}/disable", "post", {"202", "401", "403", "404"}),
+    ],
+)
+def test_the_openapi_spec_documents_every_pricing_endpoint(
+    client: FlaskClient, path: str, method: str, statuses: set[str]
+) -> None:
+    operation = client.get("/openapi.json").get_json()["paths"][PREFIX + path][method]
+
+    assert statuses <= set(operation["responses"])
+    assert operation["security"] == [{"bearer": []}]
