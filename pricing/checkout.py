@@ -17,7 +17,6 @@ from pricing.domain import Coupon
 from pricing.engine import (
     DEFAULT_SHIPPING,
     Breakdown,
-    CouponOffer,
     LineToPrice,
     ShippingPolicy,
     price,
@@ -108,11 +107,10 @@ class Checkout:
         return breakdown
 
 
-def _redeemed(uow: UnitOfWork, coupon: Coupon, order_id: str, now: datetime) -> CouponOffer:
-    offer = coupon.redeem(order_id, now)
+def _redeemed(uow: UnitOfWork, coupon: Coupon, order_id: str, now: datetime) -> None:
+    coupon.redeem(order_id, now)
     uow.save(coupon)
     rules.count_redemptions(uow.conn, coupon.id, coupon.uses)
-    return offer
 
 
 def _base_currency(items: Sequence[Item]) -> str:

@@ -101,6 +101,19 @@ class PriceList(Aggregate):
             case _:
                 super().apply(event)
 
+    # One stream per currency takes every SKU's changes: snapshots keep loading it short.
+    def snapshot_state(self) -> dict[str, Any]:
+        return {"prices": {sku: price.amount for sku, price in self.prices.items()}}
+
+    @classmethod
+    def from_snapshot(cls, aggregate_id: str, version: int, state: dict[str, Any]) -> Self:
+        prices = cls(aggregate_id)
+        prices.version = version
+        prices.prices = {
+            sku: Money(amount, aggregate_id) for sku, amount in state["prices"].items()
+        }
+        return prices
+
 
 class TaxRateOfCountry(Aggregate):
     """The tax orders shipping to one country pay (none while no rate is set)."""

@@ -261,3 +261,11 @@ def test_removing_a_list_price() -> None:
 
     assert error.value.code == "list_price_unknown"
     assert prices.pending_events == (ListPriceRemoved("USD", "MUG"),)
+
+
+def test_a_price_lists_snapshot_restores_its_prices() -> None:
+    prices = given(PriceList, "USD", ListPriceSet("USD", "MUG", Money(1400, "USD")))
+
+    restored = PriceList.from_snapshot("USD", prices.version, prices.snapshot_state())
+
+    assert restored.prices == {"MUG": Money(1400, "USD")}
