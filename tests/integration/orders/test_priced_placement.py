@@ -107,6 +107,16 @@ def test_a_coupon_and_a_product_promotion_stack_and_the_coupon_use_is_counted(
     assert stream("coupon-WELCOME10")[-1] == CouponRedeemed("WELCOME10", order_id)
 
 
+def test_a_country_code_that_is_no_country_is_refused_with_the_codes_wording(
+    customer: Customer, place_order: Placer
+) -> None:
+    body = order_body(shipping_address=ADDRESS_DATA | {"country": "XK"})  # Kosovo: no code yet
+
+    errors = problem(place_order(customer, body), 422)["errors"]
+
+    assert errors["shipping_address"]["country"] == ["Must be an ISO 3166-1 alpha-2 code, e.g. DE."]
+
+
 def test_a_list_price_in_another_currency_is_not_used_for_an_order_in_the_base_currency(
     do: Callable[[Command], None],
     customer: Customer,
