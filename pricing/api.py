@@ -69,8 +69,8 @@ STATUSES = {
 
 def blueprint(bus: CommandBus, authenticator: Authenticator, engine: Engine) -> Blueprint:
     """The pricing admin endpoints, dispatching through `bus`, listing from `engine`."""
-    blp = Blueprint("pricing", __name__, description="Tax rates, list prices, promotions and"
-                    " coupons (admin only)")  # fmt: skip
+    description = "Tax rates, list prices, promotions and coupons (admin only)"
+    blp = Blueprint("pricing", __name__, description=description)
     auth, commands = BearerAuth(authenticator), Commands(bus)
     admin_only = guarded(blp, auth.admin, ADMIN_ONLY, unauthorized="No valid bearer token")
     operator_only = guarded(blp, auth.operator, OPERATOR_ONLY, unauthorized="No valid bearer token")
