@@ -53,6 +53,7 @@ from payments.inbox import PaymentInbox
 from payments.provider_calls import ProviderCalls
 from payments.stripe_gateway import StripeGateway
 from pricing.checkout import Checkout
+from pricing.engine import ShippingPolicy
 from projections import catalog, customer_directory, order_detail, order_list, sales_analytics
 from projections.projection import Mode, Projection
 from projections.read_side import ReadSide
@@ -177,7 +178,9 @@ def bootstrap(settings: Settings, *, span_processor: SpanProcessor | None = None
         catalog=InventoryCatalog(),
         payments=PaymentsLedger(),
         limits=HoldLimits(settings.max_pending_orders, settings.max_reserved_units),
-        pricing=PricingContext(Checkout()),
+        pricing=PricingContext(
+            Checkout(ShippingPolicy(settings.shipping_fee, settings.free_shipping_from))
+        ),
     )
     payments.handlers.register(bus)
     pricing.handlers.register(bus)
