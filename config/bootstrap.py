@@ -23,7 +23,15 @@ import orders.events
 import orders.handlers
 import payments.events
 import payments.handlers
-from config.adapters import InventoryCatalog, PaymentsLedger, lock_stock
+import pricing.events
+import pricing.handlers
+from config.adapters import (
+    CartQuotes,
+    InventoryCatalog,
+    PaymentsLedger,
+    PricingContext,
+    lock_stock,
+)
 from config.database import make_engine, sqlalchemy_url
 from config.metrics import Metrics
 from config.queues import EVERY_SUBSCRIPTION, SAGAS, JobQueues
@@ -50,6 +58,8 @@ from payments.events import (
 from payments.inbox import PaymentInbox
 from payments.provider_calls import ProviderCalls
 from payments.stripe_gateway import StripeGateway
+from pricing.checkout import Checkout
+from pricing.engine import ShippingPolicy
 from projections import (
     carts,
     catalog,
@@ -84,6 +94,7 @@ class Application:
     provider_calls: ProviderCalls
     metrics: Metrics
     admins: AdminAccounts
+    cart_quotes: CartQuotes
     tracing: ShopTracing | None = None  # None: tracing off
 
     def subscribers(self, name: str) -> list[Subscriber]:
@@ -151,7 +162,12 @@ def bootstrap(settings: Settings, *, span_processor: SpanProcessor | None = None
         tracing.instrument_engine(engine)  # before anything connects
         tracing.instrument_redis(redis)
     registry = EventRegistry()
-    registry.register(*inventory.events.EVENTS, *orders.events.EVENTS, *payments.events.EVENTS)
+    registry.register(
+        *inventory.events.EVENTS,
+        *orders.events.EVENTS,
+        *payments.events.EVENTS,
+        *pricing.events.EVENTS,
+    )
     for type_name, from_version, upcaster in orders.events.UPCASTERS:
         registry.add_upcaster(type_name, from_version, upcaster)
     # Everything about an order (its own, its reservation's and its payment's events)
@@ -163,6 +179,10 @@ def bootstrap(settings: Settings, *, span_processor: SpanProcessor | None = None
     middleware: list[Middleware] = [metrics.observe_command]
     if tracing is not None:
         middleware.append(tracing.command)  # innermost: its span's context reaches the events
+    catalog = InventoryCatalog()
+    prices = PricingContext(
+        Checkout(ShippingPolicy(settings.shipping_fee, settings.free_shipping_from))
+    )
     bus = CommandBus(
         engine,
         store,
@@ -173,12 +193,14 @@ def bootstrap(settings: Settings, *, span_processor: SpanProcessor | None = None
     inventory.handlers.register(bus)
     orders.handlers.register(
         bus,
-        catalog=InventoryCatalog(),
+        catalog=catalog,
         payments=PaymentsLedger(),
         limits=HoldLimits(settings.max_pending_orders, settings.max_reserved_units),
         cart_ttl=timedelta(seconds=settings.cart_ttl),
+        pricing=prices,
     )
     payments.handlers.register(bus)
+    pricing.handlers.register(bus)
     gateway = StripeGateway(
         stripe_api_key,
         settings.stripe_api_base,
@@ -255,7 +277,7 @@ def bootstrap(settings: Settings, *, span_processor: SpanProcessor | None = None
     return Application(
         settings, engine, redis, registry, store, bus, runner, authenticator, accounts,
         read_side, saga, queues, PaymentInbox(bus, tracing=tracing or NO_TRACING),
-        provider_calls, metrics, admins, tracing,
+        provider_calls, metrics, admins, CartQuotes(engine, store, catalog, prices), tracing,
     )  # fmt: skip
 
 

@@ -25,7 +25,7 @@ from config.bootstrap import Application, bootstrap
 from config.database import migrate as migrate_database
 from config.environment import EVERYTHING, MissingSettings, export, settings_for
 from config.queues import PAYMENTS
-from config.seed import seed_catalog
+from config.seed import seed_catalog, seed_pricing
 from config.settings import Settings
 from kernel import parking
 from kernel.admins import AdminError
@@ -95,7 +95,9 @@ def seed() -> None:
     """Add the demo catalog (products that exist already are left alone)."""
     with _application("seed") as application:
         skus = seed_catalog(application.bus)
+        rules = seed_pricing(application.bus)
     click.echo(f"demo catalog ready: {', '.join(skus)}")
+    click.echo(f"demo pricing ready: {', '.join(rules)}")
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -128,6 +130,7 @@ def run(workers: int | None) -> None:
     application = bootstrap(settings)
     try:
         seed_catalog(application.bus)
+        seed_pricing(application.bus)
     finally:
         application.close()
     # Counters of processes from an earlier run would add up with this run's.

@@ -21,6 +21,7 @@ import orders.accounts_api
 import orders.api
 import orders.carts_api
 import payments.api
+import pricing.api
 import projections.api
 import projections.cart_api
 import sagas.api
@@ -80,19 +81,19 @@ def create_app(application: Application) -> Flask:
         orders.api.blueprint(bus, authenticator, holds_last=settings.payment_timeout),
         orders.carts_api.blueprint(bus, authenticator, holds_last=settings.payment_timeout),
         inventory.api.blueprint(bus, authenticator),
+        pricing.api.blueprint(bus, authenticator, application.engine),
         payments.api.blueprint(
             bus, authenticator, application.payment_inbox, webhooks, application.provider_calls
         ),
         projections.api.blueprint(
             read_side, application.redis, authenticator, application.queues.rebuild
         ),
-        # quote_cart: None until the pricing context is wired (carts show no quote).
         projections.cart_api.blueprint(
             read_side,
             application.redis,
             authenticator,
             timedelta(seconds=settings.cart_ttl),
-            quote_cart=None,
+            quote_cart=application.cart_quotes,
         ),
         sagas.api.blueprint(
             application.engine,

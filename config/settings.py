@@ -59,6 +59,8 @@ class Settings:
     metrics_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR; None: VAR_DIR/metrics
     max_pending_orders: int = 5  # per customer, awaiting payment at once
     max_reserved_units: int = 100  # per customer, in orders awaiting payment
+    shipping_fee: int = 499  # minor units of the order's currency, below free_shipping_from
+    free_shipping_from: int = 5000  # goods after discounts (minor units) that ship free
     registration_rate_limit: str = "10/hour"  # per client address
     sign_in_rate_limit: str = "5/minute"  # per client address (customers' and dashboard sign-in)
     order_rate_limit: str = "30/minute"  # per customer
@@ -110,6 +112,8 @@ class Settings:
             else None,
             max_pending_orders=_int(env, "MAX_PENDING_ORDERS", 5),
             max_reserved_units=_int(env, "MAX_RESERVED_UNITS", 100),
+            shipping_fee=_count(env, "SHIPPING_FEE", 499),
+            free_shipping_from=_count(env, "FREE_SHIPPING_FROM", 5000),
             registration_rate_limit=_rate(env, "REGISTRATION_RATE_LIMIT", "10/hour"),
             sign_in_rate_limit=_rate(env, "SIGN_IN_RATE_LIMIT", "5/minute"),
             order_rate_limit=_rate(env, "ORDER_RATE_LIMIT", "30/minute"),

@@ -6,7 +6,13 @@ import marshmallow as ma
 from marshmallow import validate
 
 from kernel.http import MoneySchema
-from projections.schemas import ConsistencySchema, ReadModelSchema
+from projections.schemas import (
+    ConsistencySchema,
+    DiscountSchema,
+    PricedLineSchema,
+    ReadModelSchema,
+    TaxLineSchema,
+)
 
 
 class CartArgsSchema(ConsistencySchema):
@@ -58,12 +64,13 @@ class CartSchema(ma.Schema):
         allow_none=True,
         metadata={"description": "At today's prices, of what is still sold; null when empty"},
     )
-    quote = ma.fields.Dict(
+    quote = ma.fields.Nested(
+        "CartQuoteSchema",
         required=True,
         allow_none=True,
         metadata={
-            "description": "The pricing context's quote (discounts, tax, shipping, total);"
-            " null when it cannot be quoted"
+            "description": "What the checkout would charge now (discounts, tax, shipping,"
+            " total); null when the cart is empty or holds a product no longer sold"
         },
     )
     expired = ma.fields.Boolean(
@@ -78,3 +85,32 @@ class CartSchema(ma.Schema):
 class CartViewSchema(ma.Schema):
     cart = ma.fields.Nested(CartSchema, required=True)
     read_model = ma.fields.Nested(ReadModelSchema, required=True)
+
+
+class CouponProblemSchema(ma.Schema):
+    code = ma.fields.String(required=True, metadata={"example": "coupon_expired"})
+    detail = ma.fields.String(required=True)
+
+
+class CartQuoteSchema(ma.Schema):
+    """The pricing context's figures, as OrderPlaced would carry them:
+    total = subtotal - discount_total + tax_total + shipping."""
+
+    lines = ma.fields.List(ma.fields.Nested(PricedLineSchema), required=True)
+    subtotal = ma.fields.Nested(MoneySchema, required=True)
+    discounts = ma.fields.List(ma.fields.Nested(DiscountSchema), required=True)
+    discount_total = ma.fields.Nested(MoneySchema, required=True)
+    taxes = ma.fields.List(ma.fields.Nested(TaxLineSchema), required=True)
+    tax_total = ma.fields.Nested(MoneySchema, required=True)
+    shipping = ma.fields.Nested(MoneySchema, required=True)
+    total = ma.fields.Nested(MoneySchema, required=True)
+    prices_include_tax = ma.fields.Boolean(
+        required=True, metadata={"description": "Show prices with tax (the destination's custom)"}
+    )
+    coupon_code = ma.fields.String(required=True, allow_none=True)
+    coupon_problem = ma.fields.Nested(
+        CouponProblemSchema,
+        required=True,
+        allow_none=True,
+        metadata={"description": "Why the cart's coupon is left out of these figures"},
+    )

@@ -20,7 +20,7 @@ Create Date: 2026-12-06
 from alembic import op
 
 revision = "0015"
-down_revision = "0013"  # lead: chain after 0014 at merge
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

@@ -5,7 +5,7 @@ from flask.testing import FlaskClient
 
 ENDPOINTS = {
     "/api/customers": {"201", "409", "422"},
-    "/api/orders": {"202", "401", "403", "404", "422"},
+    "/api/orders": {"202", "401", "403", "404", "409", "422"},
     "/api/orders/{order_id}/cancel": {"202", "401", "403", "404", "409", "422"},
     "/admin/api/orders/{order_id}/ship": {"202", "401", "403", "404", "409", "422"},
 }

@@ -89,6 +89,13 @@ def _address(**changes: str) -> dict[str, str]:
         ),
         (order_body(shipping_address=_address(country="gb")), ["shipping_address", "country"]),
         (order_body(shipping_address=_address(country="GBR")), ["shipping_address", "country"]),
+        # The shape of a code is not enough: it must be a country (ISO 3166-1 alpha-2).
+        (order_body(shipping_address=_address(country="XX")), ["shipping_address", "country"]),
+        (order_body(shipping_address=_address(line2="x" * 121)), ["shipping_address", "line2"]),
+        (order_body(billing_address=_address(country="ZZ")), ["billing_address", "country"]),
+        (order_body(billing_address={"name": "Ada"}), ["billing_address", "line1"]),
+        (order_body(coupon_code="no spaces"), ["coupon_code"]),
+        (order_body(coupon_code=""), ["coupon_code"]),
         (order_body(shipping_address={}), ["shipping_address", "name"]),
         (order_body(payment={"token": ""}), ["payment", "token"]),
         (order_body(payment={"token": "t" * 65}), ["payment", "token"]),
