@@ -23,6 +23,7 @@ from inventory.commands import ChangePrice, ReleaseInventory, ReservationLine, R
 from kernel.money import Money
 from kernel.results import Success
 from orders.commands import customer_cart_id
+from pricing.commands import CreateCoupon
 from tests.support.api_client import Customer
 from tests.support.read_models import contents, drain, rebuilt_from_zero
 from tests.support.shop import ADDRESS_DATA, PASSWORD
@@ -75,6 +76,8 @@ def _start(client: FlaskClient) -> str:
 def test_an_anonymous_cart_is_filled_merged_at_sign_in_and_checked_out_as_an_order(
     client: FlaskClient, application: Application, customer: Customer
 ) -> None:
+    coupon = CreateCoupon("SAVE10", "10 % off", usage_limit=5, percent_bp=1000)
+    assert isinstance(application.bus.dispatch(coupon), Success)
     anonymous = _start(client)
     items = f"/api/carts/{anonymous}/items"
     _ok(client.post(items, json={"sku": "MUG-1", "quantity": 2}))
@@ -84,7 +87,13 @@ def test_an_anonymous_cart_is_filled_merged_at_sign_in_and_checked_out_as_an_ord
     cart = _cart(client, application, f"/api/carts/{anonymous}", token=changed["consistency_token"])
     assert _lines(cart) == {"MUG-1": 3, "TEE-1": 4}
     assert cart["subtotal"] == {"amount": 3 * 1250 + 4 * 1999, "currency": "EUR"}
-    assert cart["quote"] is None  # no pricing context wired yet
+    quote = cart["quote"]  # as the checkout would price it: no coupon yet, free shipping
+    assert (quote["subtotal"], quote["discounts"], quote["shipping"]) == (
+        cart["subtotal"],
+        [],
+        eur(0),
+    )
+    assert quote["total"] == cart["subtotal"] and quote["coupon_problem"] is None
     _ok(client.delete(f"{items}/TEE-1"))
     _ok(client.put(f"/api/carts/{anonymous}/coupon", json={"code": "save10"}))
     mine = customer_cart_id(customer.customer_id)
@@ -103,6 +112,7 @@ def test_an_anonymous_cart_is_filled_merged_at_sign_in_and_checked_out_as_an_ord
     headers = {"Authorization": f"Bearer {signed_in['access_token']}"}
     cart = _cart(client, application, "/api/cart", headers, signed_in["consistency_token"])
     assert _lines(cart) == {"MUG-1": 4} and cart["coupon_code"] == "SAVE10"
+    assert cart["quote"]["discount_total"] == eur(500)  # 10 % of 4 x 12.50
     assert client.get(f"/api/carts/{anonymous}").status_code == 404  # closed by the merge
     assert client.post(items, json={"sku": "MUG-1", "quantity": 1}).status_code == 404
 
@@ -118,6 +128,7 @@ def test_an_anonymous_cart_is_filled_merged_at_sign_in_and_checked_out_as_an_ord
     assert placed["order_id"] == checked_out["order_id"]
     assert placed["cart_id"] == mine and placed["customer_id"] == customer.customer_id
     assert [(line["sku"], line["quantity"]) for line in placed["lines"]] == [("MUG-1", 4)]
+    assert placed["coupon_code"] == "SAVE10" and placed["discount_total"] == eur(500)
     cart = _cart(client, application, "/api/cart", headers, checked_out["consistency_token"])
     assert cart["lines"] == [] and cart["coupon_code"] is None
     assert cart["last_order_id"] == checked_out["order_id"]
