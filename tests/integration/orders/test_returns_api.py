@@ -252,7 +252,7 @@ def test_every_bad_field_of_an_inspection_is_listed(
 
 @pytest.mark.parametrize("action", ["receive", "inspect"])
 def test_an_unknown_return_is_not_found(shipped_order: str, admin: Poster, action: str) -> None:
-    body = {"accepted": []} if action == "inspect" else None
+    body: dict[str, Any] | None = {"accepted": []} if action == "inspect" else None
 
     problem(admin(f"{shipped_order}/returns/{uuid.uuid4()}/{action}", body), 404)
 
