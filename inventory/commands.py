@@ -49,8 +49,9 @@ class ReleaseInventory(Command):
 
 @dataclass(frozen=True, slots=True)
 class CommitReservation(Command):
-    """Reserved stock left the warehouse: `lines` of a shipment, or (None) everything the
-    order still has reserved; `shipment_id` names the shipment (again: no change)."""
+    """Reserved stock leaves the warehouse: `lines` of it (one shipment of some lines,
+    named by `shipment_id`: the same shipment again changes nothing), or, when None,
+    everything the order still holds (the order shipped)."""
 
     order_id: str
     lines: tuple[ReservationLine, ...] | None = None
@@ -59,7 +60,8 @@ class CommitReservation(Command):
 
 @dataclass(frozen=True, slots=True)
 class ReturnStock(Command):
-    """Units a customer sent back passed inspection: back on hand, and available."""
+    """Goods the order shipped came back and passed inspection: back on hand, available
+    again. The same `return_id` again changes nothing."""
 
     order_id: str
     return_id: str

@@ -1,7 +1,8 @@
 """Events of the inventory context.
 
 Per-SKU events live in `stock_item-<sku>` streams and carry the stock figures
-after the change; order-level reservation outcomes live in `reservation-<order_id>`.
+after the change; order-level reservation outcomes live in `reservation-<order_id>`,
+and so do the order's shipments (ReservationCommitted) and returns (ReturnRestocked).
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ class StockCommitted(Event):
 
 @dataclass(frozen=True, slots=True)
 class StockReturned(Event):
+    """Units the order shipped came back (return `return_id`) and are on hand again."""
+
     sku: str
     order_id: str
     return_id: str
@@ -104,8 +107,8 @@ class InventoryReleased(Event):
 
 @dataclass(frozen=True, slots=True)
 class ReservationCommitted(Event):
-    """`lines` left the warehouse (a shipment's, or all that was left); `complete` once
-    nothing of the order stays reserved."""
+    """`lines` left the warehouse (shipment `shipment_id`, "" when none was named);
+    `complete` when nothing of the order is reserved any more."""
 
     order_id: str
     lines: tuple[StockLine, ...]
@@ -115,6 +118,8 @@ class ReservationCommitted(Event):
 
 @dataclass(frozen=True, slots=True)
 class ReturnRestocked(Event):
+    """The order's return `return_id` is back on hand: `lines` of what it shipped."""
+
     order_id: str
     return_id: str
     lines: tuple[StockLine, ...]

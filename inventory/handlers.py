@@ -9,8 +9,10 @@ from inventory.commands import (
     ChangePrice,
     CommitReservation,
     ReleaseInventory,
+    ReservationLine,
     ReserveInventory,
     RestockProduct,
+    ReturnStock,
 )
 from inventory.domain import Reservation, StockItem
 from inventory.events import StockLine
@@ -43,7 +45,7 @@ def restock_product(command: RestockProduct, uow: UnitOfWork) -> str:
 def reserve_inventory(command: ReserveInventory, uow: UnitOfWork) -> str:
     reservation = _reservation(uow, command.order_id)
     stock = _stock(uow, (line.sku for line in command.lines))
-    reservation.reserve((StockLine(line.sku, line.quantity) for line in command.lines), stock)
+    reservation.reserve(_stock_lines(command.lines), stock)
     _save_all(uow, reservation, stock)
     return reservation.id
 
@@ -58,8 +60,17 @@ def release_inventory(command: ReleaseInventory, uow: UnitOfWork) -> str:
 
 def commit_reservation(command: CommitReservation, uow: UnitOfWork) -> str:
     reservation = _reservation(uow, command.order_id)
-    stock = _stock(uow, reservation.skus)
-    reservation.commit(stock)
+    lines = None if command.lines is None else _stock_lines(command.lines)
+    stock = _stock(uow, reservation.skus if lines is None else (line.sku for line in lines))
+    reservation.commit(stock, lines, command.shipment_id)
+    _save_all(uow, reservation, stock)
+    return reservation.id
+
+
+def return_stock(command: ReturnStock, uow: UnitOfWork) -> str:
+    reservation = _reservation(uow, command.order_id)
+    stock = _stock(uow, (line.sku for line in command.lines))
+    reservation.take_back(command.return_id, _stock_lines(command.lines), stock)
     _save_all(uow, reservation, stock)
     return reservation.id
 
@@ -72,6 +83,11 @@ def register(bus: CommandBus) -> None:
     bus.register(ReserveInventory, reserve_inventory)
     bus.register(ReleaseInventory, release_inventory)
     bus.register(CommitReservation, commit_reservation)
+    bus.register(ReturnStock, return_stock)
+
+
+def _stock_lines(lines: Iterable[ReservationLine]) -> tuple[StockLine, ...]:
+    return tuple(StockLine(line.sku, line.quantity) for line in lines)
 
 
 def _product(uow: UnitOfWork, sku: str) -> StockItem:

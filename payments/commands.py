@@ -24,8 +24,9 @@ class ProcessPayment(Command):
 
 @dataclass(frozen=True, slots=True)
 class RefundPayment(Command):
-    """Give back `amount` (None: everything captured and not yet refunded); `refund_id`
-    names the refund (a return's id), so asking again changes nothing."""
+    """Give money back: `amount` of it, or (None) everything captured not yet refunded.
+    `refund_id` names one refund (a return's id): asking for it again changes nothing;
+    "" names none (a full refund asked twice still changes nothing: nothing is left)."""
 
     order_id: str
     reason: str
@@ -57,10 +58,16 @@ class RecordChargeOutcome(Command):
 
 @dataclass(frozen=True, slots=True)
 class RecordRefundOutcome(Command):
-    """What the provider said of the refund: "succeeded" (with its reference) or "failed"."""
+    """What the provider said of a refund: "succeeded" (with its reference) or "failed".
+
+    `attempt` names the refund asked (RefundRequested.attempt) the answer is about; None
+    means the one in flight, or, when none is, a refund made at the provider directly.
+    `whole_charge` says the provider holds the whole charge refunded now."""
 
     order_id: str
     outcome: str
     provider_reference: str | None = None
     reason: str | None = None
     provider_event_id: str | None = None
+    attempt: int | None = None
+    whole_charge: bool = False

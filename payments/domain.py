@@ -9,8 +9,15 @@
                                           is fenced there (see ProviderCalls) to be sure
     pending -> cancelling -> failed       AbandonPayment: cancelled at the provider
     abandoned | cancelling -> succeeded   the provider charged regardless (then refunded)
-    succeeded -> refunding -> refunded | succeeded (the refund was refused)
+    succeeded -> refunding -> refunded | succeeded (the refund was refused, or it gave
+                                          back part of the money: more may follow)
     succeeded | refunding -> refunded     a refund made at the provider (webhook)
+
+Refunds may be partial (a returned line), each named by a refund id, and together never
+beyond what was captured. One refund at a time is with the provider: one asked for
+meanwhile is queued (RefundQueued) and asked for once the one in flight is settled, so
+the provider is never asked for two refunds whose sum it would refuse, and each refund
+keeps its own idempotency key (its attempt number).
 
 The aggregate never talks to the provider. It says which call is due and with which
 idempotency key; whoever made the call hands the answer back here, and an answer that
@@ -19,6 +26,7 @@ was recorded already (a webhook after the job's own result, a redelivery) change
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal, Self
 
 from kernel.aggregate import Aggregate
@@ -34,6 +42,7 @@ from payments.events import (
     PaymentRequested,
     PaymentSucceeded,
     RefundFailed,
+    RefundQueued,
     RefundRequested,
 )
 
@@ -62,13 +71,31 @@ def refund_key(order_id: str, attempt: int) -> str:
     return f"payment-{order_id}-refund-{attempt}"
 
 
+def refund_attempt(key: str) -> int | None:
+    """The attempt a refund's idempotency key names (the provider hands it back in the
+    refund's metadata), or None when `key` is no refund key."""
+    _, sep, attempt = key.rpartition("-refund-")
+    return int(attempt) if sep and attempt.isdigit() else None
+
+
 def cancel_key(order_id: str, attempt: int) -> str:
     return f"payment-{order_id}-cancel-{attempt}"
 
 
+@dataclass(frozen=True, slots=True)
+class RefundAsk:
+    """A refund asked for and not settled yet: `amount` None is "whatever is left" (a
+    queued full refund), decided when it is sent to the provider."""
+
+    refund_id: str
+    amount: Money | None
+    reason: str
+    attempt: int = 0  # set once it is with the provider
+
+
 class Payment(Aggregate):
     stream_type = "payment"
-    snapshot_version = 2
+    snapshot_version = 3
 
     def __init__(self, order_id: str) -> None:
         super().__init__(order_id)
@@ -82,6 +109,11 @@ class Payment(Aggregate):
         self.refunds = 0
         self.refund_reason = ""
         self.provider_events: set[str] = set()
+        self.refunded_total = self.amount
+        self.refund_in_flight: RefundAsk | None = None
+        self.refund_queue: tuple[RefundAsk, ...] = ()
+        self.refund_ids: set[str] = set()  # asked for, and not refused
+        self.refund_references: set[str] = set()  # the provider's, of refunds recorded
 
     # --- charging --------------------------------------------------------------------
 
@@ -188,17 +220,54 @@ class Payment(Aggregate):
 
     # --- refunding -------------------------------------------------------------------
 
-    def request_refund(self, reason: str) -> None:
-        """Ask for the money actually captured to go back; asking again changes nothing."""
-        if self.status in ("refunding", "refunded"):
+    def request_refund(self, reason: str, amount: Money | None = None, refund_id: str = "") -> None:
+        """Ask for `amount` to go back (None: all captured that is not refunded or asked
+        for already). A refund id asked for before (unless refused), or a full refund
+        when nothing is left, changes nothing; more than is left is refused. While a
+        refund is with the provider, this one is queued behind it."""
+        if refund_id and refund_id in self.refund_ids:
             return
-        if self.status != "succeeded":
+        if self.status == "refunded" and amount is None:
+            return
+        if self.status not in ("succeeded", "refunding", "refunded"):
             raise DomainError(
                 f"the payment for order {self.id} is {self.status}; only a succeeded"
                 " payment can be refunded",
                 code="payment_not_refundable",
             )
-        self.record(RefundRequested(self.id, self.captured, reason, self.refunds + 1))
+        left = self.refundable
+        if amount is None:
+            if left.amount <= 0:
+                return  # everything is refunded, or asked for
+        else:
+            _check_refund(amount, left, self.id)
+        if self.refund_in_flight is not None:
+            self.record(RefundQueued(self.id, refund_id, amount, reason))
+        else:
+            asked = left if amount is None else amount
+            self.record(RefundRequested(self.id, asked, reason, self.refunds + 1, refund_id))
+
+    @property
+    def refundable(self) -> Money:
+        """What may still be asked back: captured, less what is refunded, with the
+        provider or queued (a queued full refund claims all that is left)."""
+        if any(ask.amount is None for ask in self.refund_queue):
+            return Money.zero(self.captured.currency)
+        claimed = self.refunded_total.amount + sum(
+            ask.amount.amount
+            for ask in (self.refund_in_flight, *self.refund_queue)
+            if ask is not None and ask.amount is not None
+        )
+        return Money(max(self.captured.amount - claimed, 0), self.captured.currency)
+
+    @property
+    def fully_refunding(self) -> bool:
+        """Whether the refunds made, in flight and queued give back all that was
+        captured: the order's money is (being) returned in full."""
+        if self.status == "refunded":
+            return True
+        asked = self.refund_in_flight is not None or bool(self.refund_queue)
+        return asked and self.refundable.amount <= 0
 
     @property
     def call_key(self) -> str | None:
@@ -217,32 +286,79 @@ class Payment(Aggregate):
     def refund_key(self) -> str:
         return refund_key(self.id, self.refunds)
 
+    @property
+    def refund_amount(self) -> Money:
+        """The amount of the refund with the provider (everything captured for refunds
+        asked before partial refunds existed)."""
+        in_flight = self.refund_in_flight
+        if in_flight is None or in_flight.amount is None:
+            return self.captured
+        return in_flight.amount
+
     def record_refund(
         self,
         outcome: str,
         reference: str | None,
         reason: str | None,
         provider_event_id: str | None = None,
+        attempt: int | None = None,
+        whole_charge: bool = False,
     ) -> None:
-        """Record the provider's answer about a refund: of the one asked for, or of one
-        made at the provider directly (a succeeded payment then counts as refunded)."""
+        """Record the provider's answer about a refund: of the one with the provider
+        (`attempt` None or its attempt), or of one made at the provider directly, which
+        counts only when the provider holds the whole charge refunded (`whole_charge`,
+        or no refund of ours in flight). An answer about a refund recorded already, or
+        about another attempt, changes nothing. Once one is settled, the next queued
+        refund is asked for."""
         if provider_event_id is not None and provider_event_id in self.provider_events:
             return
         if outcome not in REFUND_OUTCOMES:
             raise Invalid(f"outcome must be one of {', '.join(REFUND_OUTCOMES)}, not {outcome!r}")
-        if self.status == "refunded":
+        if self.status == "refunded" or (reference and reference in self.refund_references):
             return
+        in_flight = self.refund_in_flight
+        ours = in_flight is not None and attempt in (None, self.refunds)
         if outcome == "failed":
-            if self.status == "refunding":
-                self.record(RefundFailed(self.id, self.captured, reason or UNSPECIFIED))
+            if ours and in_flight is not None:
+                self.record(
+                    RefundFailed(
+                        self.id, self.refund_amount, reason or UNSPECIFIED, in_flight.refund_id
+                    )
+                )
+                self._ask_next_refund()
             return
         if self.status not in ("succeeded", "refunding"):
             raise DomainError(
                 f"the payment for order {self.id} is {self.status}; nothing to refund",
                 code="payment_not_refundable",
             )
-        why = self.refund_reason if self.status == "refunding" else REFUNDED_AT_PROVIDER
-        self.record(PaymentRefunded(self.id, self.captured, why, _required(reference)))
+        if whole_charge or in_flight is None:
+            if attempt is not None and not ours:
+                return  # an answer about a refund settled earlier
+            why = in_flight.reason if ours and in_flight else REFUNDED_AT_PROVIDER
+            named = in_flight.refund_id if ours and in_flight else ""
+            rest = self.captured.amount - self.refunded_total.amount
+            self._refunded(Money(rest, self.captured.currency), why, reference, named)
+        elif ours and in_flight is not None:
+            self._refunded(self.refund_amount, in_flight.reason, reference, in_flight.refund_id)
+            self._ask_next_refund()
+
+    def _refunded(self, amount: Money, reason: str, reference: str | None, refund_id: str) -> None:
+        total = Money(self.refunded_total.amount + amount.amount, self.captured.currency)
+        fully = total.amount >= self.captured.amount
+        self.record(
+            PaymentRefunded(self.id, amount, reason, _required(reference), refund_id, fully, total)
+        )
+
+    def _ask_next_refund(self) -> None:
+        """The refund first in the queue goes to the provider (a full refund takes what
+        is left now)."""
+        if self.status == "refunded" or not self.refund_queue:
+            return
+        ask = self.refund_queue[0]
+        left = self.captured.amount - self.refunded_total.amount
+        amount = Money(left, self.captured.currency) if ask.amount is None else ask.amount
+        self.record(RefundRequested(self.id, amount, ask.reason, self.refunds + 1, ask.refund_id))
 
     # --- state -----------------------------------------------------------------------
 
@@ -266,12 +382,27 @@ class Payment(Aggregate):
                 self.status = "abandoned"
             case PaymentCancellationRequested(provider_reference=reference):
                 self.status, self.charge_reference = "cancelling", reference
-            case RefundRequested(reason=reason, attempt=attempt):
+            case RefundQueued(refund_id=refund_id, amount=amount, reason=reason):
+                self.refund_queue += (RefundAsk(refund_id, amount, reason),)
+                self._named(refund_id)
+            case RefundRequested(reason=reason, attempt=attempt, refund_id=refund_id):
                 self.status, self.refund_reason, self.refunds = "refunding", reason, attempt
-            case RefundFailed():
-                self.status = "succeeded"
-            case PaymentRefunded():
-                self.status = "refunded"
+                if self.refund_queue and self.refund_queue[0].refund_id == refund_id:
+                    self.refund_queue = self.refund_queue[1:]  # its turn came
+                self.refund_in_flight = RefundAsk(refund_id, event.amount, reason, attempt)
+                self._named(refund_id)
+            case RefundFailed(refund_id=refund_id):
+                self.status, self.refund_in_flight = "succeeded", None
+                self.refund_ids.discard(refund_id)  # refused: it may be asked again
+            case PaymentRefunded(amount=amount, provider_reference=reference):
+                self.refunded_total = event.refunded_total or amount
+                self.refund_in_flight = None
+                self.refund_references.add(reference)
+                self._named(event.refund_id)
+                if event.fully_refunded:
+                    self.status, self.refund_queue = "refunded", ()
+                else:
+                    self.status = "succeeded"
             case _:
                 super().apply(event)
 
@@ -287,6 +418,11 @@ class Payment(Aggregate):
             "refunds": self.refunds,
             "refund_reason": self.refund_reason,
             "provider_events": sorted(self.provider_events),
+            "refunded_total": _money(self.refunded_total),
+            "refund_in_flight": _ask(self.refund_in_flight),
+            "refund_queue": [_ask(ask) for ask in self.refund_queue],
+            "refund_ids": sorted(self.refund_ids),
+            "refund_references": sorted(self.refund_references),
         }
 
     @classmethod
@@ -303,7 +439,18 @@ class Payment(Aggregate):
         payment.refunds = state["refunds"]
         payment.refund_reason = state["refund_reason"]
         payment.provider_events = set(state["provider_events"])
+        payment.refunded_total = Money(**state["refunded_total"])
+        payment.refund_in_flight = _ask_of(state["refund_in_flight"])
+        payment.refund_queue = tuple(
+            ask for ask in map(_ask_of, state["refund_queue"]) if ask is not None
+        )
+        payment.refund_ids = set(state["refund_ids"])
+        payment.refund_references = set(state["refund_references"])
         return payment
+
+    def _named(self, refund_id: str) -> None:
+        if refund_id:
+            self.refund_ids.add(refund_id)
 
     def _seen(self, provider_event_id: str | None) -> None:
         if provider_event_id is not None:
@@ -323,5 +470,35 @@ def _required(reference: str | None) -> str:
     return reference
 
 
+def _check_refund(amount: Money, left: Money, order_id: str) -> None:
+    if amount.amount <= 0:
+        raise DomainError("a refund amount must be positive", code="invalid_amount")
+    if amount.currency != left.currency:
+        raise DomainError(
+            f"order {order_id} was paid in {left.currency}, not {amount.currency}",
+            code="currency_mismatch",
+        )
+    if amount.amount > left.amount:
+        raise DomainError(
+            f"order {order_id} has {left} left to refund, not {amount}",
+            code="refund_exceeds_payment",
+        )
+
+
 def _money(money: Money) -> dict[str, Any]:
     return {"amount": money.amount, "currency": money.currency}
+
+
+def _ask(ask: RefundAsk | None) -> dict[str, Any] | None:
+    if ask is None:
+        return None
+    amount = None if ask.amount is None else _money(ask.amount)
+    return {"refund_id": ask.refund_id, "amount": amount, "reason": ask.reason,
+            "attempt": ask.attempt}  # fmt: skip
+
+
+def _ask_of(state: dict[str, Any] | None) -> RefundAsk | None:
+    if state is None:
+        return None
+    amount = None if state["amount"] is None else Money(**state["amount"])
+    return RefundAsk(state["refund_id"], amount, state["reason"], state["attempt"])

@@ -5,8 +5,10 @@ A charge goes: PaymentRequested (the saga asked; nothing has reached the provide
 or PaymentFailed; when the order is given up first, PaymentAbandoned (nothing was
 charged) or PaymentCancellationRequested (the pending charge is cancelled at the
 provider, then PaymentFailed). A refund goes: RefundRequested -> PaymentRefunded or
-RefundFailed. Only the provider's references (PaymentIntent, refund and payment method
-ids) are kept, never card data.
+RefundFailed; one asked while another is with the provider is RefundQueued first. A
+payment may be refunded in parts (returned lines), never beyond what was captured.
+Only the provider's references (PaymentIntent, refund and payment method ids) are kept,
+never card data.
 """
 
 from __future__ import annotations
@@ -89,13 +91,26 @@ class RefundRequested(Event):
     amount: Money
     reason: str
     attempt: int
-    refund_id: str = ""
+    refund_id: str = ""  # the refund asked for ("": one named by nobody)
+
+
+@dataclass(frozen=True, slots=True)
+class RefundQueued(Event):
+    """A refund was asked while another is with the provider: it waits its turn, and is
+    asked for (RefundRequested) once that one is settled. `amount` None: whatever is
+    left to refund by then."""
+
+    order_id: str
+    refund_id: str
+    amount: Money | None
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
 class PaymentRefunded(Event):
-    """`amount` went back with this refund; `refunded_total` is all refunded so far (None
-    on events of before partial refunds: `amount`, all of it)."""
+    """A refund went through. `amount` is this refund's; `refunded_total` all refunded so
+    far, this one included (None on events from before partial refunds: `amount`);
+    `fully_refunded` whether nothing captured is left."""
 
     order_id: str
     amount: Money
@@ -108,7 +123,8 @@ class PaymentRefunded(Event):
 
 @dataclass(frozen=True, slots=True)
 class RefundFailed(Event):
-    """The provider refused the refund; the payment stands as succeeded."""
+    """The provider refused the refund; the payment stands as succeeded (with whatever
+    earlier refunds gave back)."""
 
     order_id: str
     amount: Money
@@ -124,6 +140,7 @@ EVENTS: tuple[type[Event], ...] = (
     PaymentAbandoned,
     PaymentCancellationRequested,
     RefundRequested,
+    RefundQueued,
     PaymentRefunded,
     RefundFailed,
 )

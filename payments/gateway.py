@@ -52,13 +52,17 @@ class ChargeResult:
 
 @dataclass(frozen=True, slots=True)
 class RefundResult:
+    """What the provider said about a refund; `whole_charge` when it answered with a
+    refund made earlier because the whole charge is refunded already."""
+
     status: Literal["succeeded", "failed"]
     reference: str | None = None
     reason: str | None = None
+    whole_charge: bool = False
 
     @classmethod
-    def succeeded(cls, reference: str) -> RefundResult:
-        return cls("succeeded", reference=reference)
+    def succeeded(cls, reference: str, whole_charge: bool = False) -> RefundResult:
+        return cls("succeeded", reference=reference, whole_charge=whole_charge)
 
     @classmethod
     def failed(cls, reason: str) -> RefundResult:
@@ -115,4 +119,7 @@ class PaymentGateway(Protocol):
 
     def refund(
         self, order_id: str, charge_reference: str, amount: Money, idempotency_key: str
-    ) -> RefundResult: ...
+    ) -> RefundResult:
+        """Refund exactly `amount` of the charge; the provider keeps `idempotency_key`
+        with the refund (Stripe: in its metadata), so its webhook names the refund."""
+        ...

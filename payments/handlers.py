@@ -33,7 +33,7 @@ def process_payment(command: ProcessPayment, uow: UnitOfWork) -> str:
 
 def refund_payment(command: RefundPayment, uow: UnitOfWork) -> str:
     payment = uow.get(Payment, command.order_id)
-    payment.request_refund(command.reason)
+    payment.request_refund(command.reason, command.amount, command.refund_id)
     return _save(uow, payment)
 
 
@@ -61,7 +61,12 @@ def record_charge_outcome(command: RecordChargeOutcome, uow: UnitOfWork) -> str:
 def record_refund_outcome(command: RecordRefundOutcome, uow: UnitOfWork) -> str:
     payment = uow.get(Payment, command.order_id)
     payment.record_refund(
-        command.outcome, command.provider_reference, command.reason, command.provider_event_id
+        command.outcome,
+        command.provider_reference,
+        command.reason,
+        command.provider_event_id,
+        command.attempt,
+        command.whole_charge,
     )
     return _save(uow, payment)
 

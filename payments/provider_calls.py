@@ -132,9 +132,16 @@ class ProviderCalls:
 
     def _refund(self, payment: Payment, last: RecordedEvent | None) -> str:
         result = self.gateway.refund(
-            payment.id, payment.charge_reference, payment.captured, payment.refund_key
+            payment.id, payment.charge_reference, payment.refund_amount, payment.refund_key
         )
-        command = RecordRefundOutcome(payment.id, result.status, result.reference, result.reason)
+        command = RecordRefundOutcome(
+            payment.id,
+            result.status,
+            result.reference,
+            result.reason,
+            attempt=payment.refunds,
+            whole_charge=result.whole_charge,
+        )
         return self._record(command, last, f"{payment.refund_key}/{result.status}")
 
     def _current(self, order_id: str) -> tuple[Payment | None, RecordedEvent | None]:

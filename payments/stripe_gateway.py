@@ -145,7 +145,7 @@ class StripeGateway:
         params = {
             "payment_intent": charge_reference,
             "amount": amount.amount,
-            "metadata": {"order_id": order_id},
+            "metadata": {"order_id": order_id, "refund_key": idempotency_key},
         }
         try:
             refund = self.client.v1.refunds.create(
@@ -171,7 +171,7 @@ class StripeGateway:
             raise ProviderUnavailable(f"listing refunds of {charge_reference}: {error}") from error
         if not found.data:
             return RefundResult.failed("charge_already_refunded")
-        return RefundResult.succeeded(found.data[0].id)
+        return RefundResult.succeeded(found.data[0].id, whole_charge=True)
 
 
 def charge_result(intent: dict[str, Any]) -> ChargeResult:

@@ -21,11 +21,15 @@ _TRACK = text(
     " reference = coalesce(EXCLUDED.reference, provider_payments.reference),"
     " status = EXCLUDED.status, call_key = EXCLUDED.call_key,"
     " awaiting_since = CASE WHEN NOT :awaiting THEN NULL"
-    " WHEN provider_payments.status = EXCLUDED.status THEN provider_payments.awaiting_since"
-    " ELSE now() END,"
+    " WHEN provider_payments.status = EXCLUDED.status"
+    " AND provider_payments.call_key IS NOT DISTINCT FROM EXCLUDED.call_key"
+    " THEN provider_payments.awaiting_since ELSE now() END,"
     " checked_at = CASE WHEN provider_payments.status = EXCLUDED.status"
+    " AND provider_payments.call_key IS NOT DISTINCT FROM EXCLUDED.call_key"
     " THEN provider_payments.checked_at END"
 )
+# A new call awaited (the next queued refund, in the status of the one before) waits
+# from now: it is not overdue for the time its predecessor took.
 _OVERDUE = text(
     "SELECT order_id, status, call_key FROM provider_payments"
     " WHERE awaiting_since < now() - make_interval(secs => :seconds)"

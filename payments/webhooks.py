@@ -6,7 +6,10 @@ a tolerance of now), and only then parsed. Three event types become commands:
 
     payment_intent.succeeded       -> RecordChargeOutcome(succeeded)
     payment_intent.payment_failed  -> RecordChargeOutcome(failed, the decline code)
-    charge.refunded (in full)      -> RecordRefundOutcome(succeeded)
+    charge.refunded                -> RecordRefundOutcome(succeeded), of the refund
+                                      the shop asked for (its newest refund's metadata
+                                      names it), or of the whole charge once it is
+                                      refunded in full (a refund made at the dashboard)
 
 Every other type is acknowledged and left alone. The PaymentIntent's metadata names the
 order and the attempt (the gateway puts them there); a charge's order is found by its
@@ -15,7 +18,7 @@ PaymentIntent (payments.tracking).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from json import JSONDecodeError
 from typing import Any
@@ -27,6 +30,7 @@ from marshmallow import validate
 from kernel.http import loads_json
 from kernel.messages import Command
 from payments.commands import RecordChargeOutcome, RecordRefundOutcome
+from payments.domain import refund_attempt
 from payments.stripe_gateway import payment_error_reason
 
 SIGNATURE_HEADER = "Stripe-Signature"
@@ -132,10 +136,34 @@ def _refunded(
     order_id = order_of(intent) if isinstance(intent, str) else None
     if order_id is None:
         return Ignored("not_an_order_payment", "the charge belongs to no order's payment")
-    if not charge.get("refunded"):
-        return Ignored("partial_refund", "only a refund of the whole charge is recorded")
-    refunds = (charge.get("refunds") or {}).get("data") or []
-    reference = refunds[0].get("id") if refunds and isinstance(refunds[0], dict) else None
+    whole = bool(charge.get("refunded"))
+    refunds = [
+        refund for refund in (charge.get("refunds") or {}).get("data") or ()
+        if isinstance(refund, dict)
+    ]  # fmt: skip
+    ours = _latest_asked(refunds)
+    if ours is None and not whole:
+        return Ignored("partial_refund", "a partial refund the shop did not ask for")
+    attempt, reference = ours or (None, refunds[0].get("id") if refunds else None)
     return RecordRefundOutcome(
-        order_id, "succeeded", str(reference or charge.get("id")), provider_event_id=event.id
+        order_id,
+        "succeeded",
+        str(reference or charge.get("id")),
+        provider_event_id=event.id,
+        attempt=attempt,
+        whole_charge=whole,
     )
+
+
+def _latest_asked(refunds: Sequence[Mapping[str, Any]]) -> tuple[int, Any] | None:
+    """The attempt and id of the latest refund the shop asked for among `refunds` (its
+    idempotency key is in the refund's metadata). The shop has one refund at a time with
+    the provider, so the latest asked is the one the event can be news about; the order
+    the provider lists refunds in does not matter."""
+    asked = []
+    for refund in refunds:
+        key = (refund.get("metadata") or {}).get("refund_key")
+        attempt = refund_attempt(key) if isinstance(key, str) else None
+        if attempt is not None:
+            asked.append((attempt, refund.get("id")))
+    return max(asked, key=lambda found: found[0], default=None)

@@ -22,6 +22,7 @@ from inventory.events import (
     StockReleased,
     StockReplenished,
     StockReserved,
+    StockReturned,
 )
 from kernel.event_store import RecordedEvent
 from kernel.money import Money
@@ -93,6 +94,7 @@ handlers.on(StockReplenished)(stock_changed)
 handlers.on(StockReserved)(stock_changed)
 handlers.on(StockReleased)(stock_changed)
 handlers.on(StockCommitted)(stock_changed)
+handlers.on(StockReturned)(stock_changed)  # returned goods, back on hand
 
 
 def _update(

@@ -373,7 +373,7 @@ def test_a_refund_is_asked_for_the_captured_amount_and_made_by_settle(
     (made,) = refunds_of(stripe_client, charged.provider_reference)
     assert made["amount"] == 1000
     assert payment_events(application, order_id)[3:] == [
-        PaymentRefunded(order_id, EUR_10, "damaged in transit", made["id"])
+        PaymentRefunded(order_id, EUR_10, "damaged in transit", made["id"], "", True, EUR_10)
     ]
     assert settle(application, order_id) == "nothing due: refunded"
     assert len(refunds_of(stripe_client, charged.provider_reference)) == 1
@@ -391,7 +391,9 @@ def test_a_refund_already_made_at_the_dashboard_is_recorded_as_the_refund(
     assert settle(application, order_id) == "succeeded"
 
     refunded = payment_events(application, order_id)[-1]
-    assert refunded == PaymentRefunded(order_id, EUR_10, "damaged in transit", at_the_dashboard.id)
+    assert refunded == PaymentRefunded(
+        order_id, EUR_10, "damaged in transit", at_the_dashboard.id, "", True, EUR_10
+    )
     assert len(refunds_of(stripe_client, charged.provider_reference)) == 1
 
 
@@ -532,7 +534,7 @@ def test_a_refund_whose_answer_was_lost_is_asked_again_and_refunded_once(
 
     (made,) = refunds_of(stripe_client, charged.provider_reference)
     assert payment_events(application, order_id)[-1] == PaymentRefunded(
-        order_id, EUR_10, "damaged in transit", made["id"]
+        order_id, EUR_10, "damaged in transit", made["id"], "", True, EUR_10
     )
 
 

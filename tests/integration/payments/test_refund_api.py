@@ -67,7 +67,7 @@ def test_an_admin_refund_is_asked_for_at_once_and_made_by_the_payments_worker(
     (made,) = refunds_of(stripe_client, charged.provider_reference)
     assert made["amount"] == 1000
     assert payment_events(application, order_id)[-1] == PaymentRefunded(
-        order_id, EUR_10, "damaged in transit", made["id"]
+        order_id, EUR_10, "damaged in transit", made["id"], "", True, EUR_10
     )
 
 

@@ -177,7 +177,7 @@ def test_a_refund_gives_back_the_amount_asked(
     (refund,) = refunds_of(stripe_client, intent_id)
     assert result == RefundResult.succeeded(refund["id"])
     assert (refund["amount"], refund["status"]) == (1000, "succeeded")
-    assert refund["metadata"] == {"order_id": order_id}
+    assert refund["metadata"] == {"order_id": order_id, "refund_key": refund_key(order_id, 1)}
     charge = stripe_client.v1.charges.retrieve(
         stripe_client.v1.payment_intents.retrieve(intent_id).latest_charge  # type: ignore[arg-type]
     )
@@ -205,7 +205,7 @@ def test_a_charge_refunded_already_answers_with_that_refund(
 
     result = gateway.refund(order_id, intent_id, EUR_10, refund_key(order_id, 1))
 
-    assert result == RefundResult.succeeded(at_the_dashboard.id)
+    assert result == RefundResult.succeeded(at_the_dashboard.id, whole_charge=True)
     assert len(refunds_of(stripe_client, intent_id)) == 1
 
 

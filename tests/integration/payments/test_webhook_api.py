@@ -241,7 +241,7 @@ def test_a_refund_made_in_stripes_dashboard_refunds_the_payment(
 
     assert receipt["status"] == "accepted"
     assert payment_events(application, order_id)[2:] == [
-        PaymentRefunded(order_id, EUR_10, REFUNDED_AT_PROVIDER, made.id)
+        PaymentRefunded(order_id, EUR_10, REFUNDED_AT_PROVIDER, made.id, "", True, EUR_10)
     ]
     assert settle(application, order_id) == "nothing due: refunded"
 
@@ -262,7 +262,7 @@ def test_the_refund_the_shop_asked_for_is_recorded_with_its_reason_when_the_even
     deliver(client, stripe_event("charge.refunded", charge), secret)
 
     assert payment_events(application, order_id)[-1] == PaymentRefunded(
-        order_id, EUR_10, "damaged in transit", made.id
+        order_id, EUR_10, "damaged in transit", made.id, "", True, EUR_10
     )
     assert settle(application, order_id) == "nothing due: refunded"
 

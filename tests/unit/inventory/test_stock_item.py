@@ -12,6 +12,7 @@ from inventory.events import (
     StockReleased,
     StockReplenished,
     StockReserved,
+    StockReturned,
 )
 from kernel.errors import DomainError
 from kernel.messages import Event
@@ -180,16 +181,47 @@ def test_committing_an_order_that_holds_nothing_records_nothing() -> None:
     assert item.pending_events == ()
 
 
+def test_committing_part_of_an_order_takes_just_those_units_and_keeps_the_rest_reserved() -> None:
+    item = given(ADDED, StockReserved(SKU, "o-1", 4, 10, 6))
+
+    item.commit("o-1", 3)
+
+    assert item.pending_events == (StockCommitted(SKU, "o-1", 3, on_hand=7, available=6),)
+    assert (item.on_hand, item.reserved, item.reservations) == (7, 1, {"o-1": 1})
+
+
+@pytest.mark.parametrize(("order", "quantity"), [("o-1", 5), ("o-unknown", 1)])
+def test_committing_more_than_the_order_holds_is_rejected(order: str, quantity: int) -> None:
+    item = given(ADDED, StockReserved(SKU, "o-1", 4, 10, 6))
+
+    with pytest.raises(DomainError) as error:
+        item.commit(order, quantity)
+
+    assert error.value.code == "not_reserved"
+    assert item.pending_events == ()
+
+
+def test_returned_units_are_back_on_hand_and_available() -> None:
+    item = given(ADDED, StockReserved(SKU, "o-1", 4, 10, 6), StockCommitted(SKU, "o-1", 4, 6, 6))
+
+    item.take_back("o-1", "ret-1", 2)
+
+    assert item.pending_events == (StockReturned(SKU, "o-1", "ret-1", 2, on_hand=8, available=8),)
+    assert (item.on_hand, item.available) == (8, 8)
+
+
 def test_a_snapshot_restores_the_same_state() -> None:
     item = given(
         ADDED,
         PriceChanged(SKU, Money(1500, "EUR")),
         StockReserved(SKU, "o-1", 4, 10, 6),
         StockReserved(SKU, "o-2", 2, 10, 4),
+        StockCommitted(SKU, "o-2", 1, 9, 4),
+        StockReturned(SKU, "o-2", "ret-1", 1, 10, 5),
     )
 
     restored = StockItem.from_snapshot(SKU, item.version, item.snapshot_state())
 
     assert restored.snapshot_state() == item.snapshot_state()
-    assert (restored.version, restored.reserved, restored.available) == (4, 6, 4)
+    assert (restored.version, restored.reserved, restored.available) == (6, 5, 5)
     assert restored.price == Money(1500, "EUR")

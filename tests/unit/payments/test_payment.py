@@ -25,6 +25,7 @@ from payments.events import (
     PaymentRequested,
     PaymentSucceeded,
     RefundFailed,
+    RefundQueued,
     RefundRequested,
 )
 from tests.support.snapshots import stored
@@ -38,7 +39,7 @@ SUCCEEDED = PaymentSucceeded(ORDER, EUR_10, "pi_1")
 FAILED = PaymentFailed(ORDER, EUR_10, "card_declined")
 REQUESTED_AGAIN = PaymentRequested(ORDER, EUR_10, "pm_card_mastercard", 2)
 REFUND_REQUESTED = RefundRequested(ORDER, EUR_10, "damaged in transit", 1)
-REFUNDED = PaymentRefunded(ORDER, EUR_10, "damaged in transit", "re_1")
+REFUNDED = PaymentRefunded(ORDER, EUR_10, "damaged in transit", "re_1", "", True, EUR_10)
 REFUND_FAILED = RefundFailed(ORDER, EUR_10, "charge_disputed")
 
 # Every status the payment can be in, by a history that leads there.
@@ -451,7 +452,9 @@ def test_a_refund_made_at_the_provider_refunds_a_succeeded_payment() -> None:
 
     payment.record_refund("succeeded", "re_9", None, provider_event_id="evt_9")
 
-    assert payment.pending_events == (PaymentRefunded(ORDER, EUR_9, REFUNDED_AT_PROVIDER, "re_9"),)
+    assert payment.pending_events == (
+        PaymentRefunded(ORDER, EUR_9, REFUNDED_AT_PROVIDER, "re_9", "", True, EUR_9),
+    )
 
 
 @pytest.mark.parametrize(
@@ -526,6 +529,179 @@ def test_a_provider_event_seen_before_does_not_refund() -> None:
     assert payment.pending_events == ()
 
 
+# --- partial refunds ---------------------------------------------------------------
+
+EUR_3 = Money(300, "EUR")
+EUR_4 = Money(400, "EUR")
+RETURN_1 = RefundRequested(ORDER, EUR_3, "returned", 1, "ret-1")
+RETURN_1_DONE = PaymentRefunded(ORDER, EUR_3, "returned", "re_1", "ret-1", False, EUR_3)
+AT_PARTLY_REFUNDED = (*AT_SUCCEEDED, RETURN_1, RETURN_1_DONE)
+
+
+def test_a_partial_refund_asks_for_just_its_amount_under_its_id() -> None:
+    payment = given(*AT_SUCCEEDED)
+
+    payment.request_refund("returned", EUR_3, "ret-1")
+
+    assert payment.pending_events == (RETURN_1,)
+    assert payment.refund_amount == EUR_3
+    assert payment.call_key == refund_key(ORDER, 1)
+
+
+def test_a_partial_refund_settled_leaves_the_payment_succeeded_and_not_fully_refunded() -> None:
+    payment = given(*AT_SUCCEEDED, RETURN_1)
+
+    payment.record_refund("succeeded", "re_1", None, attempt=1)
+
+    assert payment.pending_events == (RETURN_1_DONE,)
+    assert payment.status == "succeeded"
+    assert payment.refundable == Money(700, "EUR")
+    assert not payment.fully_refunding
+    assert payment.call_key is None
+
+
+def test_two_partial_refunds_then_the_rest_give_back_exactly_what_was_captured() -> None:
+    payment = given(*AT_PARTLY_REFUNDED)
+
+    payment.request_refund("returned", EUR_4, "ret-2")
+    payment.record_refund("succeeded", "re_2", None, attempt=2)
+    payment.request_refund("cancelled")
+    payment.record_refund("succeeded", "re_3", None, attempt=3)
+
+    assert payment.pending_events == (
+        RefundRequested(ORDER, EUR_4, "returned", 2, "ret-2"),
+        PaymentRefunded(ORDER, EUR_4, "returned", "re_2", "ret-2", False, Money(700, "EUR")),
+        RefundRequested(ORDER, EUR_3, "cancelled", 3),
+        PaymentRefunded(ORDER, EUR_3, "cancelled", "re_3", "", True, EUR_10),
+    )
+    assert payment.status == "refunded"
+
+
+@pytest.mark.parametrize(
+    "history",
+    [(*AT_SUCCEEDED, RETURN_1), AT_PARTLY_REFUNDED],
+    ids=["in flight", "succeeded"],
+)
+def test_a_refund_id_asked_for_again_changes_nothing(history: tuple[Event, ...]) -> None:
+    payment = given(*history)
+
+    payment.request_refund("returned", EUR_3, "ret-1")
+
+    assert payment.pending_events == ()
+
+
+def test_a_refund_id_the_provider_refused_may_be_asked_for_again() -> None:
+    payment = given(*AT_SUCCEEDED, RETURN_1, RefundFailed(ORDER, EUR_3, "x", "ret-1"))
+
+    payment.request_refund("returned", EUR_3, "ret-1")
+
+    assert payment.pending_events == (RefundRequested(ORDER, EUR_3, "returned", 2, "ret-1"),)
+
+
+@pytest.mark.parametrize(
+    ("history", "amount"),
+    [
+        (AT_SUCCEEDED, Money(1001, "EUR")),
+        (AT_PARTLY_REFUNDED, Money(701, "EUR")),
+        ((*AT_SUCCEEDED, RETURN_1), Money(701, "EUR")),  # the one in flight counts
+        ((*AT_SUCCEEDED, RETURN_1, RefundQueued(ORDER, "all", None, "cancel")), Money(1, "EUR")),
+        (AT_REFUNDED, Money(1, "EUR")),
+    ],
+)
+def test_refunding_more_than_is_left_is_refused(history: tuple[Event, ...], amount: Money) -> None:
+    payment = given(*history)
+
+    with pytest.raises(DomainError) as error:
+        payment.request_refund("too much", amount, "ret-9")
+
+    assert refused(error, payment) == "refund_exceeds_payment"
+
+
+@pytest.mark.parametrize(
+    ("amount", "code"),
+    [(Money(0, "EUR"), "invalid_amount"), (Money(1, "USD"), "currency_mismatch")],
+)
+def test_a_refund_amount_must_be_positive_and_in_the_payments_currency(
+    amount: Money, code: str
+) -> None:
+    payment = given(*AT_SUCCEEDED)
+
+    with pytest.raises(DomainError) as error:
+        payment.request_refund("odd", amount, "ret-9")
+
+    assert refused(error, payment) == code
+
+
+def test_a_refund_asked_while_one_is_in_flight_is_queued_then_asked_for_when_it_settles() -> None:
+    payment = given(*AT_SUCCEEDED, RETURN_1)
+
+    payment.request_refund("returned", EUR_4, "ret-2")
+    queued = payment.pending_events
+    payment.record_refund("succeeded", "re_1", None, attempt=1)
+
+    assert queued == (RefundQueued(ORDER, "ret-2", EUR_4, "returned"),)
+    assert payment.pending_events[1:] == (
+        RETURN_1_DONE,
+        RefundRequested(ORDER, EUR_4, "returned", 2, "ret-2"),
+    )
+    assert payment.refund_queue == ()
+    assert payment.call_key == refund_key(ORDER, 2)
+
+
+def test_a_queued_full_refund_takes_what_is_left_when_its_turn_comes() -> None:
+    payment = given(*AT_SUCCEEDED, RETURN_1)
+
+    payment.request_refund("cancelled")
+    assert payment.fully_refunding  # the order cannot ship any more
+    payment.record_refund("failed", None, "expired_card", attempt=1)
+
+    assert payment.pending_events == (
+        RefundQueued(ORDER, "", None, "cancelled"),
+        RefundFailed(ORDER, EUR_3, "expired_card", "ret-1"),
+        RefundRequested(ORDER, EUR_10, "cancelled", 2),
+    )
+
+
+def test_a_full_refund_asked_twice_while_queued_changes_nothing() -> None:
+    payment = given(*AT_SUCCEEDED, RETURN_1, RefundQueued(ORDER, "", None, "cancelled"))
+
+    payment.request_refund("cancelled again")
+
+    assert payment.pending_events == ()
+
+
+def test_an_answer_about_a_refund_settled_earlier_changes_nothing() -> None:
+    payment = given(*AT_PARTLY_REFUNDED, RefundRequested(ORDER, EUR_4, "returned", 2, "ret-2"))
+
+    payment.record_refund("succeeded", "re_1", None, provider_event_id="evt_1")  # known ref
+    payment.record_refund("succeeded", "re_x", None, attempt=1)  # an older attempt
+    payment.record_refund("failed", None, "late", attempt=1)
+
+    assert payment.pending_events == ()
+    assert payment.status == "refunding"
+
+
+def test_the_whole_charge_refunded_at_the_provider_refunds_all_that_is_left() -> None:
+    payment = given(*AT_PARTLY_REFUNDED, RefundQueued(ORDER, "ret-2", EUR_4, "returned"))
+
+    payment.record_refund("succeeded", "re_9", None, "evt_9", whole_charge=True)
+
+    assert payment.pending_events == (
+        PaymentRefunded(ORDER, Money(700, "EUR"), REFUNDED_AT_PROVIDER, "re_9", "", True, EUR_10),
+    )
+    assert payment.refund_queue == ()
+    assert payment.status == "refunded"
+
+
+def test_a_payment_refunded_before_partial_refunds_existed_reads_fully_refunded() -> None:
+    old = PaymentRefunded(ORDER, EUR_10, "damaged in transit", "re_1")  # as stored then
+    payment = given(*AT_SUCCEEDED, REFUND_REQUESTED, old)
+
+    assert payment.status == "refunded"
+    assert payment.refunded_total == EUR_10
+    assert payment.fully_refunding
+
+
 # --- snapshots ---------------------------------------------------------------------
 
 
@@ -546,6 +722,13 @@ def test_a_provider_event_seen_before_does_not_refund() -> None:
         ),
         (*AT_REFUNDING, REFUND_FAILED),
         AT_REFUNDED,
+        (*AT_PARTLY_REFUNDED, RefundRequested(ORDER, EUR_4, "returned", 2, "ret-2")),
+        (
+            *AT_SUCCEEDED,
+            RETURN_1,
+            RefundQueued(ORDER, "ret-2", EUR_4, "returned"),
+            RefundQueued(ORDER, "", None, "cancelled"),
+        ),
         AT_ABANDONED,
         AT_CANCELLING,
     ],

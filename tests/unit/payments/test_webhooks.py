@@ -144,7 +144,9 @@ def test_a_charge_refunded_in_full_records_the_refund_of_its_intents_order() -> 
 
     command = command_for(event("charge.refunded", charge(), "evt_3"), finding)
 
-    assert command == RecordRefundOutcome("o-1", "succeeded", "re_1", provider_event_id="evt_3")
+    assert command == RecordRefundOutcome(
+        "o-1", "succeeded", "re_1", provider_event_id="evt_3", whole_charge=True
+    )
     assert asked == ["pi_1"]
 
 
@@ -152,10 +154,24 @@ def test_a_charge_refunded_in_full_records_the_refund_of_its_intents_order() -> 
 def test_without_the_refund_itself_the_charge_is_the_reference(refunds: object) -> None:
     command = command_for(event("charge.refunded", charge(refunds=refunds)), order_of)
 
-    assert command == RecordRefundOutcome("o-1", "succeeded", "ch_1", provider_event_id="evt_1")
+    assert command == RecordRefundOutcome(
+        "o-1", "succeeded", "ch_1", provider_event_id="evt_1", whole_charge=True
+    )
 
 
-def test_a_partial_refund_is_ignored() -> None:
+def test_a_partial_refund_the_shop_asked_for_names_its_attempt() -> None:
+    ours = {"id": "re_2", "metadata": {"order_id": "o-1", "refund_key": "payment-o-1-refund-2"}}
+    older = {"id": "re_1", "metadata": {"order_id": "o-1", "refund_key": "payment-o-1-refund-1"}}
+    partial = charge(amount_refunded=400, refunded=False, refunds={"data": [ours, older]})
+
+    command = command_for(event("charge.refunded", partial, "evt_4"), order_of)
+
+    assert command == RecordRefundOutcome(
+        "o-1", "succeeded", "re_2", provider_event_id="evt_4", attempt=2
+    )
+
+
+def test_a_partial_refund_nobody_asked_for_is_ignored() -> None:
     partial = charge(amount_refunded=400, refunded=False)
 
     command = command_for(event("charge.refunded", partial), order_of)
