@@ -154,9 +154,12 @@ def blueprint(
     @blp.arguments(ShipOrderSchema())
     @blp.response(202, OrderAcceptedSchema)
     @documented_problem(blp, 404, "No such order")
-    @documented_problem(blp, 409, "The order is not confirmed (yet) or was cancelled")
+    @documented_problem(
+        blp, 409, "The order is not confirmed (yet), was cancelled or refunded, or has shipped"
+    )
     def ship_order(body: dict[str, str], order_id: uuid.UUID) -> dict[str, str]:
-        """Hand a confirmed order to the carrier."""
+        """Hand a confirmed order to the carrier: all it still holds, as one shipment (what
+        `/shipments` shipped of it before stays shipped)."""
         command = ShipOrder(str(order_id), body["tracking_number"])
         accepted = commands.dispatch(command, command_metadata(auth.operator().actor))
         return {"order_id": str(order_id), "consistency_token": accepted.consistency_token}
