@@ -399,9 +399,9 @@ class Order(Aggregate):
                 f"order {self.id} is {self.status}; only confirmed orders can be shipped",
                 code="order_not_shippable",
             )
-        if payment_refunded:  # the saga is cancelling it; goods refunded must not leave
+        if payment_refunded:  # goods refunded must not leave (the saga cancels it, if it can)
             raise DomainError(
-                f"order {self.id} was refunded; it is being cancelled, not shipped",
+                f"order {self.id} was refunded; nothing more of it ships",
                 code="order_not_shippable",
             )
 
