@@ -395,7 +395,8 @@ class Payment(Aggregate):
                 self.status, self.refund_in_flight = "succeeded", None
                 self.refund_ids.discard(refund_id)  # refused: it may be asked again
             case PaymentRefunded(amount=amount, provider_reference=reference):
-                self.refunded_total = event.refunded_total or amount
+                total = event.refunded_total  # None: stored before partial refunds
+                self.refunded_total = amount if total is None else total
                 self.refund_in_flight = None
                 self.refund_references.add(reference)
                 self._named(event.refund_id)
