@@ -50,7 +50,14 @@ from payments.events import (
 from payments.inbox import PaymentInbox
 from payments.provider_calls import ProviderCalls
 from payments.stripe_gateway import StripeGateway
-from projections import catalog, customer_directory, order_detail, order_list, sales_analytics
+from projections import (
+    carts,
+    catalog,
+    customer_directory,
+    order_detail,
+    order_list,
+    sales_analytics,
+)
 from projections.projection import Mode, Projection
 from projections.read_side import ReadSide
 from projections.replicas import Replica, Replicas
@@ -169,6 +176,7 @@ def bootstrap(settings: Settings, *, span_processor: SpanProcessor | None = None
         catalog=InventoryCatalog(),
         payments=PaymentsLedger(),
         limits=HoldLimits(settings.max_pending_orders, settings.max_reserved_units),
+        cart_ttl=timedelta(seconds=settings.cart_ttl),
     )
     payments.handlers.register(bus)
     gateway = StripeGateway(
@@ -281,6 +289,7 @@ def read_models(settings: Settings, redis: Redis) -> list[Projection]:
         sales_analytics.projection(mode("sales_analytics")),
         order_list.OrderList(redis, mode("order_list")),
         customer_directory.projection(mode("customer_directory")),
+        carts.Carts(redis, timedelta(seconds=settings.cart_ttl), mode("carts")),
     ]
 
 

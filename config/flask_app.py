@@ -19,8 +19,10 @@ import dashboard
 import inventory.api
 import orders.accounts_api
 import orders.api
+import orders.carts_api
 import payments.api
 import projections.api
+import projections.cart_api
 import sagas.api
 from config import health, metrics, privacy_api, rate_limits
 from config.bootstrap import Application
@@ -76,12 +78,21 @@ def create_app(application: Application) -> Flask:
     for blueprint in (
         orders.accounts_api.blueprint(bus, authenticator, application.accounts),
         orders.api.blueprint(bus, authenticator, holds_last=settings.payment_timeout),
+        orders.carts_api.blueprint(bus, authenticator, holds_last=settings.payment_timeout),
         inventory.api.blueprint(bus, authenticator),
         payments.api.blueprint(
             bus, authenticator, application.payment_inbox, webhooks, application.provider_calls
         ),
         projections.api.blueprint(
             read_side, application.redis, authenticator, application.queues.rebuild
+        ),
+        # quote_cart: None until the pricing context is wired (carts show no quote).
+        projections.cart_api.blueprint(
+            read_side,
+            application.redis,
+            authenticator,
+            timedelta(seconds=settings.cart_ttl),
+            quote_cart=None,
         ),
         sagas.api.blueprint(
             application.engine,

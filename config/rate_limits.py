@@ -62,6 +62,7 @@ def init_app(app: Flask, settings: Settings, redis: Redis, authenticator: Authen
         ("accounts.change_password", settings.sign_in_rate_limit, customer_or_address),
         ("dashboard.login", settings.sign_in_rate_limit, get_remote_address),
         ("orders.place_order", settings.order_rate_limit, customer_or_address),
+        ("carts.check_out", settings.order_rate_limit, customer_or_address),
     ]
     for endpoint, rate, key in limited:  # the wrapped view counts each call
         counted: Any = limiter.limit(rate, key_func=key, methods=["POST"])

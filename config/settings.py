@@ -62,6 +62,7 @@ class Settings:
     registration_rate_limit: str = "10/hour"  # per client address
     sign_in_rate_limit: str = "5/minute"  # per client address (customers' and dashboard sign-in)
     order_rate_limit: str = "30/minute"  # per customer
+    cart_ttl: int = 7 * 24 * 3600  # seconds a cart may lie untouched before it is emptied
     trusted_proxies: int = 0  # reverse proxies in front that set X-Forwarded-For/-Proto
     saga_step_limits: Mapping[str, float] = field(default_factory=dict)  # SAGA_STEP_BOUNDS
     traces_exporters: tuple[str, ...] = ()  # OTEL_TRACES_EXPORTER & co.; () = tracing off
@@ -112,6 +113,7 @@ class Settings:
             registration_rate_limit=_rate(env, "REGISTRATION_RATE_LIMIT", "10/hour"),
             sign_in_rate_limit=_rate(env, "SIGN_IN_RATE_LIMIT", "5/minute"),
             order_rate_limit=_rate(env, "ORDER_RATE_LIMIT", "30/minute"),
+            cart_ttl=_int(env, "CART_TTL", 7 * 24 * 3600),
             trusted_proxies=_count(env, "TRUSTED_PROXIES", 0),
             saga_step_limits=_step_bounds(env, "SAGA_STEP_BOUNDS"),
             traces_exporters=_traces_exporters(env),

@@ -11,6 +11,7 @@ after the database's short transactions, never inside one.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from kernel.auth import Authenticator
@@ -26,14 +27,15 @@ from kernel.http import (
     reject,
 )
 from kernel.messages import new_id
+from kernel.results import Success
 from orders.accounts import Accounts, PasswordChange, Tokens
-from orders.commands import RegisterCustomer
+from orders.cart_schemas import SignedInSchema, SignInWithCartSchema
+from orders.commands import MergeCarts, RegisterCustomer, customer_cart_id
 from orders.schemas import (
     ChangePasswordSchema,
     RegisterCustomerSchema,
     RenewSessionSchema,
     SessionSchema,
-    SignInSchema,
 )
 
 # The same answer whether or not the email is registered already would need the account
@@ -83,16 +85,18 @@ def blueprint(bus: CommandBus, authenticator: Authenticator, accounts: Accounts)
         return _session(accounts.open_session(customer_id)), NO_STORE
 
     @blp.route("/api/sessions", methods=["POST"])
-    @blp.arguments(SignInSchema())
-    @blp.response(201, SessionSchema, headers=TOKEN_HEADERS)
+    @blp.arguments(SignInWithCartSchema())
+    @blp.response(201, SignedInSchema, headers=TOKEN_HEADERS)
     @documented_problem(blp, 401, "The email or password is wrong (one answer for both)")
     @documented_problem(blp, 429, "Too many sign-in attempts from this address; see Retry-After")
-    def sign_in(body: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
-        """Sign in with email and password: a new session."""
+    def sign_in(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """Sign in with email and password: a new session. With the `cart_id` of an
+        anonymous cart, that cart is merged into the customer's own (`cart_id` answered)."""
         tokens = accounts.sign_in(body["email"], body["password"])
         if tokens is None:
             reject(401, BAD_CREDENTIALS, code="bad_credentials", headers=CHALLENGE)
-        return _session(tokens), NO_STORE
+        signed_in = _session(tokens) | _merged(bus, tokens.customer_id, body.get("cart_id"))
+        return signed_in, NO_STORE
 
     @blp.route("/api/sessions/renew", methods=["POST"])
     @blp.arguments(RenewSessionSchema())
@@ -168,6 +172,19 @@ def _session(tokens: Tokens) -> dict[str, Any]:
         "refresh_token": tokens.refresh_token,
         "refresh_expires_in": tokens.refresh_ttl,
     }
+
+
+def _merged(bus: CommandBus, customer_id: str, cart_id: uuid.UUID | None) -> dict[str, Any]:
+    """The customer's cart, with the anonymous cart `cart_id` merged into it if one is
+    given and it can be: signing in never fails for a cart gone or too full to merge."""
+    own = customer_cart_id(customer_id)
+    if cart_id is None:
+        return {"cart_id": own, "cart_merged": False, "consistency_token": None}
+    command = MergeCarts(own, str(cart_id), customer_id)
+    result = bus.dispatch(command, command_metadata(f"customer:{customer_id}"))
+    merged = isinstance(result, Success)
+    token = result.consistency_token if isinstance(result, Success) else None
+    return {"cart_id": own, "cart_merged": merged, "consistency_token": token}
 
 
 def _presented_token() -> str:

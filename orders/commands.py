@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 from kernel.messages import Command
@@ -108,3 +109,93 @@ class InspectReturn(Command):
     return_id: str
     accepted: tuple[OrderLineRequest, ...]
     note: str = ""
+
+
+# --- carts ---------------------------------------------------------------------------
+
+_CUSTOMER_CARTS = uuid.UUID("6f1d3c2a-4b5e-4a8f-9c7d-1e2f3a4b5c6d")
+
+
+def customer_cart_id(customer_id: str) -> str:
+    """The id of a signed-in customer's cart: always the same one, so no lookup is needed
+    (the read side finds it the same way)."""
+    return str(uuid.uuid5(_CUSTOMER_CARTS, customer_id))
+
+
+# `customer_id` is the caller: None for an anonymous shopper, who may use an anonymous cart
+# by its id alone; a customer's cart answers only its customer (anyone else: not found).
+
+
+@dataclass(frozen=True, slots=True)
+class StartCart(Command):
+    """Start an anonymous cart under a new random id, with `lines` in it already (a
+    storefront's first "add to cart" is one request); a customer's starts by being used."""
+
+    cart_id: str
+    lines: tuple[OrderLineRequest, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AddItemToCart(Command):
+    cart_id: str
+    sku: str
+    quantity: int
+    customer_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeCartItemQuantity(Command):
+    """Set a line's quantity; 0 removes the line."""
+
+    cart_id: str
+    sku: str
+    quantity: int
+    customer_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveItemFromCart(Command):
+    cart_id: str
+    sku: str
+    customer_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyCoupon(Command):
+    """Give the cart a coupon code (replacing any other); the pricing context judges it
+    at checkout."""
+
+    cart_id: str
+    code: str
+    customer_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveCoupon(Command):
+    cart_id: str
+    customer_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MergeCarts(Command):
+    """Move the anonymous cart `from_cart_id`'s lines into the customer's cart `cart_id`,
+    and close the anonymous one."""
+
+    cart_id: str
+    from_cart_id: str
+    customer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckOutCart(Command):
+    """Place the customer's cart as the order `order_id`, in one transaction: the order is
+    placed if and only if the cart is checked out (and emptied). With `merge_from`, the
+    anonymous cart of that id is merged into it first, in the same transaction."""
+
+    cart_id: str
+    order_id: str
+    customer_id: str
+    shipping_address: Address
+    payment_token: str
+    billing_address: Address | None = None
+    merge_from: str | None = None

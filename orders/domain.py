@@ -220,6 +220,7 @@ class Order(Aggregate):
         catalog: Mapping[str, CatalogEntry],
         shipping_address: Address,
         payment_token: str,
+        cart_id: str | None = None,
     ) -> None:
         if self.status is not None:
             raise DomainError(f"order {self.id} exists already", code="order_exists")
@@ -239,6 +240,7 @@ class Order(Aggregate):
                 taxes=(),
                 tax_total=Money.zero(priced.total.currency),
                 billing_address=shipping_address,
+                cart_id=cart_id,
             )
         )
 

@@ -230,3 +230,129 @@ UPCASTERS = (
     ("OrderPlaced", 1, _unchanged),
     ("OrderPlaced", 2, _order_placed_v3),
 )
+
+
+# --- carts ---------------------------------------------------------------------------
+# Every cart event carries `at`, when it happened (ISO 8601, UTC): the cart decides
+# whether it expired from its own history, and the read model's keys expire from the same
+# instant, so a replay expires them where they expired the first time.
+
+
+@dataclass(frozen=True, slots=True)
+class CartLine:
+    """One SKU in a cart, with the name and unit price the shopper saw when adding it."""
+
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Money
+
+
+@dataclass(frozen=True, slots=True)
+class CartStarted(Event):
+    """A cart came to be: anonymous (`customer_id` None: its random id is its only key) or
+    a signed-in customer's (its id derived from theirs)."""
+
+    cart_id: str
+    customer_id: str | None
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class CartItemAdded(Event):
+    """`quantity` more units of the SKU (the line's quantity adds up); `name` and
+    `unit_price` are the catalog's when added, and become the line's."""
+
+    cart_id: str
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Money
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class CartItemQuantityChanged(Event):
+    cart_id: str
+    sku: str
+    quantity: int  # the line's new quantity (at least 1: none removes the line)
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class CartItemRemoved(Event):
+    cart_id: str
+    sku: str
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class CouponApplied(Event):
+    """The cart's coupon (one at a time: it replaces any other). Checked only at checkout,
+    by the pricing context."""
+
+    cart_id: str
+    code: str
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class CouponRemoved(Event):
+    cart_id: str
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class CartsMerged(Event):
+    """An anonymous cart's lines went into this one (quantities adding up), with its
+    coupon when this cart had none; carried here so readers need not read the other."""
+
+    cart_id: str
+    from_cart_id: str
+    lines: tuple[CartLine, ...]
+    coupon_code: str | None
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class CartMergedInto(Event):
+    """This anonymous cart was merged into a customer's and is closed."""
+
+    cart_id: str
+    into_cart_id: str
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class CartCheckedOut(Event):
+    """The cart became the order `order_id` (in the order's own transaction) and is empty
+    again."""
+
+    cart_id: str
+    order_id: str
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class CartExpired(Event):
+    """The cart was left untouched longer than CART_TTL: it is as new (empty, whose it is
+    said again, since the read model's copy expired with it)."""
+
+    cart_id: str
+    at: str
+    customer_id: str | None = None
+
+
+CART_EVENTS: tuple[type[Event], ...] = (
+    CartStarted,
+    CartItemAdded,
+    CartItemQuantityChanged,
+    CartItemRemoved,
+    CouponApplied,
+    CouponRemoved,
+    CartsMerged,
+    CartMergedInto,
+    CartCheckedOut,
+    CartExpired,
+)
+EVENTS += CART_EVENTS

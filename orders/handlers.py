@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from kernel.command_bus import CommandBus
 from kernel.personal_data import Forgotten
 from kernel.unit_of_work import UnitOfWork
-from orders import accounts, holds
+from orders import accounts, cart_handlers, holds
 from orders.commands import (
     CancelOrder,
     ConfirmOrder,
@@ -25,12 +26,18 @@ from orders.ports import PaymentLedger, ProductCatalog
 
 
 def register(
-    bus: CommandBus, catalog: ProductCatalog, payments: PaymentLedger, limits: HoldLimits
+    bus: CommandBus,
+    catalog: ProductCatalog,
+    payments: PaymentLedger,
+    limits: HoldLimits,
+    cart_ttl: timedelta = timedelta(days=7),
 ) -> None:
-    """Register this context's command handlers."""
+    """Register this context's command handlers (carts': see orders.cart_handlers)."""
     bus.register(RegisterCustomer, register_customer)
     bus.register(ForgetCustomer, forget_customer)
-    bus.register(PlaceOrder, place_order_from(catalog, limits))
+    place_order = place_order_from(catalog, limits)
+    bus.register(PlaceOrder, place_order)
+    cart_handlers.register(bus, catalog, place_order, cart_ttl)
     bus.register(ConfirmOrder, confirm_order)
     bus.register(CancelOrder, cancel_order)
     bus.register(ShipOrder, ship_order_from(payments))
@@ -75,6 +82,7 @@ def place_order_from(
             entries,
             command.shipping_address,
             command.payment_token,
+            command.cart_id,
         )
         units = sum(line.quantity for line in command.lines)
         limits.check(holds.held_by(uow, command.customer_id), units)

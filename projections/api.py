@@ -15,6 +15,7 @@ event in the log is refused at once. Waiting queries share one watcher per proce
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -44,18 +45,22 @@ from projections.queries import (
     OrderHistory,
     OrderListing,
     Page,
+    ProductFilter,
     ProductList,
     SalesByDay,
     TopProducts,
 )
 from projections.read_side import Freshness, NotInLog, ProjectionStatus, ReadSide
 from projections.schemas import (
+    SKU,
     AdminOrderDetailSchema,
     AdminOrdersArgsSchema,
     ConsistencySchema,
     OrderDetailSchema,
     OrderPageSchema,
     PageArgsSchema,
+    ProductArgsSchema,
+    ProductDetailSchema,
     ProductListSchema,
     ProjectionsSchema,
     RebuildAcceptedSchema,
@@ -112,13 +117,38 @@ def blueprint(
     operator_only = guarded(blp, auth.operator, OPERATOR_ONLY)
 
     @blp.route("/api/products", methods=["GET"])
-    @blp.arguments(ConsistencySchema(), location="query")
+    @blp.arguments(ProductArgsSchema(), location="query")
     @blp.response(200, ProductListSchema, headers=LAG_HEADERS)
     def products(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-        """The catalog with prices and available stock."""
+        """The catalog with prices and available stock, by SKU in pages, optionally
+        searched (name or SKU), in stock only and within a price range."""
+        wanted = ProductFilter(
+            q=args.get("q"),
+            in_stock=args.get("in_stock"),
+            min_price=args.get("min_price"),
+            max_price=args.get("max_price"),
+        )
         with reading(read_side, "catalog", args) as (conn, found):
-            items = ProductList(conn)(found.generation)
-        return {"items": items, "read_model": found.described}, found.headers
+            page = ProductList(conn)(
+                found.generation, wanted, cursor=args.get("cursor"), limit=args["limit"]
+            )
+        body = {"items": page.items, "next_cursor": page.next_cursor}
+        return body | {"read_model": found.described}, found.headers
+
+    @blp.route("/api/products/<string:sku>", methods=["GET"])
+    @blp.arguments(ConsistencySchema(), location="query")
+    @blp.response(200, ProductDetailSchema, headers=LAG_HEADERS)
+    @problem(blp, 404, "No such product in the catalog")
+    @problem(blp, 503, NOT_VISIBLE_YET.replace("the order", "the product"))
+    def product(args: dict[str, Any], sku: str) -> tuple[dict[str, Any], dict[str, str]]:
+        """One product: its name, price and available stock."""
+        with reading(read_side, "catalog", args) as (conn, found):
+            # Not SKU-shaped (a NUL PostgreSQL would refuse, say): no product has it.
+            known = re.match(SKU, sku) is not None
+            listed = ProductList(conn).one(found.generation, sku) if known else None
+        if listed is None:
+            missing(found, "product")
+        return {"product": listed, "read_model": found.described}, found.headers
 
     @blp.route("/api/orders", methods=["GET"])
     @customer_only
@@ -275,7 +305,7 @@ def fresh(
     return Fresh(freshness.generation, _described(name, freshness), _headers(freshness))
 
 
-def missing(found: Fresh) -> NoReturn:
+def missing(found: Fresh, what: str = "order") -> NoReturn:
     """Answer a document the read model does not hold: 404 when the read model has applied
     the caller's consistency token (or none was given), else 503 not-visible-yet, since the
     caller's own write may be what it has not applied yet."""
@@ -286,7 +316,7 @@ def missing(found: Fresh) -> NoReturn:
             code="not_visible_yet",
             headers={**found.headers, "Retry-After": str(RETRY_NOT_VISIBLE_AFTER)},
         )
-    reject(404, "No such order.", headers=found.headers)
+    reject(404, f"No such {what}.", headers=found.headers)
 
 
 @contextmanager

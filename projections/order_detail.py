@@ -1,12 +1,21 @@
 """Order detail: one denormalised document per order, with its status timeline.
 
-The shipping address is kept as its event sealed it (`personal`, see
-kernel.personal_data): the query opens it with the customer's key, so forgetting the
-customer erases it here at once, and CustomerForgotten then drops the ciphertext too.
+The document holds the price breakdown exactly as OrderPlaced charged it (per-line
+discount, tax and total; discounts by source; taxes by rate): readers never price.
 
-A refunded payment makes the order `refunded` (a shipped order sent back, or a
-confirmed one the saga is about to cancel), unless the order is cancelled already:
-a cancelled order stays cancelled, its refund is part of cancelling it.
+The shipping and billing addresses are kept as their event sealed them (`personal`, see
+kernel.personal_data): the query opens them with the customer's key, so forgetting the
+customer erases them here at once, and CustomerForgotten then drops the ciphertext too.
+
+Shipments, returns and refunds are lists in the document, in the order they happened.
+A shipment makes the order `partially_shipped` until OrderShipped (recorded after the
+shipment with the last units) makes it `shipped`. A return goes `requested`, `received`,
+`inspected`; it leaves the order's status alone.
+
+A full refund makes the order `refunded` (a shipped order sent back, or a confirmed one
+the saga is about to cancel), unless the order is cancelled already: a cancelled order
+stays cancelled, its refund is part of cancelling it. A partial refund (a return's)
+leaves the status alone and shows in `refunds` and `refunded_total`.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from inventory.events import (
 from kernel import jsonb
 from kernel.codec import to_data
 from kernel.event_store import RecordedEvent
+from kernel.money import Money
 from kernel.personal_data import ERASED
 from kernel.write_batch import WriteBatch
 from orders.events import (
@@ -33,6 +43,10 @@ from orders.events import (
     OrderConfirmed,
     OrderPlaced,
     OrderShipped,
+    ReturnInspected,
+    ReturnReceived,
+    ReturnRequested,
+    ShipmentDispatched,
 )
 from payments.events import (
     PaymentAbandoned,
@@ -47,7 +61,7 @@ from payments.events import (
 )
 from projections.projection import Mode, PostgresHandlers, PostgresProjection
 
-VERSION = 2  # 2: the shipping address is stored sealed
+VERSION = 3  # 2: the shipping address is stored sealed; 3: breakdown, shipments, returns
 """Bump it with any change that alters what this read model stores: workers running the new
 code rebuild it (docs/DESIGN.md, "Read model versions")."""
 
@@ -71,11 +85,17 @@ class Documents:
     here when the status is known in the batch (the order was placed in it, or an
     earlier change of the batch set it), else in the UPDATE against the stored status;
     so is its moment's status.
+
+    The lists (shipments, returns, refunds) grow by one entry per event: for an order
+    placed in the batch in memory, for any other by a statement of its own after the
+    UPDATEs, in log order (no patch names a list, so that order changes nothing else).
+    They are few per order, so a statement each costs little even in a rebuild.
     """
 
     def __init__(self) -> None:
         self.placed: dict[int, dict[str, dict[str, Any]]] = {}
         self.changed: dict[int, dict[str, dict[str, Any]]] = {}
+        self.listed: list[tuple[TextClause, dict[str, Any]]] = []
 
     def place(self, gen: int, order_id: str, customer_id: str, at: str, document: Any) -> None:
         row = {"order_id": order_id, "customer_id": customer_id, "status": "pending"}
@@ -119,6 +139,34 @@ class Documents:
         merged["moments"].append(moment)
         merged["at"] = at
 
+    def append(self, gen: int, order_id: str, key: str, entry: dict[str, Any]) -> None:
+        """Add `entry` at the end of the document's list `key`."""
+        document = self._in_batch(gen, order_id)
+        if document is not None:
+            document[key].append(entry)
+            return
+        params = {"gen": gen, "order_id": order_id, "key": key, "entry": jsonb.dumps(entry)}
+        self.listed.append((_APPEND, params))
+
+    def amend_return(self, gen: int, order_id: str, return_id: str, patch: dict[str, Any]) -> None:
+        """Merge `patch` into the return `return_id` of the document's `returns`."""
+        document = self._in_batch(gen, order_id)
+        if document is not None:
+            for entry in document["returns"]:
+                if entry["return_id"] == return_id:
+                    entry.update(patch)
+            return
+        params = {"gen": gen, "order_id": order_id, "return_id": return_id}
+        self.listed.append((_AMEND_RETURN, params | {"patch": jsonb.dumps(patch)}))
+
+    def _in_batch(self, gen: int, order_id: str) -> dict[str, Any] | None:
+        """The document of an order placed in this batch and not written yet, else None."""
+        placed = self.placed.get(gen, {}).get(order_id)
+        if placed is None or order_id in self.changed.get(gen, {}):
+            return None
+        document: dict[str, Any] = placed["document"]
+        return document
+
     def statements(self) -> Iterable[tuple[TextClause, Mapping[str, Any]]]:
         for gen, placed in self.placed.items():
             yield _INSERT, {"gen": gen, "rows": jsonb.dumps(list(placed.values()))}
@@ -126,6 +174,7 @@ class Documents:
             for change in orders.values():
                 patch, moments = jsonb.dumps(change["patch"]), jsonb.dumps(change["moments"])
                 yield _CHANGE, change | {"gen": gen, "patch": patch, "moments": moments}
+        yield from self.listed
 
 
 def _fold(
@@ -181,6 +230,28 @@ _CHANGE = text(
     WHERE d.generation = :gen AND d.order_id = :order_id
     """
 )
+# A document of before version 3 may lack the list: it starts empty.
+_APPEND = text(
+    """
+    UPDATE order_details
+    SET document = jsonb_set(document, ARRAY[CAST(:key AS text)],
+        coalesce(document -> CAST(:key AS text), CAST('[]' AS jsonb))
+        || jsonb_build_array(CAST(:entry AS jsonb)))
+    WHERE generation = :gen AND order_id = :order_id
+    """
+)
+_AMEND_RETURN = text(
+    """
+    UPDATE order_details AS d
+    SET document = jsonb_set(d.document, '{returns}', (
+        SELECT coalesce(jsonb_agg(CASE WHEN e.entry ->> 'return_id' = CAST(:return_id AS text)
+                                       THEN e.entry || CAST(:patch AS jsonb)
+                                       ELSE e.entry END ORDER BY e.i), CAST('[]' AS jsonb))
+        FROM jsonb_array_elements(coalesce(d.document -> 'returns', CAST('[]' AS jsonb)))
+             WITH ORDINALITY AS e(entry, i)))
+    WHERE d.generation = :gen AND d.order_id = :order_id
+    """
+)
 
 
 @handlers.on(OrderPlaced)
@@ -194,8 +265,15 @@ def placed(event: OrderPlaced, writes: WriteBatch, gen: int, recorded: RecordedE
         "status": "pending",
         "lines": event.lines,
         "subtotal": event.subtotal,
+        "discounts": event.discounts,
+        "discount_total": event.discount_total,
+        "taxes": event.taxes,
+        "tax_total": event.tax_total,
         "shipping": event.shipping,
         "total": event.total,
+        "prices_include_tax": event.prices_include_tax,
+        "coupon_code": event.coupon_code,
+        "cart_id": event.cart_id,
         # None when read after the customer was forgotten (a rebuild): nothing to keep.
         "personal": None if event.shipping_address.line1 == ERASED else recorded.sealed,
         "item_count": sum(line.quantity for line in event.lines),
@@ -204,6 +282,10 @@ def placed(event: OrderPlaced, writes: WriteBatch, gen: int, recorded: RecordedE
         "reservation": {"status": "not_started"},
         "tracking_number": None,
         "cancellation": None,
+        "shipments": [],
+        "returns": [],
+        "refunds": [],
+        "refunded_total": Money(0, event.total.currency),
         "timeline": [_moment("placed", "pending", recorded)],
     }
     writes.collector(Documents).place(
@@ -256,6 +338,74 @@ def shipped(event: OrderShipped, writes: WriteBatch, gen: int, recorded: Recorde
         moment="shipped",
         tracking_number=event.tracking_number,
     )
+
+
+@handlers.on(ShipmentDispatched)
+def shipment_dispatched(
+    event: ShipmentDispatched, writes: WriteBatch, gen: int, recorded: RecordedEvent
+) -> None:
+    # `partially_shipped` until OrderShipped follows the shipment with the last units.
+    _change(
+        writes,
+        gen,
+        event.order_id,
+        recorded,
+        status="partially_shipped",
+        moment="shipment dispatched",
+    )
+    shipment = {
+        "shipment_id": event.shipment_id,
+        "lines": [to_data(line) for line in event.lines],
+        "tracking_number": event.tracking_number,
+        "at": recorded.metadata.occurred_at.isoformat(),
+    }
+    writes.collector(Documents).append(gen, event.order_id, "shipments", shipment)
+
+
+@handlers.on(ReturnRequested)
+def return_requested(
+    event: ReturnRequested, writes: WriteBatch, gen: int, recorded: RecordedEvent
+) -> None:
+    _change(writes, gen, event.order_id, recorded, moment="return requested")
+    entry = {
+        "return_id": event.return_id,
+        "lines": [to_data(line) for line in event.lines],
+        "reason": event.reason,
+        "status": "requested",
+        "accepted": [],
+        "rejected": [],
+        "refund": None,
+        "note": "",
+        "requested_at": recorded.metadata.occurred_at.isoformat(),
+        "received_at": None,
+        "inspected_at": None,
+    }
+    writes.collector(Documents).append(gen, event.order_id, "returns", entry)
+
+
+@handlers.on(ReturnReceived)
+def return_received(
+    event: ReturnReceived, writes: WriteBatch, gen: int, recorded: RecordedEvent
+) -> None:
+    _change(writes, gen, event.order_id, recorded, moment="return received")
+    patch = {"status": "received", "received_at": recorded.metadata.occurred_at.isoformat()}
+    writes.collector(Documents).amend_return(gen, event.order_id, event.return_id, patch)
+
+
+@handlers.on(ReturnInspected)
+def return_inspected(
+    event: ReturnInspected, writes: WriteBatch, gen: int, recorded: RecordedEvent
+) -> None:
+    _change(writes, gen, event.order_id, recorded, moment="return inspected")
+    patch = {
+        "status": "inspected",
+        "accepted": [to_data(line) for line in event.accepted],
+        "rejected": [to_data(line) for line in event.rejected],
+        "refund": to_data(event.refund),
+        "note": event.note,
+        "inspected_at": recorded.metadata.occurred_at.isoformat(),
+    }
+    writes.collector(Documents).amend_return(gen, event.order_id, event.return_id, patch)
 
 
 @handlers.on(InventoryReserved)
@@ -356,21 +506,43 @@ def payment_failed(
 @handlers.on(PaymentRefunded)
 def refunded(event: PaymentRefunded, writes: WriteBatch, gen: int, recorded: RecordedEvent) -> None:
     payment = {
-        "status": "refunded",
+        "status": "refunded" if event.fully_refunded else "partially_refunded",
         "refund_reference": event.provider_reference,
         "refund_reason": event.reason,
         "amount": to_data(event.amount),
     }
-    _change(
-        writes,
-        gen,
-        event.order_id,
-        recorded,
-        moment="payment refunded",
-        status="refunded",
-        unless="cancelled",
-        payment=payment,
-    )
+    # An event of before partial refunds has no total: its amount was all of it.
+    refunded_total = event.refunded_total or event.amount
+    if event.fully_refunded:
+        _change(
+            writes,
+            gen,
+            event.order_id,
+            recorded,
+            moment="payment refunded",
+            status="refunded",
+            unless="cancelled",
+            payment=payment,
+            refunded_total=to_data(refunded_total),
+        )
+    else:
+        _change(
+            writes,
+            gen,
+            event.order_id,
+            recorded,
+            moment="payment partly refunded",
+            payment=payment,
+            refunded_total=to_data(refunded_total),
+        )
+    refund = {
+        "refund_id": event.refund_id,
+        "amount": to_data(event.amount),
+        "reason": event.reason,
+        "reference": event.provider_reference,
+        "at": recorded.metadata.occurred_at.isoformat(),
+    }
+    writes.collector(Documents).append(gen, event.order_id, "refunds", refund)
 
 
 @handlers.on(PaymentAbandoned)
@@ -400,6 +572,7 @@ def refund_requested(
 ) -> None:
     payment = {
         "status": "refunding",
+        "refund_id": event.refund_id,
         "refund_reason": event.reason,
         "amount": to_data(event.amount),
     }

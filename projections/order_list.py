@@ -5,9 +5,14 @@ summary, and sorted sets (`all`, `customer:<id>`, `status:<status>`) scored by
 the log position of the order's OrderPlaced, which orders them newest first
 and makes a unique, stable pagination cursor.
 
-A refunded payment makes the order `refunded` (a shipped order sent back, or a
-confirmed one the saga is about to cancel), unless the order is cancelled already:
-a cancelled order stays cancelled, its refund is part of cancelling it.
+A shipment makes the order `partially_shipped` until OrderShipped (after the shipment
+with its last units) makes it `shipped`. Returns leave the status alone: the list does
+not read them (the order's detail shows them).
+
+A full refund makes the order `refunded` (a shipped order sent back, or a confirmed one
+the saga is about to cancel), unless the order is cancelled already: a cancelled order
+stays cancelled, its refund is part of cancelling it. A partial refund (a return's)
+leaves the status alone.
 """
 
 from __future__ import annotations
@@ -24,12 +29,18 @@ from kernel.driver import autocommit
 from kernel.event_store import Checkpoint, RecordedEvent
 from kernel.handlers import EventHandlers
 from kernel.redis_subscriber import RedisSubscriber
-from orders.events import OrderCancelled, OrderConfirmed, OrderPlaced, OrderShipped
+from orders.events import (
+    OrderCancelled,
+    OrderConfirmed,
+    OrderPlaced,
+    OrderShipped,
+    ShipmentDispatched,
+)
 from payments.events import PaymentRefunded
 from projections import generations
 from projections.projection import Mode, forget_subscription
 
-VERSION = 1
+VERSION = 2  # 2: partially_shipped, and partial refunds leave the status alone
 """Bump it with any change that alters what this read model stores: workers running the new
 code rebuild it (docs/DESIGN.md, "Read model versions")."""
 
@@ -178,6 +189,13 @@ def cancelled(event: OrderCancelled, writes: OrderListWrites, recorded: Recorded
     writes.change_status(event.order_id, "cancelled")
 
 
+@handlers.on(ShipmentDispatched)
+def shipment_dispatched(
+    event: ShipmentDispatched, writes: OrderListWrites, recorded: RecordedEvent
+) -> None:
+    writes.change_status(event.order_id, "partially_shipped")
+
+
 @handlers.on(OrderShipped)
 def shipped(event: OrderShipped, writes: OrderListWrites, recorded: RecordedEvent) -> None:
     writes.change_status(event.order_id, "shipped")
@@ -185,7 +203,8 @@ def shipped(event: OrderShipped, writes: OrderListWrites, recorded: RecordedEven
 
 @handlers.on(PaymentRefunded)
 def refunded(event: PaymentRefunded, writes: OrderListWrites, recorded: RecordedEvent) -> None:
-    writes.change_status(event.order_id, "refunded", unless="cancelled")
+    if event.fully_refunded:
+        writes.change_status(event.order_id, "refunded", unless="cancelled")
 
 
 class OrderListGeneration(RedisSubscriber):

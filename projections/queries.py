@@ -3,10 +3,11 @@ the event store) and returns plain data for one screen."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+import json
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -14,8 +15,10 @@ from redis import Redis
 from sqlalchemy import Connection, Engine, text
 
 from kernel.event_store import EventStore
+from kernel.messages import utc_now
 from kernel.personal_data import lookup_digest, opened_envelope
 from orders.events import CustomerRegistered, OrderPlaced
+from projections import carts
 from projections.order_list import Keys, prefix
 
 MAX_PAGE = 100
@@ -76,23 +79,92 @@ class StockLevels:
             ]
 
 
+@dataclass(frozen=True, slots=True)
+class ProductFilter:
+    """What the storefront's product search asks for; None: any."""
+
+    q: str | None = None  # name or SKU contains it, case-insensitive
+    in_stock: bool | None = None
+    min_price: int | None = None  # minor units, whatever the currency
+    max_price: int | None = None
+
+
 class ProductList:
-    """The storefront's product list: what is for sale, not how much is on the shelf."""
+    """The storefront's product list: what is for sale, not how much is on the shelf.
+    By SKU, in keyset pages: `cursor` is the last SKU of the page before.
+
+    Only the filters given become conditions, so each search is planned for what it
+    asks (a generic plan with `:x IS NULL OR ...` could not use the trigram indexes of
+    migration 0015 for `q`)."""
 
     def __init__(self, bind: Bind) -> None:
-        self.levels = StockLevels(bind)
+        self.bind = bind
 
-    def __call__(self, generation: int) -> list[dict[str, Any]]:
-        return [
-            {
-                "sku": product["sku"],
-                "name": product["name"],
-                "price": product["price"],
-                "available": product["available"],
-                "in_stock": product["available"] > 0,
-            }
-            for product in self.levels(generation)
-        ]
+    def __call__(
+        self,
+        generation: int,
+        wanted: ProductFilter = ProductFilter(),
+        *,
+        cursor: str | None = None,
+        limit: int = MAX_PAGE,
+    ) -> Page:
+        limit = max(1, min(limit, MAX_PAGE))
+        conditions = ["generation = :g"]
+        params: dict[str, Any] = {"g": generation, "limit": limit + 1}
+        if wanted.q is not None:
+            conditions.append("(name ILIKE :pattern OR sku ILIKE :pattern)")
+            params["pattern"] = f"%{_like_escaped(wanted.q)}%"
+        if wanted.in_stock is not None:
+            conditions.append("available > 0" if wanted.in_stock else "available <= 0")
+        if wanted.min_price is not None:
+            conditions.append("price_amount >= :min_price")
+            params["min_price"] = wanted.min_price
+        if wanted.max_price is not None:
+            conditions.append("price_amount <= :max_price")
+            params["max_price"] = wanted.max_price
+        if cursor is not None:
+            conditions.append("sku > :cursor")
+            params["cursor"] = cursor
+        statement = text(
+            "SELECT sku, name, price_amount, currency, available FROM catalog_products"
+            f" WHERE {' AND '.join(conditions)} ORDER BY sku LIMIT :limit"
+        )
+        with _connected(self.bind) as conn:
+            rows = conn.execute(statement, params).mappings().all()
+        items = [_product(row) for row in rows[:limit]]
+        more = len(rows) > limit  # one row past the page: another page follows
+        return Page(items, items[-1]["sku"] if more else None)
+
+    def one(self, generation: int, sku: str) -> dict[str, Any] | None:
+        """One product, if the catalog lists it."""
+        with _connected(self.bind) as conn:
+            row = (
+                conn.execute(
+                    text(
+                        "SELECT sku, name, price_amount, currency, available"
+                        " FROM catalog_products WHERE generation = :g AND sku = :sku"
+                    ),
+                    {"g": generation, "sku": sku},
+                )
+                .mappings()
+                .first()
+            )
+        return None if row is None else _product(row)
+
+
+def _product(row: Any) -> dict[str, Any]:
+    return {
+        "sku": row["sku"],
+        "name": row["name"],
+        "price": {"amount": row["price_amount"], "currency": row["currency"]},
+        "available": row["available"],
+        "in_stock": row["available"] > 0,
+    }
+
+
+def _like_escaped(value: str) -> str:
+    """`value` matched literally by LIKE (backslash is its default escape)."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class OrderListing:
@@ -189,8 +261,8 @@ class OrderListing:
 
 
 class OrderDetail:
-    """One order's document, its shipping address opened with the customer's key (read
-    in the same statement): erased once the customer is forgotten."""
+    """One order's document, its shipping and billing addresses opened with the
+    customer's key (read in the same statement): erased once the customer is forgotten."""
 
     def __init__(self, bind: Bind) -> None:
         self.bind = bind
@@ -201,8 +273,15 @@ class OrderDetail:
         if row is None:
             return None
         document: dict[str, Any] = row[0]
-        sealed = document.pop("personal", None)
-        return document | opened_envelope(OrderPlaced, sealed, row[1])
+        opened = opened_envelope(OrderPlaced, document.pop("personal", None), row[1])
+        # An order placed before billing addresses (OrderPlaced v2) sealed only where it
+        # shipped, and was billed there; its address had no second line nor region.
+        shipping = _ADDRESS_DEFAULTS | opened["shipping_address"]
+        billing = _ADDRESS_DEFAULTS | opened.get("billing_address", shipping)
+        return document | {"shipping_address": shipping, "billing_address": billing}
+
+
+_ADDRESS_DEFAULTS = {"line2": "", "region": ""}
 
 
 _ORDER_DETAIL = text(
@@ -291,7 +370,8 @@ class SalesByDay:
             rows = conn.execute(
                 text(
                     """
-                    SELECT day, currency, orders, revenue, cancellations, refunds, refunded
+                    SELECT day, currency, orders, revenue, cancellations, refunds, refunded,
+                           gross, discounts, tax, shipping
                     FROM sales_daily WHERE generation = :g AND day BETWEEN :start AND :end
                     ORDER BY day, currency
                     """
@@ -308,6 +388,12 @@ class SalesByDay:
                     "cancellations": row["cancellations"],
                     "refunds": row["refunds"],
                     "refunded": row["refunded"],
+                    "gross": row["gross"],
+                    "discounts": row["discounts"],
+                    "tax": row["tax"],
+                    "shipping": row["shipping"],
+                    # Revenue after discounts and refunds, without tax and shipping.
+                    "net": row["gross"] - row["discounts"] - row["refunded"],
                 }
                 for row in rows
             ]
@@ -322,7 +408,7 @@ class TopProducts:
             rows = conn.execute(
                 text(
                     """
-                    SELECT sku, name, currency, units, revenue FROM sales_products
+                    SELECT sku, name, currency, units, revenue, returned FROM sales_products
                     WHERE generation = :g AND units > 0
                     ORDER BY revenue DESC, units DESC, sku LIMIT :limit
                     """
@@ -352,3 +438,100 @@ def _cursor(score: int | None) -> str | None:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+# The active catalog generation's listing of each wanted SKU (none for a SKU it lacks).
+_CART_LISTINGS = text(
+    """
+    SELECT sku, name, price_amount, currency, available FROM catalog_products
+    WHERE sku = ANY(CAST(:skus AS text[])) AND generation = coalesce(
+        (SELECT active FROM projection_generations WHERE name = 'catalog'), 1)
+    """
+)
+
+QuoteCart = Callable[[list[tuple[str, int]], str | None, str], dict[str, Any] | None]
+"""The pricing context's quote for a cart's lines (SKU, quantity), its coupon and where it
+ships to (a country, "" if not known yet): discounts, tax, shipping and the total, as a
+JSON-ready dict; None when it cannot quote (e.g. the coupon does not apply)."""
+
+
+class CartView:
+    """A cart as its shopper sees it now: each line at today's price and availability
+    (from the catalog read model), beside the price it was added at, with a note where they
+    differ or stock falls short; the subtotal at today's prices; and, given `quote`, the
+    pricing context's quote (None: `quote` stays null)."""
+
+    def __init__(
+        self, redis: Redis, bind: Bind, ttl: timedelta, quote: QuoteCart | None = None
+    ) -> None:
+        self.redis = redis
+        self.bind = bind
+        self.ttl = ttl
+        self.quote = quote
+
+    def stored(self, generation: int, cart_id: str) -> dict[str, Any] | None:
+        raw = self.redis.get(carts.cart_key(generation, cart_id))
+        return None if raw is None else dict(json.loads(raw))
+
+    def __call__(
+        self, document: dict[str, Any], *, destination: str = "", now: datetime | None = None
+    ) -> dict[str, Any]:
+        updated = document["updated_at"]
+        expired = (
+            updated is not None and (now or utc_now()) - datetime.fromisoformat(updated) > self.ttl
+        )
+        lines = [] if expired else document["lines"]
+        with _connected(self.bind) as conn:
+            rows = conn.execute(_CART_LISTINGS, {"skus": [line["sku"] for line in lines]})
+            listed = {row.sku: row for row in rows}
+        shown = [_cart_line(line, listed.get(line["sku"])) for line in lines]
+        currencies = {line["unit_price"]["currency"] for line in shown if line["unit_price"]}
+        subtotal = None
+        if len(currencies) == 1:
+            amount = sum(line["line_total"]["amount"] for line in shown if line["line_total"])
+            subtotal = {"amount": amount, "currency": currencies.pop()}
+        coupon = None if expired else document["coupon_code"]
+        quote = None
+        if self.quote is not None and shown:
+            wanted = [(line["sku"], line["quantity"]) for line in shown if line["unit_price"]]
+            quote = self.quote(wanted, coupon, destination) if wanted else None
+        return {
+            "cart_id": document["cart_id"],
+            "lines": shown,
+            "coupon_code": coupon,
+            "item_count": sum(line["quantity"] for line in shown),
+            "subtotal": subtotal,
+            "quote": quote,
+            "expired": expired,
+            "last_order_id": document["last_order_id"],
+            "updated_at": updated,
+        }
+
+
+def _cart_line(line: dict[str, Any], listing: Any) -> dict[str, Any]:
+    added = line["unit_price"]
+    wanted = line["quantity"]
+    if listing is None:
+        return {
+            **line, "unit_price": None, "unit_price_when_added": added,
+            "price_changed": None, "line_total": None, "available": 0,
+            "availability": "This product is no longer sold.",
+        }  # fmt: skip
+    now = {"amount": listing.price_amount, "currency": listing.currency}
+    available = max(listing.available, 0)
+    short = None
+    if available == 0:
+        short = "Out of stock."
+    elif available < wanted:
+        short = f"Only {available} available."
+    return {
+        "sku": line["sku"],
+        "name": listing.name,
+        "quantity": wanted,
+        "unit_price": now,
+        "unit_price_when_added": added,
+        "price_changed": None if now == added else {"was": added, "now": now},
+        "line_total": {"amount": now["amount"] * wanted, "currency": now["currency"]},
+        "available": available,
+        "availability": short,
+    }

@@ -1,12 +1,17 @@
 """Sales analytics: revenue and orders per day, top products, spend per customer.
 
 An order counts as a sale when it is confirmed (paid), on the day it was
-confirmed; daily revenue stays what was taken that day. A refund is counted (and
-its amount) on the day it was refunded, so a day's net is revenue minus refunded.
-A confirmed order cancelled later, or refunded (sent back after it shipped), is
-taken back out of its products' and customer's figures, once: a cancellation and
+confirmed; daily revenue stays what was taken that day, and so do its parts as
+OrderPlaced charged them: gross (the subtotals), discounts, tax and shipping. A
+refund is counted (and its amount, partial refunds included) on the day it was
+refunded, so a day's net (gross - discounts - refunded: revenue after discounts and
+refunds, without tax and shipping) is computed by the query from the stored sums.
+A confirmed order cancelled later, or refunded in full (sent back after it shipped),
+is taken back out of its products' and customer's figures, once: a cancellation and
 the refund that follows it, or a refund and the cancellation the saga makes of it,
-take it out together once (`sales_orders.withdrawn`).
+take it out together once (`sales_orders.withdrawn`). A partial refund (a return's)
+takes nothing out; the units a return brought back (accepted at inspection) count
+per product as `returned`.
 """
 
 from __future__ import annotations
@@ -20,11 +25,11 @@ from sqlalchemy import TextClause, text
 from kernel import jsonb
 from kernel.event_store import RecordedEvent
 from kernel.write_batch import WriteBatch
-from orders.events import OrderCancelled, OrderConfirmed, OrderPlaced
+from orders.events import OrderCancelled, OrderConfirmed, OrderPlaced, ReturnInspected
 from payments.events import PaymentRefunded
 from projections.projection import Mode, PostgresHandlers, PostgresProjection
 
-VERSION = 1
+VERSION = 2  # 2: gross, discounts, tax and shipping per day; partial refunds; returns
 """Bump it with any change that alters what this read model stores: workers running the new
 code rebuild it (docs/DESIGN.md, "Read model versions")."""
 
@@ -37,27 +42,33 @@ handlers: PostgresHandlers = PostgresHandlers()
 _PLACE = text(
     """
     INSERT INTO sales_orders (generation, order_id, customer_id, currency, total, lines,
-                              confirmed_on, withdrawn)
+                              confirmed_on, withdrawn, subtotal, discount_total, tax_total,
+                              shipping)
     SELECT :gen, r.order_id, r.customer_id, r.currency, r.total, r.lines, r.confirmed_on,
-           r.withdrawn
+           r.withdrawn, r.subtotal, r.discount_total, r.tax_total, r.shipping
     FROM jsonb_to_recordset(CAST(:rows AS jsonb))
          AS r(order_id text, customer_id text, currency text, total bigint, lines jsonb,
-              confirmed_on date, withdrawn boolean)
+              confirmed_on date, withdrawn boolean, subtotal bigint, discount_total bigint,
+              tax_total bigint, shipping bigint)
     ON CONFLICT (generation, order_id) DO NOTHING
     """
 )
 _ADD_DAILY = text(
     """
     INSERT INTO sales_daily AS d (generation, day, currency, orders, revenue, cancellations,
-                                  refunds, refunded)
-    SELECT :gen, r.day, r.currency, r.orders, r.revenue, r.cancellations, r.refunds, r.refunded
+                                  refunds, refunded, gross, discounts, tax, shipping)
+    SELECT :gen, r.day, r.currency, r.orders, r.revenue, r.cancellations, r.refunds, r.refunded,
+           r.gross, r.discounts, r.tax, r.shipping
     FROM jsonb_to_recordset(CAST(:rows AS jsonb))
          AS r(day date, currency text, orders integer, revenue bigint, cancellations integer,
-              refunds integer, refunded bigint)
+              refunds integer, refunded bigint, gross bigint, discounts bigint, tax bigint,
+              shipping bigint)
     ON CONFLICT (generation, day, currency) DO UPDATE
     SET orders = d.orders + EXCLUDED.orders, revenue = d.revenue + EXCLUDED.revenue,
         cancellations = d.cancellations + EXCLUDED.cancellations,
-        refunds = d.refunds + EXCLUDED.refunds, refunded = d.refunded + EXCLUDED.refunded
+        refunds = d.refunds + EXCLUDED.refunds, refunded = d.refunded + EXCLUDED.refunded,
+        gross = d.gross + EXCLUDED.gross, discounts = d.discounts + EXCLUDED.discounts,
+        tax = d.tax + EXCLUDED.tax, shipping = d.shipping + EXCLUDED.shipping
     """
 )
 _ADD_PRODUCTS = text(
@@ -82,7 +93,8 @@ _ADD_CUSTOMERS = text(
     """
 )
 
-_DAILY = ("orders", "revenue", "cancellations", "refunds", "refunded")
+_DAILY = ("orders", "revenue", "cancellations", "refunds", "refunded", "gross", "discounts",
+          "tax", "shipping")  # fmt: skip
 
 
 class Sales:
@@ -116,7 +128,17 @@ class Sales:
         if order["confirmed_on"] is not None:  # counted once
             return
         order["confirmed_on"] = day
-        self._day(gen, day, order["currency"], orders=1, revenue=order["total"])
+        self._day(
+            gen,
+            day,
+            order["currency"],
+            orders=1,
+            revenue=order["total"],
+            gross=order["subtotal"],
+            discounts=order["discount_total"],
+            tax=order["tax_total"],
+            shipping=order["shipping"],
+        )
         self._sale(gen, order, 1)
 
     def cancel(self, gen: int, order: dict[str, Any], day: str) -> None:
@@ -125,8 +147,10 @@ class Sales:
             order["withdrawn"] = True
             self._sale(gen, order, -1)
 
-    def refund(self, gen: int, order: dict[str, Any], day: str, currency: str, amount: int) -> None:
-        self._day(gen, day, currency, refunds=1, refunded=amount)
+    def refund(self, gen: int, order: dict[str, Any], day: str, refund: PaymentRefunded) -> None:
+        self._day(gen, day, refund.amount.currency, refunds=1, refunded=refund.amount.amount)
+        if not refund.fully_refunded:  # a return's: the sale stands
+            return
         if order["confirmed_on"] is not None and not order["withdrawn"]:
             order["withdrawn"] = True
             self._sale(gen, order, -1)
@@ -191,12 +215,19 @@ _CONFIRM = text(
     WITH orders AS (
         UPDATE sales_orders SET confirmed_on = :day
         WHERE generation = :gen AND order_id = :order_id AND confirmed_on IS NULL
-        RETURNING customer_id, currency, total, lines
+        RETURNING customer_id, currency, total, lines, subtotal, discount_total, tax_total,
+                  shipping
     ), daily AS (
-        INSERT INTO sales_daily (generation, day, currency, orders, revenue)
-        SELECT :gen, :day, currency, 1, total FROM orders
+        INSERT INTO sales_daily (generation, day, currency, orders, revenue, gross, discounts,
+                                 tax, shipping)
+        SELECT :gen, :day, currency, 1, total, subtotal, discount_total, tax_total, shipping
+        FROM orders
         ON CONFLICT (generation, day, currency) DO UPDATE
-        SET orders = sales_daily.orders + 1, revenue = sales_daily.revenue + EXCLUDED.revenue
+        SET orders = sales_daily.orders + 1, revenue = sales_daily.revenue + EXCLUDED.revenue,
+            gross = sales_daily.gross + EXCLUDED.gross,
+            discounts = sales_daily.discounts + EXCLUDED.discounts,
+            tax = sales_daily.tax + EXCLUDED.tax,
+            shipping = sales_daily.shipping + EXCLUDED.shipping
     ), products AS ({_ORDER_PRODUCTS})
     INSERT INTO sales_customers (generation, customer_id, currency, orders, total_spent)
     SELECT :gen, customer_id, currency, 1, total FROM orders
@@ -216,7 +247,7 @@ _WITHDRAWN = """
     RETURNING customer_id, currency, total, lines
 """
 _CANCEL_WITHDRAWS = _WITHDRAWN.format(taken_out="IS NOT TRUE")
-_REFUND_WITHDRAWS = _WITHDRAWN.format(taken_out="= false")
+_REFUND_WITHDRAWS = _WITHDRAWN.format(taken_out="= false AND CAST(:full AS boolean)")
 _TAKE_BACK = f"""
     products AS ({_ORDER_PRODUCTS})
     UPDATE sales_customers c
@@ -239,8 +270,8 @@ _CANCEL = text(
     """
 )
 
-# A refund counts on its day; a confirmed order's sale is taken back out, unless its
-# cancellation did already.
+# A refund counts on its day; a full refund takes a confirmed order's sale back out,
+# unless its cancellation did already.
 _REFUND = text(
     f"""
     WITH daily AS (
@@ -251,6 +282,24 @@ _REFUND = text(
             refunded = sales_daily.refunded + EXCLUDED.refunded
     ), orders AS ({_REFUND_WITHDRAWS}),
     {_TAKE_BACK}
+    """
+)
+
+
+# The units a return brought back, on their products' rows (named as the order named
+# them): counted once the order was confirmed, as its sale was.
+_RETURNED = text(
+    """
+    INSERT INTO sales_products AS p (generation, sku, currency, name, units, revenue, returned)
+    SELECT :gen, r.sku, o.currency,
+           coalesce((SELECT line ->> 'name' FROM jsonb_array_elements(o.lines) AS line
+                     WHERE line ->> 'sku' = r.sku LIMIT 1), r.sku),
+           0, 0, r.quantity
+    FROM sales_orders AS o
+    CROSS JOIN jsonb_to_recordset(CAST(:accepted AS jsonb)) AS r(sku text, quantity bigint)
+    WHERE o.generation = :gen AND o.order_id = :order_id AND o.confirmed_on IS NOT NULL
+    ON CONFLICT (generation, sku, currency) DO UPDATE
+    SET returned = p.returned + EXCLUDED.returned
     """
 )
 
@@ -272,6 +321,10 @@ def placed(event: OrderPlaced, writes: WriteBatch, gen: int, recorded: RecordedE
         "currency": event.total.currency,
         "total": event.total.amount,
         "lines": lines,
+        "subtotal": event.subtotal.amount,
+        "discount_total": event.discount_total.amount,
+        "tax_total": event.tax_total.amount,
+        "shipping": event.shipping.amount,
     }
     writes.collector(Sales).place(gen, row)
 
@@ -305,8 +358,7 @@ def refunded(event: PaymentRefunded, writes: WriteBatch, gen: int, recorded: Rec
     sales = writes.collector(Sales)
     order = sales.order(gen, event.order_id)
     if order is not None:
-        day, amount = _day(recorded).isoformat(), event.amount
-        sales.refund(gen, order, day, amount.currency, amount.amount)
+        sales.refund(gen, order, _day(recorded).isoformat(), event)
         return
     writes.execute(
         _REFUND,
@@ -316,9 +368,26 @@ def refunded(event: PaymentRefunded, writes: WriteBatch, gen: int, recorded: Rec
             "day": _day(recorded),
             "currency": event.amount.currency,
             "amount": event.amount.amount,
+            "full": event.fully_refunded,
             "sign": -1,
         },
     )
+
+
+@handlers.on(ReturnInspected)
+def return_inspected(
+    event: ReturnInspected, writes: WriteBatch, gen: int, recorded: RecordedEvent
+) -> None:
+    if not event.accepted:
+        return
+    # After the batch's collected rows (see WriteBatch): an order placed in this batch
+    # has its row by then.
+    units: dict[str, int] = {}
+    for line in event.accepted:  # one row per SKU: an upsert may not touch a row twice
+        units[line.sku] = units.get(line.sku, 0) + line.quantity
+    accepted = [{"sku": sku, "quantity": quantity} for sku, quantity in units.items()]
+    params = {"gen": gen, "order_id": event.order_id, "accepted": jsonb.dumps(accepted)}
+    writes.execute(_RETURNED, params)
 
 
 def _day(recorded: RecordedEvent) -> date:

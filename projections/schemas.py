@@ -8,7 +8,9 @@ from marshmallow import validate
 from kernel.http import MoneySchema
 from kernel.status_api import RunningWriterSchema, SubscriptionStatusSchema
 
-ORDER_STATUSES = ("pending", "confirmed", "cancelled", "shipped", "refunded")
+ORDER_STATUSES = ("pending", "confirmed", "partially_shipped", "shipped", "cancelled", "refunded")
+RETURN_STATUSES = ("requested", "received", "inspected")
+SKU = r"^[A-Z0-9][A-Z0-9-]{1,31}$"  # inventory's SKU_PATTERN (projections may not import it)
 
 
 class ConsistencySchema(ma.Schema):
@@ -52,6 +54,41 @@ class ReadModelSchema(ma.Schema):
     stale = ma.fields.Boolean(required=True)
 
 
+def _no_nul(value: str) -> None:
+    # PostgreSQL refuses U+0000 in text: refused here as bad input, not failed there.
+    if "\x00" in value:
+        raise ma.ValidationError("Must not contain a NUL character.")
+
+
+class ProductArgsSchema(ConsistencySchema):
+    """The storefront's product search: every filter optional, combined with AND."""
+
+    q = ma.fields.String(
+        validate=[validate.Length(min=1, max=100), _no_nul],
+        metadata={"description": "Name or SKU contains this (case-insensitive)"},
+    )
+    in_stock = ma.fields.Boolean(metadata={"description": "Only products (not) available now"})
+    min_price = ma.fields.Integer(
+        validate=validate.Range(min=0, max=2**62),
+        metadata={"description": "Lowest price, in minor units (whatever the currency)"},
+    )
+    max_price = ma.fields.Integer(
+        validate=validate.Range(min=0, max=2**62),
+        metadata={"description": "Highest price, in minor units (whatever the currency)"},
+    )
+    cursor = ma.fields.String(
+        validate=validate.Regexp(SKU, error="Must be a `next_cursor` of this list."),
+        metadata={"description": "A `next_cursor`: the page after it (products by SKU)"},
+    )
+    limit = ma.fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+    @ma.validates_schema
+    def price_range(self, data: dict[str, object], **_: object) -> None:
+        low, high = data.get("min_price"), data.get("max_price")
+        if low is not None and high is not None and low > high:  # type: ignore[operator]
+            raise ma.ValidationError("must not be below `min_price`", "max_price")
+
+
 class ProductSchema(ma.Schema):
     sku = ma.fields.String(required=True)
     name = ma.fields.String(required=True)
@@ -62,6 +99,16 @@ class ProductSchema(ma.Schema):
 
 class ProductListSchema(ma.Schema):
     items = ma.fields.List(ma.fields.Nested(ProductSchema), required=True)
+    next_cursor = ma.fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Pass as `cursor` for the next page; null on the last"},
+    )
+    read_model = ma.fields.Nested(ReadModelSchema, required=True)
+
+
+class ProductDetailSchema(ma.Schema):
+    product = ma.fields.Nested(ProductSchema, required=True)
     read_model = ma.fields.Nested(ReadModelSchema, required=True)
 
 
@@ -80,8 +127,192 @@ class OrderPageSchema(ma.Schema):
     read_model = ma.fields.Nested(ReadModelSchema, required=True)
 
 
+class PricedLineSchema(ma.Schema):
+    sku = ma.fields.String(required=True)
+    name = ma.fields.String(required=True)
+    quantity = ma.fields.Integer(required=True)
+    unit_price = ma.fields.Nested(MoneySchema, required=True)
+    line_total = ma.fields.Nested(
+        MoneySchema, required=True, metadata={"description": "unit_price x quantity"}
+    )
+    discount = ma.fields.Nested(
+        MoneySchema, required=True, metadata={"description": "The line's share of all discounts"}
+    )
+    tax = ma.fields.Nested(
+        MoneySchema, required=True, metadata={"description": "Tax on line_total - discount"}
+    )
+    total = ma.fields.Nested(
+        MoneySchema, required=True, metadata={"description": "line_total - discount + tax"}
+    )
+
+
+class DiscountSchema(ma.Schema):
+    source = ma.fields.String(
+        required=True, metadata={"description": "`promotion:<id>` or `coupon:<CODE>`"}
+    )
+    description = ma.fields.String(required=True)
+    amount = ma.fields.Nested(MoneySchema, required=True)
+
+
+class TaxLineSchema(ma.Schema):
+    country = ma.fields.String(required=True)
+    rate_bp = ma.fields.Integer(
+        required=True, metadata={"description": "Basis points: 1900 is 19 %"}
+    )
+    taxable = ma.fields.Nested(MoneySchema, required=True)
+    amount = ma.fields.Nested(MoneySchema, required=True)
+
+
+class AddressSchema(ma.Schema):
+    name = ma.fields.String(required=True)
+    line1 = ma.fields.String(required=True)
+    line2 = ma.fields.String(required=True)
+    city = ma.fields.String(required=True)
+    region = ma.fields.String(required=True)
+    postal_code = ma.fields.String(required=True)
+    country = ma.fields.String(required=True)
+
+
+class ShortageSchema(ma.Schema):
+    sku = ma.fields.String(required=True)
+    requested = ma.fields.Integer(required=True)
+    available = ma.fields.Integer(required=True)
+
+
+class ReservationStateSchema(ma.Schema):
+    status = ma.fields.String(
+        required=True,
+        metadata={"description": "not_started, reserved, failed, released or committed"},
+    )
+    shortages = ma.fields.List(ma.fields.Nested(ShortageSchema))
+
+
+class PaymentStateSchema(ma.Schema):
+    """The payment as its last event left it; which fields are there depends on it."""
+
+    status = ma.fields.String(
+        required=True,
+        metadata={
+            "description": "not_started, requested, pending, succeeded, failed, abandoned,"
+            " cancelling, refunding, partially_refunded or refunded"
+        },
+    )
+    amount = ma.fields.Nested(MoneySchema)
+    attempt = ma.fields.Integer()
+    reference = ma.fields.String()
+    reason = ma.fields.String()
+    refund_id = ma.fields.String()
+    refund_reference = ma.fields.String()
+    refund_reason = ma.fields.String()
+    refund_failure = ma.fields.String()
+
+
+class CancellationSchema(ma.Schema):
+    reason = ma.fields.String(required=True)
+    cancelled_by = ma.fields.String(required=True)
+
+
+class ItemLineSchema(ma.Schema):
+    sku = ma.fields.String(required=True)
+    quantity = ma.fields.Integer(required=True)
+
+
+class ShipmentSchema(ma.Schema):
+    shipment_id = ma.fields.String(required=True)
+    lines = ma.fields.List(ma.fields.Nested(ItemLineSchema), required=True)
+    tracking_number = ma.fields.String(required=True)
+    at = ma.fields.String(required=True, metadata={"description": "When it was dispatched"})
+
+
+class ReturnSchema(ma.Schema):
+    return_id = ma.fields.String(required=True)
+    lines = ma.fields.List(
+        ma.fields.Nested(ItemLineSchema), required=True, metadata={"description": "Announced"}
+    )
+    reason = ma.fields.String(required=True)
+    status = ma.fields.String(required=True, validate=validate.OneOf(RETURN_STATUSES))
+    accepted = ma.fields.List(
+        ma.fields.Nested(ItemLineSchema),
+        required=True,
+        metadata={"description": "Back on the shelf and refunded (once inspected)"},
+    )
+    rejected = ma.fields.List(ma.fields.Nested(ItemLineSchema), required=True)
+    refund = ma.fields.Nested(
+        MoneySchema,
+        allow_none=True,
+        required=True,
+        metadata={"description": "What the accepted units are refunded (null until inspected)"},
+    )
+    note = ma.fields.String(required=True)
+    requested_at = ma.fields.String(required=True)
+    received_at = ma.fields.String(allow_none=True, required=True)
+    inspected_at = ma.fields.String(allow_none=True, required=True)
+
+
+class RefundSchema(ma.Schema):
+    refund_id = ma.fields.String(
+        required=True, metadata={"description": "Empty on refunds of before partial refunds"}
+    )
+    amount = ma.fields.Nested(MoneySchema, required=True)
+    reason = ma.fields.String(required=True)
+    reference = ma.fields.String(required=True, metadata={"description": "At the provider"})
+    at = ma.fields.String(required=True)
+
+
+class MomentSchema(ma.Schema):
+    what = ma.fields.String(required=True)
+    status = ma.fields.String(
+        allow_none=True, required=True, metadata={"description": "The order's, if it changed"}
+    )
+    event = ma.fields.String(required=True)
+    at = ma.fields.String(required=True)
+
+
+class OrderDocumentSchema(ma.Schema):
+    """An order as it was charged and as it stands: figures from its events, never
+    recomputed. total = subtotal - discount_total + tax_total + shipping."""
+
+    order_id = ma.fields.String(required=True)
+    customer_id = ma.fields.String(required=True)
+    status = ma.fields.String(required=True, validate=validate.OneOf(ORDER_STATUSES))
+    lines = ma.fields.List(ma.fields.Nested(PricedLineSchema), required=True)
+    subtotal = ma.fields.Nested(MoneySchema, required=True)
+    discounts = ma.fields.List(ma.fields.Nested(DiscountSchema), required=True)
+    discount_total = ma.fields.Nested(MoneySchema, required=True)
+    taxes = ma.fields.List(
+        ma.fields.Nested(TaxLineSchema),
+        required=True,
+        metadata={"description": "By rate, the shipping's tax included"},
+    )
+    tax_total = ma.fields.Nested(MoneySchema, required=True)
+    shipping = ma.fields.Nested(MoneySchema, required=True)
+    total = ma.fields.Nested(MoneySchema, required=True)
+    prices_include_tax = ma.fields.Boolean(
+        required=True, metadata={"description": "The storefront showed prices with tax"}
+    )
+    coupon_code = ma.fields.String(allow_none=True, required=True)
+    cart_id = ma.fields.String(
+        allow_none=True, required=True, metadata={"description": "The cart checked out"}
+    )
+    shipping_address = ma.fields.Nested(AddressSchema, required=True)
+    billing_address = ma.fields.Nested(AddressSchema, required=True)
+    item_count = ma.fields.Integer(required=True)
+    placed_at = ma.fields.String(required=True)
+    payment = ma.fields.Nested(PaymentStateSchema, required=True)
+    reservation = ma.fields.Nested(ReservationStateSchema, required=True)
+    tracking_number = ma.fields.String(
+        allow_none=True, required=True, metadata={"description": "The last shipment's"}
+    )
+    cancellation = ma.fields.Nested(CancellationSchema, allow_none=True, required=True)
+    shipments = ma.fields.List(ma.fields.Nested(ShipmentSchema), required=True)
+    returns = ma.fields.List(ma.fields.Nested(ReturnSchema), required=True)
+    refunds = ma.fields.List(ma.fields.Nested(RefundSchema), required=True)
+    refunded_total = ma.fields.Nested(MoneySchema, required=True)
+    timeline = ma.fields.List(ma.fields.Nested(MomentSchema), required=True)
+
+
 class OrderDetailSchema(ma.Schema):
-    order = ma.fields.Dict(required=True, metadata={"description": "The order document"})
+    order = ma.fields.Nested(OrderDocumentSchema, required=True)
     read_model = ma.fields.Nested(ReadModelSchema, required=True)
 
 
@@ -108,8 +339,25 @@ class SalesDaySchema(ma.Schema):
     revenue = ma.fields.Integer(required=True)
     average_order_value = ma.fields.Integer(required=True)
     cancellations = ma.fields.Integer(required=True)
-    refunds = ma.fields.Integer(required=True)
-    refunded = ma.fields.Integer(required=True)
+    refunds = ma.fields.Integer(required=True, metadata={"description": "How many refunds"})
+    refunded = ma.fields.Integer(
+        required=True, metadata={"description": "Refunded that day, partial refunds included"}
+    )
+    gross = ma.fields.Integer(
+        required=True, metadata={"description": "Subtotals of the orders confirmed that day"}
+    )
+    discounts = ma.fields.Integer(
+        required=True, metadata={"description": "Their discounts (promotions and coupons)"}
+    )
+    tax = ma.fields.Integer(required=True, metadata={"description": "Their tax"})
+    shipping = ma.fields.Integer(required=True, metadata={"description": "Their shipping"})
+    net = ma.fields.Integer(
+        required=True,
+        metadata={
+            "description": "Revenue after discounts and refunds, without tax and shipping:"
+            " gross - discounts - refunded (refunds count on the day they were made)"
+        },
+    )
 
 
 class SalesSchema(ma.Schema):
@@ -123,6 +371,9 @@ class TopProductSchema(ma.Schema):
     currency = ma.fields.String(required=True)
     units = ma.fields.Integer(required=True)
     revenue = ma.fields.Integer(required=True)
+    returned = ma.fields.Integer(
+        required=True, metadata={"description": "Units sent back and accepted at inspection"}
+    )
 
 
 class TopProductsSchema(ma.Schema):

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from config.bootstrap import Application
 from config.settings import Settings
 from kernel.auth import token_digest
+from orders.commands import customer_cart_id
 from tests.faults.support import final_statuses, start_api
 from tests.support.api_client import ApiClient, Reply
 from tests.support.event_log import whole_log
@@ -49,6 +50,13 @@ def public(status: int) -> dict[str, int]:
 
 def customers_only(owner: int, other: int) -> dict[str, int]:
     return {**dict.fromkeys(UNAUTHENTICATED, 401), "other": other, "owner": owner, "admin": 403}
+
+
+def a_customers_cart(owner: int) -> dict[str, int]:
+    """A customer's cart, by its id: to anyone but its customer it does not exist; a token
+    sent must be valid, and be a customer's."""
+    return {**dict.fromkeys(UNAUTHENTICATED, 401), "none": 404, "other": 404, "owner": owner,
+            "admin": 403}  # fmt: skip
 
 
 def admins_only(admin: int) -> dict[str, int]:
@@ -90,6 +98,17 @@ def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothi
     other = api.register("other@example.com", "Other Person").headers
     api.register("signer@example.com", "Signs In")  # whose sessions anyone may open
     forget_me = api.register("forget-me@example.com", "Forget Me").customer_id
+    api.add_product("CAP-1", amount=899, stock=1000)
+    owners_cart = customer_cart_id(owner_id)
+    for sku in ("MUG-1", "CAP-1"):
+        added = api("POST", f"/api/carts/{owners_cart}/items", {"sku": sku, "quantity": 1}, owner)
+        assert added.status == 202, (added.status, added.body)
+
+    def anonymous_cart() -> str:
+        cart_id: str = api("POST", "/api/carts").body["cart_id"]
+        api("POST", f"/api/carts/{cart_id}/items", {"sku": "MUG-1", "quantity": 1})
+        return cart_id
+
     ship_me, cancel_me, refund_me, admin_cancels_me = (
         api.place(owner, {"MUG-1": 1}).body["order_id"] for _ in range(4)
     )
@@ -177,6 +196,7 @@ def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothi
             url=f"/admin/api/customers/{forget_me}/forget",
         ),
         Case("GET", "/api/products", public(200)),
+        Case("GET", "/api/products/{sku}", public(200), url="/api/products/MUG-1"),
         Case(
             "POST",
             "/webhooks/stripe",
@@ -189,6 +209,60 @@ def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothi
             },
         ),
         Case("POST", "/api/orders", customers_only(202, 202), body=lambda who: order_body),
+        # Anyone may start an anonymous cart; a token sent must be a customer's, and valid.
+        Case(
+            "POST",
+            "/api/carts",
+            {**public(201), **dict.fromkeys(UNAUTHENTICATED[1:], 401), "admin": 403},
+        ),
+        Case(
+            "POST",
+            "/api/carts/{cart_id}/items",
+            a_customers_cart(202),
+            url=f"/api/carts/{owners_cart}/items",
+            body=lambda who: {"sku": "MUG-1", "quantity": 1},
+        ),
+        Case(
+            "PUT",
+            "/api/carts/{cart_id}/items/{sku}",
+            a_customers_cart(202),
+            url=f"/api/carts/{owners_cart}/items/MUG-1",
+            body=lambda who: {"quantity": 3},
+        ),
+        Case(
+            "DELETE",
+            "/api/carts/{cart_id}/items/{sku}",
+            a_customers_cart(202),
+            url=f"/api/carts/{owners_cart}/items/CAP-1",
+        ),
+        Case(
+            "PUT",
+            "/api/carts/{cart_id}/coupon",
+            a_customers_cart(202),
+            url=f"/api/carts/{owners_cart}/coupon",
+            body=lambda who: {"code": "SAVE10"},
+        ),
+        Case(
+            "DELETE",
+            "/api/carts/{cart_id}/coupon",
+            a_customers_cart(202),
+            url=f"/api/carts/{owners_cart}/coupon",
+        ),
+        Case("GET", "/api/carts/{cart_id}", a_customers_cart(200), url=f"/api/carts/{owners_cart}"),
+        Case("GET", "/api/cart", customers_only(200, 200)),  # each their own
+        Case(
+            "POST",
+            "/api/cart/merge",
+            customers_only(202, 202),  # each merges an anonymous cart into their own
+            body=lambda who: {"cart_id": anonymous_cart()},
+        ),
+        Case(
+            "POST",
+            "/api/carts/{cart_id}/checkout",
+            customers_only(202, 404),
+            url=f"/api/carts/{owners_cart}/checkout",
+            body=lambda who: {key: order_body[key] for key in ("shipping_address", "payment")},
+        ),
         Case("GET", "/api/orders", customers_only(200, 200)),
         Case(
             "GET", "/api/orders/{order_id}", customers_only(200, 404), url=f"/api/orders/{ship_me}"

@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from config.bootstrap import Application
 from kernel.subscriptions import Subscriber
-from projections import order_list
+from projections import carts, order_list
 from projections.projection import PostgresProjection
 from tests.support.polling import eventually
 
@@ -36,7 +36,8 @@ def contents(application: Application, name: str, generation: int) -> dict[str, 
                 rows = [{k: v for k, v in row.items() if k != "generation"} for row in result]
                 found[table] = sorted(rows, key=repr)
         return found
-    return redis_contents(application.redis, order_list.prefix(generation))
+    prefix = carts.prefix if name == "carts" else order_list.prefix
+    return redis_contents(application.redis, prefix(generation))
 
 
 def redis_contents(redis: Redis, prefix: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from config.bootstrap import Application
 from orders.events import CancelledBy
 from tests.integration.projections.support import day_of, order_events
+from tests.support.event_log import event_data
 from tests.support.read_models import contents, drain
 from tests.support.shop import CATALOG, Shop
 
@@ -40,13 +41,18 @@ def test_sales_count_confirmed_orders_per_day_and_take_back_cancelled_ones(
 
     drain(application, ["sales_analytics"])
 
+    figures_of_a_day = ("orders", "revenue", "cancellations", "refunds", "refunded", "gross",
+                        "discounts", "tax", "shipping")  # fmt: skip
     daily: dict[tuple[date, str], dict[str, int]] = defaultdict(
-        lambda: {"orders": 0, "revenue": 0, "cancellations": 0, "refunds": 0, "refunded": 0}
+        lambda: dict.fromkeys(figures_of_a_day, 0)
     )
     for order in (kept, refunded, shipped):
         figures = daily[(_on(application, order.order_id, "OrderConfirmed"), order.total.currency)]
+        placed = event_data(application, order.order_id, "OrderPlaced")
         figures["orders"] += 1
         figures["revenue"] += order.total.amount
+        figures["gross"] += placed["subtotal"]["amount"]
+        figures["shipping"] += placed["shipping"]["amount"]  # no discount, no tax yet
     for order in (refunded, dropped):
         daily[(_on(application, order.order_id, "OrderCancelled"), order.total.currency)][
             "cancellations"
@@ -69,14 +75,17 @@ def test_sales_count_confirmed_orders_per_day_and_take_back_cancelled_ones(
     )
     assert stored["sales_products"] == sorted(
         [
-            {"sku": "BOOK-1", "currency": "GBP", "name": "Paperback", "units": 0, "revenue": 0},
-            {"sku": "MUG-1", "currency": "EUR", "name": "Enamel mug", "units": 2, "revenue": 2500},
+            {"sku": "BOOK-1", "currency": "GBP", "name": "Paperback", "units": 0, "revenue": 0}
+            | {"returned": 0},
+            {"sku": "MUG-1", "currency": "EUR", "name": "Enamel mug", "units": 2, "revenue": 2500}
+            | {"returned": 0},
             {
                 "sku": "TEE-1",
                 "currency": "EUR",
                 "name": "Logo T-shirt",
                 "units": 5,
                 "revenue": 9995,
+                "returned": 0,
             },
         ],
         key=repr,
@@ -110,6 +119,7 @@ def test_sales_count_confirmed_orders_per_day_and_take_back_cancelled_ones(
             "average_order_value": figures["revenue"] // figures["orders"]
             if figures["orders"]
             else 0,
+            "net": figures["gross"] - figures["discounts"] - figures["refunded"],
         }
         for (day, currency), figures in sorted(daily.items())
     ]
@@ -135,8 +145,10 @@ def test_sales_count_confirmed_orders_per_day_and_take_back_cancelled_ones(
     assert response.status_code == 200
     top: list[dict[str, Any]] = response.get_json()["items"]
     assert top == [
-        {"sku": "TEE-1", "name": "Logo T-shirt", "currency": "EUR", "units": 5, "revenue": 9995},
-        {"sku": "MUG-1", "name": "Enamel mug", "currency": "EUR", "units": 2, "revenue": 2500},
+        {"sku": "TEE-1", "name": "Logo T-shirt", "currency": "EUR", "units": 5, "revenue": 9995}
+        | {"returned": 0},
+        {"sku": "MUG-1", "name": "Enamel mug", "currency": "EUR", "units": 2, "revenue": 2500}
+        | {"returned": 0},
     ]
 
 
@@ -170,8 +182,8 @@ def test_a_return_or_a_refund_and_a_cancellation_take_a_sale_out_once(
 
     products, customers = _taken_out(application)
     assert products == [
-        {"sku": "MUG-1", "currency": "EUR", "units": 4, "revenue": 5000},
-        {"sku": "TEE-1", "currency": "EUR", "units": 0, "revenue": 0},
+        {"sku": "MUG-1", "currency": "EUR", "units": 4, "revenue": 5000, "returned": 0},
+        {"sku": "TEE-1", "currency": "EUR", "units": 0, "revenue": 0, "returned": 0},
     ]
     assert customers == [{"customer_id": ada, "currency": "EUR", "orders": 1, "total_spent": 5000}]
     (day,) = contents(application, "sales_analytics", 1)["sales_daily"]
@@ -203,7 +215,7 @@ def test_orders_from_before_the_withdrawn_flag_keep_the_old_rule(
 
     products, customers = _taken_out(application)
     assert products == [
-        {"sku": "MUG-1", "currency": "EUR", "units": 0, "revenue": 0},
-        {"sku": "TEE-1", "currency": "EUR", "units": 3, "revenue": 5997},
+        {"sku": "MUG-1", "currency": "EUR", "units": 0, "revenue": 0, "returned": 0},
+        {"sku": "TEE-1", "currency": "EUR", "units": 3, "revenue": 5997, "returned": 0},
     ]
     assert customers == [{"customer_id": ada, "currency": "EUR", "orders": 1, "total_spent": 5997}]

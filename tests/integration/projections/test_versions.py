@@ -31,7 +31,7 @@ from config.queues import PROJECTIONS
 from config.settings import Settings
 from inventory.commands import RestockProduct
 from kernel.event_store import START
-from projections import order_detail
+from projections import order_detail, sales_analytics
 from projections.generations import Build
 from tests.integration.projections.mixed_orders import mixed_orders
 from tests.support.read_models import contents, drain, is_empty, rebuilt_from_zero
@@ -46,6 +46,7 @@ T = TypeVar("T")
 OLD = order_detail.VERSION
 NEW = OLD + 1
 UPGRADE = f"version {OLD} -> {NEW}"
+SALES = sales_analytics.VERSION  # sales_analytics's version in this code
 
 
 def race(applications: list[Application], work: Callable[[Application], T]) -> list[T]:
@@ -257,17 +258,17 @@ def test_an_operators_rebuild_records_who_asked_and_older_code_must_insist(
     assert response.status_code == 202
     status = status_of(client, admin_headers, "sales_analytics")
     rebuild = status["rebuild"]
-    assert (rebuild["generation"], rebuild["version"], rebuild["reason"]) == (2, 1, "operator")
+    assert (rebuild["generation"], rebuild["version"], rebuild["reason"]) == (2, SALES, "operator")
     assert rebuild["requested_by"] == "admin:bootstrap"
     assert Jobs(application).rebuild("sales_analytics") == "switched to generation 2"
     status = status_of(client, admin_headers, "sales_analytics")
     assert (status["version"], status["reason"], status["requested_by"]) == (
-        1, "operator", "admin:bootstrap"
+        SALES, "operator", "admin:bootstrap"
     )  # fmt: skip
 
-    # Version 2 is rolled out, then rolled back: the old code's `shop projections rebuild`
-    # refuses to go back unless told to.
-    with release(settings, sales_analytics=2) as next_release:
+    # The next version is rolled out, then rolled back: the old code's `shop projections
+    # rebuild` refuses to go back unless told to.
+    with release(settings, sales_analytics=SALES + 1) as next_release:
         assert Jobs(next_release).sweep() == {"sales_analytics": 3}
         assert Jobs(next_release).rebuild("sales_analytics") == "switched to generation 3"
 
@@ -278,7 +279,10 @@ def test_an_operators_rebuild_records_who_asked_and_older_code_must_insist(
     monkeypatch.setattr(cli, "_application", this_application)
     refused = CliRunner().invoke(cli.main, ["projections", "rebuild", "sales_analytics"])
     assert refused.exit_code == 1
-    assert "generation 3 was built with version 2; this code is version 1" in refused.output
+    assert (
+        f"generation 3 was built with version {SALES + 1}; this code is version {SALES}"
+        in refused.output
+    )
     assert "--older" in refused.output
     assert application.read_side.generations("sales_analytics").building is None
 
@@ -286,11 +290,11 @@ def test_an_operators_rebuild_records_who_asked_and_older_code_must_insist(
     assert done.exit_code == 0, done.output
     assert "switched to generation 4" in done.output
     built = application.read_side.generations("sales_analytics").built
-    assert built is not None and (built.version, built.reason) == (1, "operator")
+    assert built is not None and (built.version, built.reason) == (SALES, "operator")
     assert built.requested_by is not None and built.requested_by.startswith("shop CLI (")
     printed = CliRunner().invoke(cli.main, ["projections", "status"]).output
     (line,) = [line for line in printed.splitlines() if line.startswith("sales_analytics ")]
-    assert line.split()[:3] == ["sales_analytics", "4", "1,"]
+    assert line.split()[:3] == ["sales_analytics", "4", f"{SALES},"]
     assert "operator" in line
 
 
