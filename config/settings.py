@@ -133,6 +133,7 @@ class Settings:
             "paying": self.payment_timeout + 60.0,
             "confirming": 60.0,
             "awaiting_shipment": 2 * 24 * 3600.0,  # confirmed, not yet handed to a carrier
+            "partially_shipped": 2 * 24 * 3600.0,  # some units shipped, the rest not yet
             "cancelling": 600.0,
         } | dict(self.saga_step_limits)
 
@@ -265,7 +266,9 @@ def _rate(env: Mapping[str, str], name: str, default: str) -> str:
     return raw
 
 
-SAGA_STEPS = ("reserving", "paying", "confirming", "awaiting_shipment", "cancelling")
+SAGA_STEPS = (
+    "reserving", "paying", "confirming", "awaiting_shipment", "partially_shipped", "cancelling",
+)  # fmt: skip
 """The saga's steps that end by themselves (shipped and cancelled are where it rests)."""
 
 

@@ -24,6 +24,7 @@ WAITING_FOR = {
     "confirming": "the order to be confirmed",
     "cancelling": "the compensation to finish (release, refund, cancel)",
     "awaiting_shipment": "the order to ship",
+    "partially_shipped": "the rest of the order to ship",
 }
 
 

@@ -21,15 +21,30 @@ from kernel.http import (
     guarded,
 )
 from kernel.messages import new_id
-from orders.commands import CancelOrder, ForgetCustomer, PlaceOrder, ShipOrder
+from orders.commands import (
+    CancelOrder,
+    ForgetCustomer,
+    InspectReturn,
+    PlaceOrder,
+    ReceiveReturn,
+    RequestReturn,
+    ShipOrder,
+    ShipOrderLines,
+)
 from orders.events import CancelledBy
 from orders.schemas import (
     CancelOrderSchema,
     CustomerForgottenSchema,
     IdempotencyKeySchema,
+    InspectReturnSchema,
     OrderAcceptedSchema,
     PendingOrderSchema,
     PlaceOrderSchema,
+    RequestReturnSchema,
+    ReturnAcceptedSchema,
+    ReturnIdempotencyKeySchema,
+    ShipmentAcceptedSchema,
+    ShipOrderLinesSchema,
     ShipOrderSchema,
 )
 
@@ -49,6 +64,7 @@ PRICING_FAILURES = {
     "coupon_exhausted": 409,
 }
 HOLD_CAPS = ("too_many_pending_orders", "too_many_reserved_units")
+LINE_FAILURES = {"unknown_sku": 422, "duplicate_sku": 422}  # the lines name what cannot be
 UNAUTHORIZED = "Missing, forged, expired or revoked bearer token"
 
 
@@ -150,12 +166,175 @@ def blueprint(
     @blp.arguments(ShipOrderSchema())
     @blp.response(202, OrderAcceptedSchema)
     @documented_problem(blp, 404, "No such order")
-    @documented_problem(blp, 409, "The order is not confirmed (yet) or was cancelled")
+    @documented_problem(
+        blp, 409, "The order is not confirmed (yet), was cancelled or refunded, or has shipped"
+    )
     def ship_order(body: dict[str, str], order_id: uuid.UUID) -> dict[str, str]:
-        """Hand a confirmed order to the carrier."""
+        """Hand a confirmed order to the carrier: all it still holds, as one shipment (what
+        `/shipments` shipped of it before stays shipped)."""
         command = ShipOrder(str(order_id), body["tracking_number"])
         accepted = commands.dispatch(command, command_metadata(auth.operator().actor))
         return {"order_id": str(order_id), "consistency_token": accepted.consistency_token}
+
+    @blp.route("/admin/api/orders/<uuid:order_id>/shipments", methods=["POST"])
+    @operator_only
+    @blp.arguments(ShipOrderLinesSchema())
+    @blp.response(202, ShipmentAcceptedSchema)
+    @documented_problem(blp, 404, "No such order")
+    @documented_problem(
+        blp,
+        409,
+        "The order is not confirmed (yet), was cancelled, refunded or shipped"
+        " (order_not_shippable); more units than are left to ship (exceeds_unshipped); or"
+        " another shipment under this shipment_id (shipment_conflict)",
+    )
+    @documented_problem(
+        blp, 422, "Invalid fields, a SKU not on the order (unknown_sku) or named twice"
+    )
+    def ship_order_lines(body: dict[str, Any], order_id: uuid.UUID) -> dict[str, str]:
+        """Hand some units of a confirmed order to the carrier, as one shipment (the
+        shipment of the last units ships the order). The fulfillment saga then commits
+        their reserved stock."""
+        shipment_id = body.get("shipment_id") or new_id()
+        command = ShipOrderLines(
+            str(order_id), shipment_id, tuple(body["lines"]), body["tracking_number"]
+        )
+        accepted = commands.dispatch(
+            command, command_metadata(auth.operator().actor), LINE_FAILURES
+        )
+        return {
+            "order_id": str(order_id),
+            "shipment_id": shipment_id,
+            "consistency_token": accepted.consistency_token,
+        }
+
+    @blp.route("/api/orders/<uuid:order_id>/returns", methods=["POST"])
+    @customer_only
+    @blp.arguments(RequestReturnSchema())
+    @blp.arguments(ReturnIdempotencyKeySchema(), location="headers")
+    @blp.response(202, ReturnAcceptedSchema)
+    @documented_problem(blp, 404, "No such order among the customer's orders")
+    @documented_problem(
+        blp,
+        409,
+        "More units than were shipped and are in no other return (exceeds_returnable), or"
+        " another return under this Idempotency-Key (return_conflict)",
+    )
+    @documented_problem(
+        blp,
+        422,
+        "Invalid fields, a SKU not on the order (unknown_sku) or named twice, or a reused"
+        " Idempotency-Key",
+    )
+    def request_return(
+        body: dict[str, Any], headers: dict[str, str], order_id: uuid.UUID
+    ) -> dict[str, str]:
+        """Announce shipped units of one of the customer's own orders coming back. Once
+        the warehouse received and inspected them, the accepted units are refunded what
+        they were charged (shipping is not refunded)."""
+        customer_id = auth.customer()
+        return _request_return(body, headers, order_id, customer_id, f"customer:{customer_id}")
+
+    @blp.route("/admin/api/orders/<uuid:order_id>/returns", methods=["POST"])
+    @operator_only
+    @blp.arguments(RequestReturnSchema())
+    @blp.arguments(ReturnIdempotencyKeySchema(), location="headers")
+    @blp.response(202, ReturnAcceptedSchema)
+    @documented_problem(blp, 404, "No such order")
+    @documented_problem(
+        blp,
+        409,
+        "More units than were shipped and are in no other return (exceeds_returnable), or"
+        " another return under this Idempotency-Key (return_conflict)",
+    )
+    @documented_problem(
+        blp,
+        422,
+        "Invalid fields, a SKU not on the order (unknown_sku) or named twice, or a reused"
+        " Idempotency-Key",
+    )
+    def request_any_return(
+        body: dict[str, Any], headers: dict[str, str], order_id: uuid.UUID
+    ) -> dict[str, str]:
+        """Announce shipped units of any order coming back, for its customer (the admin
+        recorded as the actor)."""
+        return _request_return(body, headers, order_id, None, auth.operator().actor)
+
+    def _request_return(
+        body: dict[str, Any],
+        headers: dict[str, str],
+        order_id: uuid.UUID,
+        customer_id: str | None,
+        actor: str,
+    ) -> dict[str, str]:
+        key = headers.get("key")
+        asker = customer_id or "operator"
+        return_id, command_id = _return_ids(asker, str(order_id), key) if key else (new_id(), None)
+        command = RequestReturn(
+            str(order_id), return_id, tuple(body["lines"]), body["reason"], customer_id
+        )
+        accepted = commands.dispatch(command, command_metadata(actor, command_id), LINE_FAILURES)
+        return {
+            "order_id": str(order_id),
+            "return_id": return_id,
+            "consistency_token": accepted.consistency_token,
+        }
+
+    @blp.route(
+        "/admin/api/orders/<uuid:order_id>/returns/<uuid:return_id>/receive", methods=["POST"]
+    )
+    @operator_only
+    @blp.response(202, ReturnAcceptedSchema)
+    @documented_problem(blp, 404, "No such order, or no such return of it")
+    def receive_return(order_id: uuid.UUID, return_id: uuid.UUID) -> dict[str, str]:
+        """Record that a return's parcel arrived at the warehouse (again: nothing
+        changes)."""
+        command = ReceiveReturn(str(order_id), str(return_id))
+        accepted = commands.dispatch(command, command_metadata(auth.operator().actor))
+        return {
+            "order_id": str(order_id),
+            "return_id": str(return_id),
+            "consistency_token": accepted.consistency_token,
+        }
+
+    @blp.route(
+        "/admin/api/orders/<uuid:order_id>/returns/<uuid:return_id>/inspect", methods=["POST"]
+    )
+    @operator_only
+    @blp.arguments(InspectReturnSchema())
+    @blp.response(202, ReturnAcceptedSchema)
+    @documented_problem(blp, 404, "No such order, or no such return of it")
+    @documented_problem(
+        blp,
+        409,
+        "The return was not received yet (return_not_received), or was inspected with"
+        " another outcome (return_conflict)",
+    )
+    @documented_problem(
+        blp,
+        422,
+        "Invalid fields, a SKU named twice, or more units accepted than the return holds"
+        " (exceeds_returned)",
+    )
+    def inspect_return(
+        body: dict[str, Any], order_id: uuid.UUID, return_id: uuid.UUID
+    ) -> dict[str, str]:
+        """Accept the units of a received return that passed inspection and reject the
+        rest. The fulfillment saga then puts the accepted units back on hand and refunds
+        what they were charged, discounts and tax included."""
+        command = InspectReturn(
+            str(order_id), str(return_id), tuple(body["accepted"]), body["note"]
+        )
+        accepted = commands.dispatch(
+            command,
+            command_metadata(auth.operator().actor),
+            LINE_FAILURES | {"exceeds_returned": 422},
+        )
+        return {
+            "order_id": str(order_id),
+            "return_id": str(return_id),
+            "consistency_token": accepted.consistency_token,
+        }
 
     @blp.route("/api/me", methods=["DELETE"])
     @customer_only
@@ -189,3 +368,12 @@ def _ids(customer_id: str, idempotency_key: str) -> tuple[str, str]:
     order_id = uuid.uuid5(IDEMPOTENCY_IDS, f"order\n{scope}")
     command_id = uuid.uuid5(IDEMPOTENCY_IDS, f"place-order\n{scope}")
     return str(order_id), str(command_id)
+
+
+def _return_ids(asker: str, order_id: str, idempotency_key: str) -> tuple[str, str]:
+    """The return id and command id a retry with the same key gets again (`asker`: the
+    customer's id, or "operator" for every admin)."""
+    scope = f"{asker}\n{order_id}\n{idempotency_key}"
+    return_id = uuid.uuid5(IDEMPOTENCY_IDS, f"return\n{scope}")
+    command_id = uuid.uuid5(IDEMPOTENCY_IDS, f"request-return\n{scope}")
+    return str(return_id), str(command_id)

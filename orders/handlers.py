@@ -13,9 +13,13 @@ from orders.commands import (
     CancelOrder,
     ConfirmOrder,
     ForgetCustomer,
+    InspectReturn,
     PlaceOrder,
+    ReceiveReturn,
     RegisterCustomer,
+    RequestReturn,
     ShipOrder,
+    ShipOrderLines,
 )
 from orders.domain import Customer, HoldLimits, Order, catalog_lines
 from orders.ports import PaymentLedger, Pricing, PricingRequest, ProductCatalog
@@ -38,6 +42,10 @@ def register(
     bus.register(ConfirmOrder, confirm_order)
     bus.register(CancelOrder, cancel_order)
     bus.register(ShipOrder, ship_order_from(payments))
+    bus.register(ShipOrderLines, ship_order_lines_from(payments))
+    bus.register(RequestReturn, request_return)
+    bus.register(ReceiveReturn, receive_return)
+    bus.register(InspectReturn, inspect_return)
 
 
 def register_customer(command: RegisterCustomer, uow: UnitOfWork) -> str:
@@ -119,3 +127,42 @@ def ship_order_from(payments: PaymentLedger) -> Callable[[ShipOrder, UnitOfWork]
         return order.id
 
     return ship_order
+
+
+def ship_order_lines_from(
+    payments: PaymentLedger,
+) -> Callable[[ShipOrderLines, UnitOfWork], str]:
+    def ship_order_lines(command: ShipOrderLines, uow: UnitOfWork) -> str:
+        order = uow.get(Order, command.order_id)
+        refunded = payments.refunded(uow, order.id)
+        order.ship_lines(
+            command.shipment_id,
+            command.lines,
+            command.tracking_number,
+            payment_refunded=refunded,
+        )
+        uow.save(order)
+        return order.id
+
+    return ship_order_lines
+
+
+def request_return(command: RequestReturn, uow: UnitOfWork) -> str:
+    order = uow.get(Order, command.order_id)
+    order.request_return(command.return_id, command.lines, command.reason, command.customer_id)
+    uow.save(order)
+    return order.id
+
+
+def receive_return(command: ReceiveReturn, uow: UnitOfWork) -> str:
+    order = uow.get(Order, command.order_id)
+    order.receive_return(command.return_id)
+    uow.save(order)
+    return order.id
+
+
+def inspect_return(command: InspectReturn, uow: UnitOfWork) -> str:
+    order = uow.get(Order, command.order_id)
+    order.inspect_return(command.return_id, command.accepted, command.note)
+    uow.save(order)
+    return order.id

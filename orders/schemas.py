@@ -199,3 +199,63 @@ class CancelOrderSchema(ma.Schema):
 
 class ShipOrderSchema(ma.Schema):
     tracking_number = _text(64)
+
+
+# --- shipments and returns -------------------------------------------------------------
+
+
+def _lines(description: str, *, at_least: int = 1) -> ma.fields.List[Any]:
+    return ma.fields.List(
+        ma.fields.Nested(OrderLineSchema),
+        required=True,
+        validate=validate.Length(min=at_least, max=50),
+        metadata={"description": description},
+    )
+
+
+def _optional_id(max_length: int, **metadata: Any) -> ma.fields.String:
+    return ma.fields.String(
+        validate=[validate.Length(min=1, max=max_length), _not_blank, _no_nul], metadata=metadata
+    )
+
+
+class ShipOrderLinesSchema(ma.Schema):
+    lines = _lines("Units of the order's SKUs in this parcel, each SKU once")
+    tracking_number = _text(64)
+    shipment_id = _optional_id(
+        64,
+        description="Names the shipment: sending it again changes nothing (another body under"
+        " it is a conflict). A new id when omitted.",
+    )
+
+
+class ShipmentAcceptedSchema(OrderAcceptedSchema):
+    shipment_id = ma.fields.String(required=True)
+
+
+class RequestReturnSchema(ma.Schema):
+    lines = _lines("Shipped units coming back, each SKU once")
+    reason = _text(500)
+
+
+class ReturnIdempotencyKeySchema(ma.Schema):
+    key = ma.fields.String(
+        data_key="Idempotency-Key",
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "Retrying with the same key and body requests one return only"},
+    )
+
+
+class ReturnAcceptedSchema(OrderAcceptedSchema):
+    return_id = ma.fields.String(required=True)
+
+
+class InspectReturnSchema(ma.Schema):
+    accepted = _lines(
+        "Units that passed inspection (restocked and refunded), each SKU once; the rest of the"
+        " return is rejected. Empty: all rejected.",
+        at_least=0,
+    )
+    note = ma.fields.String(
+        load_default="", validate=[validate.Length(max=500), _no_nul], metadata={"example": ""}
+    )

@@ -11,8 +11,17 @@
     PaymentSucceeded too late  -> RefundPayment
     OrderCancelled after paid  -> RefundPayment + ReleaseInventory
     OrderCancelled while paying-> ReleaseInventory + AbandonPayment
-    PaymentRefunded, unshipped -> CancelOrder (then ReleaseInventory, as above)
-    OrderShipped               -> CommitReservation
+    PaymentRefunded in full,   -> CancelOrder (then ReleaseInventory, as above); a partial
+      unshipped                   refund (a return's) cancels nothing
+    ShipmentDispatched         -> CommitReservation of the shipment's lines
+    OrderShipped               -> CommitReservation of what is left (nothing, once every
+                                  shipment committed its own; all, for orders shipped before
+                                  shipments were recorded)
+    ReturnInspected            -> ReturnStock of the accepted units + RefundPayment of what
+                                  they were charged (named by the return)
+
+The saga completes when the order is confirmed and goes on reacting after: shipments and
+returns come later.
 
 `OrderFulfillment` decides (pure: state + event -> new state + commands); the
 `OrderFulfillmentSaga` subscriber runs it on the log, partition by partition: a
@@ -39,6 +48,7 @@ from inventory.commands import (
     ReleaseInventory,
     ReservationLine,
     ReserveInventory,
+    ReturnStock,
 )
 from inventory.events import (
     InventoryReleased,
@@ -56,7 +66,16 @@ from kernel.messages import Command, Event, Metadata, utc_now
 from kernel.subscriptions import read_checkpoint, store_checkpoint
 from kernel.tracing import NO_TRACING, Attributes, Tracing
 from orders.commands import CancelOrder, ConfirmOrder
-from orders.events import CancelledBy, OrderCancelled, OrderConfirmed, OrderPlaced, OrderShipped
+from orders.events import (
+    CancelledBy,
+    ItemLine,
+    OrderCancelled,
+    OrderConfirmed,
+    OrderPlaced,
+    OrderShipped,
+    ReturnInspected,
+    ShipmentDispatched,
+)
 from payments.commands import AbandonPayment, ProcessPayment, RefundPayment
 from payments.events import (
     PaymentFailed,
@@ -82,7 +101,15 @@ ACTOR = f"saga:{NAME}"
 _IDS = uuid.UUID("3c0f9d7e-52b1-4f7a-8f61-0d4b5e2c9a18")
 PAYMENT_RESULTS = (PaymentSucceeded.__name__, PaymentFailed.__name__)
 STOCK_MOVING = frozenset(
-    event.__name__ for event in (OrderPlaced, PaymentFailed, OrderCancelled, OrderShipped)
+    event.__name__
+    for event in (
+        OrderPlaced,
+        PaymentFailed,
+        OrderCancelled,
+        ShipmentDispatched,
+        OrderShipped,
+        ReturnInspected,
+    )
 )
 """Events the saga may answer with a command that reserves, releases or commits stock
 (a reservation that arrives after a cancellation is released too, but rarely: its stock
@@ -225,10 +252,44 @@ def compensate_cancelled_order(
     return Decision(done, commands, "cancelled" + (", compensating" if commands else ""))
 
 
+@reactions.on(ShipmentDispatched)
+def commit_shipment(event: ShipmentDispatched, state: FulfillmentState, at: Moment) -> Decision:
+    # Stock that left is committed whatever the saga thought: the warehouse shipped it.
+    commit = CommitReservation(state.order_id, _reservation_lines(event.lines), event.shipment_id)
+    shipping = state.step in (Step.AWAITING_SHIPMENT, Step.PARTIALLY_SHIPPED)
+    step = Step.PARTIALLY_SHIPPED if shipping else state.step
+    return Decision(replace(state, step=step), [commit], f"shipment {event.shipment_id} left")
+
+
 @reactions.on(OrderShipped)
 def commit_shipped_stock(event: OrderShipped, state: FulfillmentState, at: Moment) -> Decision:
+    # Whatever no shipment committed: nothing once each shipment committed its own, all of
+    # it for an order shipped before shipments were recorded.
     shipped = replace(state, step=Step.SHIPPED)
     return Decision(shipped, [CommitReservation(state.order_id)], "shipped")
+
+
+@reactions.on(ReturnInspected)
+def restock_and_refund_return(
+    event: ReturnInspected, state: FulfillmentState, at: Moment
+) -> Decision:
+    commands: list[Command] = []
+    if event.accepted:
+        lines = _reservation_lines(event.accepted)
+        commands.append(ReturnStock(state.order_id, event.return_id, lines))
+    if event.refund.amount > 0:
+        commands.append(
+            RefundPayment(
+                state.order_id, f"return {event.return_id}", event.refund, event.return_id
+            )
+        )
+    units = sum(line.quantity for line in event.accepted)
+    note = f"return {event.return_id} inspected: {units} units accepted, {event.refund} back"
+    return Decision(state, commands, note)
+
+
+def _reservation_lines(lines: Sequence[ItemLine]) -> tuple[ReservationLine, ...]:
+    return tuple(ReservationLine(line.sku, line.quantity) for line in lines)
 
 
 @reactions.on(InventoryReleased)
@@ -238,11 +299,17 @@ def note_release(event: InventoryReleased, state: FulfillmentState, at: Moment) 
 
 @reactions.on(ReservationCommitted)
 def note_commit(event: ReservationCommitted, state: FulfillmentState, at: Moment) -> Decision:
+    if not event.complete:  # a shipment's part: the rest stays reserved
+        return Decision(state)
     return Decision(replace(state, reservation=StockHeld.COMMITTED))
 
 
 @reactions.on(PaymentRefunded)
 def cancel_refunded_order(event: PaymentRefunded, state: FulfillmentState, at: Moment) -> Decision:
+    if not event.fully_refunded:
+        # Part of the payment went back (a return's refund): the order stands.
+        partly = replace(state, payment=Charge.PARTLY_REFUNDED)
+        return Decision(partly, [], f"refunded {event.amount} ({event.reason})")
     refunded = replace(state, payment=Charge.REFUNDED)
     if state.step is not Step.AWAITING_SHIPMENT:
         return Decision(refunded)

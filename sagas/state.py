@@ -13,7 +13,8 @@ class Progress(StrEnum):
     """How the saga as a whole stands."""
 
     IN_PROGRESS = "in_progress"
-    COMPLETED = "completed"  # confirmed; it still commits the reservation on shipping
+    COMPLETED = "completed"  # confirmed; it still commits shipped stock, restocks and
+    # refunds returns: a completed saga goes on reacting to the order's events
     COMPENSATED = "compensated"  # cancelled, and whatever was done made good
 
 
@@ -24,7 +25,8 @@ class Step(StrEnum):
     PAYING = "paying"
     CONFIRMING = "confirming"
     AWAITING_SHIPMENT = "awaiting_shipment"
-    SHIPPED = "shipped"
+    PARTIALLY_SHIPPED = "partially_shipped"  # some units left; the rest still to ship
+    SHIPPED = "shipped"  # where it rests (returns, later, need no step of their own)
     CANCELLING = "cancelling"
     CANCELLED = "cancelled"
 
@@ -47,7 +49,8 @@ class Charge(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     REFUNDING = "refunding"
-    REFUNDED = "refunded"
+    PARTLY_REFUNDED = "partially_refunded"  # some given back (a return's refund)
+    REFUNDED = "refunded"  # all given back
 
 
 CANCELLED_STEPS = frozenset({Step.CANCELLING, Step.CANCELLED})

@@ -87,7 +87,9 @@ def _expired(application: Application, access_token: str) -> str:
 def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothing(
     settings: Settings, application: Application, processes: Processes, figures: dict[str, Any]
 ) -> None:
-    api, _, env = start_api(processes, settings, SWEEP_INTERVAL="1", PAYMENT_TIMEOUT="10")
+    api, _, env = start_api(
+        processes, settings, SWEEP_INTERVAL="1", PAYMENT_TIMEOUT="10", MAX_PENDING_ORDERS="10"
+    )
     worker = processes.worker(env)
     wait_for_workers(settings.require()[1], [worker])
     api.add_product("MUG-1", amount=1250, stock=1000)
@@ -110,13 +112,24 @@ def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothi
     ship_me, cancel_me, refund_me, admin_cancels_me = (
         api.place(owner, {"MUG-1": 1}).body["order_id"] for _ in range(4)
     )
-    orders = (ship_me, cancel_me, refund_me, admin_cancels_me)
+    ship_in_parts, return_from = (api.place(owner, {"MUG-1": 3}).body["order_id"] for _ in range(2))
+    orders = (ship_me, cancel_me, refund_me, admin_cancels_me, ship_in_parts, return_from)
 
     def confirmed() -> None:
         statuses = final_statuses(whole_log(application))
-        assert [statuses[o] for o in orders] == ["confirmed"] * 4
+        assert [statuses[o] for o in orders] == ["confirmed"] * len(orders)
 
     eventually(confirmed, timeout=30)
+    # return_from shipped, one of its 3 mugs on its way back (to receive and inspect); the
+    # customer's and the admin's returns below take one more each.
+    shipped = api(
+        "POST", f"/admin/api/orders/{return_from}/ship", {"tracking_number": "T0"}, api.admin
+    )
+    assert shipped.status == 202, shipped.body
+    one_mug = {"lines": [{"sku": "MUG-1", "quantity": 1}], "reason": "too many"}
+    asked = api("POST", f"/api/orders/{return_from}/returns", one_mug, owner)
+    assert asked.status == 202, asked.body
+    coming_back = asked.body["return_id"]
     today = datetime.now(UTC).date()
     expired = _expired(application, _signed_in(api, "owner@example.com")["access_token"])
     headers = {
@@ -273,6 +286,40 @@ def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothi
             admins_only(202),
             url=f"/admin/api/orders/{ship_me}/ship",
             body=lambda who: {"tracking_number": "T1"},
+        ),
+        Case(
+            "POST",
+            "/admin/api/orders/{order_id}/shipments",
+            admins_only(202),
+            url=f"/admin/api/orders/{ship_in_parts}/shipments",
+            body=lambda who: {"lines": [{"sku": "MUG-1", "quantity": 1}], "tracking_number": "T2"},
+        ),
+        Case(
+            "POST",
+            "/api/orders/{order_id}/returns",
+            customers_only(202, 404),
+            url=f"/api/orders/{return_from}/returns",
+            body=lambda who: one_mug | {"reason": f"by {who}"},
+        ),
+        Case(
+            "POST",
+            "/admin/api/orders/{order_id}/returns",
+            admins_only(202),
+            url=f"/admin/api/orders/{return_from}/returns",
+            body=lambda who: one_mug | {"reason": f"by {who}"},
+        ),
+        Case(
+            "POST",
+            "/admin/api/orders/{order_id}/returns/{return_id}/receive",
+            admins_only(202),
+            url=f"/admin/api/orders/{return_from}/returns/{coming_back}/receive",
+        ),
+        Case(
+            "POST",
+            "/admin/api/orders/{order_id}/returns/{return_id}/inspect",
+            admins_only(202),  # after receive: the cases run in this order
+            url=f"/admin/api/orders/{return_from}/returns/{coming_back}/inspect",
+            body=lambda who: {"accepted": [{"sku": "MUG-1", "quantity": 1}], "note": who},
         ),
         Case(
             "POST",

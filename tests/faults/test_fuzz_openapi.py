@@ -186,6 +186,7 @@ def test_text_with_a_nul_character_is_refused_with_a_4xx_not_a_server_error(
         }
     ).encode()
     signed = signed_headers(settings.require_stripe()[1], body)
+    one_mug = {"lines": [{"sku": "MUG-1", "quantity": 1}], "reason": "broken"}
     tries = {
         "register: name": api(
             "POST",
@@ -211,6 +212,21 @@ def test_text_with_a_nul_character_is_refused_with_a_4xx_not_a_server_error(
             "POST", f"/api/orders/{placed}/cancel", {"reason": f"x{NUL}"}, customer
         ),
         "webhook: event id": call("POST", api.base_url + WEBHOOK_PATH, body, signed),
+        "return: reason": api(
+            "POST", f"/api/orders/{placed}/returns", {**one_mug, "reason": f"x{NUL}"}, customer
+        ),
+        "shipment: id": api(
+            "POST",
+            f"/admin/api/orders/{placed}/shipments",
+            {"lines": one_mug["lines"], "tracking_number": "T1", "shipment_id": f"s{NUL}"},
+            api.admin,
+        ),
+        "inspection: note": api(
+            "POST",
+            f"/admin/api/orders/{placed}/returns/{uuid.uuid4()}/inspect",
+            {"accepted": [], "note": f"n{NUL}"},
+            api.admin,
+        ),
     }
     answers = {name: reply.status for name, reply in tries.items()}
     figures.update(answers=answers)

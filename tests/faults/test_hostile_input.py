@@ -91,6 +91,18 @@ def test_hostile_json_is_refused_with_a_4xx_problem_and_nothing_is_written(
         "ship: tracking number": api(
             "POST", f"/admin/api/orders/{placed}/ship", {"tracking_number": SURROGATE}, api.admin
         ),
+        "ship lines: shipment id": api(
+            "POST",
+            f"/admin/api/orders/{placed}/shipments",
+            {"lines": order["lines"], "tracking_number": "T1", "shipment_id": SURROGATE},
+            api.admin,
+        ),
+        "return: reason": api(
+            "POST",
+            f"/api/orders/{placed}/returns",
+            {"lines": order["lines"], "reason": f"x{SURROGATE}"},
+            customer,
+        ),
         "refund: reason": api(
             "POST", f"/admin/api/orders/{placed}/refund", {"reason": SURROGATE}, api.admin
         ),

@@ -9,6 +9,7 @@ from sqlalchemy import text
 from config.bootstrap import Application
 from inventory.commands import AddProduct
 from kernel.money import Money
+from orders.domain import whole_shipment_id
 from orders.events import CancelledBy
 from tests.integration.projections.support import order_events
 from tests.support.event_log import event_data
@@ -98,7 +99,14 @@ def test_a_shipped_order_is_one_document_with_a_timeline_moment_per_event(
         "reservation": {"status": "committed"},
         "tracking_number": "TRACK-1",
         "cancellation": None,
-        "shipments": [],  # ShipOrder records no shipment yet (the fulfilment branch's)
+        "shipments": [  # ShipOrder ships all of it as one shipment
+            {
+                "shipment_id": whole_shipment_id(order.order_id),
+                "lines": [{"sku": "MUG-1", "quantity": 2}, {"sku": "TEE-1", "quantity": 1}],
+                "tracking_number": "TRACK-1",
+                "at": at["ShipmentDispatched"],
+            }
+        ],
         "returns": [],
         "refunds": [],
         "refunded_total": _eur(0),
@@ -108,6 +116,7 @@ def test_a_shipped_order_is_one_document_with_a_timeline_moment_per_event(
             _moment("payment requested", None, "PaymentRequested", at),
             _moment("payment succeeded", None, "PaymentSucceeded", at),
             _moment("confirmed", "confirmed", "OrderConfirmed", at),
+            _moment("shipment dispatched", "partially_shipped", "ShipmentDispatched", at),
             _moment("shipped", "shipped", "OrderShipped", at),
             _moment("inventory committed", None, "ReservationCommitted", at),
         ],

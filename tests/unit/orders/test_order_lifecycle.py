@@ -6,8 +6,15 @@ import pytest
 
 from kernel.errors import DomainError
 from kernel.messages import Event
-from orders.domain import Order
-from orders.events import CancelledBy, OrderCancelled, OrderConfirmed, OrderShipped
+from orders.domain import Order, whole_shipment_id
+from orders.events import (
+    CancelledBy,
+    ItemLine,
+    OrderCancelled,
+    OrderConfirmed,
+    OrderShipped,
+    ShipmentDispatched,
+)
 from tests.support.snapshots import stored
 from tests.unit.orders.builders import CUSTOMER, ORDER, placed
 
@@ -135,12 +142,15 @@ def test_only_customers_and_the_system_cancel_orders() -> None:
     assert error.value.code == "invalid"
 
 
-def test_shipping_a_confirmed_order_records_the_tracking_number() -> None:
+def test_shipping_a_confirmed_order_ships_it_all_with_the_tracking_number() -> None:
     order = given(CONFIRMED)
 
     order.ship("TRACK-1")
 
-    assert order.pending_events == (OrderShipped(ORDER, "TRACK-1"),)
+    assert order.pending_events == (
+        ShipmentDispatched(ORDER, whole_shipment_id(ORDER), (ItemLine("MUG", 2),), "TRACK-1"),
+        OrderShipped(ORDER, "TRACK-1"),
+    )
 
 
 @pytest.mark.parametrize(
