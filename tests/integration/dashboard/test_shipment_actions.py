@@ -45,6 +45,11 @@ def _form(html: str, action: str) -> str:
     return html.split(f'data-action="{action}"')[1].split("</form>")[0]
 
 
+def _return_row(html: str, return_id: str) -> str:
+    """The return's row, its forms' tables included (up to the refunds)."""
+    return html.split(f'data-return="{return_id}"')[1].split("data-refunds")[0]
+
+
 def _hidden(html: str, name: str) -> str:
     found = re.search(rf'name="{name}" value="([^"]+)"', html)
     assert found, name
@@ -108,7 +113,8 @@ def test_shipping_some_lines_asks_for_confirmation_then_records_the_shipment_as_
     assert f'data-shipment="{shipment_id}"' in page and "data-tracking>1Z-PART<" in page
     assert _actions(page) == ["ship", "ship_lines", "request_return"]
     rest = _form(page, "ship_lines")
-    assert 'aria-label="Units to ship of MUG-1"' in rest and ">1<" in rest.split("MUG-1")[1]
+    assert re.search(r'data-sku="MUG-1"><td><code>MUG-1</code></td><td class="num">1<', rest)
+    assert 'data-sku="TEE-1"' in rest
     assert 'name="return-MUG-1"' in _form(page, "request_return")
     assert 'name="return-TEE-1"' not in _form(page, "request_return")
 
@@ -151,7 +157,7 @@ def test_a_return_is_recorded_received_and_inspected_and_its_refund_shown(
     assert event["metadata"]["actor"] == "admin:bootstrap"
     settle(application)
     page = admin.get(requested.location).get_data(as_text=True)
-    row = page.split(f'data-return="{return_id}"')[1].split("</tr>")[0]
+    row = _return_row(page, return_id)
     assert "data-return-status>requested<" in row and 'data-action="receive"' in row
 
     received = _post(admin, f"{confirmed}/returns/{return_id}/receive")
@@ -161,7 +167,7 @@ def test_a_return_is_recorded_received_and_inspected_and_its_refund_shown(
     assert event["metadata"]["actor"] == "admin:bootstrap"
     settle(application)
     page = admin.get(received.location).get_data(as_text=True)
-    row = page.split(f'data-return="{return_id}"')[1].split("</tr>")[0]
+    row = _return_row(page, return_id)
     assert "data-return-status>received<" in row and 'name="accept-MUG-1"' in row
 
     path = f"{confirmed}/returns/{return_id}/inspect"
@@ -178,7 +184,7 @@ def test_a_return_is_recorded_received_and_inspected_and_its_refund_shown(
     assert event["metadata"]["actor"] == "admin:bootstrap"
     settle(application)  # the saga refunds the accepted unit; the payments worker pays it
     page = admin.get(inspected.location).get_data(as_text=True)
-    row = page.split(f'data-return="{return_id}"')[1].split("</tr>")[0]
+    row = _return_row(page, return_id)
     assert "data-return-status>inspected<" in row
     assert "data-refund>12.50 EUR" in row and "one chipped" in row
     refunds = page.split("data-refunds")[1].split("</table>")[0]
@@ -290,6 +296,6 @@ def test_a_return_cannot_be_inspected_before_it_is_received(
     assert early.status_code == 409
     html = early.get_data(as_text=True)
     assert "the return requested" in html
-    row = html.split(f'data-return="{return_id}"')[1].split("</tr>")[0]
+    row = _return_row(html, return_id)
     assert 'data-action="receive"' in row
     assert _event_count(application) == before
