@@ -35,7 +35,6 @@ from kernel.messages import Event, Metadata
 from kernel.money import Money
 from kernel.partitions import slot_of
 from kernel.registry import EventRegistry
-from orders.domain import FREE_SHIPPING_FROM, SHIPPING_FEE
 from orders.events import (
     Address,
     CancelledBy,
@@ -47,6 +46,9 @@ from orders.events import (
     PricedLine,
 )
 from payments.events import PaymentRefunded, PaymentSucceeded
+from pricing.engine import ShippingPolicy
+
+SHIPPING = ShippingPolicy()  # the pricing context's default fee and threshold
 
 
 def catalog(products: int) -> tuple[tuple[str, str, int], ...]:
@@ -289,7 +291,7 @@ def placed_orders(
             for (sku, name, price), qty in ((p, rng.randint(1, 3)) for p in picked)
         )
         subtotal = sum(line.line_total.amount for line in lines)
-        shipping = 0 if subtotal >= FREE_SHIPPING_FROM else SHIPPING_FEE
+        shipping = SHIPPING.charge(Money(subtotal, "EUR")).amount
         placed = OrderPlaced(
             order_id, customer_id, lines, Money(subtotal, "EUR"), Money(shipping, "EUR"),
             Money(subtotal + shipping, "EUR"), ADDRESS, "pm_card_visa", (), NONE, (), NONE,

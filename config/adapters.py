@@ -8,8 +8,11 @@ from sqlalchemy import Connection
 
 from inventory import queries as inventory
 from kernel.unit_of_work import UnitOfWork, lock_streams
-from orders.ports import CatalogEntry
+from orders.events import Discount, PricedLine, TaxLine
+from orders.ports import CatalogEntry, PricedOrder, PricingRequest
 from payments import queries as payments
+from pricing.checkout import Checkout, Item
+from pricing.engine import Breakdown
 from projections import catalog
 
 
@@ -35,6 +38,70 @@ class PaymentsLedger:
 
     def refunded(self, uow: UnitOfWork, order_id: str) -> bool:
         return payments.refunded(uow, order_id)
+
+
+class PricingContext:
+    """Orders' pricing port: the pricing context's checkout, its figures handed over in
+    the orders context's own types."""
+
+    def __init__(self, checkout: Checkout) -> None:
+        self.checkout = checkout
+
+    def quote(self, uow: UnitOfWork, request: PricingRequest) -> PricedOrder:
+        breakdown = self.checkout.quote(
+            uow, _items(request), request.destination, request.coupon_code, request.currency
+        )
+        return _priced_order(breakdown)
+
+    def redeem(self, uow: UnitOfWork, order_id: str, request: PricingRequest) -> PricedOrder:
+        breakdown = self.checkout.redeem(
+            uow,
+            order_id,
+            _items(request),
+            request.destination,
+            request.coupon_code,
+            request.currency,
+        )
+        return _priced_order(breakdown)
+
+
+def _items(request: PricingRequest) -> list[Item]:
+    return [
+        Item(line.entry.sku, line.entry.name, line.quantity, line.entry.unit_price)
+        for line in request.lines
+    ]
+
+
+def _priced_order(breakdown: Breakdown) -> PricedOrder:
+    return PricedOrder(
+        lines=tuple(
+            PricedLine(
+                line.sku,
+                line.name,
+                line.quantity,
+                line.unit_price,
+                line.line_total,
+                line.discount,
+                line.tax,
+                line.total,
+            )
+            for line in breakdown.lines
+        ),
+        subtotal=breakdown.subtotal,
+        discounts=tuple(
+            Discount(discount.source, discount.description, discount.amount)
+            for discount in breakdown.discounts
+        ),
+        discount_total=breakdown.discount_total,
+        taxes=tuple(
+            TaxLine(tax.country, tax.rate_bp, tax.taxable, tax.amount) for tax in breakdown.taxes
+        ),
+        tax_total=breakdown.tax_total,
+        shipping=breakdown.shipping,
+        total=breakdown.total,
+        prices_include_tax=breakdown.prices_include_tax,
+        coupon_code=breakdown.coupon_code,
+    )
 
 
 def lock_stock(conn: Connection, skus: Collection[str]) -> None:

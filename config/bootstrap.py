@@ -23,7 +23,9 @@ import orders.events
 import orders.handlers
 import payments.events
 import payments.handlers
-from config.adapters import InventoryCatalog, PaymentsLedger, lock_stock
+import pricing.events
+import pricing.handlers
+from config.adapters import InventoryCatalog, PaymentsLedger, PricingContext, lock_stock
 from config.database import make_engine, sqlalchemy_url
 from config.metrics import Metrics
 from config.queues import EVERY_SUBSCRIPTION, SAGAS, JobQueues
@@ -50,6 +52,7 @@ from payments.events import (
 from payments.inbox import PaymentInbox
 from payments.provider_calls import ProviderCalls
 from payments.stripe_gateway import StripeGateway
+from pricing.checkout import Checkout
 from projections import catalog, customer_directory, order_detail, order_list, sales_analytics
 from projections.projection import Mode, Projection
 from projections.read_side import ReadSide
@@ -144,7 +147,12 @@ def bootstrap(settings: Settings, *, span_processor: SpanProcessor | None = None
         tracing.instrument_engine(engine)  # before anything connects
         tracing.instrument_redis(redis)
     registry = EventRegistry()
-    registry.register(*inventory.events.EVENTS, *orders.events.EVENTS, *payments.events.EVENTS)
+    registry.register(
+        *inventory.events.EVENTS,
+        *orders.events.EVENTS,
+        *payments.events.EVENTS,
+        *pricing.events.EVENTS,
+    )
     for type_name, from_version, upcaster in orders.events.UPCASTERS:
         registry.add_upcaster(type_name, from_version, upcaster)
     # Everything about an order (its own, its reservation's and its payment's events)
@@ -169,8 +177,10 @@ def bootstrap(settings: Settings, *, span_processor: SpanProcessor | None = None
         catalog=InventoryCatalog(),
         payments=PaymentsLedger(),
         limits=HoldLimits(settings.max_pending_orders, settings.max_reserved_units),
+        pricing=PricingContext(Checkout()),
     )
     payments.handlers.register(bus)
+    pricing.handlers.register(bus)
     gateway = StripeGateway(
         stripe_api_key,
         settings.stripe_api_base,

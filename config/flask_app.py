@@ -20,6 +20,7 @@ import inventory.api
 import orders.accounts_api
 import orders.api
 import payments.api
+import pricing.api
 import projections.api
 import sagas.api
 from config import health, metrics, privacy_api, rate_limits
@@ -77,6 +78,7 @@ def create_app(application: Application) -> Flask:
         orders.accounts_api.blueprint(bus, authenticator, application.accounts),
         orders.api.blueprint(bus, authenticator, holds_last=settings.payment_timeout),
         inventory.api.blueprint(bus, authenticator),
+        pricing.api.blueprint(bus, authenticator, application.engine),
         payments.api.blueprint(
             bus, authenticator, application.payment_inbox, webhooks, application.provider_calls
         ),

@@ -40,6 +40,13 @@ PRICING_FAILURES = {
     "mixed_currency": 422,
     "duplicate_sku": 422,
     "order_too_large": 422,
+    "not_sold_in_currency": 422,
+    "coupon_unknown": 422,
+    "coupon_expired": 422,
+    "coupon_not_started": 422,
+    "coupon_disabled": 422,
+    "coupon_not_applicable": 422,
+    "coupon_exhausted": 409,
 }
 HOLD_CAPS = ("too_many_pending_orders", "too_many_reserved_units")
 UNAUTHORIZED = "Missing, forged, expired or revoked bearer token"
@@ -67,9 +74,12 @@ def blueprint(
     @documented_problem(
         blp,
         422,
-        "Invalid fields, an unknown SKU, mixed currencies, more units than MAX_RESERVED_UNITS"
-        " or a reused Idempotency-Key",
+        "Invalid fields, an unknown SKU, mixed currencies, more units than MAX_RESERVED_UNITS,"
+        " a reused Idempotency-Key, or a coupon that is unknown (coupon_unknown), not valid"
+        " now (coupon_expired, coupon_not_started, coupon_disabled) or not for this order"
+        " (coupon_not_applicable)",
     )
+    @documented_problem(blp, 409, "The coupon was used as often as it may be (coupon_exhausted)")
     @documented_problem(
         blp,
         429,
@@ -88,6 +98,8 @@ def blueprint(
             lines=tuple(body["lines"]),
             shipping_address=body["shipping_address"],
             payment_token=body["payment"]["token"],
+            billing_address=body["billing_address"],
+            coupon_code=body["coupon_code"],
         )
         metadata = command_metadata(f"customer:{customer_id}", command_id)
         accepted = commands.dispatch(

@@ -1,4 +1,5 @@
-"""Customers and orders: the rules of registering, pricing and the order lifecycle."""
+"""Customers and orders: the rules of registering, placing and the order lifecycle (the
+prices are the pricing context's, through the Pricing port)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from typing import Any, Self
 from kernel.aggregate import Aggregate
 from kernel.errors import DomainError, Invalid, NotFound
 from kernel.messages import Event
-from kernel.money import Money
 from orders.commands import OrderLineRequest
 from orders.events import (
     Address,
@@ -21,12 +21,8 @@ from orders.events import (
     OrderConfirmed,
     OrderPlaced,
     OrderShipped,
-    PricedLine,
 )
-from orders.ports import CatalogEntry
-
-SHIPPING_FEE = 499  # minor units, in the order's currency
-FREE_SHIPPING_FROM = 5000  # subtotal (minor units) from which shipping is free
+from orders.ports import CatalogEntry, CatalogLine, PricedOrder
 
 
 def normalise_email(email: str) -> str:
@@ -79,16 +75,11 @@ class Customer(Aggregate):
         return customer
 
 
-@dataclass(frozen=True, slots=True)
-class Quote:
-    lines: tuple[PricedLine, ...]
-    subtotal: Money
-    shipping: Money
-    total: Money
-
-
-def quote(requested: Sequence[OrderLineRequest], catalog: Mapping[str, CatalogEntry]) -> Quote:
-    """Price the lines at the catalog's current prices, plus shipping."""
+def catalog_lines(
+    requested: Sequence[OrderLineRequest], catalog: Mapping[str, CatalogEntry]
+) -> tuple[CatalogLine, ...]:
+    """The order's own checks of its lines, before anything prices them: at least one
+    line, quantities of at least 1, each SKU once, and every SKU known to the catalog."""
     if not requested:
         raise Invalid("an order needs at least one line")
     if any(line.quantity < 1 for line in requested):
@@ -102,25 +93,7 @@ def quote(requested: Sequence[OrderLineRequest], catalog: Mapping[str, CatalogEn
     unknown = [sku for sku in skus if sku not in catalog]
     if unknown:
         raise DomainError(f"unknown SKU: {', '.join(unknown)}", code="unknown_sku")
-    currencies = sorted({catalog[sku].unit_price.currency for sku in skus})
-    if len(currencies) > 1:
-        raise DomainError(
-            f"all lines must share one currency, got {', '.join(currencies)}",
-            code="mixed_currency",
-        )
-    lines = tuple(_priced(line, catalog[line.sku]) for line in requested)
-    subtotal = sum((line.line_total for line in lines), Money.zero(currencies[0]))
-    fee = 0 if subtotal.amount >= FREE_SHIPPING_FROM else SHIPPING_FEE
-    shipping = Money(fee, subtotal.currency)
-    return Quote(lines, subtotal, shipping, subtotal + shipping)
-
-
-def _priced(line: OrderLineRequest, entry: CatalogEntry) -> PricedLine:
-    line_total = entry.unit_price * line.quantity
-    zero = Money.zero(line_total.currency)
-    return PricedLine(
-        line.sku, entry.name, line.quantity, entry.unit_price, line_total, zero, zero, line_total
-    )
+    return tuple(CatalogLine(catalog[line.sku], line.quantity) for line in requested)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,14 +160,17 @@ class Order(Aggregate):
     def place(
         self,
         customer_id: str,
-        lines: Sequence[OrderLineRequest],
-        catalog: Mapping[str, CatalogEntry],
+        priced: PricedOrder,
         shipping_address: Address,
         payment_token: str,
+        *,
+        billing_address: Address | None = None,
+        cart_id: str | None = None,
     ) -> None:
+        """Record the order as the pricing context priced it (see catalog_lines for the
+        order's own checks of its lines, made before pricing)."""
         if self.status is not None:
             raise DomainError(f"order {self.id} exists already", code="order_exists")
-        priced = quote(lines, catalog)
         self.record(
             OrderPlaced(
                 order_id=self.id,
@@ -205,11 +181,14 @@ class Order(Aggregate):
                 total=priced.total,
                 shipping_address=shipping_address,
                 payment_token=payment_token,
-                discounts=(),
-                discount_total=Money.zero(priced.total.currency),
-                taxes=(),
-                tax_total=Money.zero(priced.total.currency),
-                billing_address=shipping_address,
+                discounts=priced.discounts,
+                discount_total=priced.discount_total,
+                taxes=priced.taxes,
+                tax_total=priced.tax_total,
+                billing_address=billing_address or shipping_address,
+                prices_include_tax=priced.prices_include_tax,
+                coupon_code=priced.coupon_code,
+                cart_id=cart_id,
             )
         )
 

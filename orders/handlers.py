@@ -16,17 +16,21 @@ from orders.commands import (
     RegisterCustomer,
     ShipOrder,
 )
-from orders.domain import Customer, HoldLimits, Order
-from orders.ports import PaymentLedger, ProductCatalog
+from orders.domain import Customer, HoldLimits, Order, catalog_lines
+from orders.ports import PaymentLedger, Pricing, PricingRequest, ProductCatalog
 
 
 def register(
-    bus: CommandBus, catalog: ProductCatalog, payments: PaymentLedger, limits: HoldLimits
+    bus: CommandBus,
+    catalog: ProductCatalog,
+    payments: PaymentLedger,
+    limits: HoldLimits,
+    pricing: Pricing,
 ) -> None:
     """Register this context's command handlers."""
     bus.register(RegisterCustomer, register_customer)
     bus.register(ForgetCustomer, forget_customer)
-    bus.register(PlaceOrder, place_order_from(catalog, limits))
+    bus.register(PlaceOrder, place_order_from(catalog, limits, pricing))
     bus.register(ConfirmOrder, confirm_order)
     bus.register(CancelOrder, cancel_order)
     bus.register(ShipOrder, ship_order_from(payments))
@@ -53,7 +57,7 @@ def forget_customer(command: ForgetCustomer, uow: UnitOfWork) -> str:
 
 
 def place_order_from(
-    catalog: ProductCatalog, limits: HoldLimits
+    catalog: ProductCatalog, limits: HoldLimits, pricing: Pricing
 ) -> Callable[[PlaceOrder, UnitOfWork], str]:
     def place_order(command: PlaceOrder, uow: UnitOfWork) -> str:
         customer = uow.get(Customer, command.customer_id, lock=False)
@@ -61,12 +65,21 @@ def place_order_from(
             raise Forgotten(f"customer {customer.id} was forgotten")
         order = uow.load(Order, command.order_id) or Order(command.order_id)
         entries = catalog.describe(uow, {line.sku for line in command.lines})
+        request = PricingRequest(
+            customer_id=command.customer_id,
+            lines=catalog_lines(command.lines, entries),
+            destination=command.shipping_address.country,
+            coupon_code=command.coupon_code,
+        )
+        # In this transaction: the coupon's use counts if and only if the order is placed.
+        priced = pricing.redeem(uow, order.id, request)
         order.place(
             command.customer_id,
-            command.lines,
-            entries,
+            priced,
             command.shipping_address,
             command.payment_token,
+            billing_address=command.billing_address,
+            cart_id=command.cart_id,
         )
         units = sum(line.quantity for line in command.lines)
         limits.check(holds.held_by(uow, command.customer_id), units)

@@ -55,6 +55,7 @@ class PricingRequest:
     lines: tuple[CatalogLine, ...]
     destination: str  # ISO 3166-1 alpha-2 country the order ships to ("" if not known yet)
     coupon_code: str | None = None
+    currency: str | None = None  # None: the currency of the lines' catalog prices
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
+import pycountry
 from marshmallow import validate
 
 from kernel.http import AcceptedSchema
@@ -123,17 +124,26 @@ class OrderLineSchema(ma.Schema):
         return OrderLineRequest(**data)
 
 
+COUNTRIES = frozenset(country.alpha_2 for country in pycountry.countries)
+
+
+def _optional_text(max_length: int, **metadata: Any) -> ma.fields.String:
+    return ma.fields.String(
+        load_default="", validate=[validate.Length(max=max_length), _no_nul], metadata=metadata
+    )
+
+
 class AddressSchema(ma.Schema):
     name = _text(120)
     line1 = _text(120)
+    line2 = _optional_text(120, description="Flat, floor, building (optional)")
     city = _text(120)
+    region = _optional_text(120, description="State, province or county, where one is used")
     postal_code = _text(20)
     country = ma.fields.String(
         required=True,
-        validate=validate.Regexp(
-            r"[A-Z]{2}\Z", error="Must be an ISO 3166-1 alpha-2 code, e.g. DE."
-        ),
-        metadata={"description": "ISO 3166-1 alpha-2, upper case"},
+        validate=validate.OneOf(COUNTRIES, error="Must be an ISO 3166-1 alpha-2 code, e.g. DE."),
+        metadata={"description": "ISO 3166-1 alpha-2, upper case", "pattern": "^[A-Z]{2}$"},
     )
 
     @ma.post_load
@@ -150,6 +160,16 @@ class PlaceOrderSchema(ma.Schema):
         ma.fields.Nested(OrderLineSchema), required=True, validate=validate.Length(min=1, max=50)
     )
     shipping_address = ma.fields.Nested(AddressSchema, required=True)
+    billing_address = ma.fields.Nested(
+        AddressSchema, load_default=None, metadata={"description": "Default: the shipping address"}
+    )
+    coupon_code = ma.fields.String(
+        load_default=None,
+        validate=validate.Regexp(
+            r"^[A-Za-z0-9_-]{1,40}\Z", error="1-40 letters, digits, dashes or underscores."
+        ),
+        metadata={"description": "A coupon code (case-insensitive)"},
+    )
     payment = ma.fields.Nested(PaymentMethodSchema, required=True)
 
 

@@ -10,13 +10,15 @@ from sqlalchemy import text
 import inventory.handlers
 import orders.handlers
 import payments.handlers
-from config.adapters import InventoryCatalog, PaymentsLedger
+import pricing.handlers
+from config.adapters import InventoryCatalog, PaymentsLedger, PricingContext
 from config.bootstrap import Application
 from kernel.aggregate import Aggregate
 from kernel.command_bus import CommandBus
 from kernel.messages import Metadata
 from kernel.unit_of_work import UnitOfWork
 from orders.domain import HoldLimits
+from pricing.checkout import Checkout
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -34,8 +36,10 @@ def snapshotting_bus(application: Application, interval: int) -> CommandBus:
         limits=HoldLimits(
             application.settings.max_pending_orders, application.settings.max_reserved_units
         ),
+        pricing=PricingContext(Checkout()),
     )
     payments.handlers.register(bus)
+    pricing.handlers.register(bus)
     bus.before_commit.append(application.read_side.apply_sync)
     return bus
 

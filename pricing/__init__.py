@@ -1,0 +1,1 @@
+"""The pricing context: price lists, tax rates, promotions and coupons."""
