@@ -480,6 +480,11 @@ def _consequence(action: str, order: dict[str, Any] | None) -> str:
     payment = (order or {}).get("payment", {})
     amount = payment.get("amount")
     what = "The payment" if amount is None else f"The payment of {money(**amount)}"
+    refunded = (order or {}).get("refunded_total")
+    if payment.get("status") == "partially_refunded" and order is not None and refunded:
+        # After a return's refund `amount` is that refund's: what is left is the rest.
+        left = order["total"]["amount"] - refunded["amount"]
+        what = f"What is left of the payment, {money(left, refunded['currency'])},"
     if status == "shipped":
         return f"{what} goes back to the customer; the order stays shipped, shown as refunded."
     if status == "cancelled":

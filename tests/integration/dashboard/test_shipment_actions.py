@@ -190,6 +190,9 @@ def test_a_return_is_recorded_received_and_inspected_and_its_refund_shown(
     refunds = page.split("data-refunds")[1].split("</table>")[0]
     assert "data-amount>12.50 EUR<" in refunds
     assert "data-action" not in row, "an inspected return is done"
+    assert _actions(page) == ["refund", "request_return"]  # the T-shirt may still come back
+    rest = _post(admin, f"{confirmed}/refund", reason="goodwill")
+    assert "What is left of the payment, 37.48 EUR, goes back" in rest.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(
