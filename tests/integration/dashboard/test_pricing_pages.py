@@ -2,7 +2,8 @@
 pricing context has it, with forms that dispatch its commands as the admin. Setting and
 creating dispatch at once; removing, ending and disabling ask for confirmation first.
 Bad input comes back as field errors on the page and dispatches nothing; a command the
-pricing context refuses shows its reason."""
+pricing context refuses shows its reason. An order priced by those rules shows its
+discounts and taxes on its page."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from config.bootstrap import Application
-from tests.integration.dashboard.support import csrf, sign_in, text_of
+from dashboard.filters import money
+from tests.integration.dashboard.support import csrf, settle, sign_in, text_of
+from tests.support.api_client import Customer
+from tests.support.shop import ADDRESS_DATA
 
 
 def _events(application: Application, event_type: str) -> list[dict[str, Any]]:
@@ -317,3 +321,32 @@ def test_a_viewer_sees_the_pricing_rules_but_no_forms_and_cannot_post(
         assert html.count('method="post"') == 1, "only signing out"
     assert refused.status_code == 403
     assert _event_count(application) == before
+
+
+def test_an_order_priced_by_the_rules_set_here_shows_its_discount_and_tax(
+    admin: FlaskClient, application: Application, catalog: None, ada: Customer
+) -> None:
+    _post(admin, "taxes", country="GB", rate="20", display="inclusive")
+    _post(admin, "coupons", code="TENOFF", description="Ten off", kind="percent", percent="10",
+          usage_limit="5")  # fmt: skip
+    body = {
+        "lines": [{"sku": "MUG-1", "quantity": 2}],
+        "shipping_address": ADDRESS_DATA,
+        "payment": {"token": "pm_card_visa"},
+        "coupon_code": "tenoff",
+    }
+    placed = admin.post("/api/orders", json=body, headers=ada.headers)
+    assert placed.status_code == 202, placed.get_json()
+    order_id = placed.get_json()["order_id"]
+    settle(application)
+
+    page = admin.get(f"/admin/orders/{order_id}").get_data(as_text=True)
+    coupons = admin.get("/admin/pricing/coupons").get_data(as_text=True)
+
+    (event,) = [e for e in _events(application, "OrderPlaced") if e["data"]["order_id"] == order_id]
+    discount, tax = event["data"]["discount_total"], event["data"]["tax_total"]
+    assert discount["amount"] > 0 and tax["amount"] > 0
+    assert f"-{money(discount['amount'], 'EUR')}" in _row(page, 'data-discount="coupon:TENOFF"')
+    assert money(tax["amount"], "EUR") in _row(page, 'data-tax="GB"')
+    assert "Tax GB 20 %" in _row(page, 'data-tax="GB"')
+    assert "data-used>1 / 5<" in _row(coupons, 'data-coupon="TENOFF"')
