@@ -74,8 +74,8 @@ def returnable(order: Mapping[str, Any]) -> dict[str, int]:
 
 def shipment_actions(order: Mapping[str, Any]) -> list[str]:
     """`ship_lines` while a confirmed order has units left to ship and its payment is not
-    going back; `request_return` while shipped units could still come back and the payment is not
-    fully refunded (a refund under way too: the return's refund would come on top)."""
+    going back; `request_return` while shipped units could still come back and the
+    payment is neither refunded in full nor being refunded."""
     status, payment = order["status"], order.get("payment", {}).get("status")
     actions = []
     if status in SHIPPABLE and payment not in PAYMENT_GOING_BACK and unshipped(order):
@@ -179,17 +179,9 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def described(lines: Iterable[OrderLineRequest] | Iterable[Mapping[str, Any]]) -> str:
+def described(lines: Iterable[OrderLineRequest]) -> str:
     """`2 x MUG-1, 1 x TEE-1` (`nothing` for no lines)."""
-    parts = []
-    for line in lines:
-        sku, quantity = (
-            (line.sku, line.quantity)
-            if isinstance(line, OrderLineRequest)
-            else (line["sku"], line["quantity"])
-        )
-        parts.append(f"{quantity} x {sku}")
-    return ", ".join(parts) or "nothing"
+    return ", ".join(f"{line.quantity} x {line.sku}" for line in lines) or "nothing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +201,7 @@ class Step:
     title: str = ""  # the confirmation's heading; none: dispatched without one
     button: str = ""
     consequence: str = ""
+    units: str = "Units"  # what the confirmation calls the lines
 
 
 def _ship(
@@ -245,7 +238,7 @@ STEPS = {
     "ship_lines": Step(
         "ship_lines", "ship", lambda order, _: unshipped(order), ship_lines_form, _ship,
         "Shipment of order {order} recorded: {lines}.",
-        title="Ship some of order", button="Yes, ship these",
+        title="Ship some of order", button="Yes, ship these", units="Shipping",
         consequence="These units go to the carrier; the order is shipped once nothing is left.",
     ),
     "request_return": Step(
@@ -260,6 +253,7 @@ STEPS = {
         "inspect", "accept", _returned, inspect_form, _inspect,
         "Return from order {order} inspected: {lines} accepted.", some=False,
         title="Inspect the return from order", button="Yes, record the inspection",
+        units="Accepted (the rest is rejected)",
         consequence=(
             "Accepted units go back on the shelf and what they were charged is refunded"
             " to the customer (shipping is not); the rest is rejected, for good."

@@ -348,13 +348,13 @@ def blueprint(services: Services) -> Blueprint:
         if errors:
             return show(order_id, attempt | {"errors": errors}, status=422)
         command = action.command(order_id, return_id, limits, loaded)
-        lines = fulfilment.described(getattr(command, "lines", getattr(command, "accepted", ())))
+        lines = fulfilment.described(fulfilment.lines_of(action.prefix, limits, loaded))
         ids: dict[str, Any] = {"order_id": order_id}
         if return_id is not None:
             ids["return_id"] = return_id
         here = url_for(f"dashboard.orders.{name}", **ids)
         if action.title and not confirmed():
-            facts = [("Order", order_id), ("Status", document["status"]), ("Units", lines)]
+            facts = [("Order", order_id), ("Status", document["status"]), (action.units, lines)]
             facts += [(field.replace("_", " ").capitalize(), typed[field])
                       for field in ("tracking_number", "note") if typed.get(field)]  # fmt: skip
             return confirmation(
