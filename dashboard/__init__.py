@@ -13,6 +13,7 @@ from dashboard import (
     inventory,
     orders,
     parked,
+    pricing,
     projections,
     queues,
     sagas,
@@ -31,7 +32,7 @@ def init_app(app: Flask, services: Services) -> None:
     )
     for name, template_filter in filters.FILTERS.items():
         parent.add_app_template_filter(template_filter, name)
-    for group in (orders, sales, projections, sagas, parked, inventory, audit):
+    for group in (orders, sales, projections, sagas, parked, inventory, pricing, audit):
         parent.register_blueprint(group.blueprint(services))
     app.register_blueprint(parent)
     if services.rq_redis_url:

@@ -5,15 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from kernel.money import MINOR_DIGITS
+
 NOTHING = "\u2013"  # an en dash, for a value that is not there
 
 
 def money(amount: int | None, currency: str = "") -> str:
+    """Minor units as major ones, with the currency's own decimals (none for JPY)."""
     if amount is None:
         return NOTHING
     sign = "-" if amount < 0 else ""
-    major, minor = divmod(abs(int(amount)), 100)
-    return f"{sign}{major:,}.{minor:02d} {currency}".strip()
+    digits = MINOR_DIGITS.get(currency, 2)
+    major, minor = divmod(abs(int(amount)), 10**digits)
+    decimals = f".{minor:0{digits}d}" if digits else ""
+    return f"{sign}{major:,}{decimals} {currency}".strip()
 
 
 def short_id(value: str | None) -> str:

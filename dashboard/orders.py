@@ -22,6 +22,7 @@ from flask.typing import ResponseReturnValue
 from marshmallow import validate
 from sqlalchemy import Connection
 
+from dashboard import fulfilment
 from dashboard.actors import named
 from dashboard.auth import acting_admin
 from dashboard.causality import link
@@ -127,19 +128,26 @@ ACTIONS = {
 
 def allowed_actions(order: dict[str, Any] | None) -> list[str]:
     """What the admin may do to the order as the order detail read model has it: ship
-    and cancel a confirmed order whose payment is not going back (a refund is turning
-    it into a cancellation), cancel a pending one, refund a payment that succeeded."""
+    what is left of a confirmed order whose payment is not going back (a refund is
+    turning it into a cancellation), all of it or some lines, and cancel it while
+    nothing has shipped; cancel a pending one; refund a payment that succeeded; record a
+    return of shipped units (see `fulfilment.shipment_actions`)."""
     if order is None:
         return []
     status, payment = order["status"], order.get("payment", {}).get("status")
     actions = []
-    if status == "confirmed" and payment not in PAYMENT_GOING_BACK:
+    untouched = not fulfilment.shipped(order)  # nothing has left with a carrier yet
+    shippable = status in fulfilment.SHIPPABLE and payment not in PAYMENT_GOING_BACK
+    if shippable and fulfilment.unshipped(order):
         actions.append("ship")
-    if status == "pending" or (status == "confirmed" and payment not in PAYMENT_GOING_BACK):
+    if status == "pending" or (
+        status == "confirmed" and payment not in PAYMENT_GOING_BACK and untouched
+    ):
         actions.append("cancel")
-    if payment == "succeeded" and status in ("confirmed", "shipped", "cancelled"):
+    refundable = payment in ("succeeded", "partially_refunded")  # what a return left
+    if refundable and status in ("confirmed", "shipped", "cancelled"):
         actions.append("refund")
-    return actions
+    return actions + fulfilment.shipment_actions(order)
 
 
 def blueprint(services: Services) -> Blueprint:
@@ -249,6 +257,10 @@ def blueprint(services: Services) -> Blueprint:
             order=document,
             customer=customer,
             actions=allowed_actions(document),
+            steps=fulfilment.return_actions(document),
+            unshipped={} if document is None else fulfilment.unshipped(document),
+            returnable={} if document is None else fulfilment.returnable(document),
+            new_id=fulfilment.new_id(),
             erased=customer is not None and customer["name"] == ERASED,
             attempt=attempt or {"action": None, "values": {}, "errors": {}},
             history=link(history, order_id),
@@ -303,6 +315,90 @@ def blueprint(services: Services) -> Blueprint:
     def refund(order_id: uuid.UUID) -> ResponseReturnValue:
         """Give the order's payment back (RefundPayment), once confirmed."""
         return act(ACTIONS["refund"], str(order_id))
+
+    def step(name: str, order_id: str, return_id: str | None = None) -> ResponseReturnValue:
+        """Check a shipment or return form against the order as its document has it, ask
+        for confirmation when the step has one, then dispatch its command as the admin."""
+        action = fulfilment.STEPS[name]
+        with side.query() as conn:
+            generation = side.generations("order_detail", conn).active
+            document = OrderDetail(conn)(generation, order_id)
+        if document is None:
+            return problem(404, "There is no such order.")
+        found = None if return_id is None else fulfilment.find_return(document, return_id)
+        if return_id is not None and found is None:
+            return problem(404, "The order has no such return.")
+        limits = action.limits(document, found)
+        schema = action.form(limits)
+        typed = {field: request.form.get(field, "").strip() for field in schema.fields}
+        attempt = {"action": name, "return_id": return_id, "values": typed}
+        allowed = (
+            name in allowed_actions(document)
+            if return_id is None
+            else fulfilment.return_actions(document).get(return_id) == name
+        )
+        if not allowed:
+            refusal = f"Not possible now: the order is {document['status']}"
+            if found is not None:
+                refusal += f" and the return {found.get('status')}"
+            return show(order_id, attempt | {"errors": {"_": [refusal + "."]}}, status=409)
+        loaded, errors = fulfilment.load(
+            schema, typed, some_of=action.prefix if action.some else None
+        )
+        if errors:
+            return show(order_id, attempt | {"errors": errors}, status=422)
+        command = action.command(order_id, return_id, limits, loaded)
+        lines = fulfilment.described(fulfilment.lines_of(action.prefix, limits, loaded))
+        ids: dict[str, Any] = {"order_id": order_id}
+        if return_id is not None:
+            ids["return_id"] = return_id
+        here = url_for(f"dashboard.orders.{name}", **ids)
+        if action.title and not confirmed():
+            facts = [("Order", order_id), ("Status", document["status"]), (action.units, lines)]
+            facts += [(field.replace("_", " ").capitalize(), typed[field])
+                      for field in ("tracking_number", "note") if typed.get(field)]  # fmt: skip
+            return confirmation(
+                title=f"{action.title} {short_id(order_id)}?",
+                facts=facts,
+                consequence=action.consequence,
+                action_url=here,
+                fields={field: value for field, value in typed.items() if value},
+                confirm=action.button,
+                name=name,
+                back=url_for("dashboard.orders.detail", order_id=order_id),
+            )
+        result = services.bus.dispatch(command, command_metadata(acting_admin().actor))
+        if isinstance(result, Failure):
+            status = STATUS_BY_CODE.get(result.code, 409)
+            return show(order_id, attempt | {"errors": {"_": [result.message]}}, status=status)
+        flash(action.done.format(order=short_id(order_id), lines=lines), "ok")
+        target = url_for(
+            "dashboard.orders.detail",
+            order_id=order_id,
+            consistency_token=result.consistency_token,
+        )
+        return redirect(target, code=303)
+
+    @pages.post("/orders/<uuid:order_id>/shipments")
+    def ship_lines(order_id: uuid.UUID) -> ResponseReturnValue:
+        """Ship some of the units left (ShipOrderLines, a new shipment), once confirmed."""
+        return step("ship_lines", str(order_id))
+
+    @pages.post("/orders/<uuid:order_id>/returns")
+    def request_return(order_id: uuid.UUID) -> ResponseReturnValue:
+        """Record shipped units coming back, for the customer (RequestReturn)."""
+        return step("request_return", str(order_id))
+
+    @pages.post("/orders/<uuid:order_id>/returns/<uuid:return_id>/receive")
+    def receive(order_id: uuid.UUID, return_id: uuid.UUID) -> ResponseReturnValue:
+        """The return has arrived at the warehouse (ReceiveReturn)."""
+        return step("receive", str(order_id), str(return_id))
+
+    @pages.post("/orders/<uuid:order_id>/returns/<uuid:return_id>/inspect")
+    def inspect(order_id: uuid.UUID, return_id: uuid.UUID) -> ResponseReturnValue:
+        """Accept some units of the return and reject the rest (InspectReturn), once
+        confirmed: accepted units are restocked and refunded."""
+        return step("inspect", str(order_id), str(return_id))
 
     @pages.post("/customers/<uuid:customer_id>/forget")
     def forget_customer(customer_id: uuid.UUID) -> ResponseReturnValue:
@@ -384,6 +480,11 @@ def _consequence(action: str, order: dict[str, Any] | None) -> str:
     payment = (order or {}).get("payment", {})
     amount = payment.get("amount")
     what = "The payment" if amount is None else f"The payment of {money(**amount)}"
+    refunded = (order or {}).get("refunded_total")
+    if payment.get("status") == "partially_refunded" and order is not None and refunded:
+        # After a return's refund `amount` is that refund's: what is left is the rest.
+        left = order["total"]["amount"] - refunded["amount"]
+        what = f"What is left of the payment, {money(left, refunded['currency'])},"
     if status == "shipped":
         return f"{what} goes back to the customer; the order stays shipped, shown as refunded."
     if status == "cancelled":

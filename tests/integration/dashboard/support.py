@@ -17,7 +17,14 @@ from tests.support.payments import settle_payments
 from tests.support.polling import eventually
 from tests.support.shop import ADDRESS_DATA
 
-PAGES = ("/admin/orders", "/admin/sales", "/admin/projections", "/admin/sagas", "/admin/inventory")
+PAGES = (
+    "/admin/orders",
+    "/admin/sales",
+    "/admin/projections",
+    "/admin/sagas",
+    "/admin/inventory",
+    "/admin/pricing/taxes",
+)
 
 
 @dataclass(frozen=True)

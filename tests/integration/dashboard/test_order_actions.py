@@ -54,7 +54,7 @@ def test_shipping_asks_for_confirmation_then_dispatches_ship_order_as_the_admin(
     admin: FlaskClient, application: Application, confirmed: str
 ) -> None:
     page = admin.get(f"/admin/orders/{confirmed}").get_data(as_text=True)
-    assert _actions(page) == ["ship", "cancel", "refund"]
+    assert _actions(page) == ["ship", "cancel", "refund", "ship_lines"]
     before = _event_count(application)
 
     asked = _post(admin, confirmed, "ship", tracking_number=" 1Z999AA1 ")
@@ -78,7 +78,7 @@ def test_shipping_asks_for_confirmation_then_dispatches_ship_order_as_the_admin(
     page = admin.get(done.location).get_data(as_text=True)
     assert f"Order {confirmed[:8]} shipped with tracking number 1Z999AA1." in page
     assert "data-status>shipped<" in page
-    assert _actions(page) == ["refund"]
+    assert _actions(page) == ["refund", "request_return"]
 
 
 def test_cancelling_a_pending_order_is_recorded_as_cancelled_by_the_admin(
