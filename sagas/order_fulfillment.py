@@ -10,6 +10,7 @@
                                   + AbandonPayment (no charge after this one is made)
     PaymentSucceeded too late  -> RefundPayment
     OrderCancelled after paid  -> RefundPayment + ReleaseInventory
+    OrderCancelled, coupon used-> ReleaseCouponRedemption (besides the above)
     OrderCancelled while paying-> ReleaseInventory + AbandonPayment
     PaymentRefunded in full,   -> CancelOrder (then ReleaseInventory, as above); a partial
       unshipped                   refund (a return's) cancels nothing
@@ -84,6 +85,7 @@ from payments.events import (
     PaymentRequested,
     PaymentSucceeded,
 )
+from pricing.commands import ReleaseCouponRedemption
 from sagas import store
 from sagas.state import (
     CANCELLED_STEPS,
@@ -245,6 +247,8 @@ def compensate_cancelled_order(
         commands.append(ReleaseInventory(state.order_id))
     if state.step is Step.PAYING:  # cancelled while the charge is under way: stop it
         commands.append(AbandonPayment(state.order_id, "order cancelled"))
+    if state.coupon_code is not None:  # the use the order held goes back to the coupon
+        commands.append(ReleaseCouponRedemption(state.coupon_code, state.order_id))
     why = state.compensation or f"cancelled by {event.cancelled_by}: {event.reason}"
     done = replace(
         state, step=Step.CANCELLED, state=Progress.COMPENSATED, deadline=None, compensation=why
@@ -334,7 +338,7 @@ class OrderFulfillment:
         lines = tuple((line.sku, line.quantity) for line in event.lines)
         state = FulfillmentState(
             event.order_id, Step.RESERVING, Progress.IN_PROGRESS, lines, event.total,
-            event.payment_token, customer_id=event.customer_id,
+            event.payment_token, customer_id=event.customer_id, coupon_code=event.coupon_code,
         )  # fmt: skip
         reserve = ReserveInventory(
             event.order_id, tuple(ReservationLine(sku, qty) for sku, qty in lines)

@@ -70,3 +70,4 @@ class FulfillmentState:
     timed_out: bool = False
     customer_id: str = ""  # who pays (sagas started before it was kept: unknown)
     compensation: str = ""  # why it was cancelled and compensated (empty: it was not)
+    coupon_code: str | None = None  # the coupon the order redeemed, given back if cancelled

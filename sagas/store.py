@@ -50,6 +50,7 @@ def load(conn: Connection, order_id: str) -> Found | None:
         timed_out=data.get("timed_out", False),
         customer_id=data.get("customer_id", ""),
         compensation=data.get("compensation", ""),
+        coupon_code=data.get("coupon_code"),
     )
     return Found(saga, Checkpoint(tx, position), data.get("correlation_id"))
 
@@ -75,6 +76,7 @@ def save(
         "timed_out": saga.timed_out,
         "customer_id": saga.customer_id,
         "compensation": saga.compensation,
+        "coupon_code": saga.coupon_code,
         "correlation_id": correlation_id,
     }
     params = {

@@ -38,6 +38,7 @@ from orders.events import (
 )
 from payments.commands import AbandonPayment, ProcessPayment, RefundPayment
 from payments.events import PaymentFailed, PaymentPending, PaymentRefunded, PaymentSucceeded
+from pricing.commands import ReleaseCouponRedemption
 from sagas.order_fulfillment import (
     MOVING_ORDERS_PER_BATCH,
     Decision,
@@ -686,3 +687,30 @@ def test_a_batch_holds_few_orders_whose_stock_may_move() -> None:
     assert batches == [[1, 2, 20, 3, 4], [5, 6, 7, 8], [9]]
     events = [_recorded(n, OrderConfirmed(f"o{n}")) for n in range(1, 14)]
     assert [len(b) for b in saga._batches(events)] == [6, 6, 1]
+
+
+# --- a coupon's use goes back when the order is cancelled ---------------------------
+
+
+def test_a_cancelled_order_gives_its_coupon_use_back_besides_refunding_and_releasing() -> None:
+    with_coupon = replace(PLACED, coupon_code="SAVE10")
+    confirmed = given(with_coupon, RESERVED, PAID)
+
+    decision = when(
+        confirmed, OrderCancelled(ORDER, "changed my mind", CancelledBy.CUSTOMER, "confirmed")
+    )
+
+    assert decision.commands == [
+        RefundPayment(ORDER, "order cancelled"),
+        ReleaseInventory(ORDER),
+        ReleaseCouponRedemption("SAVE10", ORDER),
+    ]
+    assert decision.state.coupon_code == "SAVE10"
+
+
+def test_an_order_without_a_coupon_gives_none_back() -> None:
+    decision = when(
+        given(PLACED, OUT_OF_STOCK), OrderCancelled(ORDER, "x", CancelledBy.SYSTEM, "pending")
+    )
+
+    assert not any(isinstance(command, ReleaseCouponRedemption) for command in decision.commands)
