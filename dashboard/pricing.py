@@ -1,15 +1,14 @@
 """Pricing: tax rates, promotions, coupons and list prices, with the operator's actions
 on them.
 
-Each page lists the pricing context's rules from its lookup tables (written in the
-transactions of the commands that change them, so never behind the log; see
-`pricing_listing`)
-and its forms dispatch the pricing context's commands through the command bus as the
-acting admin. Setting and creating dispatch at once; removing a tax rate or a list
-price, ending a promotion and disabling a coupon take a confirmation step first, like
-the order page's destructive actions. Amounts are typed in major units (12.50) and
-sent in minor units; percentages are typed as percent (19 or 7.5) and sent in basis
-points; times are typed in UTC.
+Each page lists the pricing context's rules from its lookup tables through
+`pricing.queries` (written in the transactions of the commands that change them, so
+never behind the log), and its forms dispatch the pricing context's commands through
+the command bus as the acting admin. Setting and creating dispatch at once; removing a
+tax rate or a list price, ending a promotion and disabling a coupon take a confirmation
+step first, like the order page's destructive actions. Amounts are typed in major units
+(12.50) and sent in minor units; percentages are typed as percent (19 or 7.5) and sent
+in basis points; times are typed in UTC.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ from flask.typing import ResponseReturnValue
 from marshmallow import validate
 from sqlalchemy import Connection
 
-from dashboard import pricing_listing as listing
 from dashboard.auth import acting_admin
 from dashboard.common import confirmation, confirmed, field_errors, page
 from dashboard.filters import money
@@ -36,6 +34,7 @@ from kernel.http import command_metadata
 from kernel.messages import Command
 from kernel.money import MINOR_DIGITS, Money
 from kernel.results import Failure
+from pricing import queries
 from pricing.commands import (
     CreateCoupon,
     CreatePromotion,
@@ -550,20 +549,20 @@ def _rows(section: str, conn: Connection, now: datetime) -> list[dict[str, Any]]
         return [
             {"country": rate.country, "rate": rate_text(rate.rate_bp),
              "display": "inclusive" if rate.prices_include_tax else "exclusive"}
-            for rate in listing.tax_rates(conn)
+            for rate in queries.tax_rates(conn)
         ]  # fmt: skip
     if section == "prices":
         return [
             {"sku": found.sku, "currency": found.currency,
              "price": money(found.price.amount, found.currency)}
-            for found in listing.list_prices(conn)
+            for found in queries.list_prices(conn)
         ]  # fmt: skip
     if section == "promotions":
-        return [_promotion_row(found, now) for found in listing.promotions(conn)]
-    return [_coupon_row(found, now) for found in listing.coupons(conn)]
+        return [_promotion_row(found, now) for found in queries.promotions(conn)]
+    return [_coupon_row(found, now) for found in queries.coupons(conn)]
 
 
-def _promotion_row(found: listing.ListedPromotion, now: datetime) -> dict[str, Any]:
+def _promotion_row(found: queries.ListedPromotion, now: datetime) -> dict[str, Any]:
     terms = found.terms
     return {
         "promotion_id": terms.promotion_id,
@@ -576,7 +575,7 @@ def _promotion_row(found: listing.ListedPromotion, now: datetime) -> dict[str, A
     }
 
 
-def _coupon_row(found: listing.ListedCoupon, now: datetime) -> dict[str, Any]:
+def _coupon_row(found: queries.ListedCoupon, now: datetime) -> dict[str, Any]:
     terms, minimum = found.terms, found.terms.min_subtotal
     validity = coupon_validity(
         terms.starts_at, terms.ends_at, found.disabled, found.redemptions, terms.usage_limit, now

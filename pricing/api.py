@@ -2,7 +2,8 @@
 # mypy: disable-error-code="untyped-decorator"
 """Admin HTTP endpoints of the pricing context: tax rates, list prices, promotions and
 coupons. Changes go through commands (recorded with the admin as the actor); lists read
-the checkout's lookup tables (pricing.rules), written in those commands' transactions."""
+the checkout's lookup tables through pricing.queries, written in those commands'
+transactions."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from kernel.http import (
 )
 from kernel.messages import Command, new_id, utc_now
 from kernel.money import Money
-from pricing import rules
+from pricing import queries
 from pricing.commands import (
     CreateCoupon,
     CreatePromotion,
@@ -97,7 +98,7 @@ def blueprint(bus: CommandBus, authenticator: Authenticator, engine: Engine) -> 
         def get(self) -> dict[str, Any]:
             """Every destination's tax rate (a country not listed is untaxed)."""
             with engine.connect() as conn:
-                return {"items": [to_data(rate) for rate in rules.tax_rates(conn)]}
+                return {"items": [to_data(rate) for rate in queries.tax_rates(conn)]}
 
     @blp.route(f"{PREFIX}/tax-rates/<string:country>")
     class TaxRate(MethodView):
@@ -126,8 +127,8 @@ def blueprint(bus: CommandBus, authenticator: Authenticator, engine: Engine) -> 
         def get(self) -> dict[str, Any]:
             """Every SKU's price in a currency other than its base price's."""
             with engine.connect() as conn:
-                prices = rules.list_prices(conn)
-            return {"items": [{"sku": sku, "price": to_data(price)} for sku, price in prices]}
+                prices = queries.list_prices(conn)
+            return {"items": [{"sku": p.sku, "price": to_data(p.price)} for p in prices]}
 
     @blp.route(f"{PREFIX}/list-prices/<string:currency>/<string:sku>")
     class ListPrice(MethodView):
@@ -156,7 +157,7 @@ def blueprint(bus: CommandBus, authenticator: Authenticator, engine: Engine) -> 
         def get(self) -> dict[str, Any]:
             """Every promotion, the latest to start first."""
             with engine.connect() as conn:
-                listed = rules.promotions(conn)
+                listed = queries.promotions(conn)
             return {"items": [to_data(p.terms) | {"ended": p.ended} for p in listed]}
 
         @operator_only
@@ -194,7 +195,7 @@ def blueprint(bus: CommandBus, authenticator: Authenticator, engine: Engine) -> 
         def get(self) -> dict[str, Any]:
             """Every coupon with the number of orders holding a use of it."""
             with engine.connect() as conn:
-                listed = rules.coupons(conn)
+                listed = queries.coupons(conn)
             return {
                 "items": [
                     to_data(c.terms) | {"disabled": c.disabled, "redemptions": c.redemptions}

@@ -145,52 +145,5 @@ def count_redemptions(conn: Connection, code: str, uses: int) -> None:
     )
 
 
-# --- what the admin lists ------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ListedPromotion:
-    terms: PromotionCreated
-    ended: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ListedCoupon:
-    terms: CouponCreated
-    disabled: bool
-    redemptions: int
-
-
-def tax_rates(conn: Connection) -> list[TaxRate]:
-    rows = conn.execute(
-        text("SELECT country, rate_bp, prices_include_tax FROM pricing_tax_rates ORDER BY 1")
-    )
-    return [TaxRate(country, rate, inclusive) for country, rate, inclusive in rows]
-
-
-def list_prices(conn: Connection) -> list[tuple[str, Money]]:
-    rows = conn.execute(
-        text("SELECT sku, amount, currency FROM pricing_list_prices ORDER BY currency, sku")
-    )
-    return [(sku, Money(int(amount), currency)) for sku, amount, currency in rows]
-
-
-def promotions(conn: Connection) -> list[ListedPromotion]:
-    rows = conn.execute(
-        text("SELECT terms, ended FROM pricing_promotions ORDER BY starts_at DESC, promotion_id")
-    )
-    return [ListedPromotion(from_data(PromotionCreated, terms), ended) for terms, ended in rows]
-
-
-def coupons(conn: Connection) -> list[ListedCoupon]:
-    rows = conn.execute(
-        text("SELECT terms, disabled, redemptions FROM pricing_coupons ORDER BY code")
-    )
-    return [
-        ListedCoupon(from_data(CouponCreated, terms), disabled, redemptions)
-        for terms, disabled, redemptions in rows
-    ]
-
-
 def _json(data: dict[str, Any]) -> str:
     return orjson.dumps(data).decode()

@@ -1,11 +1,11 @@
-"""The pricing rules as the pricing pages list them, read from the pricing context's
-lookup tables (migration 0014).
+"""What other parts of the system may ask of pricing: its rules as the admin lists them,
+read from the context's lookup tables (migration 0014).
 
 The pricing handlers write those tables in the transactions of the commands that change
-them, so a list read here is never behind the log. The context's own reader of them
-(`pricing.rules`) sits beside its domain and engine, which the dashboard may not import
-(pyproject.toml's import contracts); so the few listing queries are repeated here, read
-only, decoding the stored terms with the context's events.
+them, so a list read here is never behind the log. This module reads only, and imports
+nothing of the context but its events (to decode the stored terms), so the dashboard
+may read through it without reaching pricing's domain, engine or handlers (pyproject's
+import contracts); the checkout's own reads stay in `pricing.rules`.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from pricing.events import CouponCreated, PromotionCreated
 
 
 @dataclass(frozen=True, slots=True)
-class TaxRate:
+class ListedTaxRate:
     country: str
     rate_bp: int
     prices_include_tax: bool
 
 
 @dataclass(frozen=True, slots=True)
-class ListPrice:
+class ListedPrice:
     currency: str
     sku: str
     price: Money
@@ -46,19 +46,21 @@ class ListedCoupon:
     redemptions: int  # orders that used it and were not cancelled
 
 
-def tax_rates(conn: Connection) -> list[TaxRate]:
+def tax_rates(conn: Connection) -> list[ListedTaxRate]:
+    """By country."""
     rows = conn.execute(
         text("SELECT country, rate_bp, prices_include_tax FROM pricing_tax_rates ORDER BY 1")
     )
-    return [TaxRate(country, int(rate), bool(inclusive)) for country, rate, inclusive in rows]
+    return [ListedTaxRate(country, int(rate), bool(inclusive)) for country, rate, inclusive in rows]
 
 
-def list_prices(conn: Connection) -> list[ListPrice]:
+def list_prices(conn: Connection) -> list[ListedPrice]:
+    """By currency, then SKU."""
     rows = conn.execute(
         text("SELECT currency, sku, amount FROM pricing_list_prices ORDER BY currency, sku")
     )
     return [
-        ListPrice(currency, sku, Money(int(amount), currency)) for currency, sku, amount in rows
+        ListedPrice(currency, sku, Money(int(amount), currency)) for currency, sku, amount in rows
     ]
 
 
@@ -71,6 +73,7 @@ def promotions(conn: Connection) -> list[ListedPromotion]:
 
 
 def coupons(conn: Connection) -> list[ListedCoupon]:
+    """By code."""
     rows = conn.execute(
         text("SELECT terms, disabled, redemptions FROM pricing_coupons ORDER BY code")
     )
