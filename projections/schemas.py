@@ -163,7 +163,9 @@ class TaxLineSchema(ma.Schema):
     amount = ma.fields.Nested(MoneySchema, required=True)
 
 
-class AddressSchema(ma.Schema):
+class OrderAddressSchema(ma.Schema):
+    """An address as the order document shows it (`(erased)` once its customer is forgotten)."""
+
     name = ma.fields.String(required=True)
     line1 = ma.fields.String(required=True)
     line2 = ma.fields.String(required=True)
@@ -294,8 +296,8 @@ class OrderDocumentSchema(ma.Schema):
     cart_id = ma.fields.String(
         allow_none=True, required=True, metadata={"description": "The cart checked out"}
     )
-    shipping_address = ma.fields.Nested(AddressSchema, required=True)
-    billing_address = ma.fields.Nested(AddressSchema, required=True)
+    shipping_address = ma.fields.Nested(OrderAddressSchema, required=True)
+    billing_address = ma.fields.Nested(OrderAddressSchema, required=True)
     item_count = ma.fields.Integer(required=True)
     placed_at = ma.fields.String(required=True)
     payment = ma.fields.Nested(PaymentStateSchema, required=True)
