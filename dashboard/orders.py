@@ -481,8 +481,9 @@ def _consequence(action: str, order: dict[str, Any] | None) -> str:
     amount = payment.get("amount")
     what = "The payment" if amount is None else f"The payment of {money(**amount)}"
     refunded = (order or {}).get("refunded_total")
-    if payment.get("status") == "partially_refunded" and order is not None and refunded:
-        # After a return's refund `amount` is that refund's: what is left is the rest.
+    if order is not None and refunded and refunded["amount"] > 0:
+        # After a return's refund `amount` is that refund's (or a refused one's): what a
+        # refund gives back now is the rest.
         left = order["total"]["amount"] - refunded["amount"]
         what = f"What is left of the payment, {money(left, refunded['currency'])},"
     if status == "shipped":

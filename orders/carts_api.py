@@ -65,11 +65,6 @@ CHECKOUT_FAILURES = {
     "cart_empty": 422,
     "cart_full": 422,
     "too_many_units": 422,
-    # The pricing context's refusals of the coupon (orders.ports.Pricing).
-    "coupon_unknown": 422,
-    "coupon_expired": 422,
-    "coupon_exhausted": 422,
-    "coupon_not_applicable": 422,
     "forgotten": 404,
     **dict.fromkeys(HOLD_CAPS, 429),
 }
@@ -209,6 +204,7 @@ def blueprint(
         "Invalid fields, an empty cart, an unknown SKU, a coupon that does not apply, more"
         " units than MAX_RESERVED_UNITS or a reused Idempotency-Key",
     )
+    @documented_problem(blp, 409, "The cart's coupon has no uses left (coupon_exhausted)")
     @documented_problem(
         blp,
         429,

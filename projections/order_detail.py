@@ -461,7 +461,8 @@ def committed(
         event.order_id,
         recorded,
         moment="inventory committed",
-        reservation={"status": "committed"},
+        # A shipment's part: the rest of the order's stock is still set aside for it.
+        reservation={"status": "committed" if event.complete else "partially_committed"},
     )
 
 

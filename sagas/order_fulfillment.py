@@ -315,6 +315,13 @@ def cancel_refunded_order(event: PaymentRefunded, state: FulfillmentState, at: M
         partly = replace(state, payment=Charge.PARTLY_REFUNDED)
         return Decision(partly, [], f"refunded {event.amount} ({event.reason})")
     refunded = replace(state, payment=Charge.REFUNDED)
+    if state.step is Step.PARTIALLY_SHIPPED and state.reservation is StockHeld.RESERVED:
+        # Refunded in full with units not yet shipped: no more of it ships (ShipOrderLines
+        # refuses a refunded order), and what shipped cannot be cancelled; the units left
+        # go back on sale, and the saga rests.
+        why = "payment refunded in full: the units not shipped are released"
+        done = replace(refunded, step=Step.SHIPPED, compensation=why)
+        return Decision(done, [ReleaseInventory(state.order_id)], why)
     if state.step is not Step.AWAITING_SHIPMENT:
         return Decision(refunded)
     # Refunded before it shipped (an admin refund): nobody paid for it, so it must not

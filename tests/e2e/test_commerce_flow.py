@@ -131,7 +131,8 @@ def test_cart_to_checkout_to_two_shipments_to_a_return_refunded_in_part(
     shipments = f"/admin/api/orders/{order_id}/shipments"
     first = {"lines": [{"sku": "MUG-1", "quantity": 2}], "tracking_number": "TRACK-1"}
     shop.call("POST", shipments, first, admin, expect=202)
-    shop.wait_for_order(order_id, "partially_shipped", ["ShipmentDispatched"])
+    part = shop.wait_for_order(order_id, "partially_shipped", ["ReservationCommitted"])
+    assert part["order"]["reservation"] == {"status": "partially_committed"}  # the shirts wait
     second = {"lines": [{"sku": "TEE-1", "quantity": 2}], "tracking_number": "TRACK-2"}
     shop.call("POST", shipments, second, admin, expect=202)
     shipped = shop.wait_for_order(order_id, "shipped", ["OrderShipped"])

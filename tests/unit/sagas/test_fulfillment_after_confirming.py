@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from inventory.commands import CommitReservation, ReservationLine, ReturnStock
+from inventory.commands import CommitReservation, ReleaseInventory, ReservationLine, ReturnStock
 from inventory.events import ReservationCommitted, StockLine
 from orders.events import ItemLine, OrderShipped, ReturnInspected, ShipmentDispatched
 from payments.commands import RefundPayment
@@ -154,16 +154,6 @@ def test_a_partial_refund_of_an_order_awaiting_shipment_does_not_cancel_it() -> 
     assert decision.state == replace(state, payment=Charge.PARTLY_REFUNDED)
 
 
-def test_a_full_refund_of_a_partly_shipped_order_cancels_nothing() -> None:
-    state = given(PLACED, *READY, MUGS)  # what left cannot be called back
-    full = PaymentRefunded(ORDER, TOTAL, "goodwill", "re_1", "", True, TOTAL)
-
-    decision = when(state, full)
-
-    assert decision.commands == []
-    assert decision.state == replace(state, payment=Charge.REFUNDED)
-
-
 # --- the whole journey, and how the saga runs them ---------------------------------------
 
 
@@ -199,3 +189,16 @@ def test_shipments_and_inspected_returns_count_as_moving_stock_in_a_batch() -> N
         [1, 2, 3, 4],
         [5, 6],
     ]
+
+
+def test_a_full_refund_after_a_partial_shipment_cancels_nothing_and_releases_the_rest() -> None:
+    state = given(PLACED, *READY, MUGS)
+    refunded = PaymentRefunded(ORDER, TOTAL, "goodwill", "re_1", "", True, TOTAL)
+
+    decision = when(state, refunded)
+
+    # What left cannot be called back; the shirt that did not goes back on sale.
+    assert decision.commands == [ReleaseInventory(ORDER)]
+    assert (decision.state.step, decision.state.payment) == (Step.SHIPPED, Charge.REFUNDED)
+    assert "released" in decision.state.compensation
+    assert when(decision.state, refunded).commands == []  # told again: nothing more
