@@ -206,6 +206,30 @@ def test_a_refused_checkout_leaves_both_carts_as_they_were(
     assert empty.status_code == 422 and empty.get_json()["type"] == "/problems/cart-empty"
 
 
+def test_a_checkout_whose_coupon_ran_out_is_a_conflict_and_keeps_the_cart(
+    client: FlaskClient, application: Application, customer: Customer
+) -> None:
+    once = CreateCoupon("ONCE", "one use", usage_limit=1, percent_bp=1000)
+    assert isinstance(application.bus.dispatch(once), Success)
+    mine = customer_cart_id(customer.customer_id)
+    add = {"sku": "MUG-1", "quantity": 1}
+    _ok(client.post(f"/api/carts/{mine}/items", json=add, headers=customer.headers))
+    _ok(client.put(f"/api/carts/{mine}/coupon", json={"code": "once"}, headers=customer.headers))
+    used = client.post(  # the one use goes to a direct order
+        "/api/orders", json={**CHECKOUT, "lines": [add], "coupon_code": "ONCE"},
+        headers=customer.headers,
+    )  # fmt: skip
+    assert used.status_code == 202, used.get_json()
+    before = _cart(client, application, "/api/cart", customer.headers)
+
+    refused = client.post(f"/api/carts/{mine}/checkout", json=CHECKOUT, headers=customer.headers)
+
+    assert refused.status_code == 409, refused.get_json()  # as POST /api/orders answers
+    assert refused.get_json()["type"] == "/problems/coupon-exhausted"
+    assert len(_placed_events(application)) == 1
+    assert _cart(client, application, "/api/cart", customer.headers) == before
+
+
 def test_the_cart_shows_todays_price_and_stock_beside_what_was_added(
     client: FlaskClient, application: Application
 ) -> None:
