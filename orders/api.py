@@ -66,6 +66,14 @@ PRICING_FAILURES = {
 HOLD_CAPS = ("too_many_pending_orders", "too_many_reserved_units")
 LINE_FAILURES = {"unknown_sku": 422, "duplicate_sku": 422}  # the lines name what cannot be
 UNAUTHORIZED = "Missing, forged, expired or revoked bearer token"
+RETURN_REFUSED = (
+    "More units than were shipped and are in no other return (exceeds_returnable), or"
+    " another return under this Idempotency-Key (return_conflict)"
+)
+RETURN_INVALID = (
+    "Invalid fields, a SKU not on the order (unknown_sku) or named twice, or a reused"
+    " Idempotency-Key"
+)
 
 
 def blueprint(
@@ -214,18 +222,8 @@ def blueprint(
     @blp.arguments(ReturnIdempotencyKeySchema(), location="headers")
     @blp.response(202, ReturnAcceptedSchema)
     @documented_problem(blp, 404, "No such order among the customer's orders")
-    @documented_problem(
-        blp,
-        409,
-        "More units than were shipped and are in no other return (exceeds_returnable), or"
-        " another return under this Idempotency-Key (return_conflict)",
-    )
-    @documented_problem(
-        blp,
-        422,
-        "Invalid fields, a SKU not on the order (unknown_sku) or named twice, or a reused"
-        " Idempotency-Key",
-    )
+    @documented_problem(blp, 409, RETURN_REFUSED)
+    @documented_problem(blp, 422, RETURN_INVALID)
     def request_return(
         body: dict[str, Any], headers: dict[str, str], order_id: uuid.UUID
     ) -> dict[str, str]:
@@ -241,18 +239,8 @@ def blueprint(
     @blp.arguments(ReturnIdempotencyKeySchema(), location="headers")
     @blp.response(202, ReturnAcceptedSchema)
     @documented_problem(blp, 404, "No such order")
-    @documented_problem(
-        blp,
-        409,
-        "More units than were shipped and are in no other return (exceeds_returnable), or"
-        " another return under this Idempotency-Key (return_conflict)",
-    )
-    @documented_problem(
-        blp,
-        422,
-        "Invalid fields, a SKU not on the order (unknown_sku) or named twice, or a reused"
-        " Idempotency-Key",
-    )
+    @documented_problem(blp, 409, RETURN_REFUSED)
+    @documented_problem(blp, 422, RETURN_INVALID)
     def request_any_return(
         body: dict[str, Any], headers: dict[str, str], order_id: uuid.UUID
     ) -> dict[str, str]:

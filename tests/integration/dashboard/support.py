@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask.testing import FlaskClient
+from sqlalchemy import text
 
 from config import jobs
 from config.bootstrap import Application
@@ -93,3 +94,26 @@ def text_of(html: str) -> str:
     """The page's visible text, whitespace collapsed (good enough for assertions)."""
     without_tags = re.sub(r"<[^>]+>", " ", html)
     return re.sub(r"\s+", " ", without_tags)
+
+
+def events_of(application: Application, order_id: str, event_type: str) -> list[dict[str, Any]]:
+    """The order's events of `event_type`, in log order, with their metadata."""
+    with application.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT data, metadata FROM events WHERE type = :type"
+                " AND data ->> 'order_id' = :id ORDER BY position"
+            ),
+            {"type": event_type, "id": order_id},
+        ).all()
+    return [{"data": row[0], "metadata": row[1]} for row in rows]
+
+
+def event_count(application: Application) -> int:
+    with application.engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM events")).scalar_one())
+
+
+def actions_of(html: str) -> list[str]:
+    """The actions an order page offers (its forms' data-action)."""
+    return re.findall(r'data-action="(\w+)"', html)

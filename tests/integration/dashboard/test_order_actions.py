@@ -13,30 +13,17 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from config.bootstrap import Application
-from tests.integration.dashboard.support import csrf, place, settle, text_of
+from tests.integration.dashboard.support import (
+    actions_of,
+    csrf,
+    event_count,
+    events_of,
+    place,
+    settle,
+    text_of,
+)
 from tests.support.api_client import Customer
 from tests.support.payments import AUTHENTICATION_REQUIRED
-
-
-def _events(application: Application, order_id: str, event_type: str) -> list[dict[str, Any]]:
-    with application.engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT data, metadata FROM events WHERE type = :type"
-                " AND data ->> 'order_id' = :id ORDER BY position"
-            ),
-            {"type": event_type, "id": order_id},
-        ).all()
-    return [{"data": row[0], "metadata": row[1]} for row in rows]
-
-
-def _event_count(application: Application) -> int:
-    with application.engine.connect() as conn:
-        return int(conn.execute(text("SELECT count(*) FROM events")).scalar_one())
-
-
-def _actions(html: str) -> list[str]:
-    return re.findall(r'data-action="(\w+)"', html)
 
 
 def _post(admin: FlaskClient, order_id: str, action: str, **form: str) -> Any:
@@ -54,8 +41,8 @@ def test_shipping_asks_for_confirmation_then_dispatches_ship_order_as_the_admin(
     admin: FlaskClient, application: Application, confirmed: str
 ) -> None:
     page = admin.get(f"/admin/orders/{confirmed}").get_data(as_text=True)
-    assert _actions(page) == ["ship", "cancel", "refund", "ship_lines"]
-    before = _event_count(application)
+    assert actions_of(page) == ["ship", "cancel", "refund", "ship_lines"]
+    before = event_count(application)
 
     asked = _post(admin, confirmed, "ship", tracking_number=" 1Z999AA1 ")
 
@@ -65,20 +52,20 @@ def test_shipping_asks_for_confirmation_then_dispatches_ship_order_as_the_admin(
     assert "1Z999AA1" in text_of(html) and "29.99 EUR" in html and "confirmed" in html
     assert 'name="tracking_number" value="1Z999AA1"' in html
     assert 'name="confirmed" value="yes"' in html
-    assert _event_count(application) == before, "nothing is dispatched before confirming"
+    assert event_count(application) == before, "nothing is dispatched before confirming"
 
     done = _post(admin, confirmed, "ship", tracking_number="1Z999AA1", confirmed="yes")
 
     assert done.status_code == 303
     assert re.search(rf"/admin/orders/{confirmed}\?consistency_token=\d+\.\d+\.\d+$", done.location)
-    (shipped,) = _events(application, confirmed, "OrderShipped")
+    (shipped,) = events_of(application, confirmed, "OrderShipped")
     assert shipped["data"]["tracking_number"] == "1Z999AA1"
     assert shipped["metadata"]["actor"] == "admin:bootstrap"
     settle(application)
     page = admin.get(done.location).get_data(as_text=True)
     assert f"Order {confirmed[:8]} shipped with tracking number 1Z999AA1." in page
     assert "data-status>shipped<" in page
-    assert _actions(page) == ["refund", "request_return"]
+    assert actions_of(page) == ["refund", "request_return"]
 
 
 def test_cancelling_a_pending_order_is_recorded_as_cancelled_by_the_admin(
@@ -88,14 +75,14 @@ def test_cancelling_a_pending_order_is_recorded_as_cancelled_by_the_admin(
     settle(application)
     page = admin.get(f"/admin/orders/{waiting.order_id}").get_data(as_text=True)
     assert "data-status>pending<" in page
-    assert _actions(page) == ["cancel"]
+    assert actions_of(page) == ["cancel"]
 
     asked = _post(admin, waiting.order_id, "cancel", reason="duplicate order")
     assert 'data-confirm-step="cancel"' in asked.get_data(as_text=True)
     done = _post(admin, waiting.order_id, "cancel", reason="duplicate order", confirmed="yes")
 
     assert done.status_code == 303
-    (cancelled,) = _events(application, waiting.order_id, "OrderCancelled")
+    (cancelled,) = events_of(application, waiting.order_id, "OrderCancelled")
     assert cancelled["data"]["cancelled_by"] == "admin"
     assert cancelled["data"]["reason"] == "duplicate order"
     assert cancelled["metadata"]["actor"] == "admin:bootstrap"
@@ -103,7 +90,7 @@ def test_cancelling_a_pending_order_is_recorded_as_cancelled_by_the_admin(
     page = admin.get(done.location).get_data(as_text=True)
     assert "data-status>cancelled<" in page
     assert "duplicate order (by admin)" in page
-    assert _actions(page) == []
+    assert actions_of(page) == []
     assert "data-no-actions" in page
 
 
@@ -118,7 +105,7 @@ def test_refunding_a_shipped_order_leaves_it_shipped_but_reading_refunded(
     done = _post(admin, confirmed, "refund", reason="sent back", confirmed="yes")
 
     assert done.status_code == 303
-    (refund,) = _events(application, confirmed, "RefundRequested")
+    (refund,) = events_of(application, confirmed, "RefundRequested")
     assert (refund["data"]["reason"], refund["metadata"]["actor"]) == (
         "sent back",
         "admin:bootstrap",
@@ -129,7 +116,7 @@ def test_refunding_a_shipped_order_leaves_it_shipped_but_reading_refunded(
     assert "data-status>refunded<" in page
     assert "data-payment>refunded<" in page
     assert 'payment refunded → <span class="status refunded">refunded</span>' in page
-    assert _actions(page) == []
+    assert actions_of(page) == []
     listed = admin.get("/admin/orders?status=refunded").get_data(as_text=True)
     assert f'data-order-id="{confirmed}"' in listed
 
@@ -147,7 +134,7 @@ def test_refunding_before_shipping_says_it_cancels_the_order_and_does(
     assert "data-status>cancelled<" in page
     assert "data-payment>refunded<" in page
     assert "payment refunded (by system)" in page
-    assert _actions(page) == []
+    assert actions_of(page) == []
 
 
 @pytest.mark.parametrize(
@@ -168,7 +155,7 @@ def test_bad_input_is_shown_by_its_form_and_dispatches_nothing(
     field: str,
     message: str,
 ) -> None:
-    before = _event_count(application)
+    before = event_count(application)
 
     response = _post(admin, confirmed, action, confirmed="yes", **form)
 
@@ -177,7 +164,7 @@ def test_bad_input_is_shown_by_its_form_and_dispatches_nothing(
     form_html = html.split(f'data-action="{action}"')[1].split("</form>")[0]
     assert f'data-field="{field}"' in form_html
     assert message in form_html
-    assert _event_count(application) == before
+    assert event_count(application) == before
 
 
 def test_a_refused_command_shows_the_domains_reason_and_changes_nothing(
@@ -185,7 +172,7 @@ def test_a_refused_command_shows_the_domains_reason_and_changes_nothing(
 ) -> None:
     waiting = place(admin, ada, {"MUG-1": 1}, token=AUTHENTICATION_REQUIRED)
     settle(application)
-    before = _event_count(application)
+    before = event_count(application)
 
     shipped = _post(admin, waiting.order_id, "ship", tracking_number="T-1", confirmed="yes")
     refunded = _post(admin, waiting.order_id, "refund", reason="why not", confirmed="yes")
@@ -194,7 +181,7 @@ def test_a_refused_command_shows_the_domains_reason_and_changes_nothing(
     assert "only confirmed orders can be shipped" in shipped.get_data(as_text=True)
     assert refunded.status_code == 409
     assert "only a succeeded payment can be refunded" in refunded.get_data(as_text=True)
-    assert _event_count(application) == before
+    assert event_count(application) == before
 
 
 def test_actions_on_an_unknown_order_are_404(admin: FlaskClient) -> None:
@@ -209,7 +196,7 @@ def test_actions_on_an_unknown_order_are_404(admin: FlaskClient) -> None:
 def test_actions_need_the_sessions_csrf_token_and_a_sign_in(
     admin: FlaskClient, client: FlaskClient, application: Application, confirmed: str
 ) -> None:
-    before = _event_count(application)
+    before = event_count(application)
 
     forged = admin.post(
         f"/admin/orders/{confirmed}/cancel",
@@ -221,7 +208,7 @@ def test_actions_need_the_sessions_csrf_token_and_a_sign_in(
     assert forged.status_code == 400
     assert signed_out.status_code == 302
     assert "/admin/login" in signed_out.location
-    assert _event_count(application) == before
+    assert event_count(application) == before
 
 
 def test_forgetting_the_customer_from_an_order_page_erases_them_there_and_then(
@@ -229,7 +216,7 @@ def test_forgetting_the_customer_from_an_order_page_erases_them_there_and_then(
 ) -> None:
     page = admin.get(f"/admin/orders/{confirmed}").get_data(as_text=True)
     assert "Ada Lovelace" in page and "data-forget" in page
-    before = _event_count(application)
+    before = event_count(application)
     form = {"order_id": confirmed, "csrf_token": csrf(admin)}
 
     asked = admin.post(f"/admin/customers/{ada.customer_id}/forget", data=form)
@@ -237,7 +224,7 @@ def test_forgetting_the_customer_from_an_order_page_erases_them_there_and_then(
     assert asked.status_code == 200
     html = asked.get_data(as_text=True)
     assert 'data-confirm-step="forget"' in html and "ada@example.com" in html
-    assert _event_count(application) == before, "nothing is dispatched before confirming"
+    assert event_count(application) == before, "nothing is dispatched before confirming"
 
     done = admin.post(
         f"/admin/customers/{ada.customer_id}/forget", data=form | {"confirmed": "yes"}

@@ -12,33 +12,19 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import text
 
 from config.bootstrap import Application
-from tests.integration.dashboard.support import csrf, place, settle, text_of
+from tests.integration.dashboard.support import (
+    actions_of,
+    csrf,
+    event_count,
+    events_of,
+    place,
+    settle,
+    text_of,
+)
 from tests.support.api_client import Customer
 from tests.support.payments import AUTHENTICATION_REQUIRED
-
-
-def _events(application: Application, order_id: str, event_type: str) -> list[dict[str, Any]]:
-    with application.engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT data, metadata FROM events WHERE type = :type"
-                " AND data ->> 'order_id' = :id ORDER BY position"
-            ),
-            {"type": event_type, "id": order_id},
-        ).all()
-    return [{"data": row[0], "metadata": row[1]} for row in rows]
-
-
-def _event_count(application: Application) -> int:
-    with application.engine.connect() as conn:
-        return int(conn.execute(text("SELECT count(*) FROM events")).scalar_one())
-
-
-def _actions(html: str) -> list[str]:
-    return re.findall(r'data-action="(\w+)"', html)
 
 
 def _form(html: str, action: str) -> str:
@@ -81,11 +67,11 @@ def test_shipping_some_lines_asks_for_confirmation_then_records_the_shipment_as_
     admin: FlaskClient, application: Application, confirmed: str
 ) -> None:
     page = admin.get(f"/admin/orders/{confirmed}").get_data(as_text=True)
-    assert _actions(page) == ["ship", "cancel", "refund", "ship_lines"]
+    assert actions_of(page) == ["ship", "cancel", "refund", "ship_lines"]
     form = _form(page, "ship_lines")
     assert 'name="ship-MUG-1"' in form and 'name="ship-TEE-1"' in form
     shipment_id = _hidden(form, "shipment_id")
-    before = _event_count(application)
+    before = event_count(application)
     typed = {"shipment_id": shipment_id, "ship-MUG-1": "1", "tracking_number": "1Z-PART"}
 
     asked = _post(admin, f"{confirmed}/shipments", **typed)
@@ -95,23 +81,23 @@ def test_shipping_some_lines_asks_for_confirmation_then_records_the_shipment_as_
     assert 'data-confirm-step="ship_lines"' in html
     assert "1 x MUG-1" in text_of(html) and "1Z-PART" in html
     assert f'name="shipment_id" value="{shipment_id}"' in html
-    assert _event_count(application) == before, "nothing is dispatched before confirming"
+    assert event_count(application) == before, "nothing is dispatched before confirming"
 
     done = _post(admin, f"{confirmed}/shipments", **typed, confirmed="yes")
     again = _post(admin, f"{confirmed}/shipments", **typed, confirmed="yes")
 
     assert done.status_code == 303 and again.status_code == 303
-    (dispatched,) = _events(application, confirmed, "ShipmentDispatched")
+    (dispatched,) = events_of(application, confirmed, "ShipmentDispatched")
     assert dispatched["data"]["shipment_id"] == shipment_id
     assert dispatched["data"]["lines"] == [{"sku": "MUG-1", "quantity": 1}]
     assert dispatched["data"]["tracking_number"] == "1Z-PART"
     assert dispatched["metadata"]["actor"] == "admin:bootstrap"
-    assert _events(application, confirmed, "OrderShipped") == []
+    assert events_of(application, confirmed, "OrderShipped") == []
     settle(application)
     page = admin.get(done.location).get_data(as_text=True)
     assert f"Shipment of order {confirmed[:8]} recorded: 1 x MUG-1." in page
     assert f'data-shipment="{shipment_id}"' in page and "data-tracking>1Z-PART<" in page
-    assert _actions(page) == ["ship", "ship_lines", "request_return"]
+    assert actions_of(page) == ["ship", "ship_lines", "request_return"]
     rest = _form(page, "ship_lines")
     assert re.search(r'data-sku="MUG-1"><td><code>MUG-1</code></td><td class="num">1<', rest)
     assert 'data-sku="TEE-1"' in rest
@@ -128,12 +114,12 @@ def test_shipping_the_last_units_ships_the_order(
     _ship_some(admin, confirmed, **{"TEE-1": "1"})
     settle(application)
 
-    assert len(_events(application, confirmed, "ShipmentDispatched")) == 2
-    (shipped,) = _events(application, confirmed, "OrderShipped")
+    assert len(events_of(application, confirmed, "ShipmentDispatched")) == 2
+    (shipped,) = events_of(application, confirmed, "OrderShipped")
     assert shipped["metadata"]["actor"] == "admin:bootstrap"
     page = admin.get(f"/admin/orders/{confirmed}").get_data(as_text=True)
     assert "data-status>shipped<" in page
-    assert "ship_lines" not in _actions(page)
+    assert "ship_lines" not in actions_of(page)
 
 
 def test_a_return_is_recorded_received_and_inspected_and_its_refund_shown(
@@ -142,7 +128,7 @@ def test_a_return_is_recorded_received_and_inspected_and_its_refund_shown(
     _post(admin, f"{confirmed}/ship", tracking_number="T-ALL", confirmed="yes")
     settle(application)
     page = admin.get(f"/admin/orders/{confirmed}").get_data(as_text=True)
-    assert _actions(page) == ["refund", "request_return"]
+    assert actions_of(page) == ["refund", "request_return"]
     return_id = _hidden(_form(page, "request_return"), "return_id")
 
     requested = _post(
@@ -151,7 +137,7 @@ def test_a_return_is_recorded_received_and_inspected_and_its_refund_shown(
     )  # fmt: skip
 
     assert requested.status_code == 303
-    (event,) = _events(application, confirmed, "ReturnRequested")
+    (event,) = events_of(application, confirmed, "ReturnRequested")
     assert event["data"]["return_id"] == return_id and event["data"]["reason"] == "too small"
     assert event["data"]["lines"] == [{"sku": "MUG-1", "quantity": 2}]
     assert event["metadata"]["actor"] == "admin:bootstrap"
@@ -163,7 +149,7 @@ def test_a_return_is_recorded_received_and_inspected_and_its_refund_shown(
     received = _post(admin, f"{confirmed}/returns/{return_id}/receive")
 
     assert received.status_code == 303
-    (event,) = _events(application, confirmed, "ReturnReceived")
+    (event,) = events_of(application, confirmed, "ReturnReceived")
     assert event["metadata"]["actor"] == "admin:bootstrap"
     settle(application)
     page = admin.get(received.location).get_data(as_text=True)
@@ -173,11 +159,11 @@ def test_a_return_is_recorded_received_and_inspected_and_its_refund_shown(
     path = f"{confirmed}/returns/{return_id}/inspect"
     asked = _post(admin, path, note="one chipped", **{"accept-MUG-1": "1"})
     assert 'data-confirm-step="inspect"' in asked.get_data(as_text=True)
-    assert _events(application, confirmed, "ReturnInspected") == []
+    assert events_of(application, confirmed, "ReturnInspected") == []
     inspected = _post(admin, path, note="one chipped", confirmed="yes", **{"accept-MUG-1": "1"})
 
     assert inspected.status_code == 303
-    (event,) = _events(application, confirmed, "ReturnInspected")
+    (event,) = events_of(application, confirmed, "ReturnInspected")
     assert event["data"]["accepted"] == [{"sku": "MUG-1", "quantity": 1}]
     assert event["data"]["rejected"] == [{"sku": "MUG-1", "quantity": 1}]
     assert event["data"]["refund"] == {"amount": 1250, "currency": "EUR"}
@@ -190,7 +176,7 @@ def test_a_return_is_recorded_received_and_inspected_and_its_refund_shown(
     refunds = page.split("data-refunds")[1].split("</table>")[0]
     assert "data-amount>12.50 EUR<" in refunds
     assert "data-action" not in row, "an inspected return is done"
-    assert _actions(page) == ["refund", "request_return"]  # the T-shirt may still come back
+    assert actions_of(page) == ["refund", "request_return"]  # the T-shirt may still come back
     rest = _post(admin, f"{confirmed}/refund", reason="goodwill")
     assert "What is left of the payment, 37.48 EUR, goes back" in rest.get_data(as_text=True)
 
@@ -213,7 +199,7 @@ def test_bad_shipment_input_is_shown_by_its_form_and_dispatches_nothing(
     field: str,
     message: str,
 ) -> None:
-    before = _event_count(application)
+    before = event_count(application)
     shipment_id = str(uuid.uuid4())
 
     response = _post(
@@ -225,13 +211,13 @@ def test_bad_shipment_input_is_shown_by_its_form_and_dispatches_nothing(
     assert f'data-field="{field}"' in html
     assert message in html
     assert f'value="{shipment_id}"' in html, "the same shipment when posted again"
-    assert _event_count(application) == before
+    assert event_count(application) == before
 
 
 def test_a_return_needs_shipped_units_and_a_reason(
     admin: FlaskClient, application: Application, confirmed: str
 ) -> None:
-    before = _event_count(application)
+    before = event_count(application)
     return_id = str(uuid.uuid4())
 
     unshipped = _post(
@@ -242,7 +228,7 @@ def test_a_return_needs_shipped_units_and_a_reason(
     assert "Not possible now: the order is confirmed." in unshipped.get_data(as_text=True)
     _post(admin, f"{confirmed}/ship", tracking_number="T-ALL", confirmed="yes")
     settle(application)
-    before = _event_count(application)
+    before = event_count(application)
 
     blank = _post(
         admin, f"{confirmed}/returns", return_id=return_id, reason=" ", **{"return-MUG-1": "1"}
@@ -254,7 +240,7 @@ def test_a_return_needs_shipped_units_and_a_reason(
     assert blank.status_code == 422 and too_many.status_code == 422
     assert 'data-field="reason"' in _form(blank.get_data(as_text=True), "request_return")
     assert "Enter 0 to 1." in _form(too_many.get_data(as_text=True), "request_return")
-    assert _event_count(application) == before
+    assert event_count(application) == before
 
 
 def test_what_the_orders_state_does_not_allow_is_refused_and_dispatches_nothing(
@@ -262,7 +248,7 @@ def test_what_the_orders_state_does_not_allow_is_refused_and_dispatches_nothing(
 ) -> None:
     waiting = place(admin, ada, {"MUG-1": 1}, token=AUTHENTICATION_REQUIRED)
     settle(application)
-    before = _event_count(application)
+    before = event_count(application)
     nowhere = str(uuid.uuid4())
 
     pending = _post(
@@ -275,11 +261,11 @@ def test_what_the_orders_state_does_not_allow_is_refused_and_dispatches_nothing(
     assert pending.status_code == 409
     html = pending.get_data(as_text=True)
     assert "Not possible now: the order is pending." in html
-    assert "ship_lines" not in _actions(html)
+    assert "ship_lines" not in actions_of(html)
     assert no_return.status_code == 404
     assert "The order has no such return." in no_return.get_data(as_text=True)
     assert no_order.status_code == 404
-    assert _event_count(application) == before
+    assert event_count(application) == before
 
 
 def test_a_return_cannot_be_inspected_before_it_is_received(
@@ -290,7 +276,7 @@ def test_a_return_cannot_be_inspected_before_it_is_received(
     return_id = str(uuid.uuid4())
     _post(admin, f"{confirmed}/returns", return_id=return_id, reason="x", **{"return-TEE-1": "1"})
     settle(application)
-    before = _event_count(application)
+    before = event_count(application)
 
     early = _post(
         admin, f"{confirmed}/returns/{return_id}/inspect", confirmed="yes", **{"accept-TEE-1": "1"}
@@ -301,4 +287,4 @@ def test_a_return_cannot_be_inspected_before_it_is_received(
     assert "the return requested" in html
     row = _return_row(html, return_id)
     assert 'data-action="receive"' in row
-    assert _event_count(application) == before
+    assert event_count(application) == before
