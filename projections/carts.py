@@ -40,7 +40,7 @@ from orders.events import (
     CouponRemoved,
 )
 from projections import generations
-from projections.projection import Mode, forget_subscription
+from projections.projection import Mode, delete_keys, forget_subscription
 
 VERSION = 1
 """Bump it with any change that alters what this read model stores: workers running the new
@@ -234,11 +234,4 @@ class Carts:
 
     def purge(self, conn: Connection, generation: int) -> None:
         forget_subscription(conn, self.subscriber(generation).name)
-        batch = []
-        for key in self.redis.scan_iter(match=prefix(generation) + "*", count=1000):
-            batch.append(key)
-            if len(batch) >= 1000:
-                self.redis.delete(*batch)
-                batch.clear()
-        if batch:
-            self.redis.delete(*batch)
+        delete_keys(self.redis, prefix(generation) + "*")

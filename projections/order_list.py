@@ -38,7 +38,7 @@ from orders.events import (
 )
 from payments.events import PaymentRefunded
 from projections import generations
-from projections.projection import Mode, forget_subscription
+from projections.projection import Mode, delete_keys, forget_subscription
 
 VERSION = 2  # 2: partially_shipped, and partial refunds leave the status alone
 """Bump it with any change that alters what this read model stores: workers running the new
@@ -254,14 +254,7 @@ class OrderList:
 
     def purge(self, conn: Connection, generation: int) -> None:
         forget_subscription(conn, self.subscriber(generation).name)
-        batch = []
-        for key in self.redis.scan_iter(match=prefix(generation) + "*", count=1000):
-            batch.append(key)
-            if len(batch) >= 1000:
-                self.redis.delete(*batch)
-                batch.clear()
-        if batch:
-            self.redis.delete(*batch)
+        delete_keys(self.redis, prefix(generation) + "*")
 
 
 def _text(values: Any) -> list[str | None]:

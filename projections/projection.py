@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal, Protocol
 
+from redis import Redis
 from sqlalchemy import Connection, text
 
 from kernel import parking
@@ -54,6 +55,19 @@ def forget_subscription(conn: Connection, name: str) -> None:
     parking.forget(conn, name)
     conn.execute(text("DELETE FROM subscriptions WHERE name = :name"), {"name": name})
     conn.execute(text("DELETE FROM subscription_partitions WHERE name = :name"), {"name": name})
+
+
+def delete_keys(redis: Redis, pattern: str) -> None:
+    """Delete every Redis key matching `pattern` (a retired Redis generation's), a thousand
+    at a time: SCAN, never KEYS, so Redis keeps serving meanwhile."""
+    batch = []
+    for key in redis.scan_iter(match=pattern, count=1000):
+        batch.append(key)
+        if len(batch) >= 1000:
+            redis.delete(*batch)
+            batch.clear()
+    if batch:
+        redis.delete(*batch)
 
 
 class PostgresProjection:
