@@ -360,6 +360,65 @@ def test_every_endpoint_answers_every_kind_of_caller_as_expected_and_leaks_nothi
             url="/admin/api/products/MUG-1/price",
             body=lambda who: {"amount": 1300, "currency": "EUR"},
         ),
+        Case("GET", "/admin/api/pricing/tax-rates", admins_only(200)),
+        Case(
+            "PUT",
+            "/admin/api/pricing/tax-rates/{country}",
+            admins_only(202),
+            url="/admin/api/pricing/tax-rates/DE",
+            body=lambda who: {"rate_bp": 1900, "prices_include_tax": True},
+        ),
+        Case(
+            "DELETE",
+            "/admin/api/pricing/tax-rates/{country}",
+            admins_only(404),  # Japan has no rate
+            url="/admin/api/pricing/tax-rates/JP",
+        ),
+        Case("GET", "/admin/api/pricing/list-prices", admins_only(200)),
+        Case(
+            "PUT",
+            "/admin/api/pricing/list-prices/{currency}/{sku}",
+            admins_only(202),
+            url="/admin/api/pricing/list-prices/USD/MUG-1",
+            body=lambda who: {"amount": 1400},
+        ),
+        Case(
+            "DELETE",
+            "/admin/api/pricing/list-prices/{currency}/{sku}",
+            admins_only(404),  # no price in pounds
+            url="/admin/api/pricing/list-prices/GBP/MUG-1",
+        ),
+        Case("GET", "/admin/api/pricing/promotions", admins_only(200)),
+        Case(
+            "POST",
+            "/admin/api/pricing/promotions",
+            admins_only(202),
+            body=lambda who: {"description": f"by {who}", "percent_bp": 500},
+        ),
+        Case(
+            "POST",
+            "/admin/api/pricing/promotions/{promotion_id}/end",
+            admins_only(404),
+            url="/admin/api/pricing/promotions/no-such-promotion/end",
+        ),
+        Case("GET", "/admin/api/pricing/coupons", admins_only(200)),
+        Case(
+            "POST",
+            "/admin/api/pricing/coupons",
+            admins_only(202),
+            body=lambda who: {
+                "code": "MATRIX",
+                "description": "5 % off",
+                "usage_limit": 5,
+                "percent_bp": 500,
+            },
+        ),
+        Case(
+            "POST",
+            "/admin/api/pricing/coupons/{code}/disable",
+            admins_only(404),
+            url="/admin/api/pricing/coupons/NO-SUCH-CODE/disable",
+        ),
         Case("GET", "/admin/api/orders", admins_only(200)),
         Case(
             "GET",
