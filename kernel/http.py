@@ -22,6 +22,7 @@ from werkzeug.exceptions import HTTPException
 from kernel.auth import Authenticator, AuthError, Principal
 from kernel.command_bus import CommandBus
 from kernel.messages import Command, Metadata
+from kernel.money import Money
 from kernel.results import Failure, Success
 
 PROBLEM_JSON = "application/problem+json"
@@ -193,6 +194,28 @@ class MoneySchema(ma.Schema):
 
     amount = ma.fields.Integer(required=True, metadata={"description": "In minor units"})
     currency = ma.fields.String(required=True, metadata={"description": "ISO 4217"})
+
+
+MAX_AMOUNT = 10**9  # minor units: ten million euros is more than any one order here
+
+
+class MoneyInSchema(ma.Schema):
+    """A positive amount of money as requests send it; loads as Money."""
+
+    amount = ma.fields.Integer(
+        required=True,
+        strict=True,
+        validate=ma.validate.Range(min=1, max=MAX_AMOUNT, max_inclusive=False),
+        metadata={"description": "Minor units (cents)"},
+    )
+    currency = ma.fields.String(
+        required=True,
+        validate=ma.validate.Regexp(r"^[A-Z]{3}\Z", error="Use an ISO 4217 code such as EUR."),
+    )
+
+    @ma.post_load
+    def to_money(self, data: dict[str, Any], **_: Any) -> Money:
+        return Money(data["amount"], data["currency"])
 
 
 class AcceptedSchema(ma.Schema):

@@ -59,6 +59,7 @@ class WebhookReceiptSchema(ma.Schema):
     )
 
 
+REFUND_FAILURES = {"invalid_amount": 422, "currency_mismatch": 422}
 _SIGNATURE_PARAMETER = {
     "in": "header",
     "name": SIGNATURE_HEADER,
@@ -146,9 +147,18 @@ def blueprint(
     @blp.arguments(RefundPaymentSchema())
     @blp.response(202, RefundAcceptedSchema)
     @documented_problem(blp, 404, "The order has no payment")
-    @documented_problem(blp, 409, "The payment is not refundable (payment_not_refundable)")
+    @documented_problem(
+        blp,
+        409,
+        "The payment is not refundable (payment_not_refundable), or less than `amount` is"
+        " left to refund (refund_exceeds_payment)",
+    )
+    @documented_problem(
+        blp, 422, "Invalid fields, or an amount in another currency than the payment's"
+    )
     def refund_payment(body: dict[str, Any], order_id: str) -> dict[str, str]:
-        """Give the order's payment back to the customer; refunding twice changes nothing.
+        """Give the order's payment back to the customer, all of what is left or `amount`
+        of it; refunding twice (or under the same `refund_id`) changes nothing.
 
         Accepted means the refund is recorded as asked for (the order can no longer ship);
         a payments worker then refunds the amount captured at the provider, and the
@@ -156,7 +166,10 @@ def blueprint(
         the provider refused).
         """
         metadata = command_metadata(auth.operator().actor)
-        result = commands.dispatch(RefundPayment(order_id, body["reason"]), metadata)
+        command = RefundPayment(
+            order_id, body["reason"], body.get("amount"), body.get("refund_id", "")
+        )
+        result = commands.dispatch(command, metadata, REFUND_FAILURES)
         return {"order_id": order_id, "consistency_token": result.consistency_token}
 
     @blp.post("/webhooks/stripe")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
-from kernel.http import AcceptedSchema, MoneySchema
+from kernel.http import AcceptedSchema, MoneyInSchema, MoneySchema
 
 
 class RefundPaymentSchema(ma.Schema):
@@ -14,6 +14,21 @@ class RefundPaymentSchema(ma.Schema):
         validate=validate.Length(min=1, max=500),
         metadata={"description": "Why the money goes back, for the audit trail"},
     )
+    amount = ma.fields.Nested(
+        MoneyInSchema,
+        metadata={"description": "Give back this much only (a goodwill or a return's refund"
+                  " asked again); without it, everything captured not yet refunded"},
+    )  # fmt: skip
+    refund_id = ma.fields.String(
+        validate=[validate.Length(min=1, max=100), validate.Regexp(r"^[\x21-\x7e]+\Z")],
+        metadata={"description": "Names the refund: asking again under it changes nothing."
+                  " Required with `amount` (a retried partial refund must not pay twice)"},
+    )  # fmt: skip
+
+    @ma.validates_schema
+    def named_when_partial(self, data: dict[str, object], **_: object) -> None:
+        if "amount" in data and "refund_id" not in data:
+            raise ma.ValidationError("Required with `amount`.", "refund_id")
 
 
 class RefundAcceptedSchema(AcceptedSchema):

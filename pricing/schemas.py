@@ -8,10 +8,9 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from kernel.http import AcceptedSchema
-from kernel.money import Money
+from kernel.http import MAX_AMOUNT, AcceptedSchema, MoneyInSchema
+from kernel.http import MoneySchema as MoneyOutSchema
 
-MAX_AMOUNT = 10**9
 SKU_PATTERN = r"^[A-Z0-9][A-Z0-9-]{1,31}\Z"
 CURRENCY = validate.Regexp(r"^[A-Z]{3}\Z", error="Use an ISO 4217 code such as EUR.")
 COUNTRY = validate.Regexp(r"^[A-Z]{2}\Z", error="Must be an ISO 3166-1 alpha-2 code, e.g. DE.")
@@ -28,25 +27,6 @@ def _no_nul(value: str) -> None:
 
 def _description() -> fields.String:
     return fields.String(required=True, validate=[validate.Length(min=1, max=200), _no_nul])
-
-
-class MoneyInSchema(ma.Schema):
-    amount = fields.Integer(
-        required=True,
-        strict=True,
-        validate=validate.Range(min=1, max=MAX_AMOUNT, max_inclusive=False),
-        metadata={"description": "Minor units (cents)"},
-    )
-    currency = fields.String(required=True, validate=CURRENCY)
-
-    @ma.post_load
-    def to_money(self, data: dict[str, Any], **_: Any) -> Money:
-        return Money(data["amount"], data["currency"])
-
-
-class MoneyOutSchema(ma.Schema):
-    amount = fields.Integer(required=True, metadata={"description": "Minor units"})
-    currency = fields.String(required=True, metadata={"description": "ISO 4217"})
 
 
 class _OfferSchema(ma.Schema):

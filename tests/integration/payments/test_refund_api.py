@@ -209,3 +209,42 @@ def test_the_refund_endpoint_is_documented(client: FlaskClient) -> None:
         assert "application/problem+json" in operation["responses"][status]["content"]
     reason = spec["components"]["schemas"]["RefundPayment"]["properties"]["reason"]
     assert (reason["minLength"], reason["maxLength"]) == (1, 500)
+
+
+def test_an_admin_refunds_part_under_a_name_once_and_then_the_rest(
+    client: FlaskClient,
+    application: Application,
+    admin_headers: dict[str, str],
+    stripe_client: stripe.StripeClient,
+    order_id: str,
+) -> None:
+    charged = paid(application, order_id)  # 10.00 EUR
+    goodwill = {"reason": "late delivery", "amount": {"amount": 300, "currency": "EUR"}}
+
+    unnamed = client.post(url(order_id), json=goodwill, headers=admin_headers)
+    assert list(assert_problem(unnamed, 422)["errors"]) == ["refund_id"]
+    named = {**goodwill, "refund_id": "goodwill-1"}
+    assert client.post(url(order_id), json=named, headers=admin_headers).status_code == 202
+    assert settle_payments(application) == ["succeeded"]
+    again = client.post(url(order_id), json=named, headers=admin_headers)  # a retry
+    assert again.status_code == 202 and settle_payments(application) == []
+    too_much = {**named, "refund_id": "goodwill-2", "amount": {"amount": 800, "currency": "EUR"}}
+    assert (
+        assert_problem(client.post(url(order_id), json=too_much, headers=admin_headers), 409)[
+            "type"
+        ]
+        == "/problems/refund-exceeds-payment"
+    )
+    dollars = {**too_much, "amount": {"amount": 100, "currency": "USD"}}
+    assert_problem(client.post(url(order_id), json=dollars, headers=admin_headers), 422)
+
+    rest = client.post(url(order_id), json={"reason": "cancelled"}, headers=admin_headers)
+    assert rest.status_code == 202 and settle_payments(application) == ["succeeded"]
+
+    made = refunds_of(stripe_client, charged.provider_reference)
+    assert sorted(refund["amount"] for refund in made) == [300, 700]
+    refunded = [e for e in payment_events(application, order_id) if isinstance(e, PaymentRefunded)]
+    assert [(e.amount.amount, e.refund_id, e.fully_refunded) for e in refunded] == [
+        (300, "goodwill-1", False),
+        (700, "", True),
+    ]
