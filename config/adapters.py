@@ -16,6 +16,7 @@ from kernel.unit_of_work import UnitOfWork, lock_streams
 from orders.events import Discount, PricedLine, TaxLine
 from orders.ports import CatalogEntry, CatalogLine, PricedOrder, PricingRequest
 from payments import queries as payments
+from pricing import queries as pricing_rules
 from pricing.checkout import Checkout, Item
 from pricing.engine import Breakdown
 from projections import catalog
@@ -147,3 +148,16 @@ class CartQuotes:
                 problem = {"code": refused.code, "detail": refused.message}
                 quote = self.pricing.quote(uow, PricingRequest(None, priced, destination))
         return to_data(quote) | {"coupon_problem": problem}
+
+
+class TaxDisplays:
+    """The product queries' tax display (projections.queries.TaxDisplay): a destination's
+    rate and whether it shows prices with tax, as the pricing context holds them now."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __call__(self, country: str) -> tuple[int, bool] | None:
+        with self.engine.connect() as conn:
+            found = pricing_rules.tax_rate(conn, country)
+        return None if found is None else (found.rate_bp, found.prices_include_tax)

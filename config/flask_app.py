@@ -26,6 +26,7 @@ import projections.api
 import projections.cart_api
 import sagas.api
 from config import health, metrics, privacy_api, rate_limits
+from config.adapters import TaxDisplays
 from config.bootstrap import Application
 from config.database import head_revision
 from kernel import parking_api
@@ -86,7 +87,11 @@ def create_app(application: Application) -> Flask:
             bus, authenticator, application.payment_inbox, webhooks, application.provider_calls
         ),
         projections.api.blueprint(
-            read_side, application.redis, authenticator, application.queues.rebuild
+            read_side,
+            application.redis,
+            authenticator,
+            application.queues.rebuild,
+            tax_display=TaxDisplays(application.engine),
         ),
         projections.cart_api.blueprint(
             read_side,

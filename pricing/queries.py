@@ -54,6 +54,15 @@ def tax_rates(conn: Connection) -> list[ListedTaxRate]:
     return [ListedTaxRate(country, int(rate), bool(inclusive)) for country, rate, inclusive in rows]
 
 
+def tax_rate(conn: Connection, country: str) -> ListedTaxRate | None:
+    """The destination's tax rate; None when it has none (untaxed)."""
+    row = conn.execute(
+        text("SELECT rate_bp, prices_include_tax FROM pricing_tax_rates WHERE country = :c"),
+        {"c": country},
+    ).first()
+    return None if row is None else ListedTaxRate(country, int(row[0]), bool(row[1]))
+
+
 def list_prices(conn: Connection) -> list[ListedPrice]:
     """By currency, then SKU."""
     rows = conn.execute(

@@ -48,7 +48,9 @@ from projections.queries import (
     ProductFilter,
     ProductList,
     SalesByDay,
+    TaxDisplay,
     TopProducts,
+    shelf_price,
 )
 from projections.read_side import Freshness, NotInLog, ProjectionStatus, ReadSide
 from projections.schemas import (
@@ -60,6 +62,7 @@ from projections.schemas import (
     OrderPageSchema,
     PageArgsSchema,
     ProductArgsSchema,
+    ProductDetailArgsSchema,
     ProductDetailSchema,
     ProductListSchema,
     ProjectionsSchema,
@@ -97,9 +100,11 @@ def blueprint(
     redis: Redis,
     authenticator: Authenticator,
     schedule_rebuild: Callable[[str], None],
+    tax_display: TaxDisplay | None = None,
 ) -> Blueprint:
     """The queries, answered from `read_side`'s read models (the order list from `redis`);
-    `schedule_rebuild(name)` puts a started rebuild in the workers' hands."""
+    `schedule_rebuild(name)` puts a started rebuild in the workers' hands; `tax_display`
+    says how a destination shows prices (None: products get no shelf price)."""
     blp = Blueprint("queries", __name__, description="Storefront and admin queries")
     auth = BearerAuth(authenticator)
     problem = documented_problem
@@ -112,6 +117,15 @@ def blueprint(
             found = request.environ[_CUSTOMER] = auth.customer()
         return found
 
+    def shelved(products: list[dict[str, Any]], country: str | None) -> list[dict[str, Any]]:
+        """Each product with its shelf price for `country` (as they are without one)."""
+        if country is None:
+            return products
+        tax = None if tax_display is None else tax_display(country)
+        return [
+            product | {"shelf_price": shelf_price(product["price"], tax)} for product in products
+        ]
+
     customer_only = guarded(blp, customer, "The admin token cannot act as a customer")
     admin_only = guarded(blp, auth.admin, ADMIN_ONLY)
     operator_only = guarded(blp, auth.operator, OPERATOR_ONLY)
@@ -121,7 +135,8 @@ def blueprint(
     @blp.response(200, ProductListSchema, headers=LAG_HEADERS)
     def products(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
         """The catalog with prices and available stock, by SKU in pages, optionally
-        searched (name or SKU), in stock only and within a price range."""
+        searched (name or SKU), in stock only and within a price range; with `country`,
+        each price also as a storefront shipping there shows it (with tax or net)."""
         wanted = ProductFilter(
             q=args.get("q"),
             in_stock=args.get("in_stock"),
@@ -132,11 +147,12 @@ def blueprint(
             page = ProductList(conn)(
                 found.generation, wanted, cursor=args.get("cursor"), limit=args["limit"]
             )
-        body = {"items": page.items, "next_cursor": page.next_cursor}
+        items = shelved(page.items, args.get("country"))
+        body = {"items": items, "next_cursor": page.next_cursor}
         return body | {"read_model": found.described}, found.headers
 
     @blp.route("/api/products/<string:sku>", methods=["GET"])
-    @blp.arguments(ConsistencySchema(), location="query")
+    @blp.arguments(ProductDetailArgsSchema(), location="query")
     @blp.response(200, ProductDetailSchema, headers=LAG_HEADERS)
     @problem(blp, 404, "No such product in the catalog")
     @problem(blp, 503, NOT_VISIBLE_YET.replace("the order", "the product"))
@@ -148,7 +164,8 @@ def blueprint(
             listed = ProductList(conn).one(found.generation, sku) if known else None
         if listed is None:
             missing(found, "product")
-        return {"product": listed, "read_model": found.described}, found.headers
+        (shown,) = shelved([listed], args.get("country"))
+        return {"product": shown, "read_model": found.described}, found.headers
 
     @blp.route("/api/orders", methods=["GET"])
     @customer_only

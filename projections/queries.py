@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, text
 
 from kernel.event_store import EventStore
 from kernel.messages import utc_now
+from kernel.money import round_minor
 from kernel.personal_data import lookup_digest, opened_envelope
 from orders.events import CustomerRegistered, OrderPlaced
 from projections import carts
@@ -448,6 +449,29 @@ _CART_LISTINGS = text(
         (SELECT active FROM projection_generations WHERE name = 'catalog'), 1)
     """
 )
+
+TaxDisplay = Callable[[str], "tuple[int, bool] | None"]
+"""The pricing context's tax for a destination country: its rate in basis points and
+whether its storefront shows prices with tax; None when the country is untaxed."""
+
+
+def shelf_price(price: dict[str, Any], tax: tuple[int, bool] | None) -> dict[str, Any]:
+    """A catalog (net) price as a storefront in the destination shows it: with its tax
+    where prices are shown with tax, net otherwise; the tax rounded as the checkout rounds
+    (kernel.money). A display figure: an order's tax is computed once on the order, after
+    its discounts."""
+    rate, inclusive = tax or (0, False)
+    currency = price["currency"]
+    tax_amount = round_minor(currency, price["amount"] * rate, 10_000)
+    shown = price["amount"] + (tax_amount if inclusive else 0)
+    return {
+        "amount": shown,
+        "currency": currency,
+        "includes_tax": inclusive,
+        "tax_rate_bp": rate,
+        "tax": {"amount": tax_amount, "currency": currency},
+    }
+
 
 QuoteCart = Callable[[list[tuple[str, int]], str | None, str], dict[str, Any] | None]
 """The pricing context's quote for a cart's lines (SKU, quantity), its coupon and where it

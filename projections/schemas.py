@@ -60,7 +60,14 @@ def _no_nul(value: str) -> None:
         raise ma.ValidationError("Must not contain a NUL character.")
 
 
-class ProductArgsSchema(ConsistencySchema):
+class ProductDetailArgsSchema(ConsistencySchema):
+    country = ma.fields.String(
+        validate=validate.Regexp(r"[A-Z]{2}\Z", error="Must be an ISO 3166-1 alpha-2 code."),
+        metadata={"description": "Where the shopper ships to: adds each product's shelf_price"},
+    )
+
+
+class ProductArgsSchema(ProductDetailArgsSchema):
     """The storefront's product search: every filter optional, combined with AND."""
 
     q = ma.fields.String(
@@ -89,12 +96,31 @@ class ProductArgsSchema(ConsistencySchema):
             raise ma.ValidationError("must not be below `min_price`", "max_price")
 
 
+class ShelfPriceSchema(ma.Schema):
+    amount = ma.fields.Integer(required=True, metadata={"description": "Minor units, as shown"})
+    currency = ma.fields.String(required=True)
+    includes_tax = ma.fields.Boolean(
+        required=True, metadata={"description": "The destination shows prices with tax"}
+    )
+    tax_rate_bp = ma.fields.Integer(required=True, metadata={"description": "1900 = 19 %"})
+    tax = ma.fields.Nested(MoneySchema, required=True, metadata={"description": "Per unit"})
+
+
 class ProductSchema(ma.Schema):
     sku = ma.fields.String(required=True)
     name = ma.fields.String(required=True)
-    price = ma.fields.Nested(MoneySchema, required=True)
+    price = ma.fields.Nested(
+        MoneySchema, required=True, metadata={"description": "Net of tax, as the catalog keeps it"}
+    )
     available = ma.fields.Integer(required=True)
     in_stock = ma.fields.Boolean(required=True)
+    shelf_price = ma.fields.Nested(
+        ShelfPriceSchema,
+        metadata={
+            "description": "The price as a storefront shipping to `country` shows it (with"
+            " tax there, or net); only when `country` is asked"
+        },
+    )
 
 
 class ProductListSchema(ma.Schema):

@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from config.bootstrap import Application
 from inventory.commands import AddProduct
 from kernel.money import Money
+from pricing.commands import SetTaxRate
 from tests.support.shop import Shop
 
 PRODUCTS = (
@@ -44,7 +45,7 @@ def test_one_product_reads_with_its_price_and_stock_and_an_unknown_one_is_a_404(
         "price": {"amount": 1250, "currency": "EUR"},
         "available": 10,
         "in_stock": True,
-    }
+    }  # no destination asked: no shelf price
     assert body["read_model"]["name"] == "catalog"
     sold_out = client.get("/api/products/MUG-2").get_json()["product"]
     assert (sold_out["available"], sold_out["in_stock"]) == (0, False)
@@ -142,3 +143,33 @@ def test_a_bad_search_parameter_is_a_422_problem_naming_it(
     assert response.status_code == 422, response.get_json()
     assert response.content_type == "application/problem+json"
     assert field in response.get_json()["errors"]
+
+
+def test_a_destination_shows_each_price_with_its_tax_or_net_as_its_storefronts_do(
+    application: Application, shop: Shop, client: FlaskClient
+) -> None:
+    shop.add_products(PRODUCTS)
+    shop.do(SetTaxRate("DE", 1900, True))  # shown with tax
+    shop.do(SetTaxRate("US", 725, False))  # shown without
+
+    def shelf(query: str) -> dict[str, Any]:
+        response = client.get(f"/api/products/TEE-1?{query}")
+        assert response.status_code == 200, response.get_json()
+        shown: dict[str, Any] = response.get_json()["product"]["shelf_price"]
+        return shown
+
+    # 19.99 + 19 % = 23.7881: the tax, 3.7981, rounds half up to 3.80.
+    assert shelf("country=DE") == {
+        "amount": 2379, "currency": "EUR", "includes_tax": True, "tax_rate_bp": 1900,
+        "tax": {"amount": 380, "currency": "EUR"},
+    }  # fmt: skip
+    us = shelf("country=US")  # 1.449...: 1.45, not in the shelf price
+    assert (us["amount"], us["includes_tax"], us["tax"]["amount"]) == (1999, False, 145)
+    assert shelf("country=JP")["amount"] == 1999  # no rate: untaxed
+    listed = client.get("/api/products?country=DE&q=mug").get_json()["items"]
+    assert {item["sku"]: item["shelf_price"]["amount"] for item in listed} == {
+        "MUG-1": 1488,  # 12.50 + 2.375 -> 2.38
+        "MUG-2": 1785,
+    }
+    bad = client.get("/api/products?country=de")
+    assert bad.status_code == 422 and list(bad.get_json()["errors"]) == ["country"]
