@@ -181,7 +181,11 @@ def bootstrap(settings: Settings, *, span_processor: SpanProcessor | None = None
         middleware.append(tracing.command)  # innermost: its span's context reaches the events
     catalog = InventoryCatalog()
     prices = PricingContext(
-        Checkout(ShippingPolicy(settings.shipping_fee, settings.free_shipping_from))
+        Checkout(
+            ShippingPolicy(
+                settings.shipping_fee, settings.free_shipping_from, settings.shipping_rates
+            )
+        )
     )
     bus = CommandBus(
         engine,

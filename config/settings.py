@@ -61,6 +61,7 @@ class Settings:
     max_reserved_units: int = 100  # per customer, in orders awaiting payment
     shipping_fee: int = 499  # minor units of the order's currency, below free_shipping_from
     free_shipping_from: int = 5000  # goods after discounts (minor units) that ship free
+    shipping_rates: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # by currency
     registration_rate_limit: str = "10/hour"  # per client address
     sign_in_rate_limit: str = "5/minute"  # per client address (customers' and dashboard sign-in)
     order_rate_limit: str = "30/minute"  # per customer
@@ -114,6 +115,7 @@ class Settings:
             max_reserved_units=_int(env, "MAX_RESERVED_UNITS", 100),
             shipping_fee=_count(env, "SHIPPING_FEE", 499),
             free_shipping_from=_count(env, "FREE_SHIPPING_FROM", 5000),
+            shipping_rates=_shipping_rates(env, "SHIPPING_RATES"),
             registration_rate_limit=_rate(env, "REGISTRATION_RATE_LIMIT", "10/hour"),
             sign_in_rate_limit=_rate(env, "SIGN_IN_RATE_LIMIT", "5/minute"),
             order_rate_limit=_rate(env, "ORDER_RATE_LIMIT", "30/minute"),
@@ -270,6 +272,20 @@ SAGA_STEPS = (
     "reserving", "paying", "confirming", "awaiting_shipment", "partially_shipped", "cancelling",
 )  # fmt: skip
 """The saga's steps that end by themselves (shipped and cancelled are where it rests)."""
+
+
+def _shipping_rates(env: Mapping[str, str], name: str) -> dict[str, tuple[int, int]]:
+    """`CUR:fee:free_from,...` (minor units), e.g. `JPY:800:8000,CHF:500:5000`."""
+    rates = {}
+    for part in filter(None, (p.strip() for p in env.get(name, "").replace(" ", ",").split(","))):
+        found = re.fullmatch(r"([A-Z]{3}):(\d{1,9}):(\d{1,12})", part)
+        if found is None:
+            raise ValueError(
+                f"{name} is CURRENCY:fee:free_from,... in minor units (e.g. JPY:800:8000),"
+                f" not {part!r}"
+            )
+        rates[found[1]] = (int(found[2]), int(found[3]))
+    return rates
 
 
 def _step_bounds(env: Mapping[str, str], name: str) -> dict[str, float]:

@@ -14,12 +14,12 @@ Every computed amount is rounded by the currency's rule (kernel.money.round_mino
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from kernel.errors import DomainError, Invalid
-from kernel.money import Money, allocate, fraction_of
+from kernel.money import Money, allocate, fraction_of, round_minor
 
 FULL_BP = 10_000  # 100 % in basis points
 
@@ -103,13 +103,18 @@ class TaxRate:
 @dataclass(frozen=True, slots=True)
 class ShippingPolicy:
     """A flat fee (minor units of the order's currency) below a subtotal after
-    discounts, and free from it."""
+    discounts, and free from it: `by_currency` (currency -> (fee, free from)) where a
+    currency has its own figures, `fee` and `free_from` for any other. The fee is rounded
+    to the currency's step (0.05 CHF)."""
 
     fee: int = 499
     free_from: int = 5000
+    by_currency: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
     def charge(self, goods: Money) -> Money:
-        return Money(0 if goods.amount >= self.free_from else self.fee, goods.currency)
+        fee, free_from = self.by_currency.get(goods.currency, (self.fee, self.free_from))
+        owed = 0 if goods.amount >= free_from else round_minor(goods.currency, fee)
+        return Money(owed, goods.currency)
 
 
 DEFAULT_SHIPPING = ShippingPolicy()  # 4.99 below 50.00 of goods, free from it

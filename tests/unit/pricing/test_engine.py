@@ -100,6 +100,18 @@ def test_shipping_rules_can_be_set() -> None:
     assert priced.shipping == eur(0)
 
 
+def test_a_currency_with_its_own_shipping_figures_uses_them_and_the_others_the_default() -> None:
+    rates = {"JPY": (800, 8000), "CHF": (487, 6000)}
+    policy = ShippingPolicy(fee=499, free_from=5000, by_currency=rates)
+    tea = LineToPrice("TEA", "Sencha", 3, Money(1500, "JPY"))  # 4,500 yen
+    chocolate = LineToPrice("CHOC", "Dark chocolate", 2, Money(1000, "CHF"))
+
+    assert price([tea], now=NOW, shipping=policy).shipping == Money(800, "JPY")
+    # CHF rounds to 0.05: a fee of 4.87 is charged 4.85.
+    assert price([chocolate], now=NOW, shipping=policy).shipping == Money(485, "CHF")
+    assert price([MUG], now=NOW, shipping=policy).shipping == eur(499)  # 25.00 EUR
+
+
 def test_tax_is_the_destinations_rate_on_goods_and_shipping_shared_over_the_lines() -> None:
     priced = price([MUG, TEE], tax=GERMANY, now=NOW)
 
