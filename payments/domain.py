@@ -322,7 +322,11 @@ class Payment(Aggregate):
             if ours and in_flight is not None:
                 self.record(
                     RefundFailed(
-                        self.id, self.refund_amount, reason or UNSPECIFIED, in_flight.refund_id
+                        self.id,
+                        self.refund_amount,
+                        reason or UNSPECIFIED,
+                        in_flight.refund_id,
+                        self.refunded_total if self.refunded_total.amount else None,
                     )
                 )
                 self._ask_next_refund()

@@ -124,12 +124,14 @@ class PaymentRefunded(Event):
 @dataclass(frozen=True, slots=True)
 class RefundFailed(Event):
     """The provider refused the refund; the payment stands as succeeded (with whatever
-    earlier refunds gave back)."""
+    earlier refunds gave back: `refunded_total`, None on events of before partial
+    refunds, when nothing had been)."""
 
     order_id: str
     amount: Money
     reason: str
     refund_id: str = ""
+    refunded_total: Money | None = None
 
 
 EVENTS: tuple[type[Event], ...] = (

@@ -584,8 +584,10 @@ def refund_requested(
 def refund_failed(
     event: RefundFailed, writes: WriteBatch, gen: int, recorded: RecordedEvent
 ) -> None:
+    # Earlier refunds still stand: a refused one after them leaves the payment part refunded.
+    earlier = event.refunded_total is not None and event.refunded_total.amount > 0
     payment = {
-        "status": "succeeded",
+        "status": "partially_refunded" if earlier else "succeeded",
         "refund_failure": event.reason,
         "amount": to_data(event.amount),
     }

@@ -37,7 +37,7 @@ from orders.events import (
     ShipmentDispatched,
     TaxLine,
 )
-from payments.events import PaymentRefunded
+from payments.events import PaymentRefunded, RefundFailed
 from tests.integration.projections.support import day_of, order_events
 from tests.support.api_client import Customer
 from tests.support.read_models import contents, drain, rebuilt_from_zero
@@ -316,6 +316,13 @@ def test_a_shipment_reads_partially_shipped_in_the_list_and_a_partial_refund_doe
     assert summary["status"] == "partially_shipped"
     detail = client.get(f"/api/orders/{order_id}", headers=ada.headers).get_json()["order"]
     assert (detail["status"], detail["refunded_total"]) == ("partially_shipped", _json_eur(500))
+
+    # A later refund the provider refuses leaves the payment as the first left it.
+    log.payment(order_id, RefundFailed(order_id, _eur(300), "expired_card", "g-2", _eur(500)))
+    drain(application, ["order_detail"])
+    detail = client.get(f"/api/orders/{order_id}", headers=ada.headers).get_json()["order"]
+    assert detail["payment"]["status"] == "partially_refunded"
+    assert detail["refunded_total"] == _json_eur(500)
 
 
 def test_sales_count_gross_discounts_tax_shipping_refunds_net_and_returned_units(

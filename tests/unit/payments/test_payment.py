@@ -754,3 +754,14 @@ def test_a_restored_payment_decides_like_the_replayed_one() -> None:
 
     assert restored.pending_events == replayed.pending_events
     assert restored.pending_events[-1] == RefundRequested(ORDER, EUR_9, "damaged", 1)
+
+
+def test_a_refused_refund_after_a_partial_one_says_what_the_earlier_gave_back() -> None:
+    payment = given(*AT_SUCCEEDED, RETURN_1, RETURN_1_DONE)
+    payment.request_refund("returned", EUR_3, "ret-2")
+    asked_again = given(*AT_SUCCEEDED, RETURN_1, RETURN_1_DONE, *payment.pending_events)
+
+    asked_again.record_refund("failed", None, "expired_card", attempt=2)
+
+    (failed,) = asked_again.pending_events
+    assert failed == RefundFailed(ORDER, EUR_3, "expired_card", "ret-2", EUR_3)
