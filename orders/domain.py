@@ -91,15 +91,8 @@ def catalog_lines(
     line, quantities of at least 1, each SKU once, and every SKU known to the catalog."""
     if not requested:
         raise Invalid("an order needs at least one line")
-    if any(line.quantity < 1 for line in requested):
-        raise Invalid("quantities must be at least 1")
-    skus = [line.sku for line in requested]
-    duplicates = sorted({sku for sku in skus if skus.count(sku) > 1})
-    if duplicates:
-        raise DomainError(
-            f"each SKU may appear once, repeated: {', '.join(duplicates)}", code="duplicate_sku"
-        )
-    unknown = [sku for sku in skus if sku not in catalog]
+    fulfilment.item_lines(requested)  # at least one unit each, each SKU once
+    unknown = [line.sku for line in requested if line.sku not in catalog]
     if unknown:
         raise DomainError(f"unknown SKU: {', '.join(unknown)}", code="unknown_sku")
     return tuple(CatalogLine(catalog[line.sku], line.quantity) for line in requested)
