@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 
 from inventory import queries as inventory
 from kernel.codec import to_data
@@ -122,42 +122,37 @@ class CartQuotes:
     still sees totals; None when a SKU is no longer sold."""
 
     def __init__(
-        self, engine: Engine, store: EventStore, catalog: InventoryCatalog, pricing: PricingContext
+        self, store: EventStore, catalog: InventoryCatalog, pricing: PricingContext
     ) -> None:
-        self.engine = engine
         self.store = store
         self.catalog = catalog
         self.pricing = pricing
 
     def __call__(
-        self, lines: Sequence[tuple[str, int]], coupon_code: str | None, destination: str
+        self,
+        conn: Connection,
+        lines: Sequence[tuple[str, int]],
+        coupon_code: str | None,
+        destination: str,
     ) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
-            uow = UnitOfWork(conn, self.store, Metadata())
-            entries = self.catalog.describe(uow, {sku for sku, _ in lines})
-            if any(sku not in entries for sku, _ in lines):
+        uow = UnitOfWork(conn, self.store, Metadata())
+        entries = self.catalog.describe(uow, {sku for sku, _ in lines})
+        if any(sku not in entries for sku, _ in lines):
+            return None
+        priced = tuple(CatalogLine(entries[sku], quantity) for sku, quantity in lines)
+        problem = None
+        try:
+            quote = self.pricing.quote(uow, PricingRequest(None, priced, destination, coupon_code))
+        except DomainError as refused:
+            if coupon_code is None or not refused.code.startswith("coupon_"):
                 return None
-            priced = tuple(CatalogLine(entries[sku], quantity) for sku, quantity in lines)
-            request = PricingRequest(None, priced, destination, coupon_code)
-            problem = None
-            try:
-                quote = self.pricing.quote(uow, request)
-            except DomainError as refused:
-                if coupon_code is None or not refused.code.startswith("coupon_"):
-                    return None
-                problem = {"code": refused.code, "detail": refused.message}
-                quote = self.pricing.quote(uow, PricingRequest(None, priced, destination))
+            problem = {"code": refused.code, "detail": refused.message}
+            quote = self.pricing.quote(uow, PricingRequest(None, priced, destination))
         return to_data(quote) | {"coupon_problem": problem}
 
 
-class TaxDisplays:
+def tax_display(conn: Connection, country: str) -> tuple[int, bool] | None:
     """The product queries' tax display (projections.queries.TaxDisplay): a destination's
     rate and whether it shows prices with tax, as the pricing context holds them now."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def __call__(self, country: str) -> tuple[int, bool] | None:
-        with self.engine.connect() as conn:
-            found = pricing_rules.tax_rate(conn, country)
-        return None if found is None else (found.rate_bp, found.prices_include_tax)
+    found = pricing_rules.tax_rate(conn, country)
+    return None if found is None else (found.rate_bp, found.prices_include_tax)

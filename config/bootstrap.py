@@ -281,7 +281,7 @@ def bootstrap(settings: Settings, *, span_processor: SpanProcessor | None = None
     return Application(
         settings, engine, redis, registry, store, bus, runner, authenticator, accounts,
         read_side, saga, queues, PaymentInbox(bus, tracing=tracing or NO_TRACING),
-        provider_calls, metrics, admins, CartQuotes(engine, store, catalog, prices), tracing,
+        provider_calls, metrics, admins, CartQuotes(store, catalog, prices), tracing,
     )  # fmt: skip
 
 

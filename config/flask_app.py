@@ -26,7 +26,7 @@ import projections.api
 import projections.cart_api
 import sagas.api
 from config import health, metrics, privacy_api, rate_limits
-from config.adapters import TaxDisplays
+from config.adapters import tax_display
 from config.bootstrap import Application
 from config.database import head_revision
 from kernel import parking_api
@@ -91,7 +91,7 @@ def create_app(application: Application) -> Flask:
             application.redis,
             authenticator,
             application.queues.rebuild,
-            tax_display=TaxDisplays(application.engine),
+            tax_display=tax_display,
         ),
         projections.cart_api.blueprint(
             read_side,

@@ -117,11 +117,13 @@ def blueprint(
             found = request.environ[_CUSTOMER] = auth.customer()
         return found
 
-    def shelved(products: list[dict[str, Any]], country: str | None) -> list[dict[str, Any]]:
+    def shelved(
+        conn: Connection, products: list[dict[str, Any]], country: str | None
+    ) -> list[dict[str, Any]]:
         """Each product with its shelf price for `country` (as they are without one)."""
         if country is None:
             return products
-        tax = None if tax_display is None else tax_display(country)
+        tax = None if tax_display is None else tax_display(conn, country)
         return [
             product | {"shelf_price": shelf_price(product["price"], tax)} for product in products
         ]
@@ -147,7 +149,7 @@ def blueprint(
             page = ProductList(conn)(
                 found.generation, wanted, cursor=args.get("cursor"), limit=args["limit"]
             )
-        items = shelved(page.items, args.get("country"))
+            items = shelved(conn, page.items, args.get("country"))
         body = {"items": items, "next_cursor": page.next_cursor}
         return body | {"read_model": found.described}, found.headers
 
@@ -162,9 +164,9 @@ def blueprint(
             # Not SKU-shaped (a NUL PostgreSQL would refuse, say): no product has it.
             known = re.match(SKU, sku) is not None
             listed = ProductList(conn).one(found.generation, sku) if known else None
-        if listed is None:
-            missing(found, "product")
-        (shown,) = shelved([listed], args.get("country"))
+            if listed is None:
+                missing(found, "product")
+            (shown,) = shelved(conn, [listed], args.get("country"))
         return {"product": shown, "read_model": found.described}, found.headers
 
     @blp.route("/api/orders", methods=["GET"])

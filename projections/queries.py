@@ -450,9 +450,10 @@ _CART_LISTINGS = text(
     """
 )
 
-TaxDisplay = Callable[[str], "tuple[int, bool] | None"]
-"""The pricing context's tax for a destination country: its rate in basis points and
-whether its storefront shows prices with tax; None when the country is untaxed."""
+TaxDisplay = Callable[[Connection, str], "tuple[int, bool] | None"]
+"""The pricing context's tax for a destination country, read on the query's connection:
+its rate in basis points and whether its storefront shows prices with tax; None when the
+country is untaxed."""
 
 
 def shelf_price(price: dict[str, Any], tax: tuple[int, bool] | None) -> dict[str, Any]:
@@ -473,10 +474,11 @@ def shelf_price(price: dict[str, Any], tax: tuple[int, bool] | None) -> dict[str
     }
 
 
-QuoteCart = Callable[[list[tuple[str, int]], str | None, str], dict[str, Any] | None]
-"""The pricing context's quote for a cart's lines (SKU, quantity), its coupon and where it
-ships to (a country, "" if not known yet): discounts, tax, shipping and the total, as a
-JSON-ready dict; None when it cannot quote (e.g. the coupon does not apply)."""
+QuoteCart = Callable[[Connection, list[tuple[str, int]], str | None, str], dict[str, Any] | None]
+"""The pricing context's quote, read on the query's connection, for a cart's lines (SKU,
+quantity), its coupon and where it ships to (a country, "" if not known yet): discounts,
+tax, shipping and the total, as a JSON-ready dict; None when it cannot quote (a product
+no longer sold)."""
 
 
 class CartView:
@@ -505,20 +507,20 @@ class CartView:
             updated is not None and (now or utc_now()) - datetime.fromisoformat(updated) > self.ttl
         )
         lines = [] if expired else document["lines"]
+        coupon = None if expired else document["coupon_code"]
+        quote = None
         with _connected(self.bind) as conn:
             rows = conn.execute(_CART_LISTINGS, {"skus": [line["sku"] for line in lines]})
             listed = {row.sku: row for row in rows}
-        shown = [_cart_line(line, listed.get(line["sku"])) for line in lines]
+            shown = [_cart_line(line, listed.get(line["sku"])) for line in lines]
+            wanted = [(line["sku"], line["quantity"]) for line in shown if line["unit_price"]]
+            if self.quote is not None and wanted:
+                quote = self.quote(conn, wanted, coupon, destination)
         currencies = {line["unit_price"]["currency"] for line in shown if line["unit_price"]}
         subtotal = None
         if len(currencies) == 1:
             amount = sum(line["line_total"]["amount"] for line in shown if line["line_total"])
             subtotal = {"amount": amount, "currency": currencies.pop()}
-        coupon = None if expired else document["coupon_code"]
-        quote = None
-        if self.quote is not None and shown:
-            wanted = [(line["sku"], line["quantity"]) for line in shown if line["unit_price"]]
-            quote = self.quote(wanted, coupon, destination) if wanted else None
         return {
             "cart_id": document["cart_id"],
             "lines": shown,
