@@ -8,8 +8,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from kernel.http import MAX_AMOUNT, AcceptedSchema, MoneyInSchema
-from kernel.http import MoneySchema as MoneyOutSchema
+from kernel.http import MAX_AMOUNT, AcceptedSchema, MoneyInSchema, MoneySchema
 
 SKU_PATTERN = r"^[A-Z0-9][A-Z0-9-]{1,31}\Z"
 CURRENCY = validate.Regexp(r"^[A-Z]{3}\Z", error="Use an ISO 4217 code such as EUR.")
@@ -112,7 +111,7 @@ class TaxRateListSchema(ma.Schema):
 
 class ListPriceSchema(ma.Schema):
     sku = fields.String(required=True)
-    price = fields.Nested(MoneyOutSchema, required=True)
+    price = fields.Nested(MoneySchema, required=True)
 
 
 class ListPriceListSchema(ma.Schema):
@@ -123,7 +122,7 @@ class PromotionSchema(ma.Schema):
     promotion_id = fields.String(required=True)
     description = fields.String(required=True)
     percent_bp = fields.Integer(required=True, metadata={"description": "0 for an amount off"})
-    amount_off = fields.Nested(MoneyOutSchema, allow_none=True, required=True)
+    amount_off = fields.Nested(MoneySchema, allow_none=True, required=True)
     skus = fields.List(fields.String(), required=True)
     starts_at = fields.String(required=True)
     ends_at = fields.String(allow_none=True, required=True)
@@ -138,7 +137,7 @@ class CouponSchema(ma.Schema):
     code = fields.String(required=True)
     description = fields.String(required=True)
     percent_bp = fields.Integer(required=True, metadata={"description": "0 for an amount off"})
-    amount_off = fields.Nested(MoneyOutSchema, allow_none=True, required=True)
+    amount_off = fields.Nested(MoneySchema, allow_none=True, required=True)
     usage_limit = fields.Integer(required=True)
     redemptions = fields.Integer(
         required=True,
@@ -146,7 +145,7 @@ class CouponSchema(ma.Schema):
     )
     starts_at = fields.String(allow_none=True, required=True)
     ends_at = fields.String(allow_none=True, required=True)
-    min_subtotal = fields.Nested(MoneyOutSchema, allow_none=True, required=True)
+    min_subtotal = fields.Nested(MoneySchema, allow_none=True, required=True)
     disabled = fields.Boolean(required=True)
 
 
